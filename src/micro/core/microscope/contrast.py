@@ -1,0 +1,241 @@
+"""Stage 2b+3 — transmitted and reflected light: brightfield, darkfield, phase contrast, DIC,
+polarized light and the stereo microscope.
+
+Each function returns a Signal: the light reaching the detector relative to the lamp's
+(transmitted fraction per channel), already imaged through the objective (OTF per colour
+channel and per depth layer, with defocus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft as sfft
+
+from micro.core.microscope import optics
+from micro.core.microscope.optics import RGB_NM, apply, freq_grid, freq_xy, otf, rfft2
+from micro.core.microscope.quantities import Coefficients, layer_quantities
+from micro.core.microscope.scene import Scene
+from micro.core.microscope.setup import Setup
+
+LN10 = np.float32(np.log(10.0))
+
+
+@dataclass(frozen=True)
+class Signal:
+    values: np.ndarray
+    """(C, H, W) float32, relative to the illumination (or to one unit of fluorophore)."""
+    channels: tuple[str, ...]
+    colors: np.ndarray
+    """(C, 3) display colour of each channel."""
+    kind: str
+    """transmitted | emission | electron | height"""
+    wavelength_nm: float
+
+
+RGB = np.eye(3, dtype=np.float32)
+
+
+def _otf_rgb(s: Setup, na: float, dz: float) -> np.ndarray:
+    h, w = s.shape
+    return np.stack([otf(h, w, s.px_um, na, RGB_NM[c], s.n_immersion,
+                         round(dz - s.chroma_um[c], 3), s.extra_w20_um) for c in range(3)])
+
+
+def _grad_mag(a: np.ndarray, px: float) -> np.ndarray:
+    gy, gx = np.gradient(a, px)
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
+    """Beer–Lambert absorption imaged with partial coherence: the condenser's working NA
+    widens the passband to (NA_obj + NA_cond)/λ. Defocused phase objects show up through
+    the transport-of-intensity term, I = I0(1 − Δz/n ∇²OPD), more strongly as the condenser
+    closes; refraction at steep edges sends light outside a narrow illumination cone."""
+    h, w = s.shape
+    na_eff = (s.na + s.na_condenser) / 2
+    coherence = float(np.clip(1.0 - 0.85 * s.aperture, 0.1, 1.0))
+    n_med = s.specimen.medium_refractive_index
+    total = None
+    for layer in scene.layers:
+        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
+        collect = min(s.na / 0.9, 1.0)
+        od = q[0:3] + (q[4] * (1.0 - collect) * 0.5)[None]
+        T = np.exp(-LN10 * od)
+        edge = _grad_mag(q[3], s.px_um) * (1.0 - s.aperture) * 2.0 / max(s.na, 0.05)
+        T *= (1.0 - np.clip(edge, 0.0, 0.6))[None]
+        dz = s.focus_um - layer.z_um
+        F = rfft2(T) * _otf_rgb(s, na_eff, -dz)
+        if abs(dz) > 1e-6 and np.any(q[3]):
+            nu2 = (freq_grid(h, w, s.px_um) ** 2).astype(np.float32)
+            tie = rfft2(q[3]) * (dz / n_med * 4 * np.pi**2 * coherence) * nu2
+            F = F + tie[None] * _otf_rgb(s, na_eff, -dz)
+        img = sfft.irfft2(F, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
+        total = img if total is None else total * img
+    assert total is not None
+    return Signal(np.clip(total, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+def _field(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, np.ndarray]:
+    """Complex field at green (amplitude from absorption, phase from OPD) summed over layers
+    with each layer's defocus applied to its phase, and the RGB transmission."""
+    h, w = s.shape
+    lam = RGB_NM[1] / 1000.0
+    opd = np.zeros((h, w), dtype=np.float32)
+    od = np.zeros((3, h, w), dtype=np.float32)
+    for layer in scene.layers:
+        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
+        dz = s.focus_um - layer.z_um
+        if abs(dz) > 1e-6:
+            stack = apply(np.concatenate([q[0:4], q[4:5]]),
+                          otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                              s.extra_w20_um))
+        else:
+            stack = q
+        od += stack[0:3] + stack[4][None] * 0.3
+        opd += stack[3]
+    T = np.exp(-LN10 * od)
+    u = np.sqrt(T.mean(axis=0)) * np.exp(1j * (2 * np.pi / lam) * opd).astype(np.complex64)
+    return u, T
+
+
+def darkfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
+    """Only light the specimen diffracts or scatters into the objective: spatial frequencies
+    between (NA_cond − NA_obj)/λ and (NA_cond + NA_obj)/λ. A uniform background sends all its
+    light outside the objective and stays black."""
+    h, w = s.shape
+    u, T = _field(scene, s, coef)
+    lam = RGB_NM[1] / 1000.0
+    cond = s.inst.condenser.na if s.inst.condenser else s.na
+    nu = np.abs(sfft.fftfreq(h, d=s.px_um))[:, None] ** 2 + sfft.fftfreq(w, d=s.px_um)[None] ** 2
+    nu = np.sqrt(nu)
+    lo = max(cond - s.na, 0.0) / lam
+    hi = (cond + s.na) / lam
+    band = ((nu > max(lo, 1e-9)) & (nu <= hi)).astype(np.float32)
+    scattered = sfft.ifft2(sfft.fft2(u, workers=1) * band, workers=1)
+    intensity = (np.abs(scattered) ** 2).astype(np.float32)
+    leak = float(np.clip((s.na - cond) / s.na, 0.0, 1.0))  # objective NA above the condenser's
+    tint = T / np.maximum(T.mean(axis=0, keepdims=True), 1e-6)
+    img = (intensity[None] + leak * T) * tint
+    img = apply(img, _otf_rgb(s, s.na, 0.0))
+    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+def phase_contrast(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
+    """Zernike positive phase contrast: the phase ring retards the undiffracted light by
+    π/2 and passes a quarter of it (t = 0.5 in amplitude); the ring also catches the lowest
+    spatial frequencies of the object, which is what draws the bright halo and shade-off."""
+    h, w = s.shape
+    u, T = _field(scene, s, coef)
+    lam = RGB_NM[1] / 1000.0
+    ring_nu = 0.08 * s.na / lam
+    nu = np.sqrt(sfft.fftfreq(h, d=s.px_um)[:, None] ** 2
+                 + sfft.fftfreq(w, d=s.px_um)[None] ** 2)
+    lowpass = np.exp(-((nu / ring_nu) ** 2)).astype(np.float32)
+    zero = sfft.ifft2(sfft.fft2(u, workers=1) * lowpass, workers=1)
+    t = 0.5
+    field = u + (t * np.exp(-1j * np.pi / 2) - 1.0) * zero
+    intensity = (np.abs(field) ** 2).astype(np.float32) / (t * t)
+    tint = T / np.maximum(T.mean(axis=0, keepdims=True), 1e-6)
+    img = apply(intensity[None] * tint * 0.3, _otf_rgb(s, s.na, 0.0))
+    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+def dic(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
+    """Nomarski DIC: two beams sheared by about half the resolution along 45° interfere, so
+    the image is I = T·sin²(π(ΔOPD + bias)/λ) with ΔOPD the optical-path difference across
+    the shear — slopes facing one way bright, the other dark (the relief look)."""
+    h, w = s.shape
+    shear = 0.5 * optics.rayleigh_um(RGB_NM[1], s.na)
+    fx, fy = freq_xy(h, w, s.px_um)
+    nu_d = (fx + fy) / np.sqrt(2.0)
+    shear_op = (2j * np.sin(np.pi * shear * nu_d)).astype(np.complex64)
+    T = np.ones((3, h, w), dtype=np.float32)
+    acc_g = np.zeros(fx.shape, dtype=np.complex64)
+    for layer in scene.layers:
+        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd"))
+        dz = s.focus_um - layer.z_um
+        F = rfft2(np.concatenate([np.exp(-LN10 * q[0:3]), q[3:4]]))
+        o = _otf_rgb(s, s.na, -dz)
+        T *= sfft.irfft2(F[0:3] * o, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
+        acc_g += F[3] * o[1] * shear_op
+    delta = sfft.irfft2(acc_g, s=(h, w), workers=1).astype(np.float32)
+    lam = np.asarray(RGB_NM, dtype=np.float32)[:, None, None] / 1000.0
+    bias = 0.12 * 0.55  # µm of bias retardation: a first-order grey background
+    img = T * np.sin(np.pi * (delta[None] + bias) / lam) ** 2 / np.sin(np.pi * bias / lam) ** 2
+    img *= 0.3
+    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+# CIE 1931 colour-matching functions, multi-lobe Gaussian fit (Wyman, Sloan & Shirley 2013)
+def _g(x: np.ndarray, mu: float, s1: float, s2: float) -> np.ndarray:
+    return np.exp(-0.5 * ((x - mu) / np.where(x < mu, s1, s2)) ** 2)
+
+
+def _cmf(lam: np.ndarray) -> np.ndarray:
+    x = (1.056 * _g(lam, 599.8, 37.9, 31.0) + 0.362 * _g(lam, 442.0, 16.0, 26.7)
+         - 0.065 * _g(lam, 501.1, 20.4, 26.2))
+    y = 0.821 * _g(lam, 568.8, 46.9, 40.5) + 0.286 * _g(lam, 530.9, 16.3, 31.1)
+    z = 1.217 * _g(lam, 437.0, 11.8, 36.0) + 0.681 * _g(lam, 459.0, 26.0, 13.8)
+    return np.stack([x, y, z], axis=1)
+
+
+_XYZ_TO_RGB = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415],
+                        [0.0557, -0.2040, 1.0570]])
+POL_NM = np.linspace(400.0, 700.0, 16)
+_W = (_XYZ_TO_RGB @ _cmf(POL_NM).T)  # (3, 16): linear sRGB of each spectral sample
+POL_WEIGHTS = (_W / _W.sum(axis=1, keepdims=True)).astype(np.float32)
+"""Spectral sample → linear RGB, normalized so a flat spectrum is white."""
+
+
+def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
+    """Crossed polars: I(λ) = T · sin²(2θ) · sin²(πΔ/λ), summed over the visible spectrum
+    into RGB, so retardance Δ gives the Michel-Lévy interference colours and isotropic
+    material (Δ = 0) stays dark. θ is the slow axis against the polarizer."""
+    h, w = s.shape
+    rc = np.zeros((h, w), dtype=np.float32)
+    rs = np.zeros((h, w), dtype=np.float32)
+    od = np.zeros((3, h, w), dtype=np.float32)
+    for layer in scene.layers:
+        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "scatter"))
+        parts = [q[0:3], q[3:4]]
+        if layer.retard is not None:
+            parts.append(np.stack(layer.retard))
+        stack = np.concatenate(parts)
+        dz = s.focus_um - layer.z_um
+        stack = apply(stack, otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                                 s.extra_w20_um))
+        od += stack[0:3]
+        if layer.retard is not None:
+            rc += stack[4]
+            rs += stack[5]
+    delta = np.sqrt(rc * rc + rs * rs)
+    sin2 = np.where(delta > 1e-6, (rs / np.maximum(delta, 1e-6)) ** 2, 0.0).astype(np.float32)
+    lam = POL_NM.astype(np.float32)[:, None, None]
+    spec = np.sin(np.pi * delta[None] / lam) ** 2  # (16, H, W)
+    rgb = np.tensordot(POL_WEIGHTS, spec, axes=(1, 0)) * sin2[None]
+    T = np.exp(-LN10 * od)
+    extinction = 1e-3
+    img = np.clip(rgb, 0.0, None) * T + extinction * T
+    return Signal(img.astype(np.float32), ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
+    """Reflected light at low NA: a surface whose colour comes from its pigments and stains,
+    shaded by its slope towards a lamp at the upper left (Lambert), on a white stage plate."""
+    h, w = s.shape
+    height = np.zeros((h, w), dtype=np.float32)
+    od = np.zeros((3, h, w), dtype=np.float32)
+    for layer in scene.layers:
+        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "height"))
+        od += q[0:3]
+        height += q[3]
+    gy, gx = np.gradient(height, s.px_um)
+    light = np.array([-1.0, -1.0, 1.4])
+    light /= np.linalg.norm(light)
+    shade = (-gx * light[0] - gy * light[1] + light[2]) / np.sqrt(1 + gx * gx + gy * gy)
+    albedo = 0.85 * np.exp(-LN10 * od)
+    img = albedo * (0.3 + 0.7 * np.clip(shade, 0.0, 1.0))[None]
+    z_mid = float(np.mean([L.z_um for L in scene.layers]))
+    img = apply(img.astype(np.float32), _otf_rgb(s, s.na, -(s.focus_um - z_mid)))
+    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)

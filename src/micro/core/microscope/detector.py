@@ -1,0 +1,135 @@
+"""Stage 4 — the detector: photon budget, quantum efficiency, shot noise, dark current, full
+well, read noise, gain and bit depth; or the eye, which has neither read noise nor a full well.
+
+Order matters (PHYSICS.md): QE is applied to the mean, *then* Poisson is drawn, so the noise
+stays √signal. SNR = S / √(S + D + R²).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from micro.core.microscope.contrast import Signal
+from micro.core.microscope.setup import Setup
+
+K_TRANSMITTED = 1.6e5
+"""Photons per ms reaching one output pixel per (NA_ill · pixel µm)² at full lamp power:
+transmitted brightness ∝ (NA/M)² per detector pixel (Murphy)."""
+K_FLUORESCENCE = 1.1e4
+"""Emitted photons per ms per (NA² · pixel µm)² ... ∝ NA⁴/M² per detector pixel, per unit of
+fluorophore with quantum yield 1, at full excitation power."""
+K_ELECTRON = 400.0
+"""Detected electrons per pixel per ms of dwell at full beam current (SEM/TEM)."""
+EYE_REF_TRANSMITTED = 0.6 * (0.75 * 0.25 / 10.0) ** 2
+"""Retinal illuminance the eye is adapted to: a 10×/0.25 view at 60 % lamp looks white."""
+EYE_REF_FLUORESCENCE = 0.6 * 0.95**4 / 40.0**2
+AUTO_TARGET = 0.7
+"""Automatic exposure puts the brightest part of the image at 70 % of the full well..."""
+AUTO_FLOOR = {"transmitted": 0.02, "emission": 0.01, "electron": 0.05}
+"""...but never exposes longer than for a signal this fraction of the open-beam (transmitted)
+or unit-fluorophore level, so a dark field of view stays dark instead of amplified noise."""
+MAX_EXPOSURE_MS = 10_000.0
+OFFSET_ADU = 100
+
+
+@dataclass(frozen=True)
+class Detected:
+    values: np.ndarray
+    """(C, H, W) float32: photoelectrons per output pixel (camera), eye-normalized
+    intensity (eyepiece), or height in nm (AFM)."""
+    unit: str
+    exposure_ms: float
+    saturated_fraction: float
+    snr: float
+    full_well_e: float
+    gain_adu_per_e: float
+    read_noise_e: float
+    qe: float
+
+
+def rate_per_ms(signal: Signal, s: Setup) -> np.ndarray:
+    """Mean photons (or electrons) per output pixel per ms, before the quantum efficiency."""
+    return signal.values * np.float32(unit_rate(signal, s))
+
+
+def unit_rate(signal: Signal, s: Setup) -> float:
+    """Photons per output pixel per ms for a signal of 1 (open beam, unit fluorophore)."""
+    px = s.px_um
+    if signal.kind == "transmitted":
+        frac = s.na_condenser / s.na if s.na_condenser > 0 else 1.0
+        k = K_TRANSMITTED * s.light * (s.na * frac * px) ** 2 * s.brightness_factor
+    elif signal.kind == "emission":
+        k = K_FLUORESCENCE * s.light * (s.na * s.na * px) ** 2 * s.brightness_factor
+    else:
+        k = K_ELECTRON * s.light
+    return float(k)
+
+
+def eye(signal: Signal, s: Setup) -> Detected:
+    """The eye through the eyepieces: retinal illuminance ∝ (NA/M)² (transmitted) or NA⁴/M²
+    (epi-fluorescence), relative to the level it is adapted to; no noise worth modelling."""
+    mag = s.mag_sensor
+    if signal.kind == "emission":
+        level = s.light * s.na**4 / mag**2 / EYE_REF_FLUORESCENCE
+    else:
+        frac = s.na_condenser / s.na if s.na_condenser > 0 else 1.0
+        level = s.light * (s.na * frac / mag) ** 2 / EYE_REF_TRANSMITTED
+    values = signal.values * np.float32(level * s.brightness_factor)
+    sat = float(np.mean(np.any(values >= 1.0, axis=0)))
+    return Detected(values.astype(np.float32), "eye-normalized intensity", 0.0, sat,
+                    float("inf"), 0.0, 0.0, 1.0, 1.0)
+
+
+def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
+    cam = s.camera
+    assert cam is not None
+    rate = rate_per_ms(signal, s)
+    bin_area = (cam.width_px / s.width) ** 2
+    full_well = cam.full_well_e * bin_area
+    read = cam.read_noise_e * math.sqrt(bin_area)
+    dark_per_ms = cam.dark_current_e_per_s / 1000.0 * bin_area
+    qe = cam.qe
+    if s.req.exposure_ms > 0:
+        t = float(s.req.exposure_ms)
+    else:
+        floor = AUTO_FLOOR.get(signal.kind, 0.01) * unit_rate(signal, s)
+        peak = max(float(rate.max()), floor) * qe
+        t = AUTO_TARGET * full_well / peak if peak > 0 else MAX_EXPOSURE_MS
+        t = float(np.clip(t, 0.01, MAX_EXPOSURE_MS))
+        t = round(t, 2)
+    mean = rate * np.float32(qe * t) + np.float32(dark_per_ms * t)
+    counts = _poisson(mean, rng)
+    saturated = counts >= full_well
+    counts = np.minimum(counts, np.float32(full_well))
+    counts += rng.standard_normal(counts.shape, dtype=np.float32) * np.float32(read)
+    k = cam.full_well_e / (2**cam.bit_depth - 1)  # e⁻ per ADU at one sensor pixel
+    adu = np.clip(np.floor(counts / k + 0.5) + OFFSET_ADU, 0, None)
+    electrons = ((adu - OFFSET_ADU) * k).astype(np.float32)
+    pct = 99.0 if signal.kind != "transmitted" else 90.0
+    sig = float(np.percentile(mean, pct))
+    dark = dark_per_ms * t
+    snr = sig / math.sqrt(sig + dark + read * read) if sig > 0 else 0.0
+    return Detected(electrons, "photoelectrons", t, float(np.mean(np.any(saturated, axis=0))),
+                    snr, full_well, 1.0 / k, read, qe)
+
+
+def _poisson(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson counts; above 50 the normal approximation (same mean and variance) is used,
+    which is exact to well under 1 % there and ten times faster."""
+    out = mean + np.sqrt(np.maximum(mean, 0.0)) * rng.standard_normal(mean.shape,
+                                                                       dtype=np.float32)
+    low = mean < 50.0
+    if np.any(low):
+        out[low] = rng.poisson(np.maximum(mean[low], 0.0)).astype(np.float32)
+    return np.maximum(out, 0.0).astype(np.float32)
+
+
+def afm_noise(signal: Signal, rng: np.random.Generator) -> Detected:
+    """Height noise of an AFM scan: 0.05 nm rms per pixel plus a 0.1 nm offset per scan line."""
+    h = signal.values.copy()
+    h += rng.standard_normal(h.shape, dtype=np.float32) * np.float32(0.05)
+    h += rng.standard_normal((1, h.shape[1], 1), dtype=np.float32) * np.float32(0.1)
+    return Detected(h, "height nm", 0.0, 0.0, float("nan"), 0.0, 0.0, 0.0, 1.0)

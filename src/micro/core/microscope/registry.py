@@ -1,0 +1,60 @@
+"""Registry of scene generators: specimen data name a generator per population."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from micro.core.microscope.lattice import Window, lattice_points, population_seed
+from micro.core.microscope.raster import Canvas
+from micro.core.models import Population, Specimen
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a generator gets: the population, its specimen and the window to fill."""
+
+    specimen: Specimen
+    pop: Population
+    window: Window
+    seed: int
+
+    def p(self, name: str, default: Any) -> Any:
+        value = self.pop.params.get(name, default)
+        return value
+
+    def cls(self, part: str, default: str | None = None) -> str | None:
+        return self.pop.classes.get(part, default)
+
+    def points(self, spacing_um: float, margin_um: float, slots: int,
+               jitter: float = 1.0) -> tuple[Any, Any, Any]:
+        return lattice_points(self.window, self.seed, spacing_um, margin_um, slots, jitter)
+
+    def z(self, u: Any) -> Any:
+        lo, hi = self.pop.z_um
+        return lo + (hi - lo) * u
+
+    def size(self, u: Any) -> Any:
+        lo, hi = self.pop.size_um
+        return lo + (hi - lo) * u
+
+    def spacing(self) -> float:
+        """Lattice spacing (µm) giving the population's density per mm²."""
+        return float(1000.0 / max(self.pop.density_per_mm2, 1e-9) ** 0.5)
+
+
+Generator = Callable[[Canvas, Ctx], None]
+GENERATORS: dict[str, Generator] = {}
+
+
+def generator(name: str) -> Callable[[Generator], Generator]:
+    def register(fn: Generator) -> Generator:
+        GENERATORS[name] = fn
+        return fn
+
+    return register
+
+
+def make_ctx(specimen: Specimen, pop: Population, window: Window) -> Ctx:
+    return Ctx(specimen, pop, window, population_seed(specimen.seed, pop.label))

@@ -1,0 +1,106 @@
+"""Stage 1 — the scene: a specimen's structures at physical scale for one window.
+
+Returns, per depth layer, the amount map of every structure class (relative path length,
+float32 (H, W)), the retardance vector field of birefringent classes (nm, as Δ·cos 2θ and
+Δ·sin 2θ), and per-population masks (`labels`) that tests use to measure sizes and colours.
+Structures come from the slide seed only, never from the request, so the same stage position
+shows the same cells at every objective, focus and mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from micro.core.microscope import generators as _generators  # noqa: F401  (registers them)
+from micro.core.microscope.lattice import Window
+from micro.core.microscope.raster import Canvas
+from micro.core.microscope.registry import GENERATORS, make_ctx
+from micro.core.models import Specimen, StructureClass
+
+__all__ = ["GENERATORS", "Layer", "Scene", "Window", "build_scene", "layer_planes"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    z_um: float
+    amounts: dict[str, np.ndarray]
+    retard: tuple[np.ndarray, np.ndarray] | None
+
+
+@dataclass(frozen=True)
+class Scene:
+    window: Window
+    layers: list[Layer]
+    labels: dict[str, np.ndarray]
+    medium_n: float
+
+    @property
+    def nbytes(self) -> int:
+        total = sum(a.nbytes for L in self.layers for a in L.amounts.values())
+        total += sum(m.nbytes for m in self.labels.values())
+        return total
+
+
+def layer_planes(specimen: Specimen) -> list[float]:
+    """Depth planes (µm) the specimen is sampled at: one for a thin smear, up to nine for a
+    thick section or a drop of pond water."""
+    lo = min(p.z_um[0] for p in specimen.populations)
+    hi = max(p.z_um[1] for p in specimen.populations)
+    span = hi - lo
+    if span < 0.5:
+        return [round((lo + hi) / 2, 3)]
+    n = int(min(9, max(2, np.ceil(span / 2.0) + 1)))
+    return [round(float(z), 3) for z in np.linspace(lo, hi, n)]
+
+
+_CACHE: OrderedDict[tuple[str, str, Window], Scene] = OrderedDict()
+_CACHE_BUDGET = 384 * 1024 * 1024
+_LOCK = threading.Lock()
+
+
+def _key(specimen: Specimen) -> str:
+    return hashlib.sha256(specimen.model_dump_json().encode()).hexdigest()[:16]
+
+
+def build_scene(specimen: Specimen, window: Window,
+                structures: Mapping[str, StructureClass], catalog_digest: str = "") -> Scene:
+    """The scene for this window (cached: focus, light and mode changes reuse it)."""
+    key = (catalog_digest, _key(specimen), window)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    scene = _build(specimen, window, structures)
+    with _LOCK:
+        _CACHE[key] = scene
+        total = sum(s.nbytes for s in _CACHE.values())
+        while total > _CACHE_BUDGET and len(_CACHE) > 1:
+            _, old = _CACHE.popitem(last=False)
+            total -= old.nbytes
+    return scene
+
+
+def _build(specimen: Specimen, window: Window,
+           structures: Mapping[str, StructureClass]) -> Scene:
+    planes = layer_planes(specimen)
+    canvas = Canvas(window, planes, structures)
+    for pop in specimen.populations:
+        GENERATORS[pop.generator](canvas, make_ctx(specimen, pop, window))
+    shape = (window.height, window.width)
+    layers = []
+    for i, z in enumerate(planes):
+        amounts = {cls: a.reshape(shape) for (li, cls), a in canvas.amounts.items() if li == i}
+        retard = canvas.retard.get(i)
+        if retard is not None:
+            retard = (retard[0].reshape(shape), retard[1].reshape(shape))
+        if amounts:
+            layers.append(Layer(z, amounts, retard))
+    labels = {k: v.reshape(shape) for k, v in canvas.labels.items()}
+    return Scene(window, layers, labels, specimen.medium_refractive_index)
