@@ -13,7 +13,7 @@ def test_core_imports_no_edge_library() -> None:
     code = (
         "import sys\n"
         "import micro.core.render, micro.core.requests, micro.core.catalog\n"
-        "import micro.core.microscope.pipeline\n"
+        "import micro.core.microscope.pipeline, micro.core.imaging.render\n"
         "from micro.core.catalog import default_catalog\n"
         "import micro\n"
         "micro.render_microscope(instrument='student-compound', specimen='gram-mixed', size=256)\n"

@@ -109,7 +109,7 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
     adu = np.clip(np.floor(counts / k + 0.5) + OFFSET_ADU, 0, None)
     electrons = ((adu - OFFSET_ADU) * k).astype(np.float32)
     pct = 99.0 if signal.kind != "transmitted" else 90.0
-    sig = float(np.percentile(mean, pct))
+    sig = float(np.percentile(mean[..., ::4, ::4], pct))  # a subsample is plenty
     dark = dark_per_ms * t
     snr = sig / math.sqrt(sig + dark + read * read) if sig > 0 else 0.0
     return Detected(electrons, "photoelectrons", t, float(np.mean(np.any(saturated, axis=0))),

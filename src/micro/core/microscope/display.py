@@ -112,7 +112,7 @@ def scale_bar(img: np.ndarray, px_um: float, fov_um: float, eyepiece: bool) -> t
     """Burn in a scale bar whose length in pixels × pixel size is exactly its label."""
     h, w = img.shape[:2]
     length = nice_length_um(fov_um)
-    n = max(1, int(round(length / px_um)))
+    n = max(1, round(length / px_um))
     thick = max(2, w // 128)
     margin = max(6, w // 32)
     x1 = w - margin - (w // 8 if eyepiece else 0)

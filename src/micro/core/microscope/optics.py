@@ -87,18 +87,31 @@ def otf(height: int, width: int, px_um: float, na: float, wavelength_nm: float, 
 
     `scale` stretches the passband (2 for linear SIM's doubled support); `extra_w20_um` adds
     a fixed aberration (an oil objective used dry)."""
-    nu = freq_grid(height, width, px_um)
     lam = wavelength_nm / 1000.0
-    nc = 2.0 * na / lam * scale
-    s = nu / nc
-    h = _otf_dl(s)
+    h = _otf_focus(height, width, px_um, na, wavelength_nm, scale)
     w20 = abs(defocus_um) * (n - math.sqrt(max(n * n - na * na, 0.0))) + extra_w20_um
-    if w20 > 1e-6:
-        x = 8.0 * np.pi * w20 / lam * np.clip(s, 0, 1) * (1 - np.clip(s, 0, 1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            jinc = np.where(x > 1e-6, 2.0 * special.j1(x) / np.maximum(x, 1e-12), 1.0)
-        h = h * jinc
-    return h.astype(np.float32)
+    if w20 <= 1e-6:
+        return h
+    s = _s_grid(height, width, px_um, na, wavelength_nm, scale)
+    x = (8.0 * np.pi * w20 / lam) * s * (1 - s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jinc = np.where(x > 1e-6, 2.0 * special.j1(x) / np.maximum(x, 1e-12), 1.0)
+    return (h * jinc).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
+            scale: float) -> np.ndarray:
+    """Normalized frequency s = ν/νc, clipped to the passband (float32)."""
+    nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
+    return np.clip(freq_grid(height, width, px_um) / nc, 0, 1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _otf_focus(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
+               scale: float) -> np.ndarray:
+    nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
+    return _otf_dl(freq_grid(height, width, px_um) / nc).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=64)

@@ -29,7 +29,7 @@ MODES: dict[str, ModeFn] = {
     "brightfield": contrast.brightfield, "darkfield": contrast.darkfield,
     "phase-contrast": contrast.phase_contrast, "dic": contrast.dic,
     "polarized": contrast.polarized, "stereo": contrast.stereo,
-    **{m: fluorescence.fluorescence for m in FLUORESCENCE_MODES},
+    **dict.fromkeys(FLUORESCENCE_MODES, fluorescence.fluorescence),
     "sem": electron.sem, "tem": electron.tem, "afm": electron.afm,
 }
 
@@ -47,10 +47,8 @@ def simulate(req: MicroscopeRequest, catalog: Catalog) -> tuple[Setup, Scene, Si
     scene = build_scene(s.specimen, s.window, catalog.structures, catalog.digest)
     coef = _coefficients(catalog, req.stain, req.specimen)
     signal = MODES[req.mode](scene, s, coef)
-    m = s.margin
-    if m:
-        signal = Signal(np.ascontiguousarray(signal.values[:, m:-m, m:-m]), signal.channels,
-                        signal.colors, signal.kind, signal.wavelength_nm)
+    signal = Signal(np.ascontiguousarray(s.crop(signal.values)), signal.channels,
+                    signal.colors, signal.kind, signal.wavelength_nm)
     rng = np.random.default_rng(req.seed())
     if signal.kind == "height":
         det = afm_noise(signal, rng)
@@ -98,8 +96,8 @@ def microscope_info(req: MicroscopeRequest, s: Setup, signal: Signal,
     lam = signal.wavelength_nm
     res = resolution_um(s, signal)
     if s.view == "camera":
-        assert s.camera is not None
-        e_um, mag_e = s.camera.pixel_size_um, s.mag_sensor
+        # the image's pixel, projected back onto the sensor (binned sensor pixels)
+        e_um, mag_e = s.px_um * s.mag_sensor, s.mag_sensor
     else:
         e_um, mag_e = optics.EYE_RESOLVABLE_UM, s.mag_sensor * (
             s.inst.eyepiece.magnification if s.inst.eyepiece else 1.0)

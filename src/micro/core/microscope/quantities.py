@@ -77,6 +77,11 @@ def layer_quantities(layer: Layer, coef: Coefficients, want: tuple[str, ...]) ->
     """(len(want), H, W) float32: the requested quantities of one layer."""
     idx = [coef.names.index(w) for w in want]
     classes = list(layer.amounts)
+    if not classes:
+        h, w = layer.shape
+        out = np.zeros((len(idx), h, w), dtype=np.float32)
+        bg = coef.background[idx]
+        return out + bg[:, None, None].astype(np.float32)
     stack = np.stack([layer.amounts[c] for c in classes])  # (C, H, W)
     mat = np.stack([coef.table[c][idx] for c in classes])  # (C, K)
     h, w = stack.shape[1:]
@@ -86,3 +91,4 @@ def layer_quantities(layer: Layer, coef: Coefficients, want: tuple[str, ...]) ->
         coverage = np.clip(stack.sum(axis=0), 0.0, 1.0)
         out += bg[:, None, None].astype(np.float32) * (1.0 - coverage)[None]
     return out
+

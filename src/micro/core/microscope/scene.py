@@ -31,6 +31,7 @@ class Layer:
     z_um: float
     amounts: dict[str, np.ndarray]
     retard: tuple[np.ndarray, np.ndarray] | None
+    shape: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _build(specimen: Specimen, window: Window,
         retard = canvas.retard.get(i)
         if retard is not None:
             retard = (retard[0].reshape(shape), retard[1].reshape(shape))
-        if amounts:
-            layers.append(Layer(z, amounts, retard))
+        if amounts or (i == len(planes) - 1 and not layers):
+            layers.append(Layer(z, amounts, retard, shape))  # an empty field still has one layer
     labels = {k: v.reshape(shape) for k, v in canvas.labels.items()}
     return Scene(window, layers, labels, specimen.medium_refractive_index)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+from scipy import fft as sfft
+
 from micro.core.catalog import Catalog
 from micro.core.microscope import optics
 from micro.core.microscope.lattice import Window
@@ -42,7 +45,10 @@ class Setup:
     fov_um: tuple[float, float]
     width: int
     height: int
-    margin: int
+    margin_x: int
+    margin_y: int
+    """Extra pixels simulated on each side so FFT wrap-around never reaches the image; chosen
+    so the simulated size is a fast FFT length."""
     px_um: float
     focus_um: float
     light: float
@@ -58,12 +64,17 @@ class Setup:
 
     @property
     def window(self) -> Window:
-        return Window(self.req.x_um, self.req.y_um, self.px_um, self.width + 2 * self.margin,
-                      self.height + 2 * self.margin)
+        return Window(self.req.x_um, self.req.y_um, self.px_um, self.width + 2 * self.margin_x,
+                      self.height + 2 * self.margin_y)
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (self.height + 2 * self.margin, self.width + 2 * self.margin)
+        return (self.height + 2 * self.margin_y, self.width + 2 * self.margin_x)
+
+    def crop(self, a: np.ndarray) -> np.ndarray:
+        """The image part of a simulated (…, H, W) array."""
+        my, mx = self.margin_y, self.margin_x
+        return a[..., my:my + self.height, mx:mx + self.width]
 
     @property
     def electron(self) -> bool:
@@ -75,12 +86,12 @@ class Setup:
 
 
 def _chroma(obj: Objective, na: float) -> tuple[float, float, float]:
-    """Secondary spectrum: an achromat brings red and blue to one focus and green to another,
-    about half a wave-optical depth of field away; a fluorite a third of that; an apochromat
-    corrects three colours."""
-    k = {"achromat": 0.5, "plan-achromat": 0.5, "fluorite": 0.2, "plan-fluor": 0.2,
-         "stereo-zoom": 0.3}.get(obj.correction, 0.0)
-    shift = k * 0.55 / na**2
+    """Secondary spectrum: an achromat brings red and blue (C, F) to one focus and green (e)
+    nearer, by about f/2000 for ordinary crown/flint glass (f ≈ 180 mm / M); a fluorite
+    leaves a third of that; an apochromat corrects three colours."""
+    k = {"achromat": 1 / 2000, "plan-achromat": 1 / 2000, "fluorite": 1 / 6000,
+         "plan-fluor": 1 / 6000, "stereo-zoom": 1 / 4000}.get(obj.correction, 0.0)
+    shift = 180_000.0 / obj.magnification * k  # µm
     return (shift, 0.0, shift * 0.8)
 
 
@@ -122,16 +133,19 @@ def make_setup(req: MicroscopeRequest, catalog: Catalog) -> Setup:
         na_cond = min(req.aperture * na, cond)
     else:
         na_cond = 0.0
-    # margin: room for the widest blur at this focus, so FFT wrap-around never shows
-    depth = max(abs(req.focus_um - z) for z in _planes(specimen)) + 1.0
+    # margin: room for the widest blur across the specimen's depth (not the focus, so the
+    # cached scene is shared by every focus step)
+    planes = _planes(specimen)
+    depth = (max(planes) - min(planes)) + 5.0
     blur_um = 2.0 * optics.rayleigh_um(wavelength, max(na, 1e-3)) + depth * min(na, 1.0)
-    margin = int(min(96, math.ceil(blur_um / px) + 4))
     if obj.resolution_nm:
-        margin = int(min(96, math.ceil(3 * obj.resolution_nm / 1000.0 / px) + 4))
+        blur_um = 3 * obj.resolution_nm / 1000.0
+    margin = int(min(96, math.ceil(blur_um / px) + 4))
+    margin_x, margin_y = _fast_margin(width, margin), _fast_margin(height, margin)
     return Setup(
         req=req, inst=inst, obj=obj, specimen=specimen, stain=stain, camera=cam, view=view,
         na=na, n_immersion=n_imm, wavelength_nm=wavelength, mag_sensor=mag_sensor, fov_um=fov,
-        width=width, height=height, margin=margin, px_um=px, focus_um=req.focus_um,
+        width=width, height=height, margin_x=margin_x, margin_y=margin_y, px_um=px, focus_um=req.focus_um,
         light=req.light_pct / 100.0, aperture=req.aperture, na_condenser=na_cond,
         extra_w20_um=extra_w20, chroma_um=_chroma(obj, na), brightness_factor=brightness,
     )
@@ -145,3 +159,11 @@ def _planes(specimen: Specimen) -> list[float]:
     from micro.core.microscope.scene import layer_planes
 
     return layer_planes(specimen)
+
+
+def _fast_margin(n: int, m: int) -> int:
+    """The smallest margin ≥ m that makes n + 2·margin a fast FFT length (5-smooth)."""
+    k = m
+    while sfft.next_fast_len(n + 2 * k, real=True) != n + 2 * k:
+        k += 1
+    return k

@@ -22,7 +22,7 @@ def bead_pairs(params: dict[str, Any]) -> list[tuple[float, float, float]]:
     pitch = float(params.get("ladder_pitch_um", 6.0))
     x0 = float(params.get("ladder_x0_um", 0.0))
     y = float(params.get("ladder_y_um", 0.0))
-    n = int(round((hi - lo) / step)) + 1
+    n = round((hi - lo) / step) + 1
     return [(x0 + k * pitch, y, round(lo + k * step, 6)) for k in range(n)]
 
 

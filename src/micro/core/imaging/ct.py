@@ -1,0 +1,208 @@
+"""Computed tomography: exact sinogram of the phantom, Poisson noise per ray, FBP, HU.
+
+Pipeline: per-tissue chord lengths (exact, cached per geometry) → line integrals p = Σ μ_t L_t
+at the beam's effective energy (polychromatic for beam hardening and metal) → artefacts →
+FBP → HU = 1000 (μ − μ_water)/μ_water → window/level.
+
+Noise: each ray's transmitted count is Poisson with mean N0·e^{−p}, so p has variance e^p/N0.
+FBP is linear, so the noise image is the FBP of that noise: its variance map is the
+back-projection of e^p/N0 through the filter's gain (fbp.variance_map) and its texture the FBP
+noise power spectrum |ν|·W(ν)² (fbp.correlated_noise). The noiseless reconstruction and the
+variance map depend only on the phantom, the geometry, the energy and the artefact, and are
+cached; a render then costs one FFT-filtered noise field. A test checks this against a full
+Poisson-sinogram FBP.
+
+Geometry: parallel beam over 180° (a fan-beam scanner's data rebinned), scan circle = the
+phantom's field of view, nominal slice 5 mm.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from micro.core.imaging import fbp
+from micro.core.imaging.attenuation import (
+    IRON_MU,
+    WATER_MU,
+    effective_energy_kev,
+    mu_at,
+    mu_table_at,
+)
+from micro.core.imaging.display import largest_uniform, resize, tissue_means, window
+from micro.core.imaging.phantom import Additive, additive, chords, fractions, pixel_centres
+from micro.core.models import CtSpec, ImagingInstrument, Phantom
+
+SLICE_MM = 5.0
+FLUENCE_PER_MM2_PER_MAS = 2.0e6
+"""Photons per mm² at the isocentre per mAs over one rotation at 120 kVp (after the bowtie
+filter; scales as (kVp/120)^2.5). Calibrated so a 20 cm water cylinder at 200 mAs gives a
+noise of about 10 HU in 0.5 mm pixels with the Shepp-Logan filter."""
+CTDI_MGY_PER_MAS = 0.08
+"""CTDIvol per mAs at 120 kVp for a 32 cm body phantom (typical 64-slice scanner)."""
+FEW_VIEWS = 24
+SPECTRUM = ((0.72, 0.30), (1.0, 0.45), (1.35, 0.25))
+"""Three-bin polychromatic spectrum (energy / E_eff, weight) for beam hardening."""
+RING_BIN_OFFSET = 1 / 7
+RING_ERROR = 0.05
+MOTION_MM = (6.0, 3.0)
+
+
+def _metal(add: Additive) -> tuple[list[tuple[float, float]], float]:
+    fov = add.fov_mm
+    return [(-0.16 * fov, -0.05 * fov), (0.16 * fov, -0.05 * fov)], 0.022 * fov
+
+
+@functools.lru_cache(maxsize=16)
+def _chords(add: Additive, views: int, bins: int, motion: bool) -> np.ndarray:
+    fov = add.fov_mm
+    ds = fov / bins
+    theta = np.arange(views) * np.pi / views
+    s = (np.arange(bins) - (bins - 1) / 2) * ds
+    shift = None
+    if motion:  # the patient drifts during the second half of the rotation
+        ramp = np.clip((np.arange(views) / views - 0.5) * 2, 0, 1)[:, None]
+        shift = ramp * np.array(MOTION_MM)[None, :]
+    out = chords(add, theta, s, shift) / 10.0  # cm
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _metal_chords(add: Additive, views: int, bins: int) -> np.ndarray:
+    from micro.core.imaging.phantom import Solid
+
+    centres, r = _metal(add)
+    solids = tuple(Solid("ellipse", x, y, r, r, 0.0, (1.0,)) for x, y in centres)
+    metal = Additive("metal", "default", ("iron",), 0, solids, add.fov_mm)
+    ds = add.fov_mm / bins
+    theta = np.arange(views) * np.pi / views
+    s = (np.arange(bins) - (bins - 1) / 2) * ds
+    return chords(metal, theta, s)[0] / 10.0
+
+
+def line_integrals(add: Additive, mu_of_e: Any, e_kev: float, views: int, bins: int,
+                   artifact: str) -> np.ndarray:
+    """Sinogram p (dimensionless, views × bins): −ln(I/I0) without noise."""
+    L = _chords(add, views, bins, artifact == "motion")
+    if artifact in ("beam-hardening", "metal"):
+        metal = _metal_chords(add, views, bins) if artifact == "metal" else None
+        trans = np.zeros(L.shape[1:])
+        for ratio, weight in SPECTRUM:
+            mu = mu_of_e(e_kev * ratio)
+            p_e = np.tensordot(mu, L, axes=1)
+            if metal is not None:
+                p_e = p_e + (mu_table_at(IRON_MU, e_kev * ratio)
+                             - mu_table_at(WATER_MU, e_kev * ratio)) * metal
+            trans += weight * np.exp(-p_e)
+        p = -np.log(trans)
+    else:
+        p = np.tensordot(mu_of_e(e_kev), L, axes=1)
+    if artifact == "ring":
+        p = p.copy()
+        p[:, bins // 2 + int(bins * RING_BIN_OFFSET)] += RING_ERROR
+    return p
+
+
+@functools.lru_cache(maxsize=12)
+def _reconstruct(add: Additive, mu_key: tuple[tuple[float, tuple[float, ...]], ...],
+                 e_kev: float, n: int,
+                 views: int, bins: int, filt: str, artifact: str, n0_floor: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(μ image cm⁻¹ without background, variance per unit N0 (cm⁻²·photons), sinogram)."""
+    table: dict[float, tuple[float, ...]] = dict(mu_key)
+
+    def mu_of_e(e: float) -> np.ndarray:
+        return np.array(table[round(e, 3)])
+
+    p = line_integrals(add, mu_of_e, e_kev, views, bins, artifact)
+    if artifact == "metal":  # photon starvation: fewer than ~1 photon reads as 1
+        p = np.minimum(p, np.log(n0_floor))
+    ds = add.fov_mm / bins
+    mu = fbp.fbp(p, ds, n, add.fov_mm, filt) * 10.0
+    var = fbp.variance_map(p, 1.0, ds, n, add.fov_mm, filt) * 100.0
+    for a in (mu, var, p):
+        a.setflags(write=False)
+    return mu, var, p
+
+
+def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
+              inst: ImagingInstrument, n: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Returns (display 0..1 float32 (n, n), raw float32, info). Raw: HU, or the sinogram."""
+    spec = inst.spec
+    assert isinstance(spec, CtSpec)
+    add = additive(phantom, variant)
+    kvp, mas = float(settings["kvp"]), float(settings["mas"])
+    artifact, filt = settings["artifact"], settings["filter"]
+    views = int(settings["views"]) if artifact != "few-views" else min(int(settings["views"]),
+                                                                       FEW_VIEWS)
+    bins = int(settings["detector_bins"])
+    e = effective_energy_kev(kvp)
+    tissues = phantom.tissues
+    energies = sorted({round(e * r, 3) for r, _ in SPECTRUM} | {round(e, 3)})
+    mu_key = tuple((en, tuple(mu_at(t, en) for t in tissues)) for en in energies)
+    mu_w = mu_table_at(WATER_MU, e)
+    mu_bg = mu_at(tissues[add.background], e)
+    ds = phantom.fov_mm / bins
+    n0 = (FLUENCE_PER_MM2_PER_MAS * (kvp / 120.0) ** 2.5 * mas * ds * SLICE_MM / views)
+    mu, var_unit, p = _reconstruct(add, mu_key, e, n, views, bins, filt, artifact,
+                                   n0 if artifact == "metal" else 0.0)
+
+    sigma_mu = np.sqrt(var_unit / n0)
+    noise = fbp.correlated_noise(n, phantom.fov_mm, ds, filt, rng) * sigma_mu
+    hu_clean = 1000.0 * (mu + mu_bg - mu_w) / mu_w
+    hu = hu_clean + 1000.0 * noise / mu_w
+    x = pixel_centres(n, phantom.fov_mm)
+    r = np.hypot(x[None, :], x[:, None])
+    outside = r > phantom.fov_mm / 2
+    hu[outside] = -1000.0
+    hu_clean = np.where(outside, -1000.0, hu_clean)
+    frac = fractions(add, n)
+    uniform = largest_uniform(frac, add.background) & ~outside
+    sigma_hu = float((1000.0 * sigma_mu / mu_w)[uniform].mean()) if uniform.any() else 0.0
+    measured = float((hu - hu_clean)[uniform].std()) if uniform.any() else 0.0
+
+    info: dict[str, Any] = {
+        "kvp": kvp, "mas": mas, "effective_energy_kev": round(e, 1),
+        "effective_energy_model": "E_eff = 0.52·kVp (tungsten, ~8 mm Al equivalent with bowtie)",
+        "mu_water_per_cm": round(mu_w, 4),
+        "views": views, "detector_bins": bins, "filter": filt, "artifact": artifact,
+        "geometry": "parallel beam over 180° (rebinned fan beam)",
+        "pixel_mm": round(phantom.fov_mm / n, 3), "slice_mm": SLICE_MM,
+        "voxel_mm3": round((phantom.fov_mm / n) ** 2 * SLICE_MM, 3),
+        "photons_per_ray": round(n0, 1),
+        "noise_sigma_hu": round(sigma_hu, 2), "noise_sigma_hu_measured": round(measured, 2),
+        "ctdi_vol_mgy": round(CTDI_MGY_PER_MAS * mas * (kvp / 120.0) ** 2.5, 2),
+        "scan_time_s": spec.rotation_time_s,
+        "tissue_hu_expected": {t.id: round(1000 * (mu_at(t, e) - mu_w) / mu_w, 1)
+                               for t in tissues},
+        "tissue_hu": tissue_means(hu_clean, add, frac),
+        "window": settings["window"], "level": settings["level"],
+    }
+    if sigma_hu > 0:
+        info["snr"] = {t: round(abs(v + 1000.0) / sigma_hu, 1)
+                       for t, v in info["tissue_hu"].items()}
+    if settings["view"] == "sinogram":
+        noisy = p + rng.standard_normal(p.shape) * np.sqrt(np.exp(p) / n0)
+        info["raw_unit"] = "line integral −ln(I/I0) (views × detector bins)"
+        disp = resize(noisy / max(float(noisy.max()), 1e-9), (n, n))
+        return np.clip(disp, 0, 1), noisy.astype(np.float32), info
+    info["raw_unit"] = "HU"
+    return window(hu, float(settings["window"]), float(settings["level"])), \
+        hu.astype(np.float32), info
+
+
+def noiseless_hu(phantom: Phantom, variant: str, kvp: float, n: int, views: int, bins: int,
+                 filt: str, artifact: str = "none") -> np.ndarray:
+    """The reconstruction without quantum noise, in HU, float64 (n, n) (for tests and QA)."""
+    add = additive(phantom, variant)
+    e = effective_energy_kev(kvp)
+    energies = sorted({round(e * r, 3) for r, _ in SPECTRUM} | {round(e, 3)})
+    mu_key = tuple((en, tuple(mu_at(t, en) for t in phantom.tissues)) for en in energies)
+    mu, _, _ = _reconstruct(add, mu_key, e, n, views, bins, filt, artifact, 1e6)
+    mu_w = mu_table_at(WATER_MU, e)
+    mu_bg = mu_at(phantom.tissues[add.background], e)
+    return 1000.0 * (mu + mu_bg - mu_w) / mu_w

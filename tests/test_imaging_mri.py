@@ -1,0 +1,84 @@
+"""MRI physics: Gach T1 values, spin-echo contrast orders, SNR scaling, Rician noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import micro
+from micro.core.catalog import default_catalog
+from micro.core.imaging.mri import signal, snr_factor
+
+GACH = {"scalp": (0.324, 0.137), "marrow": (0.533, 0.088), "gray-matter": (0.857, 0.376),
+        "white-matter": (0.583, 0.382), "tumor": (0.926, 0.217)}
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return default_catalog()
+
+
+def test_gach_t1_values_exact(cat):
+    tissues = {t.id: t for t in cat.phantoms["mr-shepp-logan"].tissues}
+    for tid, (a, c) in GACH.items():
+        for key, b0 in (("1.5", 1.5), ("3", 3.0), ("7", 7.0)):
+            assert abs(tissues[tid].mri[key].t1_ms - 1000 * a * b0 ** c) < 0.01
+    for key in ("1.5", "3", "7"):
+        assert tissues["csf"].mri[key].t1_ms == 4200 and tissues["csf"].mri[key].t2_ms == 1990
+
+
+def _means(cat, **kw):
+    r = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="brain", nex=16,
+                             size=256, **kw)
+    return r.info["tissue_signal"]
+
+
+def test_spin_echo_contrast_orders_on_brain(cat):
+    t1 = _means(cat, preset="t1w")
+    assert t1["fat"] > t1["white-matter"] > t1["gray-matter"] > t1["csf"]
+    t2 = _means(cat, preset="t2w")
+    assert t2["csf"] > t2["gray-matter"] > t2["white-matter"]
+    pd = _means(cat, preset="pdw")
+    assert pd["gray-matter"] > pd["white-matter"] > pd["csf"]
+
+
+def test_signal_equations(cat):
+    wm = next(t for t in cat.phantoms["brain"].tissues if t.id == "white-matter")
+    p = wm.mri["1.5"]
+    se = signal(wm, 1.5, "spin-echo", 500, 15, 0, 90)
+    assert se == pytest.approx(p.pd * (1 - np.exp(-500 / p.t1_ms)) * np.exp(-15 / p.t2_ms))
+    ir = signal(wm, 1.5, "inversion-recovery", 4000, 20, p.t1_ms * np.log(2), 90)
+    assert ir < 0.05 * p.pd  # inverted magnetisation near its null at TI = T1 ln 2
+
+
+def test_noise_halves_when_nex_quadruples(cat):
+    sig = []
+    for nex in (1, 4):
+        r = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="brain",
+                                 nex=nex, size=256)
+        corner = np.concatenate([r.raw[:40, :40].ravel(), r.raw[-40:, -40:].ravel()])
+        sig.append(corner.std())
+    assert sig[0] / sig[1] == pytest.approx(2.0, rel=0.1)
+    assert snr_factor(1.5, 10, 4, 256, 256, 200) == pytest.approx(
+        2 * snr_factor(1.5, 10, 1, 256, 256, 200))
+
+
+def test_background_is_rayleigh(cat):
+    r = micro.render_imaging(catalog=cat, instrument="mri-3t", phantom="brain", size=256,
+                             matrix=256)
+    corner = r.raw[:40, :40].ravel()
+    # Rayleigh: mean/std = √(π/(4−π)) = 1.91
+    assert corner.mean() / corner.std() == pytest.approx(1.91, rel=0.08)
+
+
+def test_kspace_view_and_artifacts(cat):
+    k = micro.render_imaging(catalog=cat, instrument="mri-3t", phantom="mr-shepp-logan",
+                             view="kspace", matrix=128, size=256)
+    assert k.raw.shape == (128, 128)
+    assert np.unravel_index(np.argmax(k.raw), k.raw.shape) == (64, 64)  # DC at the centre
+    base = micro.render_imaging(catalog=cat, instrument="mri-3t", phantom="brain", size=256)
+    for art in ("motion", "wrap", "chemical-shift", "gibbs", "undersampling"):
+        a = micro.render_imaging(catalog=cat, instrument="mri-3t", phantom="brain", size=256,
+                                 artifact=art)
+        assert a.image != base.image
+        assert a.info["artifact"] == art

@@ -1,0 +1,89 @@
+"""Ultrasound: fully developed speckle statistics, acoustic shadowing, anechoic cysts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import micro
+from micro.core.catalog import default_catalog
+from micro.core.imaging.phantom import additive
+from micro.core.imaging.ultrasound import frame_fractions, geometry
+
+
+@pytest.fixture(scope="module")
+def scan():
+    cat = default_catalog()
+    r = micro.render_imaging(catalog=cat, instrument="ultrasound-curvilinear",
+                             phantom="abdomen", size=512)
+    add = additive(cat.phantoms["abdomen"])
+    g = geometry(add, cat.instruments["ultrasound-curvilinear"].spec, r.info["depth_cm"], 512)
+    frac = frame_fractions(add, g)
+    fr = r.info["frame"]
+    j, i = np.meshgrid(np.arange(512), np.arange(512))
+    x = fr["x0_mm"] + j * fr["pixel_mm"]
+    y = fr["y0_mm"] - i * fr["pixel_mm"]
+    return r, add, frac, x, y
+
+
+def _apex():
+    cat = default_catalog()
+    add = additive(cat.phantoms["abdomen"])
+    g = geometry(add, cat.instruments["ultrasound-curvilinear"].spec, 16, 512)
+    return np.array([g.x0_mm, g.y_skin_mm + g.radius_mm])
+
+
+def test_speckle_mean_over_std_in_homogeneous_liver(scan):
+    r, add, frac, x, y = scan
+    apex = _apex()
+    ang = np.arctan2(x - apex[0], apex[1] - y)
+    liver = ndimage.binary_erosion(frac[add.tissues.index("liver")] > 0.999, iterations=8)
+    # leave out the beam lines through the cyst (enhancement) and the calcification (shadow)
+    clear = np.ones_like(liver)
+    for cx, cy, rad in ((-35, 45, 12), (-20, 15, 4)):
+        a0 = np.arctan2(cx - apex[0], apex[1] - cy)
+        half = np.arcsin(rad / np.hypot(cx - apex[0], apex[1] - cy)) + 0.03
+        clear &= np.abs(ang - a0) > half
+    # one side of the sector, so every line crosses the same abdominal wall (same mean)
+    region = liver & clear & (ang < -0.4) & (r.raw > 0)
+    assert region.sum() > 2000
+    env = r.raw[region]
+    assert env.mean() / env.std() == pytest.approx(1.91, abs=0.08)
+
+
+def test_shadow_behind_calcification(scan):
+    r, add, frac, x, y = scan
+    # beam line from the centre of curvature through the calcification at (−20, 15) mm
+    apex = _apex()
+    ang = np.arctan2(x - apex[0], apex[1] - y)
+    rad = np.hypot(x - apex[0], apex[1] - y)
+    a_calc = np.arctan2(-20 - apex[0], apex[1] - 15)
+    r_calc = np.hypot(-20 - apex[0], apex[1] - 15)
+    liver = frac[add.tissues.index("liver")] > 0.999
+    band = liver & (rad > r_calc + 8) & (rad < r_calc + 30)
+    behind = band & (np.abs(ang - a_calc) < 0.01)
+    beside = band & (np.abs(ang - a_calc) > 0.05) & (np.abs(ang - a_calc) < 0.09)
+    assert behind.sum() > 30 and beside.sum() > 100
+    assert r.raw[behind].mean() < 0.5 * r.raw[beside].mean()
+
+
+def test_cyst_is_anechoic_and_info(scan):
+    r, add, frac, _x, _y = scan
+    cyst = frac[add.tissues.index("cyst")] > 0.999
+    liver = frac[add.tissues.index("liver")] > 0.999
+    assert r.raw[cyst].mean() < 0.2 * r.raw[liver].mean()
+    info = r.info
+    assert info["axial_resolution_mm"] == pytest.approx(1.54 / info["frequency_mhz"], rel=0.01)
+    assert info["provenance"] == "procedural"
+
+
+def test_higher_frequency_penetrates_less():
+    cat = default_catalog()
+    lo = micro.render_imaging(catalog=cat, instrument="ultrasound-curvilinear",
+                              phantom="abdomen", frequency_mhz=2.5, tgc=0, size=256)
+    hi = micro.render_imaging(catalog=cat, instrument="ultrasound-curvilinear",
+                              phantom="abdomen", frequency_mhz=5, tgc=0, size=256)
+    deep = slice(200, 240)
+    assert hi.raw[deep].mean() < lo.raw[deep].mean()
+    assert hi.info["penetration_cm"] < lo.info["penetration_cm"]
