@@ -7,6 +7,7 @@ channel and per depth layer, with defocus)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,26 +78,53 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
 
 
 def _field(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, np.ndarray]:
-    """Complex field at green (amplitude from absorption, phase from OPD) summed over layers
-    with each layer's defocus applied to its phase, and the RGB transmission."""
+    """Complex field at green (amplitude from absorption, phase from OPD) summed over layers,
+    each layer's OPD and absorbance blurred by its defocus, and the RGB tint of the stain
+    (transmission of each channel over the mean)."""
     h, w = s.shape
     lam = RGB_NM[1] / 1000.0
     opd = np.zeros((h, w), dtype=np.float32)
-    od = np.zeros((3, h, w), dtype=np.float32)
+    od = np.zeros((h, w), dtype=np.float32)
+    tint_od = np.zeros((3, h, w), dtype=np.float32)
     for layer in scene.layers:
         q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
+        mean_od = q[0:3].mean(axis=0) + q[4] * 0.3
+        tint_od += q[0:3] - q[0:3].mean(axis=0)[None]
         dz = s.focus_um - layer.z_um
         if abs(dz) > 1e-6:
-            stack = apply(np.concatenate([q[0:4], q[4:5]]),
-                          otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
-                              s.extra_w20_um))
+            pair = apply(np.stack([mean_od, q[3]]),
+                         otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                             s.extra_w20_um))
+            mean_od, layer_opd = pair[0], pair[1]
         else:
-            stack = q
-        od += stack[0:3] + stack[4][None] * 0.3
-        opd += stack[3]
-    T = np.exp(-LN10 * od)
-    u = np.sqrt(T.mean(axis=0)) * np.exp(1j * (2 * np.pi / lam) * opd).astype(np.complex64)
-    return u, T
+            layer_opd = q[3]
+        od += mean_od
+        opd += layer_opd
+    amp = np.exp(-LN10 * od / 2)
+    phase = (2 * np.pi / lam) * opd
+    u = np.empty((h, w), dtype=np.complex64)
+    u.real = amp * np.cos(phase)
+    u.imag = amp * np.sin(phase)
+    tint = np.exp(-LN10 * tint_od)
+    return u, tint
+
+
+@functools.lru_cache(maxsize=16)
+def _full_nu(h: int, w: int, px: float) -> np.ndarray:
+    return np.sqrt(sfft.fftfreq(h, d=px)[:, None] ** 2 + sfft.fftfreq(w, d=px)[None] ** 2)
+
+
+@functools.lru_cache(maxsize=16)
+def _band(h: int, w: int, px: float, lo: float, hi: float) -> np.ndarray:
+    """Spatial frequencies a darkfield objective collects (complex-FFT layout)."""
+    nu = _full_nu(h, w, px)
+    return ((nu > max(lo, 1e-9)) & (nu <= hi)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _ring(h: int, w: int, px: float, ring_nu: float) -> np.ndarray:
+    """The frequencies that pass through the phase ring with the undiffracted light."""
+    return np.exp(-((_full_nu(h, w, px) / ring_nu) ** 2)).astype(np.float32)
 
 
 def darkfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
@@ -104,20 +132,17 @@ def darkfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     between (NA_cond − NA_obj)/λ and (NA_cond + NA_obj)/λ. A uniform background sends all its
     light outside the objective and stays black."""
     h, w = s.shape
-    u, T = _field(scene, s, coef)
+    u, tint = _field(scene, s, coef)
     lam = RGB_NM[1] / 1000.0
     cond = s.inst.condenser.na if s.inst.condenser else s.na
-    nu = np.abs(sfft.fftfreq(h, d=s.px_um))[:, None] ** 2 + sfft.fftfreq(w, d=s.px_um)[None] ** 2
-    nu = np.sqrt(nu)
     lo = max(cond - s.na, 0.0) / lam
     hi = (cond + s.na) / lam
-    band = ((nu > max(lo, 1e-9)) & (nu <= hi)).astype(np.float32)
+    band = _band(h, w, s.px_um, lo, hi)
     scattered = sfft.ifft2(sfft.fft2(u, workers=1) * band, workers=1)
     intensity = (np.abs(scattered) ** 2).astype(np.float32)
     leak = float(np.clip((s.na - cond) / s.na, 0.0, 1.0))  # objective NA above the condenser's
-    tint = T / np.maximum(T.mean(axis=0, keepdims=True), 1e-6)
-    img = (intensity[None] + leak * T) * tint
-    img = apply(img, _otf_rgb(s, s.na, 0.0))
+    direct = (np.abs(u) ** 2).astype(np.float32)
+    img = apply((intensity + leak * direct)[None], _otf_rgb(s, s.na, 0.0)[1:2]) * tint
     return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
@@ -126,18 +151,14 @@ def phase_contrast(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     π/2 and passes a quarter of it (t = 0.5 in amplitude); the ring also catches the lowest
     spatial frequencies of the object, which is what draws the bright halo and shade-off."""
     h, w = s.shape
-    u, T = _field(scene, s, coef)
+    u, tint = _field(scene, s, coef)
     lam = RGB_NM[1] / 1000.0
-    ring_nu = 0.08 * s.na / lam
-    nu = np.sqrt(sfft.fftfreq(h, d=s.px_um)[:, None] ** 2
-                 + sfft.fftfreq(w, d=s.px_um)[None] ** 2)
-    lowpass = np.exp(-((nu / ring_nu) ** 2)).astype(np.float32)
+    lowpass = _ring(h, w, s.px_um, 0.08 * s.na / lam)
     zero = sfft.ifft2(sfft.fft2(u, workers=1) * lowpass, workers=1)
     t = 0.5
     field = u + (t * np.exp(-1j * np.pi / 2) - 1.0) * zero
     intensity = (np.abs(field) ** 2).astype(np.float32) / (t * t)
-    tint = T / np.maximum(T.mean(axis=0, keepdims=True), 1e-6)
-    img = apply(intensity[None] * tint * 0.3, _otf_rgb(s, s.na, 0.0))
+    img = apply(intensity[None] * 0.3, _otf_rgb(s, s.na, 0.0)[1:2]) * tint
     return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
