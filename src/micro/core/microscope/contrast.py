@@ -77,18 +77,21 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     return Signal(np.clip(total, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
-def _field(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, np.ndarray]:
+def _field(scene: Scene, s: Setup,
+           coef: Coefficients) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Complex field at green (amplitude from absorption, phase from OPD) summed over layers,
     each layer's OPD and absorbance blurred by its defocus, and the RGB tint of the stain
-    (transmission of each channel over the mean)."""
+    (transmission of each channel over the mean), and the scattering map."""
     h, w = s.shape
     lam = RGB_NM[1] / 1000.0
     opd = np.zeros((h, w), dtype=np.float32)
     od = np.zeros((h, w), dtype=np.float32)
     tint_od = np.zeros((3, h, w), dtype=np.float32)
+    scatter = np.zeros((h, w), dtype=np.float32)
     for layer in scene.layers:
         q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
         mean_od = q[0:3].mean(axis=0) + q[4] * 0.3
+        scatter += q[4]
         tint_od += q[0:3] - q[0:3].mean(axis=0)[None]
         dz = s.focus_um - layer.z_um
         if abs(dz) > 1e-6:
@@ -106,7 +109,15 @@ def _field(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, np.n
     u.real = amp * np.cos(phase)
     u.imag = amp * np.sin(phase)
     tint = np.exp(-LN10 * tint_od)
-    return u, tint
+    return u, tint, scatter
+
+
+def _annulus_fraction_above(lo: float, hi: float, nyquist: float) -> float:
+    """Fraction of the collected annulus lo < ν ≤ hi that lies above the grid's Nyquist."""
+    if hi <= lo:
+        return 0.0
+    cut = min(max(nyquist, lo), hi)
+    return (hi * hi - cut * cut) / (hi * hi - lo * lo)
 
 
 @functools.lru_cache(maxsize=16)
@@ -132,7 +143,7 @@ def darkfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     between (NA_cond − NA_obj)/λ and (NA_cond + NA_obj)/λ. A uniform background sends all its
     light outside the objective and stays black."""
     h, w = s.shape
-    u, tint = _field(scene, s, coef)
+    u, tint, scatter = _field(scene, s, coef)
     lam = RGB_NM[1] / 1000.0
     cond = s.inst.condenser.na if s.inst.condenser else s.na
     lo = max(cond - s.na, 0.0) / lam
@@ -142,7 +153,14 @@ def darkfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     intensity = (np.abs(scattered) ** 2).astype(np.float32)
     leak = float(np.clip((s.na - cond) / s.na, 0.0, 1.0))  # objective NA above the condenser's
     direct = (np.abs(u) ** 2).astype(np.float32)
-    img = apply((intensity + leak * direct)[None], _otf_rgb(s, s.na, 0.0)[1:2]) * tint
+    # Detail finer than the pixel grid still scatters into the objective: the part of the
+    # collected band above the grid's Nyquist frequency comes from the structures' own
+    # scattering, integrated over each pixel.
+    nyq = 0.5 / s.px_um
+    unresolved = _annulus_fraction_above(lo, hi, nyq)
+    sub_pixel = scatter * np.float32(0.5 * unresolved * min(1.0, (s.na / cond) ** 2))
+    img = apply((intensity + sub_pixel + leak * direct)[None],
+                _otf_rgb(s, s.na, 0.0)[1:2]) * tint
     return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
@@ -151,7 +169,7 @@ def phase_contrast(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     π/2 and passes a quarter of it (t = 0.5 in amplitude); the ring also catches the lowest
     spatial frequencies of the object, which is what draws the bright halo and shade-off."""
     h, w = s.shape
-    u, tint = _field(scene, s, coef)
+    u, tint, _ = _field(scene, s, coef)
     lam = RGB_NM[1] / 1000.0
     lowpass = _ring(h, w, s.px_um, 0.08 * s.na / lam)
     zero = sfft.ifft2(sfft.fft2(u, workers=1) * lowpass, workers=1)
