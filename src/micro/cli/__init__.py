@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from micro.cli.catalog import catalog_group, validate
+from micro.cli.gallery import gallery
 from micro.cli.render import render_group
 
 
@@ -17,3 +18,4 @@ def main() -> None:
 main.add_command(catalog_group)
 main.add_command(validate)
 main.add_command(render_group)
+main.add_command(gallery)

@@ -57,8 +57,13 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     na_eff = (s.na + s.na_condenser) / 2
     coherence = float(np.clip(1.0 - 0.85 * s.aperture, 0.1, 1.0))
     n_med = s.specimen.medium_refractive_index
-    total = None
+    # Layers are imaged each with its own defocus and summed as departures from the open
+    # beam (T − 1): exact for one layer, and for several as long as absorbers at different
+    # depths do not overlap strongly — one inverse FFT whatever the number of layers.
+    acc = None
     for layer in scene.layers:
+        if not layer.amounts:
+            continue
         q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
         collect = min(s.na / 0.9, 1.0)
         od = q[0:3] + (q[4] * (1.0 - collect) * 0.5)[None]
@@ -66,14 +71,17 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         edge = _grad_mag(q[3], s.px_um) * (1.0 - s.aperture) * 2.0 / max(s.na, 0.05)
         T *= (1.0 - np.clip(edge, 0.0, 0.6))[None]
         dz = s.focus_um - layer.z_um
-        F = rfft2(T) * _otf_rgb(s, na_eff, -dz)
+        o = _otf_rgb(s, na_eff, -dz)
+        F = rfft2(T - 1.0)
         if abs(dz) > 1e-6 and np.any(q[3]):
             nu2 = (freq_grid(h, w, s.px_um) ** 2).astype(np.float32)
-            tie = rfft2(q[3]) * (dz / n_med * 4 * np.pi**2 * coherence) * nu2
-            F = F + tie[None] * _otf_rgb(s, na_eff, -dz)
-        img = sfft.irfft2(F, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
-        total = img if total is None else total * img
-    assert total is not None
+            F = F + (rfft2(q[3]) * (dz / n_med * 4 * np.pi**2 * coherence) * nu2)[None]
+        F *= o
+        acc = F if acc is None else acc + F
+    if acc is None:
+        total = np.ones((3, h, w), dtype=np.float32)
+    else:
+        total = 1.0 + sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
     return Signal(np.clip(total, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
@@ -88,21 +96,27 @@ def _field(scene: Scene, s: Setup,
     od = np.zeros((h, w), dtype=np.float32)
     tint_od = np.zeros((3, h, w), dtype=np.float32)
     scatter = np.zeros((h, w), dtype=np.float32)
+    acc = None
     for layer in scene.layers:
+        if not layer.amounts:
+            continue
         q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
         mean_od = q[0:3].mean(axis=0) + q[4] * 0.3
         scatter += q[4]
         tint_od += q[0:3] - q[0:3].mean(axis=0)[None]
         dz = s.focus_um - layer.z_um
-        if abs(dz) > 1e-6:
-            pair = apply(np.stack([mean_od, q[3]]),
-                         otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
-                             s.extra_w20_um))
-            mean_od, layer_opd = pair[0], pair[1]
+        if abs(dz) > 1e-6:  # defocus blurs this layer's absorbance and phase
+            F = rfft2(np.stack([mean_od, q[3]])) * otf(h, w, s.px_um, s.na, RGB_NM[1],
+                                                        s.n_immersion, round(-dz, 3),
+                                                        s.extra_w20_um)
+            acc = F if acc is None else acc + F
         else:
-            layer_opd = q[3]
-        od += mean_od
-        opd += layer_opd
+            od += mean_od
+            opd += q[3]
+    if acc is not None:
+        pair = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
+        od += pair[0]
+        opd += pair[1]
     amp = np.exp(-LN10 * od / 2)
     phase = (2 * np.pi / lam) * opd
     u = np.empty((h, w), dtype=np.complex64)
@@ -252,7 +266,7 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     sin2 = np.where(delta > 1e-6, (rs / np.maximum(delta, 1e-6)) ** 2, 0.0).astype(np.float32)
     lam = POL_NM.astype(np.float32)[:, None, None]
     spec = np.sin(np.pi * delta[None] / lam) ** 2  # (16, H, W)
-    rgb = np.tensordot(POL_WEIGHTS, spec, axes=(1, 0)) * sin2[None]
+    rgb = (POL_WEIGHTS @ spec.reshape(len(POL_NM), -1)).reshape(3, h, w) * sin2[None]
     T = np.exp(-LN10 * od)
     extinction = 1e-3
     img = np.clip(rgb, 0.0, None) * T + extinction * T

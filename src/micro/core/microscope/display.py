@@ -54,7 +54,9 @@ def to_linear_rgb(det: Detected, signal: Signal, s: Setup) -> np.ndarray:
     if signal.channels == ("R", "G", "B"):
         rgb = np.moveaxis(v, 0, -1)
     else:
-        rgb = np.tensordot(v, signal.colors, axes=(0, 0))
+        rgb = np.zeros((*v.shape[1:], 3), dtype=np.float32)
+        for c in range(v.shape[0]):
+            rgb += v[c][..., None] * signal.colors[c].astype(np.float32)
     return rgb.astype(np.float32)
 
 

@@ -92,19 +92,23 @@ def otf(height: int, width: int, px_um: float, na: float, wavelength_nm: float, 
     w20 = abs(defocus_um) * (n - math.sqrt(max(n * n - na * na, 0.0))) + extra_w20_um
     if w20 <= 1e-6:
         return h
-    s = _s_grid(height, width, px_um, na, wavelength_nm, scale)
-    x = (8.0 * np.pi * w20 / lam) * s * (1 - s)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jinc = np.where(x > 1e-6, 2.0 * special.j1(x) / np.maximum(x, 1e-12), 1.0)
-    return (h * jinc).astype(np.float32)
+    s, inside = _s_grid(height, width, px_um, na, wavelength_nm, scale)
+    x = np.float32(8.0 * np.pi * w20 / lam) * s[inside] * (1 - s[inside])
+    jinc = np.ones_like(x)
+    nz = x > 1e-6
+    jinc[nz] = 2.0 * special.j1(x[nz]) / x[nz]
+    out = h.copy()
+    out[inside] *= jinc
+    return out
 
 
 @functools.lru_cache(maxsize=32)
 def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
-            scale: float) -> np.ndarray:
-    """Normalized frequency s = ν/νc, clipped to the passband (float32)."""
+            scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized frequency s = ν/νc (float32) and the mask of the passband s < 1."""
     nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
-    return np.clip(freq_grid(height, width, px_um) / nc, 0, 1).astype(np.float32)
+    s = (freq_grid(height, width, px_um) / nc).astype(np.float32)
+    return s, s < 1.0
 
 
 @functools.lru_cache(maxsize=32)

@@ -167,6 +167,11 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray, a_um: np.
             for bk in np.unique(bucket):
                 grp = big[bucket == bk]
                 R = _BUCKETS[min(int(bk), len(_BUCKETS) - 1)]
+                if R >= 48:  # few and large: stamp each one only where it meets the image
+                    for g in grp:
+                        _stamp_clipped(acc, c2, s2, w, int(g), reach, cx, cy, A, B, H, th,
+                                       amt, ax, target, prof, orient, rect)
+                    continue
                 chunk = max(1, 3_000_000 // ((2 * R + 1) ** 2))
                 for start in range(0, grp.size, chunk):
                     g = grp[start:start + chunk]
@@ -204,6 +209,45 @@ def _splat(acc: np.ndarray, w: Window, cx: np.ndarray, cy: np.ndarray, val: np.n
         if ok.any():
             acc += np.bincount(jy[ok] * w.width + jx[ok], weights=(val * wt)[ok],
                                minlength=acc.size)
+
+
+def _stamp_clipped(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Window,
+                   g: int, reach: np.ndarray, cx: np.ndarray, cy: np.ndarray, A: np.ndarray,
+                   B: np.ndarray, H: np.ndarray, th: np.ndarray, amt: np.ndarray,
+                   ax: np.ndarray, target: np.ndarray, prof: Profile, orient: str,
+                   rect: bool) -> None:
+    """One large structure, evaluated only on the pixels of its bounding box inside the image
+    (its area is many pixels, so no area correction is needed)."""
+    r = reach[g] + 1.0
+    x0 = max(int(np.floor(cx[g] - r)), 0)
+    x1 = min(int(np.ceil(cx[g] + r)), w.width)
+    y0 = max(int(np.floor(cy[g] - r)), 0)
+    y1 = min(int(np.ceil(cy[g] + r)), w.height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    gx = np.arange(x0, x1, dtype=np.float64)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
+    u = gx + 0.5 - cx[g]
+    v = gy + 0.5 - cy[g]
+    c, s = np.cos(th[g]), np.sin(th[g])
+    up = np.maximum(np.abs(u * c + v * s) - H[g], 0.0)
+    vp = -u * s + v * c
+    a, b = max(A[g], 1e-6), max(B[g], 1e-6)
+    if rect:
+        val = np.clip(a - up + 0.5, 0.0, 1.0) * np.clip(b - np.abs(vp) + 0.5, 0.0, 1.0)
+    else:
+        rho = np.sqrt((up / a) ** 2 + (vp / b) ** 2)
+        val = prof(np.minimum(rho, 1.0)) * np.clip((1.0 - rho) * min(a, b) + 0.5, 0.0, 1.0)
+    val = val * amt[g]
+    view = acc.reshape(w.height, w.width)
+    view[y0:y1, x0:x1] += val
+    if c2 is not None and s2 is not None:
+        if orient in ("radial", "tangential"):
+            ang = np.arctan2(v, u) + (np.pi / 2 if orient == "tangential" else 0.0)
+        else:
+            ang = np.full_like(val, _tiny_axis(orient, th[g:g + 1], ax[g:g + 1])[0])
+        c2.reshape(w.height, w.width)[y0:y1, x0:x1] += val * np.cos(2 * ang)
+        s2.reshape(w.height, w.width)[y0:y1, x0:x1] += val * np.sin(2 * ang)
 
 
 def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Window,
@@ -290,6 +334,9 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
 def value_noise(window: Window, seed: int, scale_um: float) -> np.ndarray:
     """Smooth texture in [0, 1] at a physical scale; pixels larger than the scale see its
     average (0.5), so texture fades out as magnification drops instead of aliasing."""
+    fade = min(1.0, scale_um / max(window.px_um, 1e-9))
+    if fade < 0.15:  # the texture averages out inside a pixel
+        return np.full((window.height, window.width), 0.5)
     X, Y = window.grids()
     fx = X / scale_um
     fy = Y / scale_um
@@ -310,7 +357,6 @@ def value_noise(window: Window, seed: int, scale_um: float) -> np.ndarray:
     v01 = tab[b + 1, a]
     v11 = tab[b + 1, a + 1]
     v = (v00 * (1 - tx) + v10 * tx) * (1 - ty) + (v01 * (1 - tx) + v11 * tx) * ty
-    fade = min(1.0, scale_um / max(window.px_um, 1e-9))
     return 0.5 + (v - 0.5) * fade
 
 

@@ -1,5 +1,21 @@
 """Scene generators, one module per family; importing this package registers them all."""
 
-from micro.core.microscope.generators import bacteria, calibration, cells, tissue
+from micro.core.microscope.generators import (
+    bacteria,
+    blood,
+    calibration,
+    cells,
+    culture,
+    fibers,
+    minerals,
+    organs,
+    plants,
+    protists,
+    rings,
+    surfaces,
+    tissue,
+    ultrastructure,
+)
 
-__all__ = ["bacteria", "calibration", "cells", "tissue"]
+__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals",
+           "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]

@@ -1,0 +1,442 @@
+"""Organ architecture for histology sections: skin, intestinal villi, kidney cortex, lung
+alveoli, hyaline cartilage, adipose tissue and the spinal cord with its motor neurons.
+Each is laid out on the pixel grid of the window from the slide seed (no per-structure
+Python loop), so any window at any magnification shows the same tissue."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from micro.core.microscope.generators.blood import anchored, carve
+from micro.core.microscope.generators.fibers import coverage
+from micro.core.microscope.generators.plants import worley_at
+from micro.core.microscope.generators.shapes import draw
+from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.raster import Canvas, band, value_noise, worley
+from micro.core.microscope.registry import Ctx, generator
+
+
+def _layer(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
+    z = float(np.mean(ctx.pop.z_um))
+    return int(canvas.layer_of(np.array([z]))[0]), z
+
+
+def _add(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
+         label: str | None = None) -> None:
+    if cls:
+        flat = np.clip(amt, 0.0, None).ravel().astype(np.float32)
+        canvas.add(layer, cls, flat)
+        if label:
+            canvas.add_label(label, flat)
+
+
+def walls(w: Window, seed: int, spacing: float, width: float, jitter: float = 0.9
+          ) -> np.ndarray:
+    """Cell-wall (or myelin-ring) density of a fine Voronoi net; when pixels are coarser
+    than the net, its area-averaged value (no aliasing, no wasted work at low power)."""
+    mean = min(1.0, 2.0 * width / spacing)
+    if w.px_um > spacing / 2:
+        return np.full((w.height, w.width), mean)
+    d1, d2, *_ = worley(w, seed, spacing, 1.0, 0.0, jitter, 2)
+    return band((d2 - d1) / 2, width, w.px_um)
+
+
+def _nuclei(canvas: Canvas, ctx: Ctx, cls: str | None, x: np.ndarray, y: np.ndarray,
+            u: np.ndarray, keep: np.ndarray, r_um: float, z: float, amount: float = 1.0,
+            elong: float = 1.2, theta: np.ndarray | float | None = None,
+            label: str | None = None) -> None:
+    if not cls or not keep.any():
+        return
+    th = np.pi * u[keep, 3] if theta is None else np.broadcast_to(theta, x.shape)[keep]
+    r = r_um * (0.85 + 0.3 * u[keep, 4])
+    draw(canvas, cls, x[keep], y[keep], r * elong, r / elong, th, z_um=z, profile="dome",
+         amount=amount, label=label)
+
+
+@generator("skin")
+def skin(canvas: Canvas, ctx: Ctx) -> None:
+    """Thick skin cut perpendicular to the surface (surface along y = surface_um): stratum
+    corneum (keratin), living epidermis of polygonal keratinocytes, a basal layer with
+    melanin, rete ridges interlocking with dermal papillae, and dermis of collagen bundles
+    with fibroblasts. Parts: keratin, cytoplasm, nucleus, melanin, collagen."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    X, Y = w.grids()
+    top = float(ctx.p("surface_um", -140.0))
+    corneum = float(ctx.p("corneum_um", 40.0))
+    px = max(w.px_um, 0.5)
+    surf = top + 6 * np.sin(X / 37.0)
+    junction = top + corneum + 90 + 30 * np.sin(2 * np.pi * X / 140.0)
+    deep = float(ctx.p("depth_um", 1800.0))
+    in_corn = np.clip((Y - surf) / px + 0.5, 0, 1) * np.clip((surf + corneum - Y) / px + 0.5,
+                                                             0, 1)
+    in_epi = np.clip((Y - surf - corneum) / px + 0.5, 0, 1) * np.clip(
+        (junction - Y) / px + 0.5, 0, 1)
+    in_derm = np.clip((Y - junction) / px + 0.5, 0, 1) * np.clip((top + deep - Y) / px, 0, 1)
+    lab = ctx.pop.label
+    flakes = 0.7 + 0.6 * value_noise(w, ctx.seed ^ 1, 4.0)
+    _add(canvas, layer, ctx.cls("keratin"), in_corn * flakes, lab + "-corneum")
+    cellwall = walls(w, ctx.seed ^ 2, 11.0, 0.8)
+    _add(canvas, layer, ctx.cls("cytoplasm"), in_epi * (1 - 0.5 * cellwall), lab + "-epidermis")
+    bundles = 0.55 + 0.7 * value_noise(w, ctx.seed ^ 3, 12.0)
+    _add(canvas, layer, ctx.cls("collagen"), in_derm * bundles, lab + "-dermis")
+    x, y, u = ctx.points(9.0, 8.0, 6)
+    sx = top + 6 * np.sin(x / 37.0)
+    jy = top + corneum + 90 + 30 * np.sin(2 * np.pi * x / 140.0)
+    epi = (y > sx + corneum + 4) & (y < jy - 3) & (u[:, 2] < 0.8)
+    # nuclei flatten towards the surface (stratum granulosum) and crowd the basal layer
+    flat = np.clip((jy - y) / 60.0, 0.0, 1.0)
+    _nuclei(canvas, ctx, ctx.cls("nucleus"), x, y, u, epi, 3.2, z, 0.9,
+            elong=1.0 + 0.8 * float(np.mean(flat[epi])) if epi.any() else 1.2,
+            theta=np.zeros_like(x), label=lab + "-nucleus")
+    basal = (y > jy - 9) & (y < jy - 2)
+    mel = ctx.cls("melanin")
+    if mel and basal.any():
+        draw(canvas, mel, x[basal], y[basal] - 3, 1.2, 0.9, z_um=z, profile="dome",
+             amount=0.5 * u[basal, 5])
+    x2, y2, u2 = ctx.points(45.0, 8.0, 6)
+    jy2 = top + corneum + 90 + 30 * np.sin(2 * np.pi * x2 / 140.0)
+    fib = (y2 > jy2 + 10) & (y2 < top + deep)
+    _nuclei(canvas, ctx, ctx.cls("nucleus"), x2, y2, u2, fib, 2.6, z, 0.9, elong=2.2)
+
+
+def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: float,
+               height: float, width: float) -> np.ndarray:
+    """Signed distance (µm, negative inside) to the nearest intestinal villus: a finger of
+    `width` rising from y = base towards −y, height varying ±25 % per villus."""
+    k0 = np.round(x / pitch).astype(np.int64)
+    best = np.full(np.broadcast(x, y).shape, np.inf)
+    for dk in (-1, 0, 1):
+        k = k0 + dk
+        kf = np.ravel(k)
+        t = uniforms(seed, kf, np.zeros_like(kf), 3).reshape(*np.shape(k), 3)
+        cx = (k + (t[..., 0] - 0.5) * 0.3) * pitch
+        h = height * (0.75 + 0.5 * t[..., 1])
+        r = width / 2 * (0.85 + 0.3 * t[..., 2])
+        yt = base - h + r
+        yy = np.clip(y, yt, base + 400.0)
+        d = np.hypot(x - cx, y - yy) - r
+        best = np.minimum(best, d)
+    return best
+
+
+@generator("villi")
+def villi(canvas: Canvas, ctx: Ctx) -> None:
+    """Small intestine (jejunum): finger-like villi lined by tall columnar enterocytes with a
+    brush border and basal nuclei, goblet cells with mucin cups, a lamina propria core with
+    lymphocytes, crypts and the muscularis below. Parts: cytoplasm, nucleus, mucin,
+    brush_border, stroma, muscle."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    X, Y = w.grids()
+    pitch = float(ctx.p("pitch_um", 180.0))
+    base = float(ctx.p("base_um", 250.0))
+    H = float(ctx.p("height_um", 550.0))
+    wid = float(ctx.p("width_um", 120.0))
+    args = (ctx.seed, pitch, base, H, wid)
+    sdf = villus_sdf(X, Y, *args)
+    px = max(w.px_um, 0.5)
+    epi_t = 26.0
+    mucosa = np.clip(-sdf / px + 0.5, 0, 1)
+    epi = mucosa * np.clip((sdf + epi_t) / px + 0.5, 0, 1)
+    core = mucosa - epi
+    lab = ctx.pop.label
+    crypt_zone = np.clip((Y - base) / px, 0, 1) * np.clip((base + 300 - Y) / px, 0, 1)
+    muscle_zone = np.clip((Y - base - 300) / px, 0, 1) * np.clip((base + 700 - Y) / px, 0, 1)
+    c1, *_ = worley(w, ctx.seed ^ 5, 70.0, 1.6, np.pi / 2, 0.5, 3)
+    crypt_epi = crypt_zone * np.clip(1 - np.abs(c1 - 22) / 14, 0, 1)
+    crypt_lumen = crypt_zone * (c1 < 8)
+    stroma_amt = (core + crypt_zone * (1 - crypt_epi - crypt_lumen)) * (
+        0.5 + 0.5 * value_noise(w, ctx.seed ^ 6, 6.0))
+    lateral = walls(w, ctx.seed ^ 7, 6.0, 0.5)
+    _add(canvas, layer, ctx.cls("cytoplasm"), (epi + crypt_epi) * (1 - 0.4 * lateral),
+         lab + "-epithelium")
+    _add(canvas, layer, ctx.cls("stroma"), stroma_amt, lab + "-lamina-propria")
+    _add(canvas, layer, ctx.cls("brush_border"), epi * band(sdf + 1.0, 1.5, w.px_um) * 2)
+    _add(canvas, layer, ctx.cls("muscle"), muscle_zone * (0.8 + 0.3 * value_noise(
+        w, ctx.seed ^ 8, 20.0)), lab + "-muscularis")
+    x, y, u = ctx.points(5.5, 8.0, 6)
+    s = villus_sdf(x, y, *args)
+    basal = (s > -epi_t + 4) & (s < -epi_t + 11) & (u[:, 2] < 0.85)
+    eps = 1.0
+    nx = villus_sdf(x + eps, y, *args) - villus_sdf(x - eps, y, *args)
+    ny = villus_sdf(x, y + eps, *args) - villus_sdf(x, y - eps, *args)
+    normal = np.arctan2(ny, nx)
+    _nuclei(canvas, ctx, ctx.cls("nucleus"), x, y, u, basal, 2.2, z, 1.0, elong=1.7,
+            theta=normal, label=lab + "-nucleus")
+    mucin = ctx.cls("mucin")
+    x2, y2, u2 = ctx.points(20.0, 8.0, 6)
+    s2 = villus_sdf(x2, y2, *args)
+    gob = (s2 > -epi_t + 8) & (s2 < -6) & (u2[:, 2] < 0.6)
+    if mucin and gob.any():
+        n2 = (villus_sdf(x2 + eps, y2, *args) - villus_sdf(x2 - eps, y2, *args))
+        m2 = (villus_sdf(x2, y2 + eps, *args) - villus_sdf(x2, y2 - eps, *args))
+        draw(canvas, mucin, x2[gob], y2[gob], 7.0, 4.0, np.arctan2(m2, n2)[gob], z_um=z,
+             profile="dome", amount=0.9, label=lab + "-goblet")
+    x3, y3, u3 = ctx.points(14.0, 6.0, 6)
+    s3 = villus_sdf(x3, y3, *args)
+    lym = ((s3 < -epi_t - 4) | ((y3 > base) & (y3 < base + 300))) & (u3[:, 2] < 0.5)
+    _nuclei(canvas, ctx, ctx.cls("nucleus"), x3, y3, u3, lym, 2.4, z, 1.1, elong=1.05)
+
+
+@generator("kidney")
+def kidney(canvas: Canvas, ctx: Ctx) -> None:
+    """Renal cortex: tubules in cross-section (Voronoi cells: cuboidal epithelium around a
+    lumen, proximal ones with a brush border) and renal corpuscles (size_um = diameter):
+    a glomerular tuft of capillary loops and nuclei inside Bowman's capsule, with the clear
+    urinary space between. Parts: cytoplasm, nucleus, brush_border, basement, rbc."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    tub = float(ctx.p("tubule_um", 50.0))
+    d1, d2, near, table, seeds = worley(w, ctx.seed, tub, 1.0, 0.0, 0.8, 6)
+    edge = (d2 - d1) / 2
+    lumen_r = (0.18 + 0.12 * table[near, 2]) * tub
+    px = max(w.px_um, 0.5)
+    epi = np.clip((d1 - lumen_r) / px + 0.5, 0, 1) * np.clip((edge - 1.5) / px + 0.5, 0, 1)
+    proximal = table[near, 3] < 0.65
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("cytoplasm"), epi * np.where(proximal, 1.0, 0.6),
+         lab + "-tubule")
+    _add(canvas, layer, ctx.cls("basement"), band(edge - 1.5, 1.0, w.px_um))
+    _add(canvas, layer, ctx.cls("brush_border"),
+         np.where(proximal, band(d1 - lumen_r - 0.8, 1.6, w.px_um), 0.0))
+    nuc = ctx.cls("nucleus")
+    if nuc:
+        ids = np.unique(near)
+        m = 8
+        k = np.arange(m)
+        ang = 2 * np.pi * (k[None, :] + table[ids, 4][:, None]) / m
+        rr = ((0.18 + 0.12 * table[ids, 2]) * tub + 0.22 * tub)[:, None]
+        nx = seeds[ids, 0][:, None] + rr * np.cos(ang)
+        ny = seeds[ids, 1][:, None] + rr * np.sin(ang)
+        draw(canvas, nuc, nx.ravel(), ny.ravel(), 2.6, 2.3, z_um=z, profile="dome",
+             amount=0.85, label=lab + "-nucleus")
+    # renal corpuscles replace the tubules where they sit
+    nt = 70
+    x, y, u = anchored(ctx, *ctx.points(ctx.spacing(), ctx.pop.size_um[1], 6 + 3 * nt))
+    if x.size == 0:
+        return
+    R = ctx.size(u[:, 3]) / 2
+    outer = coverage(canvas, x, y, R + 4.0)
+    carve(canvas, layer, 1.0 - np.clip(outer, 0, 1))
+    capsule = np.clip(outer - coverage(canvas, x, y, R), 0, 1)
+    _add(canvas, layer, ctx.cls("cytoplasm"), capsule * 0.6, lab + "-capsule")
+    _add(canvas, layer, ctx.cls("basement"), capsule * 0.8)
+    tuft = R * (0.78 + 0.08 * u[:, 4])
+    ox = x + (R - tuft) * 0.6 * np.cos(2 * np.pi * u[:, 5])
+    oy = y + (R - tuft) * 0.6 * np.sin(2 * np.pi * u[:, 5])
+    if ctx.cls("cytoplasm"):
+        draw(canvas, ctx.cls("cytoplasm"), ox, oy, tuft, tuft, z_um=z, profile="lens",
+             amount=0.45, label=lab + "-glomerulus")
+    bm = ctx.cls("basement")
+    uu = u[:, 6:6 + 3 * nt].reshape(-1, nt, 3)
+    rr = np.sqrt(uu[..., 0]) * tuft[:, None] * 0.92
+    ph = 2 * np.pi * uu[..., 1]
+    gx = (ox[:, None] + rr * np.cos(ph)).ravel()
+    gy = (oy[:, None] + rr * np.sin(ph)).ravel()
+    loop = uu[..., 2].ravel() < 0.55
+    if bm:
+        draw(canvas, bm, gx[loop], gy[loop], 4.0, 4.0, z_um=z, profile="rim", amount=0.6)
+    rbc = ctx.cls("rbc")
+    if rbc:
+        draw(canvas, rbc, gx[loop], gy[loop], 3.0, 3.0, z_um=z, profile="biconcave",
+             amount=0.7)
+    if nuc:
+        draw(canvas, nuc, gx[~loop], gy[~loop], 2.2, 2.0, z_um=z, profile="dome",
+             amount=1.0, label=lab + "-glomerulus-nucleus")
+
+
+@generator("alveoli")
+def alveoli(canvas: Canvas, ctx: Ctx) -> None:
+    """Lung parenchyma: thin alveolar septa (Voronoi walls around air spaces of size_um)
+    carrying capillaries with red cells and the nuclei of pneumocytes and endothelium;
+    occasional alveolar macrophages in the air spaces. Parts: septum, nucleus, rbc,
+    elastic, macrophage."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    size = float(np.mean(ctx.pop.size_um))
+    args = (ctx.seed, size, 1.0, 0.0, 0.9, 4)
+    d1, d2, near, table, _ = worley(w, *args)
+    edge = (d2 - d1) / 2
+    thick = float(ctx.p("septum_um", 6.0)) * (0.7 + 0.6 * table[near, 2])
+    sep = np.clip(1.0 - np.abs(edge) / np.maximum(thick / 2, w.px_um), 0, 1) * np.minimum(
+        1.0, thick / 2 / np.maximum(w.px_um, 1e-6))
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("septum"), sep, lab)
+    _add(canvas, layer, ctx.cls("elastic"), sep * 0.3)
+    x, y, u = ctx.points(9.0, 6.0, 6)
+    e1, e2, _, _ = worley_at(x, y, *args)
+    on = np.abs((e2 - e1) / 2) < 2.5
+    nuc = on & (u[:, 2] < 0.45)
+    _nuclei(canvas, ctx, ctx.cls("nucleus"), x, y, u, nuc, 2.6, z, 0.9, elong=1.5,
+            label=lab + "-nucleus")
+    rbc = ctx.cls("rbc")
+    cap = on & (u[:, 2] > 0.55)
+    if rbc and cap.any():
+        draw(canvas, rbc, x[cap], y[cap], 3.6, 3.6, z_um=z, profile="biconcave", amount=0.8,
+             label=lab + "-rbc")
+    mac = ctx.cls("macrophage")
+    x2, y2, u2 = ctx.points(size * 2.5, 15.0, 6)
+    f1, _, _, _ = worley_at(x2, y2, *args)
+    free = (f1 < size * 0.3) & (u2[:, 2] < 0.5)
+    if mac and free.any():
+        draw(canvas, mac, x2[free], y2[free], 8.0, 7.0, np.pi * u2[free, 3], z_um=z,
+             profile="lens", amount=0.9)
+        _nuclei(canvas, ctx, ctx.cls("nucleus"), x2, y2, u2, free, 3.0, z, 0.9)
+
+
+@generator("cartilage")
+def cartilage(canvas: Canvas, ctx: Ctx) -> None:
+    """Hyaline cartilage: glassy matrix with isogenous groups of 1–4 chondrocytes
+    (size_um = lacuna length) in lacunae, each group in a darker territorial matrix; the
+    cells shrink from their lacunae in fixation. Parts: matrix, cytoplasm, nucleus."""
+    layer, z = _layer(canvas, ctx)
+    w = canvas.window
+    x, y, u = ctx.points(ctx.spacing(), 30.0, 16)
+    m = 4
+    count = 1 + np.floor(u[:, 2] * 3.999).astype(int)
+    k = np.arange(m)[None, :]
+    present = k < count[:, None]
+    th = np.pi * u[:, 3]
+    L = ctx.size(u[:, 4:8])
+    step = (k - (count[:, None] - 1) / 2) * L * 0.8
+    cx = x[:, None] + step * np.cos(th)[:, None]
+    cy = y[:, None] + step * np.sin(th)[:, None]
+    a, b = L / 2, L / 2 * 0.8
+    lac_x, lac_y = cx[present], cy[present]
+    lac = coverage(canvas, lac_x, lac_y, b[present])
+    territory = coverage(canvas, x, y, (L.max(axis=1) * (count + 1) * 0.45))
+    matrix = ctx.cls("matrix")
+    lab = ctx.pop.label
+    amt = (1.0 - np.clip(lac, 0, 1)) * (0.75 + 0.5 * np.clip(territory, 0, 1))
+    amt = amt * (0.9 + 0.2 * value_noise(w, ctx.seed ^ 9, 25.0).ravel())
+    if matrix:
+        canvas.add(layer, matrix, amt.astype(np.float32))
+        canvas.add_label(lab, amt.astype(np.float32))
+    cyt, nuc = ctx.cls("cytoplasm"), ctx.cls("nucleus")
+    tt = np.broadcast_to(th[:, None], cx.shape)[present]
+    if cyt:
+        draw(canvas, cyt, lac_x, lac_y, a[present] * 0.7, b[present] * 0.65, tt, z_um=z,
+             profile="lens", amount=0.8, label=lab + "-chondrocyte")
+    if nuc:
+        draw(canvas, nuc, lac_x, lac_y, 2.8, 2.5, tt, z_um=z, profile="dome", amount=0.9,
+             label=lab + "-nucleus")
+
+
+@generator("adipose")
+def adipose(canvas: Canvas, ctx: Ctx) -> None:
+    """White fat: large polygonal adipocytes (size_um) each filled by one lipid droplet
+    (dissolved in paraffin sections, kept in frozen ones), a thin rim of cytoplasm and a
+    flattened nucleus pressed to the rim ('signet ring'), with capillaries between.
+    Parts: lipid, rim, nucleus."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    size = float(np.mean(ctx.pop.size_um))
+    d1, d2, near, table, seeds = worley(w, ctx.seed, size, 1.0, 0.0, 0.85, 6)
+    edge = (d2 - d1) / 2
+    rim = band(edge, 1.2, w.px_um)
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("rim"), rim, lab + "-rim")
+    _add(canvas, layer, ctx.cls("lipid"), (1 - rim) * 0.5, lab)
+    nuc = ctx.cls("nucleus")
+    if nuc:
+        ids = np.unique(near)
+        ids = ids[table[ids, 2] < 0.3]
+        ang = 2 * np.pi * table[ids, 3]
+        off = size * 0.42
+        draw(canvas, nuc, seeds[ids, 0] + off * np.cos(ang), seeds[ids, 1] + off * np.sin(ang),
+             4.5, 1.5, ang + np.pi / 2, z_um=z, profile="dome", amount=1.0,
+             label=lab + "-nucleus")
+        rbc = ctx.cls("rbc")
+        if rbc:
+            ids2 = np.unique(near)
+            ids2 = ids2[table[ids2, 4] < 0.25]
+            a2 = 2 * np.pi * table[ids2, 5]
+            draw(canvas, rbc, seeds[ids2, 0] + size * 0.5 * np.cos(a2),
+                 seeds[ids2, 1] + size * 0.5 * np.sin(a2), 3.6, 3.6, z_um=z,
+                 profile="biconcave", amount=0.8)
+
+
+def _cord_masks(X: np.ndarray, Y: np.ndarray, R: float) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distances (µm, negative inside) to the cord's outline (an ellipse) and to its
+    H-shaped grey matter (dorsal horns up, ventral horns down, grey commissure)."""
+    outline = np.hypot(X / 1.25, Y) - R
+    ax = np.abs(X)
+
+    def ell(cx: float, cy: float, a: float, b: float, ang: float) -> np.ndarray:
+        c, s = np.cos(ang), np.sin(ang)
+        u = ((ax - cx) * c + (Y - cy) * s) / a
+        v = (-(ax - cx) * s + (Y - cy) * c) / b
+        return (np.hypot(u, v) - 1.0) * min(a, b)
+
+    ventral = ell(0.33 * R, 0.28 * R, 0.36 * R, 0.24 * R, 0.5)
+    dorsal = ell(0.26 * R, -0.42 * R, 0.5 * R, 0.1 * R, -1.1)
+    bar = np.maximum(np.abs(Y + 0.02 * R) - 0.09 * R, ax - 0.3 * R)
+    grey = np.minimum(np.minimum(ventral, dorsal), bar)
+    return outline, grey
+
+
+@generator("spinal-cord")
+def spinal_cord(canvas: Canvas, ctx: Ctx) -> None:
+    """Spinal cord in cross-section (cord_um = cord height, size_um = motor neuron soma): white matter of myelinated
+    axons cut across, butterfly-shaped grey matter with glial nuclei and large multipolar
+    motor neurons in the ventral horns (Nissl bodies, pale nucleus, dark nucleolus), and a
+    central canal. Parts: neuropil, myelin, axon, neuron, nissl, nucleus, nucleolus."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    R = float(ctx.p("cord_um", 5000.0)) / 2
+    X, Y = w.grids()
+    outline, grey = _cord_masks(X, Y, R)
+    px = max(w.px_um, 0.5)
+    cord = np.clip(-outline / px + 0.5, 0, 1)
+    gm = np.clip(-grey / px + 0.5, 0, 1) * cord
+    wm = cord - gm
+    canal = np.clip((30.0 - np.hypot(X, Y + 0.02 * R)) / px + 0.5, 0, 1)
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("neuropil"), gm * (1 - canal) * (
+        0.8 + 0.4 * value_noise(w, ctx.seed ^ 4, 5.0)), lab + "-grey")
+    rings = walls(w, ctx.seed ^ 3, 4.0, 0.9, 0.8)
+    _add(canvas, layer, ctx.cls("myelin"), wm * rings * 1.3, lab + "-white")
+    _add(canvas, layer, ctx.cls("axon"), wm * (1 - rings) * 0.6)
+    x, y, u = ctx.points(16.0, 5.0, 6)
+    o, g = _cord_masks(x, y, R)
+    glia = (o < -5) & (u[:, 2] < 0.55)
+    _nuclei(canvas, ctx, ctx.cls("nucleus"), x, y, u, glia, 2.3, z, 1.0, elong=1.1,
+            label=lab + "-glia")
+    nx, ny, nu = ctx.points(ctx.spacing(), 60.0, 16)
+    _, ng = _cord_masks(nx, ny, R)
+    motor = (ng < -20) & (ny > 0.05 * R)
+    nx, ny, nu = nx[motor], ny[motor], nu[motor]
+    neuron, nissl, nuc = ctx.cls("neuron"), ctx.cls("nissl"), ctx.cls("nucleus")
+    if nx.size == 0:
+        return
+    D = ctx.size(nu[:, 3])
+    th = np.pi * nu[:, 4]
+    if neuron:
+        draw(canvas, neuron, nx, ny, D / 2, D / 2 * 0.8, th, z_um=z, profile="lens",
+             amount=0.9, label=lab + "-neuron")
+        k = 4  # dendrite stumps
+        ang = th[:, None] + 2 * np.pi * (np.arange(k)[None, :] + 0.4 * nu[:, 5:5 + k]) / k
+        ln = D[:, None] * 0.7
+        dx = nx[:, None] + np.cos(ang) * (D[:, None] * 0.4 + ln / 2)
+        dy = ny[:, None] + np.sin(ang) * (D[:, None] * 0.4 + ln / 2)
+        draw(canvas, neuron, dx.ravel(), dy.ravel(), np.repeat(D * 0.07, k),
+             np.repeat(D * 0.07, k), ang.ravel(), z_um=z,
+             half_len_um=np.broadcast_to(ln / 2, ang.shape).ravel(),
+             profile="lens", amount=0.8)
+    if nissl:
+        m = 40
+        g = uniforms(ctx.seed ^ 0x1D, np.round(nx * 4).astype(np.int64),
+                     np.round(ny * 4).astype(np.int64), 2 * m).reshape(-1, m, 2)
+        rr = np.sqrt(g[..., 0]) * D[:, None] * 0.4
+        ph = 2 * np.pi * g[..., 1]
+        gx, gy = nx[:, None] + rr * np.cos(ph), ny[:, None] + rr * np.sin(ph)
+        away = rr > D[:, None] * 0.13
+        draw(canvas, nissl, gx[away], gy[away], 1.0, 0.7,
+             np.broadcast_to(ph, gx.shape)[away], z_um=z, profile="dome", amount=0.9)
+    if nuc:
+        draw(canvas, nuc, nx, ny, D * 0.12, D * 0.12, z_um=z, profile="dome", amount=0.25,
+             label=lab + "-neuron-nucleus")
+    nucl = ctx.cls("nucleolus")
+    if nucl:
+        draw(canvas, nucl, nx, ny, D * 0.035, D * 0.035, z_um=z, profile="dome", amount=1.2)

@@ -1,0 +1,319 @@
+"""Plant tissues: the onion root-tip meristem with cells in every phase of mitosis, the
+two-layered Elodea leaf packed with chloroplasts, and a dicot stem cross-section with its
+ring of vascular bundles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from micro.core.microscope.generators.shapes import draw
+from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.raster import Canvas, band, worley
+from micro.core.microscope.registry import Ctx, generator
+
+PHASES = ("interphase", "prophase", "metaphase", "anaphase", "telophase")
+PHASE_FRACTIONS = (0.80, 0.09, 0.04, 0.03, 0.04)
+"""Share of meristem cells per phase (onion root tip, e.g. Mitotic index studies: ~20 %
+of cells in division, prophase longest)."""
+
+
+def worley_at(x: np.ndarray, y: np.ndarray, seed: int, spacing: float, aspect: float,
+              angle: float, jitter: float, slots: int) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray, np.ndarray]:
+    """The `raster.worley` field evaluated at arbitrary points (x, y µm): d1, d2, the
+    nearest cell's uniforms (n, slots) and its seed (n, 2). Same cells, same answer, for
+    points inside or outside any window."""
+    ca, sa = np.cos(angle), np.sin(angle)
+    U = (x * ca + y * sa) / aspect
+    V = -x * sa + y * ca
+    ci = np.floor(U / spacing).astype(np.int64)
+    cj = np.floor(V / spacing).astype(np.int64)
+    d1 = np.full(x.shape, np.inf)
+    d2 = np.full(x.shape, np.inf)
+    best = np.zeros((x.size, slots))
+    bu = np.zeros(x.shape)
+    bv = np.zeros(x.shape)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            t = uniforms(seed, ci + di, cj + dj, slots)
+            su = (ci + di + 0.5 + (t[:, 0] - 0.5) * jitter) * spacing
+            sv = (cj + dj + 0.5 + (t[:, 1] - 0.5) * jitter) * spacing
+            d = np.hypot((U - su) * aspect, V - sv)
+            closer = d < d1
+            d2 = np.where(closer, d1, np.minimum(d2, d))
+            d1 = np.where(closer, d, d1)
+            best = np.where(closer[:, None], t, best)
+            bu = np.where(closer, su, bu)
+            bv = np.where(closer, sv, bv)
+    seeds = np.stack([bu * aspect * ca - bv * sa, bu * aspect * sa + bv * ca], axis=1)
+    return d1, d2, best, seeds
+
+
+def cell_field(w: Window, seed: int, width: float, aspect: float, angle: float,
+               jitter: float, slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+    """Elongated polygonal cells (width × width·aspect µm, long axis at `angle`): Voronoi
+    cells of a jittered lattice in a frame compressed along the long axis, so cells stay
+    long and brick-like. Returns the distance (real µm) to the nearest wall, the cell index
+    (H, W) into `table` (n, slots) and the cell seeds (n, 2) in slide µm."""
+    X, Y = w.grids()
+    X = np.broadcast_to(X, (w.height, w.width))
+    Y = np.broadcast_to(Y, (w.height, w.width))
+    ca, sa = np.cos(angle), np.sin(angle)
+    U = (X * ca + Y * sa) / aspect
+    V = -X * sa + Y * ca
+    ci = np.floor(U / width).astype(np.int64)
+    cj = np.floor(V / width).astype(np.int64)
+    i_lo, j_lo = int(ci.min()) - 1, int(cj.min()) - 1
+    gi, gj = np.meshgrid(np.arange(i_lo, int(ci.max()) + 2), np.arange(j_lo, int(cj.max()) + 2),
+                         indexing="xy")
+    ncols = gi.shape[1]
+    table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
+    su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * width
+    sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * width
+    d1 = np.full(U.shape, np.inf)
+    d2 = np.full(U.shape, np.inf)
+    k1 = np.zeros(U.shape, dtype=np.int64)
+    k2 = np.zeros(U.shape, dtype=np.int64)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            k = (cj + dj - j_lo) * ncols + (ci + di - i_lo)
+            d = np.hypot(U - su[k], V - sv[k])
+            c1 = d < d1
+            c2 = ~c1 & (d < d2)
+            d2 = np.where(c1, d1, np.where(c2, d, d2))
+            k2 = np.where(c1, k1, np.where(c2, k, k2))
+            d1 = np.where(c1, d, d1)
+            k1 = np.where(c1, k, k1)
+    # distance to the bisector of the two nearest seeds, converted to real µm
+    nu, nv = su[k2] - su[k1], sv[k2] - sv[k1]
+    norm = np.maximum(np.hypot(nu, nv), 1e-9)
+    nu, nv = nu / norm, nv / norm
+    mu, mv = (su[k1] + su[k2]) / 2, (sv[k1] + sv[k2]) / 2
+    edge_c = np.abs((mu - U) * nu + (mv - V) * nv)
+    edge = edge_c / np.hypot(nu / aspect, nv)
+    seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
+    return edge, k1, table, seeds
+
+
+def cell_edge_at(x: np.ndarray, y: np.ndarray, seed: int, width: float, aspect: float,
+                 angle: float, jitter: float) -> np.ndarray:
+    """`cell_field`'s wall distance (real µm) at arbitrary points."""
+    ca, sa = np.cos(angle), np.sin(angle)
+    U = (x * ca + y * sa) / aspect
+    V = -x * sa + y * ca
+    ci = np.floor(U / width).astype(np.int64)
+    cj = np.floor(V / width).astype(np.int64)
+    cand = []
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            t = uniforms(seed, ci + di, cj + dj, 2)  # slots 0–1: the seed jitter
+            cand.append(((ci + di + 0.5 + (t[:, 0] - 0.5) * jitter) * width,
+                         (cj + dj + 0.5 + (t[:, 1] - 0.5) * jitter) * width))
+    su = np.stack([c[0] for c in cand], axis=1)
+    sv = np.stack([c[1] for c in cand], axis=1)
+    d = np.hypot(U[:, None] - su, V[:, None] - sv)
+    order = np.argsort(d, axis=1)
+    r = np.arange(x.size)
+    a, b = order[:, 0], order[:, 1]
+    nu, nv = su[r, b] - su[r, a], sv[r, b] - sv[r, a]
+    norm = np.maximum(np.hypot(nu, nv), 1e-9)
+    nu, nv = nu / norm, nv / norm
+    mu, mv = (su[r, a] + su[r, b]) / 2, (sv[r, a] + sv[r, b]) / 2
+    return np.abs((mu - U) * nu + (mv - V) * nv) / np.hypot(nu / aspect, nv)
+
+
+def _layer(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
+    z = float(np.mean(ctx.pop.z_um))
+    return int(canvas.layer_of(np.array([z]))[0]), z
+
+
+def _add(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
+         label: str | None = None) -> None:
+    if cls:
+        flat = amt.ravel().astype(np.float32)
+        canvas.add(layer, cls, flat)
+        if label:
+            canvas.add_label(label, flat)
+
+
+@generator("root-tip")
+def root_tip(canvas: Canvas, ctx: Ctx) -> None:
+    """Longitudinal squash of an onion root tip: files of box-shaped meristem cells (cell_um)
+    inside the root outline (width_um, tip at tip_um along +y), behind a root cap. Each cell
+    is in one phase of mitosis; chromosomes are drawn as condensed threads (prophase), an
+    equatorial plate (metaphase), two separating groups (anaphase) or two daughter nuclei
+    and a cell plate (telophase). Parts: wall, cytoplasm, nucleus, chromosome, nucleolus."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    cell = float(ctx.p("cell_um", 18.0))
+    d1, d2, near, table, seeds = worley(w, ctx.seed, cell / np.sqrt(1.2), 1.2, np.pi / 2,
+                                        0.3, 8)
+    X, Y = w.grids()
+    half = float(ctx.p("width_um", 450.0)) / 2
+    tip = float(ctx.p("tip_um", 350.0))
+    prof = half * np.sqrt(np.clip((tip - Y) / half, 0.0, 1.0))
+    root = np.clip((prof - np.abs(X)) / max(w.px_um, 1.0) + 0.5, 0.0, 1.0)
+    wall = band((d2 - d1) / 2, 1.0, w.px_um) * root
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("wall"), wall)
+    _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * (0.8 + 0.4 * table[near, 3]),
+         lab)
+    # nuclei: one per cell whose seed lies in the root (and not in the cap)
+    sx, sy = seeds[:, 0], seeds[:, 1]
+    inside = np.abs(sx) < half * np.sqrt(np.clip((tip - 60.0 - sy) / half, 0.0, 1.0)) - 6
+    vis = (np.abs(sx - w.cx_um) < w.width_um / 2 + cell) & (
+        np.abs(sy - w.cy_um) < w.height_um / 2 + cell)
+    ids = np.nonzero(inside & vis)[0]
+    ph = np.searchsorted(np.cumsum(PHASE_FRACTIONS), table[ids, 2])
+    nuc, chrom, nucl = ctx.cls("nucleus"), ctx.cls("chromosome"), ctx.cls("nucleolus")
+    cx, cy = sx[ids], sy[ids]
+    r = cell * 0.3 * (0.9 + 0.2 * table[ids, 3])
+    ax = np.pi / 2 + (table[ids, 4] - 0.5) * 0.4  # spindle roughly along the root axis
+    nmt = ctx.p("nucleus_amount", 1.0)
+    if nuc:
+        for p, grow in ((0, 1.0), (1, 1.1)):
+            s = ph == p
+            draw(canvas, nuc, cx[s], cy[s], r[s] * grow, r[s] * grow * 0.92, ax[s], z_um=z,
+                 profile="dome", amount=nmt * (0.8 if p == 0 else 0.35),
+                 label=f"{lab}-{PHASES[p]}")
+    if nucl:
+        s = ph == 0
+        draw(canvas, nucl, cx[s] + 0.3 * r[s], cy[s], r[s] * 0.25, r[s] * 0.25, z_um=z,
+             profile="dome", amount=1.0)
+    if not chrom:
+        return
+    k = 10  # chromosome arms drawn per cell
+    uu = uniforms(ctx.seed ^ 0xC4, np.round(cx * 8).astype(np.int64),
+                  np.round(cy * 8).astype(np.int64), 3 * k).reshape(-1, k, 3)
+    c, s_ = np.cos(ax)[:, None], np.sin(ax)[:, None]
+
+    def put(sel: np.ndarray, along: np.ndarray, across: np.ndarray, ang: np.ndarray,
+            length: np.ndarray, phase: int, amount: float = 1.0) -> None:
+        px = cx[sel][:, None] + along * c[sel] - across * s_[sel]
+        py = cy[sel][:, None] + along * s_[sel] + across * c[sel]
+        draw(canvas, chrom, px.ravel(), py.ravel(), 0.45, 0.45, ang.ravel(), z_um=z,
+             half_len_um=length.ravel(), profile="dome", amount=amount,
+             label=f"{lab}-{PHASES[phase]}")
+
+    rr = r[:, None]
+    # prophase: long thin threads all through the nucleus
+    sel = ph == 1
+    a = 2 * np.pi * uu[sel, :, 0]
+    put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 1.2, (uu[sel, :, 2] - 0.5) * rr[sel] * 1.2,
+        a, rr[sel] * 0.35 * np.ones((1, k)), 1, 0.7)
+    # metaphase: chromosomes lined up across the spindle equator
+    sel = ph == 2
+    put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 0.25, (uu[sel, :, 2] - 0.5) * rr[sel] * 2.2,
+        np.broadcast_to(ax[sel][:, None], (sel.sum(), k)), rr[sel] * 0.28 * np.ones((1, k)), 2)
+    # anaphase: two V-shaped groups moving to the poles
+    sel = ph == 3
+    side = np.where(np.arange(k)[None, :] < k // 2, -1.0, 1.0)
+    put(sel, side * rr[sel] * (0.55 + 0.3 * uu[sel, :, 1]), (uu[sel, :, 2] - 0.5) *
+        rr[sel] * 1.8, ax[sel][:, None] + side * 0.0, rr[sel] * 0.3 * np.ones((1, k)), 3)
+    # telophase: two compact daughter nuclei near the poles and a cell plate between them
+    sel = ph == 4
+    for sg in (-1.0, 1.0):
+        put(sel, sg * rr[sel] * 1.1 + 0 * uu[sel, :2, 0], (uu[sel, :2, 1] - 0.5) * rr[sel],
+            np.broadcast_to(ax[sel][:, None] + np.pi / 2, (sel.sum(), 2)),
+            rr[sel] * 0.5 * np.ones((1, 2)), 4, 1.2)
+    wall_cls = ctx.cls("wall")
+    if wall_cls and sel.any():
+        draw(canvas, wall_cls, cx[sel], cy[sel], 0.5, r[sel] * 1.3, ax[sel], z_um=z,
+             rect=True, amount=0.8)
+
+
+@generator("plant-cells")
+def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
+    """A sheet of plant cells (onion epidermis, Elodea leaf): long brick-like cells
+    (cell_um wide, aspect, angle_deg) with cellulose walls, a large central vacuole, the
+    thin cytoplasm along the walls, one nucleus per cell (nucleus_um, nucleus_prob) pressed
+    to the wall, and optional lens-shaped chloroplasts (size_um) crowding the cytoplasm.
+    Parts: wall, cytoplasm, vacuole, nucleus, nucleolus, chloroplast."""
+    w = canvas.window
+    layer, z = _layer(canvas, ctx)
+    cell = float(ctx.p("cell_um", 22.0))
+    aspect = float(ctx.p("aspect", 3.5))
+    angle = np.deg2rad(float(ctx.p("angle_deg", 10.0)))
+    jitter = float(ctx.p("jitter", 0.35))
+    edge, near, table, seeds = cell_field(w, ctx.seed, cell, aspect, angle, jitter, 8)
+    wall_um = float(ctx.p("wall_um", 1.5))
+    wall = np.clip(band(edge, wall_um, w.px_um), 0, 1)
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("wall"), wall * float(ctx.p("wall_amount", 1.0)), lab + "-wall")
+    inside = 1.0 - wall
+    rim = np.clip(1.0 - (edge - wall_um) / 4.0, 0.0, 1.0) * inside
+    _add(canvas, layer, ctx.cls("cytoplasm"), (0.3 * inside + rim) *
+         float(ctx.p("cytoplasm_amount", 0.5)), lab)
+    _add(canvas, layer, ctx.cls("vacuole"), inside)
+    chl = ctx.cls("chloroplast")
+    if chl:
+        size = float(np.mean(ctx.pop.size_um))
+        x, y, u = ctx.points(size * 1.05, size, 6)
+        ex = cell_edge_at(x, y, ctx.seed, cell, aspect, angle, jitter)
+        keep = (ex > size * 0.5) & (ex < size * (1.1 + 1.4 * u[:, 2])) & (u[:, 3] < 0.9)
+        draw(canvas, chl, x[keep], y[keep], size / 2 * (0.9 + 0.2 * u[keep, 4]),
+             size / 2 * 0.75, np.pi * u[keep, 5], z_um=z, profile="dome", amount=0.8,
+             label=lab + "-chloroplast")
+    nuc = ctx.cls("nucleus")
+    if nuc:
+        ids = np.unique(near)
+        ids = ids[table[ids, 2] < float(ctx.p("nucleus_prob", 0.9))]
+        r = float(ctx.p("nucleus_um", 15.0)) / 2 * (0.85 + 0.3 * table[ids, 3])
+        # pressed against a side wall by the vacuole
+        side = np.where(table[ids, 4] < 0.5, -1.0, 1.0) * (cell / 2 - r - wall_um)
+        along = (table[ids, 5] - 0.5) * cell * aspect * 0.5
+        nx = seeds[ids, 0] + along * np.cos(angle) - side * np.sin(angle)
+        ny = seeds[ids, 1] + along * np.sin(angle) + side * np.cos(angle)
+        draw(canvas, nuc, nx, ny, r * 1.15, r * 0.9, angle, z_um=z, profile="dome",
+             amount=float(ctx.p("nucleus_amount", 0.8)), label=lab + "-nucleus")
+        nucl = ctx.cls("nucleolus")
+        if nucl:
+            draw(canvas, nucl, nx, ny, r * 0.22, r * 0.22, z_um=z, profile="dome",
+                 amount=1.0)
+
+
+@generator("dicot-stem")
+def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
+    """Cross-section of a young dicot stem (sunflower type), radius size_um[1]/2: epidermis
+    with cuticle, cortex parenchyma, a ring of `bundles` collateral vascular bundles (xylem
+    vessels inside, phloem outside, a cap of sclerenchyma fibres), large pith cells.
+    Parts: wall, lignified, phloem, cuticle."""
+    w = canvas.window
+    layer, _ = _layer(canvas, ctx)
+    R = ctx.pop.size_um[1] / 2
+    X, Y = w.grids()
+    r = np.hypot(X, Y)
+    phi = np.arctan2(Y, X)
+    nb = int(ctx.p("bundles", 16))
+    stem = np.clip((R - r) / max(w.px_um, 1.0) + 0.5, 0.0, 1.0)
+    # parenchyma: cells grow from ~30 µm in the cortex to ~80 µm in the pith
+    d1, d2, *_ = worley(w, ctx.seed, 32.0, 1.0, 0.0, 0.9, 2)
+    p1, p2, *_ = worley(w, ctx.seed ^ 0x91, 75.0, 1.0, 0.0, 0.9, 2)
+    pith = np.clip((0.62 * R - r) / (0.05 * R), 0.0, 1.0)
+    paren = band((d2 - d1) / 2, 1.5, w.px_um) * (1 - pith) + band((p2 - p1) / 2, 1.8,
+                                                                    w.px_um) * pith
+    # vascular bundles: wedge-shaped, centred on radius 0.72 R
+    b = np.round(phi * nb / (2 * np.pi))
+    dt = (phi - b * 2 * np.pi / nb) * r
+    rb = 0.72 * R
+    dr = r - rb
+    hw = R * 0.06 * (1 + 0.5 * np.clip(-dr / (0.1 * R), -1, 1))
+    inb = np.clip(1.0 - np.sqrt((dt / hw) ** 2 + (dr / (0.13 * R)) ** 2), 0, 1) > 0
+    s1, s2, *_ = worley(w, ctx.seed ^ 0x33, 9.0, 1.0, 0.0, 0.8, 2)
+    small = band((s2 - s1) / 2, 1.0, w.px_um)
+    v1, v2, *_ = worley(w, ctx.seed ^ 0x77, 26.0, 1.0, 0.0, 0.6, 2)
+    xylem = inb & (dr < -0.01 * R)
+    phloem = inb & (dr >= -0.01 * R) & (dr < 0.06 * R)
+    cap = inb & (dr >= 0.06 * R)
+    vessel_wall = band((v2 - v1) / 2, 3.5, w.px_um)
+    epid = (r > R - 18.0) & (r <= R)
+    lab = ctx.pop.label
+    _add(canvas, layer, ctx.cls("wall"), np.where(inb | epid, 0.0, paren) * stem, lab)
+    _add(canvas, layer, ctx.cls("wall"), np.where(epid, small * 1.2, 0.0) * stem)
+    _add(canvas, layer, ctx.cls("lignified"),
+         (np.where(xylem, vessel_wall, 0.0) + np.where(cap, small * 2.0, 0.0)) * stem,
+         lab + "-lignified")
+    _add(canvas, layer, ctx.cls("phloem"), np.where(phloem, 0.3 + small, 0.0) * stem,
+         lab + "-phloem")
+    _add(canvas, layer, ctx.cls("cuticle"), band(r - R + 2.0, 3.0, w.px_um))
