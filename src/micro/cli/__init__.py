@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
+from micro.cli.build import build
 from micro.cli.catalog import catalog_group, validate
 from micro.cli.gallery import gallery
+from micro.cli.images import images_group
 from micro.cli.render import render_group
+from micro.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,4 +21,7 @@ def main() -> None:
 main.add_command(catalog_group)
 main.add_command(validate)
 main.add_command(render_group)
+main.add_command(build)
+main.add_command(serve)
 main.add_command(gallery)
+main.add_command(images_group)

@@ -246,9 +246,11 @@ class Catalog:
 
 
 def data_digest(root: Path) -> str:
-    """SHA-256 over the catalog's data files (names and bytes), in a stable order."""
+    """SHA-256 over the catalog's data files (names and bytes), in a stable order. The AI
+    illustration library counts through its sidecars (each holds its image's SHA-256)."""
     h = hashlib.sha256()
-    files = [root / "structures.json", *(p for k in KINDS for p in (root / k).glob("*.json"))]
+    files = [root / "structures.json", *(p for k in KINDS for p in (root / k).glob("*.json")),
+             *(root / "images").glob("*/*/*.json")]
     for p in sorted(f for f in files if f.is_file()):
         h.update(p.relative_to(root).as_posix().encode())
         h.update(b"\0")

@@ -162,8 +162,11 @@ def _shot_and_read(mean: np.ndarray, read: float, rng: np.random.Generator) -> n
 
 
 def afm_noise(signal: Signal, rng: np.random.Generator) -> Detected:
-    """Height noise of an AFM scan: 0.05 nm rms per pixel plus a 0.1 nm offset per scan line."""
+    """Height noise of an AFM scan — 0.05 nm rms per pixel and a 0.1 nm drift offset per scan
+    line — then the usual first-order flattening (each line's median subtracted), which
+    removes the line offsets as AFM software does."""
     h = signal.values.copy()
-    h += rng.standard_normal(h.shape, dtype=np.float32) * np.float32(0.05)
+    h += standard_normal(rng, h.shape) * np.float32(0.05)
     h += rng.standard_normal((1, h.shape[1], 1), dtype=np.float32) * np.float32(0.1)
+    h -= np.median(h, axis=2, keepdims=True)
     return Detected(h, "height nm", 0.0, 0.0, float("nan"), 0.0, 0.0, 0.0, 1.0)

@@ -1,0 +1,156 @@
+"""The edge of every request (pure ASGI, no per-request task overhead):
+
+- a request id (a safe incoming `X-Request-ID`, Lambda's request id, or a new one), echoed
+  in `X-Request-ID` and in every error body;
+- limits: path and query length (414), body size by Content-Length and while streaming (413);
+- security headers on every response (nosniff, Referrer-Policy, frame denial, a CSP: the
+  site's policy for HTML — no inline script —, `default-src 'none'` for everything else);
+- the last line of defence: an unhandled exception is logged with its traceback and the
+  request id, and the client gets a 500 JSON body with the id and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from micro.api.errors import (
+    BodyTooLarge,
+    UriTooLong,
+    body_for,
+    error_body,
+    headers_for,
+    status_for,
+)
+from micro.api.settings import Settings
+from micro.core.errors import MicroError
+
+log = logging.getLogger("micro.api")
+
+_RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+MAX_PATH_CHARS = 2048
+
+
+def site_csp(api_origins: tuple[str, ...] = ()) -> str:
+    extra = "".join(" " + o for o in api_origins)
+    return ("default-src 'self'; "
+            f"img-src 'self' data: blob:{extra}; "
+            f"connect-src 'self'{extra}; "
+            "script-src 'self'; style-src 'self'; font-src 'self'; object-src 'none'; "
+            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _RID.match(text):
+                return text
+            break
+    ctx = scope.get("aws.context")
+    aws_id = getattr(ctx, "aws_request_id", None)
+    if isinstance(aws_id, str) and _RID.match(aws_id):
+        return aws_id
+    return uuid.uuid4().hex
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.max_query = settings.max_query_chars
+        self.html_csp = site_csp(settings.api_origins).encode()
+        self.common = [(b"x-content-type-options", b"nosniff"),
+                       (b"referrer-policy", b"strict-origin-when-cross-origin"),
+                       (b"x-frame-options", b"DENY")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = list(message.get("headers") or ())
+                headers = MutableHeaders(scope=message)
+                for k, v in self.common:
+                    headers.raw.append((k, v))
+                headers.raw.append((b"x-request-id", rid.encode()))
+                ctype = headers.get("content-type", "")
+                if ctype.startswith("text/html"):
+                    headers.raw.append((b"content-security-policy", self.html_csp))
+                    if "cache-control" not in headers:
+                        headers.raw.append((b"cache-control", b"no-cache"))
+                else:
+                    headers.raw.append((b"content-security-policy", API_CSP.encode()))
+            await send(message)
+
+        if len(scope.get("query_string", b"")) > self.max_query:
+            await self._error(send_with_headers, UriTooLong(
+                "query string too long", field="query",
+                allowed=f"at most {self.max_query} characters"), rid)
+            return
+        if len(scope.get("path", "")) > MAX_PATH_CHARS:
+            await self._error(send_with_headers, UriTooLong(
+                "path too long", field="path", allowed=f"at most {MAX_PATH_CHARS} characters"),
+                rid)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_body:
+                    await self._error(send_with_headers, self._too_large(), rid)
+                    return
+                break
+
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise self._too_large()
+            return message
+
+        try:
+            await self.app(scope, receive_limited, send_with_headers)
+        except MicroError as exc:
+            if not started:
+                await self._error(send_with_headers, exc, rid)
+        except Exception:
+            log.exception("unhandled error, request %s: %s %s", rid, scope.get("method"),
+                          scope.get("path", "")[:200])
+            if not started:
+                await _send_json(send_with_headers, 500, error_body(
+                    "internal error; the server logged it under this request id",
+                    request_id=rid))
+
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge("request body too large", field="body",
+                            allowed=f"at most {self.max_body} bytes")
+
+    async def _error(self, send: Send, exc: MicroError, rid: str) -> None:
+        extra = [(k.lower().encode(), v.encode()) for k, v in headers_for(exc).items()]
+        await _send_json(send, status_for(exc), body_for(exc, rid), extra)
+
+
+async def _send_json(send: Send, status: int, body: bytes,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    raw: list[Any] = [(b"content-type", b"application/json"),
+                      (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,197 @@
+"""OpenAPI from the loaded catalog: ids become enums (an unknown id is a 422 by itself), the
+render parameters are documented with their bounds from `micro.core.params`, and the catalog
+routes `/api/{instruments,specimens,stains,phantoms}[/{id}]` are built here.
+
+(No `from __future__ import annotations`: FastAPI reads these annotations at runtime, and
+the enum types are created per app.)
+"""
+
+import enum
+import json
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from micro.core.catalog import KINDS, Catalog
+from micro.core.errors import NotFound
+from micro.core.models import MODES
+from micro.core.params import (
+    CT_PRESETS,
+    FORMATS,
+    IMAGING_COMMON,
+    IMAGING_PARAMS,
+    MICROSCOPE_PARAMS,
+    MRI_PRESETS,
+    Number,
+    Param,
+)
+
+
+class ErrorBody(BaseModel):
+    error: str
+    field: str | None = None
+    allowed: Any = None
+    request_id: str | None = None
+
+
+class RenderJSON(BaseModel):
+    image: str
+    """`data:image/png;base64,...`"""
+    info: dict[str, Any]
+    path: str
+    """The canonical `/r/...` URL of the same image (as JPEG, PNG... per its extension)."""
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    render_version: str
+    catalog: dict[str, int]
+    cache: dict[str, Any]
+    renders: dict[str, Any]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in (
+        (404, "Not found (the body says which field and what exists)"),
+        (413, "Request too large or too costly"),
+        (414, "Path or query too long"),
+        (415, "Body is not JSON"),
+        (422, "Invalid value (the body names the field and what is allowed)"),
+        (429, "Render queue full; see Retry-After"),
+        (503, "Render timed out; see Retry-After"),
+    )
+}
+
+
+def id_enum(name: str, ids: list[str]) -> Any:
+    """A str Enum of catalog ids (plain str when there are none yet)."""
+    if not ids:
+        return str
+    return enum.Enum(name, {i.replace("-", "_"): i for i in ids}, type=str)
+
+
+def _param_schema(p: Param) -> dict[str, Any]:
+    if isinstance(p, Number):
+        return {"type": "number", "minimum": p.lo, "maximum": p.hi,
+                "description": f"{p.doc} ({p.unit}, step {p.step:g})".replace(" (, ", " (")}
+    return {"type": "string", "enum": list(p.choices), "description": p.doc}
+
+
+def _merge(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One schema for a parameter that differs by modality (bounds widened, choices joined)."""
+    first = dict(schemas[0])
+    for s in schemas[1:]:
+        if first.get("type") != s.get("type"):
+            return {"description": first.get("description", "")}
+        if "enum" in s:
+            first["enum"] = list(dict.fromkeys([*first["enum"], *s["enum"]]))
+        else:
+            first["minimum"] = min(first["minimum"], s["minimum"])
+            first["maximum"] = max(first["maximum"], s["maximum"])
+    return first
+
+
+def microscope_fields(cat: Catalog) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    mags = sorted({o.magnification for i in cat.microscope_ids()
+                   for o in cat.instruments[i].objectives})  # type: ignore[union-attr]
+    props: dict[str, dict[str, Any]] = {
+        "instrument": {"type": "string", "enum": cat.microscope_ids()},
+        "specimen": {"type": "string", "enum": sorted(cat.specimens)},
+        "objective": {"type": "number", "enum": mags,
+                      "description": "Objective magnification (one on the instrument)."},
+        "stain": {"type": "string", "enum": sorted(cat.stains)},
+        "mode": {"type": "string", "enum": list(MODES)},
+        "format": {"type": "string", "enum": list(FORMATS)},
+    }
+    for p in MICROSCOPE_PARAMS:
+        props[p.name] = _param_schema(p)
+    return props, ["instrument", "specimen"]
+
+
+def imaging_fields(cat: Catalog) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    ids = [i for i in cat.imaging_ids()
+           if cat.instruments[i].modality in IMAGING_PARAMS]  # type: ignore[union-attr]
+    props: dict[str, dict[str, Any]] = {
+        "instrument": {"type": "string", "enum": ids},
+        "phantom": {"type": "string", "enum": sorted(cat.phantoms)},
+        "variant": {"type": "string", "description": "'default' or one of the phantom's "
+                    "variants."},
+        "modality": {"type": "string", "enum": list(IMAGING_PARAMS)},
+        "preset": {"type": "string", "enum": sorted({*CT_PRESETS, *MRI_PRESETS}),
+                   "description": "CT window preset or MRI contrast preset."},
+        "format": {"type": "string", "enum": list(FORMATS)},
+    }
+    for p in IMAGING_COMMON:
+        props[p.name] = _param_schema(p)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for specs in IMAGING_PARAMS.values():
+        for p in specs:
+            by_name.setdefault(p.name, []).append(_param_schema(p))
+    for name, schemas in by_name.items():
+        props[name] = _merge(schemas)
+    return props, ["instrument", "phantom"]
+
+
+def query_parameters(fields: tuple[dict[str, dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
+    props, required = fields
+    return [{"name": name, "in": "query", "required": name in required,
+             "schema": {k: v for k, v in schema.items() if k != "description"},
+             "description": schema.get("description", "")}
+            for name, schema in props.items()]
+
+
+def body_schema(fields: tuple[dict[str, dict[str, Any]], list[str]],
+                extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    props, required = fields
+    props = {**props, **(extra or {})}
+    props.pop("format", None)  # POST always answers PNG
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": required, "properties": props,
+        "additionalProperties": False}}}}
+
+
+def magnification_field(cat: Catalog) -> dict[str, dict[str, Any]]:
+    return {"magnification": {
+        "type": "number", "exclusiveMinimum": 0,
+        "description": "An objective's magnification or the total magnification "
+                       "(objective × eyepiece × tube factor); instead of `objective`."}}
+
+
+def add_catalog_routes(app: FastAPI, cat: Catalog) -> None:
+    """GET /api/<kind> (list) and /api/<kind>/{id} (one), precomputed JSON."""
+    for kind in KINDS:
+        entries = cat.entries(kind)
+        dumped = {k: json.dumps(v.model_dump(mode="json"), ensure_ascii=False).encode()
+                  for k, v in sorted(entries.items())}
+        listing = b"[" + b",".join(dumped.values()) + b"]"
+        ids = list(dumped)
+        id_type = id_enum(f"{kind.capitalize()[:-1]}Id", ids)
+        app.add_api_route(f"/api/{kind}", _list_endpoint(listing), methods=["GET"],
+                          tags=["catalog"], summary=f"All {kind}",
+                          response_class=Response,
+                          responses={200: {"content": {"application/json": {}}}})
+        app.add_api_route(f"/api/{kind}/{{item_id}}", _one_endpoint(kind, dumped, id_type),
+                          methods=["GET"], tags=["catalog"], summary=f"One of the {kind}",
+                          response_class=Response,
+                          responses={200: {"content": {"application/json": {}}}, **ERRORS})
+
+
+def _list_endpoint(listing: bytes) -> Any:
+    async def list_entries() -> Response:
+        return Response(listing, media_type="application/json")
+
+    return list_entries
+
+
+def _one_endpoint(kind: str, dumped: dict[str, bytes], id_type: Any) -> Any:
+    async def one_entry(
+            item_id: Annotated[id_type, Path(description="Catalog id")]) -> Response:
+        key = item_id.value if isinstance(item_id, enum.Enum) else str(item_id)
+        if key not in dumped:
+            raise NotFound(f"no such {kind[:-1]}", field="id", allowed=list(dumped))
+        return Response(dumped[key], media_type="application/json")
+
+    return one_entry

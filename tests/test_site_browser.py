@@ -1,0 +1,279 @@
+"""The site in a real browser: Playwright driving Debian's headless Chromium against
+`micro serve` (the built quick site plus render on miss) on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from site_fixtures import quick_site  # noqa: F401
+
+from micro.core.catalog import default_catalog
+from micro.site.plan import focus_step_um, lab_default
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(quick_site: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
+    site, _ = quick_site
+    port = _free_port()
+    cache = tmp_path_factory.mktemp("cache")
+    log = (cache.parent / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "micro"), "serve", "--site", str(site), "--cache", str(cache),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ})
+    base = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "api/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            text = (cache.parent / "serve.log").read_text(errors="replace")
+            raise RuntimeError(f"micro serve did not start: {text[-2000:]}")
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+class Recorder:
+    """Every request the page makes, every console error, and every off-loopback attempt."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.responses: dict[str, dict[str, str]] = {}
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+
+
+@pytest.fixture()
+def page(browser: Any, server: str) -> Iterator[tuple[Any, Recorder]]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    rec = Recorder()
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1:", "blob:", "data:")):
+            r.continue_()
+        else:
+            rec.outside.append(url)
+            r.abort()
+
+    ctx.route("**/*", route)
+    pg = ctx.new_page()
+    pg.on("request", lambda req: rec.requests.append(req.url))
+    pg.on("response", lambda resp: rec.responses.__setitem__(resp.url, resp.headers))
+    pg.on("console", lambda m: rec.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: rec.errors.append(str(e)))
+    yield pg, rec
+    ctx.close()
+    assert not rec.errors, f"console errors: {rec.errors}"
+    assert not rec.outside, f"requests left 127.0.0.1: {rec.outside}"
+
+
+def _wait_loaded(pg: Any, text: str = "Pre-rendered view") -> str:
+    pg.wait_for_function(
+        "t => document.getElementById('status').textContent.includes(t)", arg=text,
+        timeout=30000)
+    return str(pg.text_content("#status"))
+
+
+def _shown(pg: Any, server: str, canvas: str = "#view-a") -> str:
+    """The URL of the image the canvas shows (the viewer records its canonical path)."""
+    path = pg.get_attribute(canvas, "data-path")
+    assert path, "no image shown"
+    return server + path
+
+
+def _canvas_stats(pg: Any) -> dict[str, float]:
+    return pg.evaluate("""() => {
+      const c = document.getElementById('view-a');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let s = 0, s2 = 0, n = d.length / 4;
+      for (let i = 0; i < d.length; i += 4) { const v = (d[i] + d[i+1] + d[i+2]) / 3; s += v; s2 += v * v; }
+      const m = s / n; return {w: c.width, h: c.height, mean: m, std: Math.sqrt(s2 / n - m * m)};
+    }""")
+
+
+def test_lab_loads_first_image_from_a_static_file(page: Any, server: str) -> None:
+    pg, rec = page
+    pg.goto(server + "lab.html")
+    _wait_loaded(pg)
+    cat = default_catalog()
+    first = lab_default(cat)
+    assert first is not None
+    url = _shown(pg, server)
+    assert url == server + first.path()
+    assert rec.responses[url].get("x-micro-cache") == "site"
+    stats = _canvas_stats(pg)
+    assert stats["w"] == 512 and stats["std"] > 2, stats
+    label = pg.get_attribute("#view-a", "aria-label")
+    assert cat.specimens[first.specimen].name in label
+    assert pg.locator("#info dt").count() >= 3
+    pg.screenshot(path=str(Path(os.environ.get("MICRO_SCREENSHOT_DIR", "/tmp")) /
+                           "micro-lab.png"), full_page=True)
+
+
+def test_objective_change_loads_another_static_image(page: Any, server: str) -> None:
+    pg, rec = page
+    pg.goto(server + "lab.html")
+    _wait_loaded(pg)
+    before = _shown(pg, server)
+    checked = pg.get_attribute("#nosepiece [aria-checked=true]", "data-mag")
+    other = next(b for b in pg.locator("#nosepiece button").all()
+             if b.get_attribute("data-mag") != checked)
+    mag = other.get_attribute("data-mag")
+    other.click()
+    pg.wait_for_function("m => location.search.includes('objective=' + m)", arg=mag)
+    _wait_loaded(pg)
+    after = _shown(pg, server)
+    assert after != before and f"/{mag}/" in after
+    assert rec.responses[after].get("x-micro-cache") == "site"
+
+
+def test_unusual_focus_is_rendered_by_the_api(page: Any, server: str) -> None:
+    pg, rec = page
+    first = lab_default(default_catalog())
+    assert first is not None
+    pg.goto(server + "lab.html?" + _query(first.params(), focus_um="1.35"))
+    _wait_loaded(pg, "Rendered on demand by the API")
+    url = _shown(pg, server)
+    assert "/z1.35_" in url
+    manifest = json.loads(urllib.request.urlopen(server + "manifest.json").read())
+    assert url.removeprefix(server) not in manifest["paths"]
+    assert rec.responses[url].get("x-micro-cache") in ("miss", "hit")
+    assert _canvas_stats(pg)["std"] > 2
+
+
+def _query(params: dict[str, Any], **changes: str) -> str:
+    from urllib.parse import urlencode
+
+    from micro.core.params import fmt_plain
+
+    p = {k: v for k, v in params.items() if k not in ("format", "size", "brightness",
+                                                      "contrast")}
+    p.update(changes)
+    return urlencode({k: fmt_plain(v) if isinstance(v, float) else str(v)
+                      for k, v in p.items()})
+
+
+def test_shared_url_restores_the_view(page: Any, server: str, browser: Any) -> None:
+    pg, _rec = page
+    cat = default_catalog()
+    first = lab_default(cat)
+    assert first is not None
+    step = focus_step_um(cat, first.instrument, first.objective, first.view)
+    pg.goto(server + "lab.html")
+    _wait_loaded(pg)
+    # Two coarse-focus clicks, a display tweak, then share the URL with a fresh browser.
+    pg.focus("#view-a")
+    pg.keyboard.press("PageUp")
+    _wait_loaded(pg)
+    pg.keyboard.press("PageUp")
+    _wait_loaded(pg)
+    pg.fill("#contrast", "1.5")
+    pg.dispatch_event("#contrast", "change")
+    shared = pg.url
+    expected = first.replace(cat, focus_um=round(2 * step, 6)).path()
+    assert _shown(pg, server) == server + expected
+    ctx = browser.new_context()
+    other = ctx.new_page()
+    seen: list[str] = []
+    other.on("request", lambda r: seen.append(r.url))
+    other.goto(shared)
+    _wait_loaded(other)
+    assert server + expected in seen
+    assert other.input_value("#contrast") == "1.5"
+    assert other.text_content("#focus-out") == pg.text_content("#focus-out")
+    ctx.close()
+
+
+def test_notebook_entry_survives_a_reload(page: Any, server: str) -> None:
+    pg, _ = page
+    pg.goto(server + "lab.html")
+    _wait_loaded(pg)
+    pg.click("#save")
+    pg.fill("#notebook li textarea", "Nuclei visible; cytoplasm faint.")
+    pg.dispatch_event("#notebook li textarea", "change")
+    pg.reload()
+    _wait_loaded(pg)
+    assert pg.locator("#notebook li").count() == 1
+    assert pg.input_value("#notebook li textarea") == "Nuclei visible; cytoplasm faint."
+    with pg.expect_download() as dl:
+        pg.click("#export")
+    doc = json.loads(Path(dl.value.path()).read_text())
+    assert doc["format"] == "micro-notebook" and doc["entries"][0]["note"].startswith("Nuclei")
+
+
+def test_course_view_loads_and_quiz_answers(page: Any, server: str) -> None:
+    pg, rec = page
+    pg.goto(server + "courses/medical-imaging-physics.html")
+    fig = pg.locator("figure.live-view img").first
+    fig.scroll_into_view_if_needed()
+    pg.wait_for_function("() => { const i = document.querySelector('figure.live-view img');"
+                         " return i.complete && i.naturalWidth > 0; }")
+    assert any("/r/" in u for u in rec.requests)
+    quiz = pg.locator("form.quiz").first
+    answer = quiz.get_attribute("data-answer")
+    wrong = "0" if answer != "0" else "1"
+    quiz.locator(f"input[value='{wrong}']").check()
+    quiz.locator("button[type=submit]").click()
+    assert "Not quite" in quiz.locator(".quiz-result").text_content()
+    quiz.locator(f"input[value='{answer}']").check()
+    quiz.locator("button[type=submit]").click()
+    assert quiz.locator(".quiz-result").text_content() == "Correct."
+    assert quiz.locator(".quiz-explain").is_visible()
+
+
+def test_imaging_suite_loads_a_static_image(page: Any, server: str) -> None:
+    pg, rec = page
+    pg.goto(server + "imaging.html")
+    _wait_loaded(pg, "Pre-rendered image")
+    url = _shown(pg, server)
+    assert "/i/" in url and rec.responses[url].get("x-micro-cache") == "site"
+    assert _canvas_stats(pg)["std"] > 2
