@@ -36,7 +36,7 @@ from micro.core.models import (
 )
 
 M = TypeVar("M", bound=BaseModel)
-_INSTRUMENT = TypeAdapter(Instrument)
+_INSTRUMENT: TypeAdapter[MicroscopeInstrument | ImagingInstrument] = TypeAdapter(Instrument)  # type: ignore[arg-type]
 _STRUCTURES = TypeAdapter(list[StructureClass])
 KINDS = ("instruments", "stains", "specimens", "phantoms")
 
@@ -199,21 +199,21 @@ class Catalog:
                     yield CatalogError(f"unknown stain {st!r}", file=f, entry=pid,
                                        field=f"stains.{i}", allowed=sorted(self.stains))
             rec = spec.recommended
-            inst = self.instruments.get(rec.instrument)
-            if not isinstance(inst, MicroscopeInstrument):
+            rec_inst = self.instruments.get(rec.instrument)
+            if not isinstance(rec_inst, MicroscopeInstrument):
                 yield CatalogError(f"unknown microscope {rec.instrument!r}", file=f, entry=pid,
                                    field="recommended.instrument",
                                    allowed=self.microscope_ids())
             else:
-                mags = [o.magnification for o in inst.objectives]
+                mags = [o.magnification for o in rec_inst.objectives]
                 if rec.objective not in mags:
                     yield CatalogError("objective not on the recommended instrument", file=f,
                                        entry=pid, field="recommended.objective", allowed=mags)
                 for m in rec.modes:
-                    if m not in inst.modes:
-                        yield CatalogError(f"mode {m!r} not offered by {inst.id}", file=f,
+                    if m not in rec_inst.modes:
+                        yield CatalogError(f"mode {m!r} not offered by {rec_inst.id}", file=f,
                                            entry=pid, field="recommended.modes",
-                                           allowed=inst.modes)
+                                           allowed=rec_inst.modes)
             for i, pop in enumerate(spec.populations):
                 if pop.generator not in GENERATORS:
                     yield CatalogError(f"unknown generator {pop.generator!r}", file=f,
@@ -242,7 +242,8 @@ class Catalog:
     def entries(self, kind: str) -> Mapping[str, BaseModel]:
         if kind not in KINDS:
             raise KeyError(kind)
-        return getattr(self, kind)  # type: ignore[no-any-return]
+        entries: Mapping[str, BaseModel] = getattr(self, kind)
+        return entries
 
 
 def data_digest(root: Path) -> str:

@@ -276,19 +276,19 @@ def _instrument_bounds(inst: ImagingInstrument, name: str, value: float) -> None
     s: Any = inst.spec
     rng: tuple[float, float] | None = None
     if name == "kvp" and inst.modality == "xray":
-        rng = tuple(s.kvp_range)  # type: ignore[assignment]
+        rng = tuple(s.kvp_range)
     elif name == "kvp" and inst.modality == "ct":
         if value not in s.kvp_options:
             raise InvalidRequest(f"{fmt_plain(value)} kVp is not offered by {inst.id}",
                                  field="kvp", allowed=[fmt_plain(k) for k in s.kvp_options])
     elif name == "mas" and inst.modality in ("xray", "ct"):
-        rng = tuple(s.mas_range)  # type: ignore[assignment]
+        rng = tuple(s.mas_range)
     elif name == "frequency_mhz" and inst.modality == "ultrasound":
-        rng = tuple(s.frequency_mhz_range)  # type: ignore[assignment]
+        rng = tuple(s.frequency_mhz_range)
     elif name == "depth_cm" and inst.modality == "ultrasound":
         rng = (1.0, s.max_depth_cm)
     elif name == "dose_mbq" and inst.modality in ("pet", "spect"):
-        rng = tuple(s.dose_mbq_range)  # type: ignore[assignment]
+        rng = tuple(s.dose_mbq_range)
     if rng is not None and not (rng[0] - 1e-9 <= value <= rng[1] + 1e-9):
         raise InvalidRequest(f"{fmt_plain(value)} is out of range for {inst.id}", field=name,
                              allowed=f"{fmt_plain(rng[0])} to {fmt_plain(rng[1])}")
@@ -300,8 +300,8 @@ def canonicalize_imaging(params: Mapping[str, Any],
     params = dict(params)
     preset = params.pop("preset", None)
     iid = _check_id(params.get("instrument"), "instrument",
-                    [i for i in cat.imaging_ids() if cat.instruments[i].modality  # type: ignore[union-attr]
-                     in IMAGING_PARAMS])
+                    [i for i in cat.imaging_ids()
+                     if getattr(cat.instruments[i], "modality", None) in IMAGING_PARAMS])
     inst = cat.instruments[iid]
     assert isinstance(inst, ImagingInstrument)
     modality = inst.modality
@@ -313,7 +313,8 @@ def canonicalize_imaging(params: Mapping[str, Any],
         raise InvalidRequest(f"{iid} is a {modality} instrument", field="modality",
                              allowed=[modality])
     if preset not in (None, ""):
-        presets: dict[str, Any] = {"ct": CT_PRESETS, "mri": MRI_PRESETS}.get(modality, {})
+        table: dict[str, dict[str, Any]] = {"ct": CT_PRESETS, "mri": MRI_PRESETS}
+        presets = table.get(modality, {})
         if preset not in presets:
             raise InvalidRequest(f"unknown preset {str(preset)[:40]!r}", field="preset",
                                  allowed=sorted(presets))

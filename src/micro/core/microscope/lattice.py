@@ -100,9 +100,9 @@ def lattice_points(window: Window, seed: int, spacing_um: float, margin_um: floa
     n = (i1 - i0 + 1) * (j1 - j0 + 1)
     if n > max_cells:
         raise ValueError(f"lattice too dense for this window ({n} cells)")
-    ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
-    ii = ii.ravel()
-    jj = jj.ravel()
+    gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
+    ii = gi.ravel()
+    jj = gj.ravel()
     u = uniforms(seed, ii, jj, slots)
     off = 0.5 + (u[:, :2] - 0.5) * jitter
     x = (ii + off[:, 0]) * spacing_um

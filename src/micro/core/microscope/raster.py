@@ -104,8 +104,8 @@ class Canvas:
             self.labels[label] = flat_map.astype(np.float32)
 
 
-def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray, a_um: np.ndarray,
-         b_um: np.ndarray, theta: np.ndarray | float = 0.0, *, z_um: np.ndarray | float = 0.0,
+def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
+         a_um: np.ndarray | float, b_um: np.ndarray | float, theta: np.ndarray | float = 0.0, *, z_um: np.ndarray | float = 0.0,
          amount: np.ndarray | float = 1.0, profile: str = "flat",
          half_len_um: np.ndarray | float = 0.0, retardance_nm: float | None = None,
          orient: str | None = None, axis: np.ndarray | float = 0.0,
@@ -158,7 +158,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray, a_um: np.
         s2 = np.zeros(canvas.npix, dtype=np.float64) if birefringent else None
         if tiny.size:
             _splat(acc, w, cx[tiny], cy[tiny], target[tiny])
-            if birefringent:
+            if c2 is not None and s2 is not None:
                 ang = _tiny_axis(orient, th[tiny], ax[tiny])
                 _splat(c2, w, cx[tiny], cy[tiny], target[tiny] * np.cos(2 * ang))
                 _splat(s2, w, cx[tiny], cy[tiny], target[tiny] * np.sin(2 * ang))

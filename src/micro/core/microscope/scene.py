@@ -95,7 +95,7 @@ def _build(specimen: Specimen, window: Window,
     for pop in specimen.populations:
         GENERATORS[pop.generator](canvas, make_ctx(specimen, pop, window))
     shape = (window.height, window.width)
-    layers = []
+    layers: list[Layer] = []
     for i, z in enumerate(planes):
         amounts = {cls: a.reshape(shape) for (li, cls), a in canvas.amounts.items() if li == i}
         retard = canvas.retard.get(i)

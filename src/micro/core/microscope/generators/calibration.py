@@ -41,7 +41,7 @@ def beads(canvas: Canvas, ctx: Ctx) -> None:
     cls = ctx.cls("bead", "bead")
     assert cls is not None
     r = ctx.pop.size_um[0] / 2
-    params = ctx.pop.params
+    params: dict[str, Any] = dict(ctx.pop.params)
     band = float(params.get("keep_clear_um", 12.0))
     amount = float(params.get("amount", 1.0))
     ly = float(params.get("ladder_y_um", 0.0))
@@ -124,7 +124,7 @@ def micrometer(canvas: Canvas, ctx: Ctx) -> None:
     cls = ctx.cls("line", "chrome")
     assert cls is not None
     lines = micrometer_lines(ctx.pop.params)
-    base = float(ctx.pop.params.get("base_y_um", 0.0))
+    base = float(ctx.p("base_y_um", 0.0))
     x = np.array([ln[0] for ln in lines])
     length = np.array([ln[1] for ln in lines])
     width = np.array([ln[2] for ln in lines])

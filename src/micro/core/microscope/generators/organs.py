@@ -225,8 +225,9 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     tuft = R * (0.78 + 0.08 * u[:, 4])
     ox = x + (R - tuft) * 0.6 * np.cos(2 * np.pi * u[:, 5])
     oy = y + (R - tuft) * 0.6 * np.sin(2 * np.pi * u[:, 5])
-    if ctx.cls("cytoplasm"):
-        draw(canvas, ctx.cls("cytoplasm"), ox, oy, tuft, tuft, z_um=z, profile="lens",
+    cyto = ctx.cls("cytoplasm")
+    if cyto:
+        draw(canvas, cyto, ox, oy, tuft, tuft, z_um=z, profile="lens",
              amount=0.45, label=lab + "-glomerulus")
     bm = ctx.cls("basement")
     uu = u[:, 6:6 + 3 * nt].reshape(-1, nt, 3)

@@ -31,8 +31,8 @@ def _inside(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, th: np.n
     return x[:, None] + lx * c - ly * s, y[:, None] + lx * s + ly * c
 
 
-def _local(x: np.ndarray, y: np.ndarray, th: np.ndarray, along: np.ndarray,
-           across: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _local(x: np.ndarray, y: np.ndarray, th: np.ndarray, along: np.ndarray | float,
+           across: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     c, s = np.cos(th), np.sin(th)
     return x + along * c - across * s, y + along * s + across * c
 

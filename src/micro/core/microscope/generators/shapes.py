@@ -33,7 +33,7 @@ def draw(canvas: Canvas, cls: str, x_um: Any, y_um: Any, a_um: Any, b_um: Any,
     reach = (np.hypot(a, b) if rect else np.maximum(a, b) + hl) / px
     giant = reach > GIANT_PX
     small = ~giant
-    kw = {"profile": profile, "retardance_nm": retardance_nm, "orient": orient,
+    kw: dict[str, Any] = {"profile": profile, "retardance_nm": retardance_nm, "orient": orient,
           "label": label, "rect": rect}
     if small.any():
         raster.draw(canvas, cls, x[small], y[small], a[small], b[small], th[small],

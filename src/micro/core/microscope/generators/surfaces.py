@@ -26,8 +26,8 @@ def hex_points(ctx: Ctx, pitch: float, margin: float, slots: int
     i1 = int(np.ceil((w.x0_um + w.width_um + margin) / pitch))
     if (j1 - j0 + 1) * (i1 - i0 + 1) > 2_000_000:
         raise ValueError("facet lattice too dense for this window")
-    ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
-    ii, jj = ii.ravel(), jj.ravel()
+    gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
+    ii, jj = gi.ravel(), gj.ravel()
     x = (ii + 0.5 * (jj & 1)) * pitch
     y = jj * dy
     return x, y, uniforms(ctx.seed, ii, jj, slots)

@@ -35,7 +35,7 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
         rd1, rd2, rnear, rtab, _ = worley(w, ctx.seed ^ 0x5EED, region_um, 1.0, 0.0, 0.9, 4)
         hole = rtab[rnear, 2] < float(ctx.p("region_frac", 0.3))
         present = np.where(hole, np.clip((rd1 - region_um * 0.45) / region_um * 6, 0, 1), 1.0)
-    texture = 1.0
+    texture: float | np.ndarray = 1.0
     tex_um = float(ctx.p("texture_um", 0.0))
     if tex_um > 0:
         texture = 0.75 + 0.5 * value_noise(w, ctx.seed ^ 0x7E47, tex_um)
