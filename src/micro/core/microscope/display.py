@@ -128,7 +128,7 @@ def scale_bar(img: np.ndarray, px_um: float, fov_um: float, eyepiece: bool) -> t
     font = _font(max(10, w // 40))
     text = format_length(length)
     tw, th = _label_size(d, text, font)
-    _draw_label(d, (x1 - tw, y0 - th - thick - 4), text, font)
+    _draw_label(d, (x1 - tw - 4, y0 - th - thick - 6), text, font)
     return np.asarray(pil), length
 
 
@@ -140,21 +140,32 @@ def _label_size(d: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | I
 
 def _draw_label(d: ImageDraw.ImageDraw, xy: tuple[int, int], text: str,
                 font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
-    """White text with a black outline. Pillow's built-in font has no 'µ', so it is drawn as
-    a 'u' with a descender: the label reads correctly without any system font."""
-    x, y = xy
+    """White text with a black outline (a cached stamp: glyph rendering is the slow part)."""
+    stamp = _label_stamp(text, font)
+    d._image.paste(stamp, xy, stamp)  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=256)
+def _label_stamp(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
+    """The label as an RGBA stamp. Pillow's built-in font has no 'µ', so it is drawn as a 'u'
+    with a descender: the label reads correctly without any system font."""
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    tw, th = _label_size(probe, text, font)
+    img = Image.new("RGBA", (tw + 16, th + 16), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    x, y = 4, 2
     for i, part in enumerate(text.split("µ")):
         if i > 0:
             ub = d.textbbox((x, y), "u", font=font)
-            d.text((x, y), "u", fill=(255, 255, 255), font=font, stroke_width=2,
-                   stroke_fill=(0, 0, 0))
+            d.text((x, y), "u", fill=(255, 255, 255, 255), font=font, stroke_width=2,
+                   stroke_fill=(0, 0, 0, 255))
             left = ub[0] + 1
-            d.line([(left, ub[1] + 1), (left, ub[3] + (ub[3] - ub[1]) // 2)], fill=(0, 0, 0),
-                   width=4)
-            d.line([(left, ub[1] + 1), (left, ub[3] + (ub[3] - ub[1]) // 2)],
-                   fill=(255, 255, 255), width=2)
-            x = int(d.textbbox((x, y), "u", font=font)[2])
+            tail = [(left, ub[1] + 1), (left, ub[3] + (ub[3] - ub[1]) // 2)]
+            d.line(tail, fill=(0, 0, 0, 255), width=4)
+            d.line(tail, fill=(255, 255, 255, 255), width=2)
+            x = int(ub[2])
         if part:
-            d.text((x, y), part, fill=(255, 255, 255), font=font, stroke_width=2,
-                   stroke_fill=(0, 0, 0))
+            d.text((x, y), part, fill=(255, 255, 255, 255), font=font, stroke_width=2,
+                   stroke_fill=(0, 0, 0, 255))
             x = int(d.textbbox((x, y), part, font=font)[2])
+    return img
