@@ -142,7 +142,7 @@ def _draw_label(d: ImageDraw.ImageDraw, xy: tuple[int, int], text: str,
                 font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
     """White text with a black outline (a cached stamp: glyph rendering is the slow part)."""
     stamp = _label_stamp(text, font)
-    d._image.paste(stamp, xy, stamp)  # type: ignore[attr-defined]
+    d._image.paste(stamp, xy, stamp)
 
 
 @functools.lru_cache(maxsize=256)
