@@ -33,7 +33,9 @@ class Number:
     def quantize(self, raw: Any) -> float | int:
         """Bound and quantize a value to this parameter's grid; errors name the field."""
         value = to_number(raw, self.name)
-        if value < self.lo - 1e-9 or value > self.hi + 1e-9:
+        # Strict: the bounds lie on the grid, so a value past one (even by an ulp, such as
+        # 500.00000000000006) is out of range rather than rounded back onto the bound.
+        if value < self.lo or value > self.hi:
             raise InvalidRequest(f"{fmt_plain(value)} is out of range", field=self.name,
                                  allowed=f"{fmt_plain(self.lo)} to {fmt_plain(self.hi)} "
                                          f"{self.unit}, step {fmt_plain(self.step)}".strip())
@@ -122,9 +124,12 @@ def to_number(raw: Any, field: str) -> float:
 
 
 def fmt_plain(value: float) -> str:
-    """A number as short text for messages and objective magnifications (no exponent)."""
+    """A number as short text for messages and objective magnifications (no exponent
+    below 1e15)."""
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
+    if abs(value) >= 1e15:  # 1e308 as "1e+308", not 309 digits in an error message
+        return f"{value:.6g}"
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 

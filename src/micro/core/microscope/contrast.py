@@ -264,9 +264,13 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
             rs += stack[5]
     delta = np.sqrt(rc * rc + rs * rs)
     sin2 = np.where(delta > 1e-6, (rs / np.maximum(delta, 1e-6)) ** 2, 0.0).astype(np.float32)
-    lam = POL_NM.astype(np.float32)[:, None, None]
-    spec = np.sin(np.pi * delta[None] / lam) ** 2  # (16, H, W)
-    rgb = (POL_WEIGHTS @ spec.reshape(len(POL_NM), -1)).reshape(3, h, w) * sin2[None]
+    flat_rgb = np.zeros((3, h * w), dtype=np.float32)
+    lit = np.flatnonzero((delta * sin2).ravel() > 1e-3)  # only birefringent pixels transmit
+    if lit.size:
+        lam = POL_NM.astype(np.float32)[:, None]
+        spec = np.sin(np.float32(np.pi) * delta.ravel()[lit][None] / lam) ** 2  # (16, n)
+        flat_rgb[:, lit] = (POL_WEIGHTS @ spec) * sin2.ravel()[lit][None]
+    rgb = flat_rgb.reshape(3, h, w)
     T = np.exp(-LN10 * od)
     extinction = 1e-3
     img = np.clip(rgb, 0.0, None) * T + extinction * T

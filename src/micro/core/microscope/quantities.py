@@ -82,13 +82,14 @@ def layer_quantities(layer: Layer, coef: Coefficients, want: tuple[str, ...]) ->
         out = np.zeros((len(idx), h, w), dtype=np.float32)
         bg = coef.background[idx]
         return out + bg[:, None, None].astype(np.float32)
-    stack = np.stack([layer.amounts[c] for c in classes])  # (C, H, W)
+    h, w = layer.shape
+    flat = (layer.stack if layer.stack is not None
+            else np.stack([layer.amounts[c].ravel() for c in classes]))  # (C, H·W)
     mat = np.stack([coef.table[c][idx] for c in classes])  # (C, K)
-    h, w = stack.shape[1:]
-    out = (mat.T.astype(np.float32) @ stack.reshape(len(classes), -1)).reshape(len(idx), h, w)
+    out = (mat.T.astype(np.float32) @ flat).reshape(len(idx), h, w)
     bg = coef.background[idx]
     if np.any(bg):
-        coverage = np.clip(stack.sum(axis=0), 0.0, 1.0)
+        coverage = np.clip(flat.sum(axis=0).reshape(h, w), 0.0, 1.0)
         out += bg[:, None, None].astype(np.float32) * (1.0 - coverage)[None]
     return out
 

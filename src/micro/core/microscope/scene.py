@@ -30,8 +30,11 @@ __all__ = ["GENERATORS", "Layer", "Scene", "Window", "build_scene", "layer_plane
 class Layer:
     z_um: float
     amounts: dict[str, np.ndarray]
+    """Class → amount map (views into `stack`)."""
     retard: tuple[np.ndarray, np.ndarray] | None
     shape: tuple[int, int]
+    stack: np.ndarray | None = None
+    """(C, H·W) float32: the amount maps in `amounts` order, contiguous for one matmul."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,16 @@ def _build(specimen: Specimen, window: Window,
     shape = (window.height, window.width)
     layers: list[Layer] = []
     for i, z in enumerate(planes):
-        amounts = {cls: a.reshape(shape) for (li, cls), a in canvas.amounts.items() if li == i}
+        names = [cls for (li, cls) in canvas.amounts if li == i]
+        stack: np.ndarray | None = None
+        amounts: dict[str, np.ndarray] = {}
+        if names:
+            stack = np.stack([canvas.amounts[(i, c)] for c in names]).astype(np.float32)
+            amounts = {c: stack[k].reshape(shape) for k, c in enumerate(names)}
         retard = canvas.retard.get(i)
         if retard is not None:
             retard = (retard[0].reshape(shape), retard[1].reshape(shape))
         if amounts or (i == len(planes) - 1 and not layers):
-            layers.append(Layer(z, amounts, retard, shape))  # an empty field still has one layer
+            layers.append(Layer(z, amounts, retard, shape, stack))  # an empty field still has one layer
     labels = {k: v.reshape(shape) for k, v in canvas.labels.items()}
     return Scene(window, layers, labels, specimen.medium_refractive_index)
