@@ -60,9 +60,39 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     # Layers are imaged each with its own defocus and summed as departures from the open
     # beam (T − 1): exact for one layer, and for several as long as absorbers at different
     # depths do not overlap strongly — one inverse FFT whatever the number of layers.
+    spectra = _brightfield_spectra(scene, s, coef)
     acc = None
+    for layer, (f_t, f_opd) in zip(scene.layers, spectra, strict=True):
+        if f_t is None:
+            continue
+        dz = s.focus_um - layer.z_um
+        F = f_t
+        if abs(dz) > 1e-6 and f_opd is not None:
+            nu2 = _nu2(h, w, s.px_um)
+            F = F + (f_opd * np.float32(dz / n_med * 4 * np.pi**2 * coherence) * nu2)[None]
+        F = F * _otf_rgb(s, na_eff, -dz)
+        acc = F if acc is None else acc + F
+    if acc is None:
+        total = np.ones((3, h, w), dtype=np.float32)
+    else:
+        total = 1.0 + sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
+    return Signal(np.clip(total, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+Spectra = list[tuple[np.ndarray | None, np.ndarray | None]]
+
+
+def _brightfield_spectra(scene: Scene, s: Setup, coef: Coefficients) -> Spectra:
+    """Per layer: F{T − 1} (3 channels) and F{OPD} — independent of focus, so a focus stack
+    computes them once (kept on the cached scene)."""
+    key = ("brightfield", s.req.stain, s.specimen.id, round(s.aperture, 3), round(s.na, 4))
+    hit = scene.derived.get(key)
+    if hit is not None:
+        return hit  # type: ignore[return-value]
+    out: Spectra = []
     for layer in scene.layers:
         if not layer.amounts:
+            out.append((None, None))
             continue
         q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
         collect = min(s.na / 0.9, 1.0)
@@ -70,19 +100,15 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         T = np.exp(-LN10 * od)
         edge = _grad_mag(q[3], s.px_um) * (1.0 - s.aperture) * 2.0 / max(s.na, 0.05)
         T *= (1.0 - np.clip(edge, 0.0, 0.6))[None]
-        dz = s.focus_um - layer.z_um
-        o = _otf_rgb(s, na_eff, -dz)
-        F = rfft2(T - 1.0)
-        if abs(dz) > 1e-6 and np.any(q[3]):
-            nu2 = (freq_grid(h, w, s.px_um) ** 2).astype(np.float32)
-            F = F + (rfft2(q[3]) * (dz / n_med * 4 * np.pi**2 * coherence) * nu2)[None]
-        F *= o
-        acc = F if acc is None else acc + F
-    if acc is None:
-        total = np.ones((3, h, w), dtype=np.float32)
-    else:
-        total = 1.0 + sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
-    return Signal(np.clip(total, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+        f_opd = rfft2(q[3]).astype(np.complex64) if np.any(q[3]) else None
+        out.append((rfft2(T - 1.0).astype(np.complex64), f_opd))
+    scene.derived[key] = out
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _nu2(h: int, w: int, px: float) -> np.ndarray:
+    return (freq_grid(h, w, px) ** 2).astype(np.float32)
 
 
 def _field(scene: Scene, s: Setup,

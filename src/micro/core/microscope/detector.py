@@ -87,7 +87,7 @@ def eye(signal: Signal, s: Setup) -> Detected:
 def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
     cam = s.camera
     assert cam is not None
-    rate = rate_per_ms(signal, s)
+    k_rate = unit_rate(signal, s)
     bin_area = (cam.width_px / s.width) ** 2
     full_well = cam.full_well_e * bin_area
     read = cam.read_noise_e * math.sqrt(bin_area)
@@ -97,13 +97,15 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
         t = float(s.req.exposure_ms)
     else:
         floor = AUTO_FLOOR.get(signal.kind, 0.01) * unit_rate(signal, s)
-        peak = max(float(rate.max()), floor) * qe
+        peak = max(float(signal.values.max()) * k_rate, floor) * qe
         t = AUTO_TARGET * full_well / peak if peak > 0 else MAX_EXPOSURE_MS
         t = float(np.clip(t, 0.01, MAX_EXPOSURE_MS))
         t = round(t, 2)
-    mean = rate * np.float32(qe * t) + np.float32(dark_per_ms * t)
+    mean = signal.values * np.float32(k_rate * qe * t)
+    if dark_per_ms > 0:
+        mean += np.float32(dark_per_ms * t)
     counts = _shot_and_read(mean, read, rng)
-    saturated = counts >= full_well
+    saturated_fraction = float(np.mean((counts >= full_well).any(axis=0)))
     np.minimum(counts, np.float32(full_well), out=counts)
     k = cam.full_well_e / (2**cam.bit_depth - 1)  # e⁻ per ADU at one sensor pixel
     # ADC: ADU = round(e⁻/k) + offset, floored at 0; back to e⁻ (the offset cancels)
@@ -114,8 +116,8 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
     sig = float(np.percentile(mean[..., ::4, ::4], pct))  # a subsample is plenty
     dark = dark_per_ms * t
     snr = sig / math.sqrt(sig + dark + read * read) if sig > 0 else 0.0
-    return Detected(electrons, "photoelectrons", t, float(np.mean(np.any(saturated, axis=0))),
-                    snr, full_well, 1.0 / k, read, qe)
+    return Detected(electrons, "photoelectrons", t, saturated_fraction, snr, full_well, 1.0 / k,
+                    read, qe)
 
 
 _POOL_SIZE = 1 << 23

@@ -79,24 +79,51 @@ def fluorescence(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     h, w = s.shape
     mode = s.req.mode
     chans = channels(coef)
-    want = tuple(c[1] for c in chans)
     z_cov = min(L.z_um for L in scene.layers)
     acc = [np.zeros((h, w // 2 + 1), dtype=np.complex64) for _ in chans]
     n = s.n_immersion
-    for layer in scene.layers:
+    spectra = _emission_spectra(scene, s, coef, chans)
+    for layer, spec in zip(scene.layers, spectra, strict=True):
+        if spec is None:
+            continue
         dz = s.focus_um - layer.z_um
-        q = layer_quantities(layer, coef, (*want, "autofl"))
-        if want[0] != "autofl":
-            q[0] = q[0] + 0.15 * q[-1]  # tissue autofluorescence leaks into the first channel
-        for ci, (_, _, em, _, qy) in enumerate(chans):
-            weight, transfer = _layer_response(s, mode, em, dz, layer.z_um - z_cov, h, w, n)
-            if weight < 1e-4 or not np.any(q[ci]):
+        for ci, (_, _, em, _, _) in enumerate(chans):
+            f = spec[ci]
+            if f is None:
                 continue
-            acc[ci] += rfft2(q[ci] * np.float32(weight * qy)) * transfer
+            weight, transfer = _layer_response(s, mode, em, dz, layer.z_um - z_cov, h, w, n)
+            if weight < 1e-4:
+                continue
+            acc[ci] += f * (transfer * np.float32(weight))
     vals = np.stack([sfft.irfft2(a, s=(h, w), workers=1).astype(np.float32) for a in acc])
     colors = np.stack([c[3] for c in chans])
     return Signal(np.clip(vals, 0.0, None), tuple(c[0] for c in chans), colors, "emission",
                   chans[0][2])
+
+
+def _emission_spectra(scene: Scene, s: Setup, coef: Coefficients,
+                      chans: list[tuple[str, str, float, np.ndarray, float]]
+                      ) -> list[list[np.ndarray | None] | None]:
+    """Per layer and channel: the spectrum of the emitted light (fluorophore × quantum yield,
+    plus the autofluorescence that leaks into the first channel) — independent of focus and
+    mode, so kept on the cached scene."""
+    key = ("emission", s.req.stain, s.specimen.id)
+    hit = scene.derived.get(key)
+    if hit is not None:
+        return hit  # type: ignore[return-value]
+    want = tuple(c[1] for c in chans)
+    out: list[list[np.ndarray | None] | None] = []
+    for layer in scene.layers:
+        if not layer.amounts:
+            out.append(None)
+            continue
+        q = layer_quantities(layer, coef, (*want, "autofl"))
+        if want[0] != "autofl":
+            q[0] = q[0] + 0.15 * q[-1]  # tissue autofluorescence leaks into the first channel
+        out.append([rfft2(q[ci] * np.float32(qy)).astype(np.complex64) if np.any(q[ci])
+                    else None for ci, (_, _, _, _, qy) in enumerate(chans)])
+    scene.derived[key] = out
+    return out
 
 
 def _layer_response(s: Setup, mode: str, em: float, dz: float, z_above_cover: float, h: int,

@@ -13,7 +13,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,11 +43,17 @@ class Scene:
     layers: list[Layer]
     labels: dict[str, np.ndarray]
     medium_n: float
+    derived: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False)
+    """Focus-independent spectra of this scene (per stain and optics), reused by every focus
+    step: the stages fill it, the cache counts it."""
 
     @property
     def nbytes(self) -> int:
         total = sum(a.nbytes for L in self.layers for a in L.amounts.values())
         total += sum(m.nbytes for m in self.labels.values())
+        for v in self.derived.values():
+            for a in v if isinstance(v, (list, tuple)) else [v]:
+                total += getattr(a, "nbytes", 0)
         return total
 
 
