@@ -316,17 +316,25 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
     su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * spacing_um
     sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * spacing_um
-    d1 = np.full(U.shape, np.inf)
-    d2 = np.full(U.shape, np.inf)
-    near = np.zeros(U.shape, dtype=np.int64)
+    # float32 relative to a lattice-aligned origin: exact enough, half the memory traffic
+    u0, v0 = i_lo * spacing_um, j_lo * spacing_um
+    Uf = ((U - u0) * aspect).astype(np.float32)
+    Vf = (V - v0).astype(np.float32)
+    suf = ((su - u0) * aspect).astype(np.float32)
+    svf = (sv - v0).astype(np.float32)
+    base = ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32)
+    d1 = np.full(U.shape, np.inf, dtype=np.float32)
+    d2 = np.full(U.shape, np.inf, dtype=np.float32)
+    near = np.zeros(U.shape, dtype=np.int32)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
-            k = (cj + dj - j_lo) * ncols + (ci + di - i_lo)
-            d = np.hypot((U - su[k]) * aspect, V - sv[k])
+            k = base + np.int32(dj * ncols + di)
+            d = np.hypot(Uf - suf[k], Vf - svf[k])
             closer = d < d1
-            d2 = np.where(closer, d1, np.minimum(d2, d))
-            d1 = np.where(closer, d, d1)
-            near = np.where(closer, k, near)
+            np.minimum(d2, d, out=d2)
+            d2[closer] = d1[closer]
+            d1[closer] = d[closer]
+            near[closer] = k[closer]
     seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
     return d1, d2, near, table, seeds
 
