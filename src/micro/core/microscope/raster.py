@@ -343,7 +343,7 @@ def value_noise(window: Window, seed: int, scale_um: float) -> np.ndarray:
     """Smooth texture in [0, 1] at a physical scale; pixels larger than the scale see its
     average (0.5), so texture fades out as magnification drops instead of aliasing."""
     fade = min(1.0, scale_um / max(window.px_um, 1e-9))
-    if fade < 0.15:  # the texture averages out inside a pixel
+    if fade < 0.5:  # the texture averages out inside a pixel (its variance falls as fade²)
         return np.full((window.height, window.width), 0.5)
     X, Y = window.grids()
     fx = X / scale_um
