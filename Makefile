@@ -32,6 +32,9 @@ lint: install
 bench: install
 	$(PY) -m micro.bench
 
+loadtest: install
+	$(PY) -m micro.bench_load
+
 gallery: install
 	$(VENV)/bin/micro gallery -o build/gallery.png
 

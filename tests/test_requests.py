@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from micro.core.catalog import Catalog, default_catalog
 from micro.core.errors import InvalidRequest, NotFound
 from micro.core.models import MicroscopeInstrument
-from micro.core.params import IMAGING_PARAMS, MICROSCOPE_PARAMS, Number, quantization_spec
+from micro.core.params import (
+    IMAGING_PARAMS,
+    LIBRARY_MODES,
+    MICROSCOPE_PARAMS,
+    Number,
+    quantization_spec,
+)
 from micro.core.requests import (
     canonicalize_imaging,
     canonicalize_microscope,
@@ -51,6 +57,8 @@ def microscope_params(draw: st.DrawFn) -> dict[str, object]:
         else:
             p[prm.name] = draw(st.sampled_from(prm.choices))
     p["format"] = draw(st.sampled_from(["jpg", "png", "webp", "npy"]))
+    if p.get("source") == "library" and p["mode"] not in LIBRARY_MODES:
+        p["source"] = "procedural"  # an illustration has colour, not phase or emission
     return p
 
 

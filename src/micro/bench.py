@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark, one after another (microscope, imaging, API)."""
+"""`make bench`: every benchmark, one after another (microscope, imaging, API, load)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import importlib
 
 
 def main() -> None:
-    for name in ("micro.bench_microscope", "micro.bench_imaging", "micro.bench_api"):
+    for name in ("micro.bench_microscope", "micro.bench_imaging", "micro.bench_api",
+                 "micro.bench_load"):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -174,7 +174,7 @@ class S3Cache:
                     self._client = boto3.session.Session().client(
                         "s3", endpoint_url=endpoint,
                         config=Config(connect_timeout=connect, read_timeout=read,
-                                      retries={"max_attempts": attempts, "mode": "standard"},
+                                      retries={"total_max_attempts": attempts, "mode": "standard"},
                                       max_pool_connections=32))
         return self._client
 

@@ -91,7 +91,7 @@ export function numberText(p, value) {
 
 export function quantize(p, raw) {
   const value = toNumber(raw, p.name);
-  if (value < p.lo - 1e-9 || value > p.hi + 1e-9) {
+  if (value < p.lo || value > p.hi) {
     throw new CanonError(`${fmtPlain(value)} is out of range`, p.name,
       `${fmtPlain(p.lo)} to ${fmtPlain(p.hi)} ${p.unit}, step ${fmtPlain(p.step)}`.trim());
   }
@@ -208,6 +208,10 @@ export function canonicalizeMicroscope(params, ctx) {
     if (Math.abs(values[axis]) > half + 1e-9) {
       throw new CanonError(`${fmtPlain(values[axis])} µm is off the slide`, axis, `-${fmtPlain(half)} to ${fmtPlain(half)} µm`);
     }
+  }
+  if (values.source === "library" && !spec.library_modes.includes(mode)) {
+    throw new CanonError(`an AI illustration cannot be viewed in ${mode}`, "mode",
+      spec.library_modes.filter((m) => inst.modes.includes(m)));
   }
   if (!spec.transmitted_modes.includes(mode)) values.aperture = mp.find((p) => p.name === "aperture").default;
   const oil = mp.find((p) => p.name === "oil");

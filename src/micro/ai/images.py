@@ -212,6 +212,16 @@ def make_client(env: Mapping[str, str], timeout_s: float, max_retries: int) -> A
 
 
 def _api_error(exc: Exception, client: Any, retries: int) -> ImageGenerationError:
+    """The one-line error for a failed API call, with the API key redacted should a server
+    ever echo it back."""
+    err = _describe_api_error(exc, client, retries)
+    key = str(getattr(client, "api_key", "") or "")
+    if len(key) >= 8 and key in str(err):
+        return ImageGenerationError(str(err).replace(key, "[redacted]"))
+    return err
+
+
+def _describe_api_error(exc: Exception, client: Any, retries: int) -> ImageGenerationError:
     import openai
 
     where = str(getattr(client, "base_url", "")).rstrip("/")

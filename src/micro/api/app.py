@@ -175,6 +175,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.pool.start()  # a no-op the first time; reopens the pool after a shutdown
         yield
         service.pool.shutdown()
 

@@ -3,6 +3,7 @@
 - a request id (a safe incoming `X-Request-ID`, Lambda's request id, or a new one), echoed
   in `X-Request-ID` and in every error body;
 - limits: path and query length (414), body size by Content-Length and while streaming (413);
+  a path with a control character (NUL, line break...) is a 404 before any routing;
 - security headers on every response (nosniff, Referrer-Policy, frame denial, a CSP: the
   site's policy for HTML — no inline script —, `default-src 'none'` for everything else);
 - the last line of defence: an unhandled exception is logged with its traceback and the
@@ -28,11 +29,12 @@ from micro.api.errors import (
     status_for,
 )
 from micro.api.settings import Settings
-from micro.core.errors import MicroError
+from micro.core.errors import MicroError, NotFound
 
 log = logging.getLogger("micro.api")
 
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_PATH_CHARS = 2048
 
 
@@ -107,6 +109,11 @@ class EdgeMiddleware:
             await self._error(send_with_headers, UriTooLong(
                 "path too long", field="path", allowed=f"at most {MAX_PATH_CHARS} characters"),
                 rid)
+            return
+        if _CONTROL.search(scope.get("path", "")):  # no route, file or id holds one
+            await self._error(send_with_headers, NotFound(
+                "control character in the path", field="path",
+                allowed="printable characters"), rid)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":

@@ -30,13 +30,24 @@ class RenderPool:
         self.workers = workers
         self.limit = workers + queue
         self.timeout_s = timeout_s
-        self._executor = ThreadPoolExecutor(max_workers=workers,
-                                            thread_name_prefix="micro-render")
+        self._executor = self._new_executor()
+        self._closed = False
         self._inflight: dict[str, Future[Any]] = {}
         self._waiters: dict[str, int] = {}
         self._lock = threading.Lock()
         self._avg_s = 1.0  # exponentially weighted mean render time, for Retry-After
         self.jobs_started = 0
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="micro-render")
+
+    def start(self) -> None:
+        """Reopen after `shutdown`: an app may live through more than one ASGI lifespan
+        (test clients, schemathesis, reloads), and must render in each."""
+        with self._lock:
+            if self._closed:
+                self._executor = self._new_executor()
+                self._closed = False
 
     # ------------------------------------------------------------------ introspection
     def stats(self) -> dict[str, Any]:
@@ -117,7 +128,10 @@ class RenderPool:
         return fut.result()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

@@ -136,8 +136,11 @@ def imaging_fields(cat: Catalog) -> tuple[dict[str, dict[str, Any]], list[str]]:
 
 
 def query_parameters(fields: tuple[dict[str, dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
+    """Query parameters; an optional one given empty (`?focus_um=`, as HTML forms send it)
+    takes its default, which `allowEmptyValue` says."""
     props, required = fields
     return [{"name": name, "in": "query", "required": name in required,
+             **({} if name in required else {"allowEmptyValue": True}),
              "schema": {k: v for k, v in schema.items() if k != "description"},
              "description": schema.get("description", "")}
             for name, schema in props.items()]

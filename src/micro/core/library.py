@@ -45,15 +45,16 @@ from micro.core.microscope.pipeline import microscope_info
 from micro.core.microscope.scene import layer_planes
 from micro.core.microscope.setup import Setup, make_setup
 from micro.core.models import Id, MicroscopeInstrument, Positive, Specimen, Strict
+from micro.core.params import LIBRARY_MODES
 from micro.core.requests import MicroscopeRequest, canonicalize_microscope
 from micro.core.result import RenderResult
 
 PROVENANCE = "ai-illustration"
-LIBRARY_MODES = ("brightfield", "stereo")
-"""Modes that make sense for a colour illustration of transmitted (or, on a stereo microscope,
-reflected) light. Phase contrast, DIC and polarized light need optical path and retardance,
-which a picture does not hold; darkfield needs the light scattered by detail finer than the
-illustration's pixels; fluorescence and electron modes need other physics."""
+# LIBRARY_MODES (params.py): the modes that make sense for a colour illustration of
+# transmitted (or, on a stereo microscope, reflected) light. Phase contrast, DIC and polarized
+# light need optical path and retardance, which a picture does not hold; darkfield needs the
+# light scattered by detail finer than the illustration's pixels; fluorescence and electron
+# modes need other physics.
 DEPICTED_MODES = LIBRARY_MODES
 """The lighting an illustration is drawn in: transmitted brightfield, or reflected light on a
 stereo microscope."""

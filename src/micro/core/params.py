@@ -163,6 +163,8 @@ MICROSCOPE_PARAMS: tuple[Param, ...] = (
 
 # Modes where the condenser aperture acts; elsewhere it is fixed to its default.
 TRANSMITTED_MODES = ("brightfield", "darkfield", "phase-contrast", "dic", "polarized")
+LIBRARY_MODES = ("brightfield", "stereo")
+"""Modes an AI illustration (a colour picture of the specimen) can be viewed in."""
 
 # --------------------------------------------------------------------------- imaging
 
@@ -242,6 +244,7 @@ def quantization_spec() -> dict[str, Any]:
     return {
         "formats": list(FORMATS),
         "transmitted_modes": list(TRANSMITTED_MODES),
+        "library_modes": list(LIBRARY_MODES),
         "microscope": [p.spec() for p in MICROSCOPE_PARAMS],
         "imaging_common": [p.spec() for p in IMAGING_COMMON],
         "imaging": {m: [p.spec() for p in ps] for m, ps in IMAGING_PARAMS.items()},

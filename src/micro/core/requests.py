@@ -27,6 +27,7 @@ from micro.core.params import (
     FORMATS,
     IMAGING_COMMON,
     IMAGING_PARAMS,
+    LIBRARY_MODES,
     MICROSCOPE_PARAMS,
     MRI_PRESETS,
     TRANSMITTED_MODES,
@@ -187,6 +188,9 @@ def canonicalize_microscope(params: Mapping[str, Any],
         if abs(values[axis]) > half + 1e-9:
             raise InvalidRequest(f"{fmt_plain(values[axis])} µm is off the slide", field=axis,
                                  allowed=f"-{fmt_plain(half)} to {fmt_plain(half)} µm")
+    if values["source"] == "library" and mode not in LIBRARY_MODES:
+        raise InvalidRequest(f"an AI illustration cannot be viewed in {mode}", field="mode",
+                             allowed=[m for m in LIBRARY_MODES if m in inst.modes])
     # Parameters that do nothing in this configuration take their default (one key per image).
     if mode not in TRANSMITTED_MODES:
         values["aperture"] = _MP["aperture"].default

@@ -83,13 +83,21 @@ class Window:
         return xs[None, :], ys[:, None]
 
 
+MAX_CELLS = 300_000
+"""Above this many lattice cells in a window (structures far smaller than its pixels), only
+every k-th cell in each direction is generated and each stands for k² (see `weight`)."""
+
+
 def lattice_points(window: Window, seed: int, spacing_um: float, margin_um: float,
-                   slots: int, jitter: float = 1.0,
-                   max_cells: int = 2_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   slots: int, jitter: float = 1.0, max_cells: int = MAX_CELLS
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Candidates of every lattice cell that can touch the window.
 
-    Returns x_um, y_um (n,) and attribute uniforms (n, slots); slots 0–1 are used for the
-    position jitter, so callers read attributes from slot 2 on.
+    Returns x_um, y_um (n,), attribute uniforms (n, slots) — slots 0–1 are the position
+    jitter, so callers read attributes from slot 2 on — and the weight each candidate
+    carries: 1, or k² when a very dense population seen at very low magnification is
+    subsampled to every k-th cell (its structures are then far below a pixel, and what the
+    image shows is their area-averaged density, which the weight preserves).
     """
     x0 = window.x0_um - margin_um
     y0 = window.y0_um - margin_um
@@ -98,9 +106,10 @@ def lattice_points(window: Window, seed: int, spacing_um: float, margin_um: floa
     i0, i1 = int(np.floor(x0 / spacing_um)), int(np.floor(x1 / spacing_um))
     j0, j1 = int(np.floor(y0 / spacing_um)), int(np.floor(y1 / spacing_um))
     n = (i1 - i0 + 1) * (j1 - j0 + 1)
-    if n > max_cells:
-        raise ValueError(f"lattice too dense for this window ({n} cells)")
-    gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
+    k = max(1, int(np.ceil(np.sqrt(n / max_cells))))
+    # every k-th cell on the global lattice (the same subset whatever the window)
+    gi, gj = np.meshgrid(np.arange(-(-i0 // k) * k, i1 + 1, k),
+                         np.arange(-(-j0 // k) * k, j1 + 1, k), indexing="xy")
     ii = gi.ravel()
     jj = gj.ravel()
     u = uniforms(seed, ii, jj, slots)
@@ -108,4 +117,4 @@ def lattice_points(window: Window, seed: int, spacing_um: float, margin_um: floa
     x = (ii + off[:, 0]) * spacing_um
     y = (jj + off[:, 1]) * spacing_um
     keep = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
-    return x[keep], y[keep], u[keep]
+    return x[keep], y[keep], u[keep], float(k * k)

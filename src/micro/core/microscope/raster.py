@@ -68,6 +68,8 @@ class Canvas:
     window: Window
     layer_z_um: list[float]
     structures: Mapping[str, StructureClass]
+    weight: float = 1.0
+    """How many structures each drawn one stands for (a subsampled dense population)."""
     amounts: dict[tuple[int, str], np.ndarray] = field(default_factory=dict)
     retard: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
@@ -133,7 +135,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
     B = np.broadcast_to(np.asarray(b_um, dtype=np.float64) / px, (n,))
     H = np.broadcast_to(np.asarray(half_len_um, dtype=np.float64) / px, (n,))
     th = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,))
-    amt = np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,))
+    amt = np.broadcast_to(np.asarray(amount, dtype=np.float64) * canvas.weight, (n,))
     ax = np.broadcast_to(np.asarray(axis, dtype=np.float64), (n,))
     layers = np.broadcast_to(canvas.layer_of(np.asarray(z_um)), (n,))
     cx, cy = w.to_px(np.asarray(x_um, dtype=np.float64), np.asarray(y_um, dtype=np.float64))

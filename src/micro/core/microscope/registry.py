@@ -19,6 +19,7 @@ class Ctx:
     pop: Population
     window: Window
     seed: int
+    canvas: Canvas | None = None
 
     def p(self, name: str, default: Any) -> Any:
         value = self.pop.params.get(name, default)
@@ -29,7 +30,11 @@ class Ctx:
 
     def points(self, spacing_um: float, margin_um: float, slots: int,
                jitter: float = 1.0) -> tuple[Any, Any, Any]:
-        return lattice_points(self.window, self.seed, spacing_um, margin_um, slots, jitter)
+        x, y, u, weight = lattice_points(self.window, self.seed, spacing_um, margin_um, slots,
+                                         jitter)
+        if self.canvas is not None:
+            self.canvas.weight = weight  # a subsampled population draws each as k² of them
+        return x, y, u
 
     def z(self, u: Any) -> Any:
         lo, hi = self.pop.z_um
@@ -56,5 +61,6 @@ def generator(name: str) -> Callable[[Generator], Generator]:
     return register
 
 
-def make_ctx(specimen: Specimen, pop: Population, window: Window) -> Ctx:
-    return Ctx(specimen, pop, window, population_seed(specimen.seed, pop.label))
+def make_ctx(specimen: Specimen, pop: Population, window: Window,
+             canvas: Canvas | None = None) -> Ctx:
+    return Ctx(specimen, pop, window, population_seed(specimen.seed, pop.label), canvas)

@@ -102,7 +102,8 @@ def _build(specimen: Specimen, window: Window,
     planes = layer_planes(specimen)
     canvas = Canvas(window, planes, structures)
     for pop in specimen.populations:
-        GENERATORS[pop.generator](canvas, make_ctx(specimen, pop, window))
+        canvas.weight = 1.0
+        GENERATORS[pop.generator](canvas, make_ctx(specimen, pop, window, canvas))
     shape = (window.height, window.width)
     layers: list[Layer] = []
     for i, z in enumerate(planes):

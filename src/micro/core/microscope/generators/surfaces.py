@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.lattice import uniforms
+from micro.core.microscope.lattice import MAX_CELLS, uniforms
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
 
@@ -24,9 +24,13 @@ def hex_points(ctx: Ctx, pitch: float, margin: float, slots: int
     j1 = int(np.ceil((w.y0_um + w.height_um + margin) / dy))
     i0 = int(np.floor((w.x0_um - margin) / pitch)) - 1
     i1 = int(np.ceil((w.x0_um + w.width_um + margin) / pitch))
-    if (j1 - j0 + 1) * (i1 - i0 + 1) > 2_000_000:
-        raise ValueError("facet lattice too dense for this window")
-    gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
+    n = (j1 - j0 + 1) * (i1 - i0 + 1)
+    k = max(1, int(np.ceil(np.sqrt(n / MAX_CELLS))))  # see lattice.MAX_CELLS
+    if ctx.canvas is not None:  # rows step 2k (to keep the hexagonal parity), columns k
+        ctx.canvas.weight = float(2 * k * k) if k > 1 else 1.0
+    gi, gj = np.meshgrid(np.arange(-(-i0 // k) * k, i1 + 1, k),
+                         np.arange(-(-j0 // (2 * k)) * 2 * k, j1 + 1, 2 * k if k > 1 else 1),
+                         indexing="xy")
     ii, jj = gi.ravel(), gj.ravel()
     x = (ii + 0.5 * (jj & 1)) * pitch
     y = jj * dy
@@ -86,6 +90,15 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
     L = float(ctx.p("contour_um", 0.91))
     circular = bool(ctx.p("circular", True))
     lp = float(ctx.p("persistence_nm", 50.0)) / 1000.0
+    z = float(np.mean(ctx.pop.z_um))
+    if ctx.window.px_um > 2 * L:
+        # a whole molecule inside one pixel: draw it as a dot of the same area (2 nm × L)
+        x, y, u = ctx.points(ctx.spacing(), L, 4)
+        keep = u[:, 2] < float(ctx.p("presence", 1.0))
+        r_eq = float(np.sqrt(L * 0.002 / np.pi))
+        draw(canvas, cls, x[keep], y[keep], r_eq, r_eq, z_um=z, profile="flat", amount=1.0,
+             label=ctx.pop.label)
+        return
     m = 64
     seg = L / m
     x, y, u = ctx.points(ctx.spacing(), L, 8 + m)
@@ -110,7 +123,6 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
     py = py - py.mean(axis=1, keepdims=True) + y[:, None]
     ang = np.arctan2(sy, sx)
     mx, my = px - sx / 2, py - sy / 2
-    z = float(np.mean(ctx.pop.z_um))
     draw(canvas, cls, mx.ravel(), my.ravel(), 0.001, 0.001, ang.ravel(), z_um=z,
          half_len_um=np.hypot(sx, sy).ravel() / 2, profile="flat", amount=1.0,
          label=ctx.pop.label)
