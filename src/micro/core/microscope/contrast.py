@@ -261,10 +261,23 @@ def _cmf(lam: np.ndarray) -> np.ndarray:
 
 _XYZ_TO_RGB = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415],
                         [0.0557, -0.2040, 1.0570]])
-POL_NM = np.linspace(400.0, 700.0, 16)
+POL_NM = np.linspace(400.0, 700.0, 61)
 _W = (_XYZ_TO_RGB @ _cmf(POL_NM).T)  # (3, 16): linear sRGB of each spectral sample
 POL_WEIGHTS = (_W / _W.sum(axis=1, keepdims=True)).astype(np.float32)
 """Spectral sample → linear RGB, normalized so a flat spectrum is white."""
+
+
+ML_STEP_NM = 0.5
+ML_MAX_NM = 8000.0
+
+
+@functools.lru_cache(maxsize=1)
+def michel_levy_table() -> np.ndarray:
+    """RGB of retardance Δ between crossed polars at 45°, Σ_λ w(λ)·sin²(πΔ/λ), tabulated
+    every 0.5 nm (the Michel-Lévy chart); (n, 3) float32."""
+    delta = np.arange(0.0, ML_MAX_NM + ML_STEP_NM, ML_STEP_NM)
+    spec = np.sin(np.pi * delta[None] / POL_NM[:, None]) ** 2  # (61, n)
+    return (POL_WEIGHTS @ spec).T.astype(np.float32)
 
 
 def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
@@ -293,9 +306,12 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     flat_rgb = np.zeros((3, h * w), dtype=np.float32)
     lit = np.flatnonzero((delta * sin2).ravel() > 1e-3)  # only birefringent pixels transmit
     if lit.size:
-        lam = POL_NM.astype(np.float32)[:, None]
-        spec = np.sin(np.float32(np.pi) * delta.ravel()[lit][None] / lam) ** 2  # (16, n)
-        flat_rgb[:, lit] = (POL_WEIGHTS @ spec) * sin2.ravel()[lit][None]
+        table = michel_levy_table()
+        pos = np.minimum(delta.ravel()[lit] / ML_STEP_NM, len(table) - 2)
+        i = pos.astype(np.int32)
+        f = (pos - i)[None]
+        colour = table[i].T * (1 - f) + table[i + 1].T * f  # (3, n)
+        flat_rgb[:, lit] = colour * sin2.ravel()[lit][None]
     rgb = flat_rgb.reshape(3, h, w)
     T = np.exp(-LN10 * od)
     extinction = 1e-3

@@ -46,9 +46,10 @@ def sem(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         material = np.full_like(material, COATING_SE_YIELD)
     gy, gx = np.gradient(h, s.px_um)
     sec = np.sqrt(1.0 + gx * gx + gy * gy)
-    blur_px = max(1.0, 0.3 / s.px_um)
-    convex = h - ndimage.gaussian_filter(h, blur_px)
-    edge = np.clip(convex / max(0.3, blur_px * s.px_um), 0.0, 2.0)
+    # edges: surface standing above its surroundings within the interaction volume (~0.3 µm)
+    sigma_um = max(s.px_um, 0.3)
+    convex = h - apply(h[None], gaussian_otf(*s.shape, s.px_um, round(2.3548 * sigma_um, 6)))[0]
+    edge = np.clip(convex / sigma_um, 0.0, 2.0)
     detector = np.array([0.7, -0.7])  # towards the upper right of the image
     facing = (gx * -detector[0] + gy * -detector[1]) / sec
     signal = material * (sec**1.3) * (1.0 + 0.8 * edge) * np.clip(1.0 + 0.45 * facing, 0.3, 1.6)
