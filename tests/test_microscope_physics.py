@@ -317,3 +317,23 @@ def test_same_request_same_bytes_other_position_other_image(cat: Catalog) -> Non
     assert a == b and a != c
     img = Image.open(io.BytesIO(a))
     assert img.format == "JPEG" and img.size[0] == 512
+
+
+def test_scale_bar_length_matches_its_label(cat: Catalog) -> None:
+    """Decode the PNG, find the white bar: its length × pixel size is the labelled length."""
+    req = canonicalize_microscope(dict(instrument="student-compound", specimen="usaf-1951",
+                                       objective=40, x_um=-20000, y_um=-60000, format="png"),
+                                  cat)
+    res = render_microscope_request(req, cat)
+    img = np.asarray(Image.open(io.BytesIO(res.image)).convert("L")).astype(int)
+    white = img >= 250
+    lab, n = ndimage.label(white)
+    sizes = ndimage.find_objects(lab)
+    bars = [(sl[1].stop - sl[1].start, sl[0].stop - sl[0].start) for sl in sizes
+            if (sl[1].stop - sl[1].start) > 5 * (sl[0].stop - sl[0].start)]
+    length_px = max(b[0] for b in bars)
+    assert length_px * res.info["pixel_size_um"] == pytest.approx(res.info["scale_bar_um"],
+                                                                  abs=res.info["pixel_size_um"])
+    off = render_microscope_request(req.replace(cat, scale_bar="off"), cat)
+    img_off = np.asarray(Image.open(io.BytesIO(off.image)).convert("L"))
+    assert (img_off >= 250).sum() < white.sum() / 2

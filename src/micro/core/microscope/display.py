@@ -121,28 +121,31 @@ def scale_bar(img: np.ndarray, px_um: float, fov_um: float, eyepiece: bool) -> t
     x0 = x1 - n
     y1 = h - margin - (h // 8 if eyepiece else 0)
     y0 = y1 - thick
-    pil = Image.fromarray(img)
-    d = ImageDraw.Draw(pil)
-    d.rectangle([x0 - 1, y0 - 1, x1, y1], fill=(0, 0, 0))
-    d.rectangle([x0, y0, x1 - 1, y1 - 1], fill=(255, 255, 255))
+    out = img if img.flags.writeable else img.copy()
+    out[max(y0 - 1, 0):y1 + 1, max(x0 - 1, 0):x1 + 1] = 0  # black outline
+    out[y0:y1, x0:x1] = 255  # the bar: exactly n pixels long
     font = _font(max(10, w // 40))
     text = format_length(length)
-    tw, th = _label_size(d, text, font)
-    _draw_label(d, (x1 - tw - 4, y0 - th - thick - 6), text, font)
-    return np.asarray(pil), length
+    stamp = _label_array(text, font)
+    sh, sw = stamp.shape[:2]
+    ty, tx = y0 - sh - 2, x1 - sw
+    if ty >= 0 and tx >= 0:
+        region = out[ty:ty + sh, tx:tx + sw].astype(np.float32)
+        alpha = stamp[..., 3:4].astype(np.float32) / 255.0
+        out[ty:ty + sh, tx:tx + sw] = (region * (1 - alpha) + stamp[..., :3] * alpha + 0.5
+                                       ).astype(np.uint8)
+    return out, length
+
+
+@functools.lru_cache(maxsize=256)
+def _label_array(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> np.ndarray:
+    return np.asarray(_label_stamp(text, font))
 
 
 def _label_size(d: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
                 ) -> tuple[int, int]:
     tb = d.textbbox((0, 0), text.replace("µ", "u"), font=font)
     return int(tb[2] - tb[0]), int(tb[3] - tb[1])
-
-
-def _draw_label(d: ImageDraw.ImageDraw, xy: tuple[int, int], text: str,
-                font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
-    """White text with a black outline (a cached stamp: glyph rendering is the slow part)."""
-    stamp = _label_stamp(text, font)
-    d._image.paste(stamp, xy, stamp)
 
 
 @functools.lru_cache(maxsize=256)
