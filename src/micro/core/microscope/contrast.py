@@ -106,9 +106,60 @@ def _brightfield_spectra(scene: Scene, s: Setup, coef: Coefficients) -> Spectra:
     return out
 
 
+def _layer_spectra(scene: Scene, s: Setup, coef: Coefficients, mode: str) -> list[np.ndarray]:
+    """Per layer, the spectra a mode images (focus-independent, kept on the cached scene):
+    DIC — transmission T (R, G, B) and OPD; polarized — absorbance (R, G, B), scattering and
+    the retardance vector (Δ cos 2θ, Δ sin 2θ)."""
+    key = (mode, s.req.stain, s.specimen.id)
+    hit = scene.derived.get(key)
+    if hit is not None:
+        return hit  # type: ignore[return-value]
+    out = []
+    for layer in scene.layers:
+        if mode == "dic":
+            q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd"))
+            stack = np.concatenate([np.exp(-LN10 * q[0:3]), q[3:4]])
+        else:
+            q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "scatter"))
+            retard = (np.stack(layer.retard) if layer.retard is not None
+                      else np.zeros((2, *q.shape[1:]), dtype=np.float32))
+            stack = np.concatenate([q, retard])
+        out.append(rfft2(stack).astype(np.complex64))
+    scene.derived[key] = out
+    return out
+
+
 @functools.lru_cache(maxsize=16)
 def _nu2(h: int, w: int, px: float) -> np.ndarray:
     return (freq_grid(h, w, px) ** 2).astype(np.float32)
+
+
+def _field_parts(scene: Scene, s: Setup, coef: Coefficients) -> tuple[
+        list[tuple[np.ndarray, np.ndarray, np.ndarray] | None], np.ndarray, np.ndarray]:
+    """Focus-independent parts of the field, kept on the cached scene: per layer the grey
+    absorbance and the OPD (maps and their spectrum), and the stain's RGB tint and the
+    scattering summed over layers."""
+    key = ("field", s.req.stain, s.specimen.id)
+    hit = scene.derived.get(key)
+    if hit is not None:
+        return hit  # type: ignore[return-value]
+    h, w = s.shape
+    tint_od = np.zeros((3, h, w), dtype=np.float32)
+    scatter = np.zeros((h, w), dtype=np.float32)
+    per_layer: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    for layer in scene.layers:
+        if not layer.amounts:
+            per_layer.append(None)
+            continue
+        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
+        grey = q[0:3].mean(axis=0)
+        scatter += q[4]
+        tint_od += q[0:3] - grey[None]
+        pair = np.stack([grey + q[4] * 0.3, q[3]])
+        per_layer.append((pair[0], pair[1], rfft2(pair).astype(np.complex64)))
+    parts = (per_layer, np.exp(-LN10 * tint_od), scatter)
+    scene.derived[key] = parts
+    return parts
 
 
 def _field(scene: Scene, s: Setup,
@@ -118,37 +169,30 @@ def _field(scene: Scene, s: Setup,
     (transmission of each channel over the mean), and the scattering map."""
     h, w = s.shape
     lam = RGB_NM[1] / 1000.0
+    per_layer, tint, scatter = _field_parts(scene, s, coef)
     opd = np.zeros((h, w), dtype=np.float32)
     od = np.zeros((h, w), dtype=np.float32)
-    tint_od = np.zeros((3, h, w), dtype=np.float32)
-    scatter = np.zeros((h, w), dtype=np.float32)
     acc = None
-    for layer in scene.layers:
-        if not layer.amounts:
+    for layer, part in zip(scene.layers, per_layer, strict=True):
+        if part is None:
             continue
-        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
-        mean_od = q[0:3].mean(axis=0) + q[4] * 0.3
-        scatter += q[4]
-        tint_od += q[0:3] - q[0:3].mean(axis=0)[None]
         dz = s.focus_um - layer.z_um
         if abs(dz) > 1e-6:  # defocus blurs this layer's absorbance and phase
-            F = rfft2(np.stack([mean_od, q[3]])) * otf(h, w, s.px_um, s.na, RGB_NM[1],
-                                                        s.n_immersion, round(-dz, 3),
-                                                        s.extra_w20_um)
+            F = part[2] * otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                              s.extra_w20_um)
             acc = F if acc is None else acc + F
         else:
-            od += mean_od
-            opd += q[3]
+            od += part[0]
+            opd += part[1]
     if acc is not None:
         pair = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
         od += pair[0]
         opd += pair[1]
-    amp = np.exp(-LN10 * od / 2)
-    phase = (2 * np.pi / lam) * opd
+    amp = np.exp(np.float32(-LN10 / 2) * od)
+    phase = np.float32(2 * np.pi / lam) * opd
     u = np.empty((h, w), dtype=np.complex64)
     u.real = amp * np.cos(phase)
     u.imag = amp * np.sin(phase)
-    tint = np.exp(-LN10 * tint_od)
     return u, tint, scatter
 
 
@@ -231,10 +275,8 @@ def dic(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     shear_op = (2j * np.sin(np.pi * shear * nu_d)).astype(np.complex64)
     T = np.ones((3, h, w), dtype=np.float32)
     acc_g = np.zeros(fx.shape, dtype=np.complex64)
-    for layer in scene.layers:
-        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd"))
+    for layer, F in zip(scene.layers, _layer_spectra(scene, s, coef, "dic"), strict=True):
         dz = s.focus_um - layer.z_um
-        F = rfft2(np.concatenate([np.exp(-LN10 * q[0:3]), q[3:4]]))
         o = _otf_rgb(s, s.na, -dz)
         T *= sfft.irfft2(F[0:3] * o, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
         acc_g += F[3] * o[1] * shear_op
@@ -288,19 +330,14 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     rc = np.zeros((h, w), dtype=np.float32)
     rs = np.zeros((h, w), dtype=np.float32)
     od = np.zeros((3, h, w), dtype=np.float32)
-    for layer in scene.layers:
-        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "scatter"))
-        parts = [q[0:3], q[3:4]]
-        if layer.retard is not None:
-            parts.append(np.stack(layer.retard))
-        stack = np.concatenate(parts)
+    for layer, F in zip(scene.layers, _layer_spectra(scene, s, coef, "polarized"), strict=True):
         dz = s.focus_um - layer.z_um
-        stack = apply(stack, otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
-                                 s.extra_w20_um))
+        stack = sfft.irfft2(F * otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion,
+                                    round(-dz, 3), s.extra_w20_um),
+                            s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
         od += stack[0:3]
-        if layer.retard is not None:
-            rc += stack[4]
-            rs += stack[5]
+        rc += stack[4]
+        rs += stack[5]
     delta = np.sqrt(rc * rc + rs * rs)
     sin2 = np.where(delta > 1e-6, (rs / np.maximum(delta, 1e-6)) ** 2, 0.0).astype(np.float32)
     flat_rgb = np.zeros((3, h * w), dtype=np.float32)

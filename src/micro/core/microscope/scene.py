@@ -51,10 +51,15 @@ class Scene:
     def nbytes(self) -> int:
         total = sum(a.nbytes for L in self.layers for a in L.amounts.values())
         total += sum(m.nbytes for m in self.labels.values())
-        for v in self.derived.values():
-            for a in v if isinstance(v, (list, tuple)) else [v]:
-                total += getattr(a, "nbytes", 0)
-        return total
+        return total + _nbytes(list(self.derived.values()))
+
+
+def _nbytes(v: object) -> int:
+    if isinstance(v, np.ndarray):
+        return v.nbytes
+    if isinstance(v, (list, tuple)):
+        return sum(_nbytes(x) for x in v)
+    return 0
 
 
 def layer_planes(specimen: Specimen) -> list[float]:
