@@ -146,6 +146,12 @@ def render_batch(reqs: list[Request], out: str) -> list[tuple[str, int]]:
     return [render_to(r, out) for r in reqs]
 
 
+def _group_cost(group: list[Request]) -> float:
+    """A rough relative cost: imaging groups build a system matrix or reconstruction first."""
+    first = group[0]
+    return len(group) * (4.0 if first.kind == "imaging" else 1.0)
+
+
 def _scene_groups(todo: list[Request]) -> list[list[Request]]:
     groups: dict[tuple[object, ...], list[Request]] = {}
     for r in todo:
@@ -173,7 +179,9 @@ def _render_all(todo: list[Request], cfg: BuildConfig, catalog: Catalog,
         return time.perf_counter() - start
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(str(catalog.data_dir),)) as pool:
-        queue = iter(_scene_groups(todo))
+        # biggest first (focus stacks of thick specimens, phantom preset sets), so the pool
+        # does not end on one long group while the other worker idles
+        queue = iter(sorted(_scene_groups(todo), key=_group_cost, reverse=True))
         running: dict[Future[list[tuple[str, int]]], list[Request]] = {}
         done = 0
 
