@@ -23,6 +23,11 @@ def _srgb_lut() -> np.ndarray:
     return y.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _srgb_u8_lut() -> np.ndarray:
+    return (_srgb_lut() * 255.0 + 0.5).astype(np.uint8)
+
+
 def srgb(linear: np.ndarray) -> np.ndarray:
     """Linear light 0..1 → sRGB-encoded 0..1 (a lookup table: fast and exact to 1/4096)."""
     idx = (np.clip(linear, 0.0, 1.0) * (_SRGB_LUT_N - 1) + 0.5).astype(np.int32)
@@ -63,13 +68,18 @@ def to_linear_rgb(det: Detected, signal: Signal, s: Setup) -> np.ndarray:
 def finish(linear: np.ndarray, signal: Signal, s: Setup) -> np.ndarray:
     """Gamma, brightness/contrast, field stop → uint8 (H, W, 3)."""
     if signal.kind in ("transmitted",):
-        disp = srgb(linear)
+        disp = srgb(linear) if (s.req.contrast != 1.0 or s.req.brightness != 0.0) else linear
     else:
         disp = np.clip(linear, 0.0, 1.0)
     req = s.req
-    if req.contrast != 1.0 or req.brightness != 0.0:
-        disp = (disp - 0.5) * np.float32(req.contrast) + np.float32(0.5 + req.brightness)
-    out = (np.clip(disp, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if signal.kind == "transmitted" and req.contrast == 1.0 and req.brightness == 0.0:
+        # the common case in one lookup: linear light → sRGB → 8 bits
+        idx = np.clip(linear, 0.0, 1.0) * np.float32(_SRGB_LUT_N - 1) + np.float32(0.5)
+        out = _srgb_u8_lut()[idx.astype(np.int32)]
+    else:
+        if req.contrast != 1.0 or req.brightness != 0.0:
+            disp = (disp - 0.5) * np.float32(req.contrast) + np.float32(0.5 + req.brightness)
+        out = (np.clip(disp, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if s.view == "eyepiece":
         out = (out * field_stop(out.shape[0], out.shape[1])[..., None]).astype(np.uint8)
     return out
