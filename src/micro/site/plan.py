@@ -27,7 +27,7 @@ _FOCUS = next(p for p in MICROSCOPE_PARAMS if p.name == "focus_um")
 # Lab's first specimen, in order of preference (the first one the catalog has).
 LAB_DEFAULT_SPECIMENS = ("cheek-cells", "gram-mixed", "blood-smear", "usaf-1951",
                          "stage-micrometer")
-IMAGING_DEFAULT_PHANTOMS = ("shepp-logan", "brain", "derenzo")
+IMAGING_DEFAULT_PHANTOMS = ("brain", "shepp-logan", "derenzo")
 # The scanner of each modality that the default profile pre-renders (others render on demand).
 PREFERRED_IMAGERS = ("ct-64-slice", "mri-1-5t", "digital-radiography", "ultrasound-curvilinear",
                      "pet-ct", "spect-gamma-camera")
