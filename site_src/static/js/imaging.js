@@ -6,6 +6,7 @@ import { fmt, renderInfo } from "./info.js";
 import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, lastView } from "./store.js";
 import { LoadError, NoApiError, Pane } from "./viewer.js";
+import { fillSelect, notice, option } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 let data;
@@ -19,11 +20,6 @@ let nearestPath = null;
 function status(text, error = false) {
   $("status").textContent = text;
   $("status").classList.toggle("error", error);
-}
-
-function notice(text) {
-  $("notice").hidden = !text;
-  $("notice-text").textContent = text || "";
 }
 
 function specs(modality) {
@@ -52,18 +48,6 @@ function describe(c) {
   if (c.modality === "ultrasound") extra = `, ${p.frequency_mhz} MHz, depth ${p.depth_cm} cm`;
   if (c.modality === "pet" || c.modality === "spect") extra = `, ${p.dose_mbq} MBq, ${p.recon}`;
   return `${ph.name}${p.variant !== "default" ? ` (${p.variant})` : ""} on ${inst.name}${extra}`;
-}
-
-function option(value, text) {
-  const o = document.createElement("option");
-  o.value = value;
-  o.textContent = text;
-  return o;
-}
-
-function fillSelect(sel, items, value) {
-  sel.replaceChildren(...items.map(([v, t]) => option(v, t)));
-  sel.value = value;
 }
 
 function presetsFor(modality) {

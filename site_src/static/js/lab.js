@@ -6,6 +6,7 @@ import { fmt, renderInfo } from "./info.js";
 import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, isFavourite, lastView, toggleFavourite } from "./store.js";
 import { LoadError, NoApiError, Pane, prefetch } from "./viewer.js";
+import { fillSelect, notice } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const STATE_KEYS = ["instrument", "objective", "specimen", "stain", "mode", "focus_um", "x_um", "y_um", "light_pct", "aperture", "oil", "view", "scale_bar", "source"];
@@ -23,11 +24,6 @@ function status(text, error = false) {
   const s = $("status");
   s.textContent = text;
   s.classList.toggle("error", error);
-}
-
-function notice(text) {
-  $("notice").hidden = !text;
-  $("notice-text").textContent = text || "";
 }
 
 function focusParam() {
@@ -70,18 +66,6 @@ function describe(r) {
   return `${c.specimens[r.specimen].name}, ${c.stains[r.stain].name}, ${fmtPlain(r.objective)}× objective (NA ${o.na}), ${r.mode}, `
     + `${r.view} view, focus ${fmtPlain(r.focus_um)} µm, stage ${fmtPlain(r.x_um)}, ${fmtPlain(r.y_um)} µm`
     + `${r.source === "library" ? " — AI illustration, not a micrograph" : ""}`;
-}
-
-function option(value, text) {
-  const o = document.createElement("option");
-  o.value = value;
-  o.textContent = text;
-  return o;
-}
-
-function fillSelect(sel, items, value) {
-  sel.replaceChildren(...items.map(([v, t]) => option(v, t)));
-  sel.value = value;
 }
 
 function syncControls(r) {
