@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
 from micro.core.models import ImagingInstrument, Phantom
@@ -43,6 +44,7 @@ def _renderer(modality: str) -> Renderer:
 
 def render_imaging_request(req: ImagingRequest, catalog: Catalog) -> RenderResult:
     """Render one canonical imaging request (deterministic: the noise is seeded by its path)."""
+    keep_freed_memory()
     inst = catalog.instruments[req.instrument]
     assert isinstance(inst, ImagingInstrument)
     phantom = catalog.phantoms[req.phantom]

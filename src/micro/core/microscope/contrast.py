@@ -37,10 +37,15 @@ class Signal:
 RGB = np.eye(3, dtype=np.float32)
 
 
-def _otf_rgb(s: Setup, na: float, dz: float) -> np.ndarray:
+def _otf_channel(s: Setup, na: float, dz: float, c: int) -> np.ndarray:
+    """OTF of colour channel c at defocus dz, with the objective's chromatic focus shift."""
     h, w = s.shape
-    return np.stack([otf(h, w, s.px_um, na, RGB_NM[c], s.n_immersion,
-                         round(dz - s.chroma_um[c], 3), s.extra_w20_um) for c in range(3)])
+    return otf(h, w, s.px_um, na, RGB_NM[c], s.n_immersion, round(dz - s.chroma_um[c], 3),
+               s.extra_w20_um)
+
+
+def _otf_rgb(s: Setup, na: float, dz: float) -> np.ndarray:
+    return np.stack([_otf_channel(s, na, dz, c) for c in range(3)])
 
 
 def _grad_mag(a: np.ndarray, px: float) -> np.ndarray:
@@ -66,17 +71,25 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         if f_t is None:
             continue
         dz = s.focus_um - layer.z_um
-        F = f_t
         if abs(dz) > 1e-6 and f_opd is not None:
-            nu2 = _nu2(h, w, s.px_um)
-            F = F + (f_opd * np.float32(dz / n_med * 4 * np.pi**2 * coherence) * nu2)[None]
-        F = F * _otf_rgb(s, na_eff, -dz)
-        acc = F if acc is None else acc + F
+            tie = f_opd * _nu2(h, w, s.px_um)
+            tie *= np.float32(dz / n_med * 4 * np.pi**2 * coherence)
+            F = f_t + tie[None]
+        else:
+            F = f_t.copy()
+        for c in range(3):
+            F[c] *= _otf_channel(s, na_eff, -dz, c)
+        if acc is None:
+            acc = F
+        else:
+            acc += F
     if acc is None:
         total = np.ones((3, h, w), dtype=np.float32)
     else:
-        total = 1.0 + sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
-    return Signal(np.clip(total, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+        total = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
+        total += np.float32(1.0)
+    return Signal(np.clip(total, 0.0, None, out=total), ("R", "G", "B"), RGB, "transmitted",
+                  550.0)
 
 
 Spectra = list[tuple[np.ndarray | None, np.ndarray | None]]
@@ -188,12 +201,22 @@ def _field(scene: Scene, s: Setup,
         pair = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
         od += pair[0]
         opd += pair[1]
-    amp = np.exp(np.float32(-LN10 / 2) * od)
-    phase = np.float32(2 * np.pi / lam) * opd
+    amp = np.multiply(od, np.float32(-LN10 / 2), out=od)
+    np.exp(amp, out=amp)
+    phase = np.multiply(opd, np.float32(2 * np.pi / lam), out=opd)
     u = np.empty((h, w), dtype=np.complex64)
-    u.real = amp * np.cos(phase)
-    u.imag = amp * np.sin(phase)
+    np.cos(phase, out=u.real)
+    u.real *= amp
+    np.sin(phase, out=u.imag)
+    u.imag *= amp
     return u, tint, scatter
+
+
+def _power(z: np.ndarray) -> np.ndarray:
+    """|z|² of a complex64 array as float32 (no square root, unlike np.abs(z) ** 2)."""
+    out = np.square(z.real)
+    out += np.square(z.imag)
+    return out
 
 
 def _annulus_fraction_above(lo: float, hi: float, nyquist: float) -> float:
@@ -233,19 +256,22 @@ def darkfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     lo = max(cond - s.na, 0.0) / lam
     hi = (cond + s.na) / lam
     band = _band(h, w, s.px_um, lo, hi)
-    scattered = sfft.ifft2(sfft.fft2(u, workers=1) * band, workers=1)
-    intensity = (np.abs(scattered) ** 2).astype(np.float32)
     leak = float(np.clip((s.na - cond) / s.na, 0.0, 1.0))  # objective NA above the condenser's
-    direct = (np.abs(u) ** 2).astype(np.float32)
+    direct = _power(u) * np.float32(leak) if leak > 0 else None
+    spectrum = sfft.fft2(u, workers=1, overwrite_x=True)
+    spectrum *= band
+    intensity = _power(sfft.ifft2(spectrum, workers=1, overwrite_x=True))
     # Detail finer than the pixel grid still scatters into the objective: the part of the
     # collected band above the grid's Nyquist frequency comes from the structures' own
     # scattering, integrated over each pixel.
     nyq = 0.5 / s.px_um
     unresolved = _annulus_fraction_above(lo, hi, nyq)
     sub_pixel = scatter * np.float32(0.5 * unresolved * min(1.0, (s.na / cond) ** 2))
-    img = apply((intensity + sub_pixel + leak * direct)[None],
-                _otf_rgb(s, s.na, 0.0)[1:2]) * tint
-    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+    intensity += sub_pixel
+    if direct is not None:
+        intensity += direct
+    img = apply(intensity[None], _otf_channel(s, s.na, 0.0, 1)[None]) * tint
+    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
 def phase_contrast(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
@@ -256,12 +282,16 @@ def phase_contrast(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     u, tint, _ = _field(scene, s, coef)
     lam = RGB_NM[1] / 1000.0
     lowpass = _ring(h, w, s.px_um, 0.08 * s.na / lam)
-    zero = sfft.ifft2(sfft.fft2(u, workers=1) * lowpass, workers=1)
+    spectrum = sfft.fft2(u, workers=1)
+    spectrum *= lowpass
+    zero = sfft.ifft2(spectrum, workers=1, overwrite_x=True)
     t = 0.5
-    field = u + (t * np.exp(-1j * np.pi / 2) - 1.0) * zero
-    intensity = (np.abs(field) ** 2).astype(np.float32) / (t * t)
-    img = apply(intensity[None] * 0.3, _otf_rgb(s, s.na, 0.0)[1:2]) * tint
-    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+    zero *= np.complex64(t * np.exp(-1j * np.pi / 2) - 1.0)
+    zero += u  # the field: diffracted light plus the retarded, attenuated zero order
+    intensity = _power(zero)
+    intensity *= np.float32(0.3 / (t * t))
+    img = apply(intensity[None], _otf_channel(s, s.na, 0.0, 1)[None]) * tint
+    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
 def dic(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
@@ -285,7 +315,7 @@ def dic(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     bias = 0.12 * 0.55  # µm of bias retardation: a first-order grey background
     img = T * np.sin(np.pi * (delta[None] + bias) / lam) ** 2 / np.sin(np.pi * bias / lam) ** 2
     img *= 0.3
-    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
 # CIE 1931 colour-matching functions, multi-lobe Gaussian fit (Wyman, Sloan & Shirley 2013)
@@ -374,4 +404,4 @@ def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     img = albedo * (0.3 + 0.7 * np.clip(shade, 0.0, 1.0))[None]
     z_mid = float(np.mean([L.z_um for L in scene.layers]))
     img = apply(img.astype(np.float32), _otf_rgb(s, s.na, -(s.focus_um - z_mid)))
-    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), RGB, "transmitted", 550.0)
+    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted", 550.0)

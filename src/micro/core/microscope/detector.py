@@ -101,15 +101,19 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
         t = AUTO_TARGET * full_well / peak if peak > 0 else MAX_EXPOSURE_MS
         t = float(np.clip(t, 0.01, MAX_EXPOSURE_MS))
         t = round(t, 2)
-    mean = signal.values * np.float32(k_rate * qe * t)
+    mean = np.multiply(signal.values, np.float32(k_rate * qe * t))
     if dark_per_ms > 0:
         mean += np.float32(dark_per_ms * t)
     counts = _shot_and_read(mean, read, rng)
-    saturated_fraction = float(np.mean((counts >= full_well).any(axis=0)))
-    np.minimum(counts, np.float32(full_well), out=counts)
+    saturated_fraction = 0.0
+    if float(counts.max()) >= full_well:
+        saturated_fraction = float(np.mean((counts >= full_well).any(axis=0)))
+        np.minimum(counts, np.float32(full_well), out=counts)
     k = cam.full_well_e / (2**cam.bit_depth - 1)  # e⁻ per ADU at one sensor pixel
     # ADC: ADU = round(e⁻/k) + offset, floored at 0; back to e⁻ (the offset cancels)
-    electrons = np.rint(counts * np.float32(1.0 / k))
+    electrons = counts  # in place: the buffers of a render are large, passes are the cost
+    electrons *= np.float32(1.0 / k)
+    np.rint(electrons, out=electrons)
     np.maximum(electrons, np.float32(-OFFSET_ADU), out=electrons)
     electrons *= np.float32(k)
     pct = 99.0 if signal.kind != "transmitted" else 90.0
@@ -147,10 +151,13 @@ def _shot_and_read(mean: np.ndarray, read: float, rng: np.random.Generator) -> n
     normal approximation to Poisson is exact to well under 1 % there, and one draw is half
     the work); below, Poisson is drawn exactly and read noise added to it."""
     noise = standard_normal(rng, mean.shape)
-    out = mean + np.sqrt(np.maximum(mean, 0.0) + np.float32(read * read)) * noise
-    low = mean < 50.0
-    if np.any(low):
-        idx = np.flatnonzero(low)
+    out = np.maximum(mean, np.float32(0.0))  # σ² = mean + read², one buffer, in place
+    out += np.float32(read * read)
+    np.sqrt(out, out=out)
+    out *= noise
+    out += mean
+    if float(mean.min()) < 50.0:
+        idx = np.flatnonzero(mean < 50.0)
         m = np.maximum(mean.ravel()[idx], 0.0)
         counts = np.zeros(m.shape, dtype=np.float32)
         # below 0.01 e⁻ two photoelectrons are 200× rarer than one: a Bernoulli draw is exact
@@ -159,7 +166,6 @@ def _shot_and_read(mean: np.ndarray, read: float, rng: np.random.Generator) -> n
         counts[tiny] = rng.random(int(tiny.sum()), dtype=np.float32) < m[tiny]
         counts[~tiny] = rng.poisson(m[~tiny])
         out.ravel()[idx] = counts + np.float32(read) * noise.ravel()[idx]
-    np.maximum(out, np.float32(-read * 4), out=out)
     return out
 
 

@@ -37,18 +37,19 @@ def srgb(linear: np.ndarray) -> np.ndarray:
 def afm_colormap(t: np.ndarray) -> np.ndarray:
     """'afmhot': black → red → yellow → white."""
     t = np.clip(t, 0.0, 1.0)
-    return np.stack([np.clip(2 * t, 0, 1), np.clip(2 * t - 0.5, 0, 1), np.clip(2 * t - 1, 0, 1)],
-                    axis=-1).astype(np.float32)
+    return np.moveaxis(np.stack([np.clip(2 * t, 0, 1), np.clip(2 * t - 0.5, 0, 1),
+                                np.clip(2 * t - 1, 0, 1)]).astype(np.float32), 0, -1)
 
 
 def to_linear_rgb(det: Detected, signal: Signal, s: Setup) -> np.ndarray:
-    """(H, W, 3) linear display values, 1.0 = white."""
+    """(H, W, 3) linear display values, 1.0 = white. The memory is planar (channel by channel:
+    a view of a (3, H, W) array) — every later pass runs on contiguous planes."""
     v = det.values
     if signal.kind == "height":
         lo, hi = np.percentile(v[0], [0.5, 99.5])
         return afm_colormap((v[0] - lo) / max(hi - lo, 1e-3))
     if s.view == "camera" and signal.kind != "electron":
-        v = v / np.float32(0.8 * det.full_well_e)
+        v = v * np.float32(1.0 / (0.8 * det.full_well_e))
     elif signal.kind == "electron":
         if s.req.mode == "tem":
             ref = float(np.percentile(v, 99.5))
@@ -57,32 +58,35 @@ def to_linear_rgb(det: Detected, signal: Signal, s: Setup) -> np.ndarray:
             lo, hi = np.percentile(v, [0.5, 99.8])
             v = (v - np.float32(lo)) / np.float32(max(hi - lo, 1e-6)) * 0.9 + 0.05
     if signal.channels == ("R", "G", "B"):
-        rgb = np.moveaxis(v, 0, -1)
+        planes = v.astype(np.float32, copy=False)
     else:
-        rgb = np.zeros((*v.shape[1:], 3), dtype=np.float32)
+        planes = np.zeros((3, *v.shape[1:]), dtype=np.float32)
         for c in range(v.shape[0]):
-            rgb += v[c][..., None] * signal.colors[c].astype(np.float32)
-    return rgb.astype(np.float32)
+            for k in range(3):
+                weight = float(signal.colors[c][k])
+                if weight:
+                    planes[k] += v[c] * np.float32(weight)
+    return np.moveaxis(planes, 0, -1)
 
 
 def finish(linear: np.ndarray, signal: Signal, s: Setup) -> np.ndarray:
-    """Gamma, brightness/contrast, field stop → uint8 (H, W, 3)."""
-    if signal.kind in ("transmitted",):
-        disp = srgb(linear) if (s.req.contrast != 1.0 or s.req.brightness != 0.0) else linear
-    else:
-        disp = np.clip(linear, 0.0, 1.0)
+    """Gamma, brightness/contrast, field stop → uint8 (H, W, 3), planar like `linear`."""
     req = s.req
+    planes = np.moveaxis(linear, -1, 0)
     if signal.kind == "transmitted" and req.contrast == 1.0 and req.brightness == 0.0:
         # the common case in one lookup: linear light → sRGB → 8 bits
-        idx = np.clip(linear, 0.0, 1.0) * np.float32(_SRGB_LUT_N - 1) + np.float32(0.5)
-        out = _srgb_u8_lut()[idx.astype(np.int32)]
+        idx = np.clip(planes, 0.0, 1.0)
+        idx *= np.float32(_SRGB_LUT_N - 1)
+        idx += np.float32(0.5)
+        out = _srgb_u8_lut().take(idx.astype(np.uint16))
     else:
+        disp = srgb(planes) if signal.kind == "transmitted" else np.clip(planes, 0.0, 1.0)
         if req.contrast != 1.0 or req.brightness != 0.0:
             disp = (disp - 0.5) * np.float32(req.contrast) + np.float32(0.5 + req.brightness)
         out = (np.clip(disp, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if s.view == "eyepiece":
-        out = (out * field_stop(out.shape[0], out.shape[1])[..., None]).astype(np.uint8)
-    return out
+        out = (out * field_stop(out.shape[1], out.shape[2])[None]).astype(np.uint8)
+    return np.moveaxis(out, 0, -1)
 
 
 @functools.lru_cache(maxsize=8)

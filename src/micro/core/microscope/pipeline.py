@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
 from micro.core.microscope import contrast, electron, fluorescence, optics
@@ -60,6 +61,7 @@ def simulate(req: MicroscopeRequest, catalog: Catalog) -> tuple[Setup, Scene, Si
 
 
 def render_microscope_request(req: MicroscopeRequest, catalog: Catalog) -> RenderResult:
+    keep_freed_memory()  # a render's freed buffers serve the next one (no page faults)
     if req.source == "library":
         from micro.core.library import render_library_view
 
@@ -73,7 +75,7 @@ def render_microscope_request(req: MicroscopeRequest, catalog: Catalog) -> Rende
     info = microscope_info(req, s, signal, det)
     info["scale_bar_um"] = bar_um
     data = encode(img, req.format, raw=raw)
-    return RenderResult(data, req.content_type, info, raw.astype(np.float32))
+    return RenderResult(data, req.content_type, info, raw.astype(np.float32, copy=False))
 
 
 def resolution_um(s: Setup, signal: Signal) -> float:
