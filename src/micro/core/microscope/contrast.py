@@ -121,8 +121,8 @@ def _brightfield_spectra(scene: Scene, s: Setup, coef: Coefficients) -> Spectra:
 
 def _layer_spectra(scene: Scene, s: Setup, coef: Coefficients, mode: str) -> list[np.ndarray]:
     """Per layer, the spectra a mode images (focus-independent, kept on the cached scene):
-    DIC — transmission T (R, G, B) and OPD; polarized — absorbance (R, G, B), scattering and
-    the retardance vector (Δ cos 2θ, Δ sin 2θ)."""
+    DIC — transmission T (R, G, B) and OPD; polarized — absorbance (R, G, B) and the
+    retardance vector (Δ cos 2θ, Δ sin 2θ)."""
     key = (mode, s.req.stain, s.specimen.id)
     hit = scene.derived.get(key)
     if hit is not None:
@@ -133,7 +133,7 @@ def _layer_spectra(scene: Scene, s: Setup, coef: Coefficients, mode: str) -> lis
             q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd"))
             stack = np.concatenate([np.exp(-LN10 * q[0:3]), q[3:4]])
         else:
-            q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "scatter"))
+            q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b"))
             retard = (np.stack(layer.retard) if layer.retard is not None
                       else np.zeros((2, *q.shape[1:]), dtype=np.float32))
             stack = np.concatenate([q, retard])
@@ -357,38 +357,65 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     into RGB, so retardance Δ gives the Michel-Lévy interference colours and isotropic
     material (Δ = 0) stays dark. θ is the slow axis against the polarizer."""
     h, w = s.shape
-    rc = np.zeros((h, w), dtype=np.float32)
-    rs = np.zeros((h, w), dtype=np.float32)
-    od = np.zeros((3, h, w), dtype=np.float32)
+    acc = None
     for layer, F in zip(scene.layers, _layer_spectra(scene, s, coef, "polarized"), strict=True):
         dz = s.focus_um - layer.z_um
-        stack = sfft.irfft2(F * otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion,
-                                    round(-dz, 3), s.extra_w20_um),
-                            s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
-        od += stack[0:3]
-        rc += stack[4]
-        rs += stack[5]
-    delta = np.sqrt(rc * rc + rs * rs)
-    sin2 = np.where(delta > 1e-6, (rs / np.maximum(delta, 1e-6)) ** 2, 0.0).astype(np.float32)
-    flat_rgb = np.zeros((3, h * w), dtype=np.float32)
-    lit = np.flatnonzero((delta * sin2).ravel() > 1e-3)  # only birefringent pixels transmit
+        G = F * otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                    s.extra_w20_um)
+        if acc is None:
+            acc = G
+        else:
+            acc += G
+    assert acc is not None
+    stack = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
+    od, rc, rs = stack[0:3], stack[3], stack[4]
+    delta = np.hypot(rc, rs)
+    # sin²(2θ) = (Δ sin 2θ)² / Δ²; only birefringent pixels transmit
+    lit = np.flatnonzero((rs * rs).ravel() > np.float32(1e-3) * delta.ravel())
+    rgb = np.zeros((3, h * w), dtype=np.float32)
     if lit.size:
-        table = michel_levy_table()
-        pos = np.minimum(delta.ravel()[lit] / ML_STEP_NM, len(table) - 2)
-        i = pos.astype(np.int32)
-        f = (pos - i)[None]
-        colour = table[i].T * (1 - f) + table[i + 1].T * f  # (3, n)
-        flat_rgb[:, lit] = colour * sin2.ravel()[lit][None]
-    rgb = flat_rgb.reshape(3, h, w)
-    T = np.exp(-LN10 * od)
-    extinction = 1e-3
-    img = np.clip(rgb, 0.0, None) * T + extinction * T
-    return Signal(img.astype(np.float32), ("R", "G", "B"), RGB, "transmitted", 550.0)
+        d = delta.ravel()[lit]
+        sin2 = np.square(rs.ravel()[lit] / d)
+        i = np.minimum(np.rint(d * np.float32(1.0 / ML_STEP_NM)).astype(np.int32),
+                       len(michel_levy_table()) - 1)
+        for c, column in enumerate(_michel_levy_columns()):
+            rgb[c, lit] = column.take(i) * sin2
+    T = np.exp(np.multiply(od, -LN10, out=od), out=od)
+    extinction = np.float32(1e-3)
+    img = rgb.reshape(3, h, w)
+    img += extinction
+    img *= T
+    return Signal(img, ("R", "G", "B"), RGB, "transmitted", 550.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _michel_levy_columns() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Michel-Lévy table's R, G and B as contiguous columns (cheap gathers)."""
+    table = np.clip(michel_levy_table(), 0.0, None)
+    return (np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1]),
+            np.ascontiguousarray(table[:, 2]))
 
 
 def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     """Reflected light at low NA: a surface whose colour comes from its pigments and stains,
     shaded by its slope towards a lamp at the upper left (Lambert), on a white stage plate."""
+    h, w = s.shape
+    spectrum, z_mid = _stereo_spectrum(scene, s, coef)
+    F = spectrum.copy()
+    for c in range(3):
+        F[c] *= _otf_channel(s, s.na, -(s.focus_um - z_mid), c)
+    img = sfft.irfft2(F, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
+    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted",
+                  550.0)
+
+
+def _stereo_spectrum(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, float]:
+    """The shaded, coloured surface (focus-independent, kept on the cached scene): its
+    spectrum (R, G, B) and the mean depth of its layers."""
+    key = ("stereo", s.req.stain, s.specimen.id)
+    hit = scene.derived.get(key)
+    if hit is not None:
+        return hit  # type: ignore[return-value]
     h, w = s.shape
     height = np.zeros((h, w), dtype=np.float32)
     od = np.zeros((3, h, w), dtype=np.float32)
@@ -403,5 +430,6 @@ def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     albedo = 0.85 * np.exp(-LN10 * od)
     img = albedo * (0.3 + 0.7 * np.clip(shade, 0.0, 1.0))[None]
     z_mid = float(np.mean([L.z_um for L in scene.layers]))
-    img = apply(img.astype(np.float32), _otf_rgb(s, s.na, -(s.focus_um - z_mid)))
-    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted", 550.0)
+    out = (rfft2(img.astype(np.float32)).astype(np.complex64), z_mid)
+    scene.derived[key] = out
+    return out

@@ -94,30 +94,43 @@ def otf(height: int, width: int, px_um: float, na: float, wavelength_nm: float, 
         return h
     # the OTF is radially symmetric: evaluate it on a fine radial profile, then interpolate
     inside, idx, frac = _s_grid(height, width, px_um, na, wavelength_nm, scale)
-    prof_s = _RADIAL_S
-    x = (8.0 * np.pi * w20 / lam) * prof_s * (1 - prof_s)
-    jinc = np.ones_like(x)
-    nz = x > 1e-9
-    jinc[nz] = 2.0 * special.j1(x[nz]) / x[nz]
-    profile = (_otf_dl(prof_s) * jinc).astype(np.float32)
+    x = (8.0 * np.pi * w20 / lam) * _RADIAL_S * (1 - _RADIAL_S)
+    x[0] = x[-1] = 1.0  # jinc(0) = 1 at both ends of the profile, set below
+    jinc = 2.0 * special.j1(x) / x
+    jinc[0] = jinc[-1] = 1.0
+    profile = (_radial_focus() * jinc).astype(np.float32)
+    slope = np.diff(profile)
+    values = profile.take(idx)
+    values += slope.take(idx) * frac
+    if inside is None:  # the passband covers the whole grid
+        return values.reshape(h.shape)
     out = np.zeros_like(h)
-    out[inside] = profile[idx] * (1 - frac) + profile[idx + 1] * frac
+    out[inside] = values
     return out
 
 
-_RADIAL_S = np.linspace(0.0, 1.0, 16385)
-"""Radial samples of s = ν/νc (the defocus jinc oscillates at most every few hundred)."""
+_RADIAL_S = np.linspace(0.0, 1.0, 8193)
+"""Radial samples of s = ν/νc. Linear interpolation between them is exact to 1e-4 even at 40 µm
+of defocus at NA 0.65, where the jinc oscillates ~18 times across the passband."""
+
+
+@functools.lru_cache(maxsize=1)
+def _radial_focus() -> np.ndarray:
+    return _otf_dl(_RADIAL_S)
 
 
 @functools.lru_cache(maxsize=32)
 def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
-            scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The passband (s = ν/νc < 1) and, for its pixels, the radial-profile sample below each
-    and the fraction towards the next (linear interpolation without a search)."""
+            scale: float) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """The passband (s = ν/νc < 1; None when it is the whole grid) and, for its pixels, the
+    radial-profile sample below each and the fraction towards the next (linear
+    interpolation without a search)."""
     nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
     s = freq_grid(height, width, px_um) / nc
-    inside = s < 1.0
-    pos = s[inside] * (len(_RADIAL_S) - 1)
+    inside: np.ndarray | None = s < 1.0
+    pos = (s[inside] if not inside.all() else s.ravel()) * (len(_RADIAL_S) - 1)
+    if inside.all():
+        inside = None
     idx = np.minimum(pos.astype(np.int32), len(_RADIAL_S) - 2)
     return inside, idx, (pos - idx).astype(np.float32)
 
