@@ -41,27 +41,37 @@ SLICE_FRACTION = 0.005
 SLICE_MM = 4.0
 
 
-@functools.lru_cache(maxsize=4)
 def projector(n: int, fov_mm: float, views: int, span: float) -> sparse.csr_matrix:
-    """Parallel-beam projector (views·n × n²), linear interpolation onto n bins of fov/n."""
-    px = fov_mm / n
-    x = (np.arange(n) + 0.5 - n / 2) * px
+    """Parallel-beam projector (views·n × n²), linear interpolation onto n bins of fov/n.
+    In pixel units it does not depend on the field of view, so it is built once per
+    matrix size and angular sampling."""
+    return _projector(n, views, span)
+
+
+@functools.lru_cache(maxsize=4)
+def _projector(n: int, views: int, span: float) -> sparse.csr_matrix:
+    x = np.arange(n) + 0.5 - n / 2  # pixel centres in pixels
     xx, yy = np.meshgrid(x, -x)
     theta = np.arange(views) * span / views
-    rows, cols, vals = [], [], []
-    pix = np.arange(n * n)
-    for v, th in enumerate(theta):
-        t = (xx * np.cos(th) + yy * np.sin(th)).ravel() / px + n / 2 - 0.5
-        i = np.floor(t).astype(np.int64)
-        w = t - i
-        for b, wt in ((i, 1 - w), (i + 1, w)):
-            ok = (b >= 0) & (b < n)
-            rows.append(v * n + b[ok])
-            cols.append(pix[ok])
-            vals.append(wt[ok])
-    a = sparse.csr_matrix((np.concatenate(vals).astype(np.float32),
-                           (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(views * n, n * n))
+    # Built column by column (pixel-major): each pixel has two entries per view, bins i and
+    # i + 1, so rows ascend within a column and the transpose to CSR needs no sort. A bin
+    # off the detector keeps a zero weight on the nearest bin and is dropped at the end.
+    t = ((xx.ravel()[:, None] * np.cos(theta)[None, :] + yy.ravel()[:, None]
+          * np.sin(theta)[None, :]) + n / 2 - 0.5)  # (n², views), in bins
+    i = np.floor(t).astype(np.int64)
+    w = (t - i).astype(np.float32)
+    rows = np.empty((n * n, views, 2), dtype=np.int64)
+    vals = np.empty((n * n, views, 2), dtype=np.float32)
+    base = np.arange(views)[None, :] * n
+    for k, (b, wt) in enumerate(((i, 1 - w), (i + 1, w))):
+        ok = (b >= 0) & (b < n)
+        rows[..., k] = base + np.clip(b, 0, n - 1)
+        vals[..., k] = np.where(ok, wt, 0.0)
+    indptr = np.arange(0, n * n * views * 2 + 1, views * 2)
+    a = sparse.csc_matrix((vals.ravel(), rows.ravel(), indptr), shape=(views * n, n * n))
+    a = a.tocsr()
+    a.sum_duplicates()
+    a.eliminate_zeros()
     return a
 
 
@@ -90,15 +100,18 @@ def _system(add: Additive, modality: str, mu_key: tuple[float, ...]
         theta = np.arange(views) * span / views
         s = (np.arange(n) + 0.5 - n / 2) * add.fov_mm / n
         line = np.tensordot(np.asarray(mu_key), chords(add, theta, s), axes=1) / 10.0
-        att = np.exp(-line).ravel()
-        a_att = sparse.diags(att.astype(np.float32)) @ a
+        att = np.exp(-line).ravel().astype(np.float32)  # per row (view, bin)
+        scale = att[_row_of_entries(a)]
     else:
         pa = _pixel_attenuation(mu, add.fov_mm / n / 10.0, views, span)
-        coo = a.tocoo()
-        view = coo.row // n
-        a_att = sparse.csr_matrix((coo.data * pa[view, coo.col], (coo.row, coo.col)),
-                                  shape=a.shape)
-    return a_att.tocsr(), frac.reshape(frac.shape[0], -1)
+        scale = pa[_row_of_entries(a) // n, a.indices]
+    a_att = sparse.csr_matrix((a.data * scale, a.indices, a.indptr), shape=a.shape)
+    return a_att, frac.reshape(frac.shape[0], -1)
+
+
+def _row_of_entries(a: sparse.csr_matrix) -> np.ndarray:
+    """The row of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
 
 
 def mlem(a: sparse.csr_matrix, y: np.ndarray, iterations: int, subsets: int = 1,

@@ -155,11 +155,7 @@ def fractions(add: Additive, n: int, fov_mm: float | None = None) -> np.ndarray:
     out = np.zeros((len(add.tissues), n, n), dtype=np.float64)
     out[add.background] = 1.0
     for s in add.solids:
-        r = max(s.a, s.b) if s.kind == "ellipse" else float(np.hypot(s.a, s.b))
-        j0 = max(int(np.floor((s.x0 - r) / px + n / 2)) - 1, 0)
-        j1_ = min(int(np.ceil((s.x0 + r) / px + n / 2)) + 1, n)
-        i0 = max(int(np.floor(n / 2 - (s.y0 + r) / px)) - 1, 0)
-        i1 = min(int(np.ceil(n / 2 - (s.y0 - r) / px)) + 1, n)
+        i0, i1, j0, j1_ = _pixel_box(s, n, px)
         if j1_ <= j0 or i1 <= i0:
             continue
         xs = ((np.arange(j0, j1_)[:, None] + 0.5 + sub[None, :]) - n / 2).ravel() * px
@@ -247,10 +243,14 @@ def thickness(add: Additive, n: int) -> np.ndarray:
     each rectangle is a slab of that half-thickness (partial volume by supersampling)."""
     px = add.fov_mm / n
     ss = SUPERSAMPLE
-    sub = ((np.arange(n)[:, None] + (np.arange(ss) + 0.5) / ss) - n / 2).ravel() * px
-    x, y = sub[None, :], -sub[:, None]
+    sub = (np.arange(ss) + 0.5) / ss  # sub-pixel offsets in pixels
     out = np.zeros((len(add.tissues), n, n))
     for s in add.solids:
+        i0, i1, j0, j1_ = _pixel_box(s, n, px)
+        if j1_ <= j0 or i1 <= i0:
+            continue
+        x = ((np.arange(j0, j1_)[:, None] + sub[None, :]) - n / 2).ravel()[None, :] * px
+        y = -((np.arange(i0, i1)[:, None] + sub[None, :]) - n / 2).ravel()[:, None] * px
         c = min(s.a, s.b)
         cs, sn = np.cos(s.phi), np.sin(s.phi)
         u = (x - s.x0) * cs + (y - s.y0) * sn
@@ -259,13 +259,24 @@ def thickness(add: Additive, n: int) -> np.ndarray:
             path = 2 * c * np.sqrt(np.clip(1 - (u / s.a) ** 2 - (v / s.b) ** 2, 0, None))
         else:
             path = np.where((np.abs(u) <= s.a) & (np.abs(v) <= s.b), 2 * c, 0.0)
-        path = path.reshape(n, ss, n, ss).mean(axis=(1, 3)) / 10.0
+        path = path.reshape(i1 - i0, ss, j1_ - j0, ss).mean(axis=(1, 3)) / 10.0
         for t, w in enumerate(s.weights):
             if w:
-                out[t] += w * path
+                out[t, i0:i1, j0:j1_] += w * path
     res = out.astype(np.float32)
     res.setflags(write=False)
     return res
+
+
+def _pixel_box(s: Solid, n: int, px: float) -> tuple[int, int, int, int]:
+    """Rows i0:i1 and columns j0:j1 of an n×n raster (pixels of px mm, row 0 = +y) that
+    can touch the shape: its bounding circle plus one pixel, clipped to the raster."""
+    r = max(s.a, s.b) if s.kind == "ellipse" else float(np.hypot(s.a, s.b))
+    j0 = max(int(np.floor((s.x0 - r) / px + n / 2)) - 1, 0)
+    j1_ = min(int(np.ceil((s.x0 + r) / px + n / 2)) + 1, n)
+    i0 = max(int(np.floor(n / 2 - (s.y0 + r) / px)) - 1, 0)
+    i1 = min(int(np.ceil(n / 2 - (s.y0 - r) / px)) + 1, n)
+    return i0, i1, j0, j1_
 
 
 # --------------------------------------------------------------------------- k-space
