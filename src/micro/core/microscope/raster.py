@@ -227,20 +227,28 @@ def _stamp_clipped(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None
     y1 = min(int(np.ceil(cy[g] + r)), w.height)
     if x0 >= x1 or y0 >= y1:
         return
-    gx = np.arange(x0, x1, dtype=np.float64)[None, :]
-    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
-    u = gx + 0.5 - cx[g]
-    v = gy + 0.5 - cy[g]
-    c, s = np.cos(th[g]), np.sin(th[g])
-    up = np.maximum(np.abs(u * c + v * s) - H[g], 0.0)
-    vp = -u * s + v * c
-    a, b = max(A[g], 1e-6), max(B[g], 1e-6)
+    f32 = np.float32
+    u = (np.arange(x0, x1) + 0.5 - cx[g]).astype(f32)[None, :]
+    v = (np.arange(y0, y1) + 0.5 - cy[g]).astype(f32)[:, None]
+    c, s = f32(np.cos(th[g])), f32(np.sin(th[g]))
+    up = np.abs(u * c + v * s)
+    up -= f32(H[g])
+    np.maximum(up, f32(0.0), out=up)
+    vp = v * c - u * s
+    a, b = f32(max(A[g], 1e-6)), f32(max(B[g], 1e-6))
     if rect:
-        val = np.clip(a - up + 0.5, 0.0, 1.0) * np.clip(b - np.abs(vp) + 0.5, 0.0, 1.0)
+        val = np.clip(a - up + f32(0.5), 0.0, 1.0)
+        val *= np.clip(b - np.abs(vp) + f32(0.5), 0.0, 1.0)
     else:
-        rho = np.sqrt((up / a) ** 2 + (vp / b) ** 2)
-        val = prof(np.minimum(rho, 1.0)) * np.clip((1.0 - rho) * min(a, b) + 0.5, 0.0, 1.0)
-    val = val * amt[g]
+        up /= a
+        vp /= b
+        rho = np.square(up, out=up)
+        rho += np.square(vp, out=vp)
+        np.sqrt(rho, out=rho)
+        edge = np.clip((f32(1.0) - rho) * min(a, b) + f32(0.5), 0.0, 1.0)
+        val = prof(np.minimum(rho, f32(1.0), out=rho))
+        val *= edge
+    val *= f32(amt[g])
     view = acc.reshape(w.height, w.width)
     view[y0:y1, x0:x1] += val
     if c2 is not None and s2 is not None:
@@ -256,41 +264,58 @@ def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Win
            g: np.ndarray, R: int, cx: np.ndarray, cy: np.ndarray, A: np.ndarray,
            B: np.ndarray, H: np.ndarray, th: np.ndarray, amt: np.ndarray, ax: np.ndarray,
            target: np.ndarray, prof: Profile, orient: str, rect: bool) -> None:
-    off = np.arange(-R, R + 1, dtype=np.float64)
-    gx = np.floor(cx[g])[:, None, None] + off[None, None, :]
-    gy = np.floor(cy[g])[:, None, None] + off[None, :, None]
-    u = gx + 0.5 - cx[g][:, None, None]
-    v = gy + 0.5 - cy[g][:, None, None]
-    c, s = np.cos(th[g])[:, None, None], np.sin(th[g])[:, None, None]
+    """Structures of one size bucket, each on a (2R+1)² stamp around its centre pixel.
+    Offsets within a stamp are small, so the per-pixel work is float32; pixel indices are
+    integers."""
+    f32 = np.float32
+    off = np.arange(-R, R + 1, dtype=np.int32)
+    fx, fy = np.floor(cx[g]), np.floor(cy[g])
+    u = off.astype(f32)[None, None, :] + (fx + 0.5 - cx[g]).astype(f32)[:, None, None]
+    v = off.astype(f32)[None, :, None] + (fy + 0.5 - cy[g]).astype(f32)[:, None, None]
+    c = np.cos(th[g]).astype(f32)[:, None, None]
+    s = np.sin(th[g]).astype(f32)[:, None, None]
     up = u * c + v * s
-    vp = -u * s + v * c
-    up = np.maximum(np.abs(up) - H[g][:, None, None], 0.0)
-    a = np.maximum(A[g], 1e-6)[:, None, None]
-    b = np.maximum(B[g], 1e-6)[:, None, None]
+    vp = v * c - u * s
+    np.abs(up, out=up)
+    up -= H[g].astype(f32)[:, None, None]
+    np.maximum(up, f32(0.0), out=up)
+    a = np.maximum(A[g], 1e-6).astype(f32)[:, None, None]
+    b = np.maximum(B[g], 1e-6).astype(f32)[:, None, None]
     if rect:
-        val = (np.clip(a - np.abs(up) + 0.5, 0.0, 1.0) * np.clip(b - np.abs(vp) + 0.5, 0.0, 1.0))
+        val = np.clip(a - up + f32(0.5), 0.0, 1.0)
+        val *= np.clip(b - np.abs(vp) + f32(0.5), 0.0, 1.0)
     else:
-        rho = np.sqrt((up / a) ** 2 + (vp / b) ** 2)
-        edge = np.clip((1.0 - rho) * np.minimum(a, b) + 0.5, 0.0, 1.0)
-        val = prof(np.minimum(rho, 1.0)) * edge
-    inside = (gx >= 0) & (gx < w.width) & (gy >= 0) & (gy < w.height)
+        up /= a
+        vp /= b
+        rho = np.square(up, out=up)
+        rho += np.square(vp, out=vp)
+        np.sqrt(rho, out=rho)
+        edge = np.clip((f32(1.0) - rho) * np.minimum(a, b) + f32(0.5), 0.0, 1.0)
+        val = prof(np.minimum(rho, f32(1.0), out=rho))
+        val *= edge
+    gx = fx.astype(np.int32)[:, None, None] + off[None, None, :]
+    gy = fy.astype(np.int32)[:, None, None] + off[None, :, None]
+    inside = ((gx >= 0) & (gx < w.width)) & ((gy >= 0) & (gy < w.height))
     # conserve each structure's area·amount (matters when it spans only a few pixels)
-    total = val.sum(axis=(1, 2))
+    total = val.sum(axis=(1, 2), dtype=np.float64)
     scale = np.where(total > 0, target[g] / np.maximum(total, 1e-12), 0.0)
     small = (np.minimum(A[g], B[g]) < 4.0)
     scale = np.where(small, scale, amt[g])
-    val = val * scale[:, None, None]
-    flat_idx = (gy * w.width + gx).astype(np.int64)
+    val *= scale.astype(f32)[:, None, None]
+    flat_idx = gy * np.int32(w.width) + gx
     m = inside & (val > 0)
-    acc += np.bincount(flat_idx[m], weights=val[m], minlength=acc.size)
+    idx = flat_idx[m]
+    vals = val[m]
+    acc += np.bincount(idx, weights=vals, minlength=acc.size)
     if c2 is not None and s2 is not None:
         if orient in ("radial", "tangential"):
-            ang = np.arctan2(v, u) + (np.pi / 2 if orient == "tangential" else 0.0)
+            ang = np.arctan2(v, u) + f32(np.pi / 2 if orient == "tangential" else 0.0)
+            ang = np.broadcast_to(ang, val.shape)[m]
         else:
             base = _tiny_axis(orient, th[g], ax[g])
-            ang = np.broadcast_to(base[:, None, None], val.shape)
-        c2 += np.bincount(flat_idx[m], weights=(val * np.cos(2 * ang))[m], minlength=acc.size)
-        s2 += np.bincount(flat_idx[m], weights=(val * np.sin(2 * ang))[m], minlength=acc.size)
+            ang = np.broadcast_to(base[:, None, None], val.shape)[m]
+        c2 += np.bincount(idx, weights=vals * np.cos(2 * ang), minlength=acc.size)
+        s2 += np.bincount(idx, weights=vals * np.sin(2 * ang), minlength=acc.size)
 
 
 def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
@@ -325,18 +350,27 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     suf = ((su - u0) * aspect).astype(np.float32)
     svf = (sv - v0).astype(np.float32)
     base = ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32)
+    # squared distances to the nearest two seeds among the 3×3 neighbouring cells: a new
+    # distance d makes (d1, d2) → (min(d1, d), min(d2, max(d1, d)))
     d1 = np.full(U.shape, np.inf, dtype=np.float32)
     d2 = np.full(U.shape, np.inf, dtype=np.float32)
     near = np.zeros(U.shape, dtype=np.int32)
+    d = np.empty(U.shape, dtype=np.float32)
+    t = np.empty(U.shape, dtype=np.float32)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             k = base + np.int32(dj * ncols + di)
-            d = np.hypot(Uf - suf[k], Vf - svf[k])
-            closer = d < d1
-            np.minimum(d2, d, out=d2)
-            d2[closer] = d1[closer]
-            d1[closer] = d[closer]
-            near[closer] = k[closer]
+            np.subtract(Uf, suf.take(k), out=d)
+            np.square(d, out=d)
+            np.subtract(Vf, svf.take(k), out=t)
+            np.square(t, out=t)
+            d += t
+            np.maximum(d1, d, out=t)
+            np.minimum(d2, t, out=d2)
+            np.copyto(near, k, where=d < d1)
+            np.minimum(d1, d, out=d1)
+    np.sqrt(d1, out=d1)
+    np.sqrt(d2, out=d2)
     seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
     return d1, d2, near, table, seeds
 

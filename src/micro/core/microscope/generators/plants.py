@@ -71,27 +71,41 @@ def cell_field(w: Window, seed: int, width: float, aspect: float, angle: float,
     table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
     su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * width
     sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * width
-    d1 = np.full(U.shape, np.inf)
-    d2 = np.full(U.shape, np.inf)
-    k1 = np.zeros(U.shape, dtype=np.int64)
-    k2 = np.zeros(U.shape, dtype=np.int64)
+    # float32 relative to a lattice-aligned origin; squared distances; in-place updates
+    u0, v0 = i_lo * width, j_lo * width
+    Uf, Vf = (U - u0).astype(np.float32), (V - v0).astype(np.float32)
+    suf, svf = (su - u0).astype(np.float32), (sv - v0).astype(np.float32)
+    base = ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32)
+    d1 = np.full(U.shape, np.inf, dtype=np.float32)
+    d2 = np.full(U.shape, np.inf, dtype=np.float32)
+    k1 = np.zeros(U.shape, dtype=np.int32)
+    k2 = np.zeros(U.shape, dtype=np.int32)
+    d = np.empty(U.shape, dtype=np.float32)
+    t = np.empty(U.shape, dtype=np.float32)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
-            k = (cj + dj - j_lo) * ncols + (ci + di - i_lo)
-            d = np.hypot(U - su[k], V - sv[k])
+            k = base + np.int32(dj * ncols + di)
+            np.subtract(Uf, suf.take(k), out=d)
+            np.square(d, out=d)
+            np.subtract(Vf, svf.take(k), out=t)
+            np.square(t, out=t)
+            d += t
             c1 = d < d1
             c2 = ~c1 & (d < d2)
-            d2 = np.where(c1, d1, np.where(c2, d, d2))
-            k2 = np.where(c1, k1, np.where(c2, k, k2))
-            d1 = np.where(c1, d, d1)
-            k1 = np.where(c1, k, k1)
+            np.copyto(d2, d1, where=c1)  # the old nearest becomes the second
+            np.copyto(k2, k1, where=c1)
+            np.copyto(d2, d, where=c2)
+            np.copyto(k2, k, where=c2)
+            np.copyto(d1, d, where=c1)
+            np.copyto(k1, k, where=c1)
     # distance to the bisector of the two nearest seeds, converted to real µm
-    nu, nv = su[k2] - su[k1], sv[k2] - sv[k1]
-    norm = np.maximum(np.hypot(nu, nv), 1e-9)
-    nu, nv = nu / norm, nv / norm
-    mu, mv = (su[k1] + su[k2]) / 2, (sv[k1] + sv[k2]) / 2
-    edge_c = np.abs((mu - U) * nu + (mv - V) * nv)
-    edge = edge_c / np.hypot(nu / aspect, nv)
+    nu, nv = suf.take(k2) - suf.take(k1), svf.take(k2) - svf.take(k1)
+    norm = np.maximum(np.hypot(nu, nv), np.float32(1e-9))
+    nu /= norm
+    nv /= norm
+    mu = (suf.take(k1) + suf.take(k2)) * np.float32(0.5)
+    mv = (svf.take(k1) + svf.take(k2)) * np.float32(0.5)
+    edge = np.abs((mu - Uf) * nu + (mv - Vf) * nv) / np.hypot(nu / np.float32(aspect), nv)
     seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
     return edge, k1, table, seeds
 
