@@ -217,6 +217,9 @@ export function canonicalizeMicroscope(params, ctx) {
   const oil = mp.find((p) => p.name === "oil");
   if (oil && inst.objectives.find((o) => o.magnification === objective).immersion !== "oil") values.oil = oil.default;
   if (values.view === "eyepiece") values.exposure_ms = 0.0;
+  if (spec.probe_modes.includes(mode)) {
+    for (const name of ["focus_um", "light_pct", "exposure_ms"]) values[name] = mp.find((p) => p.name === name).default;
+  }
 
   const rest = mp.map((p) => paramText(p, values[p.name])).join("_");
   const path = `r/${ctx.version}/m/${iid}/${fmtPlain(objective)}/${sid}/${stain}/${mode}/${rest}.${fmt}`;

@@ -107,6 +107,9 @@ function syncControls(r) {
 
   $("light").value = String(r.light_pct);
   $("light-out").textContent = `${r.light_pct} %`;
+  const probe = data.spec.probe_modes.includes(r.mode);  // the tip follows the surface
+  for (const id of ["coarse", "fine", "light"]) $(id).disabled = probe;
+  if (probe) $("focus-out").textContent = "none: the AFM tip touches the surface";
   const transmitted = data.spec.transmitted_modes.includes(r.mode);
   $("aperture").disabled = !transmitted;
   $("aperture").value = String(r.aperture);

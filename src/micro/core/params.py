@@ -165,6 +165,9 @@ MICROSCOPE_PARAMS: tuple[Param, ...] = (
 TRANSMITTED_MODES = ("brightfield", "darkfield", "phase-contrast", "dic", "polarized")
 LIBRARY_MODES = ("brightfield", "stereo")
 """Modes an AI illustration (a colour picture of the specimen) can be viewed in."""
+PROBE_MODES = ("afm",)
+"""Scanned-probe modes: the tip follows the surface, so there is no focus, no lamp and no
+exposure — those parameters take their defaults (one key per image)."""
 
 # --------------------------------------------------------------------------- imaging
 
@@ -245,6 +248,7 @@ def quantization_spec() -> dict[str, Any]:
         "formats": list(FORMATS),
         "transmitted_modes": list(TRANSMITTED_MODES),
         "library_modes": list(LIBRARY_MODES),
+        "probe_modes": list(PROBE_MODES),
         "microscope": [p.spec() for p in MICROSCOPE_PARAMS],
         "imaging_common": [p.spec() for p in IMAGING_COMMON],
         "imaging": {m: [p.spec() for p in ps] for m, ps in IMAGING_PARAMS.items()},

@@ -30,6 +30,7 @@ from micro.core.params import (
     LIBRARY_MODES,
     MICROSCOPE_PARAMS,
     MRI_PRESETS,
+    PROBE_MODES,
     TRANSMITTED_MODES,
     Choice,
     Number,
@@ -198,6 +199,9 @@ def canonicalize_microscope(params: Mapping[str, Any],
         values["oil"] = _MP["oil"].default
     if values["view"] == "eyepiece":
         values["exposure_ms"] = 0.0
+    if mode in PROBE_MODES:
+        for name in ("focus_um", "light_pct", "exposure_ms"):
+            values[name] = _MP[name].default
 
     return MicroscopeRequest(
         instrument=iid, objective=objective, specimen=sid, stain=str(stain), mode=str(mode),

@@ -102,10 +102,14 @@ def otf(height: int, width: int, px_um: float, na: float, wavelength_nm: float, 
     slope = np.diff(profile)
     values = profile.take(idx)
     values += slope.take(idx) * frac
+    top = height // 2 + 1  # rows of ν_y ≥ 0; the others mirror them (|ν| is symmetric)
+    out = np.empty_like(h)
     if inside is None:  # the passband covers the whole grid
-        return values.reshape(h.shape)
-    out = np.zeros_like(h)
-    out[inside] = values
+        out[:top] = values.reshape(top, h.shape[1])
+    else:
+        out[:top] = 0.0
+        out[:top][inside] = values
+    out[top:] = out[1:1 + height - top][::-1]
     return out
 
 
@@ -122,11 +126,11 @@ def _radial_focus() -> np.ndarray:
 @functools.lru_cache(maxsize=32)
 def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
             scale: float) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """The passband (s = ν/νc < 1; None when it is the whole grid) and, for its pixels, the
-    radial-profile sample below each and the fraction towards the next (linear
-    interpolation without a search)."""
+    """For the rows of ν_y ≥ 0: the passband (s = ν/νc < 1; None when it is all of them) and,
+    for its pixels, the radial-profile sample below each and the fraction towards the next
+    (linear interpolation without a search)."""
     nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
-    s = freq_grid(height, width, px_um) / nc
+    s = freq_grid(height, width, px_um)[:height // 2 + 1] / nc
     inside: np.ndarray | None = s < 1.0
     pos = (s[inside] if not inside.all() else s.ravel()) * (len(_RADIAL_S) - 1)
     if inside.all():
