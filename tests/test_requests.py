@@ -157,6 +157,18 @@ def test_irrelevant_settings_collapse_to_one_key() -> None:
     assert c.path() != d.path()
 
 
+def test_a_scanned_probe_has_no_focus_lamp_or_exposure() -> None:
+    afm = {"instrument": "afm", "specimen": "dna-afm", "stain": "none", "mode": "afm"}
+    a = canonicalize_microscope({**afm, "focus_um": 1.5, "light_pct": 20,
+                                 "exposure_ms": 40}, CAT)
+    b = canonicalize_microscope(afm, CAT)
+    assert a.path() == b.path() and a.focus_um == 0.0
+    sem = {"instrument": "sem-tungsten", "specimen": "pollen-sem", "stain": "none",
+           "mode": "sem"}
+    assert (canonicalize_microscope({**sem, "focus_um": 1.5}, CAT).path()
+            != canonicalize_microscope(sem, CAT).path())  # an electron beam does focus
+
+
 def test_non_canonical_path_parses_to_the_canonical_one() -> None:
     r = canonicalize_microscope({**BASE, "focus_um": 1.5}, CAT)
     messy = r.path().replace("/z1.5_", "/z1.50000_").replace("/10/", "/10.0/")

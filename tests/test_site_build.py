@@ -20,6 +20,7 @@ from micro.cli import main
 from micro.core.catalog import default_catalog
 from micro.core.microscope import optics
 from micro.core.models import MicroscopeInstrument
+from micro.core.params import PROBE_MODES
 from micro.core.requests import parse_path
 from micro.site.build import BuildConfig, BuildError, build, default_site_src
 from micro.site.pages import internal_links, resolve
@@ -39,7 +40,7 @@ def test_default_profile_plans_well_over_a_thousand_views() -> None:
     plan = plan_defaults(cat, "default")
     assert len(plan) > 1000
     # Every specimen's default view at every objective of its recommended instrument, with
-    # its focus stack of ±3 depth-of-field steps.
+    # its focus stack of ±3 depth-of-field steps (one view for a scanned probe: no focus).
     for sid, spec in cat.specimens.items():
         inst = cat.instruments[spec.recommended.instrument]
         assert isinstance(inst, MicroscopeInstrument)
@@ -49,7 +50,10 @@ def test_default_profile_plans_well_over_a_thousand_views() -> None:
                         and r.objective == o.magnification  # type: ignore[union-attr]
                         and r.mode == spec.recommended.modes[0]  # type: ignore[union-attr]
                         and r.stain == spec.default_stain)  # type: ignore[union-attr]
-            assert len(zs) >= 7, (sid, o.magnification, zs)
+            if spec.recommended.modes[0] in PROBE_MODES:
+                assert zs == [0.0], (sid, o.magnification, zs)
+            else:
+                assert len(zs) >= 7, (sid, o.magnification, zs)
     # Every phantom's presets for each of its modalities.
     for pid, ph in cat.phantoms.items():
         for modality in ph.modalities:

@@ -74,6 +74,7 @@ def build(out: Path, jobs: int | None, profile: str, api_url: str, site_url: str
         raise CliError(str(exc)) from None
     click.echo(f"built {result.out}: {result.rendered} rendered, {result.reused} reused, "
                f"{result.pages} pages, {result.seconds:.1f} s"
-               + (f" ({result.images_per_s:.0f} img/s)" if result.rendered else "")
+               + (f" (rendering {result.render_seconds:.1f} s, {result.images_per_s:.0f} img/s)"
+                  if result.rendered else "")
                + f", {_human(result.site_bytes)}"
                + (f", {len(result.warnings)} warning(s)" if result.warnings else ""))

@@ -89,9 +89,17 @@ Progress = Callable[[int, int, float], None]  # done, total, seconds since start
 _CATALOG: Catalog | None = None
 
 
+WORKER_SCENE_CACHE_BYTES = 96 << 20
+"""A build worker renders one scene's group at a time, so it needs few cached scenes; a
+small cache keeps its memory (and the page faults of touching more) down."""
+
+
 def _init_worker(data_dir: str) -> None:
     global _CATALOG
     _CATALOG = Catalog.load(data_dir)
+    from micro.core.microscope.scene import set_cache_budget
+
+    set_cache_budget(WORKER_SCENE_CACHE_BYTES)
 
 
 def _jsonable(value: Any) -> Any:

@@ -113,8 +113,8 @@ def _brightfield_spectra(scene: Scene, s: Setup, coef: Coefficients) -> Spectra:
         T = np.exp(-LN10 * od)
         edge = _grad_mag(q[3], s.px_um) * (1.0 - s.aperture) * 2.0 / max(s.na, 0.05)
         T *= (1.0 - np.clip(edge, 0.0, 0.6))[None]
-        f_opd = rfft2(q[3]).astype(np.complex64) if np.any(q[3]) else None
-        out.append((rfft2(T - 1.0).astype(np.complex64), f_opd))
+        f_opd = rfft2(q[3]).astype(np.complex64, copy=False) if np.any(q[3]) else None
+        out.append((rfft2(T - 1.0).astype(np.complex64, copy=False), f_opd))
     scene.derived[key] = out
     return out
 
@@ -137,7 +137,7 @@ def _layer_spectra(scene: Scene, s: Setup, coef: Coefficients, mode: str) -> lis
             retard = (np.stack(layer.retard) if layer.retard is not None
                       else np.zeros((2, *q.shape[1:]), dtype=np.float32))
             stack = np.concatenate([q, retard])
-        out.append(rfft2(stack).astype(np.complex64))
+        out.append(rfft2(stack).astype(np.complex64, copy=False))
     scene.derived[key] = out
     return out
 
@@ -169,7 +169,7 @@ def _field_parts(scene: Scene, s: Setup, coef: Coefficients) -> tuple[
         scatter += q[4]
         tint_od += q[0:3] - grey[None]
         pair = np.stack([grey + q[4] * 0.3, q[3]])
-        per_layer.append((pair[0], pair[1], rfft2(pair).astype(np.complex64)))
+        per_layer.append((pair[0], pair[1], rfft2(pair).astype(np.complex64, copy=False)))
     parts = (per_layer, np.exp(-LN10 * tint_od), scatter)
     scene.derived[key] = parts
     return parts
@@ -198,7 +198,7 @@ def _field(scene: Scene, s: Setup,
             od += part[0]
             opd += part[1]
     if acc is not None:
-        pair = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
+        pair = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32, copy=False)
         od += pair[0]
         opd += pair[1]
     amp = np.multiply(od, np.float32(-LN10 / 2), out=od)
@@ -308,9 +308,9 @@ def dic(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     for layer, F in zip(scene.layers, _layer_spectra(scene, s, coef, "dic"), strict=True):
         dz = s.focus_um - layer.z_um
         o = _otf_rgb(s, s.na, -dz)
-        T *= sfft.irfft2(F[0:3] * o, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32)
+        T *= sfft.irfft2(F[0:3] * o, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32, copy=False)
         acc_g += F[3] * o[1] * shear_op
-    delta = sfft.irfft2(acc_g, s=(h, w), workers=1).astype(np.float32)
+    delta = sfft.irfft2(acc_g, s=(h, w), workers=1).astype(np.float32, copy=False)
     lam = np.asarray(RGB_NM, dtype=np.float32)[:, None, None] / 1000.0
     bias = 0.12 * 0.55  # µm of bias retardation: a first-order grey background
     img = T * np.sin(np.pi * (delta[None] + bias) / lam) ** 2 / np.sin(np.pi * bias / lam) ** 2
@@ -430,6 +430,6 @@ def _stereo_spectrum(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.nda
     albedo = 0.85 * np.exp(-LN10 * od)
     img = albedo * (0.3 + 0.7 * np.clip(shade, 0.0, 1.0))[None]
     z_mid = float(np.mean([L.z_um for L in scene.layers]))
-    out = (rfft2(img.astype(np.float32)).astype(np.complex64), z_mid)
+    out = (rfft2(img.astype(np.float32)).astype(np.complex64, copy=False), z_mid)
     scene.derived[key] = out
     return out

@@ -80,7 +80,7 @@ def fluorescence(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     mode = s.req.mode
     chans = channels(coef)
     z_cov = min(L.z_um for L in scene.layers)
-    acc = [np.zeros((h, w // 2 + 1), dtype=np.complex64) for _ in chans]
+    acc = np.zeros((len(chans), h, w // 2 + 1), dtype=np.complex64)
     n = s.n_immersion
     spectra = _emission_spectra(scene, s, coef, chans)
     for layer, spec in zip(scene.layers, spectra, strict=True):
@@ -95,10 +95,10 @@ def fluorescence(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
             if weight < 1e-4:
                 continue
             acc[ci] += f * (transfer * np.float32(weight))
-    vals = np.stack([sfft.irfft2(a, s=(h, w), workers=1).astype(np.float32) for a in acc])
+    vals = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
     colors = np.stack([c[3] for c in chans])
-    return Signal(np.clip(vals, 0.0, None), tuple(c[0] for c in chans), colors, "emission",
-                  chans[0][2])
+    return Signal(np.clip(vals, 0.0, None, out=vals), tuple(c[0] for c in chans), colors,
+                  "emission", chans[0][2])
 
 
 def _emission_spectra(scene: Scene, s: Setup, coef: Coefficients,
@@ -120,8 +120,8 @@ def _emission_spectra(scene: Scene, s: Setup, coef: Coefficients,
         q = layer_quantities(layer, coef, (*want, "autofl"))
         if want[0] != "autofl":
             q[0] = q[0] + 0.15 * q[-1]  # tissue autofluorescence leaks into the first channel
-        out.append([rfft2(q[ci] * np.float32(qy)).astype(np.complex64) if np.any(q[ci])
-                    else None for ci, (_, _, _, _, qy) in enumerate(chans)])
+        out.append([rfft2(q[ci] * np.float32(qy)).astype(np.complex64, copy=False)
+                    if np.any(q[ci]) else None for ci, (_, _, _, _, qy) in enumerate(chans)])
     scene.derived[key] = out
     return out
 

@@ -165,4 +165,4 @@ def irfft2(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def apply(image: np.ndarray, transfer: np.ndarray) -> np.ndarray:
     """Filter a real (…, H, W) image by a transfer function on the rfft2 grid."""
     shape = image.shape[-2:]
-    return irfft2(rfft2(image) * transfer, shape).astype(np.float32)
+    return irfft2(rfft2(image) * transfer, shape).astype(np.float32, copy=False)

@@ -79,6 +79,12 @@ _CACHE_BUDGET = 384 * 1024 * 1024
 _LOCK = threading.Lock()
 
 
+def set_cache_budget(nbytes: int) -> None:
+    """Bytes of scenes (and their derived spectra) kept for reuse in this process."""
+    global _CACHE_BUDGET
+    _CACHE_BUDGET = nbytes
+
+
 def _key(specimen: Specimen) -> str:
     return hashlib.sha256(specimen.model_dump_json().encode()).hexdigest()[:16]
 

@@ -116,24 +116,39 @@ def cell_edge_at(x: np.ndarray, y: np.ndarray, seed: int, width: float, aspect: 
     ca, sa = np.cos(angle), np.sin(angle)
     U = (x * ca + y * sa) / aspect
     V = -x * sa + y * ca
+    if U.size == 0:
+        return np.zeros(U.shape)
     ci = np.floor(U / width).astype(np.int64)
     cj = np.floor(V / width).astype(np.int64)
-    cand = []
+    # the seeds of every lattice cell the points can see, hashed once (slots 0–1: jitter)
+    i_lo, j_lo = int(ci.min()) - 1, int(cj.min()) - 1
+    gi, gj = np.meshgrid(np.arange(i_lo, int(ci.max()) + 2), np.arange(j_lo, int(cj.max()) + 2),
+                         indexing="xy")
+    ncols = gi.shape[1]
+    t = uniforms(seed, gi.ravel(), gj.ravel(), 2)
+    su = (gi.ravel() + 0.5 + (t[:, 0] - 0.5) * jitter) * width
+    sv = (gj.ravel() + 0.5 + (t[:, 1] - 0.5) * jitter) * width
+    base = (cj - j_lo) * ncols + (ci - i_lo)
+    d1 = np.full(U.shape, np.inf)
+    d2 = np.full(U.shape, np.inf)
+    k1 = np.zeros(U.shape, dtype=np.int64)
+    k2 = np.zeros(U.shape, dtype=np.int64)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
-            t = uniforms(seed, ci + di, cj + dj, 2)  # slots 0–1: the seed jitter
-            cand.append(((ci + di + 0.5 + (t[:, 0] - 0.5) * jitter) * width,
-                         (cj + dj + 0.5 + (t[:, 1] - 0.5) * jitter) * width))
-    su = np.stack([c[0] for c in cand], axis=1)
-    sv = np.stack([c[1] for c in cand], axis=1)
-    d = np.hypot(U[:, None] - su, V[:, None] - sv)
-    order = np.argsort(d, axis=1)
-    r = np.arange(x.size)
-    a, b = order[:, 0], order[:, 1]
-    nu, nv = su[r, b] - su[r, a], sv[r, b] - sv[r, a]
+            k = base + (dj * ncols + di)
+            d = (U - su[k]) ** 2 + (V - sv[k]) ** 2
+            c1 = d < d1
+            c2 = ~c1 & (d < d2)
+            np.copyto(d2, d1, where=c1)
+            np.copyto(k2, k1, where=c1)
+            np.copyto(d2, d, where=c2)
+            np.copyto(k2, k, where=c2)
+            np.copyto(d1, d, where=c1)
+            np.copyto(k1, k, where=c1)
+    nu, nv = su[k2] - su[k1], sv[k2] - sv[k1]
     norm = np.maximum(np.hypot(nu, nv), 1e-9)
     nu, nv = nu / norm, nv / norm
-    mu, mv = (su[r, a] + su[r, b]) / 2, (sv[r, a] + sv[r, b]) / 2
+    mu, mv = (su[k1] + su[k2]) / 2, (sv[k1] + sv[k2]) / 2
     return np.abs((mu - U) * nu + (mv - V) * nv) / np.hypot(nu / aspect, nv)
 
 
