@@ -151,7 +151,14 @@ def render_to(req: Request, out: str, catalog: Catalog | None = None) -> tuple[s
 def render_batch(reqs: list[Request], out: str) -> list[tuple[str, int]]:
     """Render views that share a scene (a focus stack, the modes of one field) in one worker,
     so the scene is generated once and reused from the worker's cache."""
-    return [render_to(r, out) for r in reqs]
+    done = [render_to(r, out) for r in reqs]
+    if reqs and reqs[0].kind == "imaging":
+        # a phantom's group is rendered in one go: its rasters and reconstructions will not
+        # be asked for again, and keeping them would only grow the worker
+        from micro.core.imaging.render import clear_caches
+
+        clear_caches()
+    return done
 
 
 def _group_cost(group: list[Request]) -> float:
@@ -164,8 +171,11 @@ def _scene_groups(todo: list[Request]) -> list[list[Request]]:
     groups: dict[tuple[object, ...], list[Request]] = {}
     for r in todo:
         p = r.params()
-        key = tuple(p.get(k) for k in ("instrument", "objective", "specimen", "x_um", "y_um",
-                                       "size", "view", "phantom", "variant"))
+        # a microscope scene is one field of view of one slide; an imaging "scene" is one
+        # phantom, whose rasters every modality shares
+        names = (("phantom", "variant", "size") if r.kind == "imaging" else
+                 ("instrument", "objective", "specimen", "x_um", "y_um", "size", "view"))
+        key = (r.kind, *(p.get(k) for k in names))
         groups.setdefault(key, []).append(r)
     return list(groups.values())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,20 @@ from micro.core.result import RenderResult
 
 Renderer = Callable[[dict[str, Any], Phantom, str, ImagingInstrument, int, np.random.Generator],
                     tuple[np.ndarray, np.ndarray, dict[str, Any]]]
+
+
+def clear_caches() -> None:
+    """Forget everything computed per phantom (rasters, sinograms, reconstructions, system
+    matrices, k-space): a caller that has finished with a phantom gets its memory back."""
+    from micro.core.imaging import display, emission
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("micro.core.imaging.") and module is not None:
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+    emission._BLOCKS.clear()
+    display._MASKS.clear()
 
 
 def _renderer(modality: str) -> Renderer:

@@ -122,7 +122,11 @@ def _build(specimen: Specimen, window: Window,
         stack: np.ndarray | None = None
         amounts: dict[str, np.ndarray] = {}
         if names:
-            stack = np.stack([canvas.amounts[(i, c)] for c in names]).astype(np.float32)
+            # move each accumulator into the layer's contiguous stack and let it go, so a
+            # thick specimen (nine layers of many classes) never holds two copies
+            stack = np.empty((len(names), window.height * window.width), dtype=np.float32)
+            for k, c in enumerate(names):
+                stack[k] = canvas.amounts.pop((i, c))
             amounts = {c: stack[k].reshape(shape) for k, c in enumerate(names)}
         retard = canvas.retard.get(i)
         if retard is not None:
