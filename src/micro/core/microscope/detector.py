@@ -118,7 +118,7 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
     electrons *= np.float32(k)
     pct = 99.0 if signal.kind != "transmitted" else 90.0
     sample = mean[..., ::4, ::4].ravel()  # a subsample is plenty (a copy: partition sorts it)
-    k = int(round(pct / 100.0 * (sample.size - 1)))
+    k = round(pct / 100.0 * (sample.size - 1))
     sig = float(np.partition(sample, k)[k])
     dark = dark_per_ms * t
     snr = sig / math.sqrt(sig + dark + read * read) if sig > 0 else 0.0

@@ -131,10 +131,10 @@ def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: flo
     (linear interpolation without a search)."""
     nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
     s = freq_grid(height, width, px_um)[:height // 2 + 1] / nc
-    inside: np.ndarray | None = s < 1.0
-    pos = (s[inside] if not inside.all() else s.ravel()) * (len(_RADIAL_S) - 1)
-    if inside.all():
-        inside = None
+    mask = s < 1.0
+    whole = bool(mask.all())
+    pos = (s.ravel() if whole else s[mask]) * (len(_RADIAL_S) - 1)
+    inside = None if whole else mask
     idx = np.minimum(pos.astype(np.int32), len(_RADIAL_S) - 2)
     return inside, idx, (pos - idx).astype(np.float32)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +91,29 @@ class Canvas:
             self.amounts[key] += flat_map
         else:
             self.amounts[key] = flat_map.astype(np.float32)
+
+    def add_box(self, layer: int, cls: str, rows: slice, cols: slice, values: np.ndarray,
+                label: str | None = None) -> None:
+        """Add `values` into the box rows × cols of the class's map (and of the label's)
+        without building a full-image array."""
+        self._add_box(self.amounts, (layer, cls), rows, cols, values)
+        if label:
+            self._add_box(self.labels, label, rows, cols, values)
+
+    def _add_box(self, store: dict[Any, np.ndarray], key: object, rows: slice, cols: slice,
+                 values: np.ndarray) -> None:
+        acc = store.get(key)
+        if acc is None:
+            acc = store[key] = np.zeros(self.npix, dtype=np.float32)
+        acc.reshape(self.window.height, self.window.width)[rows, cols] += values
+
+    def add_retardance_box(self, layer: int, rows: slice, cols: slice, c2: np.ndarray,
+                           s2: np.ndarray) -> None:
+        if layer not in self.retard:
+            self.retard[layer] = (np.zeros(self.npix, dtype=np.float32),
+                                  np.zeros(self.npix, dtype=np.float32))
+        for acc, values in zip(self.retard[layer], (c2, s2), strict=True):
+            acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
     def add_retardance(self, layer: int, c2: np.ndarray, s2: np.ndarray) -> None:
         if layer in self.retard:

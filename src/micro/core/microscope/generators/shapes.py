@@ -70,12 +70,8 @@ def _giant(canvas: Canvas, cls: str, x: float, y: float, a: float, b: float, th:
         val = PROFILES[profile](np.minimum(rho, 1.0)) * edge
     val = val * amt
     layer = int(canvas.layer_of(np.array([z]))[0])
-    full = np.zeros((w.height, w.width), dtype=np.float32)
-    full[y0:y1, x0:x1] = val
-    flat = full.ravel()
-    canvas.add(layer, cls, flat)
-    if label:
-        canvas.add_label(label, flat)
+    rows, cols = slice(y0, y1), slice(x0, x1)
+    canvas.add_box(layer, cls, rows, cols, val, label or None)
     props = canvas.structures[cls]
     ret = props.birefringence_retardance_nm if retardance_nm is None else retardance_nm
     if ret > 0:
@@ -85,8 +81,5 @@ def _giant(canvas: Canvas, cls: str, x: float, y: float, a: float, b: float, th:
         else:
             ang = {"along": th, "across": th + np.pi / 2, "random": ax}.get(mode, 0.0)
             ang = np.broadcast_to(ang, val.shape)
-        c2 = np.zeros((w.height, w.width), dtype=np.float32)
-        s2 = np.zeros((w.height, w.width), dtype=np.float32)
-        c2[y0:y1, x0:x1] = val * ret * np.cos(2 * ang)
-        s2[y0:y1, x0:x1] = val * ret * np.sin(2 * ang)
-        canvas.add_retardance(layer, c2.ravel(), s2.ravel())
+        canvas.add_retardance_box(layer, rows, cols, val * ret * np.cos(2 * ang),
+                                  val * ret * np.sin(2 * ang))
