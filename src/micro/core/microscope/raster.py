@@ -198,7 +198,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
                         _stamp_clipped(acc, c2, s2, w, int(g), reach, cx, cy, A, B, H, th,
                                        amt, ax, target, prof, orient, rect)
                     continue
-                chunk = max(1, 3_000_000 // ((2 * R + 1) ** 2))
+                chunk = max(1, 150_000 // ((2 * R + 1) ** 2))
                 for start in range(0, grp.size, chunk):
                     g = grp[start:start + chunk]
                     _stamp(acc, c2, s2, w, g, R, cx, cy, A, B, H, th, amt, ax, target, prof,
