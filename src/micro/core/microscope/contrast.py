@@ -66,28 +66,29 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     # beam (T − 1): exact for one layer, and for several as long as absorbers at different
     # depths do not overlap strongly — one inverse FFT whatever the number of layers.
     spectra = _brightfield_spectra(scene, s, coef)
-    acc = None
+    if all(f_t is None for f_t, _ in spectra):
+        return Signal(np.ones((3, h, w), dtype=np.float32), ("R", "G", "B"), RGB,
+                      "transmitted", 550.0)
+    # three buffers for the whole render, however many layers: fresh memory costs page
+    # faults, which in a virtual machine cost more than the arithmetic
+    acc = np.zeros((3, h, w // 2 + 1), dtype=np.complex64)
+    F = np.empty_like(acc)
+    tie = np.empty(acc.shape[1:], dtype=np.complex64)
     for layer, (f_t, f_opd) in zip(scene.layers, spectra, strict=True):
         if f_t is None:
             continue
         dz = s.focus_um - layer.z_um
         if abs(dz) > 1e-6 and f_opd is not None:
-            tie = f_opd * _nu2(h, w, s.px_um)
+            np.multiply(f_opd, _nu2(h, w, s.px_um), out=tie)
             tie *= np.float32(dz / n_med * 4 * np.pi**2 * coherence)
-            F = f_t + tie[None]
+            np.add(f_t, tie[None], out=F)
         else:
-            F = f_t.copy()
+            F[...] = f_t
         for c in range(3):
             F[c] *= _otf_channel(s, na_eff, -dz, c)
-        if acc is None:
-            acc = F
-        else:
-            acc += F
-    if acc is None:
-        total = np.ones((3, h, w), dtype=np.float32)
-    else:
-        total = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
-        total += np.float32(1.0)
+        acc += F
+    total = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
+    total += np.float32(1.0)
     return Signal(np.clip(total, 0.0, None, out=total), ("R", "G", "B"), RGB, "transmitted",
                   550.0)
 
@@ -185,15 +186,19 @@ def _field(scene: Scene, s: Setup,
     per_layer, tint, scatter = _field_parts(scene, s, coef)
     opd = np.zeros((h, w), dtype=np.float32)
     od = np.zeros((h, w), dtype=np.float32)
-    acc = None
+    acc = F = None
     for layer, part in zip(scene.layers, per_layer, strict=True):
         if part is None:
             continue
         dz = s.focus_um - layer.z_um
         if abs(dz) > 1e-6:  # defocus blurs this layer's absorbance and phase
-            F = part[2] * otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
-                              s.extra_w20_um)
-            acc = F if acc is None else acc + F
+            o = otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                    s.extra_w20_um)
+            if acc is None:
+                acc = np.zeros_like(part[2])
+                F = np.empty_like(part[2])
+            np.multiply(part[2], o, out=F)
+            acc += F
         else:
             od += part[0]
             opd += part[1]
@@ -357,16 +362,14 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     into RGB, so retardance Δ gives the Michel-Lévy interference colours and isotropic
     material (Δ = 0) stays dark. θ is the slow axis against the polarizer."""
     h, w = s.shape
-    acc = None
-    for layer, F in zip(scene.layers, _layer_spectra(scene, s, coef, "polarized"), strict=True):
+    spectra = _layer_spectra(scene, s, coef, "polarized")
+    acc = np.zeros_like(spectra[0])
+    G = np.empty_like(acc)
+    for layer, F in zip(scene.layers, spectra, strict=True):
         dz = s.focus_um - layer.z_um
-        G = F * otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
-                    s.extra_w20_um)
-        if acc is None:
-            acc = G
-        else:
-            acc += G
-    assert acc is not None
+        np.multiply(F, otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
+                           s.extra_w20_um), out=G)
+        acc += G
     stack = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
     od, rc, rs = stack[0:3], stack[3], stack[4]
     delta = np.hypot(rc, rs)

@@ -81,6 +81,7 @@ def fluorescence(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     chans = channels(coef)
     z_cov = min(L.z_um for L in scene.layers)
     acc = np.zeros((len(chans), h, w // 2 + 1), dtype=np.complex64)
+    term = np.empty(acc.shape[1:], dtype=np.complex64)
     n = s.n_immersion
     spectra = _emission_spectra(scene, s, coef, chans)
     for layer, spec in zip(scene.layers, spectra, strict=True):
@@ -94,7 +95,10 @@ def fluorescence(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
             weight, transfer = _layer_response(s, mode, em, dz, layer.z_um - z_cov, h, w, n)
             if weight < 1e-4:
                 continue
-            acc[ci] += f * (transfer * np.float32(weight))
+            np.multiply(f, transfer, out=term)
+            if weight != 1.0:
+                term *= np.float32(weight)
+            acc[ci] += term
     vals = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
     colors = np.stack([c[3] for c in chans])
     return Signal(np.clip(vals, 0.0, None, out=vals), tuple(c[0] for c in chans), colors,
