@@ -296,7 +296,11 @@ def kspace(add: Additive, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
                            np.pi * s.a * s.b)
         else:
             amp = 4 * s.a * s.b * np.sinc(2 * s.a * ku) * np.sinc(2 * s.b * kv)
-        ft = amp * np.exp(-2j * np.pi * (kx * s.x0 + ky * s.y0))
+        if np.ndim(kx) == 2 and np.ndim(ky) == 2 and kx.shape[0] == 1 and ky.shape[1] == 1:
+            # a k-space grid: the shift theorem's phase is an outer product of two 1-D ones
+            ft = amp * (np.exp(-2j * np.pi * ky * s.y0) * np.exp(-2j * np.pi * kx * s.x0))
+        else:
+            ft = amp * np.exp(-2j * np.pi * (kx * s.x0 + ky * s.y0))
         for t, w in enumerate(s.weights):
             if w:
                 out[t] += w * ft

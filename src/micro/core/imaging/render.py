@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -20,15 +19,14 @@ Renderer = Callable[[dict[str, Any], Phantom, str, ImagingInstrument, int, np.ra
 
 
 def clear_caches() -> None:
-    """Forget everything computed per phantom (rasters, sinograms, reconstructions, system
-    matrices, k-space): a caller that has finished with a phantom gets its memory back."""
-    from micro.core.imaging import display, emission
+    """Forget everything computed for a phantom (rasters, sinograms, reconstructions, system
+    matrices, k-space, tissue masks): a caller that has finished with a phantom gets its
+    memory back. Geometry-only tables (projectors, filters, beam grids) are kept."""
+    from micro.core.imaging import ct, display, emission, mri, phantom, ultrasound
 
-    for name, module in list(sys.modules.items()):
-        if name.startswith("micro.core.imaging.") and module is not None:
-            for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
+    for cached in (phantom.fractions, phantom.thickness, ct._chords, ct._metal_chords,
+                   ct._reconstruct, emission._system, mri._kspace, ultrasound._properties):
+        cached.cache_clear()
     emission._BLOCKS.clear()
     display._MASKS.clear()
 
