@@ -167,6 +167,12 @@ def _group_cost(group: list[Request]) -> float:
     return len(group) * (4.0 if first.kind == "imaging" else 1.0)
 
 
+def _group_order(group: list[Request]) -> tuple[float, str, float]:
+    first = group[0]
+    optics = (first.instrument, float(getattr(first, "objective", 0.0)))
+    return (-_group_cost(group), *optics)
+
+
 def _scene_groups(todo: list[Request]) -> list[list[Request]]:
     groups: dict[tuple[object, ...], list[Request]] = {}
     for r in todo:
@@ -198,8 +204,9 @@ def _render_all(todo: list[Request], cfg: BuildConfig, catalog: Catalog,
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(str(catalog.data_dir),)) as pool:
         # biggest first (focus stacks of thick specimens, phantom preset sets), so the pool
-        # does not end on one long group while the other worker idles
-        queue = iter(sorted(_scene_groups(todo), key=_group_cost, reverse=True))
+        # does not end on one long group while the other worker idles; among equals, one
+        # instrument and objective after another, so their transfer functions are reused
+        queue = iter(sorted(_scene_groups(todo), key=_group_order))
         running: dict[Future[list[tuple[str, int]]], list[Request]] = {}
         done = 0
 
