@@ -25,6 +25,7 @@ from micro.core.catalog import Catalog, default_data_dir
 from micro.core.errors import InvalidRequest, NotFound
 from micro.core.render import render
 from micro.core.requests import canonicalize_microscope
+from micro.site.build import catalog_json
 from micro.site.plan import plan_defaults
 
 SPECIMEN, STAIN = "cheek-cells", "methylene-blue"
@@ -330,6 +331,17 @@ def test_build_plans_library_views_only_when_the_library_has_images(data_dir: Pa
     assert {(r.specimen, r.stain, r.mode) for r in lib} == {(SPECIMEN, STAIN, "brightfield")}
     for r in lib[:1]:
         assert render(r, cat).info["provenance"] == "ai-illustration"
+
+
+def test_site_catalog_lists_only_verified_illustrations(data_dir: Path) -> None:
+    assert all(not s["illustrated_stains"]
+               for s in catalog_json(Catalog.load(data_dir), "v")["specimens"].values())
+    add_illustration(data_dir, dark_quadrant(64))
+    png, _ = add_illustration(data_dir, dark_quadrant(64), specimen="liver-he", stain="he")
+    png.write_bytes(b"not a png")  # fails verification: the lab must not offer it
+    specimens = catalog_json(Catalog.load(data_dir), "v")["specimens"]
+    assert {sid: s["illustrated_stains"] for sid, s in specimens.items()
+            if s["illustrated_stains"]} == {SPECIMEN: [STAIN]}
 
 
 def test_core_library_imports_no_edge_library() -> None:

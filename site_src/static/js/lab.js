@@ -77,6 +77,13 @@ function syncControls(r) {
   fillSelect($("stain"), spec.stains.map((id) => [id, c.stains[id]?.name || id]), r.stain);
   fillSelect($("mode"), inst.modes.map((m) => [m, m]), r.mode);
   $("source").value = r.source;
+  // the AI-illustration source only where the library has a picture of this slide and stain
+  const illustrated = (spec.illustrated_stains || []).includes(r.stain)
+    && data.spec.library_modes.includes(r.mode);
+  const libraryOption = $("source").querySelector('option[value="library"]');
+  libraryOption.disabled = !illustrated && r.source !== "library";
+  libraryOption.textContent = illustrated ? "AI illustration through the same optics"
+    : "AI illustration (none in the library for this slide, stain and mode)";
 
   const nose = $("nosepiece");
   nose.replaceChildren();

@@ -248,7 +248,10 @@ def _render_error(req: Request, exc: BaseException) -> BuildError:
 # --------------------------------------------------------------------------- data files
 
 def catalog_json(catalog: Catalog, version: str) -> dict[str, Any]:
-    """What the browser needs to canonicalize and label views (no scene populations)."""
+    """What the browser needs to canonicalize and label views (no scene populations), and
+    which stains of each specimen have an AI illustration in the library."""
+    from micro.core.library import usable_stains
+
     instruments = {}
     for iid, inst in sorted(catalog.instruments.items()):
         d = inst.model_dump(mode="json")
@@ -260,7 +263,8 @@ def catalog_json(catalog: Catalog, version: str) -> dict[str, Any]:
                        "recommended": s.recommended.model_dump(mode="json"),
                        "slide_width_um": s.slide_width_um,
                        "slide_height_um": s.slide_height_um,
-                       "look_for": list(s.look_for)}
+                       "look_for": list(s.look_for),
+                       "illustrated_stains": usable_stains(catalog, s)}
                  for sid, s in sorted(catalog.specimens.items())}
     stains = {sid: {"id": s.id, "name": s.name, "type": s.type}
               for sid, s in sorted(catalog.stains.items())}
