@@ -169,6 +169,12 @@ def test_a_scanned_probe_has_no_focus_lamp_or_exposure() -> None:
             != canonicalize_microscope(sem, CAT).path())  # an electron beam does focus
 
 
+def test_a_catalogued_but_unsimulated_imager_says_so() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        canonicalize_imaging({"instrument": "oct-retinal", "phantom": "brain"}, CAT)
+    assert err.value.field == "instrument" and "not simulate oct" in str(err.value)
+
+
 def test_non_canonical_path_parses_to_the_canonical_one() -> None:
     r = canonicalize_microscope({**BASE, "focus_um": 1.5}, CAT)
     messy = r.path().replace("/z1.5_", "/z1.50000_").replace("/10/", "/10.0/")

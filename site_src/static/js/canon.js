@@ -274,6 +274,11 @@ export function canonicalizeImaging(input, ctx) {
   const params = { ...input };
   const preset = params.preset;
   delete params.preset;
+  const catalogued = has(catalog.instruments, params.instrument) ? catalog.instruments[params.instrument] : null;
+  if (catalogued && catalogued.kind === "imaging" && !spec.imaging[catalogued.modality]) {
+    throw new CanonError(`${catalogued.id} is in the catalog for reference only: MICRO does not simulate ${catalogued.modality} images yet`,
+      "instrument", imagingIds(catalog, spec));
+  }
   const iid = checkId(params.instrument, "instrument", imagingIds(catalog, spec));
   const inst = catalog.instruments[iid];
   const modality = inst.modality;

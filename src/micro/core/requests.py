@@ -307,9 +307,14 @@ def canonicalize_imaging(params: Mapping[str, Any],
     cat = catalog or default_catalog()
     params = dict(params)
     preset = params.pop("preset", None)
-    iid = _check_id(params.get("instrument"), "instrument",
-                    [i for i in cat.imaging_ids()
-                     if getattr(cat.instruments[i], "modality", None) in IMAGING_PARAMS])
+    simulated = [i for i in cat.imaging_ids()
+                 if getattr(cat.instruments[i], "modality", None) in IMAGING_PARAMS]
+    catalogued = cat.instruments.get(str(params.get("instrument")))
+    if isinstance(catalogued, ImagingInstrument) and catalogued.modality not in IMAGING_PARAMS:
+        raise InvalidRequest(f"{catalogued.id} is in the catalog for reference only: MICRO does "
+                             f"not simulate {catalogued.modality} images yet",
+                             field="instrument", allowed=simulated)
+    iid = _check_id(params.get("instrument"), "instrument", simulated)
     inst = cat.instruments[iid]
     assert isinstance(inst, ImagingInstrument)
     modality = inst.modality

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from micro.core.catalog import Catalog
 from micro.core.models import ImagingInstrument, MicroscopeInstrument
-from micro.core.params import fmt_plain
+from micro.core.params import IMAGING_PARAMS, fmt_plain
 from micro.core.requests import ImagingRequest, MicroscopeRequest
 from micro.site.courses import Course, Quiz, View, inline, render_course
 from micro.site.plan import Plan, objective_dof_um
@@ -197,6 +197,7 @@ def render_pages(env: Environment, ctx: SiteContext) -> Pages:
                        and r.instrument == i, 4)
         page(f"instruments/{inst.id}.html", "imager.html", inst=inst,
              spec=inst.spec.model_dump(), examples=ex, label=label, lab_query=lab_query,
+             simulated=inst.modality in IMAGING_PARAMS,
              phantoms=[p for p in phantoms if inst.modality in p.modalities])
     for spec in specimens:
         ex = _examples(ctx.plan, lambda r, s=spec.id: isinstance(r, MicroscopeRequest)
