@@ -220,6 +220,9 @@ def test_flat_field_noise_is_poisson_through_the_gain(cat: Catalog) -> None:
     adu = e * det.gain_adu_per_e
     ratio = float(adu.var() / adu.mean())
     assert ratio == pytest.approx(det.gain_adu_per_e, rel=0.10)
+    cam = s.inst.camera
+    assert cam is not None  # the gain is the camera's: full scale over the full well
+    assert det.gain_adu_per_e == pytest.approx((2**cam.bit_depth - 1) / cam.full_well_e)
 
 
 def test_saturation_is_visible_and_reported(cat: Catalog) -> None:

@@ -118,8 +118,8 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
     electrons *= np.float32(k)
     pct = 99.0 if signal.kind != "transmitted" else 90.0
     sample = mean[..., ::4, ::4].ravel()  # a subsample is plenty (a copy: partition sorts it)
-    k = round(pct / 100.0 * (sample.size - 1))
-    sig = float(np.partition(sample, k)[k])
+    rank = round(pct / 100.0 * (sample.size - 1))
+    sig = float(np.partition(sample, rank)[rank])
     dark = dark_per_ms * t
     snr = sig / math.sqrt(sig + dark + read * read) if sig > 0 else 0.0
     return Detected(electrons, "photoelectrons", t, saturated_fraction, snr, full_well, 1.0 / k,
