@@ -8,7 +8,7 @@ density and a 100× view resolves the very structures it showed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,16 +343,44 @@ def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Win
         np.add.at(s2, idx, vals * np.sin(2 * ang))
 
 
-def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
-           angle: float = 0.0, jitter: float = 0.8, slots: int = 8
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cellular (Worley) field over the window, for polygonal tissue and mineral grains.
+@dataclass(frozen=True)
+class SeedLattice:
+    """One jittered seed per lattice cell (spacing µm) around the pixels of a window, in the
+    frame turned by `angle` and compressed by `aspect` along it (u, v). Distances are taken
+    with u multiplied by `u_scale`: `aspect` gives real µm, 1 the compressed frame."""
 
-    Cells are the Voronoi regions of one jittered seed per lattice cell, in a frame stretched
-    by `aspect` along `angle`. Returns d1, d2 (µm, distances to the nearest and second-nearest
-    seed), the nearest cell's index (H, W) into `table` (n, slots) of per-cell uniforms (slots
-    0–1 are the seed jitter), and `seeds` (n, 2) in slide µm.
-    """
+    u: np.ndarray
+    """float32 (H, W): each pixel's u·u_scale, relative to the lattice's corner."""
+    v: np.ndarray
+    seed_u: np.ndarray
+    """float32 (n,): each seed's u·u_scale, relative to the same corner."""
+    seed_v: np.ndarray
+    cell: np.ndarray
+    """int32 (H, W): the lattice cell each pixel lies in."""
+    ncols: int
+    table: np.ndarray
+    """(n, slots) per-cell uniforms; slots 0–1 are the seed jitter."""
+    seeds: np.ndarray
+    """(n, 2) seeds in slide µm."""
+
+    def squared_distances(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """For each of the 3×3 cells around each pixel: (cell index, squared distance), the
+        distance array reused between steps."""
+        d = np.empty(self.u.shape, dtype=np.float32)
+        t = np.empty(self.u.shape, dtype=np.float32)
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                k = self.cell + np.int32(dj * self.ncols + di)
+                np.subtract(self.u, self.seed_u.take(k), out=d)
+                np.square(d, out=d)
+                np.subtract(self.v, self.seed_v.take(k), out=t)
+                np.square(t, out=t)
+                d += t
+                yield k, d
+
+
+def seed_lattice(window: Window, seed: int, spacing_um: float, aspect: float, angle: float,
+                 jitter: float, slots: int, u_scale: float) -> SeedLattice:
     X, Y = window.grids()
     X = np.broadcast_to(X, (window.height, window.width))
     Y = np.broadcast_to(Y, (window.height, window.width))
@@ -368,36 +396,40 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
     su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * spacing_um
     sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * spacing_um
-    # float32 relative to a lattice-aligned origin: exact enough, half the memory traffic
+    # float32 relative to a lattice-aligned corner: exact enough, half the memory traffic
     u0, v0 = i_lo * spacing_um, j_lo * spacing_um
-    Uf = ((U - u0) * aspect).astype(np.float32)
-    Vf = (V - v0).astype(np.float32)
-    suf = ((su - u0) * aspect).astype(np.float32)
-    svf = (sv - v0).astype(np.float32)
-    base = ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32)
-    # squared distances to the nearest two seeds among the 3×3 neighbouring cells: a new
-    # distance d makes (d1, d2) → (min(d1, d), min(d2, max(d1, d)))
-    d1 = np.full(U.shape, np.inf, dtype=np.float32)
-    d2 = np.full(U.shape, np.inf, dtype=np.float32)
-    near = np.zeros(U.shape, dtype=np.int32)
-    d = np.empty(U.shape, dtype=np.float32)
-    t = np.empty(U.shape, dtype=np.float32)
-    for di in (-1, 0, 1):
-        for dj in (-1, 0, 1):
-            k = base + np.int32(dj * ncols + di)
-            np.subtract(Uf, suf.take(k), out=d)
-            np.square(d, out=d)
-            np.subtract(Vf, svf.take(k), out=t)
-            np.square(t, out=t)
-            d += t
-            np.maximum(d1, d, out=t)
-            np.minimum(d2, t, out=d2)
-            np.copyto(near, k, where=d < d1)
-            np.minimum(d1, d, out=d1)
+    seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
+    return SeedLattice(((U - u0) * u_scale).astype(np.float32), (V - v0).astype(np.float32),
+                       ((su - u0) * u_scale).astype(np.float32), (sv - v0).astype(np.float32),
+                       ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32), ncols, table,
+                       seeds)
+
+
+def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
+           angle: float = 0.0, jitter: float = 0.8, slots: int = 8
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cellular (Worley) field over the window, for polygonal tissue and mineral grains.
+
+    Cells are the Voronoi regions of one jittered seed per lattice cell, in a frame stretched
+    by `aspect` along `angle`. Returns d1, d2 (µm, distances to the nearest and second-nearest
+    seed), the nearest cell's index (H, W) into `table` (n, slots) of per-cell uniforms (slots
+    0–1 are the seed jitter), and `seeds` (n, 2) in slide µm.
+    """
+    lat = seed_lattice(window, seed, spacing_um, aspect, angle, jitter, slots, u_scale=aspect)
+    # the nearest two seeds: a new squared distance d makes
+    # (d1, d2) → (min(d1, d), min(d2, max(d1, d)))
+    d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
+    d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
+    near = np.zeros(lat.u.shape, dtype=np.int32)
+    t = np.empty(lat.u.shape, dtype=np.float32)
+    for k, d in lat.squared_distances():
+        np.maximum(d1, d, out=t)
+        np.minimum(d2, t, out=d2)
+        np.copyto(near, k, where=d < d1)
+        np.minimum(d1, d, out=d1)
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
-    seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
-    return d1, d2, near, table, seeds
+    return d1, d2, near, lat.table, lat.seeds
 
 
 def value_noise(window: Window, seed: int, scale_um: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window, uniforms
-from micro.core.microscope.raster import Canvas, band, worley
+from micro.core.microscope.raster import Canvas, band, seed_lattice, worley
 from micro.core.microscope.registry import Ctx, generator
 
 PHASES = ("interphase", "prophase", "metaphase", "anaphase", "telophase")
@@ -56,58 +56,31 @@ def cell_field(w: Window, seed: int, width: float, aspect: float, angle: float,
     cells of a jittered lattice in a frame compressed along the long axis, so cells stay
     long and brick-like. Returns the distance (real µm) to the nearest wall, the cell index
     (H, W) into `table` (n, slots) and the cell seeds (n, 2) in slide µm."""
-    X, Y = w.grids()
-    X = np.broadcast_to(X, (w.height, w.width))
-    Y = np.broadcast_to(Y, (w.height, w.width))
-    ca, sa = np.cos(angle), np.sin(angle)
-    U = (X * ca + Y * sa) / aspect
-    V = -X * sa + Y * ca
-    ci = np.floor(U / width).astype(np.int64)
-    cj = np.floor(V / width).astype(np.int64)
-    i_lo, j_lo = int(ci.min()) - 1, int(cj.min()) - 1
-    gi, gj = np.meshgrid(np.arange(i_lo, int(ci.max()) + 2), np.arange(j_lo, int(cj.max()) + 2),
-                         indexing="xy")
-    ncols = gi.shape[1]
-    table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
-    su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * width
-    sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * width
-    # float32 relative to a lattice-aligned origin; squared distances; in-place updates
-    u0, v0 = i_lo * width, j_lo * width
-    Uf, Vf = (U - u0).astype(np.float32), (V - v0).astype(np.float32)
-    suf, svf = (su - u0).astype(np.float32), (sv - v0).astype(np.float32)
-    base = ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32)
-    d1 = np.full(U.shape, np.inf, dtype=np.float32)
-    d2 = np.full(U.shape, np.inf, dtype=np.float32)
-    k1 = np.zeros(U.shape, dtype=np.int32)
-    k2 = np.zeros(U.shape, dtype=np.int32)
-    d = np.empty(U.shape, dtype=np.float32)
-    t = np.empty(U.shape, dtype=np.float32)
-    for di in (-1, 0, 1):
-        for dj in (-1, 0, 1):
-            k = base + np.int32(dj * ncols + di)
-            np.subtract(Uf, suf.take(k), out=d)
-            np.square(d, out=d)
-            np.subtract(Vf, svf.take(k), out=t)
-            np.square(t, out=t)
-            d += t
-            c1 = d < d1
-            c2 = ~c1 & (d < d2)
-            np.copyto(d2, d1, where=c1)  # the old nearest becomes the second
-            np.copyto(k2, k1, where=c1)
-            np.copyto(d2, d, where=c2)
-            np.copyto(k2, k, where=c2)
-            np.copyto(d1, d, where=c1)
-            np.copyto(k1, k, where=c1)
+    lat = seed_lattice(w, seed, width, aspect, angle, jitter, slots, u_scale=1.0)
+    # the nearest two seeds and their cells, updated in place
+    d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
+    d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
+    k1 = np.zeros(lat.u.shape, dtype=np.int32)
+    k2 = np.zeros(lat.u.shape, dtype=np.int32)
+    for k, d in lat.squared_distances():
+        c1 = d < d1
+        c2 = ~c1 & (d < d2)
+        np.copyto(d2, d1, where=c1)  # the old nearest becomes the second
+        np.copyto(k2, k1, where=c1)
+        np.copyto(d2, d, where=c2)
+        np.copyto(k2, k, where=c2)
+        np.copyto(d1, d, where=c1)
+        np.copyto(k1, k, where=c1)
     # distance to the bisector of the two nearest seeds, converted to real µm
-    nu, nv = suf.take(k2) - suf.take(k1), svf.take(k2) - svf.take(k1)
+    su, sv = lat.seed_u, lat.seed_v
+    nu, nv = su.take(k2) - su.take(k1), sv.take(k2) - sv.take(k1)
     norm = np.maximum(np.hypot(nu, nv), np.float32(1e-9))
     nu /= norm
     nv /= norm
-    mu = (suf.take(k1) + suf.take(k2)) * np.float32(0.5)
-    mv = (svf.take(k1) + svf.take(k2)) * np.float32(0.5)
-    edge = np.abs((mu - Uf) * nu + (mv - Vf) * nv) / np.hypot(nu / np.float32(aspect), nv)
-    seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
-    return edge, k1, table, seeds
+    mu = (su.take(k1) + su.take(k2)) * np.float32(0.5)
+    mv = (sv.take(k1) + sv.take(k2)) * np.float32(0.5)
+    edge = np.abs((mu - lat.u) * nu + (mv - lat.v) * nv) / np.hypot(nu / np.float32(aspect), nv)
+    return edge, k1, lat.table, lat.seeds
 
 
 def cell_edge_at(x: np.ndarray, y: np.ndarray, seed: int, width: float, aspect: float,
