@@ -255,24 +255,8 @@ def _stamp_clipped(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None
     f32 = np.float32
     u = (np.arange(x0, x1) + 0.5 - cx[g]).astype(f32)[None, :]
     v = (np.arange(y0, y1) + 0.5 - cy[g]).astype(f32)[:, None]
-    c, s = f32(np.cos(th[g])), f32(np.sin(th[g]))
-    up = np.abs(u * c + v * s)
-    up -= f32(H[g])
-    np.maximum(up, f32(0.0), out=up)
-    vp = v * c - u * s
-    a, b = f32(max(A[g], 1e-6)), f32(max(B[g], 1e-6))
-    if rect:
-        val = np.clip(a - up + f32(0.5), 0.0, 1.0)
-        val *= np.clip(b - np.abs(vp) + f32(0.5), 0.0, 1.0)
-    else:
-        up /= a
-        vp /= b
-        rho = np.square(up, out=up)
-        rho += np.square(vp, out=vp)
-        np.sqrt(rho, out=rho)
-        edge = np.clip((f32(1.0) - rho) * min(a, b) + f32(0.5), 0.0, 1.0)
-        val = prof(np.minimum(rho, f32(1.0), out=rho))
-        val *= edge
+    val = _shape(u, v, f32(np.cos(th[g])), f32(np.sin(th[g])), f32(H[g]),
+                 f32(max(A[g], 1e-6)), f32(max(B[g], 1e-6)), prof, rect)
     val *= f32(amt[g])
     view = acc.reshape(w.height, w.width)
     view[y0:y1, x0:x1] += val
@@ -283,6 +267,32 @@ def _stamp_clipped(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None
             ang = np.full_like(val, _tiny_axis(orient, th[g:g + 1], ax[g:g + 1])[0])
         c2.reshape(w.height, w.width)[y0:y1, x0:x1] += val * np.cos(2 * ang)
         s2.reshape(w.height, w.width)[y0:y1, x0:x1] += val * np.sin(2 * ang)
+
+
+def _shape(u: np.ndarray, v: np.ndarray, c: Any, s: Any, half_len: Any, a: Any, b: Any,
+           prof: Profile, rect: bool) -> np.ndarray:
+    """Anti-aliased coverage × thickness profile (float32) at offsets (u, v) px from a
+    structure's centre: an ellipse of semi-axes a, b (a capsule when half_len > 0, a
+    rectangle of half-sides a, b when rect) turned by (cos, sin) = (c, s)."""
+    f32 = np.float32
+    up = u * c + v * s
+    vp = v * c - u * s
+    np.abs(up, out=up)
+    up -= half_len
+    np.maximum(up, f32(0.0), out=up)
+    if rect:
+        val = np.clip(a - up + f32(0.5), 0.0, 1.0)
+        val *= np.clip(b - np.abs(vp) + f32(0.5), 0.0, 1.0)
+        return val
+    up /= a
+    vp /= b
+    rho = np.square(up, out=up)
+    rho += np.square(vp, out=vp)
+    np.sqrt(rho, out=rho)
+    edge = np.clip((f32(1.0) - rho) * np.minimum(a, b) + f32(0.5), 0.0, 1.0)
+    val = prof(np.minimum(rho, f32(1.0), out=rho))
+    val *= edge
+    return val
 
 
 def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Window,
@@ -297,27 +307,11 @@ def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Win
     fx, fy = np.floor(cx[g]), np.floor(cy[g])
     u = off.astype(f32)[None, None, :] + (fx + 0.5 - cx[g]).astype(f32)[:, None, None]
     v = off.astype(f32)[None, :, None] + (fy + 0.5 - cy[g]).astype(f32)[:, None, None]
-    c = np.cos(th[g]).astype(f32)[:, None, None]
-    s = np.sin(th[g]).astype(f32)[:, None, None]
-    up = u * c + v * s
-    vp = v * c - u * s
-    np.abs(up, out=up)
-    up -= H[g].astype(f32)[:, None, None]
-    np.maximum(up, f32(0.0), out=up)
-    a = np.maximum(A[g], 1e-6).astype(f32)[:, None, None]
-    b = np.maximum(B[g], 1e-6).astype(f32)[:, None, None]
-    if rect:
-        val = np.clip(a - up + f32(0.5), 0.0, 1.0)
-        val *= np.clip(b - np.abs(vp) + f32(0.5), 0.0, 1.0)
-    else:
-        up /= a
-        vp /= b
-        rho = np.square(up, out=up)
-        rho += np.square(vp, out=vp)
-        np.sqrt(rho, out=rho)
-        edge = np.clip((f32(1.0) - rho) * np.minimum(a, b) + f32(0.5), 0.0, 1.0)
-        val = prof(np.minimum(rho, f32(1.0), out=rho))
-        val *= edge
+    def per(x: np.ndarray) -> np.ndarray:  # one value per structure, on its stamp's axis
+        return x.astype(f32)[:, None, None]
+
+    val = _shape(u, v, per(np.cos(th[g])), per(np.sin(th[g])), per(H[g]),
+                 per(np.maximum(A[g], 1e-6)), per(np.maximum(B[g], 1e-6)), prof, rect)
     gx = fx.astype(np.int32)[:, None, None] + off[None, None, :]
     gy = fy.astype(np.int32)[:, None, None] + off[None, :, None]
     inside = ((gx >= 0) & (gx < w.width)) & ((gy >= 0) & (gy < w.height))
