@@ -28,6 +28,7 @@ import boto3
 import httpx
 import numpy as np
 import pytest
+from asgi_client import call
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
@@ -44,15 +45,6 @@ from micro.core.result import RenderResult
 
 MICRO = {"instrument": "student-compound", "specimen": "stage-micrometer", "size": "256"}
 BUCKET = "micro-faults"
-
-
-def call(app: Any, method: str, url: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://micro.test") as client:
-            return await client.request(method, url, **kw)
-
-    return asyncio.run(go())
 
 
 def decoded(r: httpx.Response) -> Image.Image:

@@ -6,7 +6,6 @@ surface; and the OpenAI key never reaches a log, a response or the CLI's output.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from asgi_client import call
 from click.testing import CliRunner
 from PIL import Image
 
@@ -33,15 +33,6 @@ from micro.core.result import RenderResult
 
 MICRO = {"instrument": "student-compound", "specimen": "stage-micrometer", "size": "256"}
 SENTINEL = "sk-proj-SENTINEL0123456789abcdefDO-NOT-LEAK"
-
-
-def call(app: Any, method: str, url: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://micro.test") as client:
-            return await client.request(method, url, **kw)
-
-    return asyncio.run(go())
 
 
 def mpath(**over: Any) -> str:
