@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from micro.api import Settings, create_app
-from micro.bench_faults import closed_port_url
+from micro.bench_faults import LoopbackFake, closed_port_url
 from micro.core.catalog import default_data_dir
 from micro.core.encode import encode
 from micro.core.requests import canonicalize_imaging, canonicalize_microscope
@@ -278,7 +278,7 @@ def test_openai_key_never_reaches_a_response_or_a_log(
     assert SENTINEL not in caplog.text  # …and never the key
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackFake):
     """A local stand-in for the images API that answers from `script` (status, JSON) and can
     hang; records the Authorization header it was sent."""
 
@@ -304,20 +304,11 @@ class FakeOpenAI:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 def _err(message: str, code: str | None = None) -> dict[str, Any]:

@@ -15,14 +15,45 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 from micro.bench_load import HOST, IMAGE_MAGIC, ServeProcess, free_port, mpath
 
 
-class FakeS3:
+class LoopbackFake:
+    """A stand-in for a remote service: a threaded HTTP server on a free loopback port.
+    Subclasses build their request handler and call `serve`; `released` lets a handler
+    that hangs return when the fake closes."""
+
+    released: threading.Event
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer((HOST, 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FakeS3(LoopbackFake):
     """Just enough of an S3 endpoint to fail: `mode` 'error' answers every request 500
     (InternalError), 'hang' accepts and never answers until closed, 'read-only' answers
     reads 404 (NoSuchKey) and writes 500. Records each request's method."""
@@ -62,27 +93,11 @@ class FakeS3:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> FakeS3:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return f"http://{HOST}:{self.port}"
 
 
 def s3_env(endpoint: str, root: Path) -> dict[str, str]:
