@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from asgi_client import call
 from PIL import Image
 
 from micro.api import Settings, create_app
@@ -34,15 +35,6 @@ CT = {"instrument": "ct-64-slice", "phantom": "shepp-logan", "size": "256"}
 
 
 # --------------------------------------------------------------------------- helpers
-
-def call(app: Any, method: str, url: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://micro.test") as client:
-            return await client.request(method, url, **kw)
-
-    return asyncio.run(go())
-
 
 def decode(data: bytes) -> Image.Image:
     img = Image.open(io.BytesIO(data))

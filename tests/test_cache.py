@@ -3,7 +3,6 @@ against a real S3-protocol server on loopback (moto's ThreadedMotoServer, boto3 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import socket
@@ -12,11 +11,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
-import httpx
 import pytest
+from asgi_client import call
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
@@ -34,15 +32,6 @@ from micro.core.requests import canonicalize_microscope
 KEY = "r/0123456789/m/student-compound/10/stage-micrometer/none/brightfield/z0.jpg"
 DATA = bytes(range(256)) * 40
 BUCKET = "micro-test"
-
-
-def call(app: Any, method: str, url: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://micro.test") as client:
-            return await client.request(method, url, **kw)
-
-    return asyncio.run(go())
 
 
 # --------------------------------------------------------------------------- directory

@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 import pytest
 import schemathesis
+from asgi_client import call
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -165,15 +166,6 @@ def asgi(app: Any, method: str, raw_path: str, query: str = "", *,
     asyncio.run(app(scope, receive, send))
     reply.body = b"".join(parts)
     return reply
-
-
-def call(app: Any, method: str, url: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://micro.test") as client:
-            return await client.request(method, url, **kw)
-
-    return asyncio.run(go())
 
 
 def decode(content_type: str, data: bytes) -> tuple[int, ...]:
