@@ -14,6 +14,8 @@ from micro.core.microscope.detector import Detected
 from micro.core.microscope.setup import Setup
 
 _SRGB_LUT_N = 4096
+AFM_MIN_SPAN_NM = 1.0
+"""Smallest height range of the AFM colour scale (nm): ~20× the 0.05 nm noise floor."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,8 +48,11 @@ def to_linear_rgb(det: Detected, signal: Signal, s: Setup) -> np.ndarray:
     a view of a (3, H, W) array) — every later pass runs on contiguous planes."""
     v = det.values
     if signal.kind == "height":
-        lo, hi = np.percentile(v[0], [0.5, 99.5])
-        return afm_colormap((v[0] - lo) / max(hi - lo, 1e-3))
+        # the height scale runs from just below the substrate to the tallest features, and
+        # spans at least AFM_MIN_SPAN_NM, so a flat substrate's noise stays dark instead of
+        # being stretched over the whole colour scale
+        lo, hi = np.percentile(v[0], [1.0, 99.9])
+        return afm_colormap((v[0] - lo) / max(hi - lo, AFM_MIN_SPAN_NM))
     if s.view == "camera" and signal.kind != "electron":
         v = v * np.float32(1.0 / (0.8 * det.full_well_e))
     elif signal.kind == "electron":
