@@ -153,6 +153,7 @@ class S3Cache:
         self.prefix = prefix.strip("/")
         self._timeouts = (connect_timeout_s, read_timeout_s, max_attempts)
         self._client: Any = None
+        self._probe_client: Any = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -165,18 +166,32 @@ class S3Cache:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
                     connect, read, attempts = self._timeouts
-                    endpoint = (os.environ.get("AWS_ENDPOINT_URL_S3")
-                                or os.environ.get("AWS_ENDPOINT_URL") or None)
-                    self._client = boto3.session.Session().client(
-                        "s3", endpoint_url=endpoint,
-                        config=Config(connect_timeout=connect, read_timeout=read,
-                                      retries={"total_max_attempts": attempts, "mode": "standard"},
-                                      max_pool_connections=32))
+                    self._client = self._make_client(connect, read, attempts, 32)
         return self._client
+
+    def _probe(self) -> Any:
+        """A client for health checks: one attempt, a short read timeout, so a hanging S3
+        is reported in about a second instead of after the render path's retries."""
+        if self._probe_client is None:
+            with self._lock:
+                if self._probe_client is None:
+                    connect, read, _ = self._timeouts
+                    self._probe_client = self._make_client(connect, min(read, 1.0), 1, 2)
+        return self._probe_client
+
+    @staticmethod
+    def _make_client(connect: float, read: float, attempts: int, pool: int) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        endpoint = (os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL") or None)
+        return boto3.session.Session().client(
+            "s3", endpoint_url=endpoint,
+            config=Config(connect_timeout=connect, read_timeout=read,
+                          retries={"total_max_attempts": attempts, "mode": "standard"},
+                          max_pool_connections=pool))
 
     def object_key(self, key: str) -> str:
         check_key(key)
@@ -225,7 +240,7 @@ class S3Cache:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._s3().head_bucket(Bucket=self.bucket)
+            self._probe().head_bucket(Bucket=self.bucket)
             return True
         except (ClientError, BotoCoreError):
             return False
