@@ -253,7 +253,10 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
         size = float(np.mean(ctx.pop.size_um))
         x, y, u = ctx.points(size * 1.05, size, 6)
         ex = cell_edge_at(x, y, ctx.seed, cell, aspect, angle, jitter)
-        keep = (ex > size * 0.5) & (ex < size * (1.1 + 1.4 * u[:, 2])) & (u[:, 3] < 0.9)
+        # they line the cytoplasm on the cell's top and bottom faces, so seen from above
+        # they fill each cell (≈ 20,000/mm²: a real Elodea cell face holds 50–100), clear of
+        # the side walls only
+        keep = (ex > size * 0.5) & (u[:, 3] < 0.9)
         draw(canvas, chl, x[keep], y[keep], size / 2 * (0.9 + 0.2 * u[keep, 4]),
              size / 2 * 0.75, np.pi * u[keep, 5], z_um=z, profile="dome", amount=0.8,
              label=lab + "-chloroplast")
