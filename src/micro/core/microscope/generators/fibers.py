@@ -179,15 +179,32 @@ def coverage(canvas: Canvas, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> np.
     return np.zeros(canvas.npix) if got is None else got.astype(np.float64)
 
 
+def _in_tissue(canvas: Canvas, layer: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether earlier populations put any material in `layer` at these points (µm)."""
+    w = canvas.window
+    maps = [a for (li, _cls), a in canvas.amounts.items() if li == layer]
+    if not maps:
+        return np.ones(np.shape(x), dtype=bool)
+    ix = np.clip(((x - w.x0_um) / w.px_um).astype(int), 0, w.width - 1)
+    iy = np.clip(((y - w.y0_um) / w.px_um).astype(int), 0, w.height - 1)
+    flat = iy * w.width + ix
+    return sum(a[flat] for a in maps) > 0.05
+
+
 @generator("vessels")
 def vessels(canvas: Canvas, ctx: Ctx) -> None:
     """Round vessels cut across (central veins, arterioles): the lumen clears earlier
-    tissue, an endothelial/adventitial wall rings it, some red cells lie inside.
+    tissue, an endothelial/adventitial wall rings it, some red cells lie inside;
+    `within_tissue` keeps them out of places earlier populations left empty.
     Parts: wall, rbc, nucleus."""
     layer, z = _layer(canvas, ctx)
     n = 24
     x, y, u = ctx.points(ctx.spacing(), ctx.pop.size_um[1], 8 + 3 * n)
     keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    if ctx.p("within_tissue", False):
+        # none where nothing was drawn before (the air above a skin surface), judged at the
+        # vessel's centre or the nearest pixel of the window
+        keep &= _in_tissue(canvas, layer, x, y)
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
