@@ -45,7 +45,8 @@ def contact_sheet(specimens: list[str] | None = None, size: int = 256, columns: 
         tile.paste(img, ((size - img.width) // 2, LABEL_PX + (size - img.height) // 2))
         draw = ImageDraw.Draw(tile)
         draw.text((4, 2), sid, fill=(255, 255, 255))
-        draw.text((4, 15), f"{req.stain} · {req.mode} · {req.objective:g}×",
+        # "x", not "×": Pillow's built-in font has no multiplication sign
+        draw.text((4, 15), f"{req.stain} · {req.mode} · {req.objective:g}x",
                   fill=(180, 180, 180))
         tiles.append(tile)
     cols = max(1, min(columns, len(tiles)))
