@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from micro.core.identity_cache import IdentityCache
 from micro.core.imaging.phantom import Additive, pure_masks
 
 
@@ -45,15 +46,8 @@ def largest_uniform(frac: np.ndarray, exclude: int, erode_px: int = 3) -> np.nda
     return masks[int(np.argmax(sizes))]
 
 
-_MASKS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_MASKS: IdentityCache[np.ndarray] = IdentityCache(64)
 
 
 def _masks(frac: np.ndarray, erode_px: int) -> np.ndarray:
-    key = (id(frac), erode_px)
-    hit = _MASKS.get(key)
-    if hit is None or hit[0] is not frac:
-        if len(_MASKS) > 64:
-            _MASKS.clear()
-        hit = (frac, pure_masks(frac, erode_px))
-        _MASKS[key] = hit
-    return hit[1]
+    return _MASKS.get(frac, (erode_px,), lambda: pure_masks(frac, erode_px))

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, sparse
 
+from micro.core.identity_cache import IdentityCache
 from micro.core.imaging import fbp
 from micro.core.imaging.attenuation import mu_at
 from micro.core.imaging.display import largest_uniform, resize, tissue_means
@@ -142,16 +143,12 @@ def mlem(a: sparse.csr_matrix, y: np.ndarray, iterations: int, subsets: int = 1,
     return x
 
 
-_BLOCKS: dict[tuple[int, int, int], tuple[sparse.csr_matrix, list[Any]]] = {}
+_BLOCKS: IdentityCache[list[Any]] = IdentityCache(32)
 
 
 def _subset_blocks(a: sparse.csr_matrix, views: int, subsets: int) -> list[Any]:
     """Per subset: (rows of A, its transpose, row indices, sensitivity Aᵀ1), cached per A."""
-    key = (id(a), views, subsets)
-    hit = _BLOCKS.get(key)
-    if hit is None or hit[0] is not a:
-        if len(_BLOCKS) > 32:
-            _BLOCKS.clear()
+    def make() -> list[Any]:
         bins = a.shape[0] // views
         blocks = []
         for s in range(subsets):
@@ -159,9 +156,9 @@ def _subset_blocks(a: sparse.csr_matrix, views: int, subsets: int) -> list[Any]:
                     + np.arange(bins)[None, :]).ravel()
             sub = a[rows]
             blocks.append((sub, sub.T.tocsr(), rows, np.asarray(sub.sum(axis=0)).ravel()))
-        hit = (a, blocks)
-        _BLOCKS[key] = hit
-    return hit[1]
+        return blocks
+
+    return _BLOCKS.get(a, (views, subsets), make)
 
 
 def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import j1
 
 from micro.core.errors import InvalidRequest
+from micro.core.identity_cache import IdentityCache
 from micro.core.models import Phantom, Shape
 
 SUPERSAMPLE = 3  # sub-pixels per axis for partial-volume rasters
@@ -82,7 +83,7 @@ def _outline(shape: Shape, n: int = 96) -> tuple[np.ndarray, np.ndarray]:
     return x0 + u * c - v * s, y0 + u * s + v * c
 
 
-_ADDITIVE: dict[tuple[int, str], tuple[Phantom, Additive]] = {}
+_ADDITIVE: IdentityCache[Additive] = IdentityCache(256)
 
 
 def _build_additive(phantom: Phantom, variant: str) -> Additive:
@@ -120,14 +121,7 @@ def additive(phantom: Phantom, variant: str = "default") -> Additive:
     if variant != "default" and variant not in phantom.variants:
         raise InvalidRequest(f"unknown variant {variant!r}", field="variant",
                              allowed=["default", *phantom.variants])
-    key = (id(phantom), variant)
-    hit = _ADDITIVE.get(key)
-    if hit is None or hit[0] is not phantom:
-        if len(_ADDITIVE) > 256:
-            _ADDITIVE.clear()
-        hit = (phantom, _build_additive(phantom, variant))
-        _ADDITIVE[key] = hit
-    return hit[1]
+    return _ADDITIVE.get(phantom, (variant,), lambda: _build_additive(phantom, variant))
 
 
 def weights_matrix(add: Additive) -> np.ndarray:
