@@ -8,6 +8,7 @@ from micro.core.microscope.generators import (
     culture,
     fibers,
     minerals,
+    muscle,
     organs,
     plants,
     protists,
@@ -17,5 +18,5 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals",
+__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals", "muscle",
            "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]

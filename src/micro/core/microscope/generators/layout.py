@@ -1,0 +1,111 @@
+"""Layout fields shared by the tissue and rock generators: cells (fascicles, mineral grains,
+osteons) whose borders curve and interlock instead of running straight like a Voronoi
+diagram's. The pixel grid is displaced by smooth noise before the nearest seed is found
+(domain warping), so borders wander by `warp_um` at the scale `warp_scale_um`; the seeds
+themselves stay on the slide's lattice, so every window sees the same cells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from micro.core.microscope.lattice import Window, uniforms
+
+F32 = np.float32
+
+
+def smooth_noise(w: Window, seed: int, scale_um: float) -> np.ndarray:
+    """Smooth value noise in [0, 1] (float32 (H, W)) at a physical scale, a pure function of
+    slide position at every pixel size: unlike `raster.value_noise` it never fades to its
+    mean, because layouts (borders, warps) must be the same at every objective."""
+    X, Y = w.grids()
+    fx = X / scale_um
+    fy = Y / scale_um
+    i0 = np.floor(fx).astype(np.int64)
+    j0 = np.floor(fy).astype(np.int64)
+    tx = fx - i0
+    ty = fy - j0
+    tx = tx * tx * (3 - 2 * tx)
+    ty = ty * ty * (3 - 2 * ty)
+    ii = np.arange(int(i0.min()), int(i0.max()) + 2)
+    jj = np.arange(int(j0.min()), int(j0.max()) + 2)
+    gi, gj = np.meshgrid(ii, jj, indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape)
+    a = i0 - ii[0]
+    b = j0 - jj[0]
+    top = tab[b, a] * (1 - tx) + tab[b, a + 1] * tx
+    bottom = tab[b + 1, a] * (1 - tx) + tab[b + 1, a + 1] * tx
+    return (top * (1 - ty) + bottom * ty).astype(F32)
+
+
+@dataclass(frozen=True)
+class Cells:
+    d1: np.ndarray
+    """float32 (H, W): warped distance (µm) to the nearest seed."""
+    d2: np.ndarray
+    """float32 (H, W): warped distance to the second-nearest seed."""
+    near: np.ndarray
+    """int32 (H, W): index of the nearest seed into `table` and `seeds`."""
+    table: np.ndarray
+    """(n, slots) per-cell uniforms (slots 0–1: the seed jitter)."""
+    seeds: np.ndarray
+    """(n, 2) seed positions, slide µm."""
+    wx: np.ndarray
+    """float32 (H, W): the warped x of each pixel, µm (relative to the window's corner)."""
+    wy: np.ndarray
+
+    @property
+    def edge(self) -> np.ndarray:
+        """Approximate distance (µm) to the nearest border: (d2 − d1) / 2."""
+        return (self.d2 - self.d1) * F32(0.5)
+
+
+def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9,
+                 warp_um: float = 0.0, warp_scale_um: float = 100.0,
+                 slots: int = 8) -> Cells:
+    """Voronoi cells of one jittered seed per `spacing_um` lattice cell, evaluated on the
+    pixel grid displaced by up to ±`warp_um` of smooth noise of scale `warp_scale_um`."""
+    X, Y = w.grids()
+    ox, oy = w.x0_um, w.y0_um
+    gx = np.broadcast_to((X - ox).astype(F32), (w.height, w.width))
+    gy = np.broadcast_to((Y - oy).astype(F32), (w.height, w.width))
+    if warp_um > 0:
+        nx = smooth_noise(w, seed ^ 0x3A1, warp_scale_um)
+        ny = smooth_noise(w, seed ^ 0x3A2, warp_scale_um)
+        gx = gx + F32(2 * warp_um) * (nx - 0.5).astype(F32)
+        gy = gy + F32(2 * warp_um) * (ny - 0.5).astype(F32)
+    s = spacing_um
+    # lattice cells relative to the window's corner (positions stay slide-absolute)
+    ci = np.floor((gx + F32(ox)) / s).astype(np.int64)
+    cj = np.floor((gy + F32(oy)) / s).astype(np.int64)
+    i_lo, i_hi = int(ci.min()) - 1, int(ci.max()) + 1
+    j_lo, j_hi = int(cj.min()) - 1, int(cj.max()) + 1
+    ii, jj = np.meshgrid(np.arange(i_lo, i_hi + 1), np.arange(j_lo, j_hi + 1), indexing="xy")
+    ncols = i_hi - i_lo + 1
+    table = uniforms(seed, ii.ravel(), jj.ravel(), slots)
+    sx = (ii.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * s
+    sy = (jj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * s
+    rel_x, rel_y = (sx - ox).astype(F32), (sy - oy).astype(F32)
+    base = ((cj - j_lo) * ncols + (ci - i_lo)).astype(np.int32)
+    d1 = np.full(gx.shape, np.inf, dtype=F32)
+    d2 = np.full(gx.shape, np.inf, dtype=F32)
+    near = np.zeros(gx.shape, dtype=np.int32)
+    d = np.empty(gx.shape, dtype=F32)
+    t = np.empty(gx.shape, dtype=F32)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            k = base + np.int32(dj * ncols + di)
+            np.subtract(gx, rel_x.take(k), out=d)
+            np.square(d, out=d)
+            np.subtract(gy, rel_y.take(k), out=t)
+            np.square(t, out=t)
+            d += t
+            np.maximum(d1, d, out=t)
+            np.minimum(d2, t, out=d2)
+            np.copyto(near, k, where=d < d1)
+            np.minimum(d1, d, out=d1)
+    np.sqrt(d1, out=d1)
+    np.sqrt(d2, out=d2)
+    return Cells(d1, d2, near, table, np.stack([sx, sy], axis=1), np.asarray(gx),
+                 np.asarray(gy))
