@@ -182,3 +182,92 @@ def test_aliasing_measure_detects_moire(catalog: Catalog,
     monkeypatch.setattr(scene_mod, "_CACHE", type(scene_mod._CACHE)())
     ratios = {o: _skeletal_ratio(catalog, o) for o in (4, 10)}
     assert max(ratios.values()) > 1.0, ratios
+
+
+# --------------------------------------------------------------------------- compact bone
+
+def _canals(lab: dict[str, np.ndarray]) -> list[tuple[float, float]]:
+    """Centroids of the Haversian canals that lie wholly inside the image."""
+    comp, n = ndimage.label(lab["bone-canal"] > 0.5)
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(comp), start=1):
+        if sl is None:
+            continue
+        ys, xs = sl
+        if ys.start == 0 or xs.start == 0 or ys.stop == comp.shape[0] or \
+                xs.stop == comp.shape[1]:
+            continue
+        out.append(ndimage.center_of_mass(comp == i))
+    return out
+
+
+def _osteon_radius(osteon: np.ndarray, canal: np.ndarray, cy: float, cx: float,
+                   px_um: float) -> float | None:
+    """Radius (µm) of the osteon around a canal: the longest of 72 rays that run from the
+    canal's centre through the canal and the osteon (inside its cement line) to where the
+    osteon ends. A younger neighbour cuts some rays short, never all; a ray leaving the
+    image disqualifies the osteon."""
+    h, w = osteon.shape
+    best = 0.0
+    for phi in np.linspace(0, 2 * np.pi, 72, endpoint=False):
+        t = 0.0
+        while True:
+            t += 0.5
+            y, x = int(np.round(cy + t * np.sin(phi))), int(np.round(cx + t * np.cos(phi)))
+            if not (0 <= y < h and 0 <= x < w):
+                return None
+            # the label falls to 0 over 2 px at each cement line
+            if canal[y, x] <= 0.5 and osteon[y, x] <= 0.99:
+                break
+        best = max(best, t)
+    return (best + 2.0) * px_um  # the label stops 2 px inside the cement line
+
+
+def test_osteons_are_200_to_300_um(catalog: Catalog) -> None:
+    diameters = []
+    px = 1.0
+    for x, y in ((0.0, 0.0), (1500.0, -800.0), (-1200.0, 1300.0)):
+        s, lab = _labels(catalog, "compact-bone", objective=10, mode="brightfield", x_um=x,
+                         y_um=y)
+        px = s.px_um
+        for cy, cx in _canals(lab):
+            r = _osteon_radius(lab["bone-osteon"], lab["bone-canal"], cy, cx, s.px_um)
+            if r is not None:
+                diameters.append(2 * r)
+    assert len(diameters) >= 8, diameters
+    tol = 2.0 * px  # sampling of the rays and the canal's centroid
+    assert all(200 - tol <= d <= 300 + tol for d in diameters), sorted(diameters)
+    assert 220 <= float(np.median(diameters)) <= 280
+
+
+def test_bone_shows_maltese_cross_between_crossed_polars(catalog: Catalog) -> None:
+    """Around each Haversian canal the transmitted intensity follows sin²(2φ): its 4-fold
+    Fourier component is strong (a pure sin²(2φ) gives |c₄|/c₀ = ½) with its minima on the
+    polarizer axes (arg c₄ = π), while the 1- and 2-fold components stay small."""
+    kw = {"objective": 10, "stain": "none", "x_um": 0.0, "y_um": 0.0}
+    s, lab = _labels(catalog, "compact-bone", mode="brightfield", **kw)
+    img = _grey(catalog, "compact-bone", mode="polarized", **kw)
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    found = []
+    for cy, cx in _canals(lab):
+        r = np.hypot(yy - cy, xx - cx) * s.px_um
+        phi = np.arctan2(yy - cy, xx - cx)
+        same = ndimage.label(lab["bone-osteon"] > 0.5)[0]
+        own = same[int(np.round(cy + 30 / s.px_um)) % h, int(cx)]  # the osteon 30 µm below
+        ring = (r > 35.0) & (r < 90.0) & (same == own) & (own > 0)
+        if ring.sum() < 400:
+            continue
+        bins = np.floor((phi[ring] + np.pi) / (2 * np.pi) * 36).astype(int) % 36
+        prof = np.bincount(bins, img[ring], 36) / np.maximum(np.bincount(bins, None, 36), 1)
+        if (np.bincount(bins, None, 36) == 0).sum() > 6:
+            continue  # too much of the ring is cut off by a younger osteon
+        ang = (np.arange(36) + 0.5) / 36 * 2 * np.pi - np.pi
+        c = [np.sum(prof * np.exp(-1j * k * ang)) for k in range(5)]
+        found.append((abs(c[4]) / abs(c[0]), np.angle(c[4]), abs(c[1]) / abs(c[0]),
+                      abs(c[2]) / abs(c[0])))
+    assert len(found) >= 3, found
+    c4, arg4, c1, c2 = (np.array(v) for v in zip(*found, strict=True))
+    assert np.median(c4) >= 0.2, c4  # ideal ½, less the display gamma and extinction floor
+    assert np.all(np.abs(np.abs(arg4) - np.pi) < 0.35), arg4
+    assert np.median(c1) < 0.1 and np.median(c2) < 0.15, (c1, c2)

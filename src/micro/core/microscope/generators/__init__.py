@@ -3,6 +3,7 @@
 from micro.core.microscope.generators import (
     bacteria,
     blood,
+    bone,
     calibration,
     cells,
     culture,
@@ -18,5 +19,5 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals", "muscle",
+__all__ = ["bacteria", "blood", "bone", "calibration", "cells", "culture", "fibers", "minerals", "muscle",
            "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
