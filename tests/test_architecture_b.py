@@ -271,3 +271,25 @@ def test_bone_shows_maltese_cross_between_crossed_polars(catalog: Catalog) -> No
     assert np.median(c4) >= 0.2, c4  # ideal ½, less the display gamma and extinction floor
     assert np.all(np.abs(np.abs(arg4) - np.pi) < 0.35), arg4
     assert np.median(c1) < 0.1 and np.median(c2) < 0.15, (c1, c2)
+
+
+# --------------------------------------------------------------------------- root tip
+
+def test_root_tip_mitotic_index_is_5_to_10_percent(catalog: Catalog) -> None:
+    """Over six 40× fields of the meristem (~1,800 cells) the dividing cells — one label
+    blob each, per phase — make up 5–10 % of all cells, with prophase (the longest phase)
+    the commonest and the short anaphase far rarer."""
+    counts = dict.fromkeys(("interphase", "prophase", "metaphase", "anaphase", "telophase"), 0)
+    for x in (-235.0, 235.0):  # 40× fields are 450 × 310 µm: these do not overlap
+        for y in (-430.0, -110.0, 210.0):
+            _s, lab = _labels(catalog, "onion-root-tip", objective=40, x_um=x, y_um=y)
+            for phase in counts:
+                m = lab.get(f"meristem-{phase}")
+                if m is not None and m.max() > 0:
+                    counts[phase] += ndimage.label(m > 0.5 * float(m.max()))[1]
+    total = sum(counts.values())
+    dividing = total - counts["interphase"]
+    assert total > 1200, counts
+    assert 0.05 <= dividing / total <= 0.10, (dividing / total, counts)
+    assert counts["prophase"] == max(v for k, v in counts.items() if k != "interphase"), counts
+    assert counts["anaphase"] < counts["prophase"] / 3, counts
