@@ -63,9 +63,11 @@ class Cells:
 
 def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9,
                  warp_um: float = 0.0, warp_scale_um: float = 100.0,
+                 rough_um: float = 0.0, rough_scale_um: float = 20.0,
                  slots: int = 8) -> Cells:
     """Voronoi cells of one jittered seed per `spacing_um` lattice cell, evaluated on the
-    pixel grid displaced by up to ±`warp_um` of smooth noise of scale `warp_scale_um`."""
+    pixel grid displaced by up to ±`warp_um` of smooth noise of scale `warp_scale_um`, plus
+    ±`rough_um` of finer noise (`rough_scale_um`) for ragged, sutured borders."""
     X, Y = w.grids()
     ox, oy = w.x0_um, w.y0_um
     gx = np.broadcast_to((X - ox).astype(F32), (w.height, w.width))
@@ -75,6 +77,11 @@ def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9
         ny = smooth_noise(w, seed ^ 0x3A2, warp_scale_um)
         gx = gx + F32(2 * warp_um) * (nx - 0.5).astype(F32)
         gy = gy + F32(2 * warp_um) * (ny - 0.5).astype(F32)
+    if rough_um > 0:
+        nx = smooth_noise(w, seed ^ 0x3A3, rough_scale_um)
+        ny = smooth_noise(w, seed ^ 0x3A4, rough_scale_um)
+        gx = gx + F32(2 * rough_um) * (nx - 0.5)
+        gy = gy + F32(2 * rough_um) * (ny - 0.5)
     s = spacing_um
     # lattice cells relative to the window's corner (positions stay slide-absolute)
     ci = np.floor((gx + F32(ox)) / s).astype(np.int64)
