@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.microscope.generators.layout import noise
 from micro.core.microscope.generators.muscle import sarcomere_bands
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, band, value_noise
+from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.raster import Canvas, band
 from micro.core.microscope.registry import Ctx, generator
 
 F32 = np.float32
@@ -33,6 +34,98 @@ class Osteons:
         R = (self.dia[0] + (self.dia[1] - self.dia[0]) * t[:, 2]) / 2
         rc = (self.canal[0] + (self.canal[1] - self.canal[0]) * t[:, 3] ** 1.5) / 2
         return cx, cy, R, rc, t[:, 4], t[:, 5]
+
+    def owner_grid(self, w: Window, margin_um: float) -> dict[str, np.ndarray]:
+        """`owner` for every pixel of a window (float32 (H, W) maps), osteon by osteon in
+        its bounding box — oldest first, so a younger osteon overwrites the older ones it
+        cuts — instead of nine candidates per pixel. `rim` is exact within `margin_um` of
+        a border (beyond that only the owner's own radius is considered)."""
+        x0, y0 = w.x0_um, w.y0_um
+        x1, y1 = x0 + w.width_um, y0 + w.height_um
+        reach = self.dia[1] / 2 + margin_um
+        ii, jj = np.meshgrid(np.arange(int(np.floor((x0 - reach) / self.s)) - 1,
+                                       int(np.floor((x1 + reach) / self.s)) + 2),
+                             np.arange(int(np.floor((y0 - reach) / self.s)) - 1,
+                                       int(np.floor((y1 + reach) / self.s)) + 2),
+                             indexing="xy")
+        cx, cy, R, rc, age, u = self._table(ii.ravel(), jj.ravel())
+        px = w.px_um
+        half = int(np.ceil(reach / px)) + 1
+        if (2 * half + 1) ** 2 * R.size <= 3_000_000:
+            own, dist, rim = self._stamps(w, cx, cy, R, age, half)
+        else:
+            own, dist, rim = self._boxes(w, cx, cy, R, age, margin_um)
+        inside = own >= 0
+        k = np.where(inside, own, 0)
+        return {"inside": inside, "cx": cx[k], "cy": cy[k], "R": R[k], "rc": rc[k],
+                "d": dist, "u": u[k], "rim": rim, "k": k}
+
+    @staticmethod
+    def _boxes(w: Window, cx: np.ndarray, cy: np.ndarray, R: np.ndarray, age: np.ndarray,
+               margin_um: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ownership osteon by osteon in its bounding box, oldest first (few, large)."""
+        shape = (w.height, w.width)
+        own = np.full(shape, -1, dtype=np.int32)
+        dist = np.zeros(shape, dtype=F32)
+        rim = np.zeros(shape, dtype=F32)
+        px, x0, y0 = w.px_um, w.x0_um, w.y0_um
+        xs = x0 + (np.arange(w.width) + 0.5) * px
+        ys = y0 + (np.arange(w.height) + 0.5) * px
+        for k in np.argsort(age):
+            r_out = R[k] + margin_um
+            c0 = max(int((cx[k] - r_out - x0) / px), 0)
+            c1 = min(int((cx[k] + r_out - x0) / px) + 2, w.width)
+            r0 = max(int((cy[k] - r_out - y0) / px), 0)
+            r1 = min(int((cy[k] + r_out - y0) / px) + 2, w.height)
+            if c0 >= c1 or r0 >= r1:
+                continue
+            dx = (xs[c0:c1] - cx[k]).astype(F32)[None, :]
+            dy = (ys[r0:r1] - cy[k]).astype(F32)[:, None]
+            d = np.sqrt(dx * dx + dy * dy)
+            gap = d - F32(R[k])
+            box = (slice(r0, r1), slice(c0, c1))
+            o, dd, rm = own[box], dist[box], rim[box]
+            # older owners nearby are cut by this osteon's cement line
+            np.minimum(rm, gap, out=rm, where=(o >= 0) & (gap >= 0))
+            take = gap < 0
+            o[take] = k
+            dd[take] = d[take]
+            rm[take] = -gap[take]
+        return own, dist, rim
+
+    @staticmethod
+    def _stamps(w: Window, cx: np.ndarray, cy: np.ndarray, R: np.ndarray, age: np.ndarray,
+                half: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same ownership for many small osteons at once, on (2·half+1)² stamps:
+        the youngest containing osteon by a max-scatter of ages, then its distance, then
+        the cement lines of younger neighbours by a min-scatter."""
+        px = w.px_um
+        fx, fy = (cx - w.x0_um) / px, (cy - w.y0_um) / px
+        off = np.arange(-half, half + 1)
+        gx = np.floor(fx).astype(np.int64)[:, None, None] + off[None, None, :]
+        gy = np.floor(fy).astype(np.int64)[:, None, None] + off[None, :, None]
+        d = np.sqrt((gx + 0.5 - fx[:, None, None]) ** 2
+                     + (gy + 0.5 - fy[:, None, None]) ** 2).astype(F32) * F32(px)
+        ok = (gx >= 0) & (gx < w.width) & (gy >= 0) & (gy < w.height)
+        flat = (np.clip(gy, 0, w.height - 1) * w.width + np.clip(gx, 0, w.width - 1))
+        n = w.width * w.height
+        gap = d - R.astype(F32)[:, None, None]
+        ages = np.broadcast_to(age.astype(F32)[:, None, None], d.shape)
+        best = np.full(n, -1.0, dtype=F32)
+        m = ok & (gap < 0)
+        np.maximum.at(best, flat[m], ages[m])
+        win = m & (ages == best[flat])
+        own = np.full(n, -1, dtype=np.int32)
+        dist = np.zeros(n, dtype=F32)
+        rim = np.zeros(n, dtype=F32)
+        kk = np.broadcast_to(np.arange(R.size, dtype=np.int32)[:, None, None], d.shape)
+        own[flat[win]] = kk[win]
+        dist[flat[win]] = d[win]
+        rim[flat[win]] = -gap[win]
+        cut = ok & (gap >= 0) & (ages > best[flat]) & (best[flat] >= 0)
+        np.minimum.at(rim, flat[cut], gap[cut])
+        shape = (w.height, w.width)
+        return own.reshape(shape), dist.reshape(shape), rim.reshape(shape)
 
     def owner(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         """For points (any shape): `inside` (bool), and of the owning osteon its centre
@@ -93,28 +186,35 @@ def osteon(canvas: Canvas, ctx: Ctx) -> None:
     canal = tuple(ctx.p("canal_um", [25.0, 55.0]))
     ost = Osteons(ctx.seed, float(ctx.p("spacing_um", 270.0)), (lo, hi),
                   (float(canal[0]), float(canal[1])))
-    X, Y = w.grids()
-    X = np.broadcast_to(X, (w.height, w.width))
-    Y = np.broadcast_to(Y, (w.height, w.width))
-    o = ost.owner(X, Y)
-    inside, d, rc = o["inside"], o["d"], o["rc"]
     px = w.px_um
+    o = ost.owner_grid(w, max(3.0 * px, 6.0))
+    inside, d, rc = o["inside"], o["d"], o["rc"]
+    X, Y = w.grids()
+    X, Y = X.astype(F32), Y.astype(F32)
     lam = float(ctx.p("lamella_um", 6.0))
-    # canal: slightly irregular outline
-    ang = np.arctan2(Y - o["cy"], X - o["cx"])
-    wob = 1.0 + 0.12 * np.sin(2 * ang + 6.3 * o["u"]) + 0.06 * np.sin(3 * ang + 2.1 * o["u"])
-    canal_r = rc * wob
+    dx, dy = X - o["cx"].astype(F32), Y - o["cy"].astype(F32)
+    # canal: slightly irregular outline (angle terms only near the canal)
+    near_canal = inside & (d < 1.3 * rc + 2 * px)
+    canal_r = rc.astype(F32)
+    if near_canal.any():
+        ang = np.arctan2(dy[near_canal], dx[near_canal])
+        uu = o["u"][near_canal]
+        canal_r = canal_r.copy()
+        canal_r[near_canal] *= (1.0 + 0.12 * np.sin(2 * ang + 6.3 * uu)
+                                + 0.06 * np.sin(3 * ang + 2.1 * uu))
     open_canal = np.where(inside, np.clip((d - canal_r) / px + 0.5, 0.0, 1.0), 1.0)
     # interstitial lamellae: arcs of old, remodelled osteons (a coarser ghost lattice)
     ghost = Osteons(ctx.seed ^ 0x6057, 230.0, (260.0, 420.0), (0.0, 0.0))
-    g = ghost.owner(X, Y)
-    g_r = np.where(g["inside"], g["d"], np.hypot(X - g["cx"], Y - g["cy"]))
-    r_eff = np.where(inside, d, g_r)
+    g = ghost.owner_grid(w, 0.0)
+    gx, gy = X - g["cx"].astype(F32), Y - g["cy"].astype(F32)
+    cx2 = np.where(inside, dx, gx)
+    cy2 = np.where(inside, dy, gy)
+    r_eff = np.sqrt(cx2 * cx2 + cy2 * cy2)
     duty = 0.5
     # lamellae are 3–12 µm thick: a radius warped by a slow ripple varies the local period;
     # packets of several lamellae alternate too, so the rings show at low power as well
-    ph = np.where(inside, o["u"], g["u"])
-    r_w = r_eff + 0.22 * lam * np.sin(2 * np.pi * (r_eff / (3.7 * lam) + ph))
+    ph = np.where(inside, o["u"], g["u"]).astype(F32)
+    r_w = r_eff + F32(0.22 * lam) * np.sin(F32(2 * np.pi) * (r_eff / F32(3.7 * lam) + ph))
     lamellae = 0.6 * _rings(r_w, lam, duty, px, ph) + 0.4 * _rings(r_w, 3.1 * lam, duty, px,
                                                                     2 * ph)
     cement = np.where(inside, band(o["rim"] - 1.0, 1.5, px), 0.0)
@@ -127,13 +227,12 @@ def osteon(canvas: Canvas, ctx: Ctx) -> None:
         canvas.add_label(lab, amt.ravel().astype(F32))
         ret = canvas.structures[matrix].birefringence_retardance_nm
         # circumferential lamellae bright, longitudinal ones dark; interstitial bone keeps
-        # the (tangential) orientation of its ghost osteon
-        cxx = np.where(inside, o["cx"], g["cx"])
-        cyy = np.where(inside, o["cy"], g["cy"])
-        slow = np.arctan2(Y - cyy, X - cxx) + np.pi / 2
-        r = amt * ret * (0.2 + 0.8 * lamellae)
-        canvas.add_retardance(layer, (r * np.cos(2 * slow)).ravel().astype(F32),
-                              (r * np.sin(2 * slow)).ravel().astype(F32))
+        # the (tangential) orientation of its ghost osteon. Slow axis at φ + 90°:
+        # cos 2θ = −(x² − y²)/r², sin 2θ = −2xy/r²
+        r2 = np.maximum(r_eff * r_eff, F32(1e-6))
+        r = amt * ret * (0.2 + 0.8 * lamellae) / r2
+        canvas.add_retardance(layer, (-r * (cx2 * cx2 - cy2 * cy2)).ravel().astype(F32),
+                              (-r * 2 * cx2 * cy2).ravel().astype(F32))
         rim_in = np.clip(o["rim"] / px - 1.0, 0.0, 1.0) * inside
         canvas.add_label(lab + "-osteon", (rim_in * open_canal).ravel().astype(F32))
         canvas.add_label(lab + "-canal", ((1.0 - open_canal) * inside).ravel().astype(F32))
@@ -164,9 +263,17 @@ def _lacunae(canvas: Canvas, ctx: Ctx, ost: Osteons, cls: str, lam: float, z: fl
     t = phi + np.pi / 2
     a = 4.0 + 2.5 * u[:, 2]
     b = 1.6 + 0.8 * u[:, 3]
+    m = 12
+    px = canvas.window.px_um
+    if px > 1.5:
+        # the canaliculi (0.3 µm wide) cannot be told apart from their lacuna at this
+        # pixel size: their material (m × 0.3 µm × ~7.5 µm × 0.35) joins the lacuna's
+        extra = m * 0.3 * 7.5 * 0.35 / (np.pi * a * b)  # the dome profile averages 1
+        draw(canvas, cls, lx, ly, a, b, t, z_um=z, profile="dome", amount=1.0 + extra,
+             label=lab + "-lacuna")
+        return
     draw(canvas, cls, lx, ly, a, b, t, z_um=z, profile="dome", amount=1.0,
          label=lab + "-lacuna")
-    m = 12
     kk = np.arange(m)
     spread = (u[:, 4][:, None] * 7.0 + kk[None, :] * 2.399) % (2 * np.pi)
     # mostly radial: squeeze the angles towards ±radial
@@ -265,7 +372,7 @@ def hyaline_cartilage(canvas: Canvas, ctx: Ctx) -> None:
     terr = _ellipse_coverage(canvas, gx, gy, np.maximum(gr, a + 6.0), b + 9.0 + (
         n_cells > 1) * 4.0, theta + np.pi / 2 * rows, profile="dome")
     capsule = _ellipse_coverage(canvas, cx, cy, ca + 1.5, cb + 1.5, cth)
-    glass = 0.92 + 0.16 * value_noise(w, ctx.seed ^ 0x91, 25.0)
+    glass = 0.92 + 0.16 * noise(w, ctx.seed ^ 0x91, 25.0)
     tissue = plate.ravel() * sec.ravel()
     matrix_amt = tissue * np.clip(1.0 - lacunae, 0.0, 1.0) * (
         glass.ravel() * 0.8 + 0.45 * np.clip(terr, 0.0, 1.2)
@@ -292,7 +399,7 @@ def hyaline_cartilage(canvas: Canvas, ctx: Ctx) -> None:
              amount=0.8 + 0.3 * jig[:, 2], label=lab + "-nucleus")
     pcls = ctx.cls("perichondrium")
     if pcls:
-        fib = 0.7 + 0.6 * value_noise(w, ctx.seed ^ 0x93, 3.0)
+        fib = 0.7 + 0.6 * noise(w, ctx.seed ^ 0x93, 3.0)
         canvas.add(layer, pcls, (peri_band * fib * sec).ravel().astype(F32))
         if nuc:
             fx, fy, fu = ctx.points(16.0, 6.0, 5)

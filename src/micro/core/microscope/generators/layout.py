@@ -15,28 +15,47 @@ from micro.core.microscope.lattice import Window, uniforms
 F32 = np.float32
 
 
+def _axis(coords: np.ndarray, scale_um: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Along one axis: each coordinate's lattice node (relative to the first), its
+    smoothstep weight towards the next node, the first node and the number of nodes."""
+    f = coords / scale_um
+    i0 = np.floor(f).astype(np.int64)
+    t = f - i0
+    t = (t * t * (3 - 2 * t)).astype(np.float32)
+    lo = int(i0.min())
+    return (i0 - lo).astype(np.intp), t, lo, int(i0.max()) - lo + 2
+
+
 def smooth_noise(w: Window, seed: int, scale_um: float) -> np.ndarray:
     """Smooth value noise in [0, 1] (float32 (H, W)) at a physical scale, a pure function of
     slide position at every pixel size: unlike `raster.value_noise` it never fades to its
-    mean, because layouts (borders, warps) must be the same at every objective."""
+    mean, because layouts (borders, warps) must be the same at every objective. The same
+    lattice values and smoothstep interpolation as `raster.value_noise`, evaluated
+    separably: first along x for every lattice row, then along y (a few full-size passes,
+    no per-pixel hashing)."""
     X, Y = w.grids()
-    fx = X / scale_um
-    fy = Y / scale_um
-    i0 = np.floor(fx).astype(np.int64)
-    j0 = np.floor(fy).astype(np.int64)
-    tx = fx - i0
-    ty = fy - j0
-    tx = tx * tx * (3 - 2 * tx)
-    ty = ty * ty * (3 - 2 * ty)
-    ii = np.arange(int(i0.min()), int(i0.max()) + 2)
-    jj = np.arange(int(j0.min()), int(j0.max()) + 2)
-    gi, gj = np.meshgrid(ii, jj, indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape)
-    a = i0 - ii[0]
-    b = j0 - jj[0]
-    top = tab[b, a] * (1 - tx) + tab[b, a + 1] * tx
-    bottom = tab[b + 1, a] * (1 - tx) + tab[b + 1, a + 1] * tx
-    return (top * (1 - ty) + bottom * ty).astype(F32)
+    ix, tx, i_lo, nx = _axis(X.ravel(), scale_um)
+    iy, ty, j_lo, ny = _axis(Y.ravel(), scale_um)
+    gi, gj = np.meshgrid(np.arange(i_lo, i_lo + nx), np.arange(j_lo, j_lo + ny),
+                         indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape).astype(np.float32)
+    rows = tab[:, ix] * (1 - tx) + tab[:, ix + 1] * tx  # (ny, W): every lattice row along x
+    out = rows[iy]
+    out *= (1 - ty)[:, None]
+    out += rows[iy + 1] * ty[:, None]
+    return out
+
+
+def noise(w: Window, seed: int, scale_um: float) -> np.ndarray:
+    """`raster.value_noise` (same values, same fading to the mean as pixels outgrow the
+    scale), float32, via `smooth_noise`'s tensor product."""
+    fade = min(1.0, scale_um / max(w.px_um, 1e-9))
+    if fade < 0.5:
+        return np.full((w.height, w.width), 0.5, dtype=np.float32)
+    v = smooth_noise(w, seed, scale_um)
+    if fade < 1.0:
+        v = 0.5 + (v - 0.5) * np.float32(fade)
+    return v
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from micro.core.microscope.generators.layout import warped_cells
+from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.raster import Canvas, band, value_noise
+from micro.core.microscope.raster import Canvas, band
 from micro.core.microscope.registry import Ctx, generator
 
 PARTS = ("quartz", "feldspar", "plagioclase", "biotite", "muscovite", "opaque")
@@ -69,7 +69,7 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
             d = rel_x * np.cos(tab[..., 6] * np.pi) + rel_y * np.sin(tab[..., 6] * np.pi)
             ang = axis + sweep * np.tanh(2.5 * d)
         if part == "feldspar":
-            cloud = value_noise(w, ctx.seed ^ 0xFE, 6.0)
+            cloud = noise(w, ctx.seed ^ 0xFE, 6.0)
             amt = amt * (1.0 + 0.25 * tab[..., 5] * (cloud - 0.3))
         if part in ("biotite", "muscovite"):
             amt = amt * (1.0 - 0.5 * _cleavage(X, Y, axis, float(ctx.p("cleavage_um", 5.0)),
@@ -89,7 +89,7 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
                               (r * np.sin(2 * ang)).ravel().astype(np.float32))
     crack = ctx.cls("crack")
     if crack:
-        dust = 0.5 + value_noise(w, ctx.seed ^ 0xF1, 8.0)
+        dust = 0.5 + noise(w, ctx.seed ^ 0xF1, 8.0)
         canvas.add(layer, crack, (0.3 * boundary * dust).ravel().astype(np.float32))
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from micro.core.microscope.generators.layout import warped_cells
+from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, band, value_noise, worley
+from micro.core.microscope.raster import Canvas, band, worley
 from micro.core.microscope.registry import Ctx, generator
 
 F32 = np.float32
@@ -180,7 +180,7 @@ def skeletal(canvas: Canvas, ctx: Ctx) -> None:
     stripe = sarcomere_bands(U, sarc, duty, w.px_um, angle, tab[i, 4] * 7.0)
     # fibres differ a little in stain uptake (fibre types) and have a fine myofibril grain
     shade = (0.88 + 0.24 * tab[i, 3]) * sec
-    grain = 0.9 + 0.2 * value_noise(w, ctx.seed ^ 0x61, 1.2)
+    grain = 0.9 + 0.2 * noise(w, ctx.seed ^ 0x61, 1.2)
     body = cov * shade * grain
     lab = ctx.pop.label
     fibre, a_band = ctx.cls("fibre"), ctx.cls("a_band")
@@ -192,7 +192,7 @@ def skeletal(canvas: Canvas, ctx: Ctx) -> None:
     _add(canvas, layer, None, cov, lab + "-fibre")
     endo = ctx.cls("endomysium")
     if endo:
-        wavy = 0.7 + 0.6 * value_noise(w, ctx.seed ^ 0x62, 4.0)
+        wavy = 0.7 + 0.6 * noise(w, ctx.seed ^ 0x62, 4.0)
         amt = sep * wavy * sec * 0.8
         _add(canvas, layer, endo, amt)
         _retardance(canvas, layer, endo, amt, angle)
@@ -290,7 +290,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     pale = np.clip(1.0 - np.hypot((U - uc) / (a_n * 1.9), (V - vc) / (b_n * 1.3)), 0.0, 1.0)
     stripe = sarcomere_bands(U, float(ctx.p("sarcomere_um", 2.2)), 0.6, w.px_um, angle,
                              tab[i, 4] * 5.0)
-    shade = (0.9 + 0.2 * tab[i, 3]) * sec * (0.9 + 0.2 * value_noise(w, ctx.seed ^ 0x63, 1.5))
+    shade = (0.9 + 0.2 * tab[i, 3]) * sec * (0.9 + 0.2 * noise(w, ctx.seed ^ 0x63, 1.5))
     body = cov * shade * (1.0 - 0.6 * pale) * (1.0 - np.clip(nuc_amt, 0, 1) * 0.7)
     lab = ctx.pop.label
     _add(canvas, layer, ctx.cls("fibre"), body * (1.0 - 0.45 * stripe), lab)
@@ -304,7 +304,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     _add(canvas, layer, None, cov, lab + "-fibre")
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        chrom = 0.75 + 0.5 * value_noise(w, ctx.seed ^ 0x64, 0.7)
+        chrom = 0.75 + 0.5 * noise(w, ctx.seed ^ 0x64, 0.7)
         _add(canvas, layer, nucleus, nuc_amt * chrom * sec, lab + "-nucleus")
     endo = ctx.cls("endomysium")
     if endo:
@@ -382,7 +382,7 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     sec = thickness(w, ctx.seed ^ 0x5EC, chatter=float(ctx.p("chatter", 0.1)),
                     fold_prob=float(ctx.p("fold_prob", 0.1)))
     tissue = (1.0 - septum)
-    fibril = 0.88 + 0.24 * value_noise(w, ctx.seed ^ 0x73, 1.5)
+    fibril = 0.88 + 0.24 * noise(w, ctx.seed ^ 0x73, 1.5)
     uptake = (0.88 + 0.24 * table[near, 2]) * sec
     cyto = np.where(across, 0.95 - 0.35 * memb_x, 0.8 + 0.2 * profile - 0.3 * memb)
     nuc = np.where(across, nuc_cross, nuc_long) * tissue
@@ -391,11 +391,11 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
          (1.0 - 0.6 * np.clip(nuc, 0, 1)), lab)
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        chrom = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x74, 0.7)
+        chrom = 0.8 + 0.4 * noise(w, ctx.seed ^ 0x74, 0.7)
         _add(canvas, layer, nucleus, nuc * chrom * sec, lab + "-nucleus")
     sep_cls = ctx.cls("septum")
     if sep_cls:
-        wavy = 0.7 + 0.6 * value_noise(w, ctx.seed ^ 0x75, 5.0)
+        wavy = 0.7 + 0.6 * noise(w, ctx.seed ^ 0x75, 5.0)
         _add(canvas, layer, sep_cls, septum * wavy * sec)
         fb = ctx.cls("nucleus")
         if fb:  # fibroblasts in the septa: thin dark nuclei

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.microscope.generators.layout import noise
 from micro.core.microscope.lattice import Window, uniforms
-from micro.core.microscope.raster import value_noise
 
 FOLD_CELL_UM = 2500.0
 """Folds are drawn from a coarse lattice: at most one per cell of this size."""
@@ -25,11 +25,11 @@ def thickness(w: Window, seed: int, *, variation: float = 0.12, chatter: float =
     slide), bands `chatter_period_um` apart running across the cutting direction
     `cut_angle` (radians); fold_prob: chance that a `FOLD_CELL_UM` square holds a fold.
     Periodic chatter finer than ~3 pixels fades to its mean instead of aliasing."""
-    t = 1.0 + variation * (2.0 * value_noise(w, seed ^ 0x7A1, 350.0) - 1.0)
+    t = 1.0 + variation * (2.0 * noise(w, seed ^ 0x7A1, 350.0) - 1.0)
     if chatter > 0:
         fade = float(np.clip(chatter_period_um / (3.0 * w.px_um) - 0.5, 0.0, 1.0))
         if fade > 0:
-            patch = np.clip((value_noise(w, seed ^ 0x3C5, 900.0) - 0.62) * 8.0, 0.0, 1.0)
+            patch = np.clip((noise(w, seed ^ 0x3C5, 900.0) - 0.62) * 8.0, 0.0, 1.0)
             if patch.max() > 0:
                 X, Y = w.grids()
                 s = X * np.cos(cut_angle) + Y * np.sin(cut_angle)
