@@ -6,6 +6,7 @@ themselves stay on the slide's lattice, so every window sees the same cells."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,19 +27,37 @@ def _axis(coords: np.ndarray, scale_um: float) -> tuple[np.ndarray, np.ndarray, 
     return (i0 - lo).astype(np.intp), t, lo, int(i0.max()) - lo + 2
 
 
+PERIOD = 4096
+"""Lattice values repeat every PERIOD nodes (≥ 4 mm even for a 1 µm texture)."""
+
+
+@functools.lru_cache(maxsize=128)
+def _permutation(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed & 0xFFFFFFFFFFFFFFFF)
+    return rng.permutation(PERIOD).astype(np.intp), rng.random(PERIOD, dtype=np.float32)
+
+
+def _lattice_values(seed: int, gi: np.ndarray, gj: np.ndarray) -> np.ndarray:
+    """Uniform value (float32, shape of gi) of each lattice node: V[P[(P[i] + j) mod N]],
+    Perlin's hashing by a seeded permutation (a pure function of seed and node)."""
+    perm, vals = _permutation(seed)
+    return vals[perm[(perm[gi % PERIOD] + gj) % PERIOD]]
+
+
 def smooth_noise(w: Window, seed: int, scale_um: float) -> np.ndarray:
     """Smooth value noise in [0, 1] (float32 (H, W)) at a physical scale, a pure function of
     slide position at every pixel size: unlike `raster.value_noise` it never fades to its
     mean, because layouts (borders, warps) must be the same at every objective. The same
-    lattice values and smoothstep interpolation as `raster.value_noise`, evaluated
-    separably: first along x for every lattice row, then along y (a few full-size passes,
-    no per-pixel hashing)."""
+    smoothstep interpolation as `raster.value_noise`, evaluated separably: first along x
+    for every lattice row, then along y (a few full-size passes); lattice values come from
+    a seeded permutation table (`_lattice_values`), so even a texture as fine as the pixels
+    costs two gathers per node."""
     X, Y = w.grids()
     ix, tx, i_lo, nx = _axis(X.ravel(), scale_um)
     iy, ty, j_lo, ny = _axis(Y.ravel(), scale_um)
     gi, gj = np.meshgrid(np.arange(i_lo, i_lo + nx), np.arange(j_lo, j_lo + ny),
                          indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape).astype(np.float32)
+    tab = _lattice_values(seed, gi, gj)
     rows = tab[:, ix] * (1 - tx) + tab[:, ix + 1] * tx  # (ny, W): every lattice row along x
     out = rows[iy]
     out *= (1 - ty)[:, None]
@@ -47,8 +66,8 @@ def smooth_noise(w: Window, seed: int, scale_um: float) -> np.ndarray:
 
 
 def noise(w: Window, seed: int, scale_um: float) -> np.ndarray:
-    """`raster.value_noise` (same values, same fading to the mean as pixels outgrow the
-    scale), float32, via `smooth_noise`'s tensor product."""
+    """Texture like `raster.value_noise` (same interpolation, same fading to the mean as
+    pixels outgrow the scale), float32, via `smooth_noise`."""
     fade = min(1.0, scale_um / max(w.px_um, 1e-9))
     if fade < 0.5:
         return np.full((w.height, w.width), 0.5, dtype=np.float32)

@@ -67,9 +67,12 @@ def sarcomere_bands(U: np.ndarray, sarc_um: float, duty: float, px_um: float, an
 
 
 def _hash01(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-    """A cheap deterministic pseudo-random value in [0, 1) per integer pair (a, b)."""
-    h = np.sin(np.asarray(a) * 12.9898 + np.asarray(b) * 78.233) * 43758.5453
-    return h - np.floor(h)
+    """A cheap deterministic pseudo-random value in [0, 1) (float32) per integer pair
+    (a, b), given as integer-valued floats."""
+    h = (np.asarray(a).astype(np.int64) * 73856093) ^ (np.asarray(b).astype(np.int64)
+                                                        * 19349663 + 0x5BD1E995)
+    h = (h ^ (h >> 13)) * 0x5BD1E995
+    return ((h ^ (h >> 15)) & 0xFFFFFF).astype(F32) * F32(1.0 / 16777216.0)
 
 
 def _layer(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
@@ -113,22 +116,30 @@ class Fibres:
         self.und_len = 700.0 + 600.0 * float(u[0, 1])
 
     def frame(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """U (along) and V (across, undulation removed) of points, µm."""
+        """U (along) and V (across, undulation removed) of points, µm (the dtype of X)."""
         c, s = np.cos(self.angle), np.sin(self.angle)
+        if X.dtype == np.float32:
+            c, s = F32(c), F32(s)
         U = X * c + Y * s
         V = -X * s + Y * c
-        V = V - self.und * np.sin(2 * np.pi * U / self.und_len + self.und_phase)
+        V = V - V.dtype.type(self.und) * np.sin(
+            U * V.dtype.type(2 * np.pi / self.und_len) + V.dtype.type(self.und_phase))
         return U, V
 
     def table(self, k: np.ndarray) -> np.ndarray:
         """Per-boundary uniforms (n, 8): 0 offset, 1 wobble phase, 2 wobble length, 3
         shade, 4 stripe phase, 5–7 free for the tissue."""
-        return uniforms(self.seed, k, np.zeros_like(k), 8)
+        return uniforms(self.seed, k, np.zeros_like(k), 8).astype(F32)
 
-    def boundary(self, tab: np.ndarray, k: np.ndarray, U: np.ndarray) -> np.ndarray:
-        lam = self.wave * (1.0 + 2.0 * tab[..., 2])
-        return (k + self.jitter * (tab[..., 0] - 0.5)) * self.pitch + (
-            self.wobble * self.pitch * np.sin(2 * np.pi * (U / lam + tab[..., 1])))
+    def boundary(self, tab: np.ndarray, ks: np.ndarray, i: np.ndarray,
+                 U: np.ndarray) -> np.ndarray:
+        """V of boundary i (index into ks / tab rows) at U: per-band constants are
+        computed once per band, then gathered per point."""
+        base = ((ks + self.jitter * (tab[:, 0] - 0.5)) * self.pitch).astype(U.dtype)
+        inv_lam = (1.0 / (self.wave * (1.0 + 2.0 * tab[:, 2]))).astype(U.dtype)
+        tau = U.dtype.type(2 * np.pi)
+        wob = U.dtype.type(self.wobble * self.pitch)
+        return base[i] + wob * np.sin(tau * (U * inv_lam[i] + tab[:, 1].astype(U.dtype)[i]))
 
     def assign(self, U: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                           np.ndarray, np.ndarray]:
@@ -138,14 +149,18 @@ class Fibres:
         ks = np.arange(int(k0.min()) - 2, int(k0.max()) + 4)
         tab = self.table(ks)
         i = k0 - ks[0]
-        lo = self.boundary(tab[i], ks[i], U)
-        below = V < lo
-        i = np.where(below, i - 1, i)
-        hi = self.boundary(tab[i + 1], ks[i + 1], U)
-        above = V >= hi
-        i = np.where(above, i + 1, i)
-        lo = self.boundary(tab[i], ks[i], U)
-        hi = self.boundary(tab[i + 1], ks[i + 1], U)
+        b0 = self.boundary(tab, ks, i, U)
+        b1 = self.boundary(tab, ks, i + 1, U)
+        below = V < b0
+        above = V >= b1
+        lo, hi = b0, b1
+        if below.any():  # band i − 1: its lower boundary is new
+            lo = np.where(below, self.boundary(tab, ks, i - 1, U), lo)
+            hi = np.where(below, b0, hi)
+        if above.any():
+            hi = np.where(above, self.boundary(tab, ks, i + 2, U), hi)
+            lo = np.where(above, b1, lo)
+        i = i - below + above
         return i, lo, hi, (ks, tab)  # type: ignore[return-value]
 
 
@@ -161,7 +176,7 @@ def skeletal(canvas: Canvas, ctx: Ctx) -> None:
     angle = np.deg2rad(float(ctx.p("angle_deg", 15.0)))
     pitch = float(np.mean(ctx.pop.size_um))
     fib = Fibres(ctx.seed, angle, pitch, jitter=0.3, wobble=0.08, undulation_um=10.0)
-    X, Y = w.grids()
+    X, Y = (g.astype(F32) for g in w.grids())
     U, V = fib.frame(X, Y)
     i, lo, hi, (_ks, tab) = fib.assign(U, V)
     # fascicle borders: a few fibre borders carry a wide perimysium
@@ -217,25 +232,39 @@ def skeletal(canvas: Canvas, ctx: Ctx) -> None:
              profile="dome", amount=0.85 + 0.3 * u[:, 4], label=lab + "-nucleus")
 
 
+class _Rows:
+    """Rows of a table picked per point, read column by column (t[..., c]) without
+    gathering whole rows."""
+
+    def __init__(self, table: np.ndarray, idx: np.ndarray) -> None:
+        self.table, self.idx = table, idx
+
+    def __getitem__(self, key: tuple[object, int]) -> np.ndarray:
+        return self.table[:, key[1]][self.idx]
+
+
 def _segments(seed: int, ks: np.ndarray, U: np.ndarray, i: np.ndarray, length: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+              ) -> tuple[np.ndarray, np.ndarray, _Rows, _Rows]:
     """Cells along each cardiac fibre: disc m of band k lies at U = (m + 0.15 + 0.7 u)·length
     + offset_k. For each point (band index i into ks): U of the discs before and after it
     (µm) and the uniforms (…, 6) of those two discs (the first belongs to the point's cell)."""
-    off = uniforms(seed ^ 0xD15, ks, np.ones_like(ks), 1)[:, 0] * length
+    off = (uniforms(seed ^ 0xD15, ks, np.ones_like(ks), 1)[:, 0] * length).astype(F32)
     Ur = U - off[i]
     m0 = np.floor(Ur / length).astype(np.int64)
     m_lo, m_hi = int(m0.min()) - 2, int(m0.max()) + 3
     mm = np.arange(m_lo, m_hi)
     kk, mg = np.meshgrid(np.arange(ks.size), mm, indexing="ij")
-    tab = uniforms(seed ^ 0xCE11, ks[kk].ravel(), mg.ravel(), 6).reshape(ks.size, mm.size, 6)
-    pos = (mm[None, :] + 0.15 + 0.7 * tab[..., 0]) * length  # (bands, discs)
-    j = m0 - m_lo
-    d0 = pos[i, j]
-    before_idx = np.where(Ur >= d0, j, j - 1)
-    before = pos[i, before_idx]
-    after = pos[i, before_idx + 1]
-    return before + off[i], after + off[i], tab[i, before_idx], tab[i, before_idx + 1]
+    tab = uniforms(seed ^ 0xCE11, ks[kk].ravel(), mg.ravel(), 6).reshape(
+        ks.size, mm.size, 6).astype(F32)
+    pos = ((mm[None, :] + 0.15 + 0.7 * tab[..., 0]) * length).astype(F32)  # (bands, discs)
+    flat = i * mm.size + (m0 - m_lo)
+    pos_f = pos.ravel()
+    d0 = pos_f[flat]
+    before_idx = np.where(Ur >= d0, flat, flat - 1)
+    before = pos_f[before_idx] + off[i]
+    after = pos_f[before_idx + 1] + off[i]
+    t = tab.reshape(-1, 6)
+    return before, after, _Rows(t, before_idx), _Rows(t, before_idx + 1)
 
 
 @generator("cardiac-muscle")
@@ -251,19 +280,23 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     pitch = float(np.mean(ctx.pop.size_um))
     fib = Fibres(ctx.seed, angle, pitch, jitter=0.35, wobble=0.22, undulation_um=6.0,
                  wave_um=90.0)
-    X, Y = w.grids()
+    X, Y = (g.astype(F32) for g in w.grids())
     U, V = fib.frame(X, Y)
     i, lo, hi, (ks, tab) = fib.assign(U, V)
     # interstitium between neighbouring fibres, missing over stretches where they fuse
     gmax = float(ctx.p("gap_um", 2.0))
 
-    def gap(t: np.ndarray) -> np.ndarray:
-        lam = 120.0 + 160.0 * t[..., 6]
-        n = np.sin(2 * np.pi * (U / lam + t[..., 7])) + 0.6 * np.sin(
-            2 * np.pi * (U / (0.43 * lam) + 2.7 * t[..., 7]))
-        return gmax * (0.5 + 0.6 * t[..., 5]) * np.clip((n + 0.45) * 1.5, 0.0, 1.0)
+    inv_lam = 1.0 / (120.0 + 160.0 * tab[:, 6])
+    g_amp = gmax * (0.5 + 0.6 * tab[:, 5])
+    tau = F32(2 * np.pi)
 
-    g_lo, g_hi = gap(tab[i]), gap(tab[i + 1])
+    def gap(j: np.ndarray) -> np.ndarray:
+        ph = tab[:, 7][j]
+        q = U * inv_lam[j]
+        n = np.sin(tau * (q + ph)) + F32(0.6) * np.sin(tau * (q / F32(0.43) + F32(2.7) * ph))
+        return g_amp[j] * np.clip((n + F32(0.45)) * F32(1.5), 0.0, 1.0)
+
+    g_lo, g_hi = gap(i), gap(i + 1)
     d_lo, d_hi = V - lo, hi - V
     cov = np.clip(np.minimum(d_lo - g_lo / 2, d_hi - g_hi / 2) / w.px_um + 0.5, 0.0, 1.0)
     width = hi - lo
@@ -337,11 +370,11 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     layer, z = _layer(canvas, ctx)
     fasc = float(ctx.p("fascicle_um", 260.0))
-    X, Y = w.grids()
+    X, Y = (g.astype(F32) for g in w.grids())
     # fascicles: cells with curving, interlocking borders
     cells = warped_cells(w, ctx.seed, fasc, jitter=0.9, warp_um=0.3 * fasc,
                          warp_scale_um=0.6 * fasc, slots=6)
-    near, table = cells.near, cells.table
+    near, table = cells.near, cells.table.astype(F32)
     border = cells.edge
     sep_um = float(ctx.p("septum_um", 5.0))
     septum = np.clip(1.0 - border / sep_um, 0.0, 1.0) ** 1.5

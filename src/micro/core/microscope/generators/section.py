@@ -50,7 +50,9 @@ def _folds(w: Window, seed: int, prob: float) -> np.ndarray | float:
     gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
     u = uniforms(seed ^ 0xF01D, gi.ravel(), gj.ravel(), 6)
     out: np.ndarray | float = 0.0
-    X, Y = w.grids()
+    px = w.px_um
+    xs = w.x0_um + (np.arange(w.width) + 0.5) * px
+    ys = w.y0_um + (np.arange(w.height) + 0.5) * px
     for (i, j), r in zip(zip(gi.ravel(), gj.ravel(), strict=True), u, strict=True):
         if r[0] >= prob:
             continue
@@ -58,12 +60,25 @@ def _folds(w: Window, seed: int, prob: float) -> np.ndarray | float:
         ang = np.pi * r[3]
         half_len = 300.0 + 700.0 * r[4]
         width = 20.0 + 50.0 * r[5]
-        along = (X - x0) * np.cos(ang) + (Y - y0) * np.sin(ang)
-        across = -(X - x0) * np.sin(ang) + (Y - y0) * np.cos(ang)
+        # only the fold's bounding box is evaluated
+        ex = abs(np.cos(ang)) * half_len + width
+        ey = abs(np.sin(ang)) * half_len + width
+        c0 = max(int((x0 - ex - w.x0_um) / px), 0)
+        c1 = min(int((x0 + ex - w.x0_um) / px) + 2, w.width)
+        r0 = max(int((y0 - ey - w.y0_um) / px), 0)
+        r1 = min(int((y0 + ey - w.y0_um) / px) + 2, w.height)
+        if c0 >= c1 or r0 >= r1:
+            continue
+        X = xs[None, c0:c1] - x0
+        Y = ys[r0:r1, None] - y0
+        along = X * np.cos(ang) + Y * np.sin(ang)
+        across = -X * np.sin(ang) + Y * np.cos(ang)
         # the strip tapers at its ends; the crease (one edge) is the thickest part
         half_w = width / 2 * np.sqrt(np.clip(1.0 - (along / half_len) ** 2, 0.0, 1.0))
-        inside = np.clip((half_w - np.abs(across)) / max(w.px_um, 0.5) + 0.5, 0.0, 1.0)
+        inside = np.clip((half_w - np.abs(across)) / max(px, 0.5) + 0.5, 0.0, 1.0)
         crease = np.exp(-(((across - half_w) / 4.0) ** 2)) * (half_w > 1.0)
         if inside.any():
-            out = out + inside * (1.0 + 0.4 * crease)
+            if isinstance(out, float):
+                out = np.zeros((w.height, w.width), dtype=np.float32)
+            out[r0:r1, c0:c1] += (inside * (1.0 + 0.4 * crease)).astype(np.float32)
     return out
