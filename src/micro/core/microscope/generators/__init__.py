@@ -14,10 +14,11 @@ from micro.core.microscope.generators import (
     plants,
     protists,
     rings,
+    stems,
     surfaces,
     tissue,
     ultrastructure,
 )
 
 __all__ = ["bacteria", "blood", "bone", "calibration", "cells", "culture", "fibers", "minerals", "muscle",
-           "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
+           "organs", "plants", "protists", "rings", "stems", "surfaces", "tissue", "ultrastructure"]

@@ -1,6 +1,5 @@
 """Plant tissues: the onion root-tip meristem with cells in every phase of mitosis, the
-two-layered Elodea leaf packed with chloroplasts, and a dicot stem cross-section with its
-ring of vascular bundles."""
+two-layered Elodea leaf packed with chloroplasts (stems live in `stems`)."""
 
 from __future__ import annotations
 
@@ -338,49 +337,3 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
         if nucl:
             draw(canvas, nucl, nx, ny, r * 0.22, r * 0.22, z_um=z, profile="dome",
                  amount=1.0)
-
-
-@generator("dicot-stem")
-def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
-    """Cross-section of a young dicot stem (sunflower type), radius size_um[1]/2: epidermis
-    with cuticle, cortex parenchyma, a ring of `bundles` collateral vascular bundles (xylem
-    vessels inside, phloem outside, a cap of sclerenchyma fibres), large pith cells.
-    Parts: wall, lignified, phloem, cuticle."""
-    w = canvas.window
-    layer, _ = _layer(canvas, ctx)
-    R = ctx.pop.size_um[1] / 2
-    X, Y = w.grids()
-    r = np.hypot(X, Y)
-    phi = np.arctan2(Y, X)
-    nb = int(ctx.p("bundles", 16))
-    stem = np.clip((R - r) / max(w.px_um, 1.0) + 0.5, 0.0, 1.0)
-    # parenchyma: cells grow from ~30 µm in the cortex to ~80 µm in the pith
-    d1, d2, *_ = worley(w, ctx.seed, 32.0, 1.0, 0.0, 0.9, 2)
-    p1, p2, *_ = worley(w, ctx.seed ^ 0x91, 75.0, 1.0, 0.0, 0.9, 2)
-    pith = np.clip((0.62 * R - r) / (0.05 * R), 0.0, 1.0)
-    paren = band((d2 - d1) / 2, 1.5, w.px_um) * (1 - pith) + band((p2 - p1) / 2, 1.8,
-                                                                    w.px_um) * pith
-    # vascular bundles: wedge-shaped, centred on radius 0.72 R
-    b = np.round(phi * nb / (2 * np.pi))
-    dt = (phi - b * 2 * np.pi / nb) * r
-    rb = 0.72 * R
-    dr = r - rb
-    hw = R * 0.06 * (1 + 0.5 * np.clip(-dr / (0.1 * R), -1, 1))
-    inb = np.clip(1.0 - np.sqrt((dt / hw) ** 2 + (dr / (0.13 * R)) ** 2), 0, 1) > 0
-    s1, s2, *_ = worley(w, ctx.seed ^ 0x33, 9.0, 1.0, 0.0, 0.8, 2)
-    small = band((s2 - s1) / 2, 1.0, w.px_um)
-    v1, v2, *_ = worley(w, ctx.seed ^ 0x77, 26.0, 1.0, 0.0, 0.6, 2)
-    xylem = inb & (dr < -0.01 * R)
-    phloem = inb & (dr >= -0.01 * R) & (dr < 0.06 * R)
-    cap = inb & (dr >= 0.06 * R)
-    vessel_wall = band((v2 - v1) / 2, 3.5, w.px_um)
-    epid = (r > R - 18.0) & (r <= R)
-    lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("wall"), np.where(inb | epid, 0.0, paren) * stem, lab)
-    _add(canvas, layer, ctx.cls("wall"), np.where(epid, small * 1.2, 0.0) * stem)
-    _add(canvas, layer, ctx.cls("lignified"),
-         (np.where(xylem, vessel_wall, 0.0) + np.where(cap, small * 2.0, 0.0)) * stem,
-         lab + "-lignified")
-    _add(canvas, layer, ctx.cls("phloem"), np.where(phloem, 0.3 + small, 0.0) * stem,
-         lab + "-phloem")
-    _add(canvas, layer, ctx.cls("cuticle"), band(r - R + 2.0, 3.0, w.px_um))
