@@ -11,6 +11,7 @@ from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas, band
 from micro.core.microscope.registry import Ctx, generator
 
+F32 = np.float32
 PARTS = ("quartz", "feldspar", "plagioclase", "biotite", "muscovite", "opaque")
 
 
@@ -37,60 +38,71 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
     small = warped_cells(w, ctx.seed ^ 0x6A, grain_um * 0.45, jitter=0.95,
                          warp_um=0.1 * grain_um, warp_scale_um=0.25 * grain_um,
                          rough_um=5.0, rough_scale_um=20.0)
-    fine = big.table[big.near, 7] < 0.45
-    tab = np.where(fine[..., None], small.table[small.near], big.table[big.near])
+    fine = big.table[:, 7][big.near] < 0.45
+
+    def col(c: int) -> np.ndarray:
+        """Slot c of each pixel's grain table (float32 (H, W)), gathered column-wise."""
+        return np.where(fine, small.table[:, c].astype(F32)[small.near],
+                        big.table[:, c].astype(F32)[big.near])
+
     edge = np.where(fine, small.edge, big.edge)
-    seeds = np.where(fine[..., None], small.seeds[small.near], big.seeds[big.near])
     fr = np.asarray(ctx.p("fractions", [0.32, 0.28, 0.2, 0.1, 0.07, 0.03]), dtype=np.float64)
     cum = np.cumsum(fr / fr.sum())
-    kind = np.searchsorted(cum, tab[..., 2])
-    cos_psi = tab[..., 3]
-    tilt = 1.0 - cos_psi**2  # sin² of the optic-axis tilt
-    axis = np.pi * tab[..., 4]
-    boundary = band(edge, 2.0, w.px_um)
-    X, Y = w.grids()
-    # position inside the grain relative to its seed, in grain units (undulose sweeps)
-    rel_x = (X - seeds[..., 0]) / grain_um
-    rel_y = (Y - seeds[..., 1]) / grain_um
+    kind = np.searchsorted(cum, col(2))
+    axis = F32(np.pi) * col(4)
+    u5, u6 = col(5), col(6)
+    tilt = 1.0 - np.square(col(3))  # sin² of the optic-axis tilt (cos ψ uniform)
+    boundary = band(edge, 2.0, w.px_um).astype(F32)
+    X, Y = (g.astype(F32) for g in w.grids())
+    X = np.broadcast_to(X, kind.shape)
+    Y = np.broadcast_to(Y, kind.shape)
     lab = ctx.pop.label
     px = w.px_um
+    amounts: dict[str, np.ndarray] = {}
+    c2 = np.zeros(kind.shape, dtype=F32)
+    s2 = np.zeros(kind.shape, dtype=F32)
     for k, part in enumerate(PARTS):
         cls = ctx.cls(part)
-        if not cls:
+        m = kind == k
+        if not cls or not m.any():
             continue
-        m = (kind == k).astype(np.float64)
-        if not m.any():
-            continue
-        amt = m * (1.0 - 0.3 * boundary)
-        ang = axis
+        # every pixel of this mineral, as 1-D arrays: each pixel is worked on once
+        amt = 1.0 - 0.3 * boundary[m]
+        ax, uu5, uu6, xm, ym = axis[m], u5[m], u6[m], X[m], Y[m]
+        ang = ax
         if part == "quartz":
             # strain: the lattice (and extinction) rotates across the grain
-            sweep = np.deg2rad(float(ctx.p("undulose_deg", 18.0))) * tab[..., 5]
-            d = rel_x * np.cos(tab[..., 6] * np.pi) + rel_y * np.sin(tab[..., 6] * np.pi)
-            ang = axis + sweep * np.tanh(2.5 * d)
+            seeds = np.where(fine[m][:, None], small.seeds[small.near[m]],
+                             big.seeds[big.near[m]])
+            d = ((xm - seeds[:, 0]) * np.cos(uu6 * np.pi)
+                 + (ym - seeds[:, 1]) * np.sin(uu6 * np.pi)) / grain_um
+            ang = ax + np.deg2rad(float(ctx.p("undulose_deg", 18.0))) * uu5 * np.tanh(2.5 * d)
         if part == "feldspar":
-            cloud = noise(w, ctx.seed ^ 0xFE, 6.0)
-            amt = amt * (1.0 + 0.25 * tab[..., 5] * (cloud - 0.3))
+            cloud = noise(w, ctx.seed ^ 0xFE, 6.0)[m]
+            amt = amt * (1.0 + 0.25 * uu5 * (cloud - 0.3))
         if part in ("biotite", "muscovite"):
-            amt = amt * (1.0 - 0.5 * _cleavage(X, Y, axis, float(ctx.p("cleavage_um", 5.0)),
-                                               px, tab[..., 6]))
+            amt = amt * (1.0 - 0.5 * _cleavage(xm, ym, ax, float(ctx.p("cleavage_um", 5.0)),
+                                               px, uu6))
         if part == "biotite":
-            amt = amt * (0.6 + 0.4 * np.cos(axis) ** 2)  # pleochroism: absorbs along cleavage
-        canvas.add(layer, cls, amt.ravel().astype(np.float32))
-        canvas.add_label(f"{lab}-{part}", m.ravel().astype(np.float32))
+            amt = amt * (0.6 + 0.4 * np.cos(ax) ** 2)  # pleochroism: absorbs along cleavage
+        acc = amounts.setdefault(cls, np.zeros(kind.shape, dtype=F32))
+        acc[m] += amt
+        canvas.add_label(f"{lab}-{part}", m.ravel().astype(F32))
         ret = canvas.structures[cls].birefringence_retardance_nm
         if ret <= 0:
             continue
         if part == "plagioclase":
-            ang = axis + _albite_twins(X, Y, axis, float(ctx.p("twin_um", 12.0)), px,
-                                       tab[..., 6])
-        r = amt * ret * (0.15 + 0.85 * tilt)
-        canvas.add_retardance(layer, (r * np.cos(2 * ang)).ravel().astype(np.float32),
-                              (r * np.sin(2 * ang)).ravel().astype(np.float32))
+            ang = ax + _albite_twins(xm, ym, ax, float(ctx.p("twin_um", 12.0)), px, uu6)
+        r = amt * ret * (0.15 + 0.85 * tilt[m])
+        c2[m] = r * np.cos(2 * ang)
+        s2[m] = r * np.sin(2 * ang)
+    for cls, acc in amounts.items():
+        canvas.add(layer, cls, acc.ravel())
+    canvas.add_retardance(layer, c2.ravel(), s2.ravel())
     crack = ctx.cls("crack")
     if crack:
         dust = 0.5 + noise(w, ctx.seed ^ 0xF1, 8.0)
-        canvas.add(layer, crack, (0.3 * boundary * dust).ravel().astype(np.float32))
+        canvas.add(layer, crack, (0.3 * boundary * dust).ravel().astype(F32))
 
 
 def _albite_twins(X: np.ndarray, Y: np.ndarray, axis: np.ndarray, twin_um: float,
