@@ -293,3 +293,27 @@ def test_root_tip_mitotic_index_is_5_to_10_percent(catalog: Catalog) -> None:
     assert 0.05 <= dividing / total <= 0.10, (dividing / total, counts)
     assert counts["prophase"] == max(v for k, v in counts.items() if k != "interphase"), counts
     assert counts["anaphase"] < counts["prophase"] / 3, counts
+
+
+# --------------------------------------------------------------------------- stems
+
+def _bundle_radii(catalog: Catalog, specimen: str) -> np.ndarray:
+    """Distances (µm) from the stem's centre of the vascular bundles seen at 4× (one label
+    component each), from the scene's labels."""
+    s, lab = _labels(catalog, specimen, objective=4)
+    comp, n = ndimage.label(lab["stem-bundle"] > 0.5)
+    cy, cx = (np.array(c) for c in zip(*ndimage.center_of_mass(comp > 0, comp,
+                                                                range(1, n + 1)),
+                                        strict=True))
+    h, w = comp.shape
+    return np.hypot((cx + 0.5 - w / 2), (cy + 0.5 - h / 2)) * s.px_um
+
+
+def test_dicot_bundles_form_a_ring_monocot_bundles_are_scattered(catalog: Catalog) -> None:
+    ring = _bundle_radii(catalog, "dicot-stem")
+    scattered = _bundle_radii(catalog, "monocot-stem")
+    assert ring.size >= 8 and scattered.size >= 30, (ring.size, scattered.size)
+    # a ring: every bundle at nearly the same radius; scattered: from centre to rind
+    assert np.std(ring) / np.mean(ring) < 0.12, ring
+    assert np.std(scattered) / np.mean(scattered) > 0.3, scattered
+    assert scattered.min() < 0.3 * scattered.max()

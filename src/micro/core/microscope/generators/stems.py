@@ -14,8 +14,9 @@ lacuna towards the centre, and the phloem towards the outside.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
-from micro.core.microscope.generators.layout import warped_cells
+from micro.core.microscope.generators.layout import Cells, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window, uniforms
@@ -25,16 +26,22 @@ from micro.core.microscope.registry import Ctx, generator
 F32 = np.float32
 
 
-def walls(w: Window, seed: int, spacing: float, width: float, warp: float = 0.0
-          ) -> np.ndarray:
+def walls(w: Window, seed: int, spacing: float, width: float, warp: float = 0.0,
+          cells: Cells | None = None) -> np.ndarray:
     """Wall density (float32 (H, W)) of a net of cells `spacing` µm across with walls
     `width` µm thick; where pixels are coarser than the net, its area-averaged value
-    (no aliasing, no wasted work at low power)."""
-    if w.px_um > spacing / 2:
+    (no aliasing, no wasted work at low power): a net under three pixels per cell cannot
+    be drawn without aliasing."""
+    if w.px_um > spacing / 3:
         return np.full((w.height, w.width), min(1.0, 2.0 * width / spacing), dtype=F32)
-    cells = warped_cells(w, seed, spacing, jitter=0.9, warp_um=warp,
-                         warp_scale_um=max(spacing * 1.5, 30.0), slots=2)
+    if cells is None:
+        cells = _field(w, seed, spacing, warp)
     return band(cells.edge, width, w.px_um).astype(F32)
+
+
+def _field(w: Window, seed: int, spacing: float, warp: float) -> Cells:
+    return warped_cells(w, seed, spacing, jitter=0.9, warp_um=warp,
+                        warp_scale_um=max(spacing * 1.5, 30.0), slots=4)
 
 
 def _add(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
@@ -83,11 +90,17 @@ def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
     size = (0.75 + 0.4 * bu[:, 1]) * np.where(k % 2 == 0, 1.0, 0.7)
     # the nearest bundle by angle
     step = 2 * np.pi / nb
-    j = np.mod(np.round((phi - centres[0]) / step).astype(np.int64), nb)
-    dphi = np.angle(np.exp(1j * (phi - centres[j]))).astype(F32)
+    centres32 = centres.astype(F32)
+    tau, half_turn = F32(2 * np.pi), F32(np.pi)
+
+    def wrap(a: np.ndarray) -> np.ndarray:
+        return np.mod(a + half_turn, tau) - half_turn
+
+    j = np.mod(np.round((phi - centres32[0]) / F32(step)).astype(np.int64), nb)
+    dphi = wrap(phi - centres32[j])
     for dj in (-1, 1):  # jitter can make a neighbour the closer one
         j2 = np.mod(j + dj, nb)
-        d2 = np.angle(np.exp(1j * (phi - centres[j2]))).astype(F32)
+        d2 = wrap(phi - centres32[j2])
         closer = np.abs(d2) < np.abs(dphi)
         j = np.where(closer, j2, j)
         dphi = np.where(closer, d2, dphi)
@@ -115,7 +128,8 @@ def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
     ground = stem * (1.0 - bundle) * (1.0 - epid) * (1.0 - coll)
     sec = thickness(w, ctx.seed ^ 0x5EC, variation=0.1, chatter=0.0, fold_prob=0.0)
     wp = walls(w, ctx.seed ^ 0x91, 85.0, 2.0, warp=12.0)
-    wc = walls(w, ctx.seed ^ 0x92, 34.0, 1.6, warp=5.0)
+    cortex = _field(w, ctx.seed ^ 0x92, 34.0, 5.0) if px <= 34.0 / 3 else None
+    wc = walls(w, ctx.seed ^ 0x92, 34.0, 1.6, warp=5.0, cells=cortex)
     wcol = walls(w, ctx.seed ^ 0x93, 18.0, 3.5, warp=2.0)
     wsmall = walls(w, ctx.seed ^ 0x94, 8.0, 1.0)
     wfib = walls(w, ctx.seed ^ 0x95, 7.0, 2.4)
@@ -123,7 +137,7 @@ def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
     paren = ground * (pith * wp + (1.0 - pith) * wc)
     # xylem: vessels (large lumina with thick red walls) in radial files among small
     # lignified fibres and xylem parenchyma
-    vessels = _vessels(w, ctx.seed ^ 0x97, xylem, px)
+    vessels = _vessels(w, ctx.seed ^ 0x92, xylem, px, cortex)
     lig = xylem * (vessels["wall"] + (1.0 - vessels["lumen"]) * wfib * 0.9) + cap * wfib * 1.3
     lab = ctx.pop.label
     _add(canvas, layer, ctx.cls("wall"),
@@ -137,14 +151,16 @@ def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
     _add(canvas, layer, ctx.cls("cuticle"), band(depth - 1.5, 3.0, px) * (r < edge_r + 3))
 
 
-def _vessels(w: Window, seed: int, region: np.ndarray, px: float) -> dict[str, np.ndarray]:
-    """Xylem vessels in a region: cells of a ~30 µm field, a share of which are vessels
-    (lumen 10–28 µm across, wall ~3 µm); returns `lumen` and `wall` amounts."""
+def _vessels(w: Window, seed: int, region: np.ndarray, px: float,
+             cells: Cells | None) -> dict[str, np.ndarray]:
+    """Xylem vessels in a region: cells of a 34 µm field (the cortex's, so one cell field
+    serves both), a share of which are vessels (lumen 10–28 µm across, wall ~3 µm);
+    returns `lumen` and `wall` amounts."""
     if not np.any(region > 0):
         z = np.zeros(region.shape, dtype=F32)
         return {"lumen": z, "wall": z}
-    cells = warped_cells(w, seed, 30.0, jitter=0.8, warp_um=4.0, warp_scale_um=40.0,
-                         slots=4)
+    if cells is None:
+        cells = _field(w, seed, 34.0, 5.0)
     t = cells.table[:, 2].astype(F32)[cells.near]
     is_v = t < 0.45
     rad = F32(5.0) + F32(9.0) * cells.table[:, 3].astype(F32)[cells.near]
@@ -181,22 +197,33 @@ def monocot_stem(canvas: Canvas, ctx: Ctx) -> None:
     wepi = walls(w, ctx.seed ^ 0x84, 14.0, 1.8)
     sec = thickness(w, ctx.seed ^ 0x5EC, variation=0.1, chatter=0.0, fold_prob=0.0)
     lab = ctx.pop.label
-    # bundles: candidates on a lattice, kept more often (and smaller) near the rind
+    # bundles: jittered lattice candidates, kept more often towards the rind; under the
+    # rind a finer lattice of small bundles, separated from the inner ones by a bundle-free
+    # ring. Of two bundles that would touch, the one with the lower priority goes (a pure
+    # function of the candidates around it, so every window agrees).
     spacing = float(ctx.p("bundle_spacing_um", 230.0))
-    x, y, u = ctx.points(spacing, 200.0, 8)
-    rb = np.hypot(x, y)
-    frac = rb / R
-    keep = (frac < 0.97) & (u[:, 2] < 0.3 + 0.7 * frac**2)
-    x, y, u, frac = x[keep], y[keep], u[keep], frac[keep]
-    # crowded near the rind: more candidates there (a finer lattice in the outer zone)
-    x2, y2, u2 = ctx.points(spacing * 0.55, 120.0, 8)
+    x, y, u = ctx.points(spacing, 500.0, 8, jitter=0.9)
+    frac = np.hypot(x, y) / R
+    keep = (frac < 0.76) & (u[:, 2] < 0.45 + 0.55 * (frac / 0.76) ** 2)
+    size = 0.62 * spacing * (1.0 - 0.25 * frac) * (0.8 + 0.2 * u[:, 3])
+    x2, y2, u2 = ctx.points(spacing * 0.5, 300.0, 8, jitter=0.9)
     f2 = np.hypot(x2, y2) / R
-    k2 = (f2 > 0.78) & (f2 < 0.965) & (u2[:, 2] < 0.55)
-    x = np.concatenate([x, x2[k2]])
-    y = np.concatenate([y, y2[k2]])
-    u = np.concatenate([u, u2[k2]])
-    frac = np.concatenate([frac, f2[k2]])
-    size = (190.0 - 110.0 * frac**2) * (0.8 + 0.4 * u[:, 3])  # bundle diameter, µm
+    k2 = (f2 > 0.82) & (f2 < 0.965) & (u2[:, 2] < 0.8)
+    size2 = 0.3 * spacing * (0.8 + 0.2 * u2[:, 3])
+    x = np.concatenate([x[keep], x2[k2]])
+    y = np.concatenate([y[keep], y2[k2]])
+    u = np.concatenate([u[keep], u2[k2]])
+    size = np.concatenate([size[keep], size2[k2]])  # bundle diameter, µm
+    if x.size > 1:
+        pairs = cKDTree(np.column_stack([x, y])).query_pairs(float(size.max()) + 15.0,
+                                                            output_type="ndarray")
+        if pairs.size:
+            i, j = pairs[:, 0], pairs[:, 1]
+            touch = np.hypot(x[i] - x[j], y[i] - y[j]) < (size[i] + size[j]) / 2 + 15.0
+            loser = np.where(u[i, 5] < u[j, 5], j, i)[touch]
+            ok = np.ones(x.size, dtype=bool)
+            ok[loser] = False
+            x, y, u, size = x[ok], y[ok], u[ok], size[ok]
     out = np.arctan2(y, x)  # phloem faces outwards
     a, b = size / 2 * 0.82, size / 2  # slightly taller (radially) than wide
     sheath_cov = _cov(canvas, x, y, b, a, out)
