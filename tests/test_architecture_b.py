@@ -317,3 +317,29 @@ def test_dicot_bundles_form_a_ring_monocot_bundles_are_scattered(catalog: Catalo
     assert np.std(ring) / np.mean(ring) < 0.12, ring
     assert np.std(scattered) / np.mean(scattered) > 0.3, scattered
     assert scattered.min() < 0.3 * scattered.max()
+
+
+# --------------------------------------------------------------------------- parcentricity
+
+@pytest.mark.parametrize(("specimen", "x", "y"), [("cardiac-muscle", 210.0, -140.0),
+                                                  ("compact-bone", -450.0, 380.0),
+                                                  ("smooth-muscle", 130.0, 90.0)])
+def test_architecture_is_parcentric_40_100(catalog: Catalog, specimen: str, x: float,
+                                           y: float) -> None:
+    """The same fibres, osteons and fascicles at 40× and 100×: the 100× view, binned to
+    40× pixels, correlates with the middle of the 40× view (as in test_specimens)."""
+    lo = _grey(catalog, specimen, objective=40, x_um=x, y_um=y, mode="brightfield")
+    hi_req = _request(catalog, specimen, objective=100, x_um=x, y_um=y, oil="on",
+                      mode="brightfield")
+    s_lo, *_ = simulate(_request(catalog, specimen, objective=40, x_um=x, y_um=y,
+                                 mode="brightfield"), catalog)
+    s_hi, *_ = simulate(hi_req, catalog)
+    hi = np.asarray(Image.open(io.BytesIO(render(hi_req).image)).convert("L"), dtype=float)
+    ratio = s_hi.px_um / s_lo.px_um
+    h, w = round(hi.shape[0] * ratio), round(hi.shape[1] * ratio)
+    cy, cx = lo.shape[0] // 2, lo.shape[1] // 2
+    crop = lo[cy - h // 2:cy - h // 2 + h, cx - w // 2:cx - w // 2 + w]
+    small = np.asarray(Image.fromarray(hi.astype(np.float32)).resize((w, h), Image.BOX))
+    p, q = crop - crop.mean(), small - small.mean()
+    ncc = float((p * q).sum() / np.sqrt((p * p).sum() * (q * q).sum()))
+    assert ncc >= 0.5, ncc
