@@ -388,18 +388,21 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     V = -X * s + Y * c + table[near, 5] * 1000.0
     # longitudinal: rows of cells `width` apart, cell m of row r spans [m, m+1)·length
     # shifted by a per-row offset (hashed); a cell is thickest in its middle
+    # the rows wave gently together (a relaxed fascicle) and cells differ in length
+    V = V + F32(2.5) * np.sin(U * F32(2 * np.pi / 170.0) + F32(6.0) * table[near, 5])
     r = np.floor(V / width)
-    row_off = _hash01(r, 0.0) * length
-    t = (U - row_off) / length
+    row_len = F32(length) * (F32(0.7) + F32(0.6) * _hash01(r, 7.0))
+    row_off = _hash01(r, 0.0) * row_len
+    t = (U - row_off) / row_len
     m = np.floor(t)
     f = t - m
     vf = V / width - r  # 0–1 across the row
     cell_u = _hash01(r, m)
     profile = np.sin(np.pi * f) ** 0.6
     # cell borders are barely seen in H&E: a faint line where the tapered ends meet
-    memb = band(np.minimum(f, 1 - f) * length, 0.5, w.px_um) * 0.5
-    nuc_len = length * (0.11 + 0.07 * cell_u)
-    nu = (f - 0.45 - 0.1 * cell_u) * length
+    memb = band(np.minimum(f, 1 - f) * row_len, 0.5, w.px_um) * 0.5
+    nuc_len = row_len * (0.11 + 0.07 * cell_u)
+    nu = (f - 0.45 - 0.1 * cell_u) * row_len
     nv = (vf - 0.5 - 0.12 * (cell_u - 0.5)) * width
     nb = width * (0.24 + 0.08 * cell_u)
     # cigar: a capsule with rounded ends
