@@ -343,3 +343,25 @@ def test_architecture_is_parcentric_40_100(catalog: Catalog, specimen: str, x: f
     p, q = crop - crop.mean(), small - small.mean()
     ncc = float((p * q).sum() / np.sqrt((p * p).sum() * (q * q).sum()))
     assert ncc >= 0.5, ncc
+
+
+# --------------------------------------------------------------------------- onion
+
+def test_onion_epidermis_cells_are_200_400_by_50_80_um(catalog: Catalog) -> None:
+    """Cells between the walls (the wall label inverted), measured by their major and minor
+    axes: long bricks of the sizes PHYSICS.md gives."""
+    from skimage.measure import regionprops
+
+    s, lab = _labels(catalog, "onion-epidermis", objective=10)
+    wall = lab["epidermis-wall"]
+    comp, _n = ndimage.label(wall < 0.2 * float(wall.max()))
+    major, minor = [], []
+    for r in regionprops(comp):
+        y0, x0, y1, x1 = r.bbox
+        if y0 == 0 or x0 == 0 or y1 == comp.shape[0] or x1 == comp.shape[1]:
+            continue
+        major.append(r.axis_major_length * s.px_um)
+        minor.append(r.axis_minor_length * s.px_um)
+    assert len(major) >= 10, len(major)
+    assert 200 <= float(np.median(major)) <= 400, sorted(major)
+    assert 50 <= float(np.median(minor)) <= 80, sorted(minor)
