@@ -3,19 +3,22 @@
 from micro.core.microscope.generators import (
     bacteria,
     blood,
+    bone,
     calibration,
     cells,
     culture,
     fibers,
     minerals,
+    muscle,
     organs,
     plants,
     protists,
     rings,
+    stems,
     surfaces,
     tissue,
     ultrastructure,
 )
 
-__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals",
-           "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
+__all__ = ["bacteria", "blood", "bone", "calibration", "cells", "culture", "fibers", "minerals", "muscle",
+           "organs", "plants", "protists", "rings", "stems", "surfaces", "tissue", "ultrastructure"]

@@ -1,33 +1,14 @@
-"""Fibrous tissue: striated skeletal and cardiac muscle (A-bands birefringent along the
-fibre), connective-tissue septa that replace parenchyma (fibrosis), and vessels."""
+"""Fibrous tissue: connective-tissue septa that replace parenchyma (fibrosis) and vessels
+(muscle lives in `muscle`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from micro.core.microscope.generators.blood import carve
-from micro.core.microscope.generators.plants import cell_field
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.lattice import Window, uniforms
-from micro.core.microscope.raster import Canvas, band, value_noise, worley
+from micro.core.microscope.raster import Canvas, value_noise, worley
 from micro.core.microscope.registry import Ctx, generator
-
-
-def _frame(w: Window, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates along (U) and across (V) a direction, µm, (H, W)."""
-    X, Y = w.grids()
-    c, s = np.cos(angle), np.sin(angle)
-    return X * c + Y * s, -X * s + Y * c
-
-
-def striations(U: np.ndarray, sarc_um: float, duty: float, px_um: float,
-               phase: np.ndarray | float = 0.0) -> np.ndarray:
-    """A-band coverage along a fibre: 1 inside the A-band, 0 in the I-band; pixels wider
-    than half a sarcomere see the band's mean fraction (no aliasing at low power)."""
-    f = np.mod(U / sarc_um + phase, 1.0)
-    edge = np.clip((duty / 2 - np.abs(f - 0.5)) * sarc_um / px_um + 0.5, 0.0, 1.0)
-    fade = float(np.clip(sarc_um / (2.5 * px_um) - 0.5, 0.0, 1.0))
-    return duty + fade * (edge - duty)
 
 
 def _layer(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
@@ -41,97 +22,6 @@ def _add(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
         canvas.add(layer, cls, amt.ravel().astype(np.float32))
         if label:
             canvas.add_label(label, amt.ravel().astype(np.float32))
-
-
-def _a_band_retardance(canvas: Canvas, layer: int, cls: str, amt: np.ndarray,
-                       axis: np.ndarray | float) -> None:
-    r = canvas.structures[cls].birefringence_retardance_nm
-    if r > 0:
-        c2, s2 = np.cos(2 * axis), np.sin(2 * axis)
-        canvas.add_retardance(layer, (amt * r * c2).ravel().astype(np.float32),
-                              (amt * r * s2).ravel().astype(np.float32))
-
-
-@generator("skeletal-muscle")
-def skeletal(canvas: Canvas, ctx: Ctx) -> None:
-    """Longitudinal section of skeletal muscle: parallel fibres (size_um = fibre width)
-    with cross-striations (sarcomere_um, A-band duty), flattened peripheral nuclei and
-    endomysium between fibres. Parts: fibre (I-band), a_band, nucleus, endomysium."""
-    w = canvas.window
-    layer, z = _layer(canvas, ctx)
-    angle = np.deg2rad(float(ctx.p("angle_deg", 20.0)))
-    pitch = float(np.mean(ctx.pop.size_um))
-    U, V = _frame(w, angle)
-    k0 = np.floor(V / pitch).astype(np.int64)
-    ks = np.arange(int(k0.min()) - 1, int(k0.max()) + 3)
-    tab = uniforms(ctx.seed, ks, np.zeros_like(ks), 4)
-    bnd = (ks + (tab[:, 0] - 0.5) * 0.3) * pitch
-    i = k0 - ks[0]
-    i = np.where(V < bnd[i], i - 1, np.where(V >= bnd[i + 1], i + 1, i))
-    lo, hi = bnd[i], bnd[i + 1]
-    dist = np.minimum(V - lo, hi - V)
-    endo = band(dist, float(ctx.p("endomysium_um", 1.5)), w.px_um)
-    inside = 1.0 - endo
-    sarc = float(ctx.p("sarcomere_um", 2.4))
-    stripe = striations(U, sarc, float(ctx.p("a_band_duty", 0.62)), w.px_um,
-                        tab[i, 1] * 7.0)
-    shade = 0.85 + 0.3 * tab[i, 2]
-    fibre, a_band = ctx.cls("fibre"), ctx.cls("a_band")
-    lab = ctx.pop.label
-    _add(canvas, layer, fibre, inside * shade * (1 - stripe), lab)
-    if a_band:
-        amt = inside * shade * stripe
-        _add(canvas, layer, a_band, amt, lab + "-a-band")
-        _a_band_retardance(canvas, layer, a_band, amt, angle)
-    _add(canvas, layer, ctx.cls("endomysium"), endo * 0.8)
-    nucleus = ctx.cls("nucleus")
-    if nucleus:
-        x, y, u = ctx.points(float(ctx.p("nucleus_spacing_um", 22.0)), 12.0, 5)
-        c, s = np.cos(angle), np.sin(angle)
-        uu, vv = x * c + y * s, -x * s + y * c
-        kk = np.clip(np.floor(vv / pitch).astype(np.int64) - ks[0], 0, len(bnd) - 2)
-        side = u[:, 2] < 0.5
-        vn = np.where(side, bnd[kk] + 1.6, bnd[kk + 1] - 1.6)
-        nx, ny = uu * c - vn * s, uu * s + vn * c
-        draw(canvas, nucleus, nx, ny, 5.0 + 2 * u[:, 3], 1.3, angle, z_um=z, profile="dome",
-             amount=1.0, label=lab + "-nucleus")
-
-
-@generator("cardiac-muscle")
-def cardiac(canvas: Canvas, ctx: Ctx) -> None:
-    """Cardiac muscle: branching cells ~100 × 15 µm (stretched Voronoi cells) with central
-    nuclei, fainter striations, and intercalated discs where cells meet end to end."""
-    w = canvas.window
-    layer, z = _layer(canvas, ctx)
-    angle = np.deg2rad(float(ctx.p("angle_deg", -15.0)))
-    width = float(np.mean(ctx.pop.size_um))
-    aspect = float(ctx.p("aspect", 5.0))
-    edge, near, table, seeds = cell_field(w, ctx.seed, width, aspect, angle, 0.8, 6)
-    wall = band(edge, 1.2, w.px_um)
-    gy, gx = np.gradient(edge)
-    normal = np.arctan2(gy, gx)
-    end_on = np.abs(np.cos(normal - angle)) ** 6  # wall across the fibre → disc
-    disc = wall * end_on
-    endo = wall * (1 - end_on)
-    inside = 1.0 - wall
-    U, _ = _frame(w, angle)
-    stripe = striations(U, float(ctx.p("sarcomere_um", 2.2)), 0.6, w.px_um,
-                        table[near, 2] * 5.0)
-    lab = ctx.pop.label
-    shade = 0.85 + 0.3 * table[near, 3]
-    _add(canvas, layer, ctx.cls("fibre"), inside * shade * (1 - 0.6 * stripe), lab)
-    a_band = ctx.cls("a_band")
-    if a_band:
-        amt = inside * shade * 0.6 * stripe
-        _add(canvas, layer, a_band, amt)
-        _a_band_retardance(canvas, layer, a_band, amt, angle)
-    _add(canvas, layer, ctx.cls("disc"), disc * 1.5, lab + "-disc")
-    _add(canvas, layer, ctx.cls("endomysium"), endo * 0.7)
-    nucleus = ctx.cls("nucleus")
-    if nucleus:
-        ids = np.unique(near)
-        draw(canvas, nucleus, seeds[ids, 0], seeds[ids, 1], 5.0 + 1.5 * table[ids, 4], 2.2,
-             angle, z_um=z, profile="dome", amount=0.9, label=lab + "-nucleus")
 
 
 @generator("septa")

@@ -1,6 +1,5 @@
 """Plant tissues: the onion root-tip meristem with cells in every phase of mitosis, the
-two-layered Elodea leaf packed with chloroplasts, and a dicot stem cross-section with its
-ring of vascular bundles."""
+two-layered Elodea leaf packed with chloroplasts (stems live in `stems`)."""
 
 from __future__ import annotations
 
@@ -12,9 +11,11 @@ from micro.core.microscope.raster import Canvas, band, seed_lattice, worley
 from micro.core.microscope.registry import Ctx, generator
 
 PHASES = ("interphase", "prophase", "metaphase", "anaphase", "telophase")
-PHASE_FRACTIONS = (0.80, 0.09, 0.04, 0.03, 0.04)
-"""Share of meristem cells per phase (onion root tip, e.g. Mitotic index studies: ~20 %
-of cells in division, prophase longest)."""
+PHASE_FRACTIONS = (0.925, 0.045, 0.011, 0.006, 0.013)
+"""Share of meristem cells per phase: a mitotic index of 7.5 % (onion root-tip meristems
+score 5–10 %, REALISM.md principle 5), split by the phases' relative durations — prophase
+about 60 %, metaphase 15 %, anaphase 8 %, telophase 17 % of dividing cells (Allium cepa,
+e.g. González-Fernández et al., Exp Cell Res 1971; the classic school-lab counts)."""
 
 
 def worley_at(x: np.ndarray, y: np.ndarray, seed: int, spacing: float, aspect: float,
@@ -141,84 +142,144 @@ def _add(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
 
 @generator("root-tip")
 def root_tip(canvas: Canvas, ctx: Ctx) -> None:
-    """Longitudinal squash of an onion root tip: files of box-shaped meristem cells (cell_um)
-    inside the root outline (width_um, tip at tip_um along +y), behind a root cap. Each cell
-    is in one phase of mitosis; chromosomes are drawn as condensed threads (prophase), an
-    equatorial plate (metaphase), two separating groups (anaphase) or two daughter nuclei
-    and a cell plate (telophase). Parts: wall, cytoplasm, nucleus, chromosome, nucleolus."""
+    """Longitudinal squash of an onion root tip, tip at y = tip_um pointing +y, root
+    width_um wide: a root cap of large loose cells over the apex (cap_um long), then the
+    meristem (meristem_um long) of small box-shaped cells in files, every one in a phase
+    of mitosis with `PHASE_FRACTIONS`, then the elongation zone where cells lengthen and no
+    longer divide. Chromosomes: condensed threads (prophase), an equatorial plate
+    (metaphase), two separating groups (anaphase), two compact daughter nuclei and a cell
+    plate (telophase). Parts: wall, cytoplasm, nucleus, chromosome, nucleolus. Labels:
+    <label>-<phase> per phase (one blob per cell: its nucleus or mitotic figure)."""
     w = canvas.window
     layer, z = _layer(canvas, ctx)
     cell = float(ctx.p("cell_um", 18.0))
-    d1, d2, near, table, seeds = worley(w, ctx.seed, cell / np.sqrt(1.2), 1.2, np.pi / 2,
-                                        0.3, 8)
-    X, Y = w.grids()
     half = float(ctx.p("width_um", 450.0)) / 2
     tip = float(ctx.p("tip_um", 350.0))
+    cap_len = float(ctx.p("cap_um", 150.0))
+    mer_len = float(ctx.p("meristem_um", 900.0))
+    apex = tip - cap_len  # where the meristem meets the cap
+    X, Y = w.grids()
     prof = half * np.sqrt(np.clip((tip - Y) / half, 0.0, 1.0))
     root = np.clip((prof - np.abs(X)) / max(w.px_um, 1.0) + 0.5, 0.0, 1.0)
-    wall = band((d2 - d1) / 2, 1.0, w.px_um) * root
+    # cells lengthen (along the root, y) from 1.2 × their width in the meristem to ~3 × in
+    # the elongation zone: two cell fields joined along a wavy line
+    d1, d2, near, table, seeds = worley(w, ctx.seed, cell / np.sqrt(1.2), 1.2, np.pi / 2,
+                                        0.3, 8)
+    e1, e2, near_e, table_e, _ = worley(w, ctx.seed ^ 0xE1, cell * 1.1 / np.sqrt(3.0), 3.0,
+                                        np.pi / 2, 0.3, 8)
+    c1, c2, near_c, table_c, _ = worley(w, ctx.seed ^ 0xCA, cell * 1.6, 1.0, 0.0, 0.7, 8)
+    border = apex - mer_len + 40.0 * np.sin(X / 90.0)
+    elong = Y < border
+    in_cap = Y > apex + 10.0 * np.cos(X / 60.0) - 0.2 * np.abs(X)
+    edge = np.where(elong, (e2 - e1) / 2, np.where(in_cap, (c2 - c1) / 2, (d2 - d1) / 2))
+    shade = np.where(elong, table_e[near_e, 3], np.where(in_cap, table_c[near_c, 3],
+                                                          table[near, 3]))
+    wall = band(edge, 1.0, w.px_um) * root
     lab = ctx.pop.label
     _add(canvas, layer, ctx.cls("wall"), wall)
-    _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * (0.8 + 0.4 * table[near, 3]),
-         lab)
-    # nuclei: one per cell whose seed lies in the root (and not in the cap)
+    # cap cells are vacuolate and pale; the squash thins towards the sides
+    cyt = np.where(in_cap, 0.45, 0.8) + 0.4 * shade
+    _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * cyt, lab)
+    nuc, chrom, nucl = ctx.cls("nucleus"), ctx.cls("chromosome"), ctx.cls("nucleolus")
+    nmt = ctx.p("nucleus_amount", 1.0)
+    # elongation-zone and cap nuclei: interphase only
+    for fld_seed, spacing, aspect, ang, zone in (
+            (ctx.seed ^ 0xE1, cell * 1.1 / np.sqrt(3.0), 3.0, np.pi / 2, "elong"),
+            (ctx.seed ^ 0xCA, cell * 1.6, 1.0, 0.0, "cap")):
+        lat = seed_lattice(w, fld_seed, spacing, aspect, ang, 0.3 if zone == "elong" else 0.7,
+                           8, u_scale=aspect)
+        sx, sy = lat.seeds[:, 0], lat.seeds[:, 1]
+        t = lat.table
+        ok = np.abs(sx) < half * np.sqrt(np.clip((tip - 20.0 - sy) / half, 0.0, 1.0)) - 8
+        ok &= (sy < apex - mer_len + 40.0 * np.sin(sx / 90.0)) if zone == "elong" else (
+            sy > apex + 10.0 * np.cos(sx / 60.0) - 0.2 * np.abs(sx) + 12.0)
+        ok &= t[:, 5] < (1.0 if zone == "elong" else 0.6)
+        if nuc and ok.any():
+            rr = cell * (0.28 if zone == "elong" else 0.3) * (0.9 + 0.2 * t[ok, 3])
+            draw(canvas, nuc, sx[ok], sy[ok], rr * (1.25 if zone == "elong" else 1.0), rr,
+                 np.pi / 2 if zone == "elong" else 0.0, z_um=z, profile="dome",
+                 amount=nmt * (0.7 if zone == "elong" else 0.5), label=f"{lab}-interphase")
+    # meristem: one nucleus per cell whose seed lies in the root, between cap and
+    # elongation zone
     sx, sy = seeds[:, 0], seeds[:, 1]
-    inside = np.abs(sx) < half * np.sqrt(np.clip((tip - 60.0 - sy) / half, 0.0, 1.0)) - 6
+    inside = np.abs(sx) < half * np.sqrt(np.clip((tip - 20.0 - sy) / half, 0.0, 1.0)) - 6
+    inside &= (sy >= apex - mer_len + 40.0 * np.sin(sx / 90.0)) & (
+        sy <= apex + 10.0 * np.cos(sx / 60.0) - 0.2 * np.abs(sx))
     vis = (np.abs(sx - w.cx_um) < w.width_um / 2 + cell) & (
         np.abs(sy - w.cy_um) < w.height_um / 2 + cell)
     ids = np.nonzero(inside & vis)[0]
     ph = np.searchsorted(np.cumsum(PHASE_FRACTIONS), table[ids, 2])
-    nuc, chrom, nucl = ctx.cls("nucleus"), ctx.cls("chromosome"), ctx.cls("nucleolus")
     cx, cy = sx[ids], sy[ids]
     r = cell * 0.3 * (0.9 + 0.2 * table[ids, 3])
     ax = np.pi / 2 + (table[ids, 4] - 0.5) * 0.4  # spindle roughly along the root axis
-    nmt = ctx.p("nucleus_amount", 1.0)
     if nuc:
         for p, grow in ((0, 1.0), (1, 1.1)):
             s = ph == p
             draw(canvas, nuc, cx[s], cy[s], r[s] * grow, r[s] * grow * 0.92, ax[s], z_um=z,
                  profile="dome", amount=nmt * (0.8 if p == 0 else 0.35),
-                 label=f"{lab}-{PHASES[p]}")
+                 label=f"{lab}-interphase" if p == 0 else None)
     if nucl:
         s = ph == 0
         draw(canvas, nucl, cx[s] + 0.3 * r[s], cy[s], r[s] * 0.25, r[s] * 0.25, z_um=z,
              profile="dome", amount=1.0)
+    # one label blob per dividing cell: the region its mitotic figure occupies
+    for p in range(1, len(PHASES)):
+        s = ph == p
+        if s.any():
+            span = (1.0, 1.45, 1.7, 2.0)[p - 1]
+            blob = _disc_coverage(canvas, cx[s], cy[s], r[s] * span, r[s] * 1.1, ax[s])
+            canvas.add_label(f"{lab}-{PHASES[p]}", blob)
     if not chrom:
         return
+    _chromosomes(canvas, ctx, chrom, ph, cx, cy, r, ax, z)
+
+
+def _disc_coverage(canvas: Canvas, x: np.ndarray, y: np.ndarray, a: np.ndarray,
+                   b: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage (flat (H·W,), float32) of ellipses, on a scratch canvas."""
+    scratch = Canvas(canvas.window, [0.0], canvas.structures)
+    cls = next(c for c, st in canvas.structures.items() if st.birefringence_retardance_nm == 0)
+    draw(scratch, cls, x, y, a, b, th, profile="flat")
+    got = scratch.amounts.get((0, cls))
+    return np.zeros(canvas.npix, dtype=np.float32) if got is None else got
+
+
+def _chromosomes(canvas: Canvas, ctx: Ctx, chrom: str, ph: np.ndarray, cx: np.ndarray,
+                 cy: np.ndarray, r: np.ndarray, ax: np.ndarray, z: float) -> None:
+    """The mitotic figures of the dividing cells (phase index `ph` per cell)."""
     k = 10  # chromosome arms drawn per cell
     uu = uniforms(ctx.seed ^ 0xC4, np.round(cx * 8).astype(np.int64),
                   np.round(cy * 8).astype(np.int64), 3 * k).reshape(-1, k, 3)
     c, s_ = np.cos(ax)[:, None], np.sin(ax)[:, None]
 
     def put(sel: np.ndarray, along: np.ndarray, across: np.ndarray, ang: np.ndarray,
-            length: np.ndarray, phase: int, amount: float = 1.0) -> None:
+            length: np.ndarray, amount: float = 1.0) -> None:
         px = cx[sel][:, None] + along * c[sel] - across * s_[sel]
         py = cy[sel][:, None] + along * s_[sel] + across * c[sel]
         draw(canvas, chrom, px.ravel(), py.ravel(), 0.45, 0.45, ang.ravel(), z_um=z,
-             half_len_um=length.ravel(), profile="dome", amount=amount,
-             label=f"{lab}-{PHASES[phase]}")
+             half_len_um=length.ravel(), profile="dome", amount=amount)
 
     rr = r[:, None]
     # prophase: long thin threads all through the nucleus
     sel = ph == 1
     a = 2 * np.pi * uu[sel, :, 0]
     put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 1.2, (uu[sel, :, 2] - 0.5) * rr[sel] * 1.2,
-        a, rr[sel] * 0.35 * np.ones((1, k)), 1, 0.7)
+        a, rr[sel] * 0.35 * np.ones((1, k)), 0.7)
     # metaphase: chromosomes lined up across the spindle equator
     sel = ph == 2
     put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 0.25, (uu[sel, :, 2] - 0.5) * rr[sel] * 2.2,
-        np.broadcast_to(ax[sel][:, None], (sel.sum(), k)), rr[sel] * 0.28 * np.ones((1, k)), 2)
+        np.broadcast_to(ax[sel][:, None], (sel.sum(), k)), rr[sel] * 0.28 * np.ones((1, k)))
     # anaphase: two V-shaped groups moving to the poles
     sel = ph == 3
     side = np.where(np.arange(k)[None, :] < k // 2, -1.0, 1.0)
     put(sel, side * rr[sel] * (0.55 + 0.3 * uu[sel, :, 1]), (uu[sel, :, 2] - 0.5) *
-        rr[sel] * 1.8, ax[sel][:, None] + side * 0.0, rr[sel] * 0.3 * np.ones((1, k)), 3)
+        rr[sel] * 1.8, ax[sel][:, None] + side * 0.0, rr[sel] * 0.3 * np.ones((1, k)))
     # telophase: two compact daughter nuclei near the poles and a cell plate between them
     sel = ph == 4
     for sg in (-1.0, 1.0):
         put(sel, sg * rr[sel] * 1.1 + 0 * uu[sel, :2, 0], (uu[sel, :2, 1] - 0.5) * rr[sel],
             np.broadcast_to(ax[sel][:, None] + np.pi / 2, (sel.sum(), 2)),
-            rr[sel] * 0.5 * np.ones((1, 2)), 4, 1.2)
+            rr[sel] * 0.5 * np.ones((1, 2)), 1.2)
     wall_cls = ctx.cls("wall")
     if wall_cls and sel.any():
         draw(canvas, wall_cls, cx[sel], cy[sel], 0.5, r[sel] * 1.3, ax[sel], z_um=z,
@@ -251,6 +312,18 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
     chl = ctx.cls("chloroplast")
     if chl:
         size = float(np.mean(ctx.pop.size_um))
+        if w.px_um > 0.45 * size:
+            # packed at 1.05·size, under 2.5 pixels apart: a lattice that fine can only
+            # alias, so its area-averaged density is drawn instead (the mean of
+            # what the lines below draw: 90 % of lattice sites, an ellipse of size/2 ×
+            # 0.75·size/2 on a (1.05·size)² site, amount 0.8, dome profile mean 1), on the
+            # cell faces clear of the side walls
+            mean = 0.9 * np.pi * (size / 2) * (0.75 * size / 2) / (1.05 * size) ** 2 * 0.8
+            face = np.clip((edge - size * 0.5) / w.px_um + 0.5, 0.0, 1.0)
+            _add(canvas, layer, chl, face * mean, lab + "-chloroplast")
+            chl = None
+    if chl:
+        size = float(np.mean(ctx.pop.size_um))
         x, y, u = ctx.points(size * 1.05, size, 6)
         ex = cell_edge_at(x, y, ctx.seed, cell, aspect, angle, jitter)
         # they line the cytoplasm on the cell's top and bottom faces, so seen from above
@@ -276,49 +349,3 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
         if nucl:
             draw(canvas, nucl, nx, ny, r * 0.22, r * 0.22, z_um=z, profile="dome",
                  amount=1.0)
-
-
-@generator("dicot-stem")
-def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
-    """Cross-section of a young dicot stem (sunflower type), radius size_um[1]/2: epidermis
-    with cuticle, cortex parenchyma, a ring of `bundles` collateral vascular bundles (xylem
-    vessels inside, phloem outside, a cap of sclerenchyma fibres), large pith cells.
-    Parts: wall, lignified, phloem, cuticle."""
-    w = canvas.window
-    layer, _ = _layer(canvas, ctx)
-    R = ctx.pop.size_um[1] / 2
-    X, Y = w.grids()
-    r = np.hypot(X, Y)
-    phi = np.arctan2(Y, X)
-    nb = int(ctx.p("bundles", 16))
-    stem = np.clip((R - r) / max(w.px_um, 1.0) + 0.5, 0.0, 1.0)
-    # parenchyma: cells grow from ~30 µm in the cortex to ~80 µm in the pith
-    d1, d2, *_ = worley(w, ctx.seed, 32.0, 1.0, 0.0, 0.9, 2)
-    p1, p2, *_ = worley(w, ctx.seed ^ 0x91, 75.0, 1.0, 0.0, 0.9, 2)
-    pith = np.clip((0.62 * R - r) / (0.05 * R), 0.0, 1.0)
-    paren = band((d2 - d1) / 2, 1.5, w.px_um) * (1 - pith) + band((p2 - p1) / 2, 1.8,
-                                                                    w.px_um) * pith
-    # vascular bundles: wedge-shaped, centred on radius 0.72 R
-    b = np.round(phi * nb / (2 * np.pi))
-    dt = (phi - b * 2 * np.pi / nb) * r
-    rb = 0.72 * R
-    dr = r - rb
-    hw = R * 0.06 * (1 + 0.5 * np.clip(-dr / (0.1 * R), -1, 1))
-    inb = np.clip(1.0 - np.sqrt((dt / hw) ** 2 + (dr / (0.13 * R)) ** 2), 0, 1) > 0
-    s1, s2, *_ = worley(w, ctx.seed ^ 0x33, 9.0, 1.0, 0.0, 0.8, 2)
-    small = band((s2 - s1) / 2, 1.0, w.px_um)
-    v1, v2, *_ = worley(w, ctx.seed ^ 0x77, 26.0, 1.0, 0.0, 0.6, 2)
-    xylem = inb & (dr < -0.01 * R)
-    phloem = inb & (dr >= -0.01 * R) & (dr < 0.06 * R)
-    cap = inb & (dr >= 0.06 * R)
-    vessel_wall = band((v2 - v1) / 2, 3.5, w.px_um)
-    epid = (r > R - 18.0) & (r <= R)
-    lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("wall"), np.where(inb | epid, 0.0, paren) * stem, lab)
-    _add(canvas, layer, ctx.cls("wall"), np.where(epid, small * 1.2, 0.0) * stem)
-    _add(canvas, layer, ctx.cls("lignified"),
-         (np.where(xylem, vessel_wall, 0.0) + np.where(cap, small * 2.0, 0.0)) * stem,
-         lab + "-lignified")
-    _add(canvas, layer, ctx.cls("phloem"), np.where(phloem, 0.3 + small, 0.0) * stem,
-         lab + "-phloem")
-    _add(canvas, layer, ctx.cls("cuticle"), band(r - R + 2.0, 3.0, w.px_um))

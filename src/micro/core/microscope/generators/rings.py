@@ -1,75 +1,13 @@
-"""Concentric structures: osteons of compact bone, starch grains with growth rings around
-an eccentric hilum, and pollen grains with their sculptured exine."""
+"""Concentric structures: starch grains with growth rings around an eccentric hilum, and
+pollen grains with their sculptured exine (osteons live in `bone`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.raster import Canvas, band, worley
+from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
-
-
-@generator("osteon")
-def osteon(canvas: Canvas, ctx: Ctx) -> None:
-    """Ground section of compact bone: Haversian systems (size_um = osteon diameter) with a
-    central canal, concentric lamellae whose collagen alternates in pitch (bright and dark
-    rings between crossed polars, slow axis tangential), osteocyte lacunae between lamellae
-    with radiating canaliculi, cement lines, and interstitial lamellae between osteons.
-    Parts: matrix, lacuna."""
-    w = canvas.window
-    z = float(np.mean(ctx.pop.z_um))
-    layer = int(canvas.layer_of(np.array([z]))[0])
-    dia = float(np.mean(ctx.pop.size_um))
-    d1, d2, near, table, seeds = worley(w, ctx.seed, dia * 0.95, 1.0, 0.0, 0.7, 6)
-    R = dia / 2 * (0.75 + 0.35 * table[near, 2])
-    canal = 10.0 + 12.0 * table[near, 3]
-    lam = float(ctx.p("lamella_um", 6.0))
-    inside = d1 < R
-    cement = band((d2 - d1) / 2, 1.5, w.px_um) + band(d1 - R, 1.5, w.px_um)
-    open_canal = np.clip((d1 - canal) / max(w.px_um, 0.5) + 0.5, 0.0, 1.0)
-    matrix = ctx.cls("matrix")
-    lab = ctx.pop.label
-    amt = open_canal * (1.0 - 0.5 * np.clip(cement, 0, 1))
-    if matrix:
-        canvas.add(layer, matrix, amt.ravel().astype(np.float32))
-        canvas.add_label(lab, amt.ravel().astype(np.float32))
-        ret = canvas.structures[matrix].birefringence_retardance_nm
-        ring = np.mod(d1 / lam, 1.0)
-        fade = float(np.clip(lam / (2.5 * w.px_um) - 0.5, 0.0, 1.0))
-        alt = 0.65 + fade * 0.35 * np.sign(ring - 0.5)
-        X, Y = w.grids()
-        cx, cy = seeds[near, 0], seeds[near, 1]
-        ang = np.where(inside, np.arctan2(Y - cy, X - cx) + np.pi / 2, table[near, 4] * np.pi)
-        r = amt * ret * np.where(inside, alt, 0.6)
-        canvas.add_retardance(layer, (r * np.cos(2 * ang)).ravel().astype(np.float32),
-                              (r * np.sin(2 * ang)).ravel().astype(np.float32))
-        canvas.add_label(lab + "-canal", (1.0 - open_canal).ravel().astype(np.float32))
-    lacuna = ctx.cls("lacuna")
-    if lacuna:
-        x, y, u = ctx.points(float(ctx.p("lacuna_spacing_um", 28.0)), dia * 0.2, 6)
-        # each lacuna belongs to its nearest osteon centre (a pure function of position)
-        idx = cKDTree(seeds).query(np.column_stack([x, y]))[1]
-        cx, cy = seeds[idx, 0], seeds[idx, 1]
-        Rk = dia / 2 * (0.75 + 0.35 * table[idx, 2])
-        rr = np.hypot(x - cx, y - cy)
-        sel = (rr > 10.0 + 12.0 * table[idx, 3] + 6) & (rr < Rk - 3)
-        phi = np.arctan2(y - cy, x - cx)
-        rs = (np.round(rr / lam) + 0.5) * lam  # lacunae lie between lamellae
-        lx, ly = cx + rs * np.cos(phi), cy + rs * np.sin(phi)
-        t = phi + np.pi / 2
-        draw(canvas, lacuna, lx[sel], ly[sel], 5.0 + 2 * u[sel, 2], 2.0, t[sel], z_um=z,
-             profile="dome", amount=0.9, label=lab + "-lacuna")
-        m = 8  # canaliculi: fine radial channels, mostly towards and away from the canal
-        kk = np.arange(m)
-        a = phi[sel][:, None] + np.where(kk < m // 2, 0.0, np.pi)[None, :] + (
-            (kk[None, :] % (m // 2)) - 1.5) * 0.35
-        ln = 7.0
-        px = lx[sel][:, None] + np.cos(a) * (ln / 2 + 3)
-        py = ly[sel][:, None] + np.sin(a) * (ln / 2 + 3)
-        draw(canvas, lacuna, px.ravel(), py.ravel(), 0.3, 0.3, a.ravel(), z_um=z,
-             half_len_um=ln / 2, profile="flat", amount=0.8)
 
 
 @generator("starch")
