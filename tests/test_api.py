@@ -385,6 +385,31 @@ def test_site_pages_get_security_headers_and_a_strict_csp(settings: Settings) ->
     assert call(app, "GET", "/nope").json()["error"] == "not found"
 
 
+def test_revalidated_site_files_keep_the_site_csp(settings: Settings) -> None:
+    """A 304 has no content type; the policy follows the path, so a page, script or style
+    revalidated by the browser keeps the site's policy (the browser applies a 304's headers
+    to what it cached), while renders and API answers keep `default-src 'none'`."""
+    site = Path(settings.site_dir)
+    (site / "static" / "js").mkdir(parents=True)
+    (site / "index.html").write_text("<!doctype html><title>MICRO</title>")
+    (site / "static" / "js" / "main.js").write_text("export {};")
+    (site / "static" / "site.css").write_text("body { margin: 0; }")
+    app = create_app(settings)
+    for path in ("/index.html", "/static/js/main.js", "/static/site.css"):
+        first = call(app, "GET", path)
+        again = call(app, "GET", path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304, path
+        for r in (first, again):
+            csp = r.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "style-src 'self'" in csp, (path, csp)
+    image = call(app, "GET", mpath())
+    again = call(app, "GET", mpath(), headers={"If-None-Match": image.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["content-security-policy"].startswith("default-src 'none'")
+    assert call(app, "GET", "/api/health").headers["content-security-policy"].startswith(
+        "default-src 'none'")
+
+
 def test_api_origins_extend_the_csp(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()

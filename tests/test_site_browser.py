@@ -277,3 +277,80 @@ def test_imaging_suite_loads_a_static_image(page: Any, server: str) -> None:
     url = _shown(pg, server)
     assert "/i/" in url and rec.responses[url].get("x-micro-cache") == "site"
     assert _canvas_stats(pg)["std"] > 2
+
+
+# --------------------------------------------------------------------------- revisits
+
+REVISITED = ("index.html", "lab.html", "imaging.html", "courses/index.html",
+             "courses/light-microscopy.html", "api.html", "specimens/cheek-cells.html",
+             "instruments/ct-64-slice.html", "phantoms/brain.html")
+
+
+def _styled(pg: Any) -> bool:
+    """A rule of site.css applied: the header bar is a flex row with a bottom rule."""
+    return bool(pg.evaluate("""() => {
+      const h = document.querySelector('header.top');
+      if (!h) return false;
+      const s = getComputedStyle(h);
+      return s.display === 'flex' && s.borderBottomStyle === 'solid';
+    }"""))
+
+
+def _working(pg: Any, name: str) -> None:
+    if name == "lab.html":
+        _wait_loaded(pg)
+        assert _canvas_stats(pg)["std"] > 2
+    elif name == "imaging.html":
+        _wait_loaded(pg, "Pre-rendered image")
+
+
+@pytest.fixture()
+def cached_page(browser: Any, server: str) -> Iterator[tuple[Any, Recorder]]:
+    """A page with the browser's HTTP cache on (request interception turns it off, so this
+    one only watches: every request must still stay on 127.0.0.1)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    rec = Recorder()
+    pg = ctx.new_page()
+
+    def seen(req: Any) -> None:
+        rec.requests.append(req.url)
+        if not req.url.startswith(("http://127.0.0.1:", "blob:", "data:")):
+            rec.outside.append(req.url)
+
+    pg.on("request", seen)
+    pg.on("console", lambda m: rec.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: rec.errors.append(str(e)))
+    yield pg, rec
+    ctx.close()
+    assert not rec.errors, f"console errors: {rec.errors}"
+    assert not rec.outside, f"requests left 127.0.0.1: {rec.outside}"
+
+
+def test_every_page_survives_a_revisit_and_a_reload(cached_page: Any, server: str) -> None:
+    """A revalidated page (304 Not Modified) keeps the site's CSP: a 304 carries no content
+    type, and the browser applies the 304's headers to the page it cached."""
+    pg, _rec = cached_page
+    revalidated: set[str] = set()  # Playwright reports a 304 as the cached 200 it refreshed
+
+    def conditional(req: Any) -> None:
+        if "if-none-match" in req.all_headers() or "if-modified-since" in req.all_headers():
+            revalidated.add(req.url)
+
+    pg.on("request", conditional)
+    for name in REVISITED:
+        url = server + name
+        pg.goto(url)
+        assert _styled(pg), f"{name}: not styled on the first visit"
+        _working(pg, name)
+        pg.goto(server + "courses/index.html" if name != "courses/index.html"
+                else server + "index.html")
+        pg.go_back()
+        pg.wait_for_load_state("load")
+        assert _styled(pg), f"{name}: not styled after navigating back"
+        _working(pg, name)
+        pg.reload()
+        pg.wait_for_load_state("load")
+        assert _styled(pg), f"{name}: not styled after a reload"
+        _working(pg, name)
+        assert any(u.split("?")[0] == url for u in revalidated), \
+            f"{name}: the reload was not a conditional request"
