@@ -111,7 +111,9 @@ def test_render_on_miss_then_cache_hit_then_not_modified(app: Any, settings: Set
     # The API serves exactly what the core renderer produces for the canonical request.
     direct = render(canonicalize_microscope(MICRO), default_catalog())
     assert direct.image == first.content
-    assert len(cache_files(settings)) == 1
+    req = canonicalize_microscope(MICRO)  # stored: the image and its info document
+    assert cache_files(settings) == sorted(Path(settings.cache) / p
+                                           for p in (req.path(), req.info_path()))
 
     second = call(app, "GET", url)
     assert second.status_code == 200
@@ -142,6 +144,57 @@ def test_site_file_wins_over_cache_and_renderer(settings: Settings) -> None:
     assert cache_files(settings) == []  # nothing was rendered or stored
 
 
+def test_info_of_a_render_lives_at_its_stem_json(app: Any, settings: Settings) -> None:
+    """`<stem>.json` is the render's own info, format-independent: site → cache → render
+    like images. An image rendered on demand stores its info too (the viewer's next fetch
+    is a hit); info asked first renders the image in its kind's default format as well."""
+    cat = default_catalog()
+    req = canonicalize_microscope({**MICRO, "aperture": 0.3})
+    image = call(app, "GET", "/" + req.path())
+    assert image.headers["x-micro-cache"] == "miss"
+    info = call(app, "GET", "/" + req.info_path())
+    assert info.status_code == 200, info.text
+    assert info.headers["content-type"] == "application/json"
+    assert info.headers["x-micro-cache"] == "hit"
+    assert info.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert info.headers["content-security-policy"].startswith("default-src 'none'")
+    own = render(req.replace(cat, format="png"), cat)  # another format of the same stem
+    assert info.content == own.info_document()
+    doc = info.json()
+    assert "path" not in doc
+    assert doc["condenser_na"] == pytest.approx(0.3 * doc["objective"]["na"], rel=1e-3)
+    again = call(app, "GET", "/" + req.info_path(), headers={"If-None-Match": info.headers["etag"]})
+    assert again.status_code == 304
+
+    ct = canonicalize_imaging({**CT, "mas": "20"})
+    first = call(app, "GET", "/" + ct.info_path())
+    assert first.status_code == 200 and first.headers["x-micro-cache"] == "miss"
+    assert first.json()["mas"] == 20
+    assert first.content == render(ct, cat).info_document()
+    assert call(app, "GET", "/" + ct.path()).headers["x-micro-cache"] == "hit"
+    assert (Path(settings.cache) / ct.info_path()).is_file()
+
+
+def test_info_paths_are_canonical_and_checked(app: Any) -> None:
+    req = canonicalize_microscope({**MICRO, "focus_um": "2.5"})
+    loose = req.info_path().replace("/z2.5_", "/z2.50_")
+    r = call(app, "GET", "/" + loose, follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/" + req.info_path()
+    bad = call(app, "GET", "/" + req.info_path().replace("/z2.5_", "/z9999_"))
+    assert bad.status_code == 422 and bad.json()["field"] == "focus_um"
+    assert call(app, "GET", "/r/x/m/nope.json").status_code == 404
+
+
+def test_site_info_wins_over_the_renderer(settings: Settings) -> None:
+    req = canonicalize_imaging(CT)
+    target = Path(settings.site_dir) / req.info_path()
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b'{"kvp":120}')
+    r = call(create_app(settings), "GET", "/" + req.info_path())
+    assert r.status_code == 200 and r.headers["x-micro-cache"] == "site"
+    assert r.json() == {"kvp": 120} and cache_files(settings) == []
+
+
 def test_imaging_render_decodes_as_png(app: Any) -> None:
     r = call(app, "GET", ipath(preset="brain"))
     assert r.status_code == 200, r.text
@@ -156,7 +209,7 @@ def test_corrupt_cache_entry_is_rerendered_and_replaced(app: Any, settings: Sett
     url = mpath(focus_um=1)
     good = call(app, "GET", url)
     assert good.headers["x-micro-cache"] == "miss"
-    (entry,) = cache_files(settings)
+    (entry,) = [f for f in cache_files(settings) if f.suffix == ".jpg"]
     blob = entry.read_bytes()
     entry.write_bytes(blob[: len(blob) // 2])  # a torn write
     again = call(app, "GET", url)

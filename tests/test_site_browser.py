@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import pytest
 from site_fixtures import quick_site  # noqa: F401
 
 from micro.core.catalog import default_catalog
+from micro.core.render import render
+from micro.core.requests import parse_path
 from micro.site.plan import focus_step_um, lab_default
 
 CHROMIUM = "/usr/bin/chromium"
@@ -354,3 +357,80 @@ def test_every_page_survives_a_revisit_and_a_reload(cached_page: Any, server: st
         _working(pg, name)
         assert any(u.split("?")[0] == url for u in revalidated), \
             f"{name}: the reload was not a conditional request"
+
+
+# --------------------------------------------------------------------------- truthful info
+
+def _panel(pg: Any) -> dict[str, str]:
+    """The info panel as {info key: value text}."""
+    return dict(pg.evaluate("""() => [...document.querySelectorAll('#info dt[data-key]')]
+      .map(dt => [dt.dataset.key, dt.nextElementSibling.querySelector('span').textContent])"""))
+
+
+def _value(text: str) -> float:
+    m = re.match(r"-?[0-9.]+(e[-+]?[0-9]+)?", text)
+    assert m, f"no number in {text!r}"
+    return float(m.group(0))
+
+
+def _wait_shown(pg: Any, fragment: str) -> str:
+    """Wait until the canvas shows a path containing `fragment` and the status says it
+    loaded; the canonical path shown."""
+    pg.wait_for_function(
+        """f => { const c = document.getElementById('view-a');
+          const s = document.getElementById('status').textContent;
+          return (c.dataset.path || '').includes(f) && !s.startsWith('Loading') &&
+            c.getAttribute('aria-busy') === null; }""", arg=fragment, timeout=60000)
+    return str(pg.get_attribute("#view-a", "data-path"))
+
+
+def _assert_panel_is_the_renders(pg: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Every figure in the panel for `keys` equals the render's own (rendered here, in
+    process, from the canonical path shown; 3 significant digits on screen)."""
+    cat = default_catalog()
+    info = render(parse_path(path, cat), cat).info
+    panel = _panel(pg)
+    for key in keys:
+        assert key in panel, f"{key} not in the panel: {sorted(panel)}"
+        assert _value(panel[key]) == pytest.approx(info[key], rel=6e-3), (key, panel[key],
+                                                                          info[key])
+    assert "Figures of the image shown" in str(pg.text_content("#info-source"))
+    return info
+
+
+def _set(pg: Any, selector: str, value: str) -> None:
+    pg.evaluate("""([s, v]) => { const e = document.querySelector(s); e.value = v;
+      e.dispatchEvent(new Event('change', {bubbles: true})); }""", [selector, value])
+
+
+def test_lab_info_is_the_shown_renders_own(page: Any, server: str) -> None:
+    pg, _ = page
+    pg.goto(server + "lab.html")
+    _wait_loaded(pg)
+    first = str(pg.get_attribute("#view-a", "data-path"))
+    before = _assert_panel_is_the_renders(pg, first, ("resolution_um", "condenser_na",
+                                                      "pixel_size_um"))
+    _set(pg, "#aperture", "0.3")
+    path = _wait_shown(pg, "_a0.3_")
+    assert path not in json.loads(urllib.request.urlopen(server + "manifest.json").read())[
+        "paths"], "the closed condenser must be rendered on demand for this test"
+    after = _assert_panel_is_the_renders(pg, path, ("resolution_um", "condenser_na"))
+    assert after["resolution_um"] > before["resolution_um"] * 1.1  # closing it costs detail
+
+
+def test_imaging_info_follows_mas_and_field_strength(page: Any, server: str) -> None:
+    pg, _ = page
+    pg.goto(server + "imaging.html?instrument=ct-64-slice&phantom=brain")
+    _wait_shown(pg, "/ct-64-slice/brain/")
+    _set(pg, "#p-mas", "20")
+    path = _wait_shown(pg, "_mas20_")
+    ct = _assert_panel_is_the_renders(pg, path, ("ctdi_vol_mgy", "noise_sigma_hu", "mas"))
+    assert ct["ctdi_vol_mgy"] < 3  # a tenth of the default 200 mAs dose
+
+    pg.goto(server + "imaging.html?instrument=mri-1-5t&phantom=brain")
+    path = _wait_shown(pg, "/mri-1-5t/brain/")
+    low = _assert_panel_is_the_renders(pg, path, ("field_strength_t",))
+    _set(pg, "#instrument", "mri-3t")
+    path = _wait_shown(pg, "/mri-3t/brain/")
+    high = _assert_panel_is_the_renders(pg, path, ("field_strength_t",))
+    assert (low["field_strength_t"], high["field_strength_t"]) == (1.5, 3.0)

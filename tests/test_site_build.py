@@ -21,6 +21,7 @@ from micro.core.catalog import default_catalog
 from micro.core.microscope import optics
 from micro.core.models import MicroscopeInstrument
 from micro.core.params import PROBE_MODES
+from micro.core.render import render
 from micro.core.requests import parse_path
 from micro.site.build import BuildConfig, BuildError, build, default_site_src
 from micro.site.pages import internal_links, resolve
@@ -176,10 +177,17 @@ def test_manifest_images_exist_decode_and_carry_info(quick_site: Site) -> None: 
         img.load()
         assert img.format == {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[req.format]
         assert img.width == req.size
-        info = json.loads((out / "info" / (path + ".json")).read_text())
-        assert isinstance(info, dict) and info
+        info = json.loads((out / req.info_path()).read_text())  # beside it, at its stem
+        assert isinstance(info, dict) and info and "path" not in info
         kinds.add(req.kind)
     assert kinds == {"microscope", "imaging"}
+    assert not (out / "info").exists()
+    # The info is the render's own: the same document the renderer makes for that stem, in
+    # another format too (the stem, not the format, names the render).
+    for kind in ("m", "i"):
+        req = parse_path(next(p for p in paths if p.split("/")[2] == kind), cat)
+        other = req.replace(cat, format="png" if req.format != "png" else "jpg")
+        assert (out / req.info_path()).read_bytes() == render(other, cat).info_document()
 
 
 def test_viewer_page_weighs_at_most_150_kb(quick_site: Site) -> None:  # noqa: F811

@@ -132,8 +132,8 @@ async function go(params, { push = false } = {}) {
     if (!view) return;
     paneA.canvas.setAttribute("aria-label", label);
     $("title-a").textContent = `Live image: ${c.modality.toUpperCase()}`;
-    renderInfo($("info"), view.info);
-    $("info-source").textContent = view.info ? `Figures from ${view.infoFrom}.` : "";
+    renderInfo($("info"), view.info, view.infoError);
+    $("info-source").textContent = view.info ? "Figures of the image shown, from its own render." : "";
     status(`${view.source === "static" ? "Pre-rendered image" : "Rendered on demand by the API"}: ${label}.`);
   } catch (e) {
     if (req !== c) return;

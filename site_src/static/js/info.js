@@ -57,14 +57,15 @@ function scalar(v) {
     || (Array.isArray(v) && v.length <= 3 && v.every((x) => typeof x === "number"));
 }
 
-/** Fill a <dl> with the info of a render; known keys first, with their explanations. */
-export function renderInfo(dl, info) {
+/** Fill a <dl> with the info of a render; known keys first, with their explanations. Without
+ * info (`why` says what failed) it says so: it never shows another view's figures. */
+export function renderInfo(dl, info, why = "") {
   dl.replaceChildren();
   if (!info) {
     const dt = document.createElement("dt");
     dt.textContent = "No figures";
     const dd = document.createElement("dd");
-    dd.textContent = "This render came without its info.";
+    dd.textContent = `The figures of this image could not be loaded${why ? ` (${why})` : ""}; reload to try again.`;
     dl.append(dt, dd);
     return;
   }
@@ -75,6 +76,7 @@ export function renderInfo(dl, info) {
     const [label, unit, help] = KNOWN[key] || [humanize(key), unitOf(key), null];
     const dt = document.createElement("dt");
     dt.textContent = label;
+    dt.dataset.key = key;
     const dd = document.createElement("dd");
     const val = document.createElement("span");
     val.textContent = `${fmt(value)}${unit && typeof value !== "string" ? ` ${unit}` : ""}`;

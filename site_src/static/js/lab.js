@@ -189,8 +189,8 @@ async function go(params, { push = false } = {}) {
     if (!view) return;
     paneA.canvas.setAttribute("aria-label", label);
     $("title-a").textContent = `Live view: ${fmtPlain(r.objective)}×, focus ${fmtPlain(r.focus_um)} µm`;
-    renderInfo($("info"), view.info);
-    $("info-source").textContent = view.info ? `Figures from ${view.infoFrom}.` : "";
+    renderInfo($("info"), view.info, view.infoError);
+    $("info-source").textContent = view.info ? "Figures of the image shown, from its own render." : "";
     status(`${view.source === "static" ? "Pre-rendered view" : "Rendered on demand by the API"}: ${label}.`);
     prefetch(data, neighbours(r, view.source === "api"));
   } catch (e) {

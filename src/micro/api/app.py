@@ -1,6 +1,7 @@
 """The render API: `create_app(settings)` — static site first, then the cache, then render.
 
     GET  /r/<canonical path>            image bytes (site | cache hit | render on miss)
+    GET  /r/<canonical stem>.json       the same render's info document (likewise)
     GET  /api/render/{microscope,imaging}?…   308 → the canonical /r/ path
     POST /api/render/{microscope,imaging}     {"image": "data:image/png;base64,…", "info"}
     GET  /api/{instruments,specimens,stains,phantoms}[/{id}], /api/health, /api/openapi.json
@@ -18,7 +19,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -51,8 +51,11 @@ from micro.core.params import fmt_plain, to_number
 from micro.core.requests import (
     canonicalize_imaging,
     canonicalize_microscope,
+    is_info_path,
+    parse_info_path,
     parse_path,
 )
+from micro.core.result import json_safe
 from micro.core.version import package_version, render_version
 
 log = logging.getLogger("micro.api")
@@ -138,23 +141,6 @@ def objective_for(magnification: Any, instrument: Any, cat: Catalog) -> float | 
                          f"{inst.id}", field="magnification", allowed=allowed)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # NumPy scalar
-        try:
-            value = value.item()
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
 def _request_id(request: Request) -> str | None:
     state = request.scope.get("state") or {}
     rid = state.get("request_id")
@@ -232,14 +218,19 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     def parse(path: str) -> tuple[RenderRequest, str]:
         """Parsed request and canonical path; memoized (the catalog is immutable, so the
         answer for a path never changes; errors are not cached)."""
+        if is_info_path(path):
+            req = parse_info_path(path, cat)
+            return req, req.info_path()
         req = parse_path(path, cat)
         return req, req.path()
 
-    image_types: dict[str, dict[str, Any]] = {t: {} for t in ("image/jpeg", "image/png", "image/webp",
-                                   "application/octet-stream")}
+    image_types: dict[str, dict[str, Any]] = {t: {} for t in (
+        "image/jpeg", "image/png", "image/webp", "application/octet-stream",
+        "application/json")}
 
     @app.get("/r/{path:path}", tags=["render"],
-                   summary="An image by its canonical path (site, cache, or rendered)",
+                   summary="An image by its canonical path, or its info at <stem>.json "
+                           "(site, cache, or rendered)",
                    response_class=Response,
                    responses={200: {"content": image_types}, 304: {"description": "Not "
                               "modified"}, 308: {"description": "Non-canonical path"},
@@ -250,6 +241,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
             return RedirectResponse("/" + canonical, status_code=308,
                                     headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
         service.check_limits(req)
+        if canonical == req.info_path():
+            return image_response(request, await service.serve_info(req, canonical))
         return image_response(request, await service.serve(req, canonical))
 
     app.add_api_route("/r/{path:path}", get_render, methods=["HEAD"], include_in_schema=False)
@@ -280,7 +273,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
 
     def render_json(served: Served, req: RenderRequest) -> Response:
         body = {"image": "data:image/png;base64," + base64.b64encode(served.data).decode(),
-                "info": _json_safe(served.info or {}), "path": "/" + req.path()}
+                "info": json_safe(served.info or {}), "path": "/" + req.path()}
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False),
                         media_type="application/json",
                         headers={"X-Micro-Cache": served.state})

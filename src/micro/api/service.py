@@ -3,6 +3,9 @@
 Order: the static site directory (pre-rendered files), then the cache, then a render in the
 bounded, single-flight pool (stored back in the cache). Cache failures never fail a render;
 they only mark it `bypass`.
+
+A render's info document (`<stem>.json`) is served the same way. Every render stores both its
+image and its info, so the info of an image just rendered is a cache hit.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from micro.cache import CacheUnavailable, GuardedCache
 from micro.core.catalog import Catalog
 from micro.core.errors import LimitExceeded
 from micro.core.requests import ImagingRequest, MicroscopeRequest
-from micro.core.result import RenderResult
+from micro.core.result import INFO_CONTENT_TYPE, RenderResult
 
 RenderRequest = MicroscopeRequest | ImagingRequest
 Renderer = Callable[[RenderRequest, Catalog], RenderResult]
@@ -98,19 +101,35 @@ class RenderService:
             except CacheUnavailable:
                 use_cache = False
         result = self.renderer(req, self.catalog)
-        return Served(result.image, result.content_type, self._store(key, result, use_cache),
+        return Served(result.image, result.content_type, self._store(req, result, use_cache),
                       result.info)
+
+    def _info_job(self, req: RenderRequest, use_cache: bool, key: str) -> Served:
+        """Like `_render_job`, for the info document at `key` (`req.info_path()`)."""
+        if use_cache:
+            try:
+                data = self.cache.get(key)
+                if data is not None:
+                    return Served(data, INFO_CONTENT_TYPE, "hit")
+            except CacheUnavailable:
+                use_cache = False
+        result = self.renderer(req, self.catalog)
+        return Served(result.info_document(), INFO_CONTENT_TYPE,
+                      self._store(req, result, use_cache), result.info)
 
     def _post_job(self, req: RenderRequest, key: str) -> Served:
         result = self.renderer(req, self.catalog)
-        return Served(result.image, result.content_type, self._store(key, result, True),
+        return Served(result.image, result.content_type, self._store(req, result, True),
                       result.info)
 
-    def _store(self, key: str, result: RenderResult, use_cache: bool) -> str:
+    def _store(self, req: RenderRequest, result: RenderResult, use_cache: bool) -> str:
+        """Store the image and its info document (the info second: its presence means the
+        image is there too)."""
         if not use_cache:
             return "bypass"
         try:
-            self.cache.put(key, result.image, result.content_type)
+            self.cache.put(req.path(), result.image, result.content_type)
+            self.cache.put(req.info_path(), result.info_document(), INFO_CONTENT_TYPE)
             return "miss"
         except CacheUnavailable:
             return "bypass"
@@ -124,6 +143,16 @@ class RenderService:
         if data is not None:
             return Served(data, req.content_type, state)
         return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
+
+    async def serve_info(self, req: RenderRequest, key: str) -> Served:
+        """The info document of `req` (`key` is `req.info_path()`): site, cache, or render."""
+        if self.cache.local:
+            data, state = self._lookup(key)
+        else:
+            data, state = await anyio.to_thread.run_sync(self._lookup, key)
+        if data is not None:
+            return Served(data, INFO_CONTENT_TYPE, state)
+        return await self.pool.run(key, lambda: self._info_job(req, state != "bypass", key))
 
     async def render_with_info(self, req: RenderRequest) -> Served:
         key = req.path()
