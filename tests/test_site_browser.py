@@ -434,3 +434,62 @@ def test_imaging_info_follows_mas_and_field_strength(page: Any, server: str) -> 
     path = _wait_shown(pg, "/mri-3t/brain/")
     high = _assert_panel_is_the_renders(pg, path, ("field_strength_t",))
     assert (low["field_strength_t"], high["field_strength_t"]) == (1.5, 3.0)
+
+
+# --------------------------------------------------------------------------- deep links
+
+def _link_error(pg: Any) -> str:
+    return "" if pg.locator("#link-error").is_hidden() else str(pg.text_content("#link-error"))
+
+
+def test_short_lab_links_fill_in_the_specimens_recommended_view(page: Any, server: str) -> None:
+    from micro.site.plan import specimen_view
+
+    pg, _ = page
+    cat = default_catalog()
+    pg.goto(server + "lab.html?specimen=liver-he")
+    path = _wait_shown(pg, "/liver-he/")
+    assert path == specimen_view(cat, cat.specimens["liver-he"]).path()
+    assert "Liver" in str(pg.get_attribute("#view-a", "aria-label"))
+    assert _link_error(pg) == ""
+    assert "specimen=liver-he" in pg.url and "instrument=" in pg.url  # the full view now
+
+    pg.goto(server + "lab.html?specimen=liver-he&objective=10&focus_um=1.5")
+    path = _wait_shown(pg, "/liver-he/")
+    assert "/10/liver-he/" in path and "/z1.5_" in path
+
+
+def test_short_imaging_links_show_what_they_name(page: Any, server: str) -> None:
+    pg, _ = page
+    pg.goto(server + "imaging.html?instrument=mri-3t")
+    path = _wait_shown(pg, "/i/mri/mri-3t/")
+    assert _link_error(pg) == ""
+    assert pg.input_value("#instrument") == "mri-3t"
+    pg.goto(server + "imaging.html?phantom=derenzo")
+    path = _wait_shown(pg, "/derenzo/")
+    assert parse_path(path, default_catalog()).modality in \
+        default_catalog().phantoms["derenzo"].modalities
+    pg.goto(server + "imaging.html?modality=ultrasound")
+    _wait_shown(pg, "/i/ultrasound/")
+
+
+@pytest.mark.parametrize(("link", "shown", "words"), [
+    ("lab.html?specimen=liver-he&stain=gram", "/liver-he/he/",
+     ["stain", "allowed: none, he, masson-trichrome, pas"]),
+    ("lab.html?specimen=no-such-slide", "/cheek-cells/", ["specimen", "unknown id", "liver-he"]),
+    ("lab.html?specimen=liver-he&focus_um=9999", "/liver-he/", ["focus_um", "out of range"]),
+    ("imaging.html?instrument=ct-64-slice&phantom=brain&mas=900", "/ct-64-slice/brain/",
+     ["mas", "10 to 800"]),
+])
+def test_invalid_links_say_which_field_and_what_is_allowed(page: Any, server: str, link: str,
+                                                           shown: str, words: list[str]) -> None:
+    pg, _ = page
+    pg.goto(server + link)
+    _wait_shown(pg, shown)
+    pg.wait_for_timeout(1000)  # a message that is overwritten would be gone by now
+    text = _link_error(pg)
+    for w in words:
+        assert w in text, (w, text)
+    assert pg.get_attribute("#link-error", "role") == "alert"
+    pg.select_option("#instrument", index=1)  # the user acts: the message has done its job
+    pg.wait_for_function("() => document.getElementById('link-error').hidden")

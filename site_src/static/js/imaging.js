@@ -7,6 +7,7 @@ import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, lastView } from "./store.js";
 import { LoadError, NoApiError, Pane } from "./viewer.js";
 import { fillSelect, notice, option } from "./dom.js";
+import { completeImaging, resolveLink, showLinkProblems } from "./links.js";
 
 const $ = (id) => document.getElementById(id);
 let data;
@@ -257,18 +258,13 @@ export async function start() {
   display = { b: Number(q.get("db") || 0) || 0, c: Number(q.get("dc") || 1) || 1 };
   paneA.setDisplay(display.b, display.c);
   paneB.setDisplay(display.b, display.c);
-  let params = Object.keys(p).length ? p : { ...data.site.imaging_default };
-  delete params.format;
-  delete params.size;
-  try {
-    canonicalizeImaging(params, data.ctx);
-  } catch (e) {
-    status(`The link names an image that does not exist — ${e.message}. Showing the default.`, true);
-    params = { ...data.site.imaging_default };
-    delete params.format;
-    delete params.size;
-  }
-  await go(params);
+  const fallback = { ...data.site.imaging_default };
+  delete fallback.format;
+  delete fallback.size;
+  const link = resolveLink(p, (x) => completeImaging(x, data), (x) => canonicalizeImaging(x, data.ctx));
+  showLinkProblems(link.problems, link.params ? "The rest of it is shown, with those settings at the scanner's defaults."
+    : "Showing the default image instead.");
+  await go(link.params || fallback);
   const cmp = q.get("compare");
   await showCompare(cmp && /^r\/[\w.-]+\/i\//.test(cmp) ? cmp : null);
 }

@@ -7,6 +7,7 @@ import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, isFavourite, lastView, toggleFavourite } from "./store.js";
 import { LoadError, NoApiError, Pane, prefetch } from "./viewer.js";
 import { fillSelect, notice } from "./dom.js";
+import { completeLab, resolveLink, showLinkProblems } from "./links.js";
 
 const $ = (id) => document.getElementById(id);
 const STATE_KEYS = ["instrument", "objective", "specimen", "stain", "mode", "focus_um", "x_um", "y_um", "light_pct", "aperture", "oil", "view", "scale_bar", "source"];
@@ -427,13 +428,9 @@ export async function start() {
   }
   paneA.setDisplay(display.b, display.c);
   paneB.setDisplay(display.b, display.c);
-  let p = init.params;
-  try {
-    canonical(p);
-  } catch (e) {
-    status(`The link names a view that does not exist — ${e.message}. Showing the default view.`, true);
-    p = { ...data.site.lab_default };
-  }
-  await go(p);
+  const link = resolveLink(init.params, (q) => completeLab(q, data), canonical);
+  showLinkProblems(link.problems, link.params ? "The rest of it is shown, with those settings as the slide recommends."
+    : "Showing the default view instead.");
+  await go(link.params || { ...data.site.lab_default });
   await showCompare(init.compare);
 }
