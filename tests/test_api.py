@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -337,6 +338,26 @@ def test_post_imaging_answers_a_png_data_url(app: Any) -> None:
     assert decode(data).format == "PNG"
 
 
+def test_post_reads_and_fills_the_same_cache_as_get(app: Any, settings: Settings) -> None:
+    body = {**CT, "size": 256, "mas": 50}
+    first = call(app, "POST", "/api/render/imaging", json=body)
+    assert first.status_code == 200 and first.headers["x-micro-cache"] == "miss"
+    doc = first.json()
+    image = base64.b64decode(doc["image"].removeprefix("data:image/png;base64,"))
+    got = call(app, "GET", doc["path"])  # the canonical PNG of the same request
+    assert got.headers["x-micro-cache"] == "hit" and got.content == image
+    info = call(app, "GET", doc["path"].removesuffix(".png") + ".json")
+    assert info.headers["x-micro-cache"] == "hit" and info.json() == doc["info"]
+    assert doc["info"]["mas"] == 50 and "path" not in doc["info"]
+
+    req = canonicalize_imaging({**CT, "mas": "60", "format": "png"})
+    assert call(app, "GET", "/" + req.path()).headers["x-micro-cache"] == "miss"
+    again = call(app, "POST", "/api/render/imaging", json={**CT, "size": 256, "mas": 60})
+    assert again.headers["x-micro-cache"] == "hit"
+    assert again.json()["info"] == call(app, "GET", "/" + req.info_path()).json()
+    assert len(cache_files(settings)) == 4  # two renders, each an image and its info
+
+
 @pytest.mark.parametrize(("kwargs", "status", "field"), [
     ({"json": {"instrument": "student-compound", "specimen": "stage-micrometer",
                "magnification": 37}}, 422, "magnification"),
@@ -417,6 +438,92 @@ def test_openapi_lists_catalog_ids_as_enums(app: Any) -> None:
     item = doc["paths"]["/api/instruments/{item_id}"]["get"]["parameters"][0]["schema"]
     ref = item["$ref"].rsplit("/", 1)[1]
     assert sorted(doc["components"]["schemas"][ref]["enum"]) == sorted(cat.instruments)
+
+
+# What each operation documents is what it can answer: its own errors, plus the edge's
+# (413 body too large, 414 URI too long, 500) on every route.
+DOCUMENTED = {
+    ("get", "/r/{path}"): {200, 304, 308, 404, 413, 414, 422, 429, 500, 503},
+    ("get", "/api/render/microscope"): {308, 413, 414, 422, 500},
+    ("get", "/api/render/imaging"): {308, 413, 414, 422, 500},
+    ("post", "/api/render/microscope"): {200, 404, 413, 414, 415, 422, 429, 500, 503},
+    ("post", "/api/render/imaging"): {200, 404, 413, 414, 415, 422, 429, 500, 503},
+    ("get", "/api/health"): {200, 413, 414, 500},
+    ("get", "/api/instruments"): {200, 413, 414, 500},
+    ("get", "/api/instruments/{item_id}"): {200, 404, 413, 414, 422, 500},
+}
+
+
+def test_openapi_lists_the_statuses_each_route_returns(tmp_path: Path) -> None:
+    app = create_app(Settings(site_dir=tmp_path / "site", cache=str(tmp_path / "c"),
+                              max_size_px=512))
+    doc = call(app, "GET", "/api/openapi.json").json()
+    for (method, path), codes in DOCUMENTED.items():
+        op = doc["paths"][path][method]
+        assert {int(c) for c in op["responses"]} == codes, (method, path)
+        for code in codes - {200, 304, 308}:
+            schema = op["responses"][str(code)]["content"]["application/json"]["schema"]
+            assert schema["$ref"].endswith("/ErrorBody")
+    # and they are what the server answers
+    seen = {
+        ("get", "/r/{path}"): [call(app, "GET", "/r/x").status_code,
+                               call(app, "GET", mpath().replace("/z0_", "/z9999_")).status_code,
+                               call(app, "GET", mpath(size=1024)).status_code],
+        ("get", "/api/render/microscope"): [
+            call(app, "GET", "/api/render/microscope", params={**MICRO, "focus_um": "x"},
+                 follow_redirects=False).status_code,
+            call(app, "GET", "/api/render/microscope", params={**MICRO, "size": "1024"},
+                 follow_redirects=False).status_code],
+        ("post", "/api/render/imaging"): [
+            call(app, "POST", "/api/render/imaging", content=b"x").status_code,
+            call(app, "POST", "/api/render/imaging", json={**CT, "kvp": 1}).status_code],
+        ("get", "/api/instruments/{item_id}"): [
+            call(app, "GET", "/api/instruments/nope").status_code],
+        ("get", "/api/health"): [
+            call(app, "GET", "/api/health?q=" + "a" * 3000).status_code],
+    }
+    assert seen == {
+        ("get", "/r/{path}"): [404, 422, 413],
+        ("get", "/api/render/microscope"): [422, 413],
+        ("post", "/api/render/imaging"): [415, 422],
+        ("get", "/api/instruments/{item_id}"): [422],
+        ("get", "/api/health"): [414],
+    }
+    for (method, path), statuses in seen.items():
+        assert set(statuses) <= DOCUMENTED[(method, path)]
+
+
+def test_unknown_api_routes_are_json_404s_whatever_the_method(app: Any) -> None:
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        r = call(app, method, "/api/no/such/route")
+        assert r.status_code == 404, method
+        assert r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert body["field"] == "path" and "/api/health" in body["allowed"]
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    wrong = call(app, "DELETE", "/api/health")  # a route, another method
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+
+
+def test_docs_are_swagger_ui_served_from_this_host(app: Any) -> None:
+    page = call(app, "GET", "/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "<script>" not in page.text  # the CSP forbids inline script
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs), refs
+    assets = [r for r in refs if r.startswith("/docs/")]
+    assert len(assets) == 3, refs  # the stylesheet, Swagger UI, and the script starting it
+    for ref in assets:
+        r = call(app, "GET", ref)
+        assert r.status_code == 200 and len(r.content) > 30, ref
+        assert r.headers["content-type"].startswith(
+            "text/css" if ref.endswith(".css") else "text/javascript"), ref
+    assert b"SwaggerUIBundle" in call(app, "GET", "/docs/swagger-ui-bundle.js").content
+    init = call(app, "GET", "/docs/init.js").text
+    assert '"/api/openapi.json"' in init and "validatorUrl: null" in init
+    assert call(app, "GET", "/docs/other.js").status_code == 404
 
 
 # --------------------------------------------------------------------------- site, headers

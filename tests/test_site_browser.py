@@ -493,3 +493,15 @@ def test_invalid_links_say_which_field_and_what_is_allowed(page: Any, server: st
     assert pg.get_attribute("#link-error", "role") == "alert"
     pg.select_option("#instrument", index=1)  # the user acts: the message has done its job
     pg.wait_for_function("() => document.getElementById('link-error').hidden")
+
+
+def test_api_docs_render_from_this_host(page: Any, server: str) -> None:
+    """Swagger UI at /docs under the site's CSP: every asset from 127.0.0.1 (the fixture
+    fails any other request), no console error, every operation listed."""
+    pg, rec = page
+    pg.goto(server + "docs")
+    pg.wait_for_function("() => document.querySelectorAll('.opblock').length >= 8",
+                         timeout=30000)
+    text = str(pg.text_content("#swagger-ui"))
+    assert "/api/render/microscope" in text and "/r/{path}" in text
+    assert any(u.endswith("/api/openapi.json") for u in rec.requests)

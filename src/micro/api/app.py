@@ -5,6 +5,8 @@
     GET  /api/render/{microscope,imaging}?…   308 → the canonical /r/ path
     POST /api/render/{microscope,imaging}     {"image": "data:image/png;base64,…", "info"}
     GET  /api/{instruments,specimens,stains,phantoms}[/{id}], /api/health, /api/openapi.json
+    GET  /docs                                Swagger UI (assets from a local package)
+    *    /api/<anything else>                 404 JSON naming the API's routes
     GET  everything else                      the static site directory
 
 The same app runs under uvicorn (`micro serve`) and in Lambda (Mangum). Settings are
@@ -27,11 +29,13 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Match
 
 from micro.api import schema
+from micro.api.docs import add_docs_routes
 from micro.api.errors import UnsupportedMediaType, body_for, error_body, headers_for, status_for
 from micro.api.middleware import EdgeMiddleware
 from micro.api.service import (
@@ -180,15 +184,19 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         return Response(body_for(exc, _request_id(request)), status_code=status_for(exc),
                         media_type="application/json", headers=headers_for(exc))
 
+    def route_methods(scope: Any) -> list[str]:
+        """The methods of every route whose path matches (the site mount has none)."""
+        return sorted({m for r in app.router.routes
+                       if isinstance(r, BaseRoute) and r.matches(scope)[0] != Match.NONE
+                       for m in (getattr(r, "methods", None) or ())})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         text = {404: "not found", 405: "method not allowed"}.get(exc.status_code,
                                                                     str(exc.detail)[:200])
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every route on this path, not only the first match
-            methods = sorted({m for r in app.router.routes
-                              if isinstance(r, BaseRoute) and r.matches(request.scope)[0]
-                              != Match.NONE for m in (getattr(r, "methods", None) or ())})
+            methods = route_methods(request.scope)
             if methods:
                 headers["Allow"] = ", ".join(methods)
         allowed = headers.get("Allow")
@@ -234,7 +242,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
                    response_class=Response,
                    responses={200: {"content": image_types}, 304: {"description": "Not "
                               "modified"}, 308: {"description": "Non-canonical path"},
-                              **schema.ERRORS})
+                              **schema.RENDER_ERRORS})
     async def get_render(path: str, request: Request) -> Response:
         req, canonical = parse("r/" + path)
         if canonical != "r/" + path:
@@ -255,7 +263,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     mic_fields = schema.microscope_fields(cat)
     img_fields = schema.imaging_fields(cat)
     redirect_responses: dict[int | str, dict[str, Any]] = {
-        308: {"description": "Redirect to the canonical /r/ path"}, **schema.ERRORS}
+        308: {"description": "Redirect to the canonical /r/ path"}, **schema.REDIRECT_ERRORS}
 
     @app.get("/api/render/microscope", tags=["render"], response_class=Response,
              status_code=308, responses=redirect_responses,
@@ -279,7 +287,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
                         headers={"X-Micro-Cache": served.state})
 
     post_responses: dict[int | str, dict[str, Any]] = {
-        200: {"model": schema.RenderJSON}, **schema.ERRORS}
+        200: {"model": schema.RenderJSON}, **schema.POST_ERRORS}
 
     @app.post("/api/render/microscope", tags=["render"], response_class=Response,
               responses=post_responses, summary="Render a microscope view (original API)",
@@ -313,7 +321,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     # ------------------------------------------------------------------ catalog, health
     schema.add_catalog_routes(app, cat)
 
-    @app.get("/api/health", tags=["meta"], response_model=schema.Health)
+    @app.get("/api/health", tags=["meta"], response_model=schema.Health,
+             responses=schema.errors())
     async def health() -> dict[str, Any]:
         reachable = await anyio.to_thread.run_sync(store.ping)
         return {"status": "ok", "version": package_version(),
@@ -321,9 +330,13 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
                 "cache": {"backend": store.name, "reachable": reachable},
                 "renders": service.pool.stats()}
 
+    add_docs_routes(app)
+
     # ------------------------------------------------------------------ site, middleware
-    app.mount("/", SiteFiles(directory=settings.site_dir, html=True, check_dir=False),
-              name="site")
+    api_paths = sorted({r.path for r in app.routes
+                        if isinstance(r, APIRoute) and r.path.startswith("/api/")})
+    app.mount("/", SiteFiles(directory=settings.site_dir, html=True, check_dir=False,
+                             api_paths=api_paths, api_methods=route_methods), name="site")
     if settings.allowed_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
                            allow_methods=["GET", "HEAD", "POST"],

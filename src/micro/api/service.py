@@ -10,21 +10,24 @@ image and its info, so the info of an image just rendered is a cache hit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from micro.api.pool import RenderPool
 from micro.api.settings import Settings
 from micro.cache import CacheUnavailable, GuardedCache
 from micro.core.catalog import Catalog
-from micro.core.errors import LimitExceeded
+from micro.core.errors import LimitExceeded, NotFound
 from micro.core.requests import ImagingRequest, MicroscopeRequest
-from micro.core.result import INFO_CONTENT_TYPE, RenderResult
+from micro.core.result import INFO_CONTENT_TYPE, RenderResult, info_document
 
 RenderRequest = MicroscopeRequest | ImagingRequest
 Renderer = Callable[[RenderRequest, Catalog], RenderResult]
@@ -45,10 +48,26 @@ class Served:
 
 
 class SiteFiles(StaticFiles):
-    """StaticFiles that tolerates a site directory built after the server started."""
+    """StaticFiles that tolerates a site directory built after the server started, and
+    answers any path under /api/ that no route took with a JSON 404 (not the site's 404
+    page), whatever the method."""
+
+    def __init__(self, *args: Any, api_paths: list[str] | None = None,
+                 api_methods: Callable[[Scope], list[str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.api_paths = api_paths or []
+        self.api_methods = api_methods
 
     async def check_config(self) -> None:
         return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path == "/api" or path.startswith("/api/"):
+            if self.api_methods is not None and self.api_methods(scope):
+                raise HTTPException(405)  # a route has this path, not this method
+            raise NotFound("no such API route", field="path", allowed=self.api_paths)
+        await super().__call__(scope, receive, send)
 
 
 class RenderService:
@@ -154,6 +173,22 @@ class RenderService:
             return Served(data, INFO_CONTENT_TYPE, state)
         return await self.pool.run(key, lambda: self._info_job(req, state != "bypass", key))
 
+    async def _lookup_async(self, key: str) -> tuple[bytes | None, str]:
+        if self.cache.local:
+            return self._lookup(key)
+        return await anyio.to_thread.run_sync(self._lookup, key)
+
     async def render_with_info(self, req: RenderRequest) -> Served:
+        """The image and its info (the info document, as a dict) for the POST API: the same
+        site → cache → render as GET, the same keys, and the same single flight."""
         key = req.path()
-        return await self.pool.run("info:" + key, lambda: self._post_job(req, key))
+        data, state = await self._lookup_async(key)
+        if data is not None:
+            info, _ = await self._lookup_async(req.info_path())
+            if info is not None:
+                return Served(data, req.content_type, state, json.loads(info))
+        served = await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
+        if served.info is None:  # the image was in the cache by now, its info was not
+            served = await self.pool.run("info:" + key, lambda: self._post_job(req, key))
+        assert served.info is not None
+        return replace(served, info=json.loads(info_document(served.info)))
