@@ -505,3 +505,33 @@ def test_api_docs_render_from_this_host(page: Any, server: str) -> None:
     text = str(pg.text_content("#swagger-ui"))
     assert "/api/render/microscope" in text and "/r/{path}" in text
     assert any(u.endswith("/api/openapi.json") for u in rec.requests)
+
+
+# --------------------------------------------------------------------------- words and units
+
+@pytest.mark.parametrize("modality", ["xray", "ct", "mri", "ultrasound", "pet", "spect"])
+def test_each_modalitys_panel_speaks_words_and_units(page: Any, server: str,
+                                                      modality: str) -> None:
+    """Every figure in the panel is labelled from info.js's table (no raw key, no key the
+    table lacks), and the caption says what the image is."""
+    pg, _ = page
+    pg.goto(server + f"imaging.html?modality={modality}")
+    _wait_shown(pg, f"/i/{modality}/")
+    rows = pg.evaluate("""async () => {
+      const { FIELDS } = await import('/static/js/info.js');
+      return [...document.querySelectorAll('#info dt')].map(dt => ({
+        key: dt.dataset.key, label: dt.textContent, known: dt.dataset.key in FIELDS,
+        text: dt.nextElementSibling.querySelector('span').textContent }));
+    }""")
+    assert len(rows) >= 8, rows
+    for r in rows:
+        assert r["known"] and "_" not in r["label"], r
+        assert not re.search(r"\b[a-z]+(_[a-z0-9]+)+\b", r["text"]), r  # no snake_case key
+    caption = str(pg.get_attribute("#view-a", "aria-label"))
+    word = {"xray": "X-ray", "ct": "CT", "mri": "MRI", "ultrasound": "Ultrasound",
+            "pet": "PET", "spect": "SPECT"}[modality]
+    assert caption.startswith(word), caption
+    if modality in ("pet", "spect"):
+        assert "injected activity" in caption and "dose" not in caption.lower()
+        labels = {r["key"]: r["label"] for r in rows}
+        assert labels["dose_mbq"] == "Injected activity"

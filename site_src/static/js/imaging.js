@@ -8,6 +8,7 @@ import { addEntry, lastView } from "./store.js";
 import { LoadError, NoApiError, Pane } from "./viewer.js";
 import { fillSelect, notice, option } from "./dom.js";
 import { completeImaging, resolveLink, showLinkProblems } from "./links.js";
+import { imagingCaption, imagingTitle } from "./captions.js";
 
 const $ = (id) => document.getElementById(id);
 let data;
@@ -40,15 +41,7 @@ function queryOf(params) {
 }
 
 function describe(c) {
-  const p = c.params;
-  const inst = data.catalog.instruments[p.instrument];
-  const ph = data.catalog.phantoms[p.phantom];
-  let extra = "";
-  if (c.modality === "ct") extra = `, window ${p.window} / level ${p.level} HU, ${p.mas} mAs`;
-  if (c.modality === "mri") extra = `, ${p.sequence}, TR ${p.tr_ms} ms, TE ${p.te_ms} ms`;
-  if (c.modality === "ultrasound") extra = `, ${p.frequency_mhz} MHz, depth ${p.depth_cm} cm`;
-  if (c.modality === "pet" || c.modality === "spect") extra = `, ${p.dose_mbq} MBq, ${p.recon}`;
-  return `${ph.name}${p.variant !== "default" ? ` (${p.variant})` : ""} on ${inst.name}${extra}`;
+  return imagingCaption(c, data.catalog);
 }
 
 function presetsFor(modality) {
@@ -132,7 +125,7 @@ async function go(params, { push = false } = {}) {
     const view = await paneA.show(data, c.path);
     if (!view) return;
     paneA.canvas.setAttribute("aria-label", label);
-    $("title-a").textContent = `Live image: ${c.modality.toUpperCase()}`;
+    $("title-a").textContent = imagingTitle(c);
     renderInfo($("info"), view.info, view.infoError);
     $("info-source").textContent = view.info ? "Figures of the image shown, from its own render." : "";
     status(`${view.source === "static" ? "Pre-rendered image" : "Rendered on demand by the API"}: ${label}.`);

@@ -8,6 +8,7 @@ import { addEntry, isFavourite, lastView, toggleFavourite } from "./store.js";
 import { LoadError, NoApiError, Pane, prefetch } from "./viewer.js";
 import { fillSelect, notice } from "./dom.js";
 import { completeLab, resolveLink, showLinkProblems } from "./links.js";
+import { labCaption, labTitle } from "./captions.js";
 
 const $ = (id) => document.getElementById(id);
 const STATE_KEYS = ["instrument", "objective", "specimen", "stain", "mode", "focus_um", "x_um", "y_um", "light_pct", "aperture", "oil", "view", "scale_bar", "source"];
@@ -61,12 +62,7 @@ function canonical(params) {
 }
 
 function describe(r) {
-  const c = data.catalog;
-  const inst = c.instruments[r.instrument];
-  const o = inst.objectives.find((x) => x.magnification === r.objective);
-  return `${c.specimens[r.specimen].name}, ${c.stains[r.stain].name}, ${fmtPlain(r.objective)}× objective (NA ${o.na}), ${r.mode}, `
-    + `${r.view} view, focus ${fmtPlain(r.focus_um)} µm, stage ${fmtPlain(r.x_um)}, ${fmtPlain(r.y_um)} µm`
-    + `${r.source === "library" ? " — AI illustration, not a micrograph" : ""}`;
+  return labCaption(r, data.catalog, data.spec);
 }
 
 function syncControls(r) {
@@ -189,7 +185,7 @@ async function go(params, { push = false } = {}) {
     const view = await paneA.show(data, c.path);
     if (!view) return;
     paneA.canvas.setAttribute("aria-label", label);
-    $("title-a").textContent = `Live view: ${fmtPlain(r.objective)}×, focus ${fmtPlain(r.focus_um)} µm`;
+    $("title-a").textContent = labTitle(r, data.spec);
     renderInfo($("info"), view.info, view.infoError);
     $("info-source").textContent = view.info ? "Figures of the image shown, from its own render." : "";
     status(`${view.source === "static" ? "Pre-rendered view" : "Rendered on demand by the API"}: ${label}.`);
