@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -262,15 +263,34 @@ def test_course_view_loads_and_quiz_answers(page: Any, server: str) -> None:
                          " return i.complete && i.naturalWidth > 0; }")
     assert any("/r/" in u for u in rec.requests)
     quiz = pg.locator("form.quiz").first
-    answer = quiz.get_attribute("data-answer")
+    assert quiz.get_attribute("data-answer") is None  # not in the page before answering
+    salt, check = quiz.get_attribute("data-salt"), quiz.get_attribute("data-check")
+    values = [r.get_attribute("value") for r in quiz.locator("input[type=radio]").all()]
+    answer = next(v for v in values
+                  if hashlib.sha256(f"{salt}:{v}".encode()).hexdigest() == check)
+    assert not quiz.locator(".quiz-explain").is_visible()
+    assert not str(quiz.locator(".quiz-explain").text_content()).strip()
     wrong = "0" if answer != "0" else "1"
     quiz.locator(f"input[value='{wrong}']").check()
     quiz.locator("button[type=submit]").click()
     assert "Not quite" in quiz.locator(".quiz-result").text_content()
+    assert quiz.locator(".quiz-explain").is_visible()  # unsealed in the browser
+    assert len(str(quiz.locator(".quiz-explain").text_content()).strip()) > 20
     quiz.locator(f"input[value='{answer}']").check()
     quiz.locator("button[type=submit]").click()
     assert quiz.locator(".quiz-result").text_content() == "Correct."
-    assert quiz.locator(".quiz-explain").is_visible()
+    n = pg.locator("form.quiz").count()
+    score = f"0 of {n} right at the first try; 1 of {n} answered right so far"
+    assert score in str(pg.text_content("#quiz-score"))
+    pg.reload()  # the score is kept per course
+    pg.wait_for_function("s => document.getElementById('quiz-score').textContent.includes(s)",
+                         arg=score)
+    assert pg.locator("form.quiz").first.locator(".quiz-result").text_content() == \
+        "Correct (answered earlier)."
+    other = pg.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('micro.quiz.'))")
+    assert other == ["micro.quiz.medical-imaging-physics"]
+    pg.click("#quiz-reset")
+    assert f"{n} questions on this page" in str(pg.text_content("#quiz-score"))
 
 
 def test_imaging_suite_loads_a_static_image(page: Any, server: str) -> None:
@@ -535,3 +555,22 @@ def test_each_modalitys_panel_speaks_words_and_units(page: Any, server: str,
         assert "injected activity" in caption and "dose" not in caption.lower()
         labels = {r["key"]: r["label"] for r in rows}
         assert labels["dose_mbq"] == "Injected activity"
+
+
+def test_oct_scanners_are_not_offered_as_usable(page: Any, server: str) -> None:
+    cat = default_catalog()
+    octs = [i for i in cat.imaging_ids() if cat.instruments[i].modality == "oct"]
+    assert octs
+    pg, _ = page
+    pg.goto(server + "imaging.html")
+    _wait_loaded(pg, "Pre-rendered image")
+    offered = pg.evaluate("() => [...document.querySelectorAll('#instrument option')]"
+                          ".map(o => o.value)")
+    assert offered and not set(offered) & set(octs)
+    pg.goto(server + f"imaging.html?instrument={octs[0]}")
+    _wait_shown(pg, "/i/")
+    text = _link_error(pg)
+    assert "instrument" in text and "reference only" in text, text
+    pg.goto(server + "index.html")
+    card = pg.locator(f"a[href$='instruments/{octs[0]}.html']").locator("xpath=..")
+    assert "not simulated" in str(card.text_content())

@@ -163,3 +163,26 @@ def test_the_panel_text_of_every_value_is_well_formed(
     bf = {d["key"]: d["text"] for d in described["brightfield"]}
     assert re.fullmatch(r"10× / NA 0\.25, air, \w+", bf["objective"]), bf["objective"]
     assert bf["stage_um"] == "x 0 µm, y 0 µm"
+
+
+def test_the_quiz_hash_is_sha256(tmp_path: Path) -> None:
+    """site_src/static/js/sha256.js (quiz checks without SubtleCrypto) agrees with hashlib on
+    texts around every padding boundary and on non-ASCII text."""
+    import hashlib
+    import random
+
+    rng = random.Random(7)
+    texts = ["", "abc", "µm → cm⁻¹ · ✓", *("x" * n for n in (55, 56, 63, 64, 65, 119, 120))]
+    texts += ["".join(rng.choice("ab:019éλ") for _ in range(rng.randrange(200)))
+              for _ in range(40)]
+    shutil.copy(INFO_JS.with_name("sha256.js"), tmp_path / "sha256.mjs")
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    (tmp_path / "run.mjs").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { sha256Hex } from "./sha256.mjs";\n'
+        'const t = JSON.parse(readFileSync(process.argv[2], "utf8"));\n'
+        "process.stdout.write(JSON.stringify(t.map(sha256Hex)));\n")
+    proc = subprocess.run([str(NODE), str(tmp_path / "run.mjs"), str(tmp_path / "texts.json")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [hashlib.sha256(t.encode()).hexdigest() for t in texts]
