@@ -51,7 +51,8 @@ LIMIT_BYTES = 262_144_000
 
 LAMBDA_DEPENDENCIES = ("numpy", "scipy", "pillow", "pydantic", "fastapi", "mangum")
 """What `lambda/handler.py` imports, directly or through `micro`; ranges from pyproject.toml.
-Not packaged: click, jinja2, uvicorn, openai, markdown-it-py (CLI, site builder, AI client)."""
+Not packaged: click, jinja2, uvicorn, openai, markdown-it-py, swagger-ui-bundle-v2 (CLI, site
+builder, AI client, the /docs page of `micro serve`)."""
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
 
 PRUNE_DIRS = {"tests", "__pycache__"}

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -111,7 +112,9 @@ def test_render_on_miss_then_cache_hit_then_not_modified(app: Any, settings: Set
     # The API serves exactly what the core renderer produces for the canonical request.
     direct = render(canonicalize_microscope(MICRO), default_catalog())
     assert direct.image == first.content
-    assert len(cache_files(settings)) == 1
+    req = canonicalize_microscope(MICRO)  # stored: the image and its info document
+    assert cache_files(settings) == sorted(Path(settings.cache) / p
+                                           for p in (req.path(), req.info_path()))
 
     second = call(app, "GET", url)
     assert second.status_code == 200
@@ -142,6 +145,57 @@ def test_site_file_wins_over_cache_and_renderer(settings: Settings) -> None:
     assert cache_files(settings) == []  # nothing was rendered or stored
 
 
+def test_info_of_a_render_lives_at_its_stem_json(app: Any, settings: Settings) -> None:
+    """`<stem>.json` is the render's own info, format-independent: site → cache → render
+    like images. An image rendered on demand stores its info too (the viewer's next fetch
+    is a hit); info asked first renders the image in its kind's default format as well."""
+    cat = default_catalog()
+    req = canonicalize_microscope({**MICRO, "aperture": 0.3})
+    image = call(app, "GET", "/" + req.path())
+    assert image.headers["x-micro-cache"] == "miss"
+    info = call(app, "GET", "/" + req.info_path())
+    assert info.status_code == 200, info.text
+    assert info.headers["content-type"] == "application/json"
+    assert info.headers["x-micro-cache"] == "hit"
+    assert info.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert info.headers["content-security-policy"].startswith("default-src 'none'")
+    own = render(req.replace(cat, format="png"), cat)  # another format of the same stem
+    assert info.content == own.info_document()
+    doc = info.json()
+    assert "path" not in doc
+    assert doc["condenser_na"] == pytest.approx(0.3 * doc["objective"]["na"], rel=1e-3)
+    again = call(app, "GET", "/" + req.info_path(), headers={"If-None-Match": info.headers["etag"]})
+    assert again.status_code == 304
+
+    ct = canonicalize_imaging({**CT, "mas": "20"})
+    first = call(app, "GET", "/" + ct.info_path())
+    assert first.status_code == 200 and first.headers["x-micro-cache"] == "miss"
+    assert first.json()["mas"] == 20
+    assert first.content == render(ct, cat).info_document()
+    assert call(app, "GET", "/" + ct.path()).headers["x-micro-cache"] == "hit"
+    assert (Path(settings.cache) / ct.info_path()).is_file()
+
+
+def test_info_paths_are_canonical_and_checked(app: Any) -> None:
+    req = canonicalize_microscope({**MICRO, "focus_um": "2.5"})
+    loose = req.info_path().replace("/z2.5_", "/z2.50_")
+    r = call(app, "GET", "/" + loose, follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/" + req.info_path()
+    bad = call(app, "GET", "/" + req.info_path().replace("/z2.5_", "/z9999_"))
+    assert bad.status_code == 422 and bad.json()["field"] == "focus_um"
+    assert call(app, "GET", "/r/x/m/nope.json").status_code == 404
+
+
+def test_site_info_wins_over_the_renderer(settings: Settings) -> None:
+    req = canonicalize_imaging(CT)
+    target = Path(settings.site_dir) / req.info_path()
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b'{"kvp":120}')
+    r = call(create_app(settings), "GET", "/" + req.info_path())
+    assert r.status_code == 200 and r.headers["x-micro-cache"] == "site"
+    assert r.json() == {"kvp": 120} and cache_files(settings) == []
+
+
 def test_imaging_render_decodes_as_png(app: Any) -> None:
     r = call(app, "GET", ipath(preset="brain"))
     assert r.status_code == 200, r.text
@@ -156,7 +210,7 @@ def test_corrupt_cache_entry_is_rerendered_and_replaced(app: Any, settings: Sett
     url = mpath(focus_um=1)
     good = call(app, "GET", url)
     assert good.headers["x-micro-cache"] == "miss"
-    (entry,) = cache_files(settings)
+    (entry,) = [f for f in cache_files(settings) if f.suffix == ".jpg"]
     blob = entry.read_bytes()
     entry.write_bytes(blob[: len(blob) // 2])  # a torn write
     again = call(app, "GET", url)
@@ -284,6 +338,26 @@ def test_post_imaging_answers_a_png_data_url(app: Any) -> None:
     assert decode(data).format == "PNG"
 
 
+def test_post_reads_and_fills_the_same_cache_as_get(app: Any, settings: Settings) -> None:
+    body = {**CT, "size": 256, "mas": 50}
+    first = call(app, "POST", "/api/render/imaging", json=body)
+    assert first.status_code == 200 and first.headers["x-micro-cache"] == "miss"
+    doc = first.json()
+    image = base64.b64decode(doc["image"].removeprefix("data:image/png;base64,"))
+    got = call(app, "GET", doc["path"])  # the canonical PNG of the same request
+    assert got.headers["x-micro-cache"] == "hit" and got.content == image
+    info = call(app, "GET", doc["path"].removesuffix(".png") + ".json")
+    assert info.headers["x-micro-cache"] == "hit" and info.json() == doc["info"]
+    assert doc["info"]["mas"] == 50 and "path" not in doc["info"]
+
+    req = canonicalize_imaging({**CT, "mas": "60", "format": "png"})
+    assert call(app, "GET", "/" + req.path()).headers["x-micro-cache"] == "miss"
+    again = call(app, "POST", "/api/render/imaging", json={**CT, "size": 256, "mas": 60})
+    assert again.headers["x-micro-cache"] == "hit"
+    assert again.json()["info"] == call(app, "GET", "/" + req.info_path()).json()
+    assert len(cache_files(settings)) == 4  # two renders, each an image and its info
+
+
 @pytest.mark.parametrize(("kwargs", "status", "field"), [
     ({"json": {"instrument": "student-compound", "specimen": "stage-micrometer",
                "magnification": 37}}, 422, "magnification"),
@@ -366,6 +440,92 @@ def test_openapi_lists_catalog_ids_as_enums(app: Any) -> None:
     assert sorted(doc["components"]["schemas"][ref]["enum"]) == sorted(cat.instruments)
 
 
+# What each operation documents is what it can answer: its own errors, plus the edge's
+# (413 body too large, 414 URI too long, 500) on every route.
+DOCUMENTED = {
+    ("get", "/r/{path}"): {200, 304, 308, 404, 413, 414, 422, 429, 500, 503},
+    ("get", "/api/render/microscope"): {308, 413, 414, 422, 500},
+    ("get", "/api/render/imaging"): {308, 413, 414, 422, 500},
+    ("post", "/api/render/microscope"): {200, 404, 413, 414, 415, 422, 429, 500, 503},
+    ("post", "/api/render/imaging"): {200, 404, 413, 414, 415, 422, 429, 500, 503},
+    ("get", "/api/health"): {200, 413, 414, 500},
+    ("get", "/api/instruments"): {200, 413, 414, 500},
+    ("get", "/api/instruments/{item_id}"): {200, 404, 413, 414, 422, 500},
+}
+
+
+def test_openapi_lists_the_statuses_each_route_returns(tmp_path: Path) -> None:
+    app = create_app(Settings(site_dir=tmp_path / "site", cache=str(tmp_path / "c"),
+                              max_size_px=512))
+    doc = call(app, "GET", "/api/openapi.json").json()
+    for (method, path), codes in DOCUMENTED.items():
+        op = doc["paths"][path][method]
+        assert {int(c) for c in op["responses"]} == codes, (method, path)
+        for code in codes - {200, 304, 308}:
+            schema = op["responses"][str(code)]["content"]["application/json"]["schema"]
+            assert schema["$ref"].endswith("/ErrorBody")
+    # and they are what the server answers
+    seen = {
+        ("get", "/r/{path}"): [call(app, "GET", "/r/x").status_code,
+                               call(app, "GET", mpath().replace("/z0_", "/z9999_")).status_code,
+                               call(app, "GET", mpath(size=1024)).status_code],
+        ("get", "/api/render/microscope"): [
+            call(app, "GET", "/api/render/microscope", params={**MICRO, "focus_um": "x"},
+                 follow_redirects=False).status_code,
+            call(app, "GET", "/api/render/microscope", params={**MICRO, "size": "1024"},
+                 follow_redirects=False).status_code],
+        ("post", "/api/render/imaging"): [
+            call(app, "POST", "/api/render/imaging", content=b"x").status_code,
+            call(app, "POST", "/api/render/imaging", json={**CT, "kvp": 1}).status_code],
+        ("get", "/api/instruments/{item_id}"): [
+            call(app, "GET", "/api/instruments/nope").status_code],
+        ("get", "/api/health"): [
+            call(app, "GET", "/api/health?q=" + "a" * 3000).status_code],
+    }
+    assert seen == {
+        ("get", "/r/{path}"): [404, 422, 413],
+        ("get", "/api/render/microscope"): [422, 413],
+        ("post", "/api/render/imaging"): [415, 422],
+        ("get", "/api/instruments/{item_id}"): [422],
+        ("get", "/api/health"): [414],
+    }
+    for (method, path), statuses in seen.items():
+        assert set(statuses) <= DOCUMENTED[(method, path)]
+
+
+def test_unknown_api_routes_are_json_404s_whatever_the_method(app: Any) -> None:
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        r = call(app, method, "/api/no/such/route")
+        assert r.status_code == 404, method
+        assert r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert body["field"] == "path" and "/api/health" in body["allowed"]
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    wrong = call(app, "DELETE", "/api/health")  # a route, another method
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+
+
+def test_docs_are_swagger_ui_served_from_this_host(app: Any) -> None:
+    page = call(app, "GET", "/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "<script>" not in page.text  # the CSP forbids inline script
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs), refs
+    assets = [r for r in refs if r.startswith("/docs/")]
+    assert len(assets) == 3, refs  # the stylesheet, Swagger UI, and the script starting it
+    for ref in assets:
+        r = call(app, "GET", ref)
+        assert r.status_code == 200 and len(r.content) > 30, ref
+        assert r.headers["content-type"].startswith(
+            "text/css" if ref.endswith(".css") else "text/javascript"), ref
+    assert b"SwaggerUIBundle" in call(app, "GET", "/docs/swagger-ui-bundle.js").content
+    init = call(app, "GET", "/docs/init.js").text
+    assert '"/api/openapi.json"' in init and "validatorUrl: null" in init
+    assert call(app, "GET", "/docs/other.js").status_code == 404
+
+
 # --------------------------------------------------------------------------- site, headers
 
 def test_site_pages_get_security_headers_and_a_strict_csp(settings: Settings) -> None:
@@ -383,6 +543,31 @@ def test_site_pages_get_security_headers_and_a_strict_csp(settings: Settings) ->
         assert resp.headers["referrer-policy"]
         assert resp.headers["x-request-id"]
     assert call(app, "GET", "/nope").json()["error"] == "not found"
+
+
+def test_revalidated_site_files_keep_the_site_csp(settings: Settings) -> None:
+    """A 304 has no content type; the policy follows the path, so a page, script or style
+    revalidated by the browser keeps the site's policy (the browser applies a 304's headers
+    to what it cached), while renders and API answers keep `default-src 'none'`."""
+    site = Path(settings.site_dir)
+    (site / "static" / "js").mkdir(parents=True)
+    (site / "index.html").write_text("<!doctype html><title>MICRO</title>")
+    (site / "static" / "js" / "main.js").write_text("export {};")
+    (site / "static" / "site.css").write_text("body { margin: 0; }")
+    app = create_app(settings)
+    for path in ("/index.html", "/static/js/main.js", "/static/site.css"):
+        first = call(app, "GET", path)
+        again = call(app, "GET", path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304, path
+        for r in (first, again):
+            csp = r.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "style-src 'self'" in csp, (path, csp)
+    image = call(app, "GET", mpath())
+    again = call(app, "GET", mpath(), headers={"If-None-Match": image.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["content-security-policy"].startswith("default-src 'none'")
+    assert call(app, "GET", "/api/health").headers["content-security-policy"].startswith(
+        "default-src 'none'")
 
 
 def test_api_origins_extend_the_csp(tmp_path: Path) -> None:

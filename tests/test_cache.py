@@ -292,6 +292,11 @@ def test_app_renders_on_miss_stores_in_s3_then_hits_and_survives_s3_down(
     second = call(app, "GET", "/" + req.path())
     assert second.headers["x-micro-cache"] == "hit"
     assert second.content == first.content
+    # the render's info document went to S3 beside it (the viewer's next request)
+    info = call(app, "GET", "/" + req.info_path())
+    assert info.headers["x-micro-cache"] == "hit" and info.json()["pixel_size_um"] > 0
+    head = s3.client.head_object(Bucket=BUCKET, Key="renders/" + req.info_path())
+    assert head["ContentType"] == "application/json"
     assert call(app, "GET", "/api/health").json()["cache"] == {"backend": "s3",
                                                                "reachable": True}
 

@@ -167,6 +167,18 @@ def test_nginx_serves_the_site_and_renders_on_miss(stack: tuple[str, Path]) -> N
                                             + '"')
         assert client.get("/" + miss.path()).headers["x-micro-cache"] == "hit"
 
+        # A render's info document (<stem>.json): a pre-rendered one is nginx's file, the
+        # one of a render on demand was stored with it by the app.
+        (site / pre.info_path()).write_bytes(b'{"na":0.25}')
+        info = client.get("/" + pre.info_path())
+        assert info.status_code == 200 and info.json() == {"na": 0.25}
+        assert info.headers["content-type"] == "application/json"
+        assert info.headers["x-micro-cache"] == "site"
+        assert info.headers["content-security-policy"].startswith("default-src 'none'")
+        info = client.get("/" + miss.info_path())
+        assert info.status_code == 200 and info.headers["x-micro-cache"] == "hit"
+        assert info.json()["focus_um"] == 2.5
+
         redirect = client.get("/api/render/microscope", params={**MICRO, "focus_um": "2.50"},
                               follow_redirects=False)
         assert redirect.status_code == 308

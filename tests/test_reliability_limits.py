@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -231,8 +232,11 @@ def test_cors_preflight_only_for_configured_origins_and_never_with_credentials(
 def test_no_debug_surface_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = create_app(Settings.from_env({"MICRO_CACHE": str(tmp_path / "cache")}))
     assert app.debug is False
-    for path in ("/docs", "/redoc", "/docs/oauth2-redirect", "/openapi.json"):
-        assert call(app, "GET", path).status_code == 404, path  # no Swagger UI (inline JS)
+    for path in ("/redoc", "/docs/oauth2-redirect", "/openapi.json"):
+        assert call(app, "GET", path).status_code == 404, path
+    docs = call(app, "GET", "/docs")  # Swagger UI from local files, started by a script file
+    assert docs.status_code == 200 and "<script>" not in docs.text and "//" not in "".join(
+        re.findall(r'(?:src|href)="([^"]+)"', docs.text))
     # `micro serve` runs uvicorn without reload or debug, hides the server header, and
     # trusts forwarded headers only from the local proxy.
     import uvicorn

@@ -19,9 +19,11 @@ from micro.core.params import (
     Number,
     quantization_spec,
 )
+from micro.core.render import render
 from micro.core.requests import (
     canonicalize_imaging,
     canonicalize_microscope,
+    parse_info_path,
     parse_path,
 )
 
@@ -70,6 +72,9 @@ def test_microscope_round_trip_and_idempotence(params: dict[str, object]) -> Non
     assert parse_path(r.path(), CAT).path() == r.path()
     assert canonicalize_microscope(r.params(), CAT) == r
     assert r.path().startswith(f"r/{r.version}/m/{r.instrument}/")
+    # the info of the image: the same stem, .json; it names the same render
+    assert r.info_path() == r.path().removesuffix("." + r.format) + ".json"
+    assert parse_info_path(r.info_path(), CAT).replace(CAT, format=r.format) == r
 
 
 @st.composite
@@ -91,6 +96,21 @@ def test_imaging_round_trip(params: dict[str, object]) -> None:
     r = canonicalize_imaging(params, CAT)
     assert parse_path(r.path(), CAT) == r
     assert canonicalize_imaging(r.params(), CAT) == r
+    assert parse_info_path(r.info_path(), CAT).info_path() == r.info_path()
+
+
+def test_the_stem_names_the_render_whatever_the_format() -> None:
+    """Noise is seeded from the stem: a PET image (counting noise everywhere) has the same
+    measured figures and the same pixels in PNG and in lossless NumPy, so `<stem>.json` is
+    the info of every format."""
+    png = canonicalize_imaging({"instrument": "pet-ct", "phantom": "brain", "size": "256"}, CAT)
+    npy = png.replace(CAT, format="npy")
+    a, b = render(png, CAT), render(npy, CAT)
+    assert a.info_document() == b.info_document()
+    assert a.info["noise_cv_pct"] == b.info["noise_cv_pct"]
+    assert (a.raw == b.raw).all()
+    other = png.replace(CAT, dose_mbq=200)
+    assert render(other, CAT).info["noise_cv_pct"] != a.info["noise_cv_pct"]
 
 
 @SETTINGS

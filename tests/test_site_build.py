@@ -3,8 +3,10 @@ pre-rendered images (exist, decode, carry their info), incremental rebuilds and 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,10 @@ from micro.core.catalog import default_catalog
 from micro.core.microscope import optics
 from micro.core.models import MicroscopeInstrument
 from micro.core.params import PROBE_MODES
+from micro.core.render import render
 from micro.core.requests import parse_path
 from micro.site.build import BuildConfig, BuildError, build, default_site_src
+from micro.site.courses import load_courses
 from micro.site.pages import internal_links, resolve
 from micro.site.plan import focus_step_um, lab_default, plan_defaults
 
@@ -176,10 +180,17 @@ def test_manifest_images_exist_decode_and_carry_info(quick_site: Site) -> None: 
         img.load()
         assert img.format == {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[req.format]
         assert img.width == req.size
-        info = json.loads((out / "info" / (path + ".json")).read_text())
-        assert isinstance(info, dict) and info
+        info = json.loads((out / req.info_path()).read_text())  # beside it, at its stem
+        assert isinstance(info, dict) and info and "path" not in info
         kinds.add(req.kind)
     assert kinds == {"microscope", "imaging"}
+    assert not (out / "info").exists()
+    # The info is the render's own: the same document the renderer makes for that stem, in
+    # another format too (the stem, not the format, names the render).
+    for kind in ("m", "i"):
+        req = parse_path(next(p for p in paths if p.split("/")[2] == kind), cat)
+        other = req.replace(cat, format="png" if req.format != "png" else "jpg")
+        assert (out / req.info_path()).read_bytes() == render(other, cat).info_document()
 
 
 def test_viewer_page_weighs_at_most_150_kb(quick_site: Site) -> None:  # noqa: F811
@@ -203,9 +214,25 @@ def test_course_views_are_embedded_and_prerendered(quick_site: Site) -> None:  #
         assert any(h.startswith("../imaging.html?") or h.startswith("../lab.html?") for h in links)
     quizzes = [q for q in doc.iter("form") if "quiz" in (q.get("class") or "")]
     assert len(quizzes) >= 4
-    for q in quizzes:
-        radios = [i for i in q.iter("input") if i.get("type") == "radio"]
-        assert 0 <= int(q.get("data-answer")) < len(radios)
+    course = next(c for c in load_courses(default_site_src() / "courses", default_catalog())
+                  if c.slug == "medical-imaging-physics")
+    for q, quiz in zip(quizzes, course.quizzes, strict=True):
+        radios = [i.get("value") for i in q.iter("input") if i.get("type") == "radio"]
+        assert len(radios) == len(quiz.options)
+        # the page names no answer: a salted hash of it, which only the right option matches
+        assert q.get("data-answer") is None
+        salt, check = q.get("data-salt"), q.get("data-check")
+        matches = [v for v in radios if hashlib.sha256(f"{salt}:{v}".encode()).hexdigest()
+                   == check]
+        assert matches == [str(quiz.answer)]
+        # nor the explanation (it gives the answer away): sealed, not readable
+        words = re.findall(r"[A-Za-z]{6,}", quiz.explanation)[:5]
+        explain = next(p for p in q.iter("p") if "quiz-explain" in (p.get("class") or ""))
+        assert words and not "".join(explain.itertext()).strip()
+        form_text = " ".join(q.itertext()) + " ".join(str(v) for v in q.attrib.values())
+        own = [w for w in words if w not in quiz.question and all(w not in o for o in
+                                                                  quiz.options)]
+        assert not [w for w in own if w in form_text], own
 
 
 def test_no_change_rebuild_reuses_every_render(quick_site: Site, tmp_path: Path) -> None:  # noqa: F811

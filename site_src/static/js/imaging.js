@@ -7,6 +7,8 @@ import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, lastView } from "./store.js";
 import { LoadError, NoApiError, Pane } from "./viewer.js";
 import { fillSelect, notice, option } from "./dom.js";
+import { completeImaging, resolveLink, showLinkProblems } from "./links.js";
+import { imagingCaption, imagingTitle } from "./captions.js";
 
 const $ = (id) => document.getElementById(id);
 let data;
@@ -39,15 +41,7 @@ function queryOf(params) {
 }
 
 function describe(c) {
-  const p = c.params;
-  const inst = data.catalog.instruments[p.instrument];
-  const ph = data.catalog.phantoms[p.phantom];
-  let extra = "";
-  if (c.modality === "ct") extra = `, window ${p.window} / level ${p.level} HU, ${p.mas} mAs`;
-  if (c.modality === "mri") extra = `, ${p.sequence}, TR ${p.tr_ms} ms, TE ${p.te_ms} ms`;
-  if (c.modality === "ultrasound") extra = `, ${p.frequency_mhz} MHz, depth ${p.depth_cm} cm`;
-  if (c.modality === "pet" || c.modality === "spect") extra = `, ${p.dose_mbq} MBq, ${p.recon}`;
-  return `${ph.name}${p.variant !== "default" ? ` (${p.variant})` : ""} on ${inst.name}${extra}`;
+  return imagingCaption(c, data.catalog);
 }
 
 function presetsFor(modality) {
@@ -131,9 +125,9 @@ async function go(params, { push = false } = {}) {
     const view = await paneA.show(data, c.path);
     if (!view) return;
     paneA.canvas.setAttribute("aria-label", label);
-    $("title-a").textContent = `Live image: ${c.modality.toUpperCase()}`;
-    renderInfo($("info"), view.info);
-    $("info-source").textContent = view.info ? `Figures from ${view.infoFrom}.` : "";
+    $("title-a").textContent = imagingTitle(c);
+    renderInfo($("info"), view.info, view.infoError);
+    $("info-source").textContent = view.info ? "Figures of the image shown, from its own render." : "";
     status(`${view.source === "static" ? "Pre-rendered image" : "Rendered on demand by the API"}: ${label}.`);
   } catch (e) {
     if (req !== c) return;
@@ -257,18 +251,13 @@ export async function start() {
   display = { b: Number(q.get("db") || 0) || 0, c: Number(q.get("dc") || 1) || 1 };
   paneA.setDisplay(display.b, display.c);
   paneB.setDisplay(display.b, display.c);
-  let params = Object.keys(p).length ? p : { ...data.site.imaging_default };
-  delete params.format;
-  delete params.size;
-  try {
-    canonicalizeImaging(params, data.ctx);
-  } catch (e) {
-    status(`The link names an image that does not exist — ${e.message}. Showing the default.`, true);
-    params = { ...data.site.imaging_default };
-    delete params.format;
-    delete params.size;
-  }
-  await go(params);
+  const fallback = { ...data.site.imaging_default };
+  delete fallback.format;
+  delete fallback.size;
+  const link = resolveLink(p, (x) => completeImaging(x, data), (x) => canonicalizeImaging(x, data.ctx));
+  showLinkProblems(link.problems, link.params ? "The rest of it is shown, with those settings at the scanner's defaults."
+    : "Showing the default image instead.");
+  await go(link.params || fallback);
   const cmp = q.get("compare");
   await showCompare(cmp && /^r\/[\w.-]+\/i\//.test(cmp) ? cmp : null);
 }

@@ -7,6 +7,8 @@ import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, isFavourite, lastView, toggleFavourite } from "./store.js";
 import { LoadError, NoApiError, Pane, prefetch } from "./viewer.js";
 import { fillSelect, notice } from "./dom.js";
+import { completeLab, resolveLink, showLinkProblems } from "./links.js";
+import { labCaption, labTitle } from "./captions.js";
 
 const $ = (id) => document.getElementById(id);
 const STATE_KEYS = ["instrument", "objective", "specimen", "stain", "mode", "focus_um", "x_um", "y_um", "light_pct", "aperture", "oil", "view", "scale_bar", "source"];
@@ -60,12 +62,7 @@ function canonical(params) {
 }
 
 function describe(r) {
-  const c = data.catalog;
-  const inst = c.instruments[r.instrument];
-  const o = inst.objectives.find((x) => x.magnification === r.objective);
-  return `${c.specimens[r.specimen].name}, ${c.stains[r.stain].name}, ${fmtPlain(r.objective)}× objective (NA ${o.na}), ${r.mode}, `
-    + `${r.view} view, focus ${fmtPlain(r.focus_um)} µm, stage ${fmtPlain(r.x_um)}, ${fmtPlain(r.y_um)} µm`
-    + `${r.source === "library" ? " — AI illustration, not a micrograph" : ""}`;
+  return labCaption(r, data.catalog, data.spec);
 }
 
 function syncControls(r) {
@@ -188,9 +185,9 @@ async function go(params, { push = false } = {}) {
     const view = await paneA.show(data, c.path);
     if (!view) return;
     paneA.canvas.setAttribute("aria-label", label);
-    $("title-a").textContent = `Live view: ${fmtPlain(r.objective)}×, focus ${fmtPlain(r.focus_um)} µm`;
-    renderInfo($("info"), view.info);
-    $("info-source").textContent = view.info ? `Figures from ${view.infoFrom}.` : "";
+    $("title-a").textContent = labTitle(r, data.spec);
+    renderInfo($("info"), view.info, view.infoError);
+    $("info-source").textContent = view.info ? "Figures of the image shown, from its own render." : "";
     status(`${view.source === "static" ? "Pre-rendered view" : "Rendered on demand by the API"}: ${label}.`);
     prefetch(data, neighbours(r, view.source === "api"));
   } catch (e) {
@@ -427,13 +424,9 @@ export async function start() {
   }
   paneA.setDisplay(display.b, display.c);
   paneB.setDisplay(display.b, display.c);
-  let p = init.params;
-  try {
-    canonical(p);
-  } catch (e) {
-    status(`The link names a view that does not exist — ${e.message}. Showing the default view.`, true);
-    p = { ...data.site.lab_default };
-  }
-  await go(p);
+  const link = resolveLink(init.params, (q) => completeLab(q, data), canonical);
+  showLinkProblems(link.problems, link.params ? "The rest of it is shown, with those settings as the slide recommends."
+    : "Showing the default view instead.");
+  await go(link.params || { ...data.site.lab_default });
   await showCompare(init.compare);
 }

@@ -30,25 +30,26 @@ function remember(path, promise) {
   return promise;
 }
 
-async function infoFor(data, where, path, response) {
-  if (where.source === "static") {
-    const r = await fetch(`${data.root}info/${path}.json`);
-    if (r.ok) return { info: await r.json(), from: "this view" };
+/** The info document of an image: the same canonical stem, `.json` (format-independent). */
+export function infoPathOf(path) {
+  return path.replace(/\.[a-z0-9]+$/, ".json");
+}
+
+/** The image's own info, from where the image came from (site or render API), never another
+ * view's: {info, infoError}, infoError saying why there are no figures. */
+async function fetchInfo(where) {
+  let r;
+  try {
+    r = await fetch(infoPathOf(where.url));
+  } catch (e) {
+    return { info: null, infoError: "the server did not answer" };
   }
-  const header = response.headers.get("X-Micro-Info");
-  if (header) {
-    try {
-      return { info: JSON.parse(header), from: "this view" };
-    } catch (e) {
-      /* fall through to the nearest pre-rendered view */
-    }
+  if (!r.ok) return { info: null, infoError: `HTTP ${r.status}` };
+  try {
+    return { info: await r.json(), infoError: null };
+  } catch (e) {
+    return { info: null, infoError: "the answer was not JSON" };
   }
-  const near = nearest(data, path);
-  if (near) {
-    const r = await fetch(`${data.root}info/${near}.json`);
-    if (r.ok) return { info: await r.json(), from: "the nearest pre-rendered view (optics figures match; focus and stage may differ)" };
-  }
-  return { info: null, from: "" };
 }
 
 async function fetchView(data, path) {
@@ -78,16 +79,21 @@ async function fetchView(data, path) {
     }
     throw new LoadError(message, response.status, path, nearest(data, path), field);
   }
+  // The render (and with it its info) is stored by now: fetch the info while decoding.
+  const infoPromise = fetchInfo(where);
   const blob = await response.blob();
   const bitmap = await createImageBitmap(blob);
-  const { info, from } = await infoFor(data, where, path, response);
-  return { path, bitmap, info, infoFrom: from, source: where.source, cache: response.headers.get("X-Micro-Cache") };
+  const { info, infoError } = await infoPromise;
+  return { path, bitmap, info, infoError, source: where.source, cache: response.headers.get("X-Micro-Cache") };
 }
 
-/** Load (or reuse) a view: {path, bitmap, info, infoFrom, source}. */
+/** Load (or reuse) a view: {path, bitmap, info, infoError, source}. A view whose info could
+ * not be had is not kept, so the next visit asks again. */
 export function loadView(data, path) {
   if (cache.has(path)) return cache.get(path);
-  return remember(path, fetchView(data, path));
+  const p = remember(path, fetchView(data, path));
+  p.then((v) => { if (!v.info && cache.get(path) === p) cache.delete(path); }, () => {});
+  return p;
 }
 
 /** Warm the cache for paths the user is likely to ask for next. */

@@ -1,9 +1,12 @@
 """The render API: `create_app(settings)` — static site first, then the cache, then render.
 
     GET  /r/<canonical path>            image bytes (site | cache hit | render on miss)
+    GET  /r/<canonical stem>.json       the same render's info document (likewise)
     GET  /api/render/{microscope,imaging}?…   308 → the canonical /r/ path
     POST /api/render/{microscope,imaging}     {"image": "data:image/png;base64,…", "info"}
     GET  /api/{instruments,specimens,stains,phantoms}[/{id}], /api/health, /api/openapi.json
+    GET  /docs                                Swagger UI (assets from a local package)
+    *    /api/<anything else>                 404 JSON naming the API's routes
     GET  everything else                      the static site directory
 
 The same app runs under uvicorn (`micro serve`) and in Lambda (Mangum). Settings are
@@ -18,7 +21,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,11 +29,13 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Match
 
 from micro.api import schema
+from micro.api.docs import add_docs_routes
 from micro.api.errors import UnsupportedMediaType, body_for, error_body, headers_for, status_for
 from micro.api.middleware import EdgeMiddleware
 from micro.api.service import (
@@ -51,8 +55,11 @@ from micro.core.params import fmt_plain, to_number
 from micro.core.requests import (
     canonicalize_imaging,
     canonicalize_microscope,
+    is_info_path,
+    parse_info_path,
     parse_path,
 )
+from micro.core.result import json_safe
 from micro.core.version import package_version, render_version
 
 log = logging.getLogger("micro.api")
@@ -138,23 +145,6 @@ def objective_for(magnification: Any, instrument: Any, cat: Catalog) -> float | 
                          f"{inst.id}", field="magnification", allowed=allowed)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # NumPy scalar
-        try:
-            value = value.item()
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
 def _request_id(request: Request) -> str | None:
     state = request.scope.get("state") or {}
     rid = state.get("request_id")
@@ -194,15 +184,19 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         return Response(body_for(exc, _request_id(request)), status_code=status_for(exc),
                         media_type="application/json", headers=headers_for(exc))
 
+    def route_methods(scope: Any) -> list[str]:
+        """The methods of every route whose path matches (the site mount has none)."""
+        return sorted({m for r in app.router.routes
+                       if isinstance(r, BaseRoute) and r.matches(scope)[0] != Match.NONE
+                       for m in (getattr(r, "methods", None) or ())})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         text = {404: "not found", 405: "method not allowed"}.get(exc.status_code,
                                                                     str(exc.detail)[:200])
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every route on this path, not only the first match
-            methods = sorted({m for r in app.router.routes
-                              if isinstance(r, BaseRoute) and r.matches(request.scope)[0]
-                              != Match.NONE for m in (getattr(r, "methods", None) or ())})
+            methods = route_methods(request.scope)
             if methods:
                 headers["Allow"] = ", ".join(methods)
         allowed = headers.get("Allow")
@@ -232,24 +226,31 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     def parse(path: str) -> tuple[RenderRequest, str]:
         """Parsed request and canonical path; memoized (the catalog is immutable, so the
         answer for a path never changes; errors are not cached)."""
+        if is_info_path(path):
+            req = parse_info_path(path, cat)
+            return req, req.info_path()
         req = parse_path(path, cat)
         return req, req.path()
 
-    image_types: dict[str, dict[str, Any]] = {t: {} for t in ("image/jpeg", "image/png", "image/webp",
-                                   "application/octet-stream")}
+    image_types: dict[str, dict[str, Any]] = {t: {} for t in (
+        "image/jpeg", "image/png", "image/webp", "application/octet-stream",
+        "application/json")}
 
     @app.get("/r/{path:path}", tags=["render"],
-                   summary="An image by its canonical path (site, cache, or rendered)",
+                   summary="An image by its canonical path, or its info at <stem>.json "
+                           "(site, cache, or rendered)",
                    response_class=Response,
                    responses={200: {"content": image_types}, 304: {"description": "Not "
                               "modified"}, 308: {"description": "Non-canonical path"},
-                              **schema.ERRORS})
+                              **schema.RENDER_ERRORS})
     async def get_render(path: str, request: Request) -> Response:
         req, canonical = parse("r/" + path)
         if canonical != "r/" + path:
             return RedirectResponse("/" + canonical, status_code=308,
                                     headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
         service.check_limits(req)
+        if canonical == req.info_path():
+            return image_response(request, await service.serve_info(req, canonical))
         return image_response(request, await service.serve(req, canonical))
 
     app.add_api_route("/r/{path:path}", get_render, methods=["HEAD"], include_in_schema=False)
@@ -262,7 +263,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     mic_fields = schema.microscope_fields(cat)
     img_fields = schema.imaging_fields(cat)
     redirect_responses: dict[int | str, dict[str, Any]] = {
-        308: {"description": "Redirect to the canonical /r/ path"}, **schema.ERRORS}
+        308: {"description": "Redirect to the canonical /r/ path"}, **schema.REDIRECT_ERRORS}
 
     @app.get("/api/render/microscope", tags=["render"], response_class=Response,
              status_code=308, responses=redirect_responses,
@@ -280,13 +281,13 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
 
     def render_json(served: Served, req: RenderRequest) -> Response:
         body = {"image": "data:image/png;base64," + base64.b64encode(served.data).decode(),
-                "info": _json_safe(served.info or {}), "path": "/" + req.path()}
+                "info": json_safe(served.info or {}), "path": "/" + req.path()}
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False),
                         media_type="application/json",
                         headers={"X-Micro-Cache": served.state})
 
     post_responses: dict[int | str, dict[str, Any]] = {
-        200: {"model": schema.RenderJSON}, **schema.ERRORS}
+        200: {"model": schema.RenderJSON}, **schema.POST_ERRORS}
 
     @app.post("/api/render/microscope", tags=["render"], response_class=Response,
               responses=post_responses, summary="Render a microscope view (original API)",
@@ -320,7 +321,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     # ------------------------------------------------------------------ catalog, health
     schema.add_catalog_routes(app, cat)
 
-    @app.get("/api/health", tags=["meta"], response_model=schema.Health)
+    @app.get("/api/health", tags=["meta"], response_model=schema.Health,
+             responses=schema.errors())
     async def health() -> dict[str, Any]:
         reachable = await anyio.to_thread.run_sync(store.ping)
         return {"status": "ok", "version": package_version(),
@@ -328,9 +330,13 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
                 "cache": {"backend": store.name, "reachable": reachable},
                 "renders": service.pool.stats()}
 
+    add_docs_routes(app)
+
     # ------------------------------------------------------------------ site, middleware
-    app.mount("/", SiteFiles(directory=settings.site_dir, html=True, check_dir=False),
-              name="site")
+    api_paths = sorted({r.path for r in app.routes
+                        if isinstance(r, APIRoute) and r.path.startswith("/api/")})
+    app.mount("/", SiteFiles(directory=settings.site_dir, html=True, check_dir=False,
+                             api_paths=api_paths, api_methods=route_methods), name="site")
     if settings.allowed_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
                            allow_methods=["GET", "HEAD", "POST"],

@@ -4,8 +4,10 @@
   in `X-Request-ID` and in every error body;
 - limits: path and query length (414), body size by Content-Length and while streaming (413);
   a path with a control character (NUL, line break...) is a 404 before any routing;
-- security headers on every response (nosniff, Referrer-Policy, frame denial, a CSP: the
-  site's policy for HTML — no inline script —, `default-src 'none'` for everything else);
+- security headers on every response (nosniff, Referrer-Policy, frame denial, a CSP chosen
+  by path, never by content type — a 304 has none, and a browser applies the 304's headers
+  to the page it cached: `default-src 'none'` for renders (/r/) and the API (/api/), the
+  site's policy — no inline script — for everything else: pages, scripts, styles, data);
 - the last line of defence: an unhandled exception is logged with its traceback and the
   request id, and the client gets a 500 JSON body with the id and nothing else.
 """
@@ -48,6 +50,12 @@ def site_csp(api_origins: tuple[str, ...] = ()) -> str:
 
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+API_PREFIXES = ("/r/", "/api/")
+"""Paths whose answers are data, never a document: they get API_CSP on every status."""
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
 
 
 def request_id(scope: Scope) -> str:
@@ -81,6 +89,7 @@ class EdgeMiddleware:
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
         started = False
+        api = is_api_path(scope.get("path", ""))
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -91,13 +100,11 @@ class EdgeMiddleware:
                 for k, v in self.common:
                     headers.raw.append((k, v))
                 headers.raw.append((b"x-request-id", rid.encode()))
-                ctype = headers.get("content-type", "")
-                if ctype.startswith("text/html"):
-                    headers.raw.append((b"content-security-policy", self.html_csp))
-                    if "cache-control" not in headers:
-                        headers.raw.append((b"cache-control", b"no-cache"))
-                else:
-                    headers.raw.append((b"content-security-policy", API_CSP.encode()))
+                headers.raw.append((b"content-security-policy",
+                                    API_CSP.encode() if api else self.html_csp))
+                if (not api and headers.get("content-type", "").startswith("text/html")
+                        and "cache-control" not in headers):
+                    headers.raw.append((b"cache-control", b"no-cache"))
             await send(message)
 
         if len(scope.get("query_string", b"")) > self.max_query:

@@ -53,17 +53,33 @@ class Health(BaseModel):
     renders: dict[str, Any]
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text} for code, text in (
-        (404, "Not found (the body says which field and what exists)"),
-        (413, "Request too large or too costly"),
-        (414, "Path or query too long"),
-        (415, "Body is not JSON"),
-        (422, "Invalid value (the body names the field and what is allowed)"),
-        (429, "Render queue full; see Retry-After"),
-        (503, "Render timed out; see Retry-After"),
-    )
+ERROR_TEXT = {
+    404: "Not found (the body says which field and what exists)",
+    413: "Request too large or too costly (body, or an image size over this server's limit)",
+    414: "Path or query too long",
+    415: "Body is not JSON",
+    422: "Invalid value (the body names the field and what is allowed)",
+    429: "Render queue full; see Retry-After",
+    500: "Internal error (the body has the request id the server logged it under)",
+    503: "Render timed out; see Retry-After",
 }
+EDGE_ERRORS = (413, 414, 500)
+"""What the edge middleware may answer on any route: body too large, URI too long, and the
+last-resort 500."""
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses of a route: `codes` (what the route itself returns)
+    and the edge's, each with the JSON error body."""
+    return {code: {"model": ErrorBody, "description": ERROR_TEXT[code]}
+            for code in sorted({*codes, *EDGE_ERRORS})}
+
+
+RENDER_ERRORS = errors(404, 422, 429, 503)
+"""A render: a path that names nothing or a library image that is missing (404), a bad
+value (422), a size over the limit (413), a full queue (429), a timeout (503)."""
+REDIRECT_ERRORS = errors(422)
+POST_ERRORS = errors(404, 415, 422, 429, 503)
 
 
 def id_enum(name: str, ids: list[str]) -> Any:
@@ -175,11 +191,12 @@ def add_catalog_routes(app: FastAPI, cat: Catalog) -> None:
         app.add_api_route(f"/api/{kind}", _list_endpoint(listing), methods=["GET"],
                           tags=["catalog"], summary=f"All {kind}",
                           response_class=Response,
-                          responses={200: {"content": {"application/json": {}}}})
+                          responses={200: {"content": {"application/json": {}}}, **errors()})
         app.add_api_route(f"/api/{kind}/{{item_id}}", _one_endpoint(kind, dumped, id_type),
                           methods=["GET"], tags=["catalog"], summary=f"One of the {kind}",
                           response_class=Response,
-                          responses={200: {"content": {"application/json": {}}}, **ERRORS})
+                          responses={200: {"content": {"application/json": {}}},
+                                     **errors(404, 422)})
 
 
 def _list_endpoint(listing: bytes) -> Any:

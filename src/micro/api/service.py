@@ -3,25 +3,31 @@
 Order: the static site directory (pre-rendered files), then the cache, then a render in the
 bounded, single-flight pool (stored back in the cache). Cache failures never fail a render;
 they only mark it `bypass`.
+
+A render's info document (`<stem>.json`) is served the same way. Every render stores both its
+image and its info, so the info of an image just rendered is a cache hit.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from micro.api.pool import RenderPool
 from micro.api.settings import Settings
 from micro.cache import CacheUnavailable, GuardedCache
 from micro.core.catalog import Catalog
-from micro.core.errors import LimitExceeded
+from micro.core.errors import LimitExceeded, NotFound
 from micro.core.requests import ImagingRequest, MicroscopeRequest
-from micro.core.result import RenderResult
+from micro.core.result import INFO_CONTENT_TYPE, RenderResult, info_document
 
 RenderRequest = MicroscopeRequest | ImagingRequest
 Renderer = Callable[[RenderRequest, Catalog], RenderResult]
@@ -42,10 +48,26 @@ class Served:
 
 
 class SiteFiles(StaticFiles):
-    """StaticFiles that tolerates a site directory built after the server started."""
+    """StaticFiles that tolerates a site directory built after the server started, and
+    answers any path under /api/ that no route took with a JSON 404 (not the site's 404
+    page), whatever the method."""
+
+    def __init__(self, *args: Any, api_paths: list[str] | None = None,
+                 api_methods: Callable[[Scope], list[str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.api_paths = api_paths or []
+        self.api_methods = api_methods
 
     async def check_config(self) -> None:
         return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path == "/api" or path.startswith("/api/"):
+            if self.api_methods is not None and self.api_methods(scope):
+                raise HTTPException(405)  # a route has this path, not this method
+            raise NotFound("no such API route", field="path", allowed=self.api_paths)
+        await super().__call__(scope, receive, send)
 
 
 class RenderService:
@@ -98,19 +120,35 @@ class RenderService:
             except CacheUnavailable:
                 use_cache = False
         result = self.renderer(req, self.catalog)
-        return Served(result.image, result.content_type, self._store(key, result, use_cache),
+        return Served(result.image, result.content_type, self._store(req, result, use_cache),
                       result.info)
+
+    def _info_job(self, req: RenderRequest, use_cache: bool, key: str) -> Served:
+        """Like `_render_job`, for the info document at `key` (`req.info_path()`)."""
+        if use_cache:
+            try:
+                data = self.cache.get(key)
+                if data is not None:
+                    return Served(data, INFO_CONTENT_TYPE, "hit")
+            except CacheUnavailable:
+                use_cache = False
+        result = self.renderer(req, self.catalog)
+        return Served(result.info_document(), INFO_CONTENT_TYPE,
+                      self._store(req, result, use_cache), result.info)
 
     def _post_job(self, req: RenderRequest, key: str) -> Served:
         result = self.renderer(req, self.catalog)
-        return Served(result.image, result.content_type, self._store(key, result, True),
+        return Served(result.image, result.content_type, self._store(req, result, True),
                       result.info)
 
-    def _store(self, key: str, result: RenderResult, use_cache: bool) -> str:
+    def _store(self, req: RenderRequest, result: RenderResult, use_cache: bool) -> str:
+        """Store the image and its info document (the info second: its presence means the
+        image is there too)."""
         if not use_cache:
             return "bypass"
         try:
-            self.cache.put(key, result.image, result.content_type)
+            self.cache.put(req.path(), result.image, result.content_type)
+            self.cache.put(req.info_path(), result.info_document(), INFO_CONTENT_TYPE)
             return "miss"
         except CacheUnavailable:
             return "bypass"
@@ -125,6 +163,32 @@ class RenderService:
             return Served(data, req.content_type, state)
         return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
 
+    async def serve_info(self, req: RenderRequest, key: str) -> Served:
+        """The info document of `req` (`key` is `req.info_path()`): site, cache, or render."""
+        if self.cache.local:
+            data, state = self._lookup(key)
+        else:
+            data, state = await anyio.to_thread.run_sync(self._lookup, key)
+        if data is not None:
+            return Served(data, INFO_CONTENT_TYPE, state)
+        return await self.pool.run(key, lambda: self._info_job(req, state != "bypass", key))
+
+    async def _lookup_async(self, key: str) -> tuple[bytes | None, str]:
+        if self.cache.local:
+            return self._lookup(key)
+        return await anyio.to_thread.run_sync(self._lookup, key)
+
     async def render_with_info(self, req: RenderRequest) -> Served:
+        """The image and its info (the info document, as a dict) for the POST API: the same
+        site → cache → render as GET, the same keys, and the same single flight."""
         key = req.path()
-        return await self.pool.run("info:" + key, lambda: self._post_job(req, key))
+        data, state = await self._lookup_async(key)
+        if data is not None:
+            info, _ = await self._lookup_async(req.info_path())
+            if info is not None:
+                return Served(data, req.content_type, state, json.loads(info))
+        served = await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
+        if served.info is None:  # the image was in the cache by now, its info was not
+            served = await self.pool.run("info:" + key, lambda: self._post_job(req, key))
+        assert served.info is not None
+        return replace(served, info=json.loads(info_document(served.info)))

@@ -8,6 +8,10 @@ joined by "_" (e.g. `z0_x0_y0_l60_a0.75_e0_camera_s512_b0_c1_baron_procedural`).
 exactly one canonical form: defaults filled from the catalog, numbers bounded and quantized,
 ids checked, combinations checked. The path is the static file name, the S3 key, the CDN URL
 and the API route.
+
+The info of a render (its physical figures) lives beside it at the same stem:
+`<stem>.<format>` → `<stem>.json`. The stem, not the format, names the render: the noise is
+seeded from it, so every format of a stem shows the same image and has the same info.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ _MP = {p.name: p for p in MICROSCOPE_PARAMS}
 MICROSCOPE_KEYS = ("instrument", "objective", "specimen", "stain", "mode", "format",
                    *(p.name for p in MICROSCOPE_PARAMS))
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+INFO_EXT = "json"
+"""The extension of a render's info document (`<stem>.json`)."""
+INFO_RENDER_FORMAT = {"m": "jpg", "i": "png"}
+"""The image format rendered (and cached) when a stem's info is asked for first: each kind's
+default, the one the site shows."""
 
 
 def _check_id(raw: Any, field: str, allowed: list[str]) -> str:
@@ -113,13 +122,19 @@ class MicroscopeRequest:
             parts.append(p.tag + (p.text(v) if isinstance(p, Number) else str(v)))
         return "_".join(parts)
 
-    def path(self) -> str:
+    def stem(self) -> str:
         return (f"r/{self.version}/m/{self.instrument}/{fmt_plain(self.objective)}/"
-                f"{self.specimen}/{self.stain}/{self.mode}/{self.rest()}.{self.format}")
+                f"{self.specimen}/{self.stain}/{self.mode}/{self.rest()}")
+
+    def path(self) -> str:
+        return f"{self.stem()}.{self.format}"
+
+    def info_path(self) -> str:
+        return f"{self.stem()}.{INFO_EXT}"
 
     def seed(self) -> int:
-        """Noise seed: a hash of the canonical path (same path → same bytes)."""
-        return int.from_bytes(hashlib.sha256(self.path().encode()).digest()[:8], "little")
+        """Noise seed: a hash of the canonical stem (same stem → same image in any format)."""
+        return int.from_bytes(hashlib.sha256(self.stem().encode()).digest()[:8], "little")
 
     def replace(self, catalog: Catalog | None = None, **changes: Any) -> MicroscopeRequest:
         return canonicalize_microscope({**self.params(), **changes}, catalog)
@@ -252,12 +267,18 @@ class ImagingRequest:
             parts.append(p.tag + (p.text(v) if isinstance(p, Number) else str(v)))
         return "_".join(parts)
 
-    def path(self) -> str:
+    def stem(self) -> str:
         return (f"r/{self.version}/i/{self.modality}/{self.instrument}/{self.phantom}/"
-                f"{self.variant}/{self.rest()}.{self.format}")
+                f"{self.variant}/{self.rest()}")
+
+    def path(self) -> str:
+        return f"{self.stem()}.{self.format}"
+
+    def info_path(self) -> str:
+        return f"{self.stem()}.{INFO_EXT}"
 
     def seed(self) -> int:
-        return int.from_bytes(hashlib.sha256(self.path().encode()).digest()[:8], "little")
+        return int.from_bytes(hashlib.sha256(self.stem().encode()).digest()[:8], "little")
 
     def replace(self, catalog: Catalog | None = None, **changes: Any) -> ImagingRequest:
         return canonicalize_imaging({**self.params(), **changes}, catalog)
@@ -447,3 +468,19 @@ def parse_path(path: str, catalog: Catalog | None = None) -> MicroscopeRequest |
             {"instrument": inst, "phantom": phantom, "variant": variant, "format": fmt,
              "modality": modality, **raw}, catalog)
     raise NotFound(f"unknown render kind {kind[:10]!r}", field="path", allowed=["m", "i"])
+
+
+def is_info_path(path: str) -> bool:
+    return path.endswith("." + INFO_EXT)
+
+
+def parse_info_path(path: str,
+                    catalog: Catalog | None = None) -> MicroscopeRequest | ImagingRequest:
+    """The request whose info `<stem>.json` names, in its kind's default image format. Its
+    `.info_path()` is the canonical form of `path` (may differ: then the caller redirects)."""
+    p = path.lstrip("/")
+    if not is_info_path(p):
+        raise NotFound("not an info path", field="path", allowed=f"<stem>.{INFO_EXT}")
+    parts = p.split("/")
+    fmt = INFO_RENDER_FORMAT.get(parts[2] if len(parts) > 2 else "", "png")
+    return parse_path(f"{p.removesuffix('.' + INFO_EXT)}.{fmt}", catalog)

@@ -124,17 +124,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def info_rel(path: str) -> str:
-    """Where a pre-rendered view's info lives (outside r/, which is the render route)."""
-    return f"info/{path}.json"
-
-
-def info_path(out: Path, path: str) -> Path:
-    return out / info_rel(path)
-
-
 def render_to(req: Request, out: str, catalog: Catalog | None = None) -> tuple[str, int]:
-    """Render one request into the site: the image and its info JSON, each atomically."""
+    """Render one request into the site: the image and, beside it at the same stem, its info
+    document (`<stem>.json`, the same one the API serves), each atomically."""
     from micro.core.render import render
 
     cat = catalog or _CATALOG or default_catalog()
@@ -142,9 +134,10 @@ def render_to(req: Request, out: str, catalog: Catalog | None = None) -> tuple[s
     path = req.path()
     root = Path(out)
     _write_atomic(root / path, result.image)
-    info = json.dumps(result.info, default=_jsonable, sort_keys=True,
-                      separators=(",", ":")).encode()
-    _write_atomic(info_path(root, path), info)
+    info = root / req.info_path()
+    doc = result.info_document()
+    if not info.is_file() or info.read_bytes() != doc:  # once per stem, whatever the formats
+        _write_atomic(info, doc)
     return path, len(result.image)
 
 
@@ -351,7 +344,7 @@ def build(cfg: BuildConfig, progress: Progress | None = None,
         raise BuildError(str(exc)) from None
     static = _static_files(cfg.site_src)
     existing = set(static) | set(plan.requests) | set(DATA_FILES)
-    existing |= {info_rel(p) for p in plan.requests}
+    existing |= {r.info_path() for r in plan.requests.values()}
     bad = broken_links(pages, existing)
     if bad:
         raise BuildError(f"{len(bad)} broken internal link(s), first: {bad[0]}")
@@ -367,7 +360,7 @@ def build(cfg: BuildConfig, progress: Progress | None = None,
     out.mkdir(parents=True, exist_ok=True)
 
     todo = [req for path, req in plan.requests.items()
-            if not ((out / path).is_file() and info_path(out, path).is_file())]
+            if not ((out / path).is_file() and (out / req.info_path()).is_file())]
     reused = len(plan) - len(todo)
     say(f"render: {len(todo)} to render, {reused} reused, "
         f"{max(1, cfg.jobs or os.cpu_count() or 1)} jobs")

@@ -3,6 +3,8 @@ page. Pages are rendered into memory; the builder checks their links before writ
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -177,11 +179,11 @@ def render_pages(env: Environment, ctx: SiteContext) -> Pages:
 
     page("index.html", "index.html", microscopes=microscopes, imagers=imagers,
          specimens=specimens, stains=stains, phantoms=phantoms, courses=ctx.courses,
-         n_images=len(ctx.plan))
+         n_images=len(ctx.plan), simulated=list(IMAGING_PARAMS))
     page("lab.html", "lab.html")
     page("imaging.html", "imaging.html")
     page("api.html", "api.html", api_url=ctx.api_url, microscopes=microscopes,
-         imagers=imagers)
+         imagers=imagers, simulated=list(IMAGING_PARAMS))
     page("404.html", "404.html", absolute=True)
 
     for inst in microscopes:
@@ -232,11 +234,33 @@ def render_pages(env: Environment, ctx: SiteContext) -> Pages:
                                  lab=lab_query(view.request), label=label(view.request))
 
         def quiz_html(quiz: Quiz, qid: str) -> str:
-            return quiz_t.render(quiz=quiz, qid=qid)
+            return quiz_t.render(quiz=quiz, qid=qid, sealed=seal_quiz(
+                quiz, qid, str(env.filters["md"](quiz.explanation))))
 
         body = Markup(render_course(course, view_html, quiz_html))
         page(path, "course.html", course=course, body=body)
     return pages
+
+
+# --------------------------------------------------------------------------- quizzes
+
+def _keystream(key: str, n: int) -> bytes:
+    blocks = (hashlib.sha256(f"{key}:{i}".encode()).digest() for i in range(-(-n // 32)))
+    return b"".join(blocks)[:n]
+
+
+def seal_quiz(quiz: Quiz, qid: str, explanation_html: str) -> dict[str, str]:
+    """What a quiz's page carries instead of its answer: a salt, the SHA-256 of
+    `salt:answer` (the browser hashes each option to find the right one once the student
+    answers), and the explanation (which usually gives the answer away) XORed with a SHA-256
+    keystream of the answer, base64. Not secret from a determined reader, only out of sight:
+    the page source no longer shows the answer before answering."""
+    salt = hashlib.sha256(f"micro-quiz:{qid}:{quiz.question}".encode()).hexdigest()[:16]
+    data = explanation_html.encode()
+    key = f"{salt}:{quiz.answer}:explanation"
+    sealed = bytes(a ^ b for a, b in zip(data, _keystream(key, len(data)), strict=True))
+    return {"salt": salt, "check": hashlib.sha256(f"{salt}:{quiz.answer}".encode()).hexdigest(),
+            "explanation": base64.b64encode(sealed).decode()}
 
 
 # --------------------------------------------------------------------------- link check
