@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Any
 
-from micro.core.errors import InvalidRequest, LimitExceeded, MicroError, NotFound
+from micro.core.errors import InvalidRequest, LimitExceeded, MicroError, NotFound, TooMuchWork
 
 log = logging.getLogger("micro.api")
 
@@ -50,6 +50,7 @@ STATUS: dict[type[MicroError], int] = {
     UnsupportedMediaType: 415,
     NotFound: 404,
     LimitExceeded: 413,
+    TooMuchWork: 422,
     BodyTooLarge: 413,
     UriTooLong: 414,
     QueueFull: 429,
