@@ -224,10 +224,15 @@ def assert_served_or_refused(app: Any, reply: Reply | httpx.Response,
         else:
             # A canonical path is canonical (no second redirect). It may still be refused at
             # render time: `source=library` needs an illustration in the library (404, field
-            # `source`) and a brightfield or stereo mode (422, field `mode`).
-            assert assert_refusal(follow.status, follow.body) in ("source", "mode"), (
-                location, follow.status, follow.body[:300])
-            assert "_library." in location
+            # `source`) and a brightfield or stereo mode (422, field `mode`); a view over
+            # the work budget is a 422 naming `objective` or `size`.
+            field = assert_refusal(follow.status, follow.body)
+            if field in ("objective", "size"):
+                assert follow.status == 422 and b"budget" in follow.body, follow.body[:300]
+            else:
+                assert field in ("source", "mode"), (location, follow.status,
+                                                     follow.body[:300])
+                assert "_library." in location
         return 308
     if status == 200:
         decode(headers["content-type"], body)

@@ -123,7 +123,9 @@ async def wait_until(cond: Callable[[], bool], what: str) -> None:
 def test_full_queue_answers_429_with_retry_after_then_recovers(tmp_path: Path) -> None:
     gate = Gate()
     app = create_app(Settings(site_dir=tmp_path / "site", cache=str(tmp_path / "cache"),
-                              render_workers=1, render_queue=2, render_timeout_s=120),
+                              render_workers=1, render_queue=2, render_timeout_s=120,
+                              render_per_client=3, render_burst_per_client=1000),
+                     # one client fills the whole pool here (fairness has its own tests)
                      renderer=gate)
     pool = app.state.service.pool
     held = [mpath(focus_um=60 + i) for i in range(3)]  # 1 running + 2 queued = the limit
@@ -137,7 +139,7 @@ def test_full_queue_answers_429_with_retry_after_then_recovers(tmp_path: Path) -
             burst = list(await asyncio.gather(*(client.get(p) for p in refused),
                                               return_exceptions=True))
             joiner = asyncio.create_task(client.get(held[0]))  # same key: joins, not refused
-            await wait_until(lambda: pool.stats()["waiters"].get(held[0][1:]) == 2,
+            await wait_until(lambda: pool.waiting_on(held[0][1:]) == 2,
                              "a second waiter on a held key")
             gate.release.set()  # load drops
             done = list(await asyncio.gather(*first, joiner, return_exceptions=True))

@@ -35,6 +35,7 @@ from micro.api import schema
 from micro.api.errors import UnsupportedMediaType, body_for, error_body, headers_for, status_for
 from micro.api.middleware import EdgeMiddleware
 from micro.api.service import (
+    Client,
     Renderer,
     RenderRequest,
     RenderService,
@@ -155,6 +156,20 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def client_of(request: Request) -> Client:
+    """Who asks (their address; behind a trusted proxy with `--proxy-headers`, the
+    forwarded one) and a coroutine that returns once they have disconnected."""
+    receive = request.receive
+
+    async def gone() -> None:
+        while True:  # the request's own (empty) body first, then a disconnect, if ever
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    return (request.client.host if request.client else None), gone
+
+
 def _request_id(request: Request) -> str | None:
     state = request.scope.get("state") or {}
     rid = state.get("request_id")
@@ -169,7 +184,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     core renderer (tests of the plumbing); `catalog`/`cache` replace the loaded ones."""
     cat = catalog or (Catalog.load(settings.data_dir) if settings.data_dir is not None
                       else default_catalog())
-    store = GuardedCache(cache if cache is not None else open_cache(settings.cache),
+    max_bytes = settings.cache_max_mb * 2**20 if settings.cache_max_mb else None
+    store = GuardedCache(cache if cache is not None else open_cache(settings.cache, max_bytes),
                          settings.cache_cooldown_s)
     service = RenderService(settings, cat, store, renderer or default_renderer)
 
@@ -250,7 +266,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
             return RedirectResponse("/" + canonical, status_code=308,
                                     headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
         service.check_limits(req)
-        return image_response(request, await service.serve(req, canonical))
+        return image_response(request, await service.serve(req, canonical,
+                                                           client_of(request)))
 
     app.add_api_route("/r/{path:path}", get_render, methods=["HEAD"], include_in_schema=False)
 
@@ -305,7 +322,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         params["format"] = "png"
         req = canonicalize_microscope(params, cat)
         service.check_limits(req)
-        return render_json(await service.render_with_info(req), req)
+        return render_json(await service.render_with_info(req, client_of(request)), req)
 
     @app.post("/api/render/imaging", tags=["render"], response_class=Response,
               responses=post_responses, summary="Render a medical image (original API)",
@@ -315,7 +332,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         params["format"] = "png"
         req = canonicalize_imaging(params, cat)
         service.check_limits(req)
-        return render_json(await service.render_with_info(req), req)
+        return render_json(await service.render_with_info(req, client_of(request)), req)
 
     # ------------------------------------------------------------------ catalog, health
     schema.add_catalog_routes(app, cat)
@@ -325,7 +342,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         reachable = await anyio.to_thread.run_sync(store.ping)
         return {"status": "ok", "version": package_version(),
                 "render_version": render_version(cat), "catalog": cat.counts(),
-                "cache": {"backend": store.name, "reachable": reachable},
+                "cache": {"backend": store.name, "reachable": reachable, **store.health()},
                 "renders": service.pool.stats()}
 
     # ------------------------------------------------------------------ site, middleware

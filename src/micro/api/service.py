@@ -7,7 +7,7 @@ they only mark it `bypass`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ from micro.core.result import RenderResult
 
 RenderRequest = MicroscopeRequest | ImagingRequest
 Renderer = Callable[[RenderRequest, Catalog], RenderResult]
+Client = tuple[str | None, Callable[[], Awaitable[None]] | None]
+"""Who asks for a render: their address (None: unknown) and a coroutine function that
+returns when they disconnect."""
 
 
 def default_renderer(req: RenderRequest, catalog: Catalog) -> RenderResult:
@@ -59,7 +62,10 @@ class RenderService:
         self.renderer = renderer
         self.site_root = Path(settings.site_dir).resolve()
         self.pool = RenderPool(settings.render_workers, settings.render_queue,
-                               settings.render_timeout_s)
+                               settings.render_timeout_s,
+                               per_client=settings.render_per_client,
+                               rate_per_s=settings.render_rate_per_client,
+                               burst=settings.render_burst_per_client)
 
     def check_limits(self, req: RenderRequest) -> None:
         if req.size > self.settings.max_size_px:
@@ -115,16 +121,21 @@ class RenderService:
         except CacheUnavailable:
             return "bypass"
 
-    async def serve(self, req: RenderRequest, key: str) -> Served:
-        """`key` is `req.path()` (the caller has it already)."""
+    async def serve(self, req: RenderRequest, key: str, client: Client | None = None
+                    ) -> Served:
+        """`key` is `req.path()` (the caller has it already); `client` names who asks
+        (fair share of the pool) and tells when they have gone (their job is dropped)."""
         if self.cache.local:  # a page-cache read: cheaper inline than a thread hop
             data, state = self._lookup(key)
         else:
             data, state = await anyio.to_thread.run_sync(self._lookup, key)
         if data is not None:
             return Served(data, req.content_type, state)
-        return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
+        return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key),
+                                   *(client or (None, None)))
 
-    async def render_with_info(self, req: RenderRequest) -> Served:
+    async def render_with_info(self, req: RenderRequest, client: Client | None = None
+                               ) -> Served:
         key = req.path()
-        return await self.pool.run("info:" + key, lambda: self._post_job(req, key))
+        return await self.pool.run("info:" + key, lambda: self._post_job(req, key),
+                                   *(client or (None, None)))
