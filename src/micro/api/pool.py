@@ -178,10 +178,10 @@ class RenderPool:
     def _abandon(self, key: str, fut: Future[Any]) -> bool:
         """The last caller of `key` has gone: drop the job if it has not started."""
         with self._lock:
-            if self._waiters.get(key, 0) > 0 or not fut.cancel():
+            if self._waiters.get(key, 0) > 0:
                 return False
-        self._done(key, fut)  # cancel() does not run done-callbacks added later
-        return True
+        # outside the lock: cancel() runs the done-callbacks (`_done` frees the slot) here
+        return fut.cancel()
 
     async def run(self, key: str, fn: Callable[[], T], client: str | None = None,
                   gone: Callable[[], Awaitable[None]] | None = None) -> T:
