@@ -24,10 +24,15 @@ ENV = {
     "MICRO_MAX_SIZE_PX": "max_size_px",
     "MICRO_CACHE_COOLDOWN_S": "cache_cooldown_s",
     "MICRO_CACHE_MAX_MB": "cache_max_mb",
+    "MICRO_MAX_RESPONSE_BYTES": "max_response_bytes",
     "MICRO_RENDER_PER_CLIENT": "render_per_client",
     "MICRO_RENDER_RATE_PER_CLIENT": "render_rate_per_client",
     "MICRO_RENDER_BURST_PER_CLIENT": "render_burst_per_client",
 }
+
+
+LAMBDA_MAX_RESPONSE_BYTES = 4_500_000
+"""Lambda answers at most 6 MB; a binary body goes out base64-encoded (4/3 larger)."""
 
 
 class SettingsError(ValueError):
@@ -74,6 +79,10 @@ class Settings:
     max_query_chars: int = 2048
     max_size_px: int = 1024
     """Largest output width a request may ask for."""
+    max_response_bytes: int | None = None
+    """Largest image the app answers with itself; larger ones are redirected to their
+    canonical path once cached. None = no limit (`micro serve`); on Lambda 4,500,000 (its
+    response is at most 6 MB after base64)."""
     cache_cooldown_s: float = 15.0
     """After a failed cache read (write), skip reads (writes) for this long instead of
     waiting on the backend again."""
@@ -88,6 +97,10 @@ class Settings:
             if not isinstance(value, int) or value < lo:
                 raise SettingsError(f"{_env_name(name)}: must be an integer ≥ {lo}, "
                                     f"got {value!r}")
+        if self.max_response_bytes is not None and (
+                not isinstance(self.max_response_bytes, int) or self.max_response_bytes < 1024):
+            raise SettingsError(f"MICRO_MAX_RESPONSE_BYTES: must be an integer ≥ 1024, "
+                                f"got {self.max_response_bytes!r}")
         if self.render_per_client is not None and (not isinstance(self.render_per_client, int)
                                                    or self.render_per_client < 1):
             raise SettingsError(f"MICRO_RENDER_PER_CLIENT: must be an integer ≥ 1, "
@@ -116,6 +129,8 @@ class Settings:
         """Settings from `MICRO_*` variables (see `ENV`); unset ones keep their defaults."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {"cache": _default_cache(env)}
+        if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+            values["max_response_bytes"] = LAMBDA_MAX_RESPONSE_BYTES
         for var, name in ENV.items():
             raw = env.get(var)
             if raw is None or raw.strip() == "":
