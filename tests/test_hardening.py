@@ -24,11 +24,13 @@ import numpy as np
 import pytest
 import uvicorn
 from asgi_client import call
+from click.testing import CliRunner
 
 from micro.api import Settings, create_app
 from micro.api.errors import QueueFull
 from micro.api.pool import RenderPool, TokenBuckets
 from micro.api.protocol import RepeatFilter
+from micro.cli import main
 from micro.core.catalog import Catalog, default_catalog
 from micro.core.encode import encode
 from micro.core.errors import TooMuchWork
@@ -309,3 +311,40 @@ def test_a_repeated_log_line_is_written_once_per_window() -> None:
         logger.removeHandler(handler)
     assert [r.getMessage() for r in records] == ["socket.accept() out of system resource",
                                                  "something else"]
+
+
+# --------------------------------------------------------------------------- the bill
+
+KEY = "k" * 32
+
+
+def test_signed_deployment_renders_only_signed_views(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a signing key, unique URLs cannot fill the bucket: a miss is rendered only with
+    the path's signature (constant-time check); cached and pre-rendered images stay open."""
+    app = create_app(Settings(site_dir=tmp_path / "site", cache=str(tmp_path / "cache"),
+                              render_signing_key=KEY))
+    path = mpath(focus_um=4)
+    r = call(app, "GET", path)
+    assert r.status_code == 403 and r.json()["field"] == "sig"
+    assert call(app, "GET", path + "?sig=" + "0" * 32).status_code == 403
+    monkeypatch.setenv("MICRO_RENDER_SIGNING_KEY", KEY)
+    out = CliRunner().invoke(main, ["sign", path])
+    assert out.exit_code == 0, out.output
+    signed = out.output.strip()
+    assert signed.startswith(path + "?sig=")
+    assert call(app, "GET", signed).status_code == 200
+    assert call(app, "GET", path).status_code == 200  # cached now: served to anyone
+    post = call(app, "POST", "/api/render/microscope", json=MICRO)
+    assert post.status_code == 403 and post.json()["field"] == "sig"
+    bad = CliRunner().invoke(main, ["sign", "/r/nope.jpg"])
+    assert bad.exit_code == 2 and bad.output.startswith("Error: path:")
+
+
+def test_raw_arrays_are_capped(tmp_path: Path) -> None:
+    app = create_app(Settings(site_dir=tmp_path / "site", cache=str(tmp_path / "cache"),
+                              max_raw_size_px=512))
+    r = call(app, "GET", mpath(size="1024", format="npy"))
+    assert r.status_code == 413 and r.json()["field"] == "size"
+    assert call(app, "GET", mpath(size="512", format="npy")).status_code == 200
+    assert call(app, "GET", mpath(size="1024")).status_code == 200  # JPEG: not capped

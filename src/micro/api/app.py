@@ -301,7 +301,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
                                     headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
         service.check_limits(req)
         check_time_left(request, service)
-        served = await service.serve(req, canonical, client_of(request))
+        served = await service.serve(req, canonical, client_of(request),
+                                     request.query_params.get("sig"))
         limit = settings.max_response_bytes
         if limit is not None and len(served.data) > limit:
             return oversize_redirect(canonical, served)

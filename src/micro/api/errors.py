@@ -41,6 +41,10 @@ class RenderTimeout(MicroError):
         self.retry_after_s = retry_after_s
 
 
+class Forbidden(MicroError):
+    """A render this deployment does not make for anyone who asks (unsigned)."""
+
+
 class UnsupportedMediaType(InvalidRequest):
     """A body that is not JSON."""
 
@@ -49,6 +53,7 @@ STATUS: dict[type[MicroError], int] = {
     InvalidRequest: 422,
     UnsupportedMediaType: 415,
     NotFound: 404,
+    Forbidden: 403,
     LimitExceeded: 413,
     TooMuchWork: 422,
     BodyTooLarge: 413,

@@ -15,6 +15,8 @@ from typing import Any
 import anyio
 from starlette.staticfiles import StaticFiles
 
+from micro.api import signing
+from micro.api.errors import Forbidden
 from micro.api.pool import RenderPool
 from micro.api.settings import Settings
 from micro.cache import CacheUnavailable, GuardedCache
@@ -71,6 +73,11 @@ class RenderService:
         if req.size > self.settings.max_size_px:
             raise LimitExceeded(f"{req.size} px is over this server's limit", field="size",
                                 allowed=f"at most {self.settings.max_size_px} px")
+        raw_max = self.settings.max_raw_size_px
+        if raw_max is not None and req.format == "npy" and req.size > raw_max:
+            raise LimitExceeded(f"a {req.size} px raw array is over this server's limit",
+                                field="size", allowed=f"at most {raw_max} px for .npy "
+                                "(or an image format at any allowed size)")
 
     def _site_bytes(self, key: str) -> bytes | None:
         path = (self.site_root / key).resolve()
@@ -121,8 +128,8 @@ class RenderService:
         except CacheUnavailable:
             return "bypass"
 
-    async def serve(self, req: RenderRequest, key: str, client: Client | None = None
-                    ) -> Served:
+    async def serve(self, req: RenderRequest, key: str, client: Client | None = None,
+                    sig: str | None = None) -> Served:
         """`key` is `req.path()` (the caller has it already); `client` names who asks
         (fair share of the pool) and tells when they have gone (their job is dropped)."""
         if self.cache.local:  # a page-cache read: cheaper inline than a thread hop
@@ -131,11 +138,20 @@ class RenderService:
             data, state = await anyio.to_thread.run_sync(self._lookup, key)
         if data is not None:
             return Served(data, req.content_type, state)
+        if self.settings.render_signing_key is not None and not signing.valid(
+                self.settings.render_signing_key, key, sig):
+            raise Forbidden("this server renders on demand only signed views",
+                            field="sig", allowed="the signature `micro build` or "
+                            "`micro sign` made for this path")
         return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key),
                                    *(client or (None, None)))
 
     async def render_with_info(self, req: RenderRequest, client: Client | None = None
                                ) -> Served:
         key = req.path()
+        if self.settings.render_signing_key is not None:
+            raise Forbidden("this server renders on demand only signed views; GET the "
+                            "canonical path with its signature", field="sig",
+                            allowed=f"GET /{key}?sig=…")
         return await self.pool.run("info:" + key, lambda: self._post_job(req, key),
                                    *(client or (None, None)))

@@ -25,6 +25,8 @@ ENV = {
     "MICRO_CACHE_COOLDOWN_S": "cache_cooldown_s",
     "MICRO_CACHE_MAX_MB": "cache_max_mb",
     "MICRO_MAX_RESPONSE_BYTES": "max_response_bytes",
+    "MICRO_MAX_RAW_SIZE_PX": "max_raw_size_px",
+    "MICRO_RENDER_SIGNING_KEY": "render_signing_key",
     "MICRO_RENDER_PER_CLIENT": "render_per_client",
     "MICRO_RENDER_RATE_PER_CLIENT": "render_rate_per_client",
     "MICRO_RENDER_BURST_PER_CLIENT": "render_burst_per_client",
@@ -79,6 +81,12 @@ class Settings:
     max_query_chars: int = 2048
     max_size_px: int = 1024
     """Largest output width a request may ask for."""
+    max_raw_size_px: int | None = None
+    """Largest width of a raw `.npy` download (float32: 1024² RGB is 12.6 MB); None = as
+    `max_size_px`. The AWS template sets 512, bounding what abuse can store per URL."""
+    render_signing_key: str | None = field(default=None, repr=False)
+    """When set, images missing from the site and the cache are rendered only for URLs
+    signed with it (`?sig=`, see micro.api.signing)."""
     max_response_bytes: int | None = None
     """Largest image the app answers with itself; larger ones are redirected to their
     canonical path once cached. None = no limit (`micro serve`); on Lambda 4,500,000 (its
@@ -91,6 +99,12 @@ class Settings:
     bound. S3 is bounded by the bucket's lifecycle rule instead."""
 
     def __post_init__(self) -> None:
+        if self.max_raw_size_px is not None and (not isinstance(self.max_raw_size_px, int)
+                                                 or self.max_raw_size_px < 1):
+            raise SettingsError(f"MICRO_MAX_RAW_SIZE_PX: must be an integer ≥ 1, "
+                                f"got {self.max_raw_size_px!r}")
+        if self.render_signing_key is not None and len(self.render_signing_key) < 16:
+            raise SettingsError("MICRO_RENDER_SIGNING_KEY: must be at least 16 characters")
         for name, lo in (("render_workers", 1), ("render_queue", 0), ("max_body_bytes", 1),
                          ("max_query_chars", 64), ("max_size_px", 1)):
             value = getattr(self, name)
@@ -153,7 +167,7 @@ def _env_name(field_name: str) -> str:
 def _parse(var: str, name: str, raw: str) -> Any:
     if name in ("site_dir", "data_dir"):
         return Path(raw)
-    if name == "cache":
+    if name in ("cache", "render_signing_key"):
         return raw
     if name in ("allowed_origins", "api_origins"):
         return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
