@@ -28,6 +28,7 @@ done < "$CONFIG"
 
 for key in STACK_NAME AWS_REGION LAMBDA_MEMORY_MB LAMBDA_TIMEOUT_S RENDER_TIMEOUT_S \
            RESERVED_CONCURRENCY RENDER_EXPIRATION_DAYS PRICE_CLASS LOG_RETENTION_DAYS \
+           WAF_RATE_LIMIT MONTHLY_BUDGET_USD MAX_RAW_SIZE_PX \
            SAM_CONFIG; do
     if [[ -z "${!key:-}" ]]; then
         echo "deploy: error: $key is not set (infra/config or the environment)" >&2
@@ -78,6 +79,11 @@ args=(
     "AllowedOrigins=\"${ALLOWED_ORIGINS:-}\""
     "PriceClass=$PRICE_CLASS"
     "LogRetentionDays=$LOG_RETENTION_DAYS"
+    "WafRateLimit=$WAF_RATE_LIMIT"
+    "MonthlyBudgetUsd=$MONTHLY_BUDGET_USD"
+    "BudgetEmail=\"${BUDGET_EMAIL:-}\""
+    "MaxRawSizePx=$MAX_RAW_SIZE_PX"
+    "SigningKeySecretArn=\"${SIGNING_KEY_SECRET_ARN:-}\""
 )
 
 if [[ -f "$SAM_CONFIG" ]]; then

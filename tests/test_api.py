@@ -423,7 +423,11 @@ def test_health_reports_version_counts_and_cache(app: Any) -> None:
     h = call(app, "GET", "/api/health").json()
     assert h["status"] == "ok"
     assert h["catalog"] == default_catalog().counts()
-    assert h["cache"] == {"backend": "directory", "reachable": True}
+    assert h["cache"] == {"backend": "directory", "reachable": True, "writable": True,
+                          "write_failures": 0}
+    # counts only: nobody learns which paths other users are rendering
+    assert set(h["renders"]) == {"workers", "limit", "per_client", "inflight", "waiting",
+                                 "clients", "jobs_started", "avg_render_s"}
     assert len(h["render_version"]) == 10
 
 
@@ -626,7 +630,7 @@ def test_single_flight_renders_once_for_concurrent_requests(settings: Settings) 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://micro.test") as client:
             tasks = [asyncio.create_task(client.get(url)) for _ in range(30)]
-            await wait_until(lambda: service.pool.stats()["waiters"].get(key) == 30,
+            await wait_until(lambda: service.pool.waiting_on(key) == 30,
                              "30 waiters")
             gate.release.set()
             return list(await asyncio.gather(*tasks))
@@ -641,7 +645,7 @@ def test_single_flight_renders_once_for_concurrent_requests(settings: Settings) 
 def test_full_queue_answers_429_with_retry_after_and_recovers(tmp_path: Path) -> None:
     gate = Gate(block=True)
     app = create_app(Settings(site_dir=tmp_path, cache=str(tmp_path / "c"), render_workers=1,
-                              render_queue=1), renderer=gate)
+                              render_queue=1, render_per_client=3), renderer=gate)
     pool = app.state.service.pool
     urls = [mpath(focus_um=z) for z in (10, 11, 12)]
 

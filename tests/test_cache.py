@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,10 +188,84 @@ def test_guard_skips_a_failed_backend_during_the_cooldown() -> None:
             guard.get(KEY)
         with pytest.raises(CacheUnavailable):
             guard.put(KEY, DATA, "image/jpeg")
-    assert inner.calls == 1  # not asked again while cooling down
+    # each direction was tried once (a failed read does not stop the first write)
+    assert inner.calls == 2  # not asked again while cooling down
+    assert guard.health()["write_failures"] == 1
     inner.up = True
-    assert guard.ping()  # a successful ping closes the breaker
-    assert guard.get(KEY) is None and inner.calls == 2
+    assert guard.ping()  # a successful ping closes the read breaker
+    assert guard.get(KEY) is None and inner.calls == 3
+
+
+class ReadOnly:
+    """A backend that serves what it holds but refuses writes (a full or read-only disk)."""
+
+    name = "read-only"
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.writes = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return DATA
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.writes += 1
+        raise OSError(28, "No space left on device")
+
+    def ping(self) -> bool:
+        return True
+
+
+def test_a_failed_write_still_serves_cached_entries() -> None:
+    """Before, one failed write made the guard skip reads for 15 s: every cached image was
+    rendered again while health said the cache was fine."""
+    inner = ReadOnly()
+    guard = GuardedCache(inner, cooldown_s=3600)
+    with pytest.raises(CacheUnavailable):
+        guard.put(KEY, DATA, "image/jpeg")
+    for _ in range(3):
+        assert guard.get(KEY) == DATA
+        with pytest.raises(CacheUnavailable):
+            guard.put(KEY, DATA, "image/jpeg")
+    assert inner.reads == 3 and inner.writes == 1
+    health = guard.health()
+    assert health["write_failures"] == 1 and health["writable"] is False
+    assert "No space left" in health["last_write_error"]
+
+
+def test_directory_cache_evicts_least_recently_used(tmp_path: Path) -> None:
+    """Bounded by max_bytes: past it the least recently used entries go (a hit counts as a
+    use), down to 80 % of the bound; what stays is whole."""
+    blob = b"x" * 10_000
+    cache = DirectoryCache(tmp_path, max_bytes=100_000)
+    keys = [f"r/v/m/img{i:02d}.jpg" for i in range(30)]
+    for i, key in enumerate(keys):
+        cache.put(key, blob, "image/jpeg")
+        if i >= 1:
+            # keep the first entry in use: it must survive every eviction
+            now = time.time() + i
+            os.utime(tmp_path / keys[0], (now, now))
+    assert cache.usage() <= 100_000
+    assert cache.get(keys[0]) == blob
+    assert cache.get(keys[-1]) == blob
+    assert cache.get(keys[1]) is None  # the oldest unused one went
+    survivors = [k for k in keys if (tmp_path / k).exists()]
+    assert 5 <= len(survivors) <= 10
+    assert all(cache.get(k) == blob for k in survivors)
+
+
+def test_eviction_removes_temp_files_a_crash_left(tmp_path: Path) -> None:
+    cache = DirectoryCache(tmp_path, max_bytes=30_000)
+    stale = tmp_path / "r" / ".tmp-dead.part"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"y" * 50_000)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    for i in range(5):
+        cache.put(f"r/k{i}.jpg", b"z" * 10_000, "image/jpeg")
+    assert not stale.exists()
+    assert cache.usage() <= 30_000
 
 
 # --------------------------------------------------------------------------- S3 (moto)
@@ -297,8 +373,8 @@ def test_app_renders_on_miss_stores_in_s3_then_hits_and_survives_s3_down(
     assert info.headers["x-micro-cache"] == "hit" and info.json()["pixel_size_um"] > 0
     head = s3.client.head_object(Bucket=BUCKET, Key="renders/" + req.info_path())
     assert head["ContentType"] == "application/json"
-    assert call(app, "GET", "/api/health").json()["cache"] == {"backend": "s3",
-                                                               "reachable": True}
+    assert call(app, "GET", "/api/health").json()["cache"] == {
+        "backend": "s3", "reachable": True, "writable": True, "write_failures": 0}
 
     s3.stop()
     other = req.replace(focus_um=1.5)

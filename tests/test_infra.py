@@ -204,7 +204,9 @@ def test_cache_policies_immutable_renders_short_html(template) -> None:
                 for k, v in resources(template, "AWS::CloudFront::CachePolicy").items()}
     renders = policies[behaviour(config, "r/*")["CachePolicyId"]["Ref"]]
     key = renders["ParametersInCacheKeyAndForwardedToOrigin"]
-    assert key["QueryStringsConfig"]["QueryStringBehavior"] == "none"
+    # only a render signature reaches the function: other query strings make no new keys
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "whitelist",
+                                         "QueryStrings": ["sig"]}
     assert key["HeadersConfig"]["HeaderBehavior"] == "none"
     assert key["CookiesConfig"]["CookieBehavior"] == "none"
     assert renders["DefaultTTL"] == renders["MaxTTL"] == 31536000
@@ -251,6 +253,12 @@ def test_render_function_role_is_least_privilege(template) -> None:
     role = template["Resources"]["RenderFunctionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
     statements = [s for p in role["Policies"] for s in _statements(p["PolicyDocument"])]
+    # the signing key's statement exists only when a secret is given (Fn::If), for it alone
+    conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    statements = [s for s in statements if "Fn::If" not in s]
+    assert [c[0] for c in conditional] == ["HasSigningSecret"]
+    assert conditional[0][1]["Action"] == "secretsmanager:GetSecretValue"
+    assert conditional[0][1]["Resource"] == {"Ref": "SigningKeySecretArn"}
     assert all(s["Effect"] == "Allow" for s in statements)
     object_actions: set[str] = set()
     for s in statements:
@@ -691,3 +699,26 @@ def test_config_file_is_complete_and_placeholder_free() -> None:
     assert cfg["SITE_DIR"] == "build/site"
     assert not any("example" in v.lower() or "changeme" in v.lower() for v in cfg.values())
     assert publish.RENDER_CACHE_CONTROL == CACHE_CONTROL
+
+
+def test_the_bill_is_bounded_at_the_edge(template) -> None:
+    """Issue 19: a rate-based WAF rule on the distribution, a budget alarm, access logs with
+    retention, a cap on raw downloads, optional signed renders."""
+    acl = resources(template, "AWS::WAFv2::WebACL")["WebAcl"]
+    assert acl["Condition"] == "IsUsEast1" and acl["Properties"]["Scope"] == "CLOUDFRONT"
+    rate = [r for r in acl["Properties"]["Rules"] if "RateBasedStatement" in r["Statement"]]
+    assert rate and rate[0]["Action"] == {"Block": {}}
+    assert rate[0]["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    config = dist_config(template)
+    assert config["WebACLId"]["Fn::If"][0] == "IsUsEast1"
+    assert config["Logging"]["Bucket"] == {"Fn::GetAtt": ["LogBucket", "DomainName"]}
+    logs = resources(template, "AWS::S3::Bucket")["LogBucket"]["Properties"]
+    rule = logs["LifecycleConfiguration"]["Rules"][0]
+    assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
+    assert all(logs["PublicAccessBlockConfiguration"].values())
+    budget = resources(template, "AWS::Budgets::Budget")["CostBudget"]
+    assert budget["Properties"]["Budget"]["BudgetLimit"]["Amount"] == {"Ref": "MonthlyBudgetUsd"}
+    env = resources(template, "AWS::Lambda::Function")["RenderFunction"]["Properties"][
+        "Environment"]["Variables"]
+    assert env["MICRO_MAX_RAW_SIZE_PX"] == {"Ref": "MaxRawSizePx"}
+    assert env["MICRO_RENDER_SIGNING_SECRET_ARN"] == {"Ref": "SigningKeySecretArn"}

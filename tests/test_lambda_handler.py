@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import pytest
 from PIL import Image
 
+from micro.cache import DirectoryCache
 from micro.core.requests import canonicalize_microscope
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,3 +200,36 @@ def test_handler_import_is_light() -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"loaded": [], "handler": True}
+
+
+def test_a_response_over_lambdas_limit_is_redirected_never_a_502(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A 1024² microscope `.npy` is ~16.8 MB base64: Lambda answered 502 before. Now the
+    function stores it and redirects to its canonical path (the bucket serves it next)."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "micro-render")
+    handler = load_handler(monkeypatch, tmp_path).handler
+    path = "/" + canonicalize_microscope({"instrument": "student-compound",
+                                          "specimen": "stage-micrometer", "size": "1024",
+                                          "format": "npy"}).path()
+    r = handler(EVENTS["function-url"]("GET", path), context())
+    assert r["statusCode"] == 307, (r["statusCode"], str(r.get("body"))[:200])
+    h = headers_of(r)
+    assert h["location"] == path and h["cache-control"] == "no-store"
+    assert len(r.get("body") or "") < 1000
+    stored = DirectoryCache(tmp_path / "cache").get(path.lstrip("/"))
+    assert stored is not None and len(stored) > 4_500_000
+    assert stored[:6] == b"\x93NUMPY"
+    # a small image still comes back in the response itself
+    check_image(handler(EVENTS["function-url"]("GET", image_path()), context()))
+
+
+def test_a_render_that_would_outlast_the_invocation_is_refused_up_front(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    handler = load_handler(monkeypatch, tmp_path).handler
+    ctx = context()
+    ctx.get_remaining_time_in_millis = lambda: 300
+    r = handler(EVENTS["function-url"]("GET", image_path()), ctx)
+    assert r["statusCode"] == 503
+    assert headers_of(r)["retry-after"] == "1"
+    assert "left in this invocation" in json.loads(r["body"])["error"]
+    assert not list((tmp_path / "cache").rglob("*.jpg"))  # nothing half-done

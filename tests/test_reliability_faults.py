@@ -116,10 +116,16 @@ def test_s3_faults_bypass_the_cache_log_it_and_still_serve(
             assert asked[0] == "GET" and asked[-1] == "PUT" and set(asked) == {"GET", "PUT"}
         elif fake:
             assert asked and set(asked) == {"GET"}  # failed on the read: no write tried
-        # During the cool-down a second render does not wait on S3 again.
+        # During the cool-down a second render does not wait on S3 again for what failed:
+        # after a failed read nothing; after a failed write it still reads (cached entries
+        # stay served) but does not write.
         second = call(app, "GET", mpath(focus_um=2))
         assert second.headers["x-micro-cache"] == "bypass" and decoded(second).width == 256
-        assert (list(fake.methods) if fake else []) == asked
+        after = settled(fake.methods)[len(asked):] if fake else []
+        if mode == "read-only":
+            assert after and set(after) == {"GET"}, after
+        else:
+            assert after == []
         assert call(app, "GET", "/api/health").json()["cache"]["reachable"] is False
     finally:
         if fake:

@@ -25,6 +25,7 @@ from PIL import Image
 
 from micro.api import Settings, create_app
 from micro.bench_load import (
+    MANY_USERS,
     ServeProcess,
     mixed_run,
     mpath,
@@ -45,7 +46,7 @@ never drains — crosses it."""
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     # Queue ≥ client concurrency: the mixed run can never fill it, so a 429 there is a bug.
-    srv = ServeProcess(tmp_path_factory.mktemp("load"), env={"MICRO_RENDER_QUEUE": "32"})
+    srv = ServeProcess(tmp_path_factory.mktemp("load"), env={"MICRO_RENDER_QUEUE": "32", **MANY_USERS})
     with srv:
         yield srv
 
@@ -66,7 +67,9 @@ def test_100_concurrent_requests_for_one_uncached_key_render_it_once(
     assert img.format == "JPEG" and img.width == 1024
     key = path.lstrip("/")
     entry_dir = Path(server.cache) / key
-    assert [p.name for p in entry_dir.parent.iterdir()] == [entry_dir.name]  # no temp left
+    # the image and its info document, and no temp file left
+    info = entry_dir.name.rsplit(".", 1)[0] + ".json"
+    assert sorted(p.name for p in entry_dir.parent.iterdir()) == sorted([entry_dir.name, info])
     assert DirectoryCache(server.cache).get(key) == responses[0].content
     print(f"\nsingle-flight: 100 concurrent GETs, 1 render, states {dict(states)}")
 
@@ -123,7 +126,9 @@ async def wait_until(cond: Callable[[], bool], what: str) -> None:
 def test_full_queue_answers_429_with_retry_after_then_recovers(tmp_path: Path) -> None:
     gate = Gate()
     app = create_app(Settings(site_dir=tmp_path / "site", cache=str(tmp_path / "cache"),
-                              render_workers=1, render_queue=2, render_timeout_s=120),
+                              render_workers=1, render_queue=2, render_timeout_s=120,
+                              render_per_client=3, render_burst_per_client=1000),
+                     # one client fills the whole pool here (fairness has its own tests)
                      renderer=gate)
     pool = app.state.service.pool
     held = [mpath(focus_um=60 + i) for i in range(3)]  # 1 running + 2 queued = the limit
@@ -137,7 +142,7 @@ def test_full_queue_answers_429_with_retry_after_then_recovers(tmp_path: Path) -
             burst = list(await asyncio.gather(*(client.get(p) for p in refused),
                                               return_exceptions=True))
             joiner = asyncio.create_task(client.get(held[0]))  # same key: joins, not refused
-            await wait_until(lambda: pool.stats()["waiters"].get(held[0][1:]) == 2,
+            await wait_until(lambda: pool.waiting_on(held[0][1:]) == 2,
                              "a second waiter on a held key")
             gate.release.set()  # load drops
             done = list(await asyncio.gather(*first, joiner, return_exceptions=True))

@@ -73,6 +73,12 @@ def mpath(**over: Any) -> str:
     return "/" + canonicalize_microscope({**MICRO, **over}).path()
 
 
+MANY_USERS = {"MICRO_RENDER_PER_CLIENT": "48", "MICRO_RENDER_RATE_PER_CLIENT": "1000",
+              "MICRO_RENDER_BURST_PER_CLIENT": "10000"}
+"""The mixed load stands for a classroom behind one address (loopback): per-client limits
+opened up, so what is measured is the server, not the fairness rule."""
+
+
 class ServeProcess:
     """`micro serve` in a subprocess on a free loopback port, its log in `root/serve.log`.
 
@@ -403,7 +409,7 @@ def render_peak_memory(params: dict[str, str] | None = None) -> dict[str, float]
 def run() -> None:
     with tempfile.TemporaryDirectory(prefix="micro-loadtest-") as tmp:
         root = Path(tmp)
-        with ServeProcess(root / "mixed", env={"MICRO_RENDER_QUEUE": "32"}) as srv:
+        with ServeProcess(root / "mixed", env={"MICRO_RENDER_QUEUE": "32", **MANY_USERS}) as srv:
             burst_path = mpath(focus_um=-5, size="1024")
             before = srv.health()["renders"]["jobs_started"]
             burst = asyncio.run(same_key_burst(srv.url, burst_path, 100))

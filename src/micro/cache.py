@@ -4,6 +4,9 @@
     put(key, data, content_type)  atomic: a reader sees the whole entry or none
     ping() -> bool                backend reachable and writable
 
+A directory cache can be bounded (`max_bytes`, `micro serve --cache-max-mb`): past the bound
+the least recently used entries are deleted (a hit refreshes an entry's modification time).
+
 Keys are canonical render paths (`r/<version>/...`), the same layout in a directory and in
 S3. A backend that fails (down, slow, refusing writes) raises `CacheUnavailable`; the API
 logs it and still serves the render (`X-Micro-Cache: bypass`). `GuardedCache` adds a short
@@ -70,8 +73,12 @@ class DirectoryCache:
     name = "directory"
     local = True
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, max_bytes: int | None = None):
         self.root = Path(root)
+        self.max_bytes = max_bytes
+        """Bytes the directory may hold; beyond them the least recently used entries go."""
+        self._used: int | None = None  # counted on the first put, then kept up to date
+        self._lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -89,6 +96,11 @@ class DirectoryCache:
             log.warning("cache entry %s is truncated or corrupt; treating it as a miss", key)
             try:
                 path.unlink()
+            except OSError:
+                pass
+        elif self.max_bytes is not None:
+            try:  # a hit is a use: the modification time is the recency eviction reads
+                os.utime(path)
             except OSError:
                 pass
         return payload
@@ -112,6 +124,61 @@ class DirectoryCache:
                     os.unlink(tmp)
                 except OSError:
                     pass
+        if self.max_bytes is not None:
+            self._account(len(data) + _TRAILER.size)
+
+    # ------------------------------------------------------------------ size bound
+    def _entries(self) -> list[tuple[float, int, str]]:
+        """(mtime, bytes, path) of every entry; temp files a crash left behind (older than a
+        minute) are removed on the way."""
+        out: list[tuple[float, int, str]] = []
+        now = time.time()
+        stack = [str(self.root)]
+        while stack:
+            try:
+                it = os.scandir(stack.pop())
+            except OSError:
+                continue
+            with it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                            continue
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if e.name.startswith(".tmp-"):
+                        if now - st.st_mtime > 60:
+                            _unlink(e.path)
+                        continue
+                    out.append((st.st_mtime, st.st_size, e.path))
+        return out
+
+    def usage(self) -> int:
+        """Bytes held now (a directory walk)."""
+        return sum(size for _, size, _ in self._entries())
+
+    def _account(self, added: int) -> None:
+        assert self.max_bytes is not None
+        with self._lock:
+            if self._used is None:
+                self._used = self.usage()
+            else:
+                self._used += added
+            if self._used <= self.max_bytes:
+                return
+            # over: walk once and drop the least recently used down to 80 % of the bound,
+            # so a steady stream of new renders walks the tree once per ~20 % of turnover
+            entries = sorted(self._entries())
+            used = sum(size for _, size, _ in entries)
+            target = int(self.max_bytes * 0.8)
+            for _, size, path in entries:
+                if used <= target:
+                    break
+                if _unlink(path):  # unlink is atomic: a reader sees the entry or a miss
+                    used -= size
+            self._used = used
 
     def ping(self) -> bool:
         try:
@@ -122,6 +189,14 @@ class DirectoryCache:
 
     def __repr__(self) -> str:
         return f"DirectoryCache({str(self.root)!r})"
+
+
+def _unlink(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
 
 
 def _unwrap(blob: bytes) -> bytes | None:
@@ -253,27 +328,37 @@ class S3Cache:
 
 class GuardedCache:
     """Wraps a backend: any failure raises `CacheUnavailable`, is logged once, and opens a
-    cool-down during which the backend is not asked at all (a dead S3 costs one timeout)."""
+    cool-down for that direction only: after a failed read the backend is not read for a
+    while (a dead S3 costs one timeout), after a failed write it is not written, but
+    cached entries are still served. Write failures are counted for `/api/health`."""
 
     def __init__(self, inner: Cache, cooldown_s: float = 15.0):
         self.inner = inner
         self.name = inner.name
         self.local = getattr(inner, "local", False)
         self.cooldown_s = cooldown_s
-        self._open_until = 0.0
-
-    def _check(self) -> None:
-        if time.monotonic() < self._open_until:
-            raise CacheUnavailable(f"{self.name} cache cooling down after a failure")
+        self._read_open_until = 0.0
+        self._write_open_until = 0.0
+        self.write_failures = 0
+        self.last_write_error: str | None = None
+        self._last_write_failure = 0.0
 
     def _fail(self, what: str, exc: Exception) -> CacheUnavailable:
-        self._open_until = time.monotonic() + self.cooldown_s
-        log.warning("cache %s failed (%s): %s; bypassing it for %.0f s", what, self.name,
-                    exc, self.cooldown_s)
+        until = time.monotonic() + self.cooldown_s
+        if what == "read":
+            self._read_open_until = until
+        else:
+            self._write_open_until = until
+            self.write_failures += 1
+            self.last_write_error = str(exc)[:200]
+            self._last_write_failure = time.monotonic()
+        log.warning("cache %s failed (%s): %s; not %s it for %.0f s", what, self.name,
+                    exc, "reading" if what == "read" else "writing", self.cooldown_s)
         return CacheUnavailable(str(exc))
 
     def get(self, key: str) -> bytes | None:
-        self._check()
+        if time.monotonic() < self._read_open_until:
+            raise CacheUnavailable(f"{self.name} cache cooling down after a failed read")
         try:
             return self.inner.get(key)
         except ValueError:
@@ -282,7 +367,8 @@ class GuardedCache:
             raise self._fail("read", exc) from exc
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._check()
+        if time.monotonic() < self._write_open_until:
+            raise CacheUnavailable(f"{self.name} cache cooling down after a failed write")
         try:
             self.inner.put(key, data, content_type)
         except ValueError:
@@ -296,18 +382,32 @@ class GuardedCache:
         except Exception:
             ok = False
         if ok:
-            self._open_until = 0.0
+            self._read_open_until = 0.0
         return ok
+
+    def health(self) -> dict[str, Any]:
+        """What `/api/health` reports of the cache (besides reachability)."""
+        out: dict[str, Any] = {"write_failures": self.write_failures,
+                               "writable": time.monotonic() >= self._write_open_until}
+        if self.last_write_error is not None:
+            out["last_write_error"] = self.last_write_error
+            out["last_write_failure_s_ago"] = round(
+                time.monotonic() - self._last_write_failure, 1)
+        max_bytes = getattr(self.inner, "max_bytes", None)
+        if max_bytes is not None:
+            out["max_mb"] = round(max_bytes / 2**20, 1)
+        return out
 
     def __repr__(self) -> str:
         return f"GuardedCache({self.inner!r})"
 
 
-def open_cache(spec: str | Path) -> Cache:
-    """`s3://bucket/prefix` → S3Cache; anything else is a directory."""
+def open_cache(spec: str | Path, max_bytes: int | None = None) -> Cache:
+    """`s3://bucket/prefix` → S3Cache (its size is the bucket lifecycle's business);
+    anything else is a directory, bounded to `max_bytes` when given."""
     text = str(spec)
     if text.startswith("s3://"):
         return S3Cache.from_url(text)
     if "://" in text:
         raise ValueError(f"cache {text[:80]!r}: use a directory or s3://bucket/prefix")
-    return DirectoryCache(Path(text))
+    return DirectoryCache(Path(text), max_bytes)

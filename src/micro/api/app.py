@@ -36,9 +36,17 @@ from starlette.routing import BaseRoute, Match
 
 from micro.api import schema
 from micro.api.docs import add_docs_routes
-from micro.api.errors import UnsupportedMediaType, body_for, error_body, headers_for, status_for
+from micro.api.errors import (
+    RenderTimeout,
+    UnsupportedMediaType,
+    body_for,
+    error_body,
+    headers_for,
+    status_for,
+)
 from micro.api.middleware import EdgeMiddleware
 from micro.api.service import (
+    Client,
     Renderer,
     RenderRequest,
     RenderService,
@@ -49,7 +57,7 @@ from micro.api.service import (
 from micro.api.settings import Settings
 from micro.cache import CACHE_CONTROL, Cache, GuardedCache, open_cache
 from micro.core.catalog import Catalog, default_catalog
-from micro.core.errors import InvalidRequest, MicroError
+from micro.core.errors import InvalidRequest, LimitExceeded, MicroError
 from micro.core.models import MicroscopeInstrument
 from micro.core.params import fmt_plain, to_number
 from micro.core.requests import (
@@ -83,6 +91,33 @@ def image_response(request: Request, served: Served) -> Response:
     if inm and _etag_matches(inm, etag):
         return Response(status_code=304, headers=headers)
     return Response(served.data, media_type=served.content_type, headers=headers)
+
+
+def oversize_redirect(canonical: str, served: Served) -> Response:
+    """An image too large for this platform's response (Lambda: 6 MB after base64) is
+    answered from the cache: a redirect to its own canonical path, which the CDN's first
+    origin (the bucket the render was just stored in) now serves. Not cached by the CDN, so
+    it cannot loop; without a stored copy it is a 503 to retry, never a 502."""
+    if served.state not in ("hit", "miss", "site"):
+        raise RenderTimeout("this image is larger than a function response may be and the "
+                            "cache could not store it; retry later", retry_after_s=5)
+    return RedirectResponse("/" + canonical, status_code=307,
+                            headers={"Cache-Control": "no-store",
+                                     "X-Micro-Cache": served.state})
+
+
+def check_time_left(request: Request, service: RenderService) -> None:
+    """On Lambda: refuse up front a render that would outlast the invocation (a 503 with
+    Retry-After, instead of a timeout that returns nothing and caches nothing)."""
+    ctx = request.scope.get("aws.context")
+    remaining = getattr(ctx, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return
+    need_s = 1.0 + 2.0 * service.pool.stats()["avg_render_s"]
+    left_s = remaining() / 1000.0
+    if left_s < need_s:
+        raise RenderTimeout(f"{left_s:.1f} s left in this invocation, a render takes about "
+                            f"{need_s:.1f} s; retry", retry_after_s=1)
 
 
 def single_query(request: Request) -> dict[str, str]:
@@ -145,6 +180,20 @@ def objective_for(magnification: Any, instrument: Any, cat: Catalog) -> float | 
                          f"{inst.id}", field="magnification", allowed=allowed)
 
 
+def client_of(request: Request) -> Client:
+    """Who asks (their address; behind a trusted proxy with `--proxy-headers`, the
+    forwarded one) and a coroutine that returns once they have disconnected."""
+    receive = request.receive
+
+    async def gone() -> None:
+        while True:  # the request's own (empty) body first, then a disconnect, if ever
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    return (request.client.host if request.client else None), gone
+
+
 def _request_id(request: Request) -> str | None:
     state = request.scope.get("state") or {}
     rid = state.get("request_id")
@@ -159,7 +208,8 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
     core renderer (tests of the plumbing); `catalog`/`cache` replace the loaded ones."""
     cat = catalog or (Catalog.load(settings.data_dir) if settings.data_dir is not None
                       else default_catalog())
-    store = GuardedCache(cache if cache is not None else open_cache(settings.cache),
+    max_bytes = settings.cache_max_mb * 2**20 if settings.cache_max_mb else None
+    store = GuardedCache(cache if cache is not None else open_cache(settings.cache, max_bytes),
                          settings.cache_cooldown_s)
     service = RenderService(settings, cat, store, renderer or default_renderer)
 
@@ -249,9 +299,17 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
             return RedirectResponse("/" + canonical, status_code=308,
                                     headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
         service.check_limits(req)
+        check_time_left(request, service)
+        client = client_of(request)
+        sig = request.query_params.get("sig")
         if canonical == req.info_path():
-            return image_response(request, await service.serve_info(req, canonical))
-        return image_response(request, await service.serve(req, canonical))
+            return image_response(request, await service.serve_info(req, canonical, client,
+                                                                    sig))
+        served = await service.serve(req, canonical, client, sig)
+        limit = settings.max_response_bytes
+        if limit is not None and len(served.data) > limit:
+            return oversize_redirect(canonical, served)
+        return image_response(request, served)
 
     app.add_api_route("/r/{path:path}", get_render, methods=["HEAD"], include_in_schema=False)
 
@@ -280,6 +338,11 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         return redirect_to(canonicalize_imaging(single_query(request), cat))
 
     def render_json(served: Served, req: RenderRequest) -> Response:
+        limit = settings.max_response_bytes
+        if limit is not None and len(served.data) * 4 // 3 > limit:
+            raise LimitExceeded("the rendered PNG is larger than a response may be here",
+                                field="size", allowed="a smaller size, or GET the "
+                                f"canonical path /{req.path()}")
         body = {"image": "data:image/png;base64," + base64.b64encode(served.data).decode(),
                 "info": json_safe(served.info or {}), "path": "/" + req.path()}
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False),
@@ -306,7 +369,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         params["format"] = "png"
         req = canonicalize_microscope(params, cat)
         service.check_limits(req)
-        return render_json(await service.render_with_info(req), req)
+        return render_json(await service.render_with_info(req, client_of(request)), req)
 
     @app.post("/api/render/imaging", tags=["render"], response_class=Response,
               responses=post_responses, summary="Render a medical image (original API)",
@@ -316,7 +379,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         params["format"] = "png"
         req = canonicalize_imaging(params, cat)
         service.check_limits(req)
-        return render_json(await service.render_with_info(req), req)
+        return render_json(await service.render_with_info(req, client_of(request)), req)
 
     # ------------------------------------------------------------------ catalog, health
     schema.add_catalog_routes(app, cat)
@@ -327,7 +390,7 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
         reachable = await anyio.to_thread.run_sync(store.ping)
         return {"status": "ok", "version": package_version(),
                 "render_version": render_version(cat), "catalog": cat.counts(),
-                "cache": {"backend": store.name, "reachable": reachable},
+                "cache": {"backend": store.name, "reachable": reachable, **store.health()},
                 "renders": service.pool.stats()}
 
     add_docs_routes(app)

@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Any
 
-from micro.core.errors import InvalidRequest, LimitExceeded, MicroError, NotFound
+from micro.core.errors import InvalidRequest, LimitExceeded, MicroError, NotFound, TooMuchWork
 
 log = logging.getLogger("micro.api")
 
@@ -41,6 +41,10 @@ class RenderTimeout(MicroError):
         self.retry_after_s = retry_after_s
 
 
+class Forbidden(MicroError):
+    """A render this deployment does not make for anyone who asks (unsigned)."""
+
+
 class UnsupportedMediaType(InvalidRequest):
     """A body that is not JSON."""
 
@@ -49,7 +53,9 @@ STATUS: dict[type[MicroError], int] = {
     InvalidRequest: 422,
     UnsupportedMediaType: 415,
     NotFound: 404,
+    Forbidden: 403,
     LimitExceeded: 413,
+    TooMuchWork: 422,
     BodyTooLarge: 413,
     UriTooLong: 414,
     QueueFull: 429,

@@ -1,7 +1,7 @@
 """The edge of every request (pure ASGI, no per-request task overhead):
 
-- a request id (a safe incoming `X-Request-ID`, Lambda's request id, or a new one), echoed
-  in `X-Request-ID` and in every error body;
+- a request id (Lambda's request id, else a safe incoming `X-Request-ID`, else a new one),
+  echoed in `X-Request-ID` and in every error body;
 - limits: path and query length (414), body size by Content-Length and while streaming (413);
   a path with a control character (NUL, line break...) is a 404 before any routing;
 - security headers on every response (nosniff, Referrer-Policy, frame denial, a CSP chosen
@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from micro.api.errors import (
@@ -30,6 +31,7 @@ from micro.api.errors import (
     headers_for,
     status_for,
 )
+from micro.api.pool import ClientGone
 from micro.api.settings import Settings
 from micro.core.errors import MicroError, NotFound
 
@@ -59,16 +61,18 @@ def is_api_path(path: str) -> bool:
 
 
 def request_id(scope: Scope) -> str:
+    """The platform's request id (Lambda's) when there is one: a client never replaces it;
+    else a client's `X-Request-ID` if it matches a short safe pattern; else a new one."""
+    ctx = scope.get("aws.context")
+    aws_id = getattr(ctx, "aws_request_id", None)
+    if isinstance(aws_id, str) and _RID.match(aws_id):
+        return aws_id
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             text = value.decode("latin-1")
             if _RID.match(text):
                 return text
             break
-    ctx = scope.get("aws.context")
-    aws_id = getattr(ctx, "aws_request_id", None)
-    if isinstance(aws_id, str) and _RID.match(aws_id):
-        return aws_id
     return uuid.uuid4().hex
 
 
@@ -142,6 +146,11 @@ class EdgeMiddleware:
 
         try:
             await self.app(scope, receive_limited, send_with_headers)
+        except (ClientGone, ClientDisconnect):
+            # the client left mid-request (mid-POST body, or before its render started):
+            # one line, no traceback, nothing to send
+            log.info("client went away, request %s: %s %s", rid, scope.get("method"),
+                     scope.get("path", "")[:200])
         except MicroError as exc:
             if not started:
                 await self._error(send_with_headers, exc, rid)

@@ -11,7 +11,7 @@ image and its info, so the info of an image just rendered is a cache hit.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from micro.api import signing
+from micro.api.errors import Forbidden
 from micro.api.pool import RenderPool
 from micro.api.settings import Settings
 from micro.cache import CacheUnavailable, GuardedCache
@@ -31,6 +33,9 @@ from micro.core.result import INFO_CONTENT_TYPE, RenderResult, info_document
 
 RenderRequest = MicroscopeRequest | ImagingRequest
 Renderer = Callable[[RenderRequest, Catalog], RenderResult]
+Client = tuple[str | None, Callable[[], Awaitable[None]] | None]
+"""Who asks for a render: their address (None: unknown) and a coroutine function that
+returns when they disconnect."""
 
 
 def default_renderer(req: RenderRequest, catalog: Catalog) -> RenderResult:
@@ -81,12 +86,20 @@ class RenderService:
         self.renderer = renderer
         self.site_root = Path(settings.site_dir).resolve()
         self.pool = RenderPool(settings.render_workers, settings.render_queue,
-                               settings.render_timeout_s)
+                               settings.render_timeout_s,
+                               per_client=settings.render_per_client,
+                               rate_per_s=settings.render_rate_per_client,
+                               burst=settings.render_burst_per_client)
 
     def check_limits(self, req: RenderRequest) -> None:
         if req.size > self.settings.max_size_px:
             raise LimitExceeded(f"{req.size} px is over this server's limit", field="size",
                                 allowed=f"at most {self.settings.max_size_px} px")
+        raw_max = self.settings.max_raw_size_px
+        if raw_max is not None and req.format == "npy" and req.size > raw_max:
+            raise LimitExceeded(f"a {req.size} px raw array is over this server's limit",
+                                field="size", allowed=f"at most {raw_max} px for .npy "
+                                "(or an image format at any allowed size)")
 
     def _site_bytes(self, key: str) -> bytes | None:
         path = (self.site_root / key).resolve()
@@ -153,17 +166,29 @@ class RenderService:
         except CacheUnavailable:
             return "bypass"
 
-    async def serve(self, req: RenderRequest, key: str) -> Served:
-        """`key` is `req.path()` (the caller has it already)."""
+    async def serve(self, req: RenderRequest, key: str, client: Client | None = None,
+                    sig: str | None = None) -> Served:
+        """`key` is `req.path()` (the caller has it already); `client` names who asks
+        (fair share of the pool) and tells when they have gone (their job is dropped)."""
         if self.cache.local:  # a page-cache read: cheaper inline than a thread hop
             data, state = self._lookup(key)
         else:
             data, state = await anyio.to_thread.run_sync(self._lookup, key)
         if data is not None:
             return Served(data, req.content_type, state)
-        return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
+        self._check_signature(key, sig)
+        return await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key),
+                                   *(client or (None, None)))
 
-    async def serve_info(self, req: RenderRequest, key: str) -> Served:
+    def _check_signature(self, key: str, sig: str | None) -> None:
+        if self.settings.render_signing_key is not None and not signing.valid(
+                self.settings.render_signing_key, key, sig):
+            raise Forbidden("this server renders on demand only signed views",
+                            field="sig", allowed="the signature `micro build` or "
+                            "`micro sign` made for this path")
+
+    async def serve_info(self, req: RenderRequest, key: str, client: Client | None = None,
+                         sig: str | None = None) -> Served:
         """The info document of `req` (`key` is `req.info_path()`): site, cache, or render."""
         if self.cache.local:
             data, state = self._lookup(key)
@@ -171,24 +196,33 @@ class RenderService:
             data, state = await anyio.to_thread.run_sync(self._lookup, key)
         if data is not None:
             return Served(data, INFO_CONTENT_TYPE, state)
-        return await self.pool.run(key, lambda: self._info_job(req, state != "bypass", key))
+        self._check_signature(key, sig)
+        return await self.pool.run(key, lambda: self._info_job(req, state != "bypass", key),
+                                   *(client or (None, None)))
 
     async def _lookup_async(self, key: str) -> tuple[bytes | None, str]:
         if self.cache.local:
             return self._lookup(key)
         return await anyio.to_thread.run_sync(self._lookup, key)
 
-    async def render_with_info(self, req: RenderRequest) -> Served:
+    async def render_with_info(self, req: RenderRequest, client: Client | None = None
+                               ) -> Served:
         """The image and its info (the info document, as a dict) for the POST API: the same
         site → cache → render as GET, the same keys, and the same single flight."""
         key = req.path()
+        who = client or (None, None)
         data, state = await self._lookup_async(key)
         if data is not None:
             info, _ = await self._lookup_async(req.info_path())
             if info is not None:
                 return Served(data, req.content_type, state, json.loads(info))
-        served = await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key))
+        if self.settings.render_signing_key is not None:
+            raise Forbidden("this server renders on demand only signed views; GET the "
+                            "canonical path with its signature", field="sig",
+                            allowed=f"GET /{key}?sig=…")
+        served = await self.pool.run(key, lambda: self._render_job(req, state != "bypass", key),
+                                     *who)
         if served.info is None:  # the image was in the cache by now, its info was not
-            served = await self.pool.run("info:" + key, lambda: self._post_job(req, key))
+            served = await self.pool.run("info:" + key, lambda: self._post_job(req, key), *who)
         assert served.info is not None
         return replace(served, info=json.loads(info_document(served.info)))

@@ -10,6 +10,7 @@ from micro.cli.gallery import gallery
 from micro.cli.images import images_group
 from micro.cli.render import render_group
 from micro.cli.serve import serve
+from micro.cli.sign import sign
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,3 +26,4 @@ main.add_command(build)
 main.add_command(serve)
 main.add_command(gallery)
 main.add_command(images_group)
+main.add_command(sign)

@@ -62,6 +62,11 @@ class LimitExceeded(MicroError):
     """A request that would cost more than the configured limits allow."""
 
 
+class TooMuchWork(LimitExceeded):
+    """A valid request whose render would exceed the per-render work budget (memory, time):
+    the parameter named is the one to change."""
+
+
 class CatalogError(MicroError):
     """A data file is invalid. Names the file, the entry and the field."""
 

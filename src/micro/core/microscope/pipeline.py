@@ -15,7 +15,7 @@ import numpy as np
 from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
-from micro.core.microscope import contrast, electron, fluorescence, optics
+from micro.core.microscope import budget, contrast, electron, fluorescence, optics
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected, afm_noise, camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
@@ -45,6 +45,7 @@ def _coefficients(catalog: Catalog, stain_id: str, specimen_id: str) -> Coeffici
 def simulate(req: MicroscopeRequest, catalog: Catalog) -> tuple[Setup, Scene, Signal, Detected]:
     """Everything up to the detector (tests use it to check physics on the raw signal)."""
     s = make_setup(req, catalog)
+    budget.check(s)
     scene = build_scene(s.specimen, s.window, catalog.structures, catalog.digest)
     coef = _coefficients(catalog, req.stain, req.specimen)
     signal = MODES[req.mode](scene, s, coef)

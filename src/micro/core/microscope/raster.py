@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from micro.core.errors import TooMuchWork
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.models import StructureClass
 
@@ -57,6 +58,10 @@ def _mean_profile(profile: Profile) -> float:
 
 _MEANS = {name: _mean_profile(p) for name, p in PROFILES.items()}
 
+MAX_DRAWN = 8_000_000
+"""Structures one scene may draw: the running check behind the work budget's estimate
+(`budget.py`), should a generator draw far more than its estimate."""
+
 _BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
             1536, 2048)
 ORIENT = ("fixed", "along", "across", "radial", "tangential", "random")
@@ -74,6 +79,8 @@ class Canvas:
     amounts: dict[tuple[int, str], np.ndarray] = field(default_factory=dict)
     retard: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    stamps: int = 0
+    """Structures drawn so far (the work budget's running count)."""
 
     @property
     def npix(self) -> int:
@@ -153,6 +160,11 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
     n = np.size(x_um)
     if n == 0:
         return
+    canvas.stamps += n
+    if canvas.stamps > MAX_DRAWN:
+        raise TooMuchWork(f"this view would draw over {MAX_DRAWN / 1e6:.0f} million "
+                          f"structures", field="objective",
+                          allowed="a higher magnification (a smaller field)")
     x_um, y_um = np.broadcast_to(x_um, (n,)), np.broadcast_to(y_um, (n,))
     px = w.px_um
     A = np.broadcast_to(np.asarray(a_um, dtype=np.float64) / px, (n,))

@@ -51,11 +51,16 @@ class Ctx:
 
 Generator = Callable[[Canvas, Ctx], None]
 GENERATORS: dict[str, Generator] = {}
+Cost = Callable[[Ctx], float]
+COSTS: dict[str, Cost] = {}
+"""Stamps a generator draws per lattice candidate, when not 1 (the work budget reads it)."""
 
 
-def generator(name: str) -> Callable[[Generator], Generator]:
+def generator(name: str, cost: Cost | None = None) -> Callable[[Generator], Generator]:
     def register(fn: Generator) -> Generator:
         GENERATORS[name] = fn
+        if cost is not None:
+            COSTS[name] = cost
         return fn
 
     return register

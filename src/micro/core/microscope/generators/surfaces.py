@@ -80,7 +80,15 @@ def compound_eye(canvas: Canvas, ctx: Ctx) -> None:
              label=lab + "-seta")
 
 
-@generator("dna")
+def _dna_cost(ctx: Ctx) -> float:
+    """One dot per molecule when a molecule fits in a pixel, else DNA_SEGMENTS capsules."""
+    return 1.0 if ctx.window.px_um > 2 * float(ctx.p("contour_um", 0.91)) else DNA_SEGMENTS
+
+
+DNA_SEGMENTS = 64
+
+
+@generator("dna", cost=_dna_cost)
 def dna(canvas: Canvas, ctx: Ctx) -> None:
     """DNA adsorbed on freshly cleaved mica (AFM). Params: contour_um (contour length,
     0.34 nm per base pair), circular (plasmids) or linear, persistence_nm (bending
@@ -99,7 +107,7 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
         draw(canvas, cls, x[keep], y[keep], r_eq, r_eq, z_um=z, profile="flat", amount=1.0,
              label=ctx.pop.label)
         return
-    m = 64
+    m = DNA_SEGMENTS
     seg = L / m
     x, y, u = ctx.points(ctx.spacing(), L, 8 + m)
     keep = u[:, 2] < float(ctx.p("presence", 1.0))
