@@ -67,11 +67,10 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     # depths do not overlap strongly — one inverse FFT whatever the number of layers.
     spectra = _brightfield_spectra(scene, s, coef)
     z0 = float(np.mean([layer.z_um for layer in scene.layers]))
-    artefacts = slide.transmission(s, z0)  # dust, debris, precipitate, bubbles
     if all(f_t is None for f_t, _ in spectra):
         blank = np.ones((3, h, w), dtype=np.float32)
-        return Signal(blank if artefacts is None else artefacts, ("R", "G", "B"), RGB,
-                      "transmitted", 550.0)
+        slide.apply(blank, s, z0)  # dust, debris, precipitate, bubbles
+        return Signal(blank, ("R", "G", "B"), RGB, "transmitted", 550.0)
     # three buffers for the whole render, however many layers: fresh memory costs page
     # faults, which in a virtual machine cost more than the arithmetic
     acc = np.zeros((3, h, w // 2 + 1), dtype=np.complex64)
@@ -92,8 +91,7 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         acc += F
     total = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
     total += np.float32(1.0)
-    if artefacts is not None:
-        total *= artefacts
+    slide.apply(total, s, z0)  # dust, debris, precipitate, bubbles
     return Signal(np.clip(total, 0.0, None, out=total), ("R", "G", "B"), RGB, "transmitted",
                   550.0)
 
