@@ -92,9 +92,19 @@ def illuminate(values: np.ndarray, s: Setup) -> np.ndarray:
         return values * w[:, None, None]
     cam = s.camera
     sensor_w_um = cam.sensor_width_mm * 1000.0 if cam is not None else 6000.0
-    field = sensor_field(s.height, s.width, s.inst.id, sensor_w_um, _image_side_na(s))
-    out = values * field[None]
-    out *= w[:, None, None]
+    field = _coloured_field(s.height, s.width, s.inst.id, sensor_w_um, _image_side_na(s),
+                            tuple(float(x) for x in w))
+    return np.multiply(values, field)
+
+
+@functools.lru_cache(maxsize=16)
+def _coloured_field(h: int, w: int, camera_key: str, sensor_w_um: float, na_image: float,
+                    weights: tuple[float, float, float]) -> np.ndarray:
+    """(3, H, W) float32: the sensor field times the lamp's flux per channel (one pass per
+    render instead of two)."""
+    field = sensor_field(h, w, camera_key, sensor_w_um, na_image)
+    out = field[None] * np.asarray(weights, dtype=np.float32)[:, None, None]
+    out.flags.writeable = False
     return out
 
 
