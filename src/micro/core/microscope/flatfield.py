@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from micro.core.microscope.contrast import Signal
 from micro.core.microscope.optics import RGB_NM
 from micro.core.microscope.setup import Setup
 from micro.core.models import LightSource
@@ -106,6 +107,15 @@ def _coloured_field(h: int, w: int, camera_key: str, sensor_w_um: float, na_imag
     out = field[None] * np.asarray(weights, dtype=np.float32)[:, None, None]
     out.flags.writeable = False
     return out
+
+
+def lit(signal: Signal, s: Setup) -> Signal:
+    """The signal as light at the detector: transmitted light gets the flat field (lamp
+    colour, vignetting, sensor dust); emission, electrons and heights pass unchanged."""
+    if signal.kind != "transmitted":
+        return signal
+    return Signal(illuminate(signal.values, s), signal.channels, signal.colors, signal.kind,
+                  signal.wavelength_nm)
 
 
 def _image_side_na(s: Setup) -> float:

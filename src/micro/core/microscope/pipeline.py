@@ -54,10 +54,7 @@ def simulate(req: MicroscopeRequest, catalog: Catalog,
     signal = Signal(np.ascontiguousarray(s.crop(signal.values)), signal.channels,
                     signal.colors, signal.kind, signal.wavelength_nm)
     rng = np.random.default_rng(req.seed())
-    light = signal
-    if signal.kind == "transmitted":  # the lamp's colour, vignetting and sensor dust
-        light = Signal(flatfield.illuminate(signal.values, s), signal.channels, signal.colors,
-                       signal.kind, signal.wavelength_nm)
+    light = flatfield.lit(signal, s)  # the lamp's colour, vignetting and sensor dust
     if signal.kind == "height":
         det = afm_noise(signal, rng)
     elif s.view == "camera":
