@@ -1,6 +1,6 @@
 """The slide as an object: what lies on and in a real preparation besides the specimen.
 
-- dust and lint on the top of the coverslip, 170 µm above the specimen (a No. 1.5 coverslip):
+- dust and lint fibres on the top of the coverslip, 170 µm above the specimen (No. 1.5):
   soft grey shadows at 4× and 10× that sharpen as the focus is raised towards them and vanish
   at high NA, where they are spread over hundreds of µm;
 - debris in the mounting medium a few µm to tens of µm above and below the specimen;
@@ -43,11 +43,16 @@ class Kind:
     od: tuple[float, float]
     stained: bool = False
     cluster: int = 1
-    """Granules per site (precipitate): drawn one by one when resolved, as one blob when not."""
+    """Granules per site (precipitate) or beads along a fibre (lint): drawn one by one when
+    resolved, as one blob when not."""
+    fibre_um: tuple[float, float] | None = None
+    """Length range of a fibre: its beads lie along a gently curved line."""
 
 
 KINDS = (
     Kind("coverslip-dust", 380.0, (COVERSLIP_UM, COVERSLIP_UM), (4.0, 30.0), (0.4, 1.2)),
+    Kind("coverslip-lint", 1100.0, (COVERSLIP_UM, COVERSLIP_UM), (3.0, 9.0), (0.3, 0.8),
+         cluster=48, fibre_um=(80.0, 400.0)),
     Kind("mount-debris", 260.0, (-25.0, 25.0), (1.5, 6.0), (0.3, 0.9)),
     Kind("stain-precipitate", 320.0, (0.0, 0.0), (0.3, 1.2), (1.0, 2.0), stained=True,
          cluster=12),
@@ -92,7 +97,8 @@ def _blobs(kind: Kind, w: Window, base_seed: int, focus_um: float, sigma_psf: fl
            tan_cone: float) -> tuple[np.ndarray, ...] | None:
     """x, y, σ (µm) and peak OD of every particle of one kind that can reach the window."""
     seed = population_seed(base_seed, kind.name)
-    x, y, u, _ = lattice_points(w, seed, kind.spacing_um, FIELD_MARGIN_UM, 6 + 2 * kind.cluster)
+    reach_um = FIELD_MARGIN_UM + (kind.fibre_um[1] / 2 if kind.fibre_um else 0.0)
+    x, y, u, _ = lattice_points(w, seed, kind.spacing_um, reach_um, 6 + 2 * kind.cluster)
     keep = u[:, 2] < 0.6  # not every lattice cell holds a particle
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
@@ -102,13 +108,26 @@ def _blobs(kind: Kind, w: Window, base_seed: int, focus_um: float, sigma_psf: fl
     z = kind.z_um[0] + (kind.z_um[1] - kind.z_um[0]) * u[:, 4]
     peak = kind.od[0] + (kind.od[1] - kind.od[0]) * u[:, 5]
     sigma0 = size / 2.5
-    if kind.cluster > 1:
+    k = kind.cluster
+    if kind.fibre_um is not None:  # lint: beads along a curved line of length L
+        lo_l, hi_l = kind.fibre_um
+        length = lo_l * (hi_l / lo_l) ** u[:, 6]
+        t = np.linspace(-0.5, 0.5, k)[None] * length[:, None]  # arc length from the middle
+        theta = u[:, 7, None] * 2 * np.pi + (u[:, 8, None] - 0.5) * 4.0 * t / length[:, None]
+        x = (x[:, None] + t * np.cos(theta)).ravel()
+        y = (y[:, None] + t * np.sin(theta)).ravel()
+        step = length / (k - 1)
+        sigma0 = np.maximum(sigma0, step / 2.0)
+        # overlapping beads sum to the fibre's own OD across it
+        peak = np.repeat(peak * step / (sigma0 * math.sqrt(2 * math.pi)), k)
+        sigma0 = np.repeat(sigma0, k)
+        z = np.repeat(z, k)
+    elif k > 1:
         spread = 2.0 + 6.0 * u[:, 4]  # cluster radius, µm
         if spread.max() < 2.0 * w.px_um:  # unresolved: each cluster as one blob
-            peak = peak * kind.cluster * (sigma0 / spread) ** 2
+            peak = peak * k * (sigma0 / spread) ** 2
             sigma0 = spread
         else:
-            k = kind.cluster
             ang = u[:, 6:6 + k] * 2 * np.pi
             rad = np.sqrt(u[:, 6 + k:6 + 2 * k]) * spread[:, None]
             x = (x[:, None] + rad * np.cos(ang)).ravel()
