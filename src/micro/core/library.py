@@ -40,6 +40,7 @@ from micro.core.errors import InvalidRequest, NotFound
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
+from micro.core.microscope.flatfield import lit
 from micro.core.microscope.optics import RGB_NM, apply, otf
 from micro.core.microscope.pipeline import microscope_info
 from micro.core.microscope.scene import layer_planes
@@ -379,7 +380,8 @@ def render_library_view(req: MicroscopeRequest, catalog: Catalog) -> RenderResul
     signal = Signal(np.ascontiguousarray(s.crop(signal.values)), signal.channels, signal.colors,
                     signal.kind, signal.wavelength_nm)
     rng = np.random.default_rng(req.seed())
-    det = camera(signal, s, rng) if s.view == "camera" else eye(signal, s)
+    light = lit(signal, s)  # the lamp's colour, vignetting and sensor dust, as in a render
+    det = camera(light, s, rng) if s.view == "camera" else eye(light, s)
     img = finish(to_linear_rgb(det, signal, s), signal, s)
     bar_um = None
     if req.scale_bar:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft as sfft
 
-from micro.core.microscope import optics
+from micro.core.microscope import optics, slide
 from micro.core.microscope.optics import RGB_NM, apply, freq_grid, freq_xy, otf, rfft2
 from micro.core.microscope.quantities import Coefficients, layer_quantities
 from micro.core.microscope.scene import Scene
@@ -66,9 +66,11 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     # beam (T − 1): exact for one layer, and for several as long as absorbers at different
     # depths do not overlap strongly — one inverse FFT whatever the number of layers.
     spectra = _brightfield_spectra(scene, s, coef)
+    z0 = float(np.mean([layer.z_um for layer in scene.layers]))
     if all(f_t is None for f_t, _ in spectra):
-        return Signal(np.ones((3, h, w), dtype=np.float32), ("R", "G", "B"), RGB,
-                      "transmitted", 550.0)
+        blank = np.ones((3, h, w), dtype=np.float32)
+        slide.apply(blank, s, z0)  # dust, debris, precipitate, bubbles
+        return Signal(blank, ("R", "G", "B"), RGB, "transmitted", 550.0)
     # three buffers for the whole render, however many layers: fresh memory costs page
     # faults, which in a virtual machine cost more than the arithmetic
     acc = np.zeros((3, h, w // 2 + 1), dtype=np.complex64)
@@ -89,6 +91,7 @@ def brightfield(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         acc += F
     total = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
     total += np.float32(1.0)
+    slide.apply(total, s, z0)  # dust, debris, precipitate, bubbles
     return Signal(np.clip(total, 0.0, None, out=total), ("R", "G", "B"), RGB, "transmitted",
                   550.0)
 

