@@ -7,6 +7,7 @@ from micro.core.microscope.generators import (
     cells,
     culture,
     fibers,
+    liver,
     minerals,
     organs,
     plants,
@@ -17,5 +18,5 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals",
+__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "liver", "minerals",
            "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
