@@ -7,6 +7,7 @@ from micro.core.microscope.generators import (
     cells,
     culture,
     fibers,
+    kidney,
     liver,
     minerals,
     organs,
@@ -18,5 +19,5 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "liver", "minerals",
-           "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
+__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "kidney", "liver",
+           "minerals", "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]

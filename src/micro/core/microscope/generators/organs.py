@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from micro.core.microscope.generators.blood import anchored, carve
 from micro.core.microscope.generators.fibers import coverage
 from micro.core.microscope.generators.plants import worley_at
 from micro.core.microscope.generators.shapes import draw
@@ -177,74 +176,6 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     s3 = villus_sdf(x3, y3, *args)
     lym = ((s3 < -epi_t - 4) | ((y3 > base) & (y3 < base + 300))) & (u3[:, 2] < 0.5)
     _nuclei(canvas, ctx, ctx.cls("nucleus"), x3, y3, u3, lym, 2.4, z, 1.1, elong=1.05)
-
-
-@generator("kidney")
-def kidney(canvas: Canvas, ctx: Ctx) -> None:
-    """Renal cortex: tubules in cross-section (Voronoi cells: cuboidal epithelium around a
-    lumen, proximal ones with a brush border) and renal corpuscles (size_um = diameter):
-    a glomerular tuft of capillary loops and nuclei inside Bowman's capsule, with the clear
-    urinary space between. Parts: cytoplasm, nucleus, brush_border, basement, rbc."""
-    w = canvas.window
-    layer, z = _layer(canvas, ctx)
-    tub = float(ctx.p("tubule_um", 50.0))
-    d1, d2, near, table, seeds = worley(w, ctx.seed, tub, 1.0, 0.0, 0.8, 6)
-    edge = (d2 - d1) / 2
-    lumen_r = (0.18 + 0.12 * table[near, 2]) * tub
-    px = max(w.px_um, 0.5)
-    epi = np.clip((d1 - lumen_r) / px + 0.5, 0, 1) * np.clip((edge - 1.5) / px + 0.5, 0, 1)
-    proximal = table[near, 3] < 0.65
-    lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("cytoplasm"), epi * np.where(proximal, 1.0, 0.6),
-         lab + "-tubule")
-    _add(canvas, layer, ctx.cls("basement"), band(edge - 1.5, 1.0, w.px_um))
-    _add(canvas, layer, ctx.cls("brush_border"),
-         np.where(proximal, band(d1 - lumen_r - 0.8, 1.6, w.px_um), 0.0))
-    nuc = ctx.cls("nucleus")
-    if nuc:
-        ids = np.unique(near)
-        m = 8
-        k = np.arange(m)
-        ang = 2 * np.pi * (k[None, :] + table[ids, 4][:, None]) / m
-        rr = ((0.18 + 0.12 * table[ids, 2]) * tub + 0.22 * tub)[:, None]
-        nx = seeds[ids, 0][:, None] + rr * np.cos(ang)
-        ny = seeds[ids, 1][:, None] + rr * np.sin(ang)
-        draw(canvas, nuc, nx.ravel(), ny.ravel(), 2.6, 2.3, z_um=z, profile="dome",
-             amount=0.85, label=lab + "-nucleus")
-    # renal corpuscles replace the tubules where they sit
-    nt = 70
-    x, y, u = anchored(ctx, *ctx.points(ctx.spacing(), ctx.pop.size_um[1], 6 + 3 * nt))
-    if x.size == 0:
-        return
-    R = ctx.size(u[:, 3]) / 2
-    outer = coverage(canvas, x, y, R + 4.0)
-    carve(canvas, layer, 1.0 - np.clip(outer, 0, 1))
-    capsule = np.clip(outer - coverage(canvas, x, y, R), 0, 1)
-    _add(canvas, layer, ctx.cls("cytoplasm"), capsule * 0.6, lab + "-capsule")
-    _add(canvas, layer, ctx.cls("basement"), capsule * 0.8)
-    tuft = R * (0.78 + 0.08 * u[:, 4])
-    ox = x + (R - tuft) * 0.6 * np.cos(2 * np.pi * u[:, 5])
-    oy = y + (R - tuft) * 0.6 * np.sin(2 * np.pi * u[:, 5])
-    cyto = ctx.cls("cytoplasm")
-    if cyto:
-        draw(canvas, cyto, ox, oy, tuft, tuft, z_um=z, profile="lens",
-             amount=0.45, label=lab + "-glomerulus")
-    bm = ctx.cls("basement")
-    uu = u[:, 6:6 + 3 * nt].reshape(-1, nt, 3)
-    rr = np.sqrt(uu[..., 0]) * tuft[:, None] * 0.92
-    ph = 2 * np.pi * uu[..., 1]
-    gx = (ox[:, None] + rr * np.cos(ph)).ravel()
-    gy = (oy[:, None] + rr * np.sin(ph)).ravel()
-    loop = uu[..., 2].ravel() < 0.55
-    if bm:
-        draw(canvas, bm, gx[loop], gy[loop], 4.0, 4.0, z_um=z, profile="rim", amount=0.6)
-    rbc = ctx.cls("rbc")
-    if rbc:
-        draw(canvas, rbc, gx[loop], gy[loop], 3.0, 3.0, z_um=z, profile="biconcave",
-             amount=0.7)
-    if nuc:
-        draw(canvas, nuc, gx[~loop], gy[~loop], 2.2, 2.0, z_um=z, profile="dome",
-             amount=1.0, label=lab + "-glomerulus-nucleus")
 
 
 @generator("alveoli")
