@@ -1,6 +1,7 @@
 """Scene generators, one module per family; importing this package registers them all."""
 
 from micro.core.microscope.generators import (
+    adipose,
     bacteria,
     blood,
     calibration,
@@ -19,5 +20,5 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "kidney", "liver",
+__all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers", "kidney", "liver",
            "minerals", "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]

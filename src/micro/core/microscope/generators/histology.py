@@ -259,7 +259,7 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     f = detail(chatter_um / 2, w.px_um)
     if f > 0:
         gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
-        t = t + 0.14 * f * gate * np.sin(2 * np.pi * (X * 0.94 + Y * 0.34) / chatter_um)
+        t = t + 0.08 * f * gate * np.sin(2 * np.pi * (X * 0.94 + Y * 0.34) / chatter_um)
     # folds: one candidate line per lattice cell of fold_every_um, a strip 15–40 µm wide
     c = cells_at(X, Y, seed ^ 0xF01D, fold_every_um, 0.8, 5)
     ang = np.pi * c.u[..., 2]

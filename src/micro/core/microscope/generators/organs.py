@@ -255,40 +255,6 @@ def cartilage(canvas: Canvas, ctx: Ctx) -> None:
              label=lab + "-nucleus")
 
 
-@generator("adipose")
-def adipose(canvas: Canvas, ctx: Ctx) -> None:
-    """White fat: large polygonal adipocytes (size_um) each filled by one lipid droplet
-    (dissolved in paraffin sections, kept in frozen ones), a thin rim of cytoplasm and a
-    flattened nucleus pressed to the rim ('signet ring'), with capillaries between.
-    Parts: lipid, rim, nucleus."""
-    w = canvas.window
-    layer, z = _layer(canvas, ctx)
-    size = float(np.mean(ctx.pop.size_um))
-    d1, d2, near, table, seeds = worley(w, ctx.seed, size, 1.0, 0.0, 0.85, 6)
-    edge = (d2 - d1) / 2
-    rim = band(edge, 1.2, w.px_um)
-    lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("rim"), rim, lab + "-rim")
-    _add(canvas, layer, ctx.cls("lipid"), (1 - rim) * 0.5, lab)
-    nuc = ctx.cls("nucleus")
-    if nuc:
-        ids = np.unique(near)
-        ids = ids[table[ids, 2] < 0.3]
-        ang = 2 * np.pi * table[ids, 3]
-        off = size * 0.42
-        draw(canvas, nuc, seeds[ids, 0] + off * np.cos(ang), seeds[ids, 1] + off * np.sin(ang),
-             4.5, 1.5, ang + np.pi / 2, z_um=z, profile="dome", amount=1.0,
-             label=lab + "-nucleus")
-        rbc = ctx.cls("rbc")
-        if rbc:
-            ids2 = np.unique(near)
-            ids2 = ids2[table[ids2, 4] < 0.25]
-            a2 = 2 * np.pi * table[ids2, 5]
-            draw(canvas, rbc, seeds[ids2, 0] + size * 0.5 * np.cos(a2),
-                 seeds[ids2, 1] + size * 0.5 * np.sin(a2), 3.6, 3.6, z_um=z,
-                 profile="biconcave", amount=0.8)
-
-
 def _cord_masks(X: np.ndarray, Y: np.ndarray, R: float) -> tuple[np.ndarray, np.ndarray]:
     """Signed distances (µm, negative inside) to the cord's outline (an ellipse) and to its
     H-shaped grey matter (dorsal horns up, ventral horns down, grey commissure)."""
