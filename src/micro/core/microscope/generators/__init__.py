@@ -15,10 +15,11 @@ from micro.core.microscope.generators import (
     plants,
     protists,
     rings,
+    spinalcord,
     surfaces,
     tissue,
     ultrastructure,
 )
 
 __all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers", "kidney", "liver",
-           "minerals", "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
+           "minerals", "organs", "plants", "protists", "rings", "spinalcord", "surfaces", "tissue", "ultrastructure"]

@@ -156,7 +156,7 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
 
 # --------------------------------------------------------------------------- stamps
 
-def _stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float
+def stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Local offsets (µm) u (n, 1, S), v (n, S, 1) of a square stamp around each point,
     the flat pixel index (n, S, S) and whether it lies in the window."""
@@ -172,7 +172,7 @@ def _stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float
     return u, v, gy * w.width + gx, ok
 
 
-def _scatter(npix: int, idx: np.ndarray, ok: np.ndarray, val: np.ndarray) -> np.ndarray:
+def scatter(npix: int, idx: np.ndarray, ok: np.ndarray, val: np.ndarray) -> np.ndarray:
     return np.bincount(idx[ok], weights=val[ok], minlength=npix).astype(F32)
 
 
@@ -209,7 +209,7 @@ def nuclei(canvas: Canvas, layer: int, cls: str | None, x: np.ndarray, y: np.nda
     f_chrom = detail(0.7, w.px_um)
     for s in range(0, x.size, chunk):
         sl = slice(s, s + chunk)
-        uu, vv, idx, ok = _stamp_grid(w, x[sl], y[sl], reach)
+        uu, vv, idx, ok = stamp_grid(w, x[sl], y[sl], reach)
         c = np.cos(th[sl]).astype(F32)[:, None, None]
         sn = np.sin(th[sl]).astype(F32)[:, None, None]
         A = a[sl].astype(F32)[:, None, None]
@@ -232,12 +232,12 @@ def nuclei(canvas: Canvas, layer: int, cls: str | None, x: np.ndarray, y: np.nda
                      + np.cos(k_chrom * 1.3 * (uu * 0.2 - vv * 0.98) + 3 * ph))
             body = body * (1 + 0.35 * f_chrom * clump)
         val = edge * body * amt[sl].astype(F32)[:, None, None]
-        acc += _scatter(canvas.npix, idx, ok, val)
+        acc += scatter(canvas.npix, idx, ok, val)
         if acc_n is not None:
             ox = 0.3 * (g[:, 5, None, None] - 0.5)
             rn = np.hypot(p - ox, q + ox) * np.minimum(A, B)
             dot = np.clip((0.9 - rn) / w.px_um + 0.5, 0, 1) * edge
-            acc_n += _scatter(canvas.npix, idx, ok, dot * (0.5 + vesicular))
+            acc_n += scatter(canvas.npix, idx, ok, dot * (0.5 + vesicular))
     canvas.add(layer, cls, acc)
     if label:
         canvas.add_label(label, acc)
