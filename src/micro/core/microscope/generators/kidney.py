@@ -106,7 +106,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     cp = corpuscles(X, Y, ctx.seed, dens, dmin, dmax)
     cyto, nuc, bm = ctx.cls("cytoplasm"), ctx.cls("nucleus"), ctx.cls("basement")
     # --- corpuscles
-    body = inside(cp.d - cp.radius - CAPSULE_UM, px)
+    body = inside(cp.d - cp.radius - CAPSULE_UM, px) * (cp.radius > 0)
     capsule = body - inside(cp.d - cp.radius, px)
     tuft = inside((cp.tuft - 1) * 30.0, px) * body
     space = np.clip(body - capsule - tuft, 0, 1)
@@ -141,7 +141,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     d1 = tb.d1.astype(F32)
     u = tb.u.astype(F32)
     prox = u[..., 2] < float(ctx.p("proximal", 0.75))
-    free = 1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px)
+    free = 1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)
     phi = np.arctan2((WY - tb.sy).astype(F32), (WX - tb.sx).astype(F32))
     lum = np.where(prox, tub_um * (0.07 + 0.07 * u[..., 3]) * (
         1 + 0.3 * np.cos(3 * phi + 6.3 * u[..., 4]) + 0.2 * np.cos(5 * phi + 6.3 * u[..., 7])),
@@ -175,7 +175,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     nd = np.hypot(t_off / 1.05, r_off / 0.95)
     ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
     chrom = 0.75 + 0.5 * (value_noise(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
-    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.07, 2.6, px), "tubule-nucleus")
+    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.035, 2.6, px), "tubule-nucleus")
     lateral = inside(np.abs(a - k - 0.5) * 6.2832 / ncell * d1 - 0.5 * ncell / 9.0, px)
     lateral = np.where(prox, 0.0, 1 - lateral) * epi
     put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.04, 1.0, px) * 0.6)
