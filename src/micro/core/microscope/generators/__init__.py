@@ -8,6 +8,7 @@ from micro.core.microscope.generators import (
     cells,
     culture,
     fibers,
+    intestine,
     kidney,
     liver,
     minerals,
@@ -21,5 +22,5 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers", "kidney", "liver",
+__all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers", "intestine", "kidney", "liver",
            "minerals", "organs", "plants", "protists", "rings", "spinalcord", "surfaces", "tissue", "ultrastructure"]

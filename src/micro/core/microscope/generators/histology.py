@@ -280,13 +280,15 @@ def hash01(*keys: np.ndarray | int | float) -> np.ndarray:
     """Cheap deterministic hash of integer- or half-integer-valued arrays to [0, 1), for
     per-structure choices inside an architecture (which cord branches, which cell holds two
     nuclei). 32-bit multiply–xorshift mixing."""
-    h: np.ndarray = np.zeros((), dtype=np.uint32)
+    shape = np.broadcast(*[np.asarray(k) for k in keys]).shape
+    h = np.zeros((int(np.prod(shape)),), dtype=np.uint32)
     for k, key in enumerate(keys):
-        v = np.asarray(np.asarray(key, dtype=np.float64) * 2.0, dtype=np.int64)
-        h = (h ^ v.astype(np.uint32)) * np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF)
+        v = np.mod(np.asarray(key, dtype=np.float64) * 2.0, 4294967296.0)
+        v = np.broadcast_to(v, shape).ravel().astype(np.int64).astype(np.uint32)
+        h = (h ^ v) * np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF)
         h = h ^ (h >> np.uint32(15))
     h = h * np.uint32(0x2C1B3C6D)
     h = h ^ (h >> np.uint32(12))
     h = h * np.uint32(0x297A2D39)
     h = h ^ (h >> np.uint32(15))
-    return h.astype(np.float64) * (1.0 / 4294967296.0)
+    return (h.astype(np.float64) * (1.0 / 4294967296.0)).reshape(shape)

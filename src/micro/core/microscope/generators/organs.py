@@ -10,7 +10,7 @@ import numpy as np
 from micro.core.microscope.generators.fibers import coverage
 from micro.core.microscope.generators.plants import worley_at
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.lattice import Window
 from micro.core.microscope.raster import Canvas, band, value_noise, worley
 from micro.core.microscope.registry import Ctx, generator
 
@@ -97,85 +97,6 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     jy2 = top + corneum + 90 + 30 * np.sin(2 * np.pi * x2 / 140.0)
     fib = (y2 > jy2 + 10) & (y2 < top + deep)
     _nuclei(canvas, ctx, ctx.cls("nucleus"), x2, y2, u2, fib, 2.6, z, 0.9, elong=2.2)
-
-
-def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: float,
-               height: float, width: float) -> np.ndarray:
-    """Signed distance (µm, negative inside) to the nearest intestinal villus: a finger of
-    `width` rising from y = base towards −y, height varying ±25 % per villus."""
-    k0 = np.round(x / pitch).astype(np.int64)
-    best = np.full(np.broadcast(x, y).shape, np.inf)
-    for dk in (-1, 0, 1):
-        k = k0 + dk
-        kf = np.ravel(k)
-        t = uniforms(seed, kf, np.zeros_like(kf), 3).reshape(*np.shape(k), 3)
-        cx = (k + (t[..., 0] - 0.5) * 0.3) * pitch
-        h = height * (0.75 + 0.5 * t[..., 1])
-        r = width / 2 * (0.85 + 0.3 * t[..., 2])
-        yt = base - h + r
-        yy = np.clip(y, yt, base + 400.0)
-        d = np.hypot(x - cx, y - yy) - r
-        best = np.minimum(best, d)
-    return best
-
-
-@generator("villi")
-def villi(canvas: Canvas, ctx: Ctx) -> None:
-    """Small intestine (jejunum): finger-like villi lined by tall columnar enterocytes with a
-    brush border and basal nuclei, goblet cells with mucin cups, a lamina propria core with
-    lymphocytes, crypts and the muscularis below. Parts: cytoplasm, nucleus, mucin,
-    brush_border, stroma, muscle."""
-    w = canvas.window
-    layer, z = _layer(canvas, ctx)
-    X, Y = w.grids()
-    pitch = float(ctx.p("pitch_um", 180.0))
-    base = float(ctx.p("base_um", 250.0))
-    H = float(ctx.p("height_um", 550.0))
-    wid = float(ctx.p("width_um", 120.0))
-    args = (ctx.seed, pitch, base, H, wid)
-    sdf = villus_sdf(X, Y, *args)
-    px = max(w.px_um, 0.5)
-    epi_t = 26.0
-    mucosa = np.clip(-sdf / px + 0.5, 0, 1)
-    epi = mucosa * np.clip((sdf + epi_t) / px + 0.5, 0, 1)
-    core = mucosa - epi
-    lab = ctx.pop.label
-    crypt_zone = np.clip((Y - base) / px, 0, 1) * np.clip((base + 300 - Y) / px, 0, 1)
-    muscle_zone = np.clip((Y - base - 300) / px, 0, 1) * np.clip((base + 700 - Y) / px, 0, 1)
-    c1, *_ = worley(w, ctx.seed ^ 5, 70.0, 1.6, np.pi / 2, 0.5, 3)
-    crypt_epi = crypt_zone * np.clip(1 - np.abs(c1 - 22) / 14, 0, 1)
-    crypt_lumen = crypt_zone * (c1 < 8)
-    stroma_amt = (core + crypt_zone * (1 - crypt_epi - crypt_lumen)) * (
-        0.5 + 0.5 * value_noise(w, ctx.seed ^ 6, 6.0))
-    lateral = walls(w, ctx.seed ^ 7, 6.0, 0.5)
-    _add(canvas, layer, ctx.cls("cytoplasm"), (epi + crypt_epi) * (1 - 0.4 * lateral),
-         lab + "-epithelium")
-    _add(canvas, layer, ctx.cls("stroma"), stroma_amt, lab + "-lamina-propria")
-    _add(canvas, layer, ctx.cls("brush_border"), epi * band(sdf + 1.0, 1.5, w.px_um) * 2)
-    _add(canvas, layer, ctx.cls("muscle"), muscle_zone * (0.8 + 0.3 * value_noise(
-        w, ctx.seed ^ 8, 20.0)), lab + "-muscularis")
-    x, y, u = ctx.points(5.5, 8.0, 6)
-    s = villus_sdf(x, y, *args)
-    basal = (s > -epi_t + 4) & (s < -epi_t + 11) & (u[:, 2] < 0.85)
-    eps = 1.0
-    nx = villus_sdf(x + eps, y, *args) - villus_sdf(x - eps, y, *args)
-    ny = villus_sdf(x, y + eps, *args) - villus_sdf(x, y - eps, *args)
-    normal = np.arctan2(ny, nx)
-    _nuclei(canvas, ctx, ctx.cls("nucleus"), x, y, u, basal, 2.2, z, 1.0, elong=1.7,
-            theta=normal, label=lab + "-nucleus")
-    mucin = ctx.cls("mucin")
-    x2, y2, u2 = ctx.points(20.0, 8.0, 6)
-    s2 = villus_sdf(x2, y2, *args)
-    gob = (s2 > -epi_t + 8) & (s2 < -6) & (u2[:, 2] < 0.6)
-    if mucin and gob.any():
-        n2 = (villus_sdf(x2 + eps, y2, *args) - villus_sdf(x2 - eps, y2, *args))
-        m2 = (villus_sdf(x2, y2 + eps, *args) - villus_sdf(x2, y2 - eps, *args))
-        draw(canvas, mucin, x2[gob], y2[gob], 7.0, 4.0, np.arctan2(m2, n2)[gob], z_um=z,
-             profile="dome", amount=0.9, label=lab + "-goblet")
-    x3, y3, u3 = ctx.points(14.0, 6.0, 6)
-    s3 = villus_sdf(x3, y3, *args)
-    lym = ((s3 < -epi_t - 4) | ((y3 > base) & (y3 < base + 300))) & (u3[:, 2] < 0.5)
-    _nuclei(canvas, ctx, ctx.cls("nucleus"), x3, y3, u3, lym, 2.4, z, 1.1, elong=1.05)
 
 
 @generator("alveoli")
