@@ -11,6 +11,7 @@ from micro.core.microscope.generators import (
     intestine,
     kidney,
     liver,
+    lung,
     minerals,
     organs,
     plants,
@@ -22,5 +23,6 @@ from micro.core.microscope.generators import (
     ultrastructure,
 )
 
-__all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers", "intestine", "kidney", "liver",
-           "minerals", "organs", "plants", "protists", "rings", "spinalcord", "surfaces", "tissue", "ultrastructure"]
+__all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers",
+           "intestine", "kidney", "liver", "lung", "minerals", "organs", "plants", "protists",
+           "rings", "spinalcord", "surfaces", "tissue", "ultrastructure"]

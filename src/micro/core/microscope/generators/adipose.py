@@ -15,6 +15,7 @@ from micro.core.microscope.generators.histology import (
     inside,
     layer_of,
     limited,
+    line,
     nuclei,
     put,
     section,
@@ -51,7 +52,7 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     X, Y = grid(w)
     mem, wall, ang, d1, cid = fat_cells(X, Y, ctx.seed, size)
     half = 0.55 + 0.5 * hash01(cid, 1)  # half the wall: one cell's rim, µm
-    rim = limited(inside(mem - half, px), 0.05, 2 * half.mean(), px) * (mem > -0.5)
+    rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
     lipid = np.clip(1 - rim - gap, 0, 1)
     tint = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x71, 2.0)
@@ -69,7 +70,8 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     nuc = np.where(has & (mem > 0) & (arc < hl), inside(depth - thick, px), 0.0)
     nuc = np.clip(nuc - rim, 0, 1)
     chrom = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 0x7C, 0.7)
-    put(canvas, layer, ctx.cls("nucleus"), limited(nuc * chrom * 1.1, 0.004, 2.6, px),
+    near_rim = inside(mem - 6.0, px)
+    put(canvas, layer, ctx.cls("nucleus"), limited(nuc * chrom * 1.1, 0.02, 2.6, px) * near_rim,
         "fat-nucleus")
     _capillaries(canvas, ctx, layer, z, size)
     section(canvas, layer, ctx.seed ^ 0x5EC7)

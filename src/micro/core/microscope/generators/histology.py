@@ -48,6 +48,14 @@ def inside(sd_um: np.ndarray, px_um: float) -> np.ndarray:
     return np.clip(0.5 - sd_um / px_um, 0.0, 1.0)
 
 
+def line(dist_um: np.ndarray, width_um: np.ndarray | float, px_um: float) -> np.ndarray:
+    """Area coverage of a band `width_um` wide centred on dist = 0 (a membrane, a septum):
+    sharp-edged when wider than a pixel, otherwise spread over the pixel it crosses with its
+    area kept (never aliased, never smeared over pixels it does not touch)."""
+    w_eff = np.maximum(width_um, px_um)
+    return np.clip((w_eff / 2 - np.abs(dist_um)) / px_um + 0.5, 0.0, 1.0) * (width_um / w_eff)
+
+
 def detail(size_um: float, px_um: float) -> float:
     """How much of a feature of this size survives sampling at px_um: 1 when it spans two
     pixels or more, 0 when it is under half a pixel (its area mean is shown instead)."""
@@ -112,6 +120,8 @@ class Cells:
     sy: np.ndarray
     u: np.ndarray
     """(…, slots) per-cell uniforms of the nearest cell (slots 0–1 are its jitter)."""
+    pair: np.ndarray
+    """Hash in [0, 1) of the wall between the nearest and second-nearest cells."""
 
     @property
     def wall(self) -> np.ndarray:
@@ -127,7 +137,7 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     cj = np.floor(y / spacing_um).astype(np.int64)
     if ci.size == 0:
         e = np.zeros(x.shape)
-        return Cells(e, e, e, e, np.zeros((*x.shape, slots)))
+        return Cells(e, e, e, e, np.zeros((*x.shape, slots)), e)
     ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
     ncol = int(ci.max()) + 2 - ilo
     nrow = int(cj.max()) + 2 - jlo
@@ -144,14 +154,21 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     d1 = np.full(x.shape, np.inf, dtype=F32)
     d2 = np.full(x.shape, np.inf, dtype=F32)
     near = np.zeros(x.shape, dtype=np.int64)
+    near2 = np.zeros(x.shape, dtype=np.int64)
     for dj in (-1, 0, 1):
         for di in (-1, 0, 1):
             k = base + (dj * ncol + di)
             d = np.square(rx - ssx[k]) + np.square(ry - ssy[k])
-            d2 = np.where(d < d1, d1, np.minimum(d2, d))
-            near = np.where(d < d1, k, near)
+            first = d < d1
+            near2 = np.where(first, near, np.where(d < d2, k, near2))
+            d2 = np.where(first, d1, np.minimum(d2, d))
+            near = np.where(first, k, near)
             d1 = np.minimum(d1, d)
-    return Cells(np.sqrt(d1), np.sqrt(d2), seed_x[near], seed_y[near], tab[near])
+    # the wall's identity from the two cells' global lattice indices
+    id1 = (ilo + near % ncol) * 100003.0 + (jlo + near // ncol)
+    id2 = (ilo + near2 % ncol) * 100003.0 + (jlo + near2 // ncol)
+    pair = hash01(np.minimum(id1, id2), np.maximum(id1, id2), seed % 65521)
+    return Cells(np.sqrt(d1), np.sqrt(d2), seed_x[near], seed_y[near], tab[near], pair)
 
 
 # --------------------------------------------------------------------------- stamps

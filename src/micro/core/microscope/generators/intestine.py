@@ -17,6 +17,7 @@ from micro.core.microscope.generators.histology import (
     inside,
     layer_of,
     limited,
+    line,
     noise_at,
     nuclei,
     put,
@@ -144,7 +145,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     lateral = limited(inside(np.abs(((Y + 0.3 * Xs) % 5.5) - 2.75) - 2.3, px), 0.85, 1.0, px)
     put(canvas, layer, ctx.cls("cytoplasm"), (epi * 0.9 * (0.75 + 0.25 * lateral)
                                               + crypt_epi * 0.7) * grain)
-    brush = epi * limited(inside(np.abs(v + 1.0) - 1.0, px), 0.08, 2.0, px)
+    brush = epi * line(v + 1.0, 2.0, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.6)
     loose = 0.5 + 0.5 * value_noise(w, ctx.seed ^ 0x62, 5.0)
     put(canvas, layer, ctx.cls("stroma"), lp * loose * 0.8)

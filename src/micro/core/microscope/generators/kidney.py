@@ -21,6 +21,7 @@ from micro.core.microscope.generators.histology import (
     inside,
     layer_of,
     limited,
+    line,
     nuclei,
     put,
     section,
@@ -156,10 +157,10 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, cyto, epi * np.where(prox, 1.25, 0.7) * tint * grain)
     put(canvas, layer, None, epi * prox, "proximal-tubule")
     put(canvas, layer, None, epi * ~prox, "distal-tubule")
-    put(canvas, layer, bm, limited(inside(np.abs(e - gap) - 0.5, px), 0.06, 1.0, px) * free)
+    put(canvas, layer, bm, line(e - gap, 1.0, px) * free)
     fuzz = 0.6 + 0.8 * value_noise(w, ctx.seed ^ 0xB8, 0.6)
-    brush = np.where(prox, inside(np.abs(d1 - lum - 1.4) - 1.4, px), 0.0) * epi
-    put(canvas, layer, ctx.cls("brush_border"), limited(brush * fuzz, 0.05, 2.8, px))
+    brush = np.where(prox, line(d1 - lum - 1.4, 2.8, px), 0.0) * epi
+    put(canvas, layer, ctx.cls("brush_border"), brush * fuzz)
     # nuclei: one per cell around the profile; proximal cells are wide and few are cut
     # through their nucleus, distal ones narrow with a nucleus in most
     ncell = np.where(prox, 6.0, 9.0)
@@ -175,10 +176,10 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     nd = np.hypot(t_off / 1.05, r_off / 0.95)
     ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
     chrom = 0.75 + 0.5 * (value_noise(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
-    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.035, 2.6, px), "tubule-nucleus")
+    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.065, 2.6, px) * epi, "tubule-nucleus")
     lateral = inside(np.abs(a - k - 0.5) * 6.2832 / ncell * d1 - 0.5 * ncell / 9.0, px)
     lateral = np.where(prox, 0.0, 1 - lateral) * epi
-    put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.04, 1.0, px) * 0.6)
+    put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.04, 1.0, px) * epi * 0.6)
     # --- points: glomerular nuclei, capsule nuclei, peritubular red cells
     _points(canvas, ctx, layer, z, dens, dmin, dmax, tub_um, ox, oy)
     section(canvas, layer, ctx.seed ^ 0x5EC7)

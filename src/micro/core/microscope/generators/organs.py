@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.microscope.generators.fibers import coverage
-from micro.core.microscope.generators.plants import worley_at
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window
 from micro.core.microscope.raster import Canvas, band, value_noise, worley
@@ -97,45 +96,6 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     jy2 = top + corneum + 90 + 30 * np.sin(2 * np.pi * x2 / 140.0)
     fib = (y2 > jy2 + 10) & (y2 < top + deep)
     _nuclei(canvas, ctx, ctx.cls("nucleus"), x2, y2, u2, fib, 2.6, z, 0.9, elong=2.2)
-
-
-@generator("alveoli")
-def alveoli(canvas: Canvas, ctx: Ctx) -> None:
-    """Lung parenchyma: thin alveolar septa (Voronoi walls around air spaces of size_um)
-    carrying capillaries with red cells and the nuclei of pneumocytes and endothelium;
-    occasional alveolar macrophages in the air spaces. Parts: septum, nucleus, rbc,
-    elastic, macrophage."""
-    w = canvas.window
-    layer, z = _layer(canvas, ctx)
-    size = float(np.mean(ctx.pop.size_um))
-    args = (ctx.seed, size, 1.0, 0.0, 0.9, 4)
-    d1, d2, near, table, _ = worley(w, *args)
-    edge = (d2 - d1) / 2
-    thick = float(ctx.p("septum_um", 6.0)) * (0.7 + 0.6 * table[near, 2])
-    sep = np.clip(1.0 - np.abs(edge) / np.maximum(thick / 2, w.px_um), 0, 1) * np.minimum(
-        1.0, thick / 2 / np.maximum(w.px_um, 1e-6))
-    lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("septum"), sep, lab)
-    _add(canvas, layer, ctx.cls("elastic"), sep * 0.3)
-    x, y, u = ctx.points(9.0, 6.0, 6)
-    e1, e2, _, _ = worley_at(x, y, *args)
-    on = np.abs((e2 - e1) / 2) < 2.5
-    nuc = on & (u[:, 2] < 0.45)
-    _nuclei(canvas, ctx, ctx.cls("nucleus"), x, y, u, nuc, 2.6, z, 0.9, elong=1.5,
-            label=lab + "-nucleus")
-    rbc = ctx.cls("rbc")
-    cap = on & (u[:, 2] > 0.55)
-    if rbc and cap.any():
-        draw(canvas, rbc, x[cap], y[cap], 3.6, 3.6, z_um=z, profile="biconcave", amount=0.8,
-             label=lab + "-rbc")
-    mac = ctx.cls("macrophage")
-    x2, y2, u2 = ctx.points(size * 2.5, 15.0, 6)
-    f1, _, _, _ = worley_at(x2, y2, *args)
-    free = (f1 < size * 0.3) & (u2[:, 2] < 0.5)
-    if mac and free.any():
-        draw(canvas, mac, x2[free], y2[free], 8.0, 7.0, np.pi * u2[free, 3], z_um=z,
-             profile="lens", amount=0.9)
-        _nuclei(canvas, ctx, ctx.cls("nucleus"), x2, y2, u2, free, 3.0, z, 0.9)
 
 
 @generator("cartilage")
