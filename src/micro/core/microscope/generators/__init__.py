@@ -17,6 +17,7 @@ from micro.core.microscope.generators import (
     plants,
     protists,
     rings,
+    skin,
     spinalcord,
     surfaces,
     tissue,
@@ -25,4 +26,4 @@ from micro.core.microscope.generators import (
 
 __all__ = ["adipose", "bacteria", "blood", "calibration", "cells", "culture", "fibers",
            "intestine", "kidney", "liver", "lung", "minerals", "organs", "plants", "protists",
-           "rings", "spinalcord", "surfaces", "tissue", "ultrastructure"]
+           "rings", "skin", "spinalcord", "surfaces", "tissue", "ultrastructure"]
