@@ -73,7 +73,11 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     near_rim = inside(mem - 6.0, px)
     put(canvas, layer, ctx.cls("nucleus"), limited(nuc * chrom * 1.1, 0.02, 2.6, px) * near_rim,
         "fat-nucleus")
-    _capillaries(canvas, ctx, layer, z, size)
+    if px > 2.5:  # red cells and endothelium below the pixel size: their area means
+        put(canvas, layer, ctx.cls("rbc"), gap * 0.3)
+        put(canvas, layer, ctx.cls("nucleus"), gap * 0.05)
+    else:
+        _capillaries(canvas, ctx, layer, z, size)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 

@@ -72,10 +72,13 @@ def limited(value: np.ndarray, mean: float, size_um: float, px_um: float) -> np.
 
 def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.ndarray:
     """Smooth value noise in [0, 1] at arbitrary points (µm), cubic-eased between lattice
-    corners `scale_um` apart."""
+    corners `scale_um` apart. For detail finer than the pixels use `value_noise` on the
+    window, which fades it out."""
     fx = np.asarray(x, dtype=np.float64) / scale_um
     fy = np.asarray(y, dtype=np.float64) / scale_um
     fx, fy = np.broadcast_arrays(fx, fy)
+    if fx.size == 0:
+        return np.zeros(fx.shape, dtype=F32)
     i0 = np.floor(fx).astype(np.int64)
     j0 = np.floor(fy).astype(np.int64)
     tx = (fx - i0).astype(F32)
@@ -83,13 +86,14 @@ def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.nda
     tx = tx * tx * (3 - 2 * tx)
     ty = ty * ty * (3 - 2 * ty)
     ilo, jlo = int(i0.min()), int(j0.min())
-    ii = np.arange(ilo, int(i0.max()) + 2)
-    jj = np.arange(jlo, int(j0.max()) + 2)
-    gi, gj = np.meshgrid(ii, jj, indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape).astype(F32)
-    a, b = i0 - ilo, j0 - jlo
-    top = tab[b, a] * (1 - tx) + tab[b, a + 1] * tx
-    bot = tab[b + 1, a] * (1 - tx) + tab[b + 1, a + 1] * tx
+    ncol = int(i0.max()) + 2 - ilo
+    nrow = int(j0.max()) + 2 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32)
+    k = (j0 - jlo) * ncol + (i0 - ilo)
+    top = tab[k] * (1 - tx) + tab[k + 1] * tx
+    k += ncol
+    bot = tab[k] * (1 - tx) + tab[k + 1] * tx
     return top * (1 - ty) + bot * ty
 
 
@@ -277,14 +281,27 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     if f > 0:
         gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
         t = t + 0.08 * f * gate * np.sin(2 * np.pi * (X * 0.94 + Y * 0.34) / chatter_um)
-    # folds: one candidate line per lattice cell of fold_every_um, a strip 15–40 µm wide
-    c = cells_at(X, Y, seed ^ 0xF01D, fold_every_um, 0.8, 5)
-    ang = np.pi * c.u[..., 2]
-    dist = np.abs((X - c.sx) * np.sin(ang) - (Y - c.sy) * np.cos(ang))
-    along = np.abs((X - c.sx) * np.cos(ang) + (Y - c.sy) * np.sin(ang))
-    taper = np.sqrt(np.clip(1 - (along / (0.3 * fold_every_um)) ** 2, 0, 1))
-    width = (15.0 + 25.0 * c.u[..., 3]) * taper
-    fold = np.where(c.u[..., 4] < 0.5, inside(dist - width / 2, w.px_um), 0.0)
+    # folds: one candidate line per lattice cell of fold_every_um (half of them present), a
+    # strip 15–40 µm wide tapering at its ends; only the few cells near the window are tried
+    L = fold_every_um
+    fold = np.zeros(X.shape, F32)
+    i0, i1 = int(np.floor((w.x0_um - L) / L)), int(np.floor((w.x0_um + w.width_um + L) / L))
+    j0, j1 = int(np.floor((w.y0_um - L) / L)), int(np.floor((w.y0_um + w.height_um + L) / L))
+    gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
+    fu = uniforms(seed ^ 0xF01D, gi.ravel(), gj.ravel(), 5)
+    fx = (gi.ravel() + 0.1 + 0.8 * fu[:, 0]) * L
+    fy = (gj.ravel() + 0.1 + 0.8 * fu[:, 1]) * L
+    half = 0.3 * L
+    for k in np.nonzero(fu[:, 4] < 0.5)[0]:
+        if (fx[k] + half < w.x0_um or fx[k] - half > w.x0_um + w.width_um
+                or fy[k] + half < w.y0_um or fy[k] - half > w.y0_um + w.height_um):
+            continue
+        ang = np.pi * fu[k, 2]
+        dist = np.abs((X - fx[k]) * np.sin(ang) - (Y - fy[k]) * np.cos(ang))
+        along = np.abs((X - fx[k]) * np.cos(ang) + (Y - fy[k]) * np.sin(ang))
+        taper = np.sqrt(np.clip(1 - (along / half) ** 2, 0, 1))
+        width = (15.0 + 25.0 * fu[k, 3]) * taper
+        fold = np.maximum(fold, inside(dist - width / 2, w.px_um))
     t = (t + fold * 0.9).astype(F32)
     flat = t.ravel()
     for (li, _cls), arr in canvas.amounts.items():
@@ -294,18 +311,21 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
 
 
 def hash01(*keys: np.ndarray | int | float) -> np.ndarray:
-    """Cheap deterministic hash of integer- or half-integer-valued arrays to [0, 1), for
+    """Cheap deterministic hash of integer- or half-integer-valued keys to [0, 1), for
     per-structure choices inside an architecture (which cord branches, which cell holds two
-    nuclei). 32-bit multiply–xorshift mixing."""
-    shape = np.broadcast(*[np.asarray(k) for k in keys]).shape
-    h = np.zeros((int(np.prod(shape)),), dtype=np.uint32)
+    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹."""
+    h: np.ndarray | np.uint32 = np.uint32(0x5BD1E995)
     for k, key in enumerate(keys):
-        v = np.mod(np.asarray(key, dtype=np.float64) * 2.0, 4294967296.0)
-        v = np.broadcast_to(v, shape).ravel().astype(np.int64).astype(np.uint32)
-        h = (h ^ v) * np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF)
+        if isinstance(key, (int, float, np.integer, np.floating)):
+            v: np.ndarray | np.uint32 = np.uint32(int(key * 2) % 4294967296)
+        else:
+            v = (np.asarray(key) * 2).astype(np.int64).astype(np.uint32)
+        h = np.bitwise_xor(h, v)
+        h = np.multiply(h, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF),
+                        dtype=np.uint32, casting="unsafe")
         h = h ^ (h >> np.uint32(15))
-    h = h * np.uint32(0x2C1B3C6D)
+    h = np.multiply(h, np.uint32(0x2C1B3C6D), dtype=np.uint32, casting="unsafe")
     h = h ^ (h >> np.uint32(12))
-    h = h * np.uint32(0x297A2D39)
+    h = np.multiply(h, np.uint32(0x297A2D39), dtype=np.uint32, casting="unsafe")
     h = h ^ (h >> np.uint32(15))
-    return (h.astype(np.float64) * (1.0 / 4294967296.0)).reshape(shape)
+    return np.asarray(h).astype(np.float64) * (1.0 / 4294967296.0)

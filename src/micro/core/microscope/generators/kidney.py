@@ -181,7 +181,13 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     lateral = np.where(prox, 0.0, 1 - lateral) * epi
     put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.04, 1.0, px) * epi * 0.6)
     # --- points: glomerular nuclei, capsule nuclei, peritubular red cells
-    _points(canvas, ctx, layer, z, dens, dmin, dmax, tub_um, ox, oy)
+    if px > 2.5:  # cells below the pixel size: their area means
+        put(canvas, layer, nuc, tuft * 0.3, "glomerulus-nucleus")
+        interstitium = np.clip(free - tube, 0, 1)
+        put(canvas, layer, ctx.cls("rbc"), interstitium * 0.25)
+        put(canvas, layer, nuc, interstitium * 0.06)
+    else:
+        _points(canvas, ctx, layer, z, dens, dmin, dmax, tub_um, ox, oy)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 

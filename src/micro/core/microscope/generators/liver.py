@@ -251,9 +251,9 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     has = hash01(c, 5) < 0.82
     nuc_cov = np.where(has, inside(dn - rn, px), 0.0)
     rho = np.clip(dn / rn, 0, 1)
-    chrom = 0.45 + 0.75 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
+    chrom = 0.75 + 0.6 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
         value_noise(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
-    nuc = limited(nuc_cov * chrom, 0.08, 4.6, px) * hep
+    nuc = limited(nuc_cov * chrom, 0.078, 4.6, px) * hep
     nucleolus = np.where(has, inside(np.hypot(lv.along - ncx - off - 1.0,
                                               lv.across - ncy - 0.6) - 1.0, px), 0.0)
     nucleolus = limited(nucleolus, 0.01, 2.0, px) * hep

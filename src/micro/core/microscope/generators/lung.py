@@ -145,6 +145,9 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     clot = np.clip((noise_at(X, Y, ctx.seed ^ 0xB1, 18.0) - 0.25) * 2, 0, 1)
     if px > 2.0:
         put(canvas, layer, ctx.cls("rbc"), blood * (0.35 + 0.3 * clot))
+    if px > 2.5:  # septal cells below the pixel size: their area means
+        put(canvas, layer, ctx.cls("rbc"), sep * (1 - solid) * 0.2)
+        put(canvas, layer, ctx.cls("nucleus"), sep * (1 - solid) * 0.1)
     _cells(canvas, ctx, layer, z, size, ox, oy, blood * clot)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
@@ -154,6 +157,9 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     """Septal red cells and nuclei, red cells in vessels, alveolar macrophages."""
     w = canvas.window
     nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    if w.px_um > 2.5:
+        _macrophages(canvas, ctx, layer, z, size, ox, oy)
+        return
     x, y, u = ctx.points(7.0, 6.0, 8)
     xs, ys = x + ox, y + oy
     mem, ok = alveoli_at(xs, ys, ctx.seed, size)
@@ -180,7 +186,13 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
         inb = (blood[iy, ix] > 0.5) & (u2[:, 2] < 0.85)
         draw(canvas, rbc, x2[inb], y2[inb], 3.6, 3.3, 6.3 * u2[inb, 3], z_um=z,
              profile="biconcave", amount=0.85)
-    # alveolar macrophages ('dust cells'), some with brown pigment
+    _macrophages(canvas, ctx, layer, z, size, ox, oy)
+
+
+def _macrophages(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: float,
+                 oy: float) -> None:
+    """Alveolar macrophages ('dust cells') in the air spaces, some with brown pigment."""
+    nuc = ctx.cls("nucleus")
     x3, y3, u3 = ctx.points(size * 1.2, 15.0, 8)
     m3, _ = alveoli_at(x3 + ox, y3 + oy, ctx.seed, size)
     aw3 = airways_at(x3 + ox, y3 + oy, ctx.seed)

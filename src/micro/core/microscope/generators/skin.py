@@ -110,9 +110,9 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     chrom = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 10, 0.7)
     put(canvas, layer, ctx.cls("nucleus"), limited(ncov * chrom, 0.12, 6.0, px) * epi
         * (1 + 0.3 * basal), "epidermis-nucleus")
-    kh = np.clip((noise_at(X, Y, ctx.seed ^ 11, 0.9) - 0.55) * 5, 0, 1)
+    kh = np.clip((value_noise(w, ctx.seed ^ 11, 0.9) - 0.55) * 5, 0, 1)
     put(canvas, layer, ctx.cls("granules"), gran * limited(kh, 0.2, 1.0, px) * 3.0)
-    mel = np.clip((noise_at(X, Y, ctx.seed ^ 12, 0.8) - 0.5) * 4, 0, 1)
+    mel = np.clip((value_noise(w, ctx.seed ^ 12, 0.8) - 0.5) * 4, 0, 1)
     put(canvas, layer, ctx.cls("melanin"), basal * limited(mel, 0.25, 0.8, px) * 0.35)
     # dermis: fine loose collagen in the papillae, coarse wavy bundles below
     dj = Y - junc

@@ -23,6 +23,7 @@ from micro.core.microscope.generators.histology import (
     section,
     stamp_grid,
 )
+from micro.core.microscope.lattice import uniforms
 from micro.core.microscope.raster import Canvas, value_noise
 from micro.core.microscope.registry import Ctx, generator
 
@@ -117,10 +118,14 @@ def _glia(canvas: Canvas, ctx: Ctx, layer: int, H: float) -> None:
     keep = (o < -4) & (rr > canal_r + 3) & (u[:, 2] < np.where(g < 0, 0.75, 0.4))
     nuclei(canvas, layer, nuc, x[keep], y[keep], 2.5, 2.1, 6.3 * u[keep, 3], u[keep], 1.0,
            label="glia")
-    x, y, u = ctx.points(4.0, 5.0, 8)
-    rr = np.hypot(x, y)
-    ep = (np.abs(rr - canal_r - 3.5) < 2.0) & (u[:, 2] < 0.8)
-    nuclei(canvas, layer, nuc, x[ep], y[ep], 3.0, 1.8, np.arctan2(y, x)[ep], u[ep], 1.1)
+    n = int(2 * np.pi * (canal_r + 3.5) / 4.0)  # ependymal cells ~4 µm wide round the canal
+    k = np.arange(n)
+    u = uniforms(ctx.seed ^ 0xE9, k, np.zeros(n, np.int64), 8)
+    ang = 2 * np.pi * (k + 0.3 * (u[:, 0] - 0.5)) / n
+    rr = canal_r + 3.5 + 1.5 * (u[:, 1] - 0.5)
+    ep = u[:, 2] < 0.8
+    nuclei(canvas, layer, nuc, (rr * np.cos(ang))[ep], (rr * np.sin(ang))[ep], 3.0, 1.8,
+           ang[ep], u[ep], 1.1)
 
 
 def _neurons(canvas: Canvas, ctx: Ctx, layer: int, H: float) -> None:
@@ -155,7 +160,7 @@ def _neurons(canvas: Canvas, ctx: Ctx, layer: int, H: float) -> None:
     n_stamp = (2 * int(np.ceil(reach / px)) + 3) ** 2
     chunk = max(1, 250_000 // n_stamp)
     acc = {k: np.zeros(canvas.npix, F32) for k in ("soma", "nissl", "nuc", "nucl")}
-    f_nissl = float(np.clip(2.0 / px - 0.5, 0, 1))
+    f_nissl = float(np.clip(2.0 / px - 0.5, 0, 1)) if px < 1.5 else 0.0
     for s in range(0, x.size, chunk):
         sl = slice(s, s + chunk)
         uu, vv, idx, ok = stamp_grid(w, x[sl], y[sl], reach)
