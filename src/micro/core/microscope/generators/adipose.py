@@ -51,7 +51,8 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     size = float(np.mean(ctx.pop.size_um))
     X, Y = grid(w)
     mem, wall, ang, d1, cid = fat_cells(X, Y, ctx.seed, size)
-    half = 0.55 + 0.5 * hash01(cid, 1)  # half the wall: one cell's rim, µm
+    ckey = np.floor(cid * 1e6)  # an integer key per cell for further choices
+    half = 0.55 + 0.5 * hash01(ckey, 1)  # half the wall: one cell's rim, µm
     rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
     lipid = np.clip(1 - rim - gap, 0, 1)
@@ -61,11 +62,11 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("lipid"), lipid * 0.5, "fat")
     # signet-ring nuclei: a lens pressed against the inside of the rim of about two cells in
     # five (the others are cut away from their nucleus)
-    has = hash01(cid, 2) < 0.4
-    phin = 6.2832 * hash01(cid, 3)
-    hl = 7.0 + 4.0 * hash01(cid, 4)  # half-length along the rim, µm
+    has = hash01(ckey, 2) < 0.4
+    phin = 6.2832 * hash01(ckey, 3)
+    hl = 7.0 + 4.0 * hash01(ckey, 4)  # half-length along the rim, µm
     arc = np.abs((ang - phin + np.pi) % (2 * np.pi) - np.pi) * d1
-    thick = 3.0 * np.sqrt(np.clip(1 - (arc / hl) ** 2, 0, 1))
+    thick = 2.6 * np.sqrt(np.clip(1 - (arc / hl) ** 2, 0, 1))
     depth = mem - half
     nuc = np.where(has & (mem > 0) & (arc < hl), inside(depth - thick, px), 0.0)
     nuc = np.clip(nuc - rim, 0, 1)

@@ -171,8 +171,8 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     t_off = (a - k - 0.5) * 6.2832 / ncell * d1
     r_off = d1 - rn
     tid = hash01(np.round(tb.sx * 8), np.round(tb.sy * 8))
-    has = hash01(tid * 1e4, k) < np.where(prox, 0.5, 0.85)
-    nr = 2.6 + 0.6 * hash01(tid * 1e4, k, 2)
+    has = hash01(tid * 1e6, k) < np.where(prox, 0.5, 0.85)
+    nr = 2.6 + 0.6 * hash01(tid * 1e6, k, 2)
     nd = np.hypot(t_off / 1.05, r_off / 0.95)
     ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
     chrom = 0.75 + 0.5 * (value_noise(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2

@@ -78,14 +78,16 @@ class Liver:
 
 
 def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
-           pitch_um: float = 27.0, tract_um: float = 90.0) -> Liver:
-    """The architecture at points x, y (µm, any shape)."""
+           pitch_um: float = 27.0, tract_um: float = 90.0, disorder: float = 0.0) -> Liver:
+    """The architecture at points x, y (µm, any shape). `disorder` (0–1) is cirrhosis:
+    the central veins are lost and the plates of the regenerative nodules run irregularly."""
     if np.size(x) == 0:
-        one = layout(np.zeros(1), np.zeros(1), seed, lobule_um, pitch_um, tract_um)
+        one = layout(np.zeros(1), np.zeros(1), seed, lobule_um, pitch_um, tract_um, disorder)
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
     L = lobule_um
     h = L * SQ3 / 2
-    xw, yw = warp(np.asarray(x, float), np.asarray(y, float), seed ^ 0x10B, 0.7 * L, 0.1 * L)
+    xw, yw = warp(np.asarray(x, float), np.asarray(y, float), seed ^ 0x10B, 0.7 * L,
+                  (0.1 + 0.12 * disorder) * L)
     t = yw / h
     s = xw / L - t / 2
     i0, j0 = np.floor(s).astype(np.int64), np.floor(t).astype(np.int64)
@@ -124,14 +126,14 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     # vein and tract outlines: a few low harmonics, drawn per structure; from here on in
     # float32, relative to the vein and tract centres
     phi = np.arctan2((yw - vy).astype(F32), (xw - vx).astype(F32))
-    vr = (28.0 + 32.0 * lu[..., 2]) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu[..., 3])
+    vr = (28.0 + 32.0 * lu[..., 2]) * (1 - disorder) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu[..., 3])
                                        + 0.06 * np.cos(3 * phi + 6.3 * lu[..., 4]))
     tphi = np.arctan2((yw - py).astype(F32), (xw - px).astype(F32))
     tr = tract_um * (0.6 + 0.6 * tu[..., 2]) * (
         1 + 0.12 * np.cos(2 * tphi + 6.3 * tu[..., 3]) + 0.08 * np.cos(3 * tphi + 6.3 * tu[..., 4]))
     tract = pd.astype(F32) - tr * (0.8 + 0.4 * noise_at(xw, yw, seed ^ 0x7AC7, 60.0))
     # sinusoids and cords, in the vein's polar frame with a finer wiggle
-    wx, wy = warp(xw, yw, seed ^ 0x51, 55.0, 9.0)
+    wx, wy = warp(xw, yw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
     ex, ey = (wx - vx).astype(F32), (wy - vy).astype(F32)
     r = np.hypot(ex, ey)
     ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu[..., 5]) % F32(1.0)
@@ -202,7 +204,8 @@ def _triad(lv: Liver, tract_um: float) -> dict[str, np.ndarray]:
 def liver(canvas: Canvas, ctx: Ctx) -> None:
     """Liver section. Params: lobule_um (vein-to-vein distance), pitch_um (sinusoid pitch),
     tract_um (portal tract radius), septa (0–1: fraction of lobule borders bridged by
-    fibrous septa), septum_um (their width). Parts: cytoplasm, nucleus, nucleolus,
+    fibrous septa), septum_um (their width), disorder (0–1: cirrhotic nodules without
+    central veins and with irregular plates). Parts: cytoplasm, nucleus, nucleolus,
     membrane, rbc, collagen, muscle (arterial wall), duct (bile-duct epithelium).
     Labels: hepatocyte, hepatocyte-nucleus, sinusoid, central-vein, portal-tract,
     bile-duct, septum, kupffer."""
@@ -214,17 +217,18 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     tract_um = float(ctx.p("tract_um", 90.0))
     sept_frac = float(ctx.p("septa", 0.0))
     sept_um = float(ctx.p("septum_um", 40.0))
-    args = (ctx.seed, L, pitch, tract_um)
+    args = (ctx.seed, L, pitch, tract_um, float(ctx.p("disorder", 0.0)))
     X, Y = grid(w)
     lv = layout(X, Y, *args)
     # regions
     vein = inside(lv.r - lv.vein_r, px)
     vwall = inside(lv.r - lv.vein_r - 4.0, px) - vein
     tract = inside(lv.tract, px)
-    sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
-    bord = lv.border + 50.0 * (noise_at(lv.xw, lv.yw, ctx.seed ^ 0xB0D, 110.0) - 0.5)
-    septum = np.where(lv.pair < sept_frac, inside(np.abs(bord) - sw / 2, px), 0.0)
-    if sept_frac > 0:  # cirrhotic tracts are expanded and merge with the septa
+    septum = np.zeros(vein.shape, F32)
+    if sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
+        sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
+        bord = lv.border + 50.0 * (noise_at(lv.xw, lv.yw, ctx.seed ^ 0xB0D, 110.0) - 0.5)
+        septum = np.where(lv.pair < sept_frac, inside(np.abs(bord) - sw / 2, px), 0.0)
         tract = inside(lv.tract - 40.0, px)
     septum = np.maximum(septum - tract, 0) * (1 - vein)
     paren = np.clip(1 - vein - vwall - tract - septum, 0, 1)
@@ -238,29 +242,30 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     cu = (1.0 + 0.24 * (c - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
     grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x6A, 1.1)
     # nuclei (1, sometimes 2, per cell; not every cell is cut through its nucleus)
-    ncx = (hash01(c, 1) - 0.5) * 4.0
-    ncy = (hash01(c, 2) - 0.5) * 0.3 * lv.cell_wid
-    rn = 4.0 + 1.3 * hash01(c, 3)
-    binuc = hash01(c, 4) < 0.2
+    ckey = np.floor(c * 1e6)  # an integer key per cell for further choices
+    ncx = (hash01(ckey, 1) - 0.5) * 4.0
+    ncy = (hash01(ckey, 2) - 0.5) * 0.3 * lv.cell_wid
+    rn = 4.0 + 1.3 * hash01(ckey, 3)
+    binuc = hash01(ckey, 4) < 0.2
     off = np.where(binuc, 4.6, 0.0)
     rn = np.where(binuc, rn * 0.85, rn)
     wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx) + 6.3 * c)
     da = np.hypot(lv.along - ncx - off, lv.across - ncy) / wob
     db = np.hypot(lv.along - ncx + off, lv.across - ncy) / wob
     dn = np.minimum(da, db)
-    has = hash01(c, 5) < 0.82
+    has = hash01(ckey, 5) < 0.82
     nuc_cov = np.where(has, inside(dn - rn, px), 0.0)
     rho = np.clip(dn / rn, 0, 1)
     chrom = 0.75 + 0.6 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
         value_noise(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
-    nuc = limited(nuc_cov * chrom, 0.078, 4.6, px) * hep
+    nuc = limited(nuc_cov * chrom, 0.114, 4.6, px) * hep
     nucleolus = np.where(has, inside(np.hypot(lv.along - ncx - off - 1.0,
                                               lv.across - ncy - 0.6) - 1.0, px), 0.0)
     nucleolus = limited(nucleolus, 0.01, 2.0, px) * hep
     cyto = hep * (1 - 0.35 * memb) * cu * grain * (1 - 0.5 * nuc_cov)
     put(canvas, layer, ctx.cls("cytoplasm"), cyto, "hepatocyte")
     put(canvas, layer, ctx.cls("membrane"), hep * memb * 0.8)
-    put(canvas, layer, ctx.cls("nucleus"), nuc * (0.85 + 0.3 * hash01(c, 6)),
+    put(canvas, layer, ctx.cls("nucleus"), nuc * (0.85 + 0.3 * hash01(ckey, 6)),
         "hepatocyte-nucleus")
     put(canvas, layer, ctx.cls("nucleolus"), nucleolus * 0.9)
     put(canvas, layer, ctx.cls("cytoplasm"), sinus * 0.12, "sinusoid")  # plasma, lining
@@ -272,9 +277,12 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     art_lumen = inside(tri["art"] + 0.55 * tri["art_r"], px) * tract
     duct_all = inside(tri["duct"], px) * tract
     duct_lumen = inside(tri["duct"] + 0.6 * tri["duct_r"], px) * tract
-    fib = limited(0.75 + 0.35 * np.cos(2 * np.pi * (tri["qx"] * 0.8 + tri["qy"] * 0.6) / 5.0
-                                         + 9 * noise_at(lv.xw, lv.yw, ctx.seed ^ 0xF1B, 25.0)),
-                  0.75, 2.5, px)
+    fib = np.full(vein.shape, 0.75, F32)
+    ct = (tract > 0) | (septum > 0)
+    if ct.any():  # wavy collagen fibres, only where there is connective tissue
+        fib[ct] = limited(0.75 + 0.35 * np.cos(
+            2 * np.pi * (tri["qx"][ct] * 0.8 + tri["qy"][ct] * 0.6) / 5.0
+            + 9 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1B, 25.0)), 0.75, 2.5, px)
     stroma = np.clip(tract - pv_lumen - art_all - duct_all, 0, 1)
     coll = (stroma * 0.7 + septum * 0.95) * fib + vwall * 0.8
     coll = coll + tract * inside(np.abs(tri["pv"]) - 1.5, px) * 0.8

@@ -93,7 +93,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
-    size = float(np.mean(ctx.pop.size_um)) * 0.75
+    size = float(np.mean(ctx.pop.size_um))
     ox, oy = anchor(ctx.seed)
     X, Y = grid(w)
     X, Y = X + ox, Y + oy
