@@ -1,0 +1,98 @@
+"""White adipose tissue: large polygonal-rounded adipocytes, each one lipid droplet
+(dissolved in paraffin sections) inside a rim of cytoplasm a micrometre thick; the
+flattened nucleus lies inside the rim, pressed against it ('signet ring'); capillaries
+with red cells run in the small spaces where three cells meet."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from micro.core.microscope.generators.histology import (
+    F32,
+    cells_at,
+    grid,
+    hash01,
+    inside,
+    layer_of,
+    limited,
+    line,
+    nuclei,
+    put,
+    section,
+    warp,
+)
+from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.registry import Ctx, generator
+
+
+def fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For points (µm): distance to the own cell's membrane (µm, rounded at the corners,
+    negative in the spaces between cells), distance to the polygon wall alone, angle
+    around the cell centre, distance to it, and the cell's hash."""
+    wx, wy = warp(x, y, seed ^ 0xFA7, 0.9 * size_um, 0.12 * size_um)
+    c = cells_at(wx, wy, seed, size_um, 0.9, 6)
+    wall = c.wall.astype(F32)
+    d1 = c.d1.astype(F32)
+    rmax = size_um * (0.78 + 0.1 * c.u[..., 2].astype(F32))
+    mem = np.minimum(wall, rmax - d1)
+    ang = np.arctan2((wy - c.sy).astype(F32), (wx - c.sx).astype(F32))
+    cid = hash01(np.round(c.sx * 4), np.round(c.sy * 4))
+    return mem, wall, ang, d1, cid
+
+
+@generator("adipose")
+def adipose(canvas: Canvas, ctx: Ctx) -> None:
+    """White fat (size_um = adipocyte diameter). Parts: lipid, rim, nucleus, rbc.
+    Labels: fat, fat-rim, fat-nucleus, capillary."""
+    w = canvas.window
+    layer, z = layer_of(canvas, ctx)
+    px = w.px_um
+    size = float(np.mean(ctx.pop.size_um))
+    X, Y = grid(w)
+    mem, wall, ang, d1, cid = fat_cells(X, Y, ctx.seed, size)
+    ckey = np.floor(cid * 1e6)  # an integer key per cell for further choices
+    half = 0.55 + 0.5 * hash01(ckey, 1)  # half the wall: one cell's rim, µm
+    rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
+    gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
+    lipid = np.clip(1 - rim - gap, 0, 1)
+    tint = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x71, 2.0)
+    put(canvas, layer, ctx.cls("rim"), rim * tint * 1.3, "fat-rim")
+    put(canvas, layer, ctx.cls("rim"), gap * 0.35)
+    put(canvas, layer, ctx.cls("lipid"), lipid * 0.5, "fat")
+    # signet-ring nuclei: a lens pressed against the inside of the rim of about two cells in
+    # five (the others are cut away from their nucleus)
+    has = hash01(ckey, 2) < 0.4
+    phin = 6.2832 * hash01(ckey, 3)
+    hl = 7.0 + 4.0 * hash01(ckey, 4)  # half-length along the rim, µm
+    arc = np.abs((ang - phin + np.pi) % (2 * np.pi) - np.pi) * d1
+    thick = 2.6 * np.sqrt(np.clip(1 - (arc / hl) ** 2, 0, 1))
+    depth = mem - half
+    nuc = np.where(has & (mem > 0) & (arc < hl), inside(depth - thick, px), 0.0)
+    nuc = np.clip(nuc - rim, 0, 1)
+    chrom = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 0x7C, 0.7)
+    near_rim = inside(mem - 6.0, px)
+    put(canvas, layer, ctx.cls("nucleus"), limited(nuc * chrom * 1.1, 0.02, 2.6, px) * near_rim,
+        "fat-nucleus")
+    if px > 2.5:  # red cells and endothelium below the pixel size: their area means
+        put(canvas, layer, ctx.cls("rbc"), gap * 0.3)
+        put(canvas, layer, ctx.cls("nucleus"), gap * 0.05)
+    else:
+        _capillaries(canvas, ctx, layer, z, size)
+    section(canvas, layer, ctx.seed ^ 0x5EC7)
+
+
+def _capillaries(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float) -> None:
+    """Red cells and endothelial nuclei in the spaces between three cells and, now and
+    then, squeezed along a wall."""
+    x, y, u = ctx.points(7.0, 6.0, 8)
+    mem, wall, _ang, _d1, _cid = fat_cells(x, y, ctx.seed, size)
+    corner = (mem < -2.0) & (wall > 0)
+    red = corner & (u[:, 2] < 0.3)
+    rbc = ctx.cls("rbc")
+    if rbc and red.any():
+        draw(canvas, rbc, x[red], y[red], 3.6, 3.2, 6.3 * u[red, 3], z_um=z,
+             profile="biconcave", amount=0.85, label="capillary")
+    endo = corner & (u[:, 2] > 0.9)
+    nuclei(canvas, layer, ctx.cls("nucleus"), x[endo], y[endo], 3.2, 1.5, 6.3 * u[endo, 3],
+           u[endo], 1.0)

@@ -1,0 +1,331 @@
+"""Shared tools of the organ generators.
+
+The architecture of an organ is a pure function of slide position (lattices of lobules,
+corpuscles or cells hashed from the slide seed), evaluated at pixel centres or at any list
+of points, so every window at every objective shows the same tissue and tests can ask the
+layout directly. Edges are anti-aliased and detail finer than a pixel is replaced by its
+area mean (nothing aliases at 4×); nuclei are stamped with perturbed outlines and clumped
+chromatin; the section itself varies in thickness, shows knife chatter and the odd fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.raster import Canvas
+from micro.core.microscope.registry import Ctx
+
+F32 = np.float32
+
+
+def layer_of(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
+    """The depth layer (index, µm) a section population is drawn into."""
+    z = float(np.mean(ctx.pop.z_um))
+    return int(canvas.layer_of(np.array([z]))[0]), z
+
+
+def put(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
+        label: str | None = None) -> None:
+    """Add an amount map (any shape of H·W values, clipped at 0) to a class and a label."""
+    if cls is None and label is None:
+        return
+    flat = np.clip(np.asarray(amt, dtype=F32), 0.0, None).ravel()
+    if flat.size != canvas.npix:
+        flat = np.broadcast_to(np.asarray(amt, dtype=F32), (canvas.window.height,
+                                                           canvas.window.width)).ravel()
+        flat = np.clip(flat, 0.0, None)
+    if cls:
+        canvas.add(layer, cls, flat.copy())
+    if label:
+        canvas.add_label(label, flat.copy())
+
+
+def inside(sd_um: np.ndarray, px_um: float) -> np.ndarray:
+    """Anti-aliased coverage of a region given the signed distance (µm, negative inside)."""
+    return np.clip(0.5 - sd_um / px_um, 0.0, 1.0)
+
+
+def line(dist_um: np.ndarray, width_um: np.ndarray | float, px_um: float) -> np.ndarray:
+    """Area coverage of a band `width_um` wide centred on dist = 0 (a membrane, a septum):
+    sharp-edged when wider than a pixel, otherwise spread over the pixel it crosses with its
+    area kept (never aliased, never smeared over pixels it does not touch)."""
+    w_eff = np.maximum(width_um, px_um)
+    return np.clip((w_eff / 2 - np.abs(dist_um)) / px_um + 0.5, 0.0, 1.0) * (width_um / w_eff)
+
+
+def detail(size_um: float, px_um: float) -> float:
+    """How much of a feature of this size survives sampling at px_um: 1 when it spans two
+    pixels or more, 0 when it is under half a pixel (its area mean is shown instead)."""
+    return float(np.clip(size_um / px_um - 0.5, 0.0, 1.0))
+
+
+def limited(value: np.ndarray, mean: float, size_um: float, px_um: float) -> np.ndarray:
+    """Band-limit a fine pattern: blend it towards its area mean as pixels outgrow it."""
+    f = detail(size_um, px_um)
+    if f >= 1.0:
+        return value
+    return mean + f * (value - mean)
+
+
+def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.ndarray:
+    """Smooth value noise in [0, 1] at arbitrary points (µm), cubic-eased between lattice
+    corners `scale_um` apart. For detail finer than the pixels use `value_noise` on the
+    window, which fades it out."""
+    fx = np.asarray(x, dtype=np.float64) / scale_um
+    fy = np.asarray(y, dtype=np.float64) / scale_um
+    fx, fy = np.broadcast_arrays(fx, fy)
+    if fx.size == 0:
+        return np.zeros(fx.shape, dtype=F32)
+    i0 = np.floor(fx).astype(np.int64)
+    j0 = np.floor(fy).astype(np.int64)
+    tx = (fx - i0).astype(F32)
+    ty = (fy - j0).astype(F32)
+    tx = tx * tx * (3 - 2 * tx)
+    ty = ty * ty * (3 - 2 * ty)
+    ilo, jlo = int(i0.min()), int(j0.min())
+    ncol = int(i0.max()) + 2 - ilo
+    nrow = int(j0.max()) + 2 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32)
+    k = (j0 - jlo) * ncol + (i0 - ilo)
+    top = tab[k] * (1 - tx) + tab[k + 1] * tx
+    k += ncol
+    bot = tab[k] * (1 - tx) + tab[k + 1] * tx
+    return top * (1 - ty) + bot * ty
+
+
+def grid(w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre slide coordinates (µm), full (H, W) float64 arrays."""
+    X, Y = w.grids()
+    return np.broadcast_to(X, (w.height, w.width)), np.broadcast_to(Y, (w.height, w.width))
+
+
+def warp(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float, amp_um: float
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Displace points by smooth noise (µm): straight lattice lines become gentle curves."""
+    dx = (noise_at(x, y, seed, scale_um) - 0.5) * (2 * amp_um)
+    dy = (noise_at(x, y, seed ^ 0x5A5A, scale_um) - 0.5) * (2 * amp_um)
+    return x + dx, y + dy
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Voronoi cells of a jittered square lattice, looked up at arbitrary points."""
+
+    d1: np.ndarray
+    """Distance (µm) to the nearest seed."""
+    d2: np.ndarray
+    """Distance to the second nearest seed; (d2 − d1)/2 ≈ distance to the cell wall."""
+    sx: np.ndarray
+    """The nearest seed (µm)."""
+    sy: np.ndarray
+    u: np.ndarray
+    """(…, slots) per-cell uniforms of the nearest cell (slots 0–1 are its jitter)."""
+    pair: np.ndarray
+    """Hash in [0, 1) of the wall between the nearest and second-nearest cells."""
+
+    @property
+    def wall(self) -> np.ndarray:
+        return (self.d2 - self.d1) / 2
+
+
+def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter: float = 0.8,
+             slots: int = 6) -> Cells:
+    """Nearest and second-nearest seeds of a jittered lattice (one seed per cell of
+    `spacing_um`) at points x, y (µm, any shape)."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    ci = np.floor(x / spacing_um).astype(np.int64)
+    cj = np.floor(y / spacing_um).astype(np.int64)
+    if ci.size == 0:
+        e = np.zeros(x.shape)
+        return Cells(e, e, e, e, np.zeros((*x.shape, slots)), e)
+    ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
+    ncol = int(ci.max()) + 2 - ilo
+    nrow = int(cj.max()) + 2 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), slots)
+    seed_x = (gi.ravel() + 0.5 + (tab[:, 0] - 0.5) * jitter) * spacing_um
+    seed_y = (gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * jitter) * spacing_um
+    ox, oy = ilo * spacing_um, jlo * spacing_um
+    rx = (x - ox).astype(F32)
+    ry = (y - oy).astype(F32)
+    ssx = (seed_x - ox).astype(F32)
+    ssy = (seed_y - oy).astype(F32)
+    base = (cj - jlo) * ncol + (ci - ilo)
+    d1 = np.full(x.shape, np.inf, dtype=F32)
+    d2 = np.full(x.shape, np.inf, dtype=F32)
+    near = np.zeros(x.shape, dtype=np.int64)
+    near2 = np.zeros(x.shape, dtype=np.int64)
+    for dj in (-1, 0, 1):
+        for di in (-1, 0, 1):
+            k = base + (dj * ncol + di)
+            d = np.square(rx - ssx[k]) + np.square(ry - ssy[k])
+            first = d < d1
+            near2 = np.where(first, near, np.where(d < d2, k, near2))
+            d2 = np.where(first, d1, np.minimum(d2, d))
+            near = np.where(first, k, near)
+            d1 = np.minimum(d1, d)
+    # the wall's identity from the two cells' global lattice indices
+    id1 = (ilo + near % ncol) * 100003.0 + (jlo + near // ncol)
+    id2 = (ilo + near2 % ncol) * 100003.0 + (jlo + near2 // ncol)
+    pair = hash01(np.minimum(id1, id2), np.maximum(id1, id2), seed % 65521)
+    return Cells(np.sqrt(d1), np.sqrt(d2), seed_x[near], seed_y[near], tab[near], pair)
+
+
+# --------------------------------------------------------------------------- stamps
+
+def stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Local offsets (µm) u (n, 1, S), v (n, S, 1) of a square stamp around each point,
+    the flat pixel index (n, S, S) and whether it lies in the window."""
+    R = int(np.ceil(reach_um / w.px_um)) + 1
+    off = np.arange(-R, R + 1)
+    cx, cy = w.to_px(x, y)
+    fx, fy = np.floor(cx), np.floor(cy)
+    u = ((off[None, None, :] + (fx + 0.5 - cx)[:, None, None]) * w.px_um).astype(F32)
+    v = ((off[None, :, None] + (fy + 0.5 - cy)[:, None, None]) * w.px_um).astype(F32)
+    gx = fx.astype(np.int64)[:, None, None] + off[None, None, :]
+    gy = fy.astype(np.int64)[:, None, None] + off[None, :, None]
+    ok = (gx >= 0) & (gx < w.width) & (gy >= 0) & (gy < w.height)
+    return u, v, gy * w.width + gx, ok
+
+
+def scatter(npix: int, idx: np.ndarray, ok: np.ndarray, val: np.ndarray) -> np.ndarray:
+    return np.bincount(idx[ok], weights=val[ok], minlength=npix).astype(F32)
+
+
+def nuclei(canvas: Canvas, layer: int, cls: str | None, x: np.ndarray, y: np.ndarray,
+           a_um: np.ndarray | float, b_um: np.ndarray | float, theta: np.ndarray | float,
+           u: np.ndarray, amount: np.ndarray | float = 1.0, label: str | None = None,
+           nucleolus: str | None = None, vesicular: float = 0.0) -> None:
+    """Nuclei with irregular outlines (2nd/3rd harmonics), clumped chromatin that gathers
+    at the envelope, and optionally a nucleolus. a, b: semi-axes (µm) along/across theta;
+    u: (n, ≥6) per-nucleus uniforms; `vesicular` (0–1) empties the centre (open chromatin
+    of large active nuclei: hepatocytes, neurons). Uptake varies ±15 % per nucleus."""
+    if cls is None or np.size(x) == 0:
+        return
+    w = canvas.window
+    n = np.size(x)
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    a = np.broadcast_to(np.asarray(a_um, dtype=np.float64), (n,))
+    b = np.broadcast_to(np.asarray(b_um, dtype=np.float64), (n,))
+    th = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,))
+    amt = np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)) * (0.85 + 0.3 * u[:, 2])
+    reach = float(np.max(a)) * 1.2 + w.px_um
+    margin = reach + 2 * w.px_um
+    vis = ((x > w.x0_um - margin) & (x < w.x0_um + w.width_um + margin)
+           & (y > w.y0_um - margin) & (y < w.y0_um + w.height_um + margin))
+    if not vis.any():
+        return
+    x, y, a, b, th, amt, u = x[vis], y[vis], a[vis], b[vis], th[vis], amt[vis], u[vis]
+    S = (2 * int(np.ceil(reach / w.px_um)) + 3) ** 2
+    chunk = max(1, 300_000 // S)
+    acc = np.zeros(canvas.npix, dtype=F32)
+    acc_n = np.zeros(canvas.npix, dtype=F32) if nucleolus else None
+    k_chrom = 2 * np.pi / 1.4
+    f_chrom = detail(0.7, w.px_um)
+    for s in range(0, x.size, chunk):
+        sl = slice(s, s + chunk)
+        uu, vv, idx, ok = stamp_grid(w, x[sl], y[sl], reach)
+        c = np.cos(th[sl]).astype(F32)[:, None, None]
+        sn = np.sin(th[sl]).astype(F32)[:, None, None]
+        A = a[sl].astype(F32)[:, None, None]
+        B = b[sl].astype(F32)[:, None, None]
+        p = (uu * c + vv * sn) / A
+        q = (vv * c - uu * sn) / B
+        phi = np.arctan2(q, p)
+        g = u[sl].astype(F32)
+        wob = (1 + 0.07 * g[:, 3, None, None] * np.cos(2 * phi + 6.3 * g[:, 4, None, None])
+               + 0.05 * g[:, 5, None, None] * np.cos(3 * phi + 6.3 * g[:, 3, None, None]))
+        rho = np.sqrt(p * p + q * q) / wob
+        edge = np.clip((1 - rho) * np.minimum(A, B) / w.px_um + 0.5, 0, 1)
+        r1 = np.minimum(rho, 1)
+        body = np.sqrt(1 - r1 * r1) * (1 - 0.6 * vesicular) + 0.9 * np.exp(
+            -((1 - r1) / 0.18) ** 2) * (0.4 + vesicular)
+        if f_chrom > 0:
+            ph = 6.283 * g[:, 4, None, None]
+            clump = (np.cos(k_chrom * (uu * 0.8 + vv * 0.6) + ph)
+                     * np.cos(k_chrom * (uu * -0.5 + vv * 0.87) + 2 * ph)
+                     + np.cos(k_chrom * 1.3 * (uu * 0.2 - vv * 0.98) + 3 * ph))
+            body = body * (1 + 0.35 * f_chrom * clump)
+        val = edge * body * amt[sl].astype(F32)[:, None, None]
+        acc += scatter(canvas.npix, idx, ok, val)
+        if acc_n is not None:
+            ox = 0.3 * (g[:, 5, None, None] - 0.5)
+            rn = np.hypot(p - ox, q + ox) * np.minimum(A, B)
+            dot = np.clip((0.9 - rn) / w.px_um + 0.5, 0, 1) * edge
+            acc_n += scatter(canvas.npix, idx, ok, dot * (0.5 + vesicular))
+    canvas.add(layer, cls, acc)
+    if label:
+        canvas.add_label(label, acc)
+    if acc_n is not None and nucleolus:
+        canvas.add(layer, nucleolus, acc_n)
+
+
+# --------------------------------------------------------------------------- the section
+
+def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
+            fold_every_um: float = 4000.0) -> np.ndarray:
+    """Scale everything drawn in `layer` by the local section thickness (relative, returned
+    (H, W)): ±12 % over a few hundred µm, knife chatter (bands of thick and thin across the
+    cut direction, `chatter_um` apart, in some stretches only) and now and then a fold (a
+    strip where the section lies doubled). Labels are left as drawn."""
+    w = canvas.window
+    X, Y = grid(w)
+    t = 1.0 + 0.24 * (noise_at(X, Y, seed ^ 0x7A1C, 350.0) - 0.5)
+    f = detail(chatter_um / 2, w.px_um)
+    if f > 0:
+        gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
+        t = t + 0.08 * f * gate * np.sin(2 * np.pi * (X * 0.94 + Y * 0.34) / chatter_um)
+    # folds: one candidate line per lattice cell of fold_every_um (half of them present), a
+    # strip 15–40 µm wide tapering at its ends; only the few cells near the window are tried
+    L = fold_every_um
+    fold = np.zeros(X.shape, F32)
+    i0, i1 = int(np.floor((w.x0_um - L) / L)), int(np.floor((w.x0_um + w.width_um + L) / L))
+    j0, j1 = int(np.floor((w.y0_um - L) / L)), int(np.floor((w.y0_um + w.height_um + L) / L))
+    gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
+    fu = uniforms(seed ^ 0xF01D, gi.ravel(), gj.ravel(), 5)
+    fx = (gi.ravel() + 0.1 + 0.8 * fu[:, 0]) * L
+    fy = (gj.ravel() + 0.1 + 0.8 * fu[:, 1]) * L
+    half = 0.3 * L
+    for k in np.nonzero(fu[:, 4] < 0.5)[0]:
+        if (fx[k] + half < w.x0_um or fx[k] - half > w.x0_um + w.width_um
+                or fy[k] + half < w.y0_um or fy[k] - half > w.y0_um + w.height_um):
+            continue
+        ang = np.pi * fu[k, 2]
+        dist = np.abs((X - fx[k]) * np.sin(ang) - (Y - fy[k]) * np.cos(ang))
+        along = np.abs((X - fx[k]) * np.cos(ang) + (Y - fy[k]) * np.sin(ang))
+        taper = np.sqrt(np.clip(1 - (along / half) ** 2, 0, 1))
+        width = (15.0 + 25.0 * fu[k, 3]) * taper
+        fold = np.maximum(fold, inside(dist - width / 2, w.px_um))
+    t = (t + fold * 0.9).astype(F32)
+    flat = t.ravel()
+    for (li, _cls), arr in canvas.amounts.items():
+        if li == layer:
+            arr *= flat
+    return t
+
+
+def hash01(*keys: np.ndarray | int | float) -> np.ndarray:
+    """Cheap deterministic hash of integer- or half-integer-valued keys to [0, 1), for
+    per-structure choices inside an architecture (which cord branches, which cell holds two
+    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹."""
+    h: np.ndarray | np.uint32 = np.uint32(0x5BD1E995)
+    for k, key in enumerate(keys):
+        if isinstance(key, (int, float, np.integer, np.floating)):
+            v: np.ndarray | np.uint32 = np.uint32(int(key * 2) % 4294967296)
+        else:
+            v = (np.asarray(key) * 2).astype(np.int64).astype(np.uint32)
+        h = np.bitwise_xor(h, v)
+        h = np.multiply(h, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF),
+                        dtype=np.uint32, casting="unsafe")
+        h = h ^ (h >> np.uint32(15))
+    h = np.multiply(h, np.uint32(0x2C1B3C6D), dtype=np.uint32, casting="unsafe")
+    h = h ^ (h >> np.uint32(12))
+    h = np.multiply(h, np.uint32(0x297A2D39), dtype=np.uint32, casting="unsafe")
+    h = h ^ (h >> np.uint32(15))
+    return np.asarray(h).astype(np.float64) * (1.0 / 4294967296.0)

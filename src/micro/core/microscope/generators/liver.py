@@ -1,0 +1,364 @@
+"""Liver: classic hexagonal lobules around central veins, portal triads at their corners,
+plates (cords) of hepatocytes radiating from each central vein with sinusoids between
+them, and — with `septa` > 0 — bridging fibrous septa along the lobule borders (cirrhosis).
+
+The lobules are a jittered triangular lattice of central veins (`lobule_um` apart), gently
+warped; portal tracts sit at the centroids of its triangles, i.e. at the lobule corners.
+Around each vein, sinusoids run radially at a pitch that stays near `pitch_um`: when the
+circumference has doubled a new sinusoid starts between two others, at a radius drawn per
+branch, so cords split as they run outwards the way real plates anastomose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from micro.core.microscope.generators.histology import (
+    F32,
+    grid,
+    hash01,
+    inside,
+    layer_of,
+    limited,
+    noise_at,
+    nuclei,
+    put,
+    section,
+    warp,
+)
+from micro.core.microscope.lattice import uniforms
+from micro.core.microscope.raster import Canvas, biconcave, draw, value_noise
+from micro.core.microscope.registry import Ctx, generator
+
+SQ3 = np.sqrt(3.0)
+
+
+@dataclass(frozen=True)
+class Liver:
+    """The liver's architecture at a set of points (all arrays share the points' shape)."""
+
+    vx: np.ndarray
+    """Nearest central vein (µm, warped frame)."""
+    vy: np.ndarray
+    r: np.ndarray
+    """Distance to it (µm)."""
+    vein_r: np.ndarray
+    """Its lumen radius (µm) in the direction of the point."""
+    border: np.ndarray
+    """Distance to the lobule border (µm)."""
+    pair: np.ndarray
+    """Hash of the two lobules meeting at that border (which septa exist)."""
+    px: np.ndarray
+    """Nearest portal tract centre (µm, warped frame)."""
+    py: np.ndarray
+    tract: np.ndarray
+    """Signed distance to the portal tract's outline (µm, negative inside)."""
+    tu: np.ndarray
+    """(…, 6) uniforms of that portal tract."""
+    sinus: np.ndarray
+    """Distance to the nearest sinusoid's axis (µm)."""
+    line: np.ndarray
+    """Identity of that sinusoid (a number unique per sinusoid)."""
+    radial: np.ndarray
+    """Distance from the vein along the (wiggling) cords (µm)."""
+    along: np.ndarray
+    """Radial position in the hepatocyte (µm from its middle)."""
+    across: np.ndarray
+    """Position across the cord from the cell's middle (µm)."""
+    cell: np.ndarray
+    """Per-hepatocyte hash in [0, 1)."""
+    cell_len: np.ndarray
+    """Hepatocyte length along the cord (µm) and width across it."""
+    cell_wid: np.ndarray
+    xw: np.ndarray
+    """The warped points (µm)."""
+    yw: np.ndarray
+
+
+def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
+           pitch_um: float = 27.0, tract_um: float = 90.0, disorder: float = 0.0) -> Liver:
+    """The architecture at points x, y (µm, any shape). `disorder` (0–1) is cirrhosis:
+    the central veins are lost and the plates of the regenerative nodules run irregularly."""
+    if np.size(x) == 0:
+        one = layout(np.zeros(1), np.zeros(1), seed, lobule_um, pitch_um, tract_um, disorder)
+        return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
+    L = lobule_um
+    h = L * SQ3 / 2
+    xw, yw = warp(np.asarray(x, float), np.asarray(y, float), seed ^ 0x10B, 0.7 * L,
+                  (0.1 + 0.12 * disorder) * L)
+    t = yw / h
+    s = xw / L - t / 2
+    i0, j0 = np.floor(s).astype(np.int64), np.floor(t).astype(np.int64)
+    down = ((s - i0) + (t - j0) >= 1.0).astype(np.int64)
+    # per-vein table over the index range the points can reach; with the veins jittered by
+    # at most ±0.07 L the nearest two always lie among the corners of the lattice triangle
+    # that holds the point, and its portal tract is that triangle's (jittered) centroid
+    ilo, jlo = int(i0.min()) - 1, int(j0.min()) - 1
+    ni, nj = int(i0.max()) + 3 - ilo, int(j0.max()) + 3 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ni), np.arange(jlo, jlo + nj), indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 6)
+    vx_t = gi.ravel() * L + gj.ravel() * L / 2 + (tab[:, 0] - 0.5) * 0.14 * L
+    vy_t = gj.ravel() * h + (tab[:, 1] - 0.5) * 0.14 * L
+    base = (j0 - jlo) * ni + (i0 - ilo)
+    ka = np.where(down == 1, base + ni + 1, base)  # (i+1, j+1) of a down triangle, else (i, j)
+    kb, kc = base + 1, base + ni
+    da, db, dc = (np.hypot(xw - vx_t[k], yw - vy_t[k]) for k in (ka, kb, kc))
+    a_first = (da <= db) & (da <= dc)
+    b_first = ~a_first & (db <= dc)
+    k1 = np.where(a_first, ka, np.where(b_first, kb, kc))
+    d1 = np.where(a_first, da, np.where(b_first, db, dc))
+    rest_1 = np.where(a_first, db, da)  # the two others
+    rest_2 = np.where(a_first | b_first, dc, db)
+    krest_1 = np.where(a_first, kb, ka)
+    krest_2 = np.where(a_first | b_first, kc, kb)
+    d2 = np.minimum(rest_1, rest_2)
+    k2 = np.where(rest_1 <= rest_2, krest_1, krest_2)
+    vx, vy, lu = vx_t[k1], vy_t[k1], tab.astype(F32)[k1]
+    pair = hash01(np.minimum(k1, k2), np.maximum(k1, k2), 7)
+    px = (vx_t[ka] + vx_t[kb] + vx_t[kc]) / 3
+    py = (vy_t[ka] + vy_t[kb] + vy_t[kc]) / 3
+    pd = np.hypot(xw - px, yw - py)
+    tid = 2 * base + down
+    tri = uniforms(seed ^ 0x9071, np.arange(ni * nj * 2), np.zeros(ni * nj * 2, np.int64), 6)
+    tu = tri.astype(F32)[tid]
+    # vein and tract outlines: a few low harmonics, drawn per structure; from here on in
+    # float32, relative to the vein and tract centres
+    phi = np.arctan2((yw - vy).astype(F32), (xw - vx).astype(F32))
+    vr = (28.0 + 32.0 * lu[..., 2]) * (1 - disorder) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu[..., 3])
+                                       + 0.06 * np.cos(3 * phi + 6.3 * lu[..., 4]))
+    tphi = np.arctan2((yw - py).astype(F32), (xw - px).astype(F32))
+    tr = tract_um * (0.6 + 0.6 * tu[..., 2]) * (
+        1 + 0.12 * np.cos(2 * tphi + 6.3 * tu[..., 3]) + 0.08 * np.cos(3 * tphi + 6.3 * tu[..., 4]))
+    tract = pd.astype(F32) - tr * (0.8 + 0.4 * noise_at(xw, yw, seed ^ 0x7AC7, 60.0))
+    # sinusoids and cords, in the vein's polar frame with a finer wiggle
+    wx, wy = warp(xw, yw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
+    ex, ey = (wx - vx).astype(F32), (wy - vy).astype(F32)
+    r = np.hypot(ex, ey)
+    ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu[..., 5]) % F32(1.0)
+    r0 = 28.0 + 32.0 * lu[..., 2] + 8.0
+    n0 = np.maximum(6, np.round(F32(2 * np.pi / pitch_um) * r0))
+    lvl = np.clip(np.floor(np.log2(np.maximum(r, r0) / r0)), 0, 7)
+    n = n0 * F32(2.0) ** lvl
+    a = ang * n
+    ell = np.floor(a)
+    af = a - ell
+    unit = F32(2 * np.pi) * np.maximum(r, 1.0) / n
+    lob = k1.astype(np.float64)
+    born = r0 * 2.0 ** (lvl + 1) * (0.5 + 0.5 * hash01(lob, lvl, ell))
+    split = r > born
+    # distance to the nearest sinusoid; a sinusoid is interrupted now and then over one
+    # segment, where neighbouring plates join (anastomoses)
+    seg = np.floor((r + 40.0 * hash01(lob, ell)) / 38.0)
+    reg = np.where(af < 0.5, ell, ell + 1) % n
+    ds = np.where(hash01(lob, lvl * 1000 + reg, seg) < 0.15, F32(np.inf),
+                  np.minimum(af, 1 - af) * unit)
+    dnew = np.where(split & (hash01(lob, lvl * 1000 + ell + 0.5, seg) >= 0.15),
+                    np.abs(af - 0.5) * unit, F32(np.inf))
+    line = np.where(dnew < ds, lvl * 1000 + ell + 0.5, lvl * 1000 + reg) + lob * 1e5  # f64
+    ds = np.minimum(ds, dnew)
+    upper = (af >= 0.5).astype(F32)
+    half = np.where(split, upper, F32(2.0))
+    lo = np.where(split, F32(0.5) * upper, F32(0.0))
+    span = np.where(split, F32(0.5), F32(1.0)) * unit
+    pos = (af - lo) * unit
+    cord = hash01(lob, lvl * 1000 + ell, half)
+    clen = (22.0 * (0.85 + 0.3 * cord)).astype(F32)
+    rr = r + cord * clen
+    m = np.floor(rr / clen)
+    along = rr - (m + 0.5) * clen
+    two = span > 40.0
+    side = np.where(two, (pos > span / 2).astype(F32), F32(0.0))
+    cwid = np.where(two, span / 2, span)
+    across = pos - (side + 0.5) * cwid
+    cell = hash01(lob * 7 + half, lvl * 1000 + ell, m * 3 + side)
+    return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu, ds, line, r, along,
+                 across, cell, clen, cwid, xw, yw)
+
+
+def _ring(d: np.ndarray, r_in: np.ndarray | float, r_out: np.ndarray | float, px: float
+          ) -> np.ndarray:
+    return inside(d - r_out, px) * (1 - inside(d - r_in, px))
+
+
+def _triad(lv: Liver, tract_um: float) -> dict[str, np.ndarray]:
+    """Signed distances (µm) to the portal vein, hepatic artery and bile duct of the tract
+    at each point, in the tract's own frame."""
+    tu = lv.tu
+    R = tract_um * (0.6 + 0.6 * tu[..., 2])
+    th = 6.283 * tu[..., 5]
+    qx = (lv.xw - lv.px) * np.cos(th) + (lv.yw - lv.py) * np.sin(th)
+    qy = -(lv.xw - lv.px) * np.sin(th) + (lv.yw - lv.py) * np.cos(th)
+    pv = np.hypot((qx - 0.15 * R) / (0.48 * R), qy / (0.3 * R)) - 1
+    pv = pv * 0.3 * R
+    art_r = np.maximum(0.16 * R, 11.0)
+    art = np.hypot(qx + 0.4 * R, qy - 0.42 * R) - art_r
+    duct_r = np.maximum(0.17 * R, 13.0)
+    duct = np.hypot(qx + 0.35 * R, qy + 0.45 * R) - duct_r
+    return {"pv": pv, "art": art, "art_r": art_r, "duct": duct,
+            "duct_r": duct_r, "qx": qx, "qy": qy}
+
+
+@generator("liver")
+def liver(canvas: Canvas, ctx: Ctx) -> None:
+    """Liver section. Params: lobule_um (vein-to-vein distance), pitch_um (sinusoid pitch),
+    tract_um (portal tract radius), septa (0–1: fraction of lobule borders bridged by
+    fibrous septa), septum_um (their width), disorder (0–1: cirrhotic nodules without
+    central veins and with irregular plates). Parts: cytoplasm, nucleus, nucleolus,
+    membrane, rbc, collagen, muscle (arterial wall), duct (bile-duct epithelium).
+    Labels: hepatocyte, hepatocyte-nucleus, sinusoid, central-vein, portal-tract,
+    bile-duct, septum, kupffer."""
+    w = canvas.window
+    layer, z = layer_of(canvas, ctx)
+    px = w.px_um
+    L = float(ctx.p("lobule_um", 900.0))
+    pitch = float(ctx.p("pitch_um", 27.0))
+    tract_um = float(ctx.p("tract_um", 90.0))
+    sept_frac = float(ctx.p("septa", 0.0))
+    sept_um = float(ctx.p("septum_um", 40.0))
+    args = (ctx.seed, L, pitch, tract_um, float(ctx.p("disorder", 0.0)))
+    X, Y = grid(w)
+    lv = layout(X, Y, *args)
+    # regions
+    vein = inside(lv.r - lv.vein_r, px)
+    vwall = inside(lv.r - lv.vein_r - 4.0, px) - vein
+    tract = inside(lv.tract, px)
+    septum = np.zeros(vein.shape, F32)
+    if sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
+        sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
+        bord = lv.border + 50.0 * (noise_at(lv.xw, lv.yw, ctx.seed ^ 0xB0D, 110.0) - 0.5)
+        septum = np.where(lv.pair < sept_frac, inside(np.abs(bord) - sw / 2, px), 0.0)
+        tract = inside(lv.tract - 40.0, px)
+    septum = np.maximum(septum - tract, 0) * (1 - vein)
+    paren = np.clip(1 - vein - vwall - tract - septum, 0, 1)
+    sw_um = 4.5 + 4.0 * noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5177, 35.0)
+    sinus = limited(inside(lv.sinus - sw_um / 2, px), 0.2, 6.0, px) * paren
+    hep = paren - sinus
+    # hepatocytes: membranes between neighbours, per-cell uptake, granular cytoplasm
+    memb_d = np.minimum(lv.cell_len / 2 - np.abs(lv.along), lv.cell_wid / 2 - np.abs(lv.across))
+    memb = limited(inside(memb_d - 0.6, px), 0.06, 1.2, px)
+    c = lv.cell
+    cu = (1.0 + 0.24 * (c - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
+    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x6A, 1.1)
+    # nuclei (1, sometimes 2, per cell; not every cell is cut through its nucleus)
+    ckey = np.floor(c * 1e6)  # an integer key per cell for further choices
+    ncx = (hash01(ckey, 1) - 0.5) * 4.0
+    ncy = (hash01(ckey, 2) - 0.5) * 0.3 * lv.cell_wid
+    rn = 4.0 + 1.3 * hash01(ckey, 3)
+    binuc = hash01(ckey, 4) < 0.2
+    off = np.where(binuc, 4.6, 0.0)
+    rn = np.where(binuc, rn * 0.85, rn)
+    wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx) + 6.3 * c)
+    da = np.hypot(lv.along - ncx - off, lv.across - ncy) / wob
+    db = np.hypot(lv.along - ncx + off, lv.across - ncy) / wob
+    dn = np.minimum(da, db)
+    has = hash01(ckey, 5) < 0.82
+    nuc_cov = np.where(has, inside(dn - rn, px), 0.0)
+    rho = np.clip(dn / rn, 0, 1)
+    chrom = 0.75 + 0.6 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
+        value_noise(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
+    nuc = limited(nuc_cov * chrom, 0.114, 4.6, px) * hep
+    nucleolus = np.where(has, inside(np.hypot(lv.along - ncx - off - 1.0,
+                                              lv.across - ncy - 0.6) - 1.0, px), 0.0)
+    nucleolus = limited(nucleolus, 0.01, 2.0, px) * hep
+    cyto = hep * (1 - 0.35 * memb) * cu * grain * (1 - 0.5 * nuc_cov)
+    put(canvas, layer, ctx.cls("cytoplasm"), cyto, "hepatocyte")
+    put(canvas, layer, ctx.cls("membrane"), hep * memb * 0.8)
+    put(canvas, layer, ctx.cls("nucleus"), nuc * (0.85 + 0.3 * hash01(ckey, 6)),
+        "hepatocyte-nucleus")
+    put(canvas, layer, ctx.cls("nucleolus"), nucleolus * 0.9)
+    put(canvas, layer, ctx.cls("cytoplasm"), sinus * 0.12, "sinusoid")  # plasma, lining
+    put(canvas, layer, None, vein, "central-vein")
+    # central-vein wall and portal tract connective tissue
+    tri = _triad(lv, tract_um)
+    pv_lumen = inside(tri["pv"], px) * tract
+    art_all = inside(tri["art"], px) * tract
+    art_lumen = inside(tri["art"] + 0.55 * tri["art_r"], px) * tract
+    duct_all = inside(tri["duct"], px) * tract
+    duct_lumen = inside(tri["duct"] + 0.6 * tri["duct_r"], px) * tract
+    fib = np.full(vein.shape, 0.75, F32)
+    ct = (tract > 0) | (septum > 0)
+    if ct.any():  # wavy collagen fibres, only where there is connective tissue
+        fib[ct] = limited(0.75 + 0.35 * np.cos(
+            2 * np.pi * (tri["qx"][ct] * 0.8 + tri["qy"][ct] * 0.6) / 5.0
+            + 9 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1B, 25.0)), 0.75, 2.5, px)
+    stroma = np.clip(tract - pv_lumen - art_all - duct_all, 0, 1)
+    coll = (stroma * 0.7 + septum * 0.95) * fib + vwall * 0.8
+    coll = coll + tract * inside(np.abs(tri["pv"]) - 1.5, px) * 0.8
+    put(canvas, layer, ctx.cls("collagen"), coll)
+    put(canvas, layer, None, septum, "septum")
+    put(canvas, layer, None, tract, "portal-tract")
+    put(canvas, layer, ctx.cls("muscle"), (art_all - art_lumen) * 0.9)
+    duct_epi = duct_all - duct_lumen
+    put(canvas, layer, ctx.cls("duct"), duct_epi * 0.8, "bile-duct")
+    # sinusoid contents, per pixel: each 16 µm slot along a sinusoid holds an endothelial
+    # nucleus, a Kupffer cell, a red cell or nothing
+    k = np.floor(lv.radial / 16.0)
+    pick = hash01(lv.line, k, 3)
+    dr = lv.radial - (k + 0.3 + 0.4 * hash01(lv.line, k, 4)) * 16.0
+    ds = lv.sinus
+    on = paren * (ds < 6.0)
+    endo = np.where(pick < 0.22, inside((np.hypot(dr / 3.8, ds / 1.4) - 1) * 1.4, px), 0.0)
+    kup = (pick >= 0.22) & (pick < 0.3)
+    kn = np.where(kup, inside((np.hypot(dr / 4.2, ds / 2.4) - 1) * 2.4, px), 0.0)
+    kc = np.where(kup, inside((np.hypot(dr / 7.0, ds / 3.6) - 1) * 3.6, px), 0.0)
+    rho = np.hypot(dr / 3.6, ds / 3.4)
+    red = np.where(pick > 0.62, biconcave(np.minimum(rho, 1.0)) * inside((rho - 1) * 3.4, px),
+                   0.0)
+    put(canvas, layer, ctx.cls("nucleus"), limited(endo + kn * 0.9, 0.012, 2.8, px) * on)
+    put(canvas, layer, None, limited(kn, 0.003, 4.8, px) * on, "kupffer")
+    put(canvas, layer, ctx.cls("cytoplasm"), limited((kc - kn) * 0.45, 0.005, 7.0, px) * on)
+    put(canvas, layer, ctx.cls("rbc"), limited(red * 0.85, 0.03, 7.0, px) * on)
+    cand = (lv.r < lv.vein_r + 10) | (lv.tract < 10) | (septum > 0)
+    _points(canvas, ctx, layer, z, args, tract_um, sept_frac, cand)
+    section(canvas, layer, ctx.seed ^ 0x5EC7)
+
+
+def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_um: float,
+            sept_frac: float, cand: np.ndarray) -> None:
+    """Cells placed as points and checked against the architecture (only points near a
+    vein, tract or septum, `cand` on the pixel grid): red cells in vein lumina, endothelium,
+    fibroblast and lymphocyte nuclei in tracts and septa, duct and arterial nuclei."""
+    nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    w = canvas.window
+
+    def near(x: np.ndarray, y: np.ndarray, u: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Liver]:
+        ix = np.clip(((x - w.x0_um) / w.px_um).astype(np.int64), 0, w.width - 1)
+        iy = np.clip(((y - w.y0_um) / w.px_um).astype(np.int64), 0, w.height - 1)
+        keep = cand[iy, ix]
+        return x[keep], y[keep], u[keep], layout(x[keep], y[keep], *args)
+
+    # vein lumina: a few red cells (most drain out in fixation)
+    x, y, u, lv = near(*ctx.points(9.0, 8.0, 8))
+    tri = _triad(lv, tract_um)
+    in_tract = lv.tract < 0
+    lumen = (lv.r < lv.vein_r - 4) | (in_tract & (tri["pv"] < -4))
+    red = lumen & (u[:, 2] < 0.18)
+    if rbc and red.any():
+        draw(canvas, rbc, x[red], y[red], 3.7, 3.6, 6.3 * u[red, 3], z_um=z,
+             profile="biconcave", amount=0.85)
+    # endothelium of the central vein
+    rim = (np.abs(lv.r - lv.vein_r - 2) < 2.5) & (u[:, 2] > 0.75)
+    nuclei(canvas, layer, nuc, x[rim], y[rim], 3.8, 1.3, np.arctan2(lv.yw - lv.vy, lv.xw -
+           lv.vx)[rim] + np.pi / 2, u[rim], 0.95)
+    # tract and septum stroma: fibroblasts (spindles) and lymphocytes (round, dark)
+    x, y, u, lv = near(*ctx.points(13.0 if sept_frac == 0 else 10.0, 8.0, 8))
+    tri = _triad(lv, tract_um)
+    sept = (lv.pair < sept_frac) & (lv.border < 16) & (lv.tract > 0)
+    stroma = ((lv.tract < -3) & (tri["pv"] > 3) & (tri["art"] > 3) & (tri["duct"] > 3)) | sept
+    lym = stroma & (u[:, 2] < (0.35 if sept_frac == 0 else 0.55))
+    fibro = stroma & ~lym & (u[:, 2] < 0.75)
+    nuclei(canvas, layer, nuc, x[lym], y[lym], 2.8, 2.6, 6.3 * u[lym, 3], u[lym], 1.2)
+    nuclei(canvas, layer, nuc, x[fibro], y[fibro], 4.5, 1.3, 6.3 * u[fibro, 3], u[fibro], 1.0)
+    # bile duct: cuboidal nuclei on a ring; artery: smooth-muscle nuclei in the wall
+    x, y, u, lv = near(*ctx.points(5.0, 8.0, 8))
+    tri = _triad(lv, tract_um)
+    ok = lv.tract < 0
+    d_ring = ok & (np.abs(tri["duct"] + 0.3 * tri["duct_r"]) < 1.6) & (u[:, 2] < 0.7)
+    nuclei(canvas, layer, nuc, x[d_ring], y[d_ring], 2.6, 2.4, 0.0, u[d_ring], 1.0)
+    a_ring = ok & (np.abs(tri["art"] + 0.25 * tri["art_r"]) < 1.5) & (u[:, 2] < 0.5)
+    ang = np.arctan2(tri["qy"], tri["qx"])
+    nuclei(canvas, layer, nuc, x[a_ring], y[a_ring], 3.5, 1.1, ang[a_ring] + np.pi / 2,
+           u[a_ring], 1.0)

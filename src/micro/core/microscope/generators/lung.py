@@ -1,0 +1,214 @@
+"""Lung: a lace of thin, curved alveolar septa (a warped cellular net, some walls missing
+where alveoli open into ducts) carrying capillaries with red cells and the nuclei of
+pneumocytes and endothelium; alveolar macrophages in the air spaces; bronchioles with a
+folded ciliated epithelium, smooth muscle and a companion pulmonary artery; scattered
+vessels full of blood."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from micro.core.microscope.generators.histology import (
+    F32,
+    cells_at,
+    grid,
+    inside,
+    layer_of,
+    limited,
+    line,
+    noise_at,
+    nuclei,
+    put,
+    section,
+    warp,
+)
+from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.registry import Ctx, generator
+
+BRONCHIOLE_SPACING_UM = 2600.0
+VESSEL_SPACING_UM = 650.0
+
+
+def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (µm) to the nearest alveolar wall (rounded at the junctions) and whether
+    that wall exists (False where two alveoli open into one another)."""
+    wx, wy = warp(x, y, seed ^ 0xA1, 0.7 * size_um, 0.2 * size_um)
+    wx, wy = warp(wx, wy, seed ^ 0xA2, 0.25 * size_um, 0.05 * size_um)
+    c = cells_at(wx, wy, seed, size_um, 0.9, 4)
+    rmax = size_um * (0.74 + 0.08 * c.u[..., 2])
+    mem = np.minimum(c.wall, rmax - c.d1).astype(F32)
+    return mem, (c.pair < 0.86) | (mem < 0)
+
+
+def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The bronchiole nearest each point (one per lattice cell of 2.6 mm, some absent):
+    distance to its centre, angle, lumen radius there, outer radius; and its artery."""
+    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8)
+    u = c.u.astype(F32)
+    present = u[..., 2] < 0.7
+    dx, dy = (x - c.sx).astype(F32), (y - c.sy).astype(F32)
+    r = np.hypot(dx, dy)
+    phi = np.arctan2(dy, dx)
+    outer = np.where(present, 190.0 + 120.0 * u[..., 3], 0.0).astype(F32)
+    folds = np.floor(7 + 4 * u[..., 4])
+    lumen = outer * 0.58 * (1 + 0.09 * np.cos(folds * phi + 6.3 * u[..., 5])
+                            + 0.04 * np.cos(3 * phi + 6.3 * u[..., 6]))
+    ang = 6.283 * u[..., 7]
+    ra = outer * 0.5
+    ax = c.sx + np.cos(ang) * (outer + ra + 12.0)
+    ay = c.sy + np.sin(ang) * (outer + ra + 12.0)
+    ar = np.where(present, np.hypot(x - ax, y - ay), 1e6).astype(F32)
+    return {"r": np.where(present, r, F32(1e6)), "phi": phi, "lumen": lumen, "outer": outer,
+            "ar": ar, "ra": ra}
+
+
+def vessels_at(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to the nearest parenchymal vessel's centre and its radius (0: none)."""
+    c = cells_at(x, y, seed ^ 0x7E55, VESSEL_SPACING_UM, 0.8, 4)
+    R = np.where(c.u[..., 2] < 0.45, 25.0 + 70.0 * c.u[..., 3] ** 2, 0.0).astype(F32)
+    return c.d1.astype(F32), R
+
+
+@lru_cache(maxsize=16)
+def anchor(seed: int) -> tuple[float, float]:
+    """Offset (µm) that puts a bronchiole 300 µm left of the slide's start position."""
+    g = np.linspace(-1.5, 1.5, 31) * BRONCHIOLE_SPACING_UM
+    gx, gy = np.meshgrid(g, g)
+    aw = airways_at(gx, gy, seed)
+    c = cells_at(gx, gy, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8)
+    ok = aw["outer"] > 0
+    k = np.argmin(np.where(ok, np.hypot(c.sx, c.sy), np.inf))
+    return float(c.sx.ravel()[k]) + 300.0, float(c.sy.ravel()[k])
+
+
+@generator("alveoli")
+def alveoli(canvas: Canvas, ctx: Ctx) -> None:
+    """Lung parenchyma (size_um = alveolus diameter). Params: septum_um (mean septal
+    thickness). Parts: septum, nucleus, rbc, elastic, macrophage, cilia, muscle, collagen,
+    epithelium, pigment. Labels: alveolar-septum, airspace, bronchiole,
+    bronchiole-epithelium, cilia, vessel, macrophage."""
+    w = canvas.window
+    layer, z = layer_of(canvas, ctx)
+    px = w.px_um
+    size = float(np.mean(ctx.pop.size_um))
+    ox, oy = anchor(ctx.seed)
+    X, Y = grid(w)
+    X, Y = X + ox, Y + oy
+    aw = airways_at(X, Y, ctx.seed)
+    vd, vR = vessels_at(X, Y, ctx.seed)
+    # airway and vessel walls replace the alveoli where they lie
+    r, lum, outer = aw["r"], aw["lumen"], aw["outer"]
+    airway = inside(r - outer, px)
+    art_wall = inside(aw["ar"] - aw["ra"], px)
+    art_lumen = inside(aw["ar"] - aw["ra"] + 14.0, px)
+    apart = (vR > 0) & (r > outer + vR + 30.0) & (aw["ar"] > aw["ra"] + vR + 20.0)
+    ves = inside(vd - vR - 5.0, px) * apart
+    ves_lumen = inside(vd - vR, px) * apart
+    solid = np.clip(airway + art_wall + ves, 0, 1)
+    mem, wall_ok = alveoli_at(X, Y, ctx.seed, size)
+    t = float(ctx.p("septum_um", 5.0)) * (0.7 + 0.7 * noise_at(X, Y, ctx.seed ^ 0x5E, 60.0))
+    sep = np.where(mem < 0, 1.0, line(mem, t, px)) * wall_ok
+    sep = sep * (1 - inside(r - outer - 25.0, px)) * (1 - solid)
+    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x61, 1.5)
+    put(canvas, layer, ctx.cls("septum"), sep * grain, "alveolar-septum")
+    put(canvas, layer, ctx.cls("elastic"), sep * 0.25)
+    put(canvas, layer, None, np.clip(1 - sep - solid, 0, 1), "airspace")
+    # bronchiole: cilia, columnar epithelium, lamina propria, smooth muscle, adventitia
+    d = r - lum  # µm beyond the folded luminal surface
+    epi = inside(np.abs(d - 11.0) - 11.0, px) * airway
+    cil = inside(np.abs(d + 2.5) - 2.5, px) * airway
+    lp = inside(np.abs(d - 29.0) - 7.0, px) * airway
+    musc = inside(np.abs(d - 46.0) - 10.0, px) * airway
+    adv = np.clip(airway - epi - cil - lp - musc - inside(d, px), 0, 1)
+    put(canvas, layer, None, np.clip(airway - inside(d, px), 0, 1), "bronchiole")
+    put(canvas, layer, ctx.cls("epithelium"), epi * grain * 1.1, "bronchiole-epithelium")
+    hair = limited(0.6 + 0.4 * np.cos(aw["phi"] * r / 0.8), 0.6, 0.8, px)
+    put(canvas, layer, ctx.cls("cilia"), cil * hair, "cilia")
+    put(canvas, layer, ctx.cls("septum"), lp * 0.5)
+    fib = 0.75 + 0.4 * value_noise(w, ctx.seed ^ 0x63, 5.0)
+    put(canvas, layer, ctx.cls("muscle"), musc * fib)
+    put(canvas, layer, ctx.cls("collagen"), adv * fib * 0.7)
+    # nuclei of the epithelium: a row of elongated nuclei along the fold
+    cell = (aw["phi"] * np.maximum(r, 1.0)) / 6.0
+    k = np.floor(cell)
+    nd = np.hypot((cell - k - 0.5) * 6.0 / 1.6, (d - 12.0 - 3.0 * np.sin(k * 2.1)) / 3.6)
+    put(canvas, layer, ctx.cls("nucleus"), limited(inside(nd - 1, px), 0.18, 3.2, px) * epi)
+    # companion artery and parenchymal vessels: walls, lumina full of blood
+    vwall = np.clip(art_wall - art_lumen, 0, 1) + np.clip(ves - ves_lumen, 0, 1)
+    put(canvas, layer, ctx.cls("muscle"), vwall * 0.6)
+    put(canvas, layer, ctx.cls("collagen"), vwall * 0.4)
+    put(canvas, layer, None, np.clip(art_lumen + ves_lumen, 0, 1), "vessel")
+    blood = np.clip(art_lumen + ves_lumen, 0, 1)
+    clot = np.clip((noise_at(X, Y, ctx.seed ^ 0xB1, 18.0) - 0.25) * 2, 0, 1)
+    if px > 2.0:
+        put(canvas, layer, ctx.cls("rbc"), blood * (0.35 + 0.3 * clot))
+    if px > 2.5:  # septal cells below the pixel size: their area means
+        put(canvas, layer, ctx.cls("rbc"), sep * (1 - solid) * 0.2)
+        put(canvas, layer, ctx.cls("nucleus"), sep * (1 - solid) * 0.1)
+    _cells(canvas, ctx, layer, z, size, ox, oy, blood * clot)
+    section(canvas, layer, ctx.seed ^ 0x5EC7)
+
+
+def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: float,
+           oy: float, blood: np.ndarray) -> None:
+    """Septal red cells and nuclei, red cells in vessels, alveolar macrophages."""
+    w = canvas.window
+    nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    if w.px_um > 2.5:
+        _macrophages(canvas, ctx, layer, z, size, ox, oy)
+        return
+    x, y, u = ctx.points(7.0, 6.0, 8)
+    xs, ys = x + ox, y + oy
+    mem, ok = alveoli_at(xs, ys, ctx.seed, size)
+    aw = airways_at(xs, ys, ctx.seed)
+    vd, vR = vessels_at(xs, ys, ctx.seed)
+    free = (aw["r"] > aw["outer"] + 8) & (aw["ar"] > aw["ra"] + 6) & ((vR == 0) | (vd > vR + 8))
+    on = free & ok & (mem < 3.0)
+    red = on & (u[:, 2] < 0.32)
+    if rbc and red.any():
+        draw(canvas, rbc, x[red], y[red], 3.6, 3.2, 6.3 * u[red, 3], z_um=z,
+             profile="biconcave", amount=0.85)
+    e = 1.0
+    m1, _ = alveoli_at(xs + e, ys, ctx.seed, size)
+    m2, _ = alveoli_at(xs, ys + e, ctx.seed, size)
+    along = np.arctan2(m2 - mem, m1 - mem) + np.pi / 2
+    flat = on & (u[:, 2] > 0.75)
+    nuclei(canvas, layer, nuc, x[flat], y[flat], 3.8, 1.3, along[flat], u[flat], 1.0)
+    corner = free & (mem < -1.0) & (u[:, 2] > 0.6)  # type II cells at the junctions
+    nuclei(canvas, layer, nuc, x[corner], y[corner], 2.6, 2.3, 0.0, u[corner], 0.9)
+    if w.px_um <= 2.0 and rbc:
+        x2, y2, u2 = ctx.points(5.0, 6.0, 6)
+        ix = np.clip(((x2 - w.x0_um) / w.px_um).astype(int), 0, w.width - 1)
+        iy = np.clip(((y2 - w.y0_um) / w.px_um).astype(int), 0, w.height - 1)
+        inb = (blood[iy, ix] > 0.5) & (u2[:, 2] < 0.85)
+        draw(canvas, rbc, x2[inb], y2[inb], 3.6, 3.3, 6.3 * u2[inb, 3], z_um=z,
+             profile="biconcave", amount=0.85)
+    _macrophages(canvas, ctx, layer, z, size, ox, oy)
+
+
+def _macrophages(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: float,
+                 oy: float) -> None:
+    """Alveolar macrophages ('dust cells') in the air spaces, some with brown pigment."""
+    nuc = ctx.cls("nucleus")
+    x3, y3, u3 = ctx.points(size * 1.2, 15.0, 8)
+    m3, _ = alveoli_at(x3 + ox, y3 + oy, ctx.seed, size)
+    aw3 = airways_at(x3 + ox, y3 + oy, ctx.seed)
+    mac = (m3 > 14.0) & (aw3["r"] > aw3["outer"] + 20) & (u3[:, 2] < 0.35)
+    cyt = ctx.cls("macrophage")
+    if cyt and mac.any():
+        draw(canvas, cyt, x3[mac], y3[mac], 8.0 + 2 * u3[mac, 3], 7.0, 6.3 * u3[mac, 4],
+             z_um=z, profile="lens", amount=0.9, label="macrophage")
+    nuclei(canvas, layer, nuc, x3[mac] + 2.0, y3[mac], 3.2, 2.6, 6.3 * u3[mac, 5], u3[mac], 1.0)
+    pig = ctx.cls("pigment")
+    dusty = mac & (u3[:, 6] < 0.5)
+    if pig and dusty.any():
+        n = 8
+        g = np.arange(n)[None, :]
+        ang = 6.283 * (g / n + u3[dusty, 7, None])
+        rr = 5.0 * np.sqrt((g + 0.5) / n)
+        draw(canvas, pig, (x3[dusty, None] - 2 + rr * np.cos(ang)).ravel(),
+             (y3[dusty, None] + rr * np.sin(ang)).ravel(), 0.7, 0.7, z_um=z,
+             profile="dome", amount=0.8)

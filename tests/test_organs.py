@@ -1,0 +1,204 @@
+"""Organ architecture, checked from the structure labels the generators expose (not from
+pixels alone): glomeruli sit apart inside Bowman's space, villi rise above the crypts,
+hepatocyte cords run radially to central veins, adipocyte nuclei lie on the rim, the grey
+matter of the spinal cord is one butterfly, and the architecture is a function of slide
+position only (the same tissue in overlapping windows, area-true at low power)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from micro.core.catalog import Catalog
+from micro.core.microscope.lattice import Window
+from micro.core.microscope.scene import _build
+
+
+def _labels(catalog: Catalog, specimen: str, window: Window) -> dict[str, np.ndarray]:
+    return _build(catalog.specimens[specimen], window, catalog.structures).labels
+
+
+def _mask(lab: dict[str, np.ndarray], name: str, frac: float = 0.5) -> np.ndarray:
+    m = lab[name]
+    return m > frac * float(m.max())
+
+
+# --------------------------------------------------------------------------- kidney
+
+@pytest.mark.parametrize("x", [0.0, 2500.0])
+def test_glomeruli_apart_and_inside_bowman_space(catalog: Catalog, x: float) -> None:
+    px = 2.0
+    w = Window(x, 0.0, px, 800, 600)  # 1.6 × 1.2 mm
+    lab = _labels(catalog, "kidney-cortex", w)
+    tuft = lab["glomerulus"] > 0.5
+    space = lab["bowman-space"] > 0.5
+    capsule = lab["bowman-capsule"] > 0.05
+    tubule = (lab["proximal-tubule"] > 0.05) | (lab["distal-tubule"] > 0.05)
+    corpuscle = ndimage.binary_fill_holes(tuft | space | capsule)
+    comp, n = ndimage.label(corpuscle)
+    assert n >= 4, n
+    area_mm2 = w.width_um * w.height_um / 1e6
+    assert 2.0 <= n / area_mm2 <= 14.0, n / area_mm2  # real cortical density
+    for k in range(1, n + 1):
+        c = comp == k
+        ys, xs = np.nonzero(c)
+        if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                xs.max() == c.shape[1] - 1:
+            continue
+        d = 2 * np.sqrt(c.sum() / np.pi) * px
+        assert 150.0 <= d <= 265.0, d  # capsule included
+        _, tufts = ndimage.label(tuft & c)
+        assert tufts == 1, tufts  # one tuft per capsule: corpuscles never merge
+    # every tuft is surrounded by urinary space (the vascular pole may touch the capsule)
+    tcomp, nt = ndimage.label(tuft)
+    for k in range(1, nt + 1):
+        t = tcomp == k
+        ring = ndimage.binary_dilation(t, iterations=2) & ~t
+        if ring[0].any() or ring[-1].any() or ring[:, 0].any() or ring[:, -1].any():
+            continue
+        assert (ring & space).sum() / ring.sum() > 0.6
+        assert (ring & tubule).sum() / ring.sum() < 0.02
+
+
+# --------------------------------------------------------------------------- intestine
+
+def test_villi_lie_above_crypts(catalog: Catalog) -> None:
+    w = Window(0.0, 300.0, 2.0, 900, 700)
+    lab = _labels(catalog, "small-intestine", w)
+    villus, crypt = _mask(lab, "villus", 0.3), _mask(lab, "crypt", 0.3)
+    assert villus.sum() > 1000 and crypt.sum() > 1000
+    yv = np.nonzero(villus)[0]
+    yc = np.nonzero(crypt)[0]
+    # lumen up: the villi occupy the rows above the crypt layer
+    assert np.percentile(yv, 90) <= np.percentile(yc, 10) + 5, (np.percentile(yv, 90),
+                                                                np.percentile(yc, 10))
+    mm = _mask(lab, "muscularis-mucosae", 0.3)
+    ext = _mask(lab, "muscularis-externa", 0.3)
+    assert np.median(np.nonzero(mm)[0]) > np.median(yc)
+    assert np.median(np.nonzero(ext)[0]) > np.median(np.nonzero(mm)[0])
+
+
+# --------------------------------------------------------------------------- liver
+
+def test_hepatocyte_cords_converge_on_central_veins(catalog: Catalog) -> None:
+    px = 1.0
+    w = Window(0.0, 0.0, px, 600, 600)
+    lab = _labels(catalog, "liver-he", w)
+    vein = _mask(lab, "central-vein")
+    comp, n = ndimage.label(vein)
+    assert n >= 1
+    sizes = ndimage.sum(vein, comp, range(1, n + 1))
+    k = int(np.argmax(sizes)) + 1
+    cy, cx = ndimage.center_of_mass(comp == k)
+    sin = ndimage.gaussian_filter(lab["sinusoid"].astype(np.float64), 2.0)
+    gy, gx = np.gradient(sin)
+    jxx = ndimage.gaussian_filter(gx * gx, 6.0)
+    jyy = ndimage.gaussian_filter(gy * gy, 6.0)
+    jxy = ndimage.gaussian_filter(gx * gy, 6.0)
+    # dominant orientation of the sinusoid pattern = across the gradient
+    theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy) + np.pi / 2
+    coher = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy + 1e-12)
+    yy, xx = np.mgrid[0:600, 0:600]
+    r = np.hypot(yy - cy, xx - cx) * px
+    sel = (r > 80) & (r < 260) & (coher > 0.3) & ~ndimage.binary_dilation(
+        _mask(lab, "portal-tract", 0.2), iterations=20)
+    assert sel.sum() > 5000
+    radial = np.arctan2(yy - cy, xx - cx)
+    align = np.abs(np.cos(theta - radial))[sel]
+    assert float(np.mean(align)) > 0.85, float(np.mean(align))  # random: 0.64
+
+
+def test_liver_has_portal_triads_at_lobule_corners(catalog: Catalog) -> None:
+    w = Window(0.0, 0.0, 3.0, 700, 600)
+    lab = _labels(catalog, "liver-he", w)
+    tracts, nt = ndimage.label(_mask(lab, "portal-tract", 0.5))
+    veins, nv = ndimage.label(_mask(lab, "central-vein", 0.5))
+    assert nt >= 2 and nv >= 1
+    duct = _mask(lab, "bile-duct", 0.3)
+    with_duct = {int(v) for v in np.unique(tracts[duct]) if v}
+    assert len(with_duct) >= nt - 1  # every (uncut) tract carries a bile duct
+    # tracts lie away from veins: at the corners, about a lobule radius from the centre
+    vc = np.array(ndimage.center_of_mass(veins > 0, veins, range(1, nv + 1)))
+    tc = np.array(ndimage.center_of_mass(tracts > 0, tracts, range(1, nt + 1)))
+    d = np.hypot(*(tc[:, None, :] - vc[None, :, :]).transpose(2, 0, 1)).min(axis=1) * 3.0
+    assert np.all(d > 300.0), d
+
+
+# --------------------------------------------------------------------------- adipose
+
+def test_adipocyte_nuclei_sit_on_the_rim(catalog: Catalog) -> None:
+    px = 0.5
+    w = Window(0.0, 0.0, px, 900, 900)
+    lab = _labels(catalog, "adipose", w)
+    rim = _mask(lab, "fat-rim", 0.3)
+    nuc = _mask(lab, "fat-nucleus", 0.3)
+    comp, n = ndimage.label(nuc)
+    assert n >= 3, n
+    depth = ndimage.distance_transform_edt(~rim) * px  # µm from the nearest rim
+    for k in range(1, n + 1):
+        c = comp == k
+        # a lens at most 3 µm thick, plus the rim's half-width and a pixel
+        assert depth[c].max() <= 5.0, depth[c].max()
+        ys, xs = np.nonzero(c)
+        if len(ys) > 10:  # elongated along the rim
+            cov = np.cov(np.vstack([xs, ys]))
+            ev = np.sort(np.linalg.eigvalsh(cov))
+            assert ev[1] > 2.5 * ev[0], ev
+    fat = _mask(lab, "fat", 0.5)
+    deep = ndimage.distance_transform_edt(fat) * px
+    assert deep.max() > 30.0  # the droplets themselves are large and empty of nuclei
+    assert not (nuc & (deep > 5.0)).any()
+
+
+# --------------------------------------------------------------------------- spinal cord
+
+def test_grey_matter_is_one_connected_butterfly(catalog: Catalog) -> None:
+    px = 8.0
+    w = Window(0.0, 0.0, px, 700, 600)  # 5.6 × 4.8 mm: the whole cord
+    lab = _labels(catalog, "spinal-cord", w)
+    grey = _mask(lab, "grey-matter", 0.5)
+    white = _mask(lab, "white-matter", 0.5)
+    _, n = ndimage.label(grey)
+    assert n == 1, n
+    cy, cx = 300, 350
+    yy, xx = np.mgrid[0:600, 0:700]
+    dx, dy = (xx - cx) * px, (yy - cy) * px
+    R = 2000.0
+    for sx in (-1, 1):  # four horns: dorsal (−y) and ventral (+y), left and right
+        assert (grey & (sx * dx > 0.3 * R) & (dy < -0.4 * R)).sum() * px * px > 0.05e6
+        assert (grey & (sx * dx > 0.3 * R) & (dy > 0.2 * R)).sum() * px * px > 0.15e6
+    assert grey[cy, cx - 3:cx + 4].any() or _mask(lab, "central-canal", 0.3)[cy, cx]
+    # white matter all round: the grey never reaches the surface
+    cordm = ndimage.binary_fill_holes(grey | white)
+    edge = cordm & ~ndimage.binary_erosion(cordm, iterations=3)
+    assert not (edge & grey).any()
+    # ventral horns are broader than dorsal ones and hold the motor neurons
+    motor = _mask(lab, "motor-neuron", 0.3)
+    mcomp, nm = ndimage.label(motor)
+    assert nm >= 6
+    ys = np.array([c[0] for c in ndimage.center_of_mass(motor, mcomp, range(1, nm + 1))])
+    assert np.all(ys > cy)
+
+
+# --------------------------------------------------------------------------- the slide
+
+@pytest.mark.parametrize("specimen", ["liver-he", "kidney-cortex", "adipose", "spinal-cord"])
+def test_architecture_is_fixed_to_the_slide(catalog: Catalog, specimen: str) -> None:
+    """Two overlapping windows show identical labels where they overlap."""
+    px = 0.72
+    a = _labels(catalog, specimen, Window(40.0, -20.0, px, 300, 200))
+    b = _labels(catalog, specimen, Window(40.0 + 100 * px, -20.0 + 50 * px, px, 300, 200))
+    for name in a:
+        pa, pb = a[name][50:200, 100:300], b[name][0:150, 0:200]
+        assert np.allclose(pa, pb, atol=1e-3 * max(1.0, float(pa.max()))), name
+
+
+@pytest.mark.parametrize(("specimen", "label"), [("liver-he", "hepatocyte-nucleus"),
+                                                 ("kidney-cortex", "tubule-nucleus")])
+def test_low_power_keeps_area_means(catalog: Catalog, specimen: str, label: str) -> None:
+    """Detail finer than a 4× pixel is replaced by its area mean, not sampled (aliased):
+    the mean amount of a class over a region agrees between 4× and 40× pixels."""
+    hi = _labels(catalog, specimen, Window(1000.0, 1000.0, 0.72, 1000, 1000))[label]
+    lo = _labels(catalog, specimen, Window(1000.0, 1000.0, 7.2, 100, 100))[label]
+    assert lo.mean() == pytest.approx(hi.mean(), rel=0.2)
