@@ -11,6 +11,7 @@ from micro.core.microscope.generators import (
     organs,
     plants,
     protists,
+    relief,
     rings,
     surfaces,
     tissue,
@@ -18,4 +19,4 @@ from micro.core.microscope.generators import (
 )
 
 __all__ = ["bacteria", "blood", "calibration", "cells", "culture", "fibers", "minerals",
-           "organs", "plants", "protists", "rings", "surfaces", "tissue", "ultrastructure"]
+           "organs", "plants", "protists", "relief", "rings", "surfaces", "tissue", "ultrastructure"]
