@@ -9,23 +9,15 @@ import numpy as np
 from scipy import ndimage
 
 from micro.core.microscope.contrast import Signal
-from micro.core.microscope.optics import apply, gaussian_otf
 from micro.core.microscope.quantities import Coefficients, layer_quantities
 from micro.core.microscope.scene import Scene
 from micro.core.microscope.sem import sem
 from micro.core.microscope.setup import Setup
+from micro.core.microscope.tem import tem
 
 __all__ = ["afm", "sem", "tem"]
 
 GREY = np.ones((1, 3), dtype=np.float32)
-TEM_CONTRAST_PER_KV = 12.0
-"""Mass-thickness contrast constant at 100 kV per (relative density × µm): scattering out of
-the objective aperture falls roughly as 1/√kV."""
-
-
-def _probe_fwhm_um(s: Setup) -> float:
-    return (s.obj.resolution_nm or 2.0) / 1000.0
-
 
 def _sum_layers(scene: Scene, coef: Coefficients, want: tuple[str, ...],
                 s: Setup) -> np.ndarray:
@@ -33,20 +25,6 @@ def _sum_layers(scene: Scene, coef: Coefficients, want: tuple[str, ...],
     for layer in scene.layers:
         out += layer_quantities(layer, coef, want)
     return out
-
-
-def tem(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
-    """Bright-field TEM: electrons scattered by heavy atoms miss the objective aperture, so
-    I = exp(−k · mass-thickness); heavy-metal stains (uranyl, lead, osmium) add most of it."""
-    mass = _sum_layers(scene, coef, ("mass",), s)[0]
-    kv = s.inst.light.accelerating_voltage_kv or 100.0
-    k = TEM_CONTRAST_PER_KV * math.sqrt(100.0 / kv)
-    img = np.exp(-k * mass).astype(np.float32)
-    z_mid = float(np.mean([L.z_um for L in scene.layers]))
-    dz = abs(s.focus_um - z_mid)
-    fwhm = math.hypot(_probe_fwhm_um(s), 2 * s.na * dz)
-    img = apply(img[None], gaussian_otf(*s.shape, s.px_um, round(fwhm, 6)))
-    return Signal(np.clip(img, 0.0, None), ("e-",), GREY, "electron", s.wavelength_nm)
 
 
 def afm(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
