@@ -27,19 +27,36 @@ def _sum_layers(scene: Scene, coef: Coefficients, want: tuple[str, ...],
     return out
 
 
+MAX_TIP_PX = 24
+"""Tip footprint evaluated up to this many pixels from its apex (the cap of an 8 nm tip
+at 0.5 nm pixels); further out the sphere has risen far above any feature."""
+
+
+def tip_dilate(height_nm: np.ndarray, px_nm: float, radius_nm: float) -> np.ndarray:
+    """What a spherical tip of `radius_nm` records over a surface: at each position the
+    lowest apex height at which the sphere touches nothing, i.e. the grey dilation of the
+    surface by the sphere's lower cap (Villarrubia 1997). Narrow features widen by
+    2√(2Rh − h²) for height h < R; pits narrower than the tip are never reached."""
+    r_px = radius_nm / px_nm
+    if r_px < 1.0:
+        return height_nm
+    rp = int(min(math.ceil(r_px), MAX_TIP_PX))
+    yy, xx = np.mgrid[-rp:rp + 1, -rp:rp + 1] * px_nm
+    rr2 = xx * xx + yy * yy
+    cap = np.where(rr2 <= radius_nm**2,
+                   -(radius_nm - np.sqrt(np.maximum(radius_nm**2 - rr2, 0.0))), -1e6)
+    return ndimage.grey_dilation(height_nm, structure=cap.astype(np.float32), mode="nearest")
+
+
 def afm(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
-    """Contact/tapping AFM: the recorded height is the surface dilated by the tip — a sphere
-    of the tip radius — so narrow features look wider and pits shallower than they are."""
-    height = _sum_layers(scene, coef, ("height",), s)[0] * 1000.0  # nm
+    """Tapping-mode AFM height image (nm, float32 (1, H, W)): the surface dilated by the
+    tip — a sphere of the tip radius (resolution_nm) — so narrow features look wider and
+    pits shallower than they are. Kept on the cached scene (no focus or light to change)."""
     radius_nm = s.obj.resolution_nm or 8.0
-    r_px = radius_nm / (s.px_um * 1000.0)
-    if r_px >= 1.0:
-        rp = int(min(math.ceil(r_px), 15))
-        yy, xx = np.mgrid[-rp:rp + 1, -rp:rp + 1] * (s.px_um * 1000.0)
-        rr2 = xx * xx + yy * yy
-        cap = np.where(rr2 <= radius_nm**2, -(radius_nm - np.sqrt(np.maximum(
-            radius_nm**2 - rr2, 0.0))), -1e6)
-        height = ndimage.grey_dilation(height, structure=cap.astype(np.float32),
-                                       mode="nearest")
-    return Signal(height[None].astype(np.float32), ("height",), GREY, "height",
-                  s.wavelength_nm)
+    key = ("afm", s.specimen.id, radius_nm)
+    hit = scene.derived.get(key)
+    if hit is None:
+        height = _sum_layers(scene, coef, ("height",), s)[0] * 1000.0  # nm
+        hit = tip_dilate(height, s.px_um * 1000.0, radius_nm).astype(np.float32)
+        scene.derived[key] = hit
+    return Signal(np.asarray(hit)[None].copy(), ("height",), GREY, "height", s.wavelength_nm)

@@ -50,7 +50,7 @@ DETECTOR_ELEVATION_DEG = 40.0
 SHADOW_FILL = 0.55
 """Fraction of SEs still collected from a face the ET detector cannot see (its +300 V
 collector bends their paths round the relief)."""
-SHADOW_SOFT_UM = 5.0
+SHADOW_SOFT_UM = 3.0
 """Depth of relief (µm) across which a shadow darkens: SEs from just behind an edge are
 still pulled round it by the collector field."""
 CHARGE_DECAY_UM = 25.0

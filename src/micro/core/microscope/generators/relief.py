@@ -176,7 +176,7 @@ def stub(canvas: Canvas, ctx: Ctx) -> None:
     canvas.add(layer, RELIEF, (h + 2 * amp).ravel())
 
 
-def _with_anchor(ctx: Ctx, x: np.ndarray, y: np.ndarray, u: np.ndarray
+def with_anchor(ctx: Ctx, x: np.ndarray, y: np.ndarray, u: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the teaching object at params.anchor (slide µm), if any, whose attributes are
     hashed like any other's; lattice objects that would overlap it are dropped."""
@@ -208,7 +208,7 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     mix = np.asarray(ctx.p("mix", [0.5, 0.2, 0.3]), dtype=np.float64)
     mix = np.cumsum(mix / mix.sum())
     spacing = ctx.spacing()
-    x, y, u = _with_anchor(ctx, *ctx.points(spacing, 40.0, 14))
+    x, y, u = with_anchor(ctx, *ctx.points(spacing, 40.0, 14))
     kind = np.searchsorted(mix, u[:, 2], side="right").clip(0, 2)
     ranges = [ctx.p(f"{k}_um", d) for k, d in zip(POLLEN_KINDS, ([25, 35], [45, 65],
                                                                  [20, 30]), strict=True)]
@@ -315,7 +315,7 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
     pore = float(ctx.p("areola_um", 0.45 * stria))
     wall = float(ctx.p("wall_um", 0.8))
     mantle = float(ctx.p("mantle_um", 2.5))
-    x, y, u = _with_anchor(ctx, *ctx.points(ctx.spacing(), 80.0, 8))
+    x, y, u = with_anchor(ctx, *ctx.points(ctx.spacing(), 80.0, 8))
     keep = u[:, 2] < float(ctx.p("presence", 1.0))
     x, y, u = x[keep], y[keep], u[keep]
     L = ctx.size(u[:, 3])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from micro.core.microscope.generators.relief import with_anchor
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import MAX_CELLS, uniforms
 from micro.core.microscope.raster import Canvas
@@ -206,16 +207,34 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
         return
     # a segment no shorter than needed to follow the bends the pixels can show
     m = int(np.clip(np.ceil(L / max(w.px_um, lp / 4)), 16, 64))
-    seg = L / m
-    x, y, u = ctx.points(ctx.spacing(), L, 8 + m)
+    x, y, u = with_anchor(ctx, *ctx.points(ctx.spacing(), L, 8 + m))
     keep = u[:, 2] < presence
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
+    px, py, sx, sy = wlc_chains(u, L, m, lp, circular)
+    px += x[:, None]
+    py += y[:, None]
+    ang = np.arctan2(sy, sx)
+    mx, my = px - sx / 2, py - sy / 2
+    # abutting rectangles (capsules would overlap at every joint and double the height)
+    draw(canvas, cls, mx.ravel(), my.ravel(), np.hypot(sx, sy).ravel() / 2,
+         DNA_WIDTH_UM / 2, ang.ravel(), z_um=z, profile="flat", amount=1.0,
+         label=ctx.pop.label, rect=True)
+
+
+def wlc_chains(u: np.ndarray, contour_um: float, m: int, lp_um: float, circular: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Worm-like chains in two dimensions from hashed uniforms u (n, ≥ 8 + m): m segments
+    of contour/m whose tangent angle diffuses with variance segment/Lp per step, so that
+    ⟨cos Δθ(s)⟩ = exp(−s / 2Lp); a circular chain has its bends' mean set to close the
+    loop (2π in all) and its end-to-end gap spread over the segments. Returns the segment
+    end points (n, m) centred on 0 and the segment vectors (n, m), µm."""
+    seg = contour_um / m
     # Gaussian steps from the hashed uniforms (Box–Muller)
     g = np.sqrt(-2 * np.log(np.clip(u[:, 8:8 + m], 1e-12, 1))) * np.cos(
         2 * np.pi * u[:, np.r_[9:8 + m, 8]])
-    dth = g * np.sqrt(seg / lp)
+    dth = g * np.sqrt(seg / lp_um)
     if circular:
         dth = dth - dth.mean(axis=1, keepdims=True) + 2 * np.pi / m
     th = 2 * np.pi * u[:, 3][:, None] + np.cumsum(dth, axis=1)
@@ -225,14 +244,7 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
         sy = sy - sy.mean(axis=1, keepdims=True)
     px = np.cumsum(sx, axis=1)
     py = np.cumsum(sy, axis=1)
-    px = px - px.mean(axis=1, keepdims=True) + x[:, None]
-    py = py - py.mean(axis=1, keepdims=True) + y[:, None]
-    ang = np.arctan2(sy, sx)
-    mx, my = px - sx / 2, py - sy / 2
-    r = DNA_WIDTH_UM / 2
-    draw(canvas, cls, mx.ravel(), my.ravel(), r, r, ang.ravel(), z_um=z,
-         half_len_um=np.maximum(np.hypot(sx, sy).ravel() / 2 - r, 0.0), profile="flat",
-         amount=1.0, label=ctx.pop.label)
+    return (px - px.mean(axis=1, keepdims=True), py - py.mean(axis=1, keepdims=True), sx, sy)
 
 
 def _dna_density(canvas: Canvas, ctx: Ctx, cls: str, area_um2: float, extent_um: float,
