@@ -37,6 +37,7 @@ from micro.core.microscope.optics import gaussian_otf, rfft2
 from micro.core.microscope.quantities import Coefficients, layer_quantities
 from micro.core.microscope.scene import Scene
 from micro.core.microscope.setup import Setup
+from micro.core.microscope.stereo import hat, slab_heights
 
 GREY = np.ones((1, 3), dtype=np.float32)
 SUBSTRATE_SE_YIELD = 0.12
@@ -53,6 +54,8 @@ collector bends their paths round the relief)."""
 SHADOW_SOFT_UM = 3.0
 """Depth of relief (µm) across which a shadow darkens: SEs from just behind an edge are
 still pulled round it by the collector field."""
+PENUMBRA_UM = 0.6
+"""Blur of the shadow's edge (the ET collector grid subtends a few degrees)."""
 CHARGE_DECAY_UM = 25.0
 """Distance along a scan line over which stored charge relaxes on the conductive mount."""
 EDGE_FRACTION = 0.08
@@ -129,6 +132,8 @@ def topography(h: np.ndarray, material: np.ndarray, px: float, kv: float,
         return (sig * (0.85 + 0.15 * np.clip(facing, 0.0, 1.0) / math.sin(el))).astype(
             np.float32)
     depth = _shadow(h.astype(np.float32), px, DETECTOR_ELEVATION_DEG)
+    # the detector's face is large (a penumbra), not a point: soften the shadow's edge
+    depth = ndimage.gaussian_filter(depth, max(PENUMBRA_UM / px, 0.5), mode="nearest")
     seen = np.exp(-depth / (SHADOW_SOFT_UM + 2 * px))
     collect = SHADOW_FILL + (1 - SHADOW_FILL) * seen * np.clip(0.35 + facing, 0.0, 1.2)
     return (sig * collect).astype(np.float32)
@@ -181,30 +186,41 @@ def _maps(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, np.nd
 def sem(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     """Secondary-electron image (relative yield, float32 (1, H, W)): the focused probe
     (resolution_nm) and defocus blur 2α|h − z_focus|, where the focus is set on the upper
-    surface and moved by focus_um."""
+    surface and moved by focus_um. Depth of field: the surface is imaged at the focal
+    plane and at 1, 3 and 9 depths of field (blur of one pixel) either side of it, and the
+    planes are blended by height."""
     sig, h, z_ref = _maps(scene, s, coef)
     probe = (s.obj.resolution_nm or 3.0) / 1000.0
     z_f = z_ref + s.focus_um
     lo, hi = float(h.min()), float(h.max())
-    blur_lo = math.hypot(probe, 2 * s.na * abs(lo - z_f))
-    blur_hi = math.hypot(probe, 2 * s.na * abs(hi - z_f))
-    if max(blur_lo, blur_hi) < 0.5 * s.px_um:
-        return Signal(sig[None].copy(), ("SE",), GREY, "electron", s.wavelength_nm)
-    # depth of field: blur each height slab by its own defocus, blend by height
-    n = int(np.clip(np.ceil(2 * s.na * (hi - lo) / max(s.px_um, probe)), 1, 5))
-    zs = np.linspace(lo, hi, n) if n > 1 else np.array([(lo + hi) / 2])
-    F = rfft2(sig[None].astype(np.float32))
+    dof = s.px_um / (2 * max(s.na, 1e-6))
+    zs = slab_heights(lo, hi, z_f, dof)
     out = np.zeros_like(sig)
-    wsum = np.zeros_like(sig)
-    step = (hi - lo) / max(n - 1, 1)
-    for z in zs:
-        fwhm = math.hypot(probe, 2 * s.na * abs(z - z_f))
-        img = _blur(F, s, fwhm)
-        wt = np.clip(1.0 - np.abs(h - z) / max(step, 1e-9), 0.0, 1.0) if n > 1 else 1.0
-        out += img * wt
-        wsum += wt
-    out /= np.maximum(wsum, 1e-6)
+    F: np.ndarray | None = None
+    for i, z in enumerate(zs):
+        fwhm = math.hypot(probe, 2 * s.na * abs(float(z) - z_f))
+        steps = round(fwhm / (0.25 * s.px_um))  # blur quantized to a quarter pixel
+        if steps <= 2:
+            img = sig
+        else:
+            if F is None:
+                F = _spectrum(scene, s, coef, sig)
+            img = _blur(F, s, steps * 0.25 * s.px_um)
+        if len(zs) == 1:
+            out = img.copy()
+        else:
+            out += img * hat(h, zs, i)
     return Signal(np.clip(out, 0.0, None)[None], ("SE",), GREY, "electron", s.wavelength_nm)
+
+
+def _spectrum(scene: Scene, s: Setup, coef: Coefficients, sig: np.ndarray) -> np.ndarray:
+    kv = s.inst.light.accelerating_voltage_kv or 15.0
+    key = ("sem-spectrum", s.req.stain, s.specimen.id, kv, detector_kind(s))
+    hit = scene.derived.get(key)
+    if hit is None:
+        hit = rfft2(sig[None].astype(np.float32)).astype(np.complex64)
+        scene.derived[key] = hit
+    return hit  # type: ignore[return-value]
 
 
 def _blur(F: np.ndarray, s: Setup, fwhm_um: float) -> np.ndarray:

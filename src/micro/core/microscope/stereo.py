@@ -76,7 +76,7 @@ def slab_heights(lo: float, hi: float, z_focus: float, dof_um: float) -> np.ndar
     return np.unique(np.round(zs, 3))
 
 
-def _hat(height: np.ndarray, zs: np.ndarray, i: int) -> np.ndarray:
+def hat(height: np.ndarray, zs: np.ndarray, i: int) -> np.ndarray:
     """Piecewise-linear interpolation weight of slab i at each height (sums to 1)."""
     z = zs[i]
     w = np.ones(height.shape, dtype=np.float32)
@@ -101,6 +101,6 @@ def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
         o = otf(h, w, s.px_um, s.na, RGB_NM[1], 1.0, round(float(z) - z_f, 2), s.extra_w20_um)
         np.multiply(F, o[None], out=G)
         plane = sfft.irfft2(G, s=(h, w), axes=(-2, -1), workers=1)
-        out += plane * (_hat(height, zs, i)[None] if len(zs) > 1 else 1.0)
+        out += plane * (hat(height, zs, i)[None] if len(zs) > 1 else 1.0)
     return Signal(np.clip(out, 0.0, None).astype(np.float32), ("R", "G", "B"), RGB,
                   "transmitted", 550.0)

@@ -75,8 +75,10 @@ def compound_eye(canvas: Canvas, ctx: Ctx) -> None:
         lat = np.arcsin(np.clip(ny, -1.0, 1.0))
         lon = np.arctan2(nx, np.maximum(nz, 1e-6))
         su, sv = R * lon, R * lat
-        d, _, _ = _hex_nearest(su, sv, pitch)
-        lens = np.clip(1.0 - (d / (0.5 * pitch)) ** 2, 0.0, 1.0) ** 0.7
+        d_hex, d = _hex_nearest(su, sv, pitch)
+        # a smooth lens dome, cut by a narrow groove along the hexagonal facet border
+        lens = np.clip(1.0 - (d / (pitch / SQ3)) ** 2, 0.0, 1.0)
+        lens *= np.clip((0.5 * pitch - d_hex) / 1.0, 0.0, 1.0) ** 0.5
         fade = min(1.0, (pitch / w.px_um - 2.0) / 4.0)
         height = height + (lens_um * lens * nz * fade) * (rho2 < 1.0)
     height = height * (on_head > 0)
@@ -99,25 +101,27 @@ def compound_eye(canvas: Canvas, ctx: Ctx) -> None:
 
 
 def _hex_nearest(u: np.ndarray, v: np.ndarray, pitch: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distance to the nearest centre of a hexagonal lattice (rows pitch·√3/2 apart, every
-    other row offset by half a pitch) and that centre's (column, row) indices."""
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Hexagonal distance (half the flat-to-flat width of the hexagon through the point) to
+    the nearest centre of a hexagonal lattice (rows pitch·√3/2 apart, every other row
+    offset by half a pitch), and the ordinary distance to that centre."""
     dy = pitch * SQ3 / 2
     j = np.floor(v / dy)
     best = np.full(u.shape, np.inf)
-    bi = np.zeros(u.shape)
-    bj = np.zeros(u.shape)
+    euclid = np.zeros(u.shape)
     for jj in (j, j + 1):
         off = 0.5 * (jj.astype(np.int64) & 1)
         ii = np.rint(u / pitch - off)
         for di in (-1.0, 0.0, 1.0):
             cx = (ii + di + off) * pitch
-            d = np.hypot(u - cx, v - jj * dy)
+            ex, ey = u - cx, v - jj * dy
+            # hexagonal norm: the largest distance across the three pairs of facet sides
+            d = np.maximum(np.abs(ex), np.abs(0.5 * ex + SQ3 / 2 * ey))
+            d = np.maximum(d, np.abs(0.5 * ex - SQ3 / 2 * ey))
             better = d < best
             best = np.where(better, d, best)
-            bi = np.where(better, ii + di, bi)
-            bj = np.where(better, jj, bj)
-    return best, bi, bj
+            euclid = np.where(better, np.hypot(ex, ey), euclid)
+    return best, euclid
 
 
 def _eye_bristles(canvas: Canvas, ctx: Ctx, cls: str, a: float, b: float, c: float,
