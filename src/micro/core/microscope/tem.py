@@ -39,8 +39,10 @@ MC2_KEV = 510.99895
 MASS_CONTRAST_100KV = 10.0
 """ln(I₀/I) per unit mass-thickness (relative density × µm) at 100 kV with a ~30 µm
 objective aperture: the 'contrast thickness' of carbon-like matter is ≈ 0.1 µm."""
-INNER_POTENTIAL_V = 8.0
-"""Mean inner potential per unit relative density (resin and protein ≈ 8–10 V)."""
+INNER_POTENTIAL_V = 1.0
+"""Phase-contrast potential per unit of mass-thickness: what a structure adds over the resin
+it displaces (mean inner potentials of protein and epoxy, ≈ 8–10 V, differ by ~1 V per
+unit of density); the heavy-metal stain acts mostly through amplitude."""
 AMORPHOUS_RAD_NM = 0.06
 """Phase roughness of the amorphous section: rms phase × pixel size (rad·nm), from the
 random positions of its atoms (averaging over a pixel of side p leaves ∝ 1/p)."""

@@ -67,8 +67,8 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     mem = ctx.cls("membrane")
     k_mem = _path(canvas, mem, section) if mem else 1.0
     # cell borders meander (no straight Voronoi edges): perturb the bisector distance
-    wobble = 0.25 * (value_noise(w, ctx.seed ^ 21, 1.5) - 0.5) + 0.08 * (
-        value_noise(w, ctx.seed ^ 22, 0.4) - 0.5)
+    wobble = 0.12 * (value_noise(w, ctx.seed ^ 21, 2.0) - 0.5) + 0.04 * (
+        value_noise(w, ctx.seed ^ 22, 0.5) - 0.5)
     f = (d2 - d1) / 2 + wobble
     gy, gx = np.gradient(f, px)
     edge = np.abs(f) / np.maximum(np.hypot(gx, gy), 0.3)  # distance from the moved border
@@ -130,8 +130,11 @@ def _heterochromatin(w: Window, seed: int, dn: np.ndarray, s: np.ndarray,
     n1 = value_noise(w, seed ^ 5, 0.6)
     n2 = value_noise(w, seed ^ 6, 0.2)
     clump = np.clip((n1 + 0.5 * n2 - 0.95) / 0.06, 0.0, 1.0)
-    rim = np.clip((dn + 0.04 + 0.25 * n1 * n2) / 0.03, 0.0, 1.0)
-    rim *= ~(np.abs(s - np.rint(s)) * PORE_SPACING_UM < PORE_WIDTH_UM * 0.8)
+    # the peripheral layer: 40–200 nm thick, thinning into light channels under the pores
+    to_pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM
+    channel = np.clip(1.0 - to_pore / (PORE_WIDTH_UM * 0.7), 0.0, 1.0) * (np.rint(s) % 3 != 1)
+    depth = (0.04 + 0.16 * n1 * n1) * (1.0 - 0.8 * channel)
+    rim = np.clip((dn + depth) / 0.025, 0.0, 1.0)
     return np.maximum(rim, clump) * inside_n
 
 
@@ -299,4 +302,4 @@ def _cytosol_particles(canvas: Canvas, ctx: Ctx, z: float, args: tuple,
         py_ = (y[:, None] + rad * np.sin(ang)).ravel()
         r = RIBOSOME_UM / 2 if cls == rib else 0.012
         draw(canvas, cls, px_, py_, r, r, z_um=z, profile="dome",
-             amount=0.5 if cls == rib else 0.8)
+             amount=0.35 if cls == rib else 0.8)
