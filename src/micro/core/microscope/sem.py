@@ -29,10 +29,10 @@ import math
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import ndimage
 from scipy import signal as sps
 
 from micro.core.microscope.contrast import Signal
+from micro.core.microscope.generators.relief import blur_px
 from micro.core.microscope.optics import gaussian_otf, rfft2
 from micro.core.microscope.quantities import Coefficients, layer_quantities
 from micro.core.microscope.scene import Scene
@@ -117,7 +117,7 @@ def topography(h: np.ndarray, material: np.ndarray, px: float, kv: float,
     gy, gx = np.gradient(h.astype(np.float64), px)
     sec = np.minimum(np.sqrt(1.0 + gx * gx + gy * gy), MAX_SEC)
     sigma_um = max(EDGE_FRACTION * ko_range_um(kv), 0.5 * px)
-    smooth = ndimage.gaussian_filter(h.astype(np.float64), sigma_um / px, mode="nearest")
+    smooth = blur_px(h.astype(np.float64), sigma_um / px)
     edge = np.clip((h - smooth) / sigma_um, 0.0, 1.5)
     hollow = np.clip((smooth - h) / sigma_um, 0.0, 1.0)  # SEs from pits hit the walls
     sig = material * sec * (1.0 + 0.9 * edge) * (1.0 - 0.6 * hollow)
@@ -133,7 +133,7 @@ def topography(h: np.ndarray, material: np.ndarray, px: float, kv: float,
             np.float32)
     depth = _shadow(h.astype(np.float32), px, DETECTOR_ELEVATION_DEG)
     # the detector's face is large (a penumbra), not a point: soften the shadow's edge
-    depth = ndimage.gaussian_filter(depth, max(PENUMBRA_UM / px, 0.5), mode="nearest")
+    depth = blur_px(depth, max(PENUMBRA_UM / px, 0.5))
     seen = np.exp(-depth / (SHADOW_SOFT_UM + 2 * px))
     collect = SHADOW_FILL + (1 - SHADOW_FILL) * seen * np.clip(0.35 + facing, 0.0, 1.2)
     return (sig * collect).astype(np.float32)
@@ -145,8 +145,7 @@ def charging(cover: np.ndarray, px: float) -> np.ndarray:
     scan line after it while it drains into the mount."""
     a = math.exp(-px / CHARGE_DECAY_UM)
     trail = sps.lfilter([1 - a], [1, -a], cover.astype(np.float64), axis=1)
-    bulk = ndimage.gaussian_filter(cover.astype(np.float64), max(20.0 / px, 0.5),
-                                   mode="nearest")
+    bulk = blur_px(cover.astype(np.float64), max(20.0 / px, 0.5))
     return (0.6 * trail + 0.9 * bulk * cover).astype(np.float32)
 
 

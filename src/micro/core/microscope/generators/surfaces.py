@@ -5,9 +5,8 @@ corneal facets on a bulging eye, bristles between them) and DNA molecules spread
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from micro.core.microscope.generators.relief import with_anchor
+from micro.core.microscope.generators.relief import blur_px, with_anchor
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import MAX_CELLS, uniforms
 from micro.core.microscope.raster import Canvas
@@ -267,7 +266,7 @@ def _dna_density(canvas: Canvas, ctx: Ctx, cls: str, area_um2: float, extent_um:
     cover = counts * np.float32(area_um2 / w.px_um ** 2)
     sigma_px = extent_um / 2.3548 / w.px_um
     if sigma_px > 0.3:
-        cover = ndimage.gaussian_filter(cover, sigma_px, mode="wrap")
+        cover = blur_px(cover, sigma_px)
     layer = int(canvas.layer_of(np.array([z]))[0])
     flat = cover.ravel()
     canvas.add(layer, cls, flat)

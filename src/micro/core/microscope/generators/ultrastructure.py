@@ -16,10 +16,9 @@ perpendicularly runs through the whole section), so mass-thickness comes out rig
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from micro.core.microscope.generators.plants import worley_at
-from micro.core.microscope.generators.relief import ragged_boxes
+from micro.core.microscope.generators.relief import blur_px, ragged_boxes
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window
 from micro.core.microscope.raster import Canvas, band, value_noise, worley
@@ -149,7 +148,7 @@ def fine_grain(w: Window, seed: int, scale_um: float) -> np.ndarray:
     g = rng.standard_normal((w.height, w.width), dtype=np.float32)
     sigma = scale_um / w.px_um
     if sigma > 0.3:
-        g = ndimage.gaussian_filter(g, sigma, mode="wrap")
+        g = blur_px(g, sigma)
         g *= np.float32(2 * np.sqrt(np.pi) * sigma)  # back to unit variance
     return g * np.float32(min(1.0, sigma))
 
