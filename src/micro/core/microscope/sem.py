@@ -83,18 +83,16 @@ def detector_kind(s: Setup) -> str:
 
 def surface(scene: Scene, coef: Coefficients) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Height (µm), summed SE yield of the material and its coverage (0–1), float32 (H, W)."""
-    h = w = None
+    h = np.zeros(scene.layers[0].shape, dtype=np.float32)
+    y = np.zeros_like(h)
+    w = np.zeros_like(h)
     for layer in scene.layers:
         q = layer_quantities(layer, coef, ("height", "se"))
-        cov = sum((a for c, a in layer.amounts.items() if c != "relief"),
-                  np.zeros(layer.shape, dtype=np.float32))
-        if h is None:
-            h, y, w = q[0].copy(), q[1].copy(), np.asarray(cov, dtype=np.float32)
-        else:
-            h += q[0]
-            y += q[1]
-            w += cov
-    assert h is not None and w is not None
+        h += q[0]
+        y += q[1]
+        for c, a in layer.amounts.items():
+            if c != "relief":
+                w += a
     return h, y, np.clip(w, 0.0, 1.0)
 
 

@@ -71,7 +71,7 @@ def ragged_boxes(canvas: Canvas, cx: np.ndarray, cy: np.ndarray, reach_um: np.nd
     return obj, row * w.width + col, dx, dy
 
 
-def _ring_lattice(theta: np.ndarray, phi: np.ndarray, step: float
+def _ring_lattice(theta: np.ndarray, phi: np.ndarray, step: np.ndarray | float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Angular distance (rad) to the nearest and second-nearest node of a near-uniform
     lattice on the sphere: rings of latitude `step` apart, each with as many nodes as fit

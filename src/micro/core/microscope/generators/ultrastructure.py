@@ -104,14 +104,15 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
         canvas.add(layer, cyt, amt.ravel().astype(np.float32))
         canvas.add_label(lab + "-cytoplasm", amt.ravel().astype(np.float32))
     nuc, het = ctx.cls("nucleus"), ctx.cls("heterochromatin")
+    hc = _heterochromatin(w, ctx.seed, dn, s, inside_n)
     if nuc:
         eu = 0.45 + 0.05 * fine_grain(w, ctx.seed ^ 4, 0.02)
-        amt = inside_n * eu * (1.0 - _heterochromatin(w, ctx.seed, dn, s, inside_n))
+        amt = inside_n * eu * (1.0 - hc)
         amt += pore_complex * 0.8
         canvas.add(layer, nuc, amt.ravel().astype(np.float32))
         canvas.add_label(lab + "-nucleus", (inside_n).ravel().astype(np.float32))
     if het:
-        amt = 0.6 * _heterochromatin(w, ctx.seed, dn, s, inside_n)
+        amt = 0.6 * hc
         canvas.add(layer, het, amt.ravel().astype(np.float32))
     nucl = ctx.cls("nucleolus")
     if nucl:
