@@ -60,6 +60,9 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     cell = float(ctx.p("cell_um", 12.0))
+    if px > cell / 4:  # whole cells far below a pixel: the tissue's mean composition
+        _tissue_average(canvas, ctx, layer, cell, section)
+        return
     args = (ctx.seed, cell, 1.0, 0.0, 0.8, 6)
     d1, d2, near, table, seeds = worley(w, *args)
     lab = ctx.pop.label
@@ -121,6 +124,35 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
         draw(canvas, nucl, seeds[ids, 0] + 0.3 * r0, seeds[ids, 1] - 0.1 * r0, 0.75, 0.6,
              z_um=z, profile="dome", amount=0.6, label=lab + "-nucleolus")
     _cytosol_particles(canvas, ctx, z, args, taken + inside_n.ravel().astype(np.float32))
+
+
+def _tissue_average(canvas: Canvas, ctx: Ctx, layer: int, cell: float,
+                    section: float) -> None:
+    """Mean amount of every part over a field of many cells (an ultrathin section seen at
+    a magnification where a cell is a fraction of a pixel): area fractions from the same
+    sizes and densities the resolved path draws."""
+    nf = float(ctx.p("nucleus_frac", 0.32))
+    f_nuc = np.pi * nf * nf  # one nucleus of radius nf·cell per cell area cell²
+    ms = float(ctx.p("mito_spacing_um", 1.6))
+    f_mito = 0.55 * (0.3 * 1.25 + np.pi * 0.17**2) / ms**2 * (1 - f_nuc)
+    f_cyt = max(1.0 - f_nuc - f_mito, 0.0)
+    mem = ctx.cls("membrane")
+    parts = {
+        "cytoplasm": f_cyt,
+        "nucleus": f_nuc * 0.45 * 0.75,
+        "heterochromatin": f_nuc * 0.25 * 0.6,
+        "mitochondrion": f_mito * 0.8,
+        "ribosome": f_cyt * 0.8 * 5 * np.pi * (RIBOSOME_UM / 2) ** 2 / 0.09**2 * 0.35,
+        "glycogen": f_cyt * 0.3 * 7 * np.pi * 0.012**2 / 0.35**2 * 0.8,
+    }
+    if mem:  # borders (two bilayers), envelopes (two), cristae: ~6 µm of bilayer per µm²
+        length_per_um2 = 2 * 3.46 / cell + 2 * 2 * nf * np.pi * cell / cell**2 + 6.0 * f_mito
+        parts["membrane"] = length_per_um2 * 2 * LEAFLET_UM * _path(canvas, mem, section)
+    n = canvas.window.height * canvas.window.width
+    for part, amount in parts.items():
+        cls = ctx.cls(part)
+        if cls:
+            canvas.add(layer, cls, np.full(n, amount, dtype=np.float32))
 
 
 def _heterochromatin(w: Window, seed: int, dn: np.ndarray, s: np.ndarray,
@@ -280,15 +312,24 @@ def _rough_er(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
 def _cytosol_particles(canvas: Canvas, ctx: Ctx, z: float, args: tuple,
                        taken: np.ndarray) -> None:
     """Free polysomes (small clusters of ribosomes) and glycogen: β-particles of 25 nm
-    gathered into α-rosettes up to ~0.1 µm."""
+    gathered into α-rosettes up to ~0.1 µm; at low magnification, where a pixel holds
+    many clusters, their mean coverage."""
     rib, gly = ctx.cls("ribosome"), ctx.cls("glycogen")
     for cls, spacing, n_in, spread, frac in ((rib, 0.09, 5, 0.035, 0.8),
                                              (gly, 0.35, 7, 0.04, 0.3)):
         if not cls:
             continue
+        r = RIBOSOME_UM / 2 if cls == rib else 0.012
+        amount = 0.35 if cls == rib else 0.8
+        w = canvas.window
+        if w.px_um > 4 * spacing:  # far below a pixel: their mean coverage (a density)
+            mean = frac * n_in * np.pi * r * r / spacing**2 * amount  # dome: mean 1
+            free = np.clip(1.0 - taken, 0.0, 1.0)
+            layer = int(canvas.layer_of(np.array([z]))[0])
+            canvas.add(layer, cls, (free * np.float32(mean)).astype(np.float32))
+            continue
         x, y, u = ctx.points(spacing, 0.5, 3 + 2 * n_in)
         ok = _inside_cytoplasm(x, y, args, 0.0, 0.0, 0.04) & (u[:, 2] < frac)
-        w = canvas.window
         ix, iy = w.to_px(x, y)
         ix = np.clip(ix.astype(np.int64), 0, w.width - 1)
         iy = np.clip(iy.astype(np.int64), 0, w.height - 1)
@@ -300,6 +341,4 @@ def _cytosol_particles(canvas: Canvas, ctx: Ctx, z: float, args: tuple,
         rad = spread * np.sqrt(u[:, 3 + n_in:3 + 2 * n_in])
         px_ = (x[:, None] + rad * np.cos(ang)).ravel()
         py_ = (y[:, None] + rad * np.sin(ang)).ravel()
-        r = RIBOSOME_UM / 2 if cls == rib else 0.012
-        draw(canvas, cls, px_, py_, r, r, z_um=z, profile="dome",
-             amount=0.35 if cls == rib else 0.8)
+        draw(canvas, cls, px_, py_, r, r, z_um=z, profile="dome", amount=amount)
