@@ -6,7 +6,8 @@ for that mode — the finest and the coarsest pixel any instrument gives it, whe
 the scene generators peaks (giant structures clipped to the window at the fine end, the most
 structures per window at the coarse end) — at 512², then the heaviest few again at 1024².
 Each batch runs in a fresh child process that reports its own peak resident memory
-(`resource.getrusage`), so the parent's imports and caches do not count."""
+(`resource.getrusage`), so the parent's imports and caches do not count, and the CPU time
+of each render (on a shared machine wall time measures the neighbours, not the render)."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_every_combination_stays_within_the_work_bound(
              for mode, pairs in sorted(ends.items()) for inst, mag in pairs]
     results = _run(views)
     assert len(results) == len(views)
-    over = [r for r in results if r["peak_mb"] > MAX_MB or r["seconds"] > MAX_SECONDS]
+    over = [r for r in results if r["peak_mb"] > MAX_MB or r["cpu_seconds"] > MAX_SECONDS]
     assert not over, over
     WORST.extend(results)
 
@@ -85,6 +86,6 @@ def test_the_heaviest_views_at_1024_stay_within_the_work_bound() -> None:
     """The slowest views of the sweep again at 1024², each in its own child."""
     if not WORST:
         pytest.skip("runs after the 512² sweep in the same session")
-    for r in sorted(WORST, key=lambda r: -float(r["seconds"]))[:WORST_AT_1024]:
+    for r in sorted(WORST, key=lambda r: -float(r["cpu_seconds"]))[:WORST_AT_1024]:
         big = _run([{**r["params"], "size": 1024}])[0]  # type: ignore[dict-item]
-        assert big["peak_mb"] <= MAX_MB and big["seconds"] <= MAX_SECONDS, big
+        assert big["peak_mb"] <= MAX_MB and big["cpu_seconds"] <= MAX_SECONDS, big
