@@ -78,13 +78,15 @@ def slab_heights(lo: float, hi: float, z_focus: float, dof_um: float) -> np.ndar
 
 def hat(height: np.ndarray, zs: np.ndarray, i: int) -> np.ndarray:
     """Piecewise-linear interpolation weight of slab i at each height (sums to 1)."""
-    z = zs[i]
+    z = float(zs[i])  # Python floats keep the float32 maps float32
     w = np.ones(height.shape, dtype=np.float32)
     if i > 0:
-        w = np.where(height < z, np.clip((height - zs[i - 1]) / (z - zs[i - 1]), 0, 1), w)
+        z0 = float(zs[i - 1])
+        w = np.where(height < z, np.clip((height - z0) * (1.0 / (z - z0)), 0.0, 1.0), w)
     if i < len(zs) - 1:
-        w = np.where(height > z, np.clip((zs[i + 1] - height) / (zs[i + 1] - z), 0, 1), w)
-    return w.astype(np.float32)
+        z1 = float(zs[i + 1])
+        w = np.where(height > z, np.clip((z1 - height) * (1.0 / (z1 - z)), 0.0, 1.0), w)
+    return w.astype(np.float32, copy=False)
 
 
 def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
