@@ -1,5 +1,5 @@
-"""Stage 2b+3 — transmitted and reflected light: brightfield, darkfield, phase contrast, DIC,
-polarized light and the stereo microscope.
+"""Stage 2b+3 — transmitted light: brightfield, darkfield, phase contrast, DIC and polarized
+light (the stereo microscope's reflected light is in stereo.py).
 
 Each function returns a Signal: the light reaching the detector relative to the lamp's
 (transmitted fraction per channel), already imaged through the objective (OTF per colour
@@ -400,42 +400,3 @@ def _michel_levy_columns() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     table = np.clip(michel_levy_table(), 0.0, None)
     return (np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1]),
             np.ascontiguousarray(table[:, 2]))
-
-
-def stereo(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
-    """Reflected light at low NA: a surface whose colour comes from its pigments and stains,
-    shaded by its slope towards a lamp at the upper left (Lambert), on a white stage plate."""
-    h, w = s.shape
-    spectrum, z_mid = _stereo_spectrum(scene, s, coef)
-    F = spectrum.copy()
-    for c in range(3):
-        F[c] *= _otf_channel(s, s.na, -(s.focus_um - z_mid), c)
-    img = sfft.irfft2(F, s=(h, w), axes=(-2, -1), workers=1, overwrite_x=True)
-    return Signal(np.clip(img, 0.0, None, out=img), ("R", "G", "B"), RGB, "transmitted",
-                  550.0)
-
-
-def _stereo_spectrum(scene: Scene, s: Setup, coef: Coefficients) -> tuple[np.ndarray, float]:
-    """The shaded, coloured surface (focus-independent, kept on the cached scene): its
-    spectrum (R, G, B) and the mean depth of its layers."""
-    key = ("stereo", s.req.stain, s.specimen.id)
-    hit = scene.derived.get(key)
-    if hit is not None:
-        return hit  # type: ignore[return-value]
-    h, w = s.shape
-    height = np.zeros((h, w), dtype=np.float32)
-    od = np.zeros((3, h, w), dtype=np.float32)
-    for layer in scene.layers:
-        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "height"))
-        od += q[0:3]
-        height += q[3]
-    gy, gx = np.gradient(height, s.px_um)
-    light = np.array([-1.0, -1.0, 1.4])
-    light /= np.linalg.norm(light)
-    shade = (-gx * light[0] - gy * light[1] + light[2]) / np.sqrt(1 + gx * gx + gy * gy)
-    albedo = 0.85 * np.exp(-LN10 * od)
-    img = albedo * (0.3 + 0.7 * np.clip(shade, 0.0, 1.0))[None]
-    z_mid = float(np.mean([L.z_um for L in scene.layers]))
-    out = (rfft2(img.astype(np.float32)).astype(np.complex64, copy=False), z_mid)
-    scene.derived[key] = out
-    return out

@@ -15,7 +15,15 @@ import numpy as np
 from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
-from micro.core.microscope import budget, contrast, electron, flatfield, fluorescence, optics
+from micro.core.microscope import (
+    budget,
+    contrast,
+    electron,
+    flatfield,
+    fluorescence,
+    optics,
+    stereo,
+)
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected, afm_noise, camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
@@ -29,7 +37,7 @@ ModeFn = Callable[[Scene, Setup, Coefficients], Signal]
 MODES: dict[str, ModeFn] = {
     "brightfield": contrast.brightfield, "darkfield": contrast.darkfield,
     "phase-contrast": contrast.phase_contrast, "dic": contrast.dic,
-    "polarized": contrast.polarized, "stereo": contrast.stereo,
+    "polarized": contrast.polarized, "stereo": stereo.stereo,
     **dict.fromkeys(FLUORESCENCE_MODES, fluorescence.fluorescence),
     "sem": electron.sem, "tem": electron.tem, "afm": electron.afm,
 }

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.microscope.generators.relief import blur_px, with_anchor
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import MAX_CELLS, uniforms
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
 
 SQ3 = np.sqrt(3.0)
+DNA_WIDTH_UM = 0.002
+"""B-DNA double helix diameter."""
 
 
 def hex_points(ctx: Ctx, pitch: float, margin: float, slots: int
@@ -39,85 +42,215 @@ def hex_points(ctx: Ctx, pitch: float, margin: float, slots: int
 
 @generator("compound-eye")
 def compound_eye(canvas: Canvas, ctx: Ctx) -> None:
-    """A fly's head seen from the side: the compound eye (size_um = eye width, height)
-    bulges from the head capsule and is tiled by hexagonal corneal lenses (facet_um), with
-    short interommatidial bristles; the rest of the head carries long bristles (setae).
-    Parts: head (bulk cuticle: the relief), facet (corneal lens), bristle."""
+    """A fly's head seen from the side, as a surface: the head capsule (a broad dome) and
+    the compound eye bulging from it (size_um = eye width, height), tiled by hexagonal
+    corneal lenses (facet_um pitch, each a low lens dome, grooves between) laid out in the
+    eye's own surface coordinates, so that facets are foreshortened towards its rim; short
+    interommatidial bristles rise from some facet corners; long setae cover the rest of
+    the head. Parts: head (capsule cuticle), facet (cornea), bristle."""
     ew, eh = ctx.pop.size_um
+    a, b = ew / 2, eh / 2
     pitch = float(ctx.p("facet_um", 22.0))
+    lens_um = float(ctx.p("lens_height_um", 3.0))
     head, facet, bristle = ctx.cls("head"), ctx.cls("facet"), ctx.cls("bristle")
+    w = canvas.window
     z = float(np.mean(ctx.pop.z_um))
-    lab = ctx.pop.label
-    if head:
-        draw(canvas, head, np.array([0.0]), np.array([0.0]), np.array([ew / 2]),
-             np.array([eh / 2]), z_um=z, profile="dome", amount=1.0, label=lab)
-        draw(canvas, head, np.array([ew * 0.55]), np.array([eh * 0.1]), np.array([ew * 0.6]),
-             np.array([eh * 0.7]), z_um=z, profile="dome", amount=0.6)
-    x, y, u = hex_points(ctx, pitch, pitch, 6)
-    rho = (x / (ew / 2)) ** 2 + (y / (eh / 2)) ** 2
-    on_eye = rho < 0.97
-    # facets shrink and squash towards the rim of the eye, as they are seen obliquely
-    sq = np.sqrt(np.clip(1 - rho[on_eye], 0.05, 1))
-    ang = np.arctan2(y[on_eye], x[on_eye])
-    r = pitch * 0.5 * (0.95 + 0.05 * u[on_eye, 2])
+    layer = int(canvas.layer_of(np.array([z]))[0])
+    X, Y = w.grids()
+    # head capsule: a dome 2 × 1.9 eye sizes across, centred behind the eye
+    hx, hy, ha, hb, hc = 0.3 * ew, 0.05 * eh, 1.05 * ew, 0.95 * eh, 0.45 * ew
+    r2 = ((X - hx) / ha) ** 2 + ((Y - hy) / hb) ** 2
+    h_head = hc * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+    on_head = np.clip((1.0 - np.sqrt(r2)) * min(ha, hb) / w.px_um + 0.5, 0.0, 1.0)
+    # the eye: a cap of semi-axes a, b and height c above the capsule
+    c = 0.3 * ew
+    nx, ny = X / a, Y / b
+    rho2 = nx * nx + ny * ny
+    nz = np.sqrt(np.clip(1.0 - rho2, 0.0, 1.0))
+    on_eye = np.clip((1.0 - np.sqrt(rho2)) * min(a, b) / w.px_um + 0.5, 0.0, 1.0)
+    height = h_head + c * nz
+    if pitch > 2 * w.px_um:  # facets resolved: lens domes in surface coordinates
+        R = c  # surface coordinates on the cap: longitude/latitude × its radius of curvature
+        lat = np.arcsin(np.clip(ny, -1.0, 1.0))
+        lon = np.arctan2(nx, np.maximum(nz, 1e-6))
+        su, sv = R * lon, R * lat
+        d_hex, d = _hex_nearest(su, sv, pitch)
+        # a smooth lens dome, cut by a narrow groove along the hexagonal facet border
+        lens = np.clip(1.0 - (d / (pitch / SQ3)) ** 2, 0.0, 1.0)
+        lens *= np.clip((0.5 * pitch - d_hex) / 1.0, 0.0, 1.0) ** 0.5
+        fade = min(1.0, (pitch / w.px_um - 2.0) / 4.0)
+        height = height + (lens_um * lens * nz * fade) * (rho2 < 1.0)
+    height = height * (on_head > 0)
+    foot_eye = on_eye * on_head
     if facet:
-        draw(canvas, facet, x[on_eye], y[on_eye], r * sq ** 0.5, r, ang, z_um=z,
-             profile="dome", amount=1.0, label=lab + "-facet")
+        p = canvas.structures[facet]
+        canvas.add(layer, facet, foot_eye.ravel().astype(np.float32))
+        height = height - foot_eye * (p.height_um or p.thickness_um)
+        canvas.add_label(ctx.pop.label + "-facet", foot_eye.ravel().astype(np.float32))
+    if head:
+        p = canvas.structures[head]
+        foot = on_head * (1.0 - foot_eye)
+        canvas.add(layer, head, foot.ravel().astype(np.float32))
+        height = height - foot * (p.height_um or p.thickness_um)
+        canvas.add_label(ctx.pop.label, on_head.ravel().astype(np.float32))
+    canvas.add(layer, "relief", height.ravel().astype(np.float32))
     if bristle:
-        b = on_eye & (u[:, 3] < 0.25)
-        bx = x[b] + pitch * 0.5
-        by = y[b] + pitch * SQ3 / 6
-        ba = np.pi * 0.3 + 0.5 * u[b, 4]
-        ln = pitch * 0.6
-        draw(canvas, bristle, bx + np.cos(ba) * ln / 2, by + np.sin(ba) * ln / 2, 0.5, 0.5,
-             ba, z_um=z, half_len_um=ln / 2, profile="dome", amount=1.0)
-        xs, ys, us = ctx.points(120.0, 400.0, 6)
-        off = ((xs / (ew / 2)) ** 2 + (ys / (eh / 2)) ** 2 > 1.1) & (us[:, 2] < 0.6)
-        L = 150 + 200 * us[off, 3]
-        a = -np.pi / 2 + (us[off, 4] - 0.5) * 1.5
-        draw(canvas, bristle, xs[off] + np.cos(a) * L / 2, ys[off] + np.sin(a) * L / 2,
-             3.0, 3.0, a, z_um=z, half_len_um=L / 2, profile="dome", amount=1.0,
-             label=lab + "-seta")
+        _eye_bristles(canvas, ctx, bristle, a, b, c, pitch, z)
+        _head_setae(canvas, ctx, bristle, (hx, hy, ha, hb, hc), a, b, c, z)
+
+
+def _hex_nearest(u: np.ndarray, v: np.ndarray, pitch: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Hexagonal distance (half the flat-to-flat width of the hexagon through the point) to
+    the nearest centre of a hexagonal lattice (rows pitch·√3/2 apart, every other row
+    offset by half a pitch), and the ordinary distance to that centre."""
+    dy = pitch * SQ3 / 2
+    j = np.floor(v / dy)
+    best = np.full(u.shape, np.inf)
+    euclid = np.zeros(u.shape)
+    for jj in (j, j + 1):
+        off = 0.5 * (jj.astype(np.int64) & 1)
+        ii = np.rint(u / pitch - off)
+        for di in (-1.0, 0.0, 1.0):
+            cx = (ii + di + off) * pitch
+            ex, ey = u - cx, v - jj * dy
+            # hexagonal norm: the largest distance across the three pairs of facet sides
+            d = np.maximum(np.abs(ex), np.abs(0.5 * ex + SQ3 / 2 * ey))
+            d = np.maximum(d, np.abs(0.5 * ex - SQ3 / 2 * ey))
+            better = d < best
+            best = np.where(better, d, best)
+            euclid = np.where(better, np.hypot(ex, ey), euclid)
+    return best, euclid
+
+
+def _eye_bristles(canvas: Canvas, ctx: Ctx, cls: str, a: float, b: float, c: float,
+                  pitch: float, z: float) -> None:
+    """Interommatidial bristles: at a third of the facet corners a hair ~15 µm long and
+    1.5 µm thick rises from between the lenses, leaning down the eye."""
+    R = c
+    x, y, u = hex_points(ctx, pitch, 40.0, 6)  # lattice in surface coordinates
+    lon, lat = x / R, y / R
+    ok = (np.abs(lat) < np.pi / 2) & (np.abs(lon) < np.pi / 2) & (u[:, 3] < 0.35)
+    lon, lat, u = lon[ok], lat[ok], u[ok]
+    # the corner below-right of the facet centre, mapped back onto the image
+    lon = lon + pitch / 2 / R
+    lat = lat + pitch / (2 * SQ3) / R
+    nx = np.cos(lat) * np.sin(lon)
+    ny = np.sin(lat)
+    inside = nx * nx + ny * ny < 0.92
+    nx, ny, u = nx[inside], ny[inside], u[inside]
+    if nx.size == 0:
+        return
+    bx, by = nx * a, ny * b
+    ang = np.pi / 2 + (u[:, 4] - 0.5) * 1.2
+    ln = 15.0 * (0.8 + 0.4 * u[:, 5])
+    p = canvas.structures[cls]
+    amount = 2.5 / (p.height_um or p.thickness_um)  # stands ~2.5 µm off the lenses
+    draw(canvas, cls, bx + np.cos(ang) * ln / 2, by + np.sin(ang) * ln / 2, 0.75, 0.75, ang,
+         z_um=z, half_len_um=ln / 2, profile="dome", amount=amount)
+
+
+def _head_setae(canvas: Canvas, ctx: Ctx, cls: str, head: tuple[float, ...], a: float,
+                b: float, c: float, z: float) -> None:
+    """Long setae (150–350 µm, 3 µm thick) on the head capsule, not on the eye, pointing
+    down and back, standing ~10 µm off the cuticle."""
+    hx, hy, ha, hb, _ = head
+    xs, ys, us = ctx.points(90.0, 400.0, 6)
+    on_head = ((xs - hx) / ha) ** 2 + ((ys - hy) / hb) ** 2 < 0.9
+    off_eye = (xs / a) ** 2 + (ys / b) ** 2 > 1.08
+    keep = on_head & off_eye & (us[:, 2] < 0.7)
+    if not keep.any():
+        return
+    L = 150 + 200 * us[keep, 3]
+    ang = np.pi * 0.5 + (us[keep, 4] - 0.5) * 1.6
+    p = canvas.structures[cls]
+    draw(canvas, cls, xs[keep] + np.cos(ang) * L / 2, ys[keep] + np.sin(ang) * L / 2, 1.5,
+         1.5, ang, z_um=z, half_len_um=L / 2, profile="dome",
+         amount=12.0 / (p.height_um or p.thickness_um), label=ctx.pop.label + "-seta")
+    del c
+
+
+MOLECULE_PX = 3.0
+"""A molecule is drawn strand by strand only when its extent spans at least this many pixels;
+smaller ones are far below what the image resolves and go in as their statistical image."""
+
+
+def _molecule_extent_um(contour_um: float, circular: bool, lp_um: float) -> float:
+    """Typical extent of one molecule: a relaxed loop's diameter (L/π), or a worm-like
+    chain's root-mean-square end-to-end distance √(2 Lp L (1 − Lp/L (1 − e^(−L/Lp))))."""
+    if circular:
+        return contour_um / np.pi
+    r2 = 2 * lp_um * contour_um * (1 - lp_um / contour_um * (1 - np.exp(-contour_um / lp_um)))
+    return float(np.sqrt(max(r2, 0.0)))
 
 
 def _dna_cost(ctx: Ctx) -> float:
-    """One dot per molecule when a molecule fits in a pixel, else DNA_SEGMENTS capsules."""
-    return 1.0 if ctx.window.px_um > 2 * float(ctx.p("contour_um", 0.91)) else DNA_SEGMENTS
-
-
-DNA_SEGMENTS = 64
+    """Stamps per lattice site, for the work budget: a density field when molecules are
+    below a few pixels (its work follows the pixels), else one chain of up to 64 segments
+    per molecule present."""
+    L = float(ctx.p("contour_um", 0.91))
+    lp = float(ctx.p("persistence_nm", 50.0)) / 1000.0
+    px = ctx.window.px_um
+    if _molecule_extent_um(L, bool(ctx.p("circular", True)), lp) < MOLECULE_PX * px:
+        return 0.0
+    m = int(np.clip(np.ceil(L / max(px, lp / 4)), 16, 64))
+    return m * float(ctx.p("presence", 1.0))
 
 
 @generator("dna", cost=_dna_cost)
 def dna(canvas: Canvas, ctx: Ctx) -> None:
     """DNA adsorbed on freshly cleaved mica (AFM). Params: contour_um (contour length,
     0.34 nm per base pair), circular (plasmids) or linear, persistence_nm (bending
-    stiffness: tangent angle diffuses with variance = segment/persistence). Part: strand."""
+    stiffness: in two dimensions the tangent angle diffuses with variance = arc/persistence),
+    presence (fraction of lattice sites holding a molecule). Part: strand.
+
+    Molecules that span a few pixels or more are drawn as chains; smaller ones, when
+    hundreds of thousands fall in one window, are drawn as what the optics can see of
+    them: a density field — Poisson counts of molecules per pixel times the strand area
+    of one molecule, spread over the molecule's extent — so the work follows the pixels,
+    not the number of molecules."""
     cls = ctx.cls("strand")
     assert cls is not None
     L = float(ctx.p("contour_um", 0.91))
     circular = bool(ctx.p("circular", True))
     lp = float(ctx.p("persistence_nm", 50.0)) / 1000.0
+    presence = float(ctx.p("presence", 1.0))
     z = float(np.mean(ctx.pop.z_um))
-    if ctx.window.px_um > 2 * L:
-        # a whole molecule inside one pixel: draw it as a dot of the same area (2 nm × L)
-        x, y, u = ctx.points(ctx.spacing(), L, 4)
-        keep = u[:, 2] < float(ctx.p("presence", 1.0))
-        r_eq = float(np.sqrt(L * 0.002 / np.pi))
-        draw(canvas, cls, x[keep], y[keep], r_eq, r_eq, z_um=z, profile="flat", amount=1.0,
-             label=ctx.pop.label)
+    w = canvas.window
+    extent = _molecule_extent_um(L, circular, lp)
+    if extent < MOLECULE_PX * w.px_um:
+        _dna_density(canvas, ctx, cls, L * DNA_WIDTH_UM, extent, presence, z)
         return
-    m = DNA_SEGMENTS
-    seg = L / m
-    x, y, u = ctx.points(ctx.spacing(), L, 8 + m)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    # a segment no shorter than needed to follow the bends the pixels can show
+    m = int(np.clip(np.ceil(L / max(w.px_um, lp / 4)), 16, 64))
+    x, y, u = with_anchor(ctx, *ctx.points(ctx.spacing(), L, 8 + m))
+    keep = u[:, 2] < presence
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
+    px, py, sx, sy = wlc_chains(u, L, m, lp, circular)
+    px += x[:, None]
+    py += y[:, None]
+    ang = np.arctan2(sy, sx)
+    mx, my = px - sx / 2, py - sy / 2
+    # abutting rectangles (capsules would overlap at every joint and double the height)
+    draw(canvas, cls, mx.ravel(), my.ravel(), np.hypot(sx, sy).ravel() / 2,
+         DNA_WIDTH_UM / 2, ang.ravel(), z_um=z, profile="flat", amount=1.0,
+         label=ctx.pop.label, rect=True)
+
+
+def wlc_chains(u: np.ndarray, contour_um: float, m: int, lp_um: float, circular: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Worm-like chains in two dimensions from hashed uniforms u (n, ≥ 8 + m): m segments
+    of contour/m whose tangent angle diffuses with variance segment/Lp per step, so that
+    ⟨cos Δθ(s)⟩ = exp(−s / 2Lp); a circular chain has its bends' mean set to close the
+    loop (2π in all) and its end-to-end gap spread over the segments. Returns the segment
+    end points (n, m) centred on 0 and the segment vectors (n, m), µm."""
+    seg = contour_um / m
     # Gaussian steps from the hashed uniforms (Box–Muller)
     g = np.sqrt(-2 * np.log(np.clip(u[:, 8:8 + m], 1e-12, 1))) * np.cos(
         2 * np.pi * u[:, np.r_[9:8 + m, 8]])
-    dth = g * np.sqrt(seg / lp)
+    dth = g * np.sqrt(seg / lp_um)
     if circular:
         dth = dth - dth.mean(axis=1, keepdims=True) + 2 * np.pi / m
     th = 2 * np.pi * u[:, 3][:, None] + np.cumsum(dth, axis=1)
@@ -127,10 +260,27 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
         sy = sy - sy.mean(axis=1, keepdims=True)
     px = np.cumsum(sx, axis=1)
     py = np.cumsum(sy, axis=1)
-    px = px - px.mean(axis=1, keepdims=True) + x[:, None]
-    py = py - py.mean(axis=1, keepdims=True) + y[:, None]
-    ang = np.arctan2(sy, sx)
-    mx, my = px - sx / 2, py - sy / 2
-    draw(canvas, cls, mx.ravel(), my.ravel(), 0.001, 0.001, ang.ravel(), z_um=z,
-         half_len_um=np.hypot(sx, sy).ravel() / 2, profile="flat", amount=1.0,
-         label=ctx.pop.label)
+    return (px - px.mean(axis=1, keepdims=True), py - py.mean(axis=1, keepdims=True), sx, sy)
+
+
+def _dna_density(canvas: Canvas, ctx: Ctx, cls: str, area_um2: float, extent_um: float,
+                 presence: float, z: float) -> None:
+    """The statistical image of molecules far below a pixel: per pixel a Poisson number of
+    molecules (mean = density × presence × pixel area), each adding its strand area, the
+    whole blurred over one molecule's extent. Seeded from the population and the window,
+    so a view is reproducible."""
+    w = canvas.window
+    mean = ctx.pop.density_per_mm2 * 1e-6 * presence * w.px_um ** 2
+    key = [ctx.seed & 0xFFFFFFFF, round(w.x0_um / w.px_um) & 0xFFFFFFFF,
+           round(w.y0_um / w.px_um) & 0xFFFFFFFF, round(w.px_um * 1e6) & 0xFFFFFFFF,
+           w.width, w.height]
+    rng = np.random.default_rng(key)
+    counts = rng.poisson(mean, size=(w.height, w.width)).astype(np.float32)
+    cover = counts * np.float32(area_um2 / w.px_um ** 2)
+    sigma_px = extent_um / 2.3548 / w.px_um
+    if sigma_px > 0.3:
+        cover = blur_px(cover, sigma_px)
+    layer = int(canvas.layer_of(np.array([z]))[0])
+    flat = cover.ravel()
+    canvas.add(layer, cls, flat)
+    canvas.add_label(ctx.pop.label, flat)

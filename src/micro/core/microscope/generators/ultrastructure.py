@@ -1,16 +1,52 @@
-"""Cells at electron-microscope scale (ultrathin section, ~70 nm): plasma membranes
-between neighbouring cells, nuclei with a double envelope, heterochromatin and a
-nucleolus, mitochondria with cristae, stacks of rough ER studded with ribosomes, Golgi
-cisternae, vesicles and glycogen."""
+"""Cells at electron-microscope scale in an ultrathin (~70 nm) section, with real
+dimensions: every membrane is a trilaminar unit membrane (two 2.5 nm osmiophilic leaflets
+round a 3 nm light core, 7–9 nm in all); plasma membranes of neighbouring cells face each
+other across a 20 nm cleft; the nucleus has a double envelope (a 20–40 nm perinuclear
+space) interrupted by nuclear pores, heterochromatin clumped along it, euchromatin and a
+nucleolus; mitochondria have an outer and an inner membrane with lamellar cristae
+folding into a granular matrix; rough ER is stacks of flattened cisternae (lumen ~50 nm)
+studded with 25 nm ribosomes on their cytosolic faces; free polysomes and glycogen
+rosettes fill the cytoplasm.
+
+Amounts are the fraction of each pixel a structure covers in projection, times the path
+it takes through the section relative to its class's thickness (a membrane cut
+perpendicularly runs through the whole section), so mass-thickness comes out right.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from micro.core.microscope.generators.plants import worley_at
+from micro.core.microscope.generators.relief import blur_px, ragged_boxes
 from micro.core.microscope.generators.shapes import draw
+from micro.core.microscope.lattice import Window
 from micro.core.microscope.raster import Canvas, band, value_noise, worley
 from micro.core.microscope.registry import Ctx, generator
+
+LEAFLET_UM = 0.0025
+"""Osmiophilic leaflet of a unit membrane."""
+LEAFLET_OFFSET_UM = 0.00275
+"""Leaflet centre from the bilayer's mid-plane: 2.5 + 3 + 2.5 nm = 8 nm."""
+CLEFT_UM = 0.020
+PERINUCLEAR_UM = 0.030
+PORE_SPACING_UM = 0.22
+PORE_WIDTH_UM = 0.09
+RIBOSOME_UM = 0.025
+
+
+def unit_membrane(dist_um: np.ndarray, px: float) -> np.ndarray:
+    """Amount of a bilayer whose mid-plane lies at distance 0: two leaflets, which merge
+    into one dark line once the pixel is wider than the bilayer (area-averaged)."""
+    return (band(dist_um - LEAFLET_OFFSET_UM, LEAFLET_UM, px)
+            + band(dist_um + LEAFLET_OFFSET_UM, LEAFLET_UM, px))
+
+
+def _path(canvas: Canvas, cls: str, section_um: float) -> float:
+    """Path through the section of a structure that crosses it (relative to the class's
+    own thickness, which caps the path in the coefficients)."""
+    t = canvas.structures[cls].thickness_um
+    return max(1.0, section_um / max(min(t, section_um), 1e-6))
 
 
 @generator("tem-cells")
@@ -19,94 +55,290 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     Parts: cytoplasm, membrane, nucleus, heterochromatin, nucleolus, mitochondrion,
     ribosome, glycogen."""
     w = canvas.window
+    px = w.px_um
+    section = ctx.specimen.thickness_um
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     cell = float(ctx.p("cell_um", 12.0))
+    if px > cell / 4:  # whole cells far below a pixel: the tissue's mean composition
+        _tissue_average(canvas, ctx, layer, cell, section)
+        return
     args = (ctx.seed, cell, 1.0, 0.0, 0.8, 6)
     d1, d2, near, table, seeds = worley(w, *args)
-    edge = (d2 - d1) / 2
     lab = ctx.pop.label
-    mem, cyt = ctx.cls("membrane"), ctx.cls("cytoplasm")
-    pm = band(edge, 0.02, w.px_um)  # two unit membranes and the 20 nm cleft between
-    if mem:
-        canvas.add(layer, mem, (pm * 10).ravel().astype(np.float32))
+    mem = ctx.cls("membrane")
+    k_mem = _path(canvas, mem, section) if mem else 1.0
+    # cell borders meander (no straight Voronoi edges): perturb the bisector distance
+    wobble = 0.12 * (value_noise(w, ctx.seed ^ 21, 2.0) - 0.5) + 0.04 * (
+        value_noise(w, ctx.seed ^ 22, 0.5) - 0.5)
+    f = (d2 - d1) / 2 + wobble
+    gy, gx = np.gradient(f, px)
+    edge = np.abs(f) / np.maximum(np.hypot(gx, gy), 0.3)  # distance from the moved border
+    half = CLEFT_UM / 2 + LEAFLET_OFFSET_UM + LEAFLET_UM / 2
+    membranes = unit_membrane(edge - half, px)  # one bilayer each side of the cleft
+    # nucleus: a lobed outline round each cell's seed
     nf = float(ctx.p("nucleus_frac", 0.32))
-    rn = cell * nf * (0.85 + 0.3 * table[near, 2])
-    inside_n = d1 < rn
+    sx, sy = seeds[near, 0], seeds[near, 1]
+    X, Y = w.grids()
+    dx, dy = X - sx, Y - sy
+    ang = np.arctan2(dy, dx)
+    ph = table[near, 3] * 2 * np.pi
+    rn = cell * nf * (0.85 + 0.3 * table[near, 2]) * (
+        1.0 + 0.05 * np.sin(2 * ang + ph) + 0.03 * np.sin(3 * ang + 2 * ph))
+    dn = d1 - rn  # < 0 inside the nucleus
+    # pores: gaps in the envelope every ~0.22 µm of its circumference
+    s = ang * rn / PORE_SPACING_UM + table[near, 4] * 7.0
+    pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM < PORE_WIDTH_UM / 2
+    pore &= np.rint(s) % 3 != 1  # not at every site
+    envelope = (unit_membrane(dn + LEAFLET_OFFSET_UM + LEAFLET_UM, px)
+                + unit_membrane(dn - PERINUCLEAR_UM, px)) * ~pore
+    pore_complex = pore * band(dn - PERINUCLEAR_UM / 2, PERINUCLEAR_UM + 0.01, px)
+    if mem:
+        canvas.add(layer, mem, ((membranes + envelope) * k_mem).ravel().astype(np.float32))
+    inside_n = np.clip(-dn / px + 0.5, 0.0, 1.0)
+    # organelles drawn below take their space from the cytoplasm
+    taken = np.zeros(w.height * w.width, dtype=np.float32)
+    _mitochondria(canvas, ctx, layer, args, section, taken)
+    _rough_er(canvas, ctx, layer, args, section, taken)
+    cyt = ctx.cls("cytoplasm")
     if cyt:
-        amt = (1.0 - 0.5 * pm) * ~inside_n * (0.9 + 0.2 * value_noise(w, ctx.seed ^ 3, 0.05))
+        grain = 1.0 + 0.08 * fine_grain(w, ctx.seed ^ 3, 0.012)
+        amt = (1.0 - inside_n) * np.clip(1.0 - taken.reshape(w.height, w.width), 0, 1) * grain
         canvas.add(layer, cyt, amt.ravel().astype(np.float32))
         canvas.add_label(lab + "-cytoplasm", amt.ravel().astype(np.float32))
     nuc, het = ctx.cls("nucleus"), ctx.cls("heterochromatin")
+    hc = _heterochromatin(w, ctx.seed, dn, s, inside_n)
     if nuc:
-        amt = inside_n * (0.6 + 0.8 * value_noise(w, ctx.seed ^ 4, 0.12))
+        eu = 0.45 + 0.05 * fine_grain(w, ctx.seed ^ 4, 0.02)
+        amt = inside_n * eu * (1.0 - hc)
+        amt += pore_complex * 0.8
         canvas.add(layer, nuc, amt.ravel().astype(np.float32))
-        canvas.add_label(lab + "-nucleus", amt.ravel().astype(np.float32))
-        if mem:  # nuclear envelope: two membranes 30 nm apart
-            env = band(d1 - rn, 0.008, w.px_um) + band(d1 - rn - 0.035, 0.008, w.px_um)
-            canvas.add(layer, mem, (env * 10).ravel().astype(np.float32))
+        canvas.add_label(lab + "-nucleus", (inside_n).ravel().astype(np.float32))
     if het:
-        clumps = band(d1 - rn + 0.12, 0.12, w.px_um) * (0.5 + value_noise(w, ctx.seed ^ 5,
-                                                                           0.15))
-        canvas.add(layer, het, clumps.ravel().astype(np.float32))
+        amt = 0.6 * hc
+        canvas.add(layer, het, amt.ravel().astype(np.float32))
     nucl = ctx.cls("nucleolus")
     if nucl:
         ids = np.unique(near)
-        draw(canvas, nucl, seeds[ids, 0] + 0.3 * cell * nf, seeds[ids, 1], 0.7, 0.6,
-             z_um=z, profile="dome", amount=1.0, label=lab + "-nucleolus")
-    # mitochondria: in the cytoplasm, away from the nucleus and the plasma membrane
-    mito = ctx.cls("mitochondrion")
+        r0 = cell * nf
+        draw(canvas, nucl, seeds[ids, 0] + 0.3 * r0, seeds[ids, 1] - 0.1 * r0, 0.75, 0.6,
+             z_um=z, profile="dome", amount=0.6, label=lab + "-nucleolus")
+    _cytosol_particles(canvas, ctx, z, args, taken + inside_n.ravel().astype(np.float32))
+
+
+def _tissue_average(canvas: Canvas, ctx: Ctx, layer: int, cell: float,
+                    section: float) -> None:
+    """Mean amount of every part over a field of many cells (an ultrathin section seen at
+    a magnification where a cell is a fraction of a pixel): area fractions from the same
+    sizes and densities the resolved path draws."""
+    nf = float(ctx.p("nucleus_frac", 0.32))
+    f_nuc = np.pi * nf * nf  # one nucleus of radius nf·cell per cell area cell²
     ms = float(ctx.p("mito_spacing_um", 1.6))
-    x, y, u = ctx.points(ms, 2.0, 12)
+    f_mito = 0.55 * (0.3 * 1.25 + np.pi * 0.17**2) / ms**2 * (1 - f_nuc)
+    f_cyt = max(1.0 - f_nuc - f_mito, 0.0)
+    mem = ctx.cls("membrane")
+    parts = {
+        "cytoplasm": f_cyt,
+        "nucleus": f_nuc * 0.45 * 0.75,
+        "heterochromatin": f_nuc * 0.25 * 0.6,
+        "mitochondrion": f_mito * 0.8,
+        "ribosome": f_cyt * 0.8 * 5 * np.pi * (RIBOSOME_UM / 2) ** 2 / 0.09**2 * 0.35,
+        "glycogen": f_cyt * 0.3 * 7 * np.pi * 0.012**2 / 0.35**2 * 0.8,
+    }
+    if mem:  # borders (two bilayers), envelopes (two), cristae: ~6 µm of bilayer per µm²
+        length_per_um2 = 2 * 3.46 / cell + 2 * 2 * nf * np.pi * cell / cell**2 + 6.0 * f_mito
+        parts["membrane"] = length_per_um2 * 2 * LEAFLET_UM * _path(canvas, mem, section)
+    n = canvas.window.height * canvas.window.width
+    for part, amount in parts.items():
+        cls = ctx.cls(part)
+        if cls:
+            canvas.add(layer, cls, np.full(n, amount, dtype=np.float32))
+
+
+def _heterochromatin(w: Window, seed: int, dn: np.ndarray, s: np.ndarray,
+                     inside_n: np.ndarray) -> np.ndarray:
+    """Fraction of the nucleus that is heterochromatin (0–1): a dense rim along the
+    envelope, broken at the pores, and a few clumps inside."""
+    n1 = value_noise(w, seed ^ 5, 0.6)
+    n2 = value_noise(w, seed ^ 6, 0.2)
+    clump = np.clip((n1 + 0.5 * n2 - 0.95) / 0.06, 0.0, 1.0)
+    # the peripheral layer: 40–200 nm thick, thinning into light channels under the pores
+    to_pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM
+    channel = np.clip(1.0 - to_pore / (PORE_WIDTH_UM * 0.7), 0.0, 1.0) * (np.rint(s) % 3 != 1)
+    depth = (0.04 + 0.16 * n1 * n1) * (1.0 - 0.8 * channel)
+    rim = np.clip((dn + depth) / 0.025, 0.0, 1.0)
+    return np.maximum(rim, clump) * inside_n
+
+
+def fine_grain(w: Window, seed: int, scale_um: float) -> np.ndarray:
+    """Isotropic granular texture of unit variance at `scale_um` (stained protein and
+    resin), fading as the pixel outgrows the grain (its average over a pixel tends to the
+    mean). Statistical, seeded from the window: fine grain is not followed between
+    magnifications, as it cannot be told apart anyway."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, round(w.x0_um / w.px_um) & 0xFFFFFFFF,
+                                 round(w.y0_um / w.px_um) & 0xFFFFFFFF,
+                                 round(w.px_um * 1e7) & 0xFFFFFFFF])
+    g = rng.standard_normal((w.height, w.width), dtype=np.float32)
+    sigma = scale_um / w.px_um
+    if sigma > 0.3:
+        g = blur_px(g, sigma)
+        g *= np.float32(2 * np.sqrt(np.pi) * sigma)  # back to unit variance
+    return g * np.float32(min(1.0, sigma))
+
+
+def _inside_cytoplasm(x: np.ndarray, y: np.ndarray, args: tuple, nf: float,
+                      margin_n: float, margin_m: float) -> np.ndarray:
     e1, e2, t, _ = worley_at(x, y, *args)
-    rnuc = cell * nf * (0.85 + 0.3 * t[:, 2])
-    ok = (e1 > rnuc + 0.5) & ((e2 - e1) / 2 > 0.7) & (u[:, 2] < 0.55)
-    if mito and ok.any():
-        L = 0.5 + 1.0 * u[ok, 3]
-        W = 0.22 + 0.1 * u[ok, 4]
-        th = np.pi * u[ok, 5]
-        draw(canvas, mito, x[ok], y[ok], W, W, th, z_um=z, half_len_um=L / 2,
-             profile="flat", amount=0.4, label=lab + "-mitochondrion")
-        if mem:
-            draw(canvas, mem, x[ok], y[ok], W + 0.01, W + 0.01, th, z_um=z,
-                 half_len_um=L / 2, profile="rim", amount=1.0)
-            k = 7  # cristae: folds of the inner membrane across the matrix
-            s = (np.arange(k)[None, :] - (k - 1) / 2) / k * (L[:, None] + W[:, None])
-            cx = x[ok][:, None] + s * np.cos(th)[:, None]
-            cy = y[ok][:, None] + s * np.sin(th)[:, None]
-            draw(canvas, mem, cx.ravel(), cy.ravel(), np.repeat(0.012, cx.size),
-                 np.repeat(W * 0.75, k), np.repeat(th, k), z_um=z, profile="flat",
-                 amount=4.0)
-    # rough endoplasmic reticulum: stacks of three cisternae with ribosomes on them
-    rib = ctx.cls("ribosome")
-    rs = float(ctx.p("rer_spacing_um", 2.2))
-    x, y, u = ctx.points(rs, 2.0, 40)
-    e1, e2, t, _ = worley_at(x, y, *args)
-    rnuc = cell * nf * (0.85 + 0.3 * t[:, 2])
-    ok = (e1 > rnuc + 0.4) & ((e2 - e1) / 2 > 0.6) & (u[:, 2] < 0.6)
-    if mem and ok.any():
-        th = np.pi * u[ok, 3]
-        L = 0.8 + 0.8 * u[ok, 4]
-        k = 3
-        off = (np.arange(k)[None, :] - 1) * 0.11
-        cx = x[ok][:, None] - off * np.sin(th)[:, None]
-        cy = y[ok][:, None] + off * np.cos(th)[:, None]
-        draw(canvas, mem, cx.ravel(), cy.ravel(), 0.02, 0.02, np.repeat(th, k), z_um=z,
-             half_len_um=np.repeat(L / 2, k), profile="flat", amount=1.0,
-             label=lab + "-rer")
-        if rib:
-            m = 24
-            g = u[ok, 8:8 + m]
-            along = (g - 0.5) * L[:, None]
-            side = np.where(np.arange(m)[None, :] % 2 == 0, -1.0, 1.0) * 0.165
-            rx = x[ok][:, None] + along * np.cos(th)[:, None] - side * np.sin(th)[:, None]
-            ry = y[ok][:, None] + along * np.sin(th)[:, None] + side * np.cos(th)[:, None]
-            draw(canvas, rib, rx.ravel(), ry.ravel(), 0.013, 0.013, z_um=z,
-                 profile="dome", amount=1.0)
-    gly = ctx.cls("glycogen")
-    if gly:
-        x, y, u = ctx.points(0.35, 1.0, 4)
-        e1, e2, t, _ = worley_at(x, y, *args)
-        rnuc = cell * nf * (0.85 + 0.3 * t[:, 2])
-        ok = (e1 > rnuc + 0.3) & ((e2 - e1) / 2 > 0.3) & (u[:, 2] < 0.35)
-        draw(canvas, gly, x[ok], y[ok], 0.015, 0.015, z_um=z, profile="dome", amount=1.0)
+    rnuc = args[1] * nf * (0.85 + 0.3 * t[:, 2])
+    return (e1 > rnuc * 1.08 + margin_n) & ((e2 - e1) / 2 > margin_m)
+
+
+def _mitochondria(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
+                  taken: np.ndarray) -> np.ndarray | None:
+    """Capsules 0.25–0.45 µm wide and 0.5–2 µm long: outer membrane, inner membrane 8 nm
+    inside it, lamellar cristae (two membranes round a 20 nm intracristal space) reaching
+    in from either side, and a granular matrix with a few dense granules."""
+    mito, mem = ctx.cls("mitochondrion"), ctx.cls("membrane")
+    w = canvas.window
+    px = w.px_um
+    nf = float(ctx.p("nucleus_frac", 0.32))
+    x, y, u = ctx.points(float(ctx.p("mito_spacing_um", 1.6)), 2.0, 12)
+    ok = _inside_cytoplasm(x, y, args, nf, 0.5, 0.7) & (u[:, 2] < 0.55)
+    if not ok.any() or not (mito or mem):
+        return None
+    x, y, u = x[ok], y[ok], u[ok]
+    L = 0.5 + 1.5 * u[:, 3] ** 1.5
+    W = 0.13 + 0.09 * u[:, 4]
+    th = np.pi * u[:, 5]
+    obj, pix, dx, dy = ragged_boxes(canvas, x, y, L / 2 + W + 2 * px)
+    if obj.size == 0:
+        return None
+    c, s_ = np.cos(th)[obj], np.sin(th)[obj]
+    a = dx * c + dy * s_  # along the long axis
+    b = -dx * s_ + dy * c
+    half = np.maximum(L[obj] / 2 - W[obj], 0.0)
+    ax = np.maximum(np.abs(a) - half, 0.0)
+    r = np.hypot(ax, b)
+    Wo = W[obj] * (1.0 + 0.06 * np.sin(a * 9.0 + u[obj, 6] * 6.3))  # not a perfect capsule
+    d = r - Wo  # < 0 inside
+    inside = np.clip(-d / px + 0.5, 0.0, 1.0)
+    n = w.height * w.width
+    if mem:
+        k_mem = _path(canvas, mem, section)
+        # cristae every ~90 nm along the organelle, from one side or the other, to a depth
+        spacing = 0.09
+        kk = np.rint(a / spacing + u[obj, 7])
+        du = (a / spacing + u[obj, 7] - kk) * spacing
+        h = np.modf(np.abs(np.sin(kk * 12.9898 + u[obj, 8] * 78.233) * 43758.5453))[0]
+        side = np.where(h < 0.5, 1.0, -1.0)
+        depth = (0.45 + 0.5 * np.modf(h * 7.0)[0]) * 2 * Wo
+        reach = (side * b + Wo) < depth  # within the crista's length from its wall
+        crista = (unit_membrane(np.abs(du) - 0.010 - LEAFLET_OFFSET_UM - 0.001, px) * reach
+                  * (d < -0.02) * (np.abs(a) < half + Wo * 0.6))
+        membranes = (unit_membrane(d + LEAFLET_OFFSET_UM + 0.001, px)
+                     + unit_membrane(d + 0.018, px) + crista)
+        acc = np.zeros(n)
+        np.add.at(acc, pix, membranes * k_mem)
+        canvas.add(layer, mem, acc.astype(np.float32))
+    cover = np.zeros(n)
+    np.maximum.at(cover, pix, inside)
+    if mito:
+        grain = 0.8 + 0.4 * np.modf(np.abs(np.sin(dx * 311.7 + dy * 197.3) * 9631.7))[0]
+        acc = np.zeros(n)
+        np.add.at(acc, pix, inside * 0.8 * grain)
+        canvas.add(layer, mito, acc.astype(np.float32))
+        canvas.add_label(ctx.pop.label + "-mitochondrion", cover.astype(np.float32))
+    taken += cover.astype(np.float32)
+    return cover
+
+
+def _rough_er(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
+              taken: np.ndarray) -> None:
+    """Stacks of 3–6 gently curved cisternae 0.8–2.5 µm long, lumen 40–60 nm, ~0.12 µm
+    apart, with ribosomes every ~35 nm on both cytosolic faces."""
+    mem, rib = ctx.cls("membrane"), ctx.cls("ribosome")
+    w = canvas.window
+    px = w.px_um
+    nf = float(ctx.p("nucleus_frac", 0.32))
+    x, y, u = ctx.points(float(ctx.p("rer_spacing_um", 2.2)), 3.0, 12)
+    ok = _inside_cytoplasm(x, y, args, nf, 0.4, 0.6) & (u[:, 2] < 0.7)
+    if not ok.any() or not mem:
+        return
+    x, y, u = x[ok], y[ok], u[ok]
+    L = 0.8 + 1.7 * u[:, 3]
+    k = np.floor(3 + 4 * u[:, 4])
+    pitch = 0.11 + 0.03 * u[:, 5]
+    th = np.pi * u[:, 6]
+    bend = (u[:, 7] - 0.5) * 0.5  # curvature, 1/µm
+    obj, pix, dx, dy = ragged_boxes(canvas, x, y, L / 2 + k * pitch / 2 + 0.1)
+    if obj.size == 0:
+        return
+    c, s_ = np.cos(th)[obj], np.sin(th)[obj]
+    a = dx * c + dy * s_
+    b = -dx * s_ + dy * c - bend[obj] * a * a
+    p = pitch[obj]
+    ko = k[obj]
+    # nearest cisterna (0 … k−1) and the distance from its mid-plane
+    idx = np.clip(np.rint(b / p + (ko - 1) / 2), 0, ko - 1)
+    v = b - (idx - (ko - 1) / 2) * p
+    lumen = 0.02 + 0.01 * np.modf(idx * 0.618 + u[obj, 8])[0]
+    ends = np.abs(a) < L[obj] / 2 * (1.0 - 0.15 * np.modf(idx * 0.37 + u[obj, 9])[0])
+    n = w.height * w.width
+    k_mem = _path(canvas, mem, section)
+    membranes = (unit_membrane(np.abs(v) - lumen, px)) * ends
+    acc = np.zeros(n)
+    np.add.at(acc, pix, membranes * k_mem)
+    canvas.add(layer, mem, acc.astype(np.float32))
+    cover = np.zeros(n)
+    np.maximum.at(cover, pix, (np.abs(v) < lumen) * ends * 0.12)
+    taken += cover.astype(np.float32)
+    if rib:
+        # ribosomes: 25 nm dots just outside each membrane, every ~35 nm with jitter
+        step = 0.035
+        j = np.rint(a / step)
+        jit = np.modf(np.abs(np.sin(j * 91.7 + idx * 47.1 + u[obj, 10] * 13.0) * 4375.5))[0]
+        present = jit < 0.8
+        da = a - (j + (jit - 0.5) * 0.4) * step
+        dv = np.abs(v) - (lumen + 0.008 + RIBOSOME_UM / 2)
+        r = np.hypot(da, dv)
+        dot = np.clip((RIBOSOME_UM / 2 - r) / px + 0.5, 0.0, 1.0)
+        if px > RIBOSOME_UM:  # sub-pixel: their area fraction along the line
+            dot = band(dv, RIBOSOME_UM, px) * 0.8 * np.pi / 4
+        acc = np.zeros(n)
+        np.add.at(acc, pix, dot * present * ends * 0.5)
+        canvas.add(layer, rib, acc.astype(np.float32))
+
+
+def _cytosol_particles(canvas: Canvas, ctx: Ctx, z: float, args: tuple,
+                       taken: np.ndarray) -> None:
+    """Free polysomes (small clusters of ribosomes) and glycogen: β-particles of 25 nm
+    gathered into α-rosettes up to ~0.1 µm; at low magnification, where a pixel holds
+    many clusters, their mean coverage."""
+    rib, gly = ctx.cls("ribosome"), ctx.cls("glycogen")
+    for cls, spacing, n_in, spread, frac in ((rib, 0.09, 5, 0.035, 0.8),
+                                             (gly, 0.35, 7, 0.04, 0.3)):
+        if not cls:
+            continue
+        r = RIBOSOME_UM / 2 if cls == rib else 0.012
+        amount = 0.35 if cls == rib else 0.8
+        w = canvas.window
+        if w.px_um > 4 * spacing:  # far below a pixel: their mean coverage (a density)
+            mean = frac * n_in * np.pi * r * r / spacing**2 * amount  # dome: mean 1
+            free = np.clip(1.0 - taken, 0.0, 1.0)
+            layer = int(canvas.layer_of(np.array([z]))[0])
+            canvas.add(layer, cls, (free * np.float32(mean)).astype(np.float32))
+            continue
+        x, y, u = ctx.points(spacing, 0.5, 3 + 2 * n_in)
+        ok = _inside_cytoplasm(x, y, args, 0.0, 0.0, 0.04) & (u[:, 2] < frac)
+        ix, iy = w.to_px(x, y)
+        ix = np.clip(ix.astype(np.int64), 0, w.width - 1)
+        iy = np.clip(iy.astype(np.int64), 0, w.height - 1)
+        ok &= taken[iy * w.width + ix] < 0.5  # not in the nucleus, a mitochondrion, a cisterna
+        x, y, u = x[ok], y[ok], u[ok]
+        if x.size == 0:
+            continue
+        ang = 2 * np.pi * u[:, 3:3 + n_in]
+        rad = spread * np.sqrt(u[:, 3 + n_in:3 + 2 * n_in])
+        px_ = (x[:, None] + rad * np.cos(ang)).ravel()
+        py_ = (y[:, None] + rad * np.sin(ang)).ravel()
+        draw(canvas, cls, px_, py_, r, r, z_um=z, profile="dome", amount=amount)

@@ -1,0 +1,393 @@
+"""Surfaces as height maps with real dimensions, for the SEM, the stereo microscope and the
+AFM: pollen grains (spiny or reticulate exine, colpi, the sacci of pine), diatom valves
+(areolae in rows, the raphe of pennate valves) and the conductive stub they lie on.
+
+Every object is evaluated only on the pixels of its bounding box inside the window (all
+objects at once, as one ragged list of (object, pixel) pairs), and objects are combined by
+their upper surface (`np.maximum`): the SEM and the stereo microscope see the top of a pile,
+never through it. The height (µm above the mount) goes into the `relief` class, the
+material's footprint into the class of the object's part, so the SE yield, the colour and
+the height each come from the right place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from micro.core.microscope.lattice import uniforms
+from micro.core.microscope.raster import Canvas
+from micro.core.microscope.registry import Ctx, generator
+
+RELIEF = "relief"
+MAX_PAIRS = 6_000_000
+"""Upper bound on (object, pixel) pairs evaluated at once (memory: ~10 float64 each)."""
+
+
+def blur_px(a: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of a 2-D map by sigma_px pixels at a cost independent of sigma: direct
+    for small kernels, by FFT (periodic edges) for large ones — a blur of thousands of
+    pixels (an electron range seen at 300 000×) must not cost thousands of operations per
+    pixel."""
+    if sigma_px < 0.3:
+        return a
+    if sigma_px <= 6.0:
+        return ndimage.gaussian_filter(a, sigma_px, mode="nearest")
+    h, w = a.shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    g = np.exp(-2.0 * (np.pi * sigma_px) ** 2 * (fx * fx + fy * fy))
+    return np.fft.irfft2(np.fft.rfft2(a) * g, s=(h, w)).astype(a.dtype, copy=False)
+
+
+def ragged_boxes(canvas: Canvas, cx: np.ndarray, cy: np.ndarray, reach_um: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(object index, flat pixel index, x − cx µm, y − cy µm) for every pixel of every
+    object's square box of half-side `reach_um`, clipped to the window."""
+    w = canvas.window
+    px = w.px_um
+    fx, fy = w.to_px(cx, cy)
+    r = reach_um / px
+    x0 = np.clip(np.floor(fx - r), 0, w.width).astype(np.int64)
+    x1 = np.clip(np.ceil(fx + r), 0, w.width).astype(np.int64)
+    y0 = np.clip(np.floor(fy - r), 0, w.height).astype(np.int64)
+    y1 = np.clip(np.ceil(fy + r), 0, w.height).astype(np.int64)
+    nx, ny = np.maximum(x1 - x0, 0), np.maximum(y1 - y0, 0)
+    counts = nx * ny
+    total = int(counts.sum())
+    if total == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e.astype(np.float64), e.astype(np.float64)
+    if total > MAX_PAIRS:  # more than a few layers of objects deep: draw the first ones
+        counts = np.where(np.cumsum(counts) <= MAX_PAIRS, counts, 0)
+        total = int(counts.sum())
+    obj = np.repeat(np.arange(cx.size), counts)
+    start = np.cumsum(counts) - counts
+    k = np.arange(total) - np.repeat(start, counts)
+    col = x0[obj] + k % nx[obj]
+    row = y0[obj] + k // nx[obj]
+    dx = (col + 0.5 - fx[obj]) * px
+    dy = (row + 0.5 - fy[obj]) * px
+    return obj, row * w.width + col, dx, dy
+
+
+def _ring_lattice(theta: np.ndarray, phi: np.ndarray, step: np.ndarray | float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Angular distance (rad) to the nearest and second-nearest node of a near-uniform
+    lattice on the sphere: rings of latitude `step` apart, each with as many nodes as fit
+    at `step` spacing (staggered from ring to ring)."""
+    j0 = np.rint(theta / step)
+    d1 = np.full(theta.shape, np.inf)
+    d2 = np.full(theta.shape, np.inf)
+    for dj in (-1.0, 0.0, 1.0):
+        j = np.clip(j0 + dj, 0, np.floor(np.pi / step))
+        tj = j * step
+        n = np.maximum(1.0, np.rint(2 * np.pi * np.sin(tj) / step))
+        off = 0.5 * (j % 2)
+        k = np.rint(phi * n / (2 * np.pi) - off)
+        pk = (k + off) * 2 * np.pi / n
+        dphi = (phi - pk) * np.sin(0.5 * (theta + tj))
+        d = np.hypot(theta - tj, dphi)
+        d2 = np.where(d < d1, d1, np.minimum(d2, d))
+        d1 = np.minimum(d1, d)
+    return d1, d2
+
+
+def _rotation(u: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) uniformly random rotations from three uniforms per object (Shoemake)."""
+    u1, u2, u3 = u[:, 0], u[:, 1], u[:, 2]
+    a, b = np.sqrt(1 - u1), np.sqrt(u1)
+    q = np.stack([a * np.sin(2 * np.pi * u2), a * np.cos(2 * np.pi * u2),
+                  b * np.sin(2 * np.pi * u3), b * np.cos(2 * np.pi * u3)], axis=1)
+    x, y, z, w = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], 1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], 1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], 1),
+    ], axis=1)
+
+
+def _spherical(rot: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Polar and azimuthal angle of the surface normal (nx, ny, nz) in each object's own
+    (rotated) frame; rot is (pairs, 3, 3)."""
+    vx = rot[:, 0, 0] * nx + rot[:, 0, 1] * ny + rot[:, 0, 2] * nz
+    vy = rot[:, 1, 0] * nx + rot[:, 1, 1] * ny + rot[:, 1, 2] * nz
+    vz = rot[:, 2, 0] * nx + rot[:, 2, 1] * ny + rot[:, 2, 2] * nz
+    return np.arccos(np.clip(vz, -1.0, 1.0)), np.arctan2(vy, vx)
+
+
+def _ellipsoid(dx: np.ndarray, dy: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Upper surface of an ellipsoid (semi-axes a, b in the plane, c up) resting on the
+    mount: height c(1 + n_z) inside the outline (the lower half is hidden below the rim),
+    and the unit-sphere coordinates (nx, ny, nz) of the surface point."""
+    nx, ny = dx / a, dy / b
+    r2 = nx * nx + ny * ny
+    nz = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+    s = np.maximum(np.sqrt(r2), 1.0)
+    return c * (1.0 + nz) * (r2 < 1.0), nx / s, ny / s, nz
+
+
+def _combine(canvas: Canvas, ctx: Ctx, obj: np.ndarray, pix: np.ndarray, h: np.ndarray,
+             cover: np.ndarray, part: str) -> None:
+    """Lay the objects on what is already there: each rests on the highest point of the
+    surface under it, the upper surface wins (→ relief) and hides the material below;
+    the objects' footprint → the part's class and the population's label."""
+    z = float(np.mean(ctx.pop.z_um))
+    layer = int(canvas.layer_of(np.array([z]))[0])
+    below = canvas.amounts.get((layer, RELIEF))
+    if below is not None and obj.size:
+        rest = np.zeros(int(obj.max()) + 1)
+        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix], 0.0))
+        h = np.where(h > 0, h + rest[obj], 0.0)
+    top = np.zeros(canvas.npix)
+    np.maximum.at(top, pix, h)
+    foot = np.zeros(canvas.npix)
+    np.maximum.at(foot, pix, cover)
+    if below is not None:
+        top = np.maximum(top, below) - below  # what the objects add to the surface
+        keep = (1.0 - foot).astype(np.float32)
+        for (li, c), amt in canvas.amounts.items():
+            if li == layer and c != RELIEF:
+                amt *= keep  # buried under the new objects
+    cls = ctx.cls(part)
+    if cls:
+        p = canvas.structures[cls]
+        canvas.add(layer, cls, foot.astype(np.float32))
+        top -= foot * (p.height_um or p.thickness_um)  # relief carries the rest of the height
+        canvas.add_label(ctx.pop.label, foot.astype(np.float32))
+    canvas.add(layer, RELIEF, top.astype(np.float32))
+
+
+# --------------------------------------------------------------------------- the stub
+
+@generator("stub")
+def stub(canvas: Canvas, ctx: Ctx) -> None:
+    """The mount: an adhesive carbon tab on an aluminium stub, its surface rolling gently
+    with a power-law roughness from scale_um down to the grain of the coating (params:
+    relief_um rms height, scale_um of the largest undulations) — what the SEM sees
+    between the objects. Spectral synthesis: a sum of plane waves fixed on the slide, so
+    every window shows the same tab; waves finer than two pixels are left out (they
+    average away inside a pixel)."""
+    w = canvas.window
+    amp = float(ctx.p("relief_um", 0.8))
+    scale = float(ctx.p("scale_um", 12.0))
+    n = 64
+    u = uniforms(ctx.seed, np.arange(n), np.zeros(n, dtype=np.int64), 3)
+    lam = scale * (0.004 / 1.0) ** (np.arange(n) / (n - 1))  # scale → 0.4 % of it
+    amp_k = amp * np.sqrt(2.0 / n) * (lam / scale) ** 1.4  # slopes fade at fine scales
+    amp_k *= np.clip(lam / (2.5 * w.px_um) - 1.0, 0.0, 1.0)
+    X, Y = w.grids()
+    h = np.zeros((w.height, w.width), dtype=np.float32)
+    for k in np.nonzero(amp_k > 1e-4)[0]:
+        th = 2 * np.pi * u[k, 0]
+        kx, ky = np.cos(th) * 2 * np.pi / lam[k], np.sin(th) * 2 * np.pi / lam[k]
+        ph = 2 * np.pi * u[k, 1]
+        # separable: cos(a + b) = cos a cos b − sin a sin b, O(H + W) trig per wave
+        ax, ay = kx * X + ph, ky * Y
+        h += (amp_k[k] * (np.cos(ay) * np.cos(ax) - np.sin(ay) * np.sin(ax))).astype(
+            np.float32)
+    z = float(np.mean(ctx.pop.z_um))
+    layer = int(canvas.layer_of(np.array([z]))[0])
+    canvas.add(layer, RELIEF, (h + 2 * amp).ravel())
+
+
+def with_anchor(ctx: Ctx, x: np.ndarray, y: np.ndarray, u: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add the teaching object at params.anchor (slide µm), if any, whose attributes are
+    hashed like any other's; lattice objects that would overlap it are dropped."""
+    anchor = ctx.p("anchor", None)
+    if anchor is None:
+        return x, y, u
+    ax, ay = float(anchor[0]), float(anchor[1])
+    ua = uniforms(ctx.seed ^ 0xA5A5, np.array([0]), np.array([0]), u.shape[1])
+    ua[:, 2] = 0.0  # present, and the first kind of a mix
+    clear = np.hypot(x - ax, y - ay) > 0.8 * ctx.spacing()
+    return (np.append(x[clear], ax), np.append(y[clear], ay),
+            np.concatenate([u[clear], ua]))
+
+
+# --------------------------------------------------------------------------- pollen
+
+POLLEN_KINDS = ("echinate", "saccate", "tricolpate")
+
+
+@generator("pollen-surface")
+def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
+    """Dry pollen grains on the stub, as surfaces. Params: mix (fractions of echinate,
+    saccate, tricolpate grains), echinate_um / saccate_um / tricolpate_um (size ranges),
+    spine_um (spine length), spine_spacing_um, lumen_um (reticulum mesh).
+    echinate (sunflower): a sphere with conical spines; saccate (pine): an oblate corpus
+    with two air sacs (sacci) whose walls are alveolate; tricolpate: a prolate grain with
+    a fine reticulum (muri around lumina) and three meridional furrows (colpi).
+    Part: exine."""
+    mix = np.asarray(ctx.p("mix", [0.5, 0.2, 0.3]), dtype=np.float64)
+    mix = np.cumsum(mix / mix.sum())
+    spacing = ctx.spacing()
+    x, y, u = with_anchor(ctx, *ctx.points(spacing, 40.0, 14))
+    kind = np.searchsorted(mix, u[:, 2], side="right").clip(0, 2)
+    ranges = [ctx.p(f"{k}_um", d) for k, d in zip(POLLEN_KINDS, ([25, 35], [45, 65],
+                                                                 [20, 30]), strict=True)]
+    lo = np.array([r[0] for r in ranges])[kind]
+    hi = np.array([r[1] for r in ranges])[kind]
+    D = lo + (hi - lo) * u[:, 3]
+    # outline semi-axes in the image and the height semi-axis
+    a = D / 2
+    b = np.where(kind == 2, D / 2 / (1.15 + 0.2 * u[:, 4]), D / 2 * (0.95 + 0.05 * u[:, 4]))
+    b = np.where(kind == 1, D * 0.21, b)  # pine corpus: the sacci make up the length
+    a = np.where(kind == 1, D * 0.27, a)
+    c = np.where(kind == 1, D * 0.18, np.minimum(a, b))
+    ang = 2 * np.pi * u[:, 5]
+    reach = np.where(kind == 1, D * 0.7, D * 0.5 + float(ctx.p("spine_um", 3.5)))
+    w = canvas.window
+    obj, pix, dx, dy = ragged_boxes(canvas, x, y, reach)
+    if obj.size == 0:
+        return
+    ca, sa = np.cos(ang)[obj], np.sin(ang)[obj]
+    lx, ly = dx * ca + dy * sa, -dx * sa + dy * ca
+    ko = kind[obj]
+    ao, bo, co = a[obj], b[obj], c[obj]
+    h, nx, ny, nz = _ellipsoid(lx, ly, ao, bo, co)
+    cover = np.clip((1.0 - np.hypot(lx / ao, ly / bo)) * np.minimum(ao, bo) / w.px_um + 0.5,
+                    0.0, 1.0)
+    rot = _rotation(u[:, 6:9])[obj]
+    theta, phi = _spherical(rot, nx, ny, nz)
+    R = np.minimum(ao, bo)
+    on = h > 0
+    # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
+    spine = float(ctx.p("spine_um", 3.5))
+    sp = float(ctx.p("spine_spacing_um", 5.5))
+    e = (ko == 0) & on
+    if e.any():
+        d1, _ = _ring_lattice(theta[e], phi[e], sp / R[e])
+        base = 1.1  # spine base radius, µm
+        rad = d1 * R[e]
+        cone = spine * np.clip(1.0 - rad / base, 0.0, 1.0) ** 1.6
+        # the spine stands along the normal: seen from above it leans out near the rim
+        h[e] += cone * nz[e] + 0.25 * np.clip(1.0 - rad / (1.8 * base), 0.0, 1.0)
+    # spines on the rim stand out of the outline in silhouette
+    rho = np.hypot(lx / ao, ly / bo)
+    rim = (ko == 0) & (rho >= 1.0) & (rho < 1.0 + spine / R)
+    if rim.any():
+        d1, _ = _ring_lattice(theta[rim], phi[rim], sp / R[rim])
+        out = (rho[rim] - 1.0) * R[rim]
+        width = 1.1 * np.clip(1.0 - out / spine, 0.0, 1.0) ** 1.6
+        tip = np.clip((width - d1 * R[rim]) / w.px_um + 0.5, 0.0, 1.0)
+        h[rim] = co[rim] * tip
+        cover[rim] = np.maximum(cover[rim], tip)
+    # reticulum (tricolpate, sacci): muri between lumina, the colpi smooth furrows
+    lumen = float(ctx.p("lumen_um", 1.6))
+    t = (ko == 2) & on
+    if t.any():
+        d1, d2 = _ring_lattice(theta[t], phi[t], lumen / R[t])
+        muri = np.clip(1.0 - (d2 - d1) * R[t] / 0.35, 0.0, 1.0)
+        # three colpi along meridians of the grain's own axis, tapering to the poles
+        sector = np.mod(phi[t] + np.pi / 3, 2 * np.pi / 3) - np.pi / 3
+        half = 0.16 * np.sin(np.clip(theta[t], 0.0, np.pi)) ** 2
+        colpus = np.clip(1.0 - np.abs(sector) / np.maximum(half, 1e-3), 0.0, 1.0)
+        colpus *= np.abs(np.cos(theta[t])) < 0.8
+        h[t] += 0.55 * muri * (1.0 - colpus) * nz[t] - 1.8 * colpus ** 0.7 * nz[t]
+    s = (ko == 1)
+    if s.any():
+        h_s, cover_s = _sacci(lx[s], ly[s], ao[s], bo[s], co[s], u[obj[s], 9:12], lumen,
+                              w.px_um)
+        h[s] = np.maximum(h[s], h_s)
+        cover[s] = np.maximum(cover[s], cover_s)
+    _combine(canvas, ctx, obj, pix, h, cover, "exine")
+
+
+def _sacci(lx: np.ndarray, ly: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
+           u: np.ndarray, lumen: float, px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The two air sacs of a pine grain, either side of the corpus along its long axis:
+    lower, wider domes whose alveolate wall shows a coarse reticulum."""
+    h = np.zeros(lx.shape)
+    cover = np.zeros(lx.shape)
+    for side in (-1.0, 1.0):
+        rs = b * (1.15 + 0.1 * u[:, 0])
+        ox = lx - side * (a + 0.45 * rs)
+        hs, nx, ny, nz = _ellipsoid(ox, ly, rs * 0.95, rs, c * 0.85)
+        d1, d2 = _ring_lattice(np.arccos(np.clip(nz, -1, 1)), np.arctan2(ny, nx),
+                               lumen * 1.3 / rs)
+        muri = np.clip(1.0 - (d2 - d1) * rs / 0.4, 0.0, 1.0)
+        hs = np.where(hs > 0, hs - 0.6 * (1.0 - muri) * nz, 0.0)
+        c_s = np.clip((1.0 - np.hypot(ox / (rs * 0.95), ly / rs)) * rs / px + 0.5, 0.0, 1.0)
+        h = np.maximum(h, hs)
+        cover = np.maximum(cover, c_s)
+    return h, cover
+
+
+# --------------------------------------------------------------------------- diatoms
+
+@generator("diatom-surface")
+def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
+    """Cleaned diatom valves lying on the stub, as surfaces. Params: shape (centric |
+    pennate), stria_um (spacing of the rows of areolae), areola_um (pore diameter),
+    wall_um (valve thickness), mantle_um (height of the rim). Centric: a disc whose areolae
+    lie in radial rows, more rows further out (rows branch as the circumference grows), a
+    raised mantle at the rim. Pennate: a lanceolate valve, transverse striae of areolae
+    either side of a central raphe slit with a central nodule. Part: frustule."""
+    shape = str(ctx.p("shape", "centric"))
+    stria = float(ctx.p("stria_um", 1.0))
+    pore = float(ctx.p("areola_um", 0.45 * stria))
+    wall = float(ctx.p("wall_um", 0.8))
+    mantle = float(ctx.p("mantle_um", 2.5))
+    x, y, u = with_anchor(ctx, *ctx.points(ctx.spacing(), 80.0, 8))
+    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    x, y, u = x[keep], y[keep], u[keep]
+    L = ctx.size(u[:, 3])
+    ang = 2 * np.pi * u[:, 4]
+    px = canvas.window.px_um
+    obj, pix, dx, dy = ragged_boxes(canvas, x, y, L / 2 + px)
+    if obj.size == 0:
+        return
+    ca, sa = np.cos(ang)[obj], np.sin(ang)[obj]
+    lx, ly = dx * ca + dy * sa, -dx * sa + dy * ca
+    a = L[obj] / 2
+    # sub-pixel pores average out into a shallower, uniform depression
+    vis = np.clip(pore / (2 * px), 0.0, 1.0)
+    if shape == "centric":
+        r = np.hypot(lx, ly)
+        rho = r / a
+        inside = rho < 1.0
+        cover = np.clip((a - r) / px + 0.5, 0.0, 1.0)
+        # a gently domed valve face, then the mantle turning down at the rim
+        h = wall + 0.06 * a * (1 - rho ** 2) + mantle * np.clip((rho - 0.86) / 0.1, 0, 1) ** 2
+        h = np.where(rho > 0.96, wall + mantle * np.clip((1 - rho) / 0.04, 0, 1), h)
+        # areolae: rings every stria_um, rows at stria_um along each ring, doubling outwards
+        ring = np.rint(r / stria)
+        n0 = 8.0
+        nrow = n0 * 2.0 ** np.floor(np.log2(np.maximum(2 * np.pi * ring / n0, 1.0)))
+        phi = np.arctan2(ly, lx) + u[obj, 5] * 2 * np.pi
+        k = np.rint(phi * nrow / (2 * np.pi))
+        dphi = (phi - k * 2 * np.pi / nrow) * r
+        d = np.hypot(r - ring * stria, dphi)
+        hole = np.clip(1.0 - d / (pore / 2), 0.0, 1.0) ** 0.3
+        hole *= (rho > 0.08) & (rho < 0.84)  # a hyaline centre and a plain mantle
+        # areolae perforate the valve: a resolved pore opens down to the mount
+        h = h * (1.0 - 0.95 * hole * vis) - wall * 0.3 * (1 - vis) * ((rho > 0.08)
+                                                                      & (rho < 0.84))
+    else:
+        b = a * (0.16 + 0.06 * u[obj, 5])
+        t = lx / a
+        half = b * np.clip(1 - t * t, 0.0, 1.0) ** 0.6  # lanceolate outline
+        inside = (np.abs(t) < 1.0) & (np.abs(ly) < half)
+        cover = np.clip((half - np.abs(ly)) / px + 0.5, 0.0, 1.0) * (np.abs(t) < 1.0)
+        q = np.abs(ly) / np.maximum(half, 1e-6)
+        h = wall + 0.35 * half * (1 - q ** 2) + mantle * 0.5 * np.clip((q - 0.85) / 0.15, 0, 1)
+        # striae: rows of areolae across the valve, spacing stria_um; pores along each row
+        sx = lx / stria
+        d_row = (sx - np.rint(sx)) * stria
+        d_pore = (np.abs(ly) / (0.7 * stria))
+        d_pore = (d_pore - np.rint(d_pore)) * 0.7 * stria
+        hole = np.clip(1.0 - np.hypot(d_row, d_pore) / (pore / 2), 0.0, 1.0) ** 0.3
+        axial = np.abs(ly) < 0.12 * b + 0.25  # the hyaline axial area around the raphe
+        nodule = np.hypot(lx, ly) < 1.2 + 0.1 * b
+        hole *= ~axial & ~nodule & (q < 0.88)
+        h = h * (1.0 - 0.95 * hole * vis) - wall * 0.3 * (1 - vis) * (~axial & (q < 0.88))
+        # the raphe: a slit along the apical axis, interrupted at the central nodule
+        slit = np.clip(1.0 - np.abs(ly) / max(0.12, px), 0.0, 1.0) * (np.abs(t) < 0.92)
+        slit *= ~nodule
+        h = h - wall * 1.2 * slit + 0.3 * nodule * (1 - q ** 2)
+    h = np.where(inside, np.maximum(h, 0.05), 0.0)
+    _combine(canvas, ctx, obj, pix, h, cover, "frustule")
