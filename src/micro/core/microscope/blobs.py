@@ -131,7 +131,39 @@ def contacts(x: np.ndarray, y: np.ndarray, r: np.ndarray, gap_um: float = 0.15,
     return planes
 
 
-_BUCKETS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+def grid_contacts(x: np.ndarray, y: np.ndarray, r: np.ndarray, ok: np.ndarray, reach: int,
+                  gap_um: float = 0.15, max_planes: int = 6) -> np.ndarray:
+    """`contacts` for cells on a lattice grid (2-D arrays, one cell per lattice cell, those
+    with `ok` present; `reach` lattice cells cover the widest overlapping pair): the planes
+    of the cells x[ok], in that order, found by looking at neighbouring grid cells only."""
+    H, W = x.shape
+    q = reach
+    Wp = W + 2 * q
+    px_, py_ = np.pad(x, q).ravel(), np.pad(y, q).ravel()
+    pr, pok = np.pad(r, q).ravel(), np.pad(ok, q).ravel()
+    jj, ii = np.nonzero(ok)
+    me = (jj + q) * Wp + (ii + q)
+    n = me.size
+    offs = [(di, dj) for dj in range(-q, q + 1) for di in range(-q, q + 1) if di or dj]
+    cand = np.zeros((n, len(offs), 3))
+    cand[..., 2] = np.inf
+    xa, ya, ra = px_[me], py_[me], pr[me]
+    for k, (di, dj) in enumerate(offs):
+        o = me + dj * Wp + di
+        dx, dy = px_[o] - xa, py_[o] - ya
+        dist = np.hypot(dx, dy)
+        hit = pok[o] & (dist < ra + pr[o]) & (dist > 1e-6)
+        if not hit.any():
+            continue
+        dh = dist[hit]
+        cand[hit, k, 0] = dx[hit] / dh
+        cand[hit, k, 1] = dy[hit] / dh
+        cand[hit, k, 2] = (dh * dh + ra[hit] ** 2 - pr[o][hit] ** 2) / (2 * dh) - gap_um / 2
+    order = np.argsort(cand[..., 2], axis=1)[:, :max_planes]
+    return np.take_along_axis(cand, order[..., None], axis=1)
+
+
+_BUCKETS = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64)
 
 
 def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.ndarray,
@@ -186,7 +218,7 @@ def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.
         if tiny.size:
             _splat(acc, w, cx[tiny], cy[tiny], target[tiny])
         big = sel[reach[sel] >= 0.75]
-        bucket = np.searchsorted(_BUCKETS, np.ceil(reach[big] + 1.0))
+        bucket = np.searchsorted(_BUCKETS, np.ceil(reach[big] + 0.6))
         for bk in np.unique(bucket):
             grp = big[bucket == bk]
             if bk >= len(_BUCKETS):
@@ -235,7 +267,9 @@ def _eval(u: np.ndarray, v: np.ndarray, g: np.ndarray, A: np.ndarray, B: np.ndar
           th: np.ndarray, coeffs: np.ndarray, planes: np.ndarray, tex: _TexParams | None,
           tex_u: np.ndarray, prof: object) -> tuple[np.ndarray, np.ndarray]:
     """Coverage × profile × texture at pixel offsets (u, v) from each cell's centre (float32,
-    (k, h, w)); also the value without the contact planes (for area normalisation)."""
+    (k, h, w)); also the value without the contact planes (for area normalisation).
+    Harmonics that move the outline by less than a quarter pixel, and contact planes of
+    cells under three pixels across, are skipped: they cannot show."""
     f32 = np.float32
 
     def per(a: np.ndarray) -> np.ndarray:
@@ -243,37 +277,52 @@ def _eval(u: np.ndarray, v: np.ndarray, g: np.ndarray, A: np.ndarray, B: np.ndar
 
     c, s = per(np.cos(th[g])), per(np.sin(th[g]))
     a, b = per(A[g]), per(B[g])
-    up = (u * c + v * s) / a
-    vp = (v * c - u * s) / b
-    rho0 = np.sqrt(up * up + vp * vp)
-    inv = 1.0 / np.maximum(rho0, f32(1e-6))
-    c1 = up * inv
-    s1 = vp * inv
-    del up, vp, inv
-    R = np.ones_like(rho0)
-    cm, sm = c1, s1
-    for k in range(coeffs.shape[1]):
-        cm, sm = cm * c1 - sm * s1, sm * c1 + cm * s1  # order k+2
-        R += per(coeffs[g, k, 0]) * cm + per(coeffs[g, k, 1]) * sm
-    np.maximum(R, f32(0.3), out=R)
-    rho = rho0 / R
-    edge = np.clip((1.0 - rho) * R * np.minimum(a, b) + f32(0.5), 0.0, 1.0)
-    val = prof(np.minimum(rho, f32(1.0)))  # type: ignore[operator]
-    val = (val * edge).astype(f32)
+    up = u * c + v * s
+    up /= a
+    vp = v * c - u * s
+    vp /= b
+    rho = np.hypot(up, vp)
+    big = float(np.maximum(A[g], B[g]).max())
+    wiggle = float(np.abs(coeffs[g]).sum(axis=(1, 2)).max()) * big
+    R: np.ndarray | float = 1.0
+    if wiggle > 0.25:
+        inv = 1.0 / np.maximum(rho, f32(1e-6))
+        up *= inv
+        vp *= inv
+        c1, s1 = up, vp
+        Rm = np.ones_like(rho)
+        cm, sm = c1, s1
+        for k in range(coeffs.shape[1]):
+            cm, sm = cm * c1 - sm * s1, sm * c1 + cm * s1  # order k+2
+            Rm += per(coeffs[g, k, 0]) * cm
+            Rm += per(coeffs[g, k, 1]) * sm
+        np.maximum(Rm, f32(0.3), out=Rm)
+        rho /= Rm
+        R = Rm
+    del up, vp
+    edge = 1.0 - rho
+    edge *= R * np.minimum(a, b) if isinstance(R, np.ndarray) else np.minimum(a, b)
+    edge += f32(0.5)
+    np.clip(edge, 0.0, 1.0, out=edge)
+    np.minimum(rho, f32(1.0), out=rho)
+    val = prof(rho)  # type: ignore[operator]
+    val *= edge
+    val = val.astype(f32, copy=False)
     if tex is not None:
         val *= _texture(u, v, g, rho, tex, tex_u)
-    free = val
-    cut = np.ones_like(val)
-    any_plane = False
+    if big < 1.5:
+        return val, val
+    cut: np.ndarray | None = None
     for m in range(planes.shape[1]):
         s_m = planes[g, m, 2]
         if not np.isfinite(s_m).any():
             continue
-        any_plane = True
         s_m = np.where(np.isfinite(s_m), s_m, 1e6)
         h = per(s_m) - (u * per(planes[g, m, 0]) + v * per(planes[g, m, 1]))
-        cut *= np.clip(h + f32(0.5), 0.0, 1.0)
-    return (val * cut if any_plane else val), free
+        h += f32(0.5)
+        np.clip(h, 0.0, 1.0, out=h)
+        cut = h if cut is None else cut * h
+    return (val if cut is None else val * cut), val
 
 
 def _texture(u: np.ndarray, v: np.ndarray, g: np.ndarray, rho: np.ndarray, tex: _TexParams,

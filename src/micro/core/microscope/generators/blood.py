@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from micro.core.microscope.blobs import Texture, contacts, draw_cells, lognormal, outline, uptake
+from micro.core.microscope.blobs import (
+    Texture,
+    draw_cells,
+    grid_contacts,
+    lognormal,
+    outline,
+    uptake,
+)
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import lattice_points, uniforms
 from micro.core.microscope.raster import Canvas
@@ -38,32 +45,46 @@ def arc(n: int, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray, theta: np.nd
 
 
 def settle(x: np.ndarray, y: np.ndarray, prio: np.ndarray, dmin: np.ndarray,
-           rounds: int = 6) -> np.ndarray:
-    """Random sequential packing by priority: a candidate is kept when every higher-priority
-    candidate closer than the pair's dmin ((dmin_a + dmin_b)/2) has been dropped, dropped
-    when one of them is kept. Unlike one-pass thinning this packs to near jamming (cells
-    that just touch, as in the monolayer of a good smear). After `rounds` rounds the verdict
-    depends only on candidates within rounds·dmin, so a window with that margin agrees with
-    every other window; the few still undecided are dropped."""
-    n = x.size
-    state = np.zeros(n, dtype=np.int8)  # 0 undecided, 1 kept, -1 dropped
-    if n < 2:
-        return np.ones(n, dtype=bool)
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(float(dmin.max()),
-                                                          output_type="ndarray")
-    if pairs.size == 0:
-        return np.ones(n, dtype=bool)
-    a, b = pairs[:, 0], pairs[:, 1]
-    close = np.hypot(x[a] - x[b], y[a] - y[b]) < (dmin[a] + dmin[b]) / 2
-    a, b = a[close], b[close]
-    hi = np.where(prio[a] > prio[b], a, b)  # the higher-priority one of each pair
-    lo = np.where(prio[a] > prio[b], b, a)
+           valid: np.ndarray, reach: int, rounds: int = 6) -> np.ndarray:
+    """Random sequential packing by priority on a lattice grid (2-D arrays, one candidate
+    per lattice cell, `reach` cells covering the largest dmin): a candidate is kept when
+    every valid higher-priority candidate closer than the pair's dmin ((dmin_a + dmin_b)/2)
+    has been dropped, dropped when one of them is kept. Unlike one-pass thinning this packs
+    to near jamming (cells that just touch, as in the monolayer of a good smear). After
+    `rounds` rounds the verdict depends only on candidates within rounds·reach cells, so a
+    window with that margin agrees with every other window; the few still undecided are
+    dropped."""
+    H, W = x.shape
+    r = reach
+
+    def pad(a: np.ndarray, fill: object) -> np.ndarray:
+        return np.pad(a, r, constant_values=fill)
+
+    def nb(a: np.ndarray, di: int, dj: int) -> np.ndarray:  # view: a[j + dj, i + di]
+        return a[r + dj:r + dj + H, r + di:r + di + W]
+
+    px, py, pd = pad(x, np.inf), pad(y, np.inf), pad(dmin, 0.0)
+    pv, pp = pad(valid, False), pad(prio, -1.0)
+    conflicts = []
+    for dj in range(-r, r + 1):
+        for di in range(-r, r + 1):
+            if di == 0 and dj == 0:
+                continue
+            hi = nb(pv, di, dj) & (nb(pp, di, dj) > prio) & valid
+            hi &= np.hypot(nb(px, di, dj) - x, nb(py, di, dj) - y) < (dmin + nb(pd, di, dj)) / 2
+            if hi.any():
+                conflicts.append((di, dj, hi))
+    state = np.where(valid, 0, -1).astype(np.int8)  # 0 undecided, 1 kept, -1 dropped
     for _ in range(rounds):
-        live_hi = np.bincount(lo, weights=(state[hi] >= 0), minlength=n)
-        kept_hi = np.bincount(lo, weights=(state[hi] == 1), minlength=n)
+        live, kept = pad(state >= 0, False), pad(state == 1, False)
+        live_hi = np.zeros(x.shape, dtype=bool)
+        kept_hi = np.zeros(x.shape, dtype=bool)
+        for di, dj, hi in conflicts:
+            live_hi |= hi & nb(live, di, dj)
+            kept_hi |= hi & nb(kept, di, dj)
         und = state == 0
-        state[und & (kept_hi > 0)] = -1
-        state[und & (live_hi == 0)] = 1
+        state[und & kept_hi] = -1
+        state[und & ~live_hi] = 1
         if not (state == 0).any():
             break
     return state == 1
@@ -107,26 +128,39 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     cv = float(ctx.p("cv", 0.07))
     pack = float(ctx.p("packing", 0.9))
     rounds = 6
-    margin = hi * (rounds + 2) + 30.0
-    x, y, u = ctx.points(mean * 0.55, margin, 40)
+    spacing = mean * 0.7
+    reach = int(np.ceil(hi * pack / spacing))
+    margin = spacing * reach * (rounds + 1) + 2 * hi + 35.0
+    w = ctx.window
+    i0, i1 = int(np.floor((w.x0_um - margin) / spacing)), int(np.ceil((w.x0_um + w.width_um
+                                                                      + margin) / spacing))
+    j0, j1 = int(np.floor((w.y0_um - margin) / spacing)), int(np.ceil((w.y0_um + w.height_um
+                                                                      + margin) / spacing))
+    gi, gj = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1), indexing="xy")
+    g = uniforms(ctx.seed, gi.ravel(), gj.ravel(), 5).reshape(*gi.shape, 5)
+    x = (gi + g[..., 0]) * spacing
+    y = (gj + g[..., 1]) * spacing
     T = smear_thickness(ctx, x)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0)) * np.clip(T, 0.0, 1.0)
-    x, y, u, T = x[keep], y[keep], u[keep], T[keep]
-    if x.size == 0:
-        return
-    d = lognormal(u[:, 4], mean, cv, lo, hi)
+    valid = g[..., 2] < float(ctx.p("presence", 1.0)) * np.clip(T, 0.0, 1.0)
+    d = lognormal(g[..., 4], mean, cv, lo, hi)
     # denser where the film is thick: cells overlap there instead of just touching
     dmin = d * pack / np.sqrt(np.clip(T, 1.0, None)) ** 1.4
     # white cells push the red cells aside: none is centred on one, the nearest press on it
     wx, wy, wr = _white_cells(ctx, margin)
     if wx.size:
-        dist, j = cKDTree(np.column_stack([wx, wy])).query(np.column_stack([x, y]))
-        clear = dist > wr[j] + 0.25 * d
-        x, y, u, T, d, dmin = x[clear], y[clear], u[clear], T[clear], d[clear], dmin[clear]
-    ok = settle(x, y, u[:, 3], dmin, rounds)
-    x, y, u, T, d = x[ok], y[ok], u[ok], T[ok], d[ok]
-    flat = T < 0.6  # feathered edge: flattened, larger, the pallor lost
-    d = d * (1.0 + 0.12 * np.clip((0.8 - T) / 0.8, 0.0, 1.0))
+        dist, jw = cKDTree(np.column_stack([wx, wy])).query(np.column_stack([x.ravel(),
+                                                                             y.ravel()]))
+        valid &= (dist > wr[jw] + 0.25 * d.ravel()).reshape(x.shape)
+    ok = settle(x, y, g[..., 3], dmin, valid, reach, rounds)
+    if not ok.any():
+        return
+    d = d * (1.0 + 0.12 * np.clip((0.8 - T) / 0.8, 0.0, 1.0))  # flattened towards the edge
+    # cells of the monolayer flatten against each other; in the thick part they lie across
+    grid_planes = grid_contacts(x, y, d / 2 * 1.02, ok & (T < 1.3), reach, gap_um=0.12)
+    mono = (T < 1.3)[ok]
+    x, y, T, d = x[ok], y[ok], T[ok], d[ok]
+    u = uniforms(ctx.seed ^ 0x3C11, gi[ok], gj[ok], 40)
+    flat = T < 0.6  # feathered edge: the pallor lost
     # rouleaux: in the thick part some cells start a stack of coins
     roul = (u[:, 20] < np.clip((T - 1.4) * 0.6, 0.0, 0.45))
     nr = 7
@@ -148,21 +182,27 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     T = np.concatenate([T, np.repeat(T[roul], inr.sum(axis=1))])
     u = np.concatenate([u, ru])
     flat = np.concatenate([flat, np.zeros(nroul, dtype=bool)])
-    stacked = np.concatenate([np.zeros(x.size - nroul, dtype=bool), np.ones(nroul, dtype=bool)])
     aspect = 1.0 + 0.07 * u[:, 5] + 0.1 * flat * u[:, 5]
     th = np.pi * u[:, 6]
     z = ctx.z(u[:, 7])
     a, b = d / 2 * np.sqrt(aspect), d / 2 / np.sqrt(aspect)
     coeffs = outline(u[:, 25:35], 0.018 + 0.03 * u[:, 35] + 0.05 * flat)
     # cells of the monolayer flatten against each other; stacked cells lie across
-    free = (T < 1.3) & ~stacked
-    planes = np.zeros((x.size, 6, 3))
+    planes = np.zeros((x.size, 7, 3))
     planes[..., 2] = np.inf
-    idx = np.nonzero(free)[0]
-    nw = wx.size
-    both = contacts(np.concatenate([x[idx], wx]), np.concatenate([y[idx], wy]),
-                    np.concatenate([d[idx] / 2 * 1.02, wr * 1.02]), gap_um=0.12)
-    planes[idx] = both[:both.shape[0] - nw]
+    grid_idx = np.nonzero(mono)[0]
+    planes[grid_idx, :6] = grid_planes
+    if wx.size and grid_idx.size:  # and against the white cell nearest to each
+        gx, gy, gr = x[grid_idx], y[grid_idx], d[grid_idx] / 2
+        dd = np.hypot(gx[:, None] - wx[None, :], gy[:, None] - wy[None, :])
+        jw = dd.argmin(axis=1)
+        dist = dd[np.arange(grid_idx.size), jw]
+        hit = dist < gr + wr[jw]
+        h = grid_idx[hit]
+        dh, jh = dist[hit], jw[hit]
+        planes[h, 6, 0] = (wx[jh] - x[h]) / dh
+        planes[h, 6, 1] = (wy[jh] - y[h]) / dh
+        planes[h, 6, 2] = (dh * dh + gr[hit] ** 2 - wr[jh] ** 2) / (2 * dh) - 0.06
     # the film stains a little darker where it is thicker (±15 %) and cell to cell
     stain = uptake(u[:, 15], u[:, 16], 0.1, 0.03) * np.clip(0.9 + 0.1 * T, 0.85, 1.15)
     amount = float(ctx.p("body_amount", 1.0)) * stain
@@ -170,8 +210,6 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     sick = (u[:, 8] < sickle_frac) & ~flat
     body = ctx.cls("body")
     assert body is not None
-    tex = Texture(1.2, 0.05)
-    tu = u[:, 17:20]
     # towards the feathered edge the pallor fades out over a few hundred µm
     wflat = np.clip((0.8 - T) / 0.4, 0.0, 1.0)
     for group, prof, share in ((~sick & (wflat < 1), "biconcave", 1.0 - wflat),
@@ -179,7 +217,7 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
         g = np.nonzero(group)[0]
         draw_cells(canvas, body, x[g], y[g], a[g], b[g], th[g], coeffs[g], z_um=z[g],
                    amount=amount[g] * share[g], profile=prof, planes=planes[g],
-                   texture=tex, tex_u=tu[g], label=ctx.pop.label,
+                   label=ctx.pop.label,
                    centre_label=ctx.pop.label + "-centre" if prof == "biconcave" else None)
         if prof == "lens":  # cells drawn only flat still count once
             only = g[wflat[g] >= 1]
