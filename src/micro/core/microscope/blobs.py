@@ -20,7 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from micro.core.microscope.raster import _MEANS, PROFILES, Canvas, _splat
+from micro.core.microscope.raster import PROFILES as _BASE_PROFILES
+from micro.core.microscope.raster import Canvas, _mean_profile, _splat
+
+
+def cortex(r: np.ndarray) -> np.ndarray:
+    """A thin shell under the membrane (cortical actin): about 2.5 % of the radius deep."""
+    return np.exp(-(((1.0 - r) / 0.025) ** 2)) * 1.2
+
+
+PROFILES = {**_BASE_PROFILES, "cortex": cortex}
+_MEANS = {name: _mean_profile(p) for name, p in PROFILES.items()}
 
 TEX = 64
 """Texels per side of a bank tile."""
