@@ -350,11 +350,13 @@ def children(seed: int, key: np.ndarray, m: int, slots: int) -> np.ndarray:
                                                         ident.size), slots)
 
 
-def notch(depth: np.ndarray, width: float, phase: np.ndarray, orders: int) -> np.ndarray:
+def notch(depth: np.ndarray, width: float | np.ndarray, phase: np.ndarray, orders: int
+          ) -> np.ndarray:
     """Harmonics (orders 2 … orders+1) of a smooth inward notch of relative `depth` and
     angular `width` (radians) at angle `phase`: the hilum of a kidney-shaped nucleus."""
     m = np.arange(2, orders + 2)[None, :]
-    amp = -depth[:, None] * width / np.sqrt(np.pi / 2) * np.exp(-(m * width) ** 2 / 2)
+    w = np.asarray(width, dtype=np.float64).reshape(-1, 1)
+    amp = -np.asarray(depth)[:, None] * w / np.sqrt(np.pi / 2) * np.exp(-(m * w) ** 2 / 2)
     return np.stack([amp * np.cos(m * phase[:, None]), amp * np.sin(m * phase[:, None])],
                     axis=-1)
 

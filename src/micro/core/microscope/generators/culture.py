@@ -132,10 +132,11 @@ def _stress_fibres(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndar
         fy = qy[:, None, :] + lat * ny_ - np.sin(qa)[:, None, :] * qs[:, :, None] / 2
         w = 0.03 + 0.01 * su[:, k + 1:k + 2].reshape(m, sub, 1) * np.ones((1, 1, k))
         amt = (qb[:, None, None] * np.ones((1, sub, k))) * (0.22 / w) * 0.3
-        draw(canvas, cls, fx.ravel(), fy.ravel(), w.ravel(), w.ravel(),
-             np.broadcast_to(qa[:, None, :], fx.shape).ravel(), z_um=z,
-             half_len_um=np.broadcast_to(qs[:, :, None] / 2, fx.shape).ravel(),
-             profile="flat", amount=amt.ravel(), label=lab)
+        # abutting rectangles, not capsules: no doubled amount where segments meet
+        draw(canvas, cls, fx.ravel(), fy.ravel(),
+             np.broadcast_to(qs[:, :, None] / 2 + 0.01, fx.shape).ravel(), w.ravel(),
+             np.broadcast_to(qa[:, None, :], fx.shape).ravel(), z_um=z, rect=True,
+             amount=amt.ravel(), label=lab)
     # focal adhesions at both ends of the ventral fibres
     ends = ~arc
     ex = np.concatenate([px[ends, 0] - step[ends, 0] * np.cos(a_k[ends, 0]), px[ends, -1]])
@@ -248,8 +249,9 @@ def neurons(canvas: Canvas, ctx: Ctx) -> None:
     sel = np.broadcast_to(present[..., None], px.shape)
     zz = np.broadcast_to(z[:, None, None], px.shape)
     amt = np.broadcast_to(level[:, None, None], px.shape)
-    draw(canvas, neurite, px[sel], py[sel], taper[sel], taper[sel], ang[sel], z_um=zz[sel],
-         half_len_um=np.broadcast_to(seg, px.shape)[sel] / 2, profile="flat",
+    # abutting rectangles along each neurite (capsules would double up at every joint)
+    draw(canvas, neurite, px[sel], py[sel], np.broadcast_to(seg, px.shape)[sel] / 2 + 0.05,
+         taper[sel], ang[sel], z_um=zz[sel], rect=True,
          amount=amt[sel], label=lab + "-neurite")
     # one branch from the middle of each dendrite, at ±40°
     mid = m // 2
@@ -258,15 +260,15 @@ def neurons(canvas: Canvas, ctx: Ctx) -> None:
     by = py[..., mid:mid + 1] + np.cumsum(np.sin(bang) * seg, -1)
     bsel = np.broadcast_to(present[..., None], bx.shape)
     bt = taper[..., mid:] * 0.7
-    draw(canvas, neurite, bx[bsel], by[bsel], bt[bsel], bt[bsel], bang[bsel],
-         z_um=np.broadcast_to(z[:, None, None], bx.shape)[bsel],
-         half_len_um=np.broadcast_to(seg, bx.shape)[bsel] / 2, profile="flat",
+    draw(canvas, neurite, bx[bsel], by[bsel], np.broadcast_to(seg, bx.shape)[bsel] / 2 + 0.05,
+         bt[bsel], bang[bsel], z_um=np.broadcast_to(z[:, None, None], bx.shape)[bsel],
+         rect=True,
          amount=np.broadcast_to(level[:, None, None], bx.shape)[bsel])
     # the axon: thin, uniform, long, gently curving
     aa = 2 * np.pi * u[:, 9:10] + np.cumsum((u[:, 12 + 3 * k + 2 * k * m:] - 0.5) * 0.25, 1)
     sa = La / ma
     ax = x[:, None] + np.cumsum(np.cos(aa) * sa, 1) - np.cos(aa) * sa / 2
     ay = y[:, None] + np.cumsum(np.sin(aa) * sa, 1) - np.sin(aa) * sa / 2
-    draw(canvas, neurite, ax.ravel(), ay.ravel(), 0.4, 0.4, aa.ravel(),
-         z_um=np.repeat(z, ma), half_len_um=sa / 2, profile="flat",
+    draw(canvas, neurite, ax.ravel(), ay.ravel(), sa / 2 + 0.05, 0.4, aa.ravel(),
+         z_um=np.repeat(z, ma), rect=True,
          amount=np.repeat(level, ma), label=lab + "-axon")
