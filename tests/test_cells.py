@@ -263,3 +263,49 @@ def test_lognormal_sizes_have_the_asked_mean_and_spread() -> None:
     d = lognormal(u, 7.5, 0.07, 6.0, 9.0)
     assert abs(d.mean() - 7.5) < 0.05 and abs(d.std() / d.mean() - 0.07) < 0.005
     assert d.min() >= 6.0 and d.max() <= 9.0
+
+
+@pytest.mark.parametrize(("specimen", "px"), [("blood-smear", 0.3), ("blood-smear", 1.0),
+                                              ("cheek-cells", 0.5),
+                                              ("cultured-cells-fluorescence", 0.3)])
+def test_overlapping_windows_agree(catalog: Catalog, specimen: str, px: float) -> None:
+    """Two windows that overlap show the same cells where they overlap (the packing, the
+    contacts and the textures depend on the slide, never on the window)."""
+    a = _scene(catalog, specimen, 0.0, 0.0, px, 300)
+    shift = 137  # pixels
+    b = _scene(catalog, specimen, shift * px, -61 * px, px, 300)
+    for name, la in a.labels.items():
+        if name.endswith("-centre") or name not in b.labels:
+            continue
+        lb = b.labels[name]
+        pa = la[:300 - 61, shift:]  # window b lies 137 px right of a and 61 px above it
+        pb = lb[61:, :300 - shift]
+        scale = max(float(pa.max()), 1e-6)
+        assert np.abs(pa - pb).max() <= 1e-3 * scale, name
+
+
+def test_yeast_dead_fraction_is_real(catalog: Catalog) -> None:
+    """A methylene-blue viability count of a healthy culture finds ~5–20 % dead cells."""
+    sc = _scene(catalog, "budding-yeast", 0.0, 0.0, 1.0, 1500)
+    live = float(sc.labels["yeast-centre"].sum())
+    dead = float(sc.labels["dead-yeast-centre"].sum())
+    assert live > 1000
+    assert 0.05 <= dead / (live + dead) <= 0.20, (live, dead)
+
+
+def test_squames_are_large_flat_and_unlike(catalog: Catalog) -> None:
+    """Cheek squames: 40–70 µm across (equivalent diameter), angular (less convex than an
+    ellipse: solidity below 0.985), and no two single cells of a field share an outline:
+    their radius profiles differ by more than 2 % rms under any rotation (the pixel
+    staircase of a 50 µm cell at 0.5 µm pixels is ~1 % of its radius)."""
+    sc = _scene(catalog, "cheek-cells", 0.0, 0.0, 0.5, 1200)
+    centres = sc.labels["squame-centre"]
+    props = [r for r in _components(sc.labels["squame"], 0.05)  # single cells only
+             if round(float(centres[r.slice][r.image].sum())) == 1]
+    assert len(props) >= 3
+    d = [r.equivalent_diameter_area * 0.5 for r in props]
+    assert all(40 <= v <= 70 for v in d), d
+    assert np.median([r.solidity for r in props]) < 0.985
+    S, _ = _outlines(sc.labels["squame"])
+    assert len(S) >= 3
+    assert _closest_pair(S) > 0.02, _closest_pair(S)
