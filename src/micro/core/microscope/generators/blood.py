@@ -147,10 +147,17 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     dmin = d * pack / np.sqrt(np.clip(T, 1.0, None)) ** 1.4
     # white cells push the red cells aside: none is centred on one, the nearest press on it
     wx, wy, wr = _white_cells(ctx, margin)
-    if wx.size:
-        dist, jw = cKDTree(np.column_stack([wx, wy])).query(np.column_stack([x.ravel(),
-                                                                             y.ravel()]))
-        valid &= (dist > wr[jw] + 0.25 * d.ravel()).reshape(x.shape)
+    for k in range(wx.size):  # few: look only at the lattice cells around each
+        reach_w = wr[k] + 0.25 * hi + spacing
+        ia = max(int(np.floor((wx[k] - reach_w) / spacing)) - i0, 0)
+        ib = min(int(np.ceil((wx[k] + reach_w) / spacing)) - i0 + 1, x.shape[1])
+        ja = max(int(np.floor((wy[k] - reach_w) / spacing)) - j0, 0)
+        jb = min(int(np.ceil((wy[k] + reach_w) / spacing)) - j0 + 1, x.shape[0])
+        if ia >= ib or ja >= jb:
+            continue
+        box = (slice(ja, jb), slice(ia, ib))
+        near = np.hypot(x[box] - wx[k], y[box] - wy[k]) <= wr[k] + 0.25 * d[box]
+        valid[box] &= ~near
     ok = settle(x, y, g[..., 3], dmin, valid, reach, rounds)
     if not ok.any():
         return

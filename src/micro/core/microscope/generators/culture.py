@@ -32,7 +32,6 @@ def cultured(canvas: Canvas, ctx: Ctx) -> None:
     x, y, u = anchored(ctx, x[keep], y[keep], u[keep])
     if x.size == 0:
         return
-    n = x.size
     lo, hi = ctx.pop.size_um
     D = lognormal(u[:, 3], (lo + hi) / 2, 0.2, lo, hi)
     asp = 1.3 + 0.9 * u[:, 4]
@@ -86,7 +85,10 @@ def _stress_fibres(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndar
     A fibre is a bundle of `sub` filaments 60–80 nm wide, 90–140 nm apart, each wobbling a
     little on its own; a focal adhesion (a short bright dash) holds each end; a sparse
     meshwork of single filaments lies between the fibres."""
-    seg, sub = 10, 3
+    seg = 10
+    # filaments 90–140 nm apart merge inside a pixel wider than that: at such pixels a
+    # fibre is drawn as one filament carrying the bundle's amount (the same area-average)
+    sub = 3 if canvas.window.px_um < 0.15 else 1
     fu = children(ctx.seed ^ 0xF1B, u[:, 42], nf, 8)  # (n·nf, 8)
     A, B = np.repeat(a, nf), np.repeat(b, nf)
     T = np.repeat(th, nf)
@@ -131,7 +133,7 @@ def _stress_fibres(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndar
         fx = qx[:, None, :] + lat * nx_ - np.cos(qa)[:, None, :] * qs[:, :, None] / 2
         fy = qy[:, None, :] + lat * ny_ - np.sin(qa)[:, None, :] * qs[:, :, None] / 2
         w = 0.03 + 0.01 * su[:, k + 1:k + 2].reshape(m, sub, 1) * np.ones((1, 1, k))
-        amt = (qb[:, None, None] * np.ones((1, sub, k))) * (0.22 / w) * 0.3
+        amt = (qb[:, None, None] * np.ones((1, sub, k))) * (0.22 / w) * 0.3 * (3 / sub)
         # abutting rectangles, not capsules: no doubled amount where segments meet
         draw(canvas, cls, fx.ravel(), fy.ravel(),
              np.broadcast_to(qs[:, :, None] / 2 + 0.01, fx.shape).ravel(), w.ravel(),
