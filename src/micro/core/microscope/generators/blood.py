@@ -531,9 +531,10 @@ def _nucleus(canvas: Canvas, ctx: Ctx, kind: str, cls: str, x: np.ndarray, y: np
         frac = 0.5 + 0.08 * u[:, 8]
         off = r * 0.18
         ph = th + np.pi
-        c = outline(u[:, 10:20], 0.08) + notch(0.35 + 0.2 * u[:, 9], 0.55, np.zeros(n), 5)
+        c = np.concatenate([outline(u[:, 10:20], 0.08), np.zeros((n, 4, 2))], axis=1)
+        c += notch(0.9 + 0.3 * u[:, 9], 0.45, np.zeros(n), 9)  # the kidney's hilum
         draw_cells(canvas, cls, x + off * np.cos(th), y + off * np.sin(th), r * frac * 1.15,
-                   r * frac * 0.9, ph, c, z_um=z, profile="lens", amount=amt * 0.95,
+                   r * frac * 0.9, ph, c, z_um=z, profile="lens", amount=amt * 1.4,
                    texture=tex, tex_u=u[:, 33:36], label=nl)
         return
     # lymphocyte, basophil: one round nucleus, a small indentation
