@@ -150,6 +150,9 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
                                                                       + margin) / spacing))
     j0, j1 = int(np.floor((w.y0_um - margin) / spacing)), int(np.ceil((w.y0_um + w.height_um
                                                                       + margin) / spacing))
+    if (i1 - i0) * (j1 - j0) > GRID_MAX:
+        _red_cells_far(canvas, ctx, mean, cv, lo, hi)
+        return
     gi, gj = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1), indexing="xy")
     g = uniforms(ctx.seed, gi.ravel(), gj.ravel(), 5).reshape(*gi.shape, 5)
     x = (gi + g[..., 0]) * spacing
@@ -251,6 +254,42 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     parasite, chromatin = ctx.cls("parasite"), ctx.cls("chromatin")
     if parasite and chromatin:
         _plasmodium(canvas, ctx, parasite, chromatin, x, y, d, th, z, u, ~sick & ~flat)
+
+
+GRID_MAX = 250_000
+"""Above this many packing-lattice cells in a window (a view of several mm, red cells a
+pixel or less across) the film is drawn as its area density instead of packed cells."""
+
+
+def _red_cells_far(canvas: Canvas, ctx: Ctx, mean: float, cv: float, lo: float,
+                   hi: float) -> None:
+    """The film seen from far: sub-pixel cells at the local number density (~10 800 /mm² in
+    the monolayer, as the packing gives; up to ~7 times that at the thick end, fewer to the
+    feathered edge), unpacked, so the smear's gradient and colour survive at the lowest
+    powers without packing millions of cells."""
+    body = ctx.cls("body")
+    if body is None:
+        return
+    # the monolayer's cells on a regular jittered lattice (an even film at any scale),
+    # the thick end's extra cells on a finer one, present where the film is thicker
+    extra = 6.0
+    for spacing, layer in ((1000.0 / np.sqrt(10_800.0), 0), (1000.0 / np.sqrt(10_800.0 * extra),
+                                                              1)):
+        x, y, u = ctx.points(spacing, hi, 8)
+        T = smear_thickness(ctx, x)
+        per = np.where(T > 1.0, T ** 2.2, np.clip(T, 0.0, None) ** 0.6)
+        if layer == 0:
+            amount, keep = np.minimum(per, 1.0), per > 0
+        else:
+            amount, keep = np.ones_like(per), u[:, 2] * extra < per - 1.0
+        x, y, u, amount = x[keep], y[keep], u[keep], amount[keep]
+        if x.size == 0:
+            continue
+        d = lognormal(u[:, 3], mean, cv, lo, hi)
+        draw_cells(canvas, body, x, y, d / 2, d / 2, np.zeros(x.size),
+                   np.zeros((x.size, 1, 2)),
+                   amount=float(ctx.p("body_amount", 1.0)) * amount, profile="biconcave",
+                   label=ctx.pop.label)
 
 
 def _sickles(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
