@@ -147,7 +147,7 @@ def test_no_two_red_cells_share_an_outline(catalog: Catalog) -> None:
 def test_white_to_red_ratio_is_real(catalog: Catalog) -> None:
     """Over 4 mm² of monolayer away from the teaching cells, red cells per white cell lie in
     the range of normal blood (RBC 4.2–5.9 × 10¹²/L over WBC 4–11 × 10⁹/L: 380–1480), and
-    platelets are one per 5–40 red cells (150–400 × 10⁹/L)."""
+    platelets are one per 10–40 red cells (150–400 × 10⁹/L)."""
     sc = _scene(catalog, "blood-smear", 0.0, 3000.0, 1.0, 2000)
     lab = sc.labels
     rbc = float(lab["rbc-centre"].sum())
@@ -158,7 +158,7 @@ def test_white_to_red_ratio_is_real(catalog: Catalog) -> None:
     assert rbc > 30_000, rbc
     assert wbc > 10, wbc
     assert 380 <= rbc / wbc <= 1480, (rbc, wbc)
-    assert 5 <= rbc / plt <= 40, (rbc, plt)
+    assert 10 <= rbc / plt <= 40, (rbc, plt)
 
 
 def test_smear_thins_from_thick_end_to_feathered_edge(catalog: Catalog) -> None:
