@@ -1,59 +1,75 @@
-"""Free cells: squames, cultured cells, yeasts, blood cells — an ellipse body with optional
-nucleus, nucleolus, granules and organelles, placed on the slide's jittered lattice."""
+"""Free cells: squames, yeasts, spores, dead cells — each with its own outline (a perturbed
+ellipse, or a rounded irregular polygon for a flat squame), size (log-normal), stain uptake
+and texture, an optional refractile wall that follows the outline, a textured nucleus,
+folds, buds with bud scars, vacuoles, granules and bacteria stuck to the surface, placed on
+the slide's jittered lattice."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, polygon, uptake
+from micro.core.microscope.generators.blood import children
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 
 @generator("cells")
 def cells(canvas: Canvas, ctx: Ctx) -> None:
-    """Params: aspect (max elongation), profile (body thickness profile), presence (fraction of
-    lattice sites occupied), nucleus_frac (nucleus diameter / cell diameter), nucleus_offset
-    (0 centred … 1 at the rim), nucleus_aspect, nucleolus (bool), granules (per cell),
-    granule_um, organelles (per cell, class part 'organelle'), organelle_um [len, width],
-    body_amount, nucleus_amount, bud_prob (budding yeast), jitter (0 = regular lattice)."""
+    """Params: aspect (max elongation), profile (body thickness profile), presence (fraction
+    of lattice sites occupied), cv (size spread, log-normal within size_um), irregularity
+    (outline harmonics), sides ([min, max]: a rounded polygon, flat squames), texture_um and
+    texture (grainy cytoplasm), folds (per cell: darker creases of a folded squame),
+    nucleus_frac, nucleus_offset, nucleus_aspect, nucleolus (bool), granules, granule_um,
+    organelles (per cell, part 'organelle'), organelle_um [len, width], adherent (bacteria
+    per cell, part 'bacterium'), bud_prob and scars (budding yeast, part 'membrane' for the
+    wall and the scars), body_amount, nucleus_amount, membrane_amount, jitter."""
     n_gran = int(ctx.p("granules", 0))
     n_org = int(ctx.p("organelles", 0))
-    slots = 14 + 3 * n_gran + 3 * n_org
+    slots = 48 + 3 * n_gran + 3 * n_org
     dmax = ctx.pop.size_um[1]
-    x, y, u = ctx.points(ctx.spacing(), dmax, slots, float(ctx.p("jitter", 1.0)))
+    x, y, u = ctx.points(ctx.spacing(), dmax * 1.6, slots, float(ctx.p("jitter", 1.0)))
     keep = u[:, 2] < float(ctx.p("presence", 1.0))
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
-    d = ctx.size(u[:, 3])
+    lo, hi = ctx.pop.size_um
+    d = lognormal(u[:, 3], (lo + hi) / 2, float(ctx.p("cv", 0.12)), lo, hi)
     aspect = 1.0 + (float(ctx.p("aspect", 1.15)) - 1.0) * u[:, 4]
     theta = np.pi * u[:, 5]
     a = d / 2 * np.sqrt(aspect)
     b = d / 2 / np.sqrt(aspect)
     z = ctx.z(u[:, 6])
     label = ctx.pop.label
+    irr = float(ctx.p("irregularity", 0.05))
+    sides = ctx.p("sides", None)
+    if isinstance(sides, list) and len(sides) == 2:
+        ns = np.round(sides[0] + (sides[1] - sides[0]) * u[:, 7]).astype(int)
+        coeffs = polygon(u[:, 20:40], ns, 0.035, orders=10)
+    else:
+        coeffs = outline(u[:, 20:30], irr * (0.6 + 0.8 * u[:, 30]))
+    stain = uptake(u[:, 40], u[:, 41], float(ctx.p("uptake_spread", 0.15)), 0.05)
+    prof = str(ctx.p("profile", "lens"))
+    tex = Texture(float(ctx.p("texture_um", 0.8)), float(ctx.p("texture", 0.15)))
+    tex_u = u[:, 42:45]
     body = ctx.cls("body")
     if body:
-        draw(canvas, body, x, y, a, b, theta, z_um=z, profile=str(ctx.p("profile", "lens")),
-             amount=float(ctx.p("body_amount", 1.0)) * (0.85 + 0.3 * u[:, 7]), label=label)
+        draw_cells(canvas, body, x, y, a, b, theta, coeffs, z_um=z, profile=prof,
+                   amount=float(ctx.p("body_amount", 1.0)) * stain, texture=tex, tex_u=tex_u,
+                   label=label, centre_label=label + "-centre")
     membrane = ctx.cls("membrane")
     if membrane:
-        draw(canvas, membrane, x, y, a, b, theta, z_um=z, profile="rim",
-             amount=float(ctx.p("membrane_amount", 0.5)))
+        draw_cells(canvas, membrane, x, y, a, b, theta, coeffs, z_um=z, profile="rim",
+                   amount=float(ctx.p("membrane_amount", 0.5)) * stain)
+    folds = int(ctx.p("folds", 0))
+    if body and folds:
+        _folds(canvas, ctx, body, x, y, a, b, theta, z, u, folds, stain)
     bud_prob = float(ctx.p("bud_prob", 0.0))
     if body and bud_prob > 0:
-        has = u[:, 13] < bud_prob
-        bsize = 0.35 + 0.4 * u[has, 12]
-        ang = theta[has] + np.pi * (u[has, 11] > 0.5)
-        dist = a[has] * (1.0 + bsize * 0.8)
-        bx = x[has] + np.cos(ang) * dist
-        by = y[has] + np.sin(ang) * dist
-        draw(canvas, body, bx, by, a[has] * bsize, a[has] * bsize, z_um=z[has],
-             profile=str(ctx.p("profile", "lens")), amount=float(ctx.p("body_amount", 1.0)),
-             label=label)
+        _buds(canvas, ctx, body, membrane, x, y, a, b, theta, z, u, bud_prob, prof, stain)
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        nf = float(ctx.p("nucleus_frac", 0.2))
+        nf = float(ctx.p("nucleus_frac", 0.2)) * (0.85 + 0.3 * u[:, 12])
         off = float(ctx.p("nucleus_offset", 0.15))
         na = b * nf * float(ctx.p("nucleus_aspect", 1.1))
         nb = b * nf
@@ -61,31 +77,146 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
         phi = 2 * np.pi * u[:, 9]
         nx = x + rr * np.cos(phi)
         ny = y + rr * np.sin(phi)
-        draw(canvas, nucleus, nx, ny, na, nb, theta, z_um=z, profile="dome",
-             amount=float(ctx.p("nucleus_amount", 1.0)), label=label + "-nucleus")
+        nth = theta + (u[:, 13] - 0.5)
+        draw_cells(canvas, nucleus, nx, ny, na, nb, nth, outline(u[:, 31:41], 0.05),
+                   z_um=z, profile="lens", amount=float(ctx.p("nucleus_amount", 1.0)) * stain,
+                   texture=Texture(0.45, 0.45, 0.45, 0.4), tex_u=u[:, 45:48],
+                   label=label + "-nucleus")
         nucleolus = ctx.cls("nucleolus")
         if nucleolus and bool(ctx.p("nucleolus", True)):
             draw(canvas, nucleolus, nx + 0.2 * na * np.cos(phi), ny + 0.2 * nb * np.sin(phi),
-                 nb * 0.22, nb * 0.22, z_um=z, profile="dome")
-    _scatter_inside(canvas, ctx, "granule", x, y, a, b, theta, z, u, 14, n_gran,
+                 nb * 0.22, nb * 0.2, z_um=z, profile="dome")
+    _scatter_inside(canvas, ctx, "granule", x, y, a, b, theta, z, u, 48, n_gran,
                     float(ctx.p("granule_um", 0.5)), float(ctx.p("granule_amount", 1.0)), 1.0)
     org_len, org_w = ctx.p("organelle_um", [2.0, 0.5])
-    _scatter_inside(canvas, ctx, "organelle", x, y, a, b, theta, z, u, 14 + 3 * n_gran, n_org,
-                    float(org_w), float(ctx.p("organelle_amount", 1.0)),
-                    float(org_len) / float(org_w))
+    _scatter_inside(canvas, ctx, "organelle", x, y, a, b, theta, z, u, 48 + 3 * n_gran,
+                    n_org, float(org_w), float(ctx.p("organelle_amount", 1.0)),
+                    float(org_len) / float(org_w), spread=float(ctx.p("organelle_spread", 0.85)))
+    n_bac = int(ctx.p("adherent", 0))
+    bac = ctx.cls("bacterium")
+    if bac and n_bac:
+        _adherent(canvas, ctx, bac, x, y, a, b, theta, z, u, n_bac)
+
+
+def _folds(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray, a: np.ndarray,
+           b: np.ndarray, theta: np.ndarray, z: np.ndarray, u: np.ndarray, folds: int,
+           stain: np.ndarray) -> None:
+    """Creases of a folded squame: gently curved lines across part of the cell where the
+    cell lies double (darker, a little wider at the middle)."""
+    n = x.size
+    fu = children(ctx.seed ^ 0xF01D, u[:, 14], folds, 6)
+    count = np.floor(u[:, 15] * (folds + 1)).astype(int)  # 0 … folds per cell
+    seg = 6
+    cx = np.repeat(x, folds)
+    cy = np.repeat(y, folds)
+    A, B, th = np.repeat(a, folds), np.repeat(b, folds), np.repeat(theta, folds)
+    on = (np.arange(folds)[None, :] < count[:, None]).ravel()
+    # a chord through the cell: start somewhere inside, run across at an angle, bend
+    r0 = np.sqrt(fu[:, 0]) * 0.55
+    p0 = 2 * np.pi * fu[:, 1]
+    lx, ly = r0 * np.cos(p0) * A, r0 * np.sin(p0) * B
+    c, s = np.cos(th), np.sin(th)
+    sx, sy = cx + lx * c - ly * s, cy + lx * s + ly * c
+    ang = 2 * np.pi * fu[:, 2]
+    length = (0.35 + 0.5 * fu[:, 3]) * A
+    bend = (fu[:, 4] - 0.5) * 1.2
+    t = (np.arange(seg)[None, :] + 0.5) / seg - 0.5
+    a_k = ang[:, None] + bend[:, None] * t
+    step = (length / seg)[:, None]
+    px = sx[:, None] + np.cumsum(step * np.cos(a_k), axis=1)
+    py = sy[:, None] + np.cumsum(step * np.sin(a_k), axis=1)
+    w = (0.5 + 0.7 * fu[:, 5])[:, None] * np.sin(np.pi * (t + 0.5)) ** 0.5 + 0.1
+    amt = np.repeat(stain, folds)[:, None] * 1.1 * np.ones((1, seg))
+    sel = np.broadcast_to(on[:, None], px.shape)
+    draw(canvas, cls, px[sel], py[sel], w[sel], w[sel], a_k[sel],
+         z_um=np.broadcast_to(np.repeat(z, folds)[:, None], px.shape)[sel],
+         half_len_um=np.broadcast_to(step / 2, px.shape)[sel], profile="lens",
+         amount=amt[sel], label=ctx.pop.label + "-fold")
+    del n
+
+
+def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarray,
+          y: np.ndarray, a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray,
+          u: np.ndarray, bud_prob: float, prof: str, stain: np.ndarray) -> None:
+    """Budding yeast: a daughter of 0.3–0.8 the mother's size at one pole (or near it), its
+    own irregular outline and wall; older mothers carry bud scars (small raised rings on
+    the wall)."""
+    has = u[:, 16] < bud_prob
+    bsize = 0.3 + 0.5 * u[has, 17]
+    pole = theta[has] + np.pi * (u[has, 18] > 0.5) + (u[has, 19] - 0.5) * 0.7
+    rb = a[has] * bsize
+    # distance from the mother's centre to its outline towards the pole (the ellipse)
+    rel = pole - theta[has]
+    edge = 1.0 / np.sqrt((np.cos(rel) / a[has]) ** 2 + (np.sin(rel) / b[has]) ** 2)
+    dist = edge + rb * 0.82
+    bx = x[has] + np.cos(pole) * dist
+    by = y[has] + np.sin(pole) * dist
+    bu = children(ctx.seed ^ 0xB0D, u[has, 19], 1, 14)
+    bc = outline(bu[:, :10], 0.04)
+    asp = 1.0 + 0.15 * bu[:, 10]
+    draw_cells(canvas, body, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
+               z_um=z[has], profile=prof,
+               amount=float(ctx.p("body_amount", 1.0)) * stain[has] * 0.9,
+               label=ctx.pop.label + "-bud")
+    if membrane:
+        draw_cells(canvas, membrane, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
+                   z_um=z[has], profile="rim",
+                   amount=float(ctx.p("membrane_amount", 0.5)) * stain[has])
+        scars = int(ctx.p("scars", 0))
+        if scars:
+            su = children(ctx.seed ^ 0x5CA, u[:, 19], scars, 2)
+            count = np.floor(u[:, 11] * (scars + 1)).astype(int)
+            on = (np.arange(scars)[None, :] < count[:, None]).ravel()
+            ang = np.repeat(theta, scars) + np.pi * (su[:, 0] - 0.5) * 0.9 + np.pi * (
+                su[:, 1] > 0.5)
+            A, B = np.repeat(a, scars), np.repeat(b, scars)
+            rel = ang - np.repeat(theta, scars)
+            rr = 1.0 / np.sqrt((np.cos(rel) / A) ** 2 + (np.sin(rel) / B) ** 2) * 0.9
+            sx = np.repeat(x, scars) + rr * np.cos(ang)
+            sy = np.repeat(y, scars) + rr * np.sin(ang)
+            draw(canvas, membrane, sx[on], sy[on], 0.45, 0.45, z_um=np.repeat(z, scars)[on],
+                 profile="rim", amount=0.9, label=ctx.pop.label + "-scar")
+
+
+def _adherent(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
+              a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray, u: np.ndarray,
+              count: int) -> None:
+    """Bacteria stuck to a squame's surface: a few small colonies of cocci and short rods
+    per cell, denser in some cells than others."""
+    n = x.size
+    colonies = 4
+    cu = children(ctx.seed ^ 0xBAC, u[:, 10], colonies, 4)
+    r0 = np.sqrt(cu[:, 0]) * 0.8
+    p0 = 2 * np.pi * cu[:, 1]
+    A, B, th = np.repeat(a, colonies), np.repeat(b, colonies), np.repeat(theta, colonies)
+    lx, ly = r0 * np.cos(p0) * A, r0 * np.sin(p0) * B
+    c, s = np.cos(th), np.sin(th)
+    colx, coly = np.repeat(x, colonies) + lx * c - ly * s, np.repeat(y, colonies) + lx * s + ly * c
+    load = np.repeat(u[:, 11] ** 2, colonies)  # some cells carry many, most a few
+    per = max(count // colonies, 1)
+    mu = children(ctx.seed ^ 0xBAD, cu[:, 2], per, 3)
+    rad = 0.6 * np.sqrt(np.arange(per)[None, :] + 0.5) * (0.8 + 0.6 * mu[:, 0].reshape(-1, per))
+    ang = np.arange(per)[None, :] * 2.4 + 2 * np.pi * mu[:, 1].reshape(-1, per)
+    bx = colx[:, None] + rad * np.cos(ang)
+    by = coly[:, None] + rad * np.sin(ang)
+    keep = (mu[:, 2].reshape(-1, per) < load[:, None] + 0.15)
+    r = 0.42 + 0.08 * mu[:, 0].reshape(-1, per)
+    draw(canvas, cls, bx[keep], by[keep], r[keep], r[keep] * 0.92, ang[keep],
+         z_um=np.broadcast_to(np.repeat(z, colonies)[:, None], bx.shape)[keep],
+         profile="dome", amount=1.0, label=ctx.pop.label + "-bacteria")
+    del n
 
 
 def _scatter_inside(canvas: Canvas, ctx: Ctx, part: str, x: np.ndarray, y: np.ndarray,
                     a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray,
                     u: np.ndarray, first: int, count: int, size_um: float, amount: float,
-                    elong: float) -> None:
+                    elong: float, spread: float = 0.85) -> None:
     """`count` small structures per cell, uniformly inside its body (granules, organelles)."""
     cls = ctx.cls(part)
     if not cls or count == 0:
         return
-    k = np.arange(count)
     uu = u[:, first:first + 3 * count].reshape(len(x), count, 3)
-    rr = np.sqrt(uu[..., 0]) * 0.85
+    rr = np.sqrt(uu[..., 0]) * spread
     phi = 2 * np.pi * uu[..., 1]
     lx = rr * np.cos(phi) * a[:, None]
     ly = rr * np.sin(phi) * b[:, None]
@@ -94,8 +225,9 @@ def _scatter_inside(canvas: Canvas, ctx: Ctx, part: str, x: np.ndarray, y: np.nd
     gy = (y[:, None] + lx * s + ly * c).ravel()
     ang = (np.pi * uu[..., 2]).ravel()
     zz = np.repeat(z, count)
-    r = size_um / 2
+    # sizes vary ±25 % from structure to structure
+    scale = (0.75 + 0.5 * ((uu[..., 2] * 7.0) % 1.0)).ravel()
+    r = size_um / 2 * scale
     half = r * max(elong - 1.0, 0.0)
-    del k
     draw(canvas, cls, gx, gy, r, r, ang, z_um=zz, profile="dome", amount=amount,
-         half_len_um=half)
+         half_len_um=half, label=ctx.pop.label + "-" + part)

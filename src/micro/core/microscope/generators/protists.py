@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from micro.core.microscope.generators.blood import anchored, arc
+from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, uptake
+from micro.core.microscope.generators.blood import anchored, arc, children, notch
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
@@ -45,24 +46,31 @@ def paramecium(canvas: Canvas, ctx: Ctx) -> None:
     x, y, u = _place(ctx, 12 + 2 * nf)
     if x.size == 0:
         return
-    L = ctx.size(u[:, 3])
+    lo, hi = ctx.pop.size_um
+    L = lognormal(u[:, 3], (lo + hi) / 2, 0.12, lo, hi)
     W = L * (0.26 + 0.06 * u[:, 4])
     th = 2 * np.pi * u[:, 5]
     z = ctx.z(u[:, 6])
     org, cil, nuc = ctx.cls("body"), ctx.cls("cilia"), ctx.cls("nucleus")
     vac, food = ctx.cls("vacuole"), ctx.cls("food")
     lab = ctx.pop.label
-    half = L / 2 - W / 2
+    # a slipper, not a capsule: blunt front, tapered rear, the oral groove a notch on one
+    # side, and each cell's own small departures from that
+    n = x.size
+    ou = children(ctx.seed ^ 0x511, u[:, 7], 1, 10)
+    coeffs = outline(ou, 0.03)
+    coeffs[:, 1, 0] += 0.05 + 0.03 * u[:, 8]  # order 3: egg-shaped, one end fuller
+    coeffs += notch(0.08 + 0.04 * u[:, 9], 0.45, np.full(n, np.pi / 2 + 0.3), 5)
     if org:
-        draw(canvas, org, x, y, W / 2, W / 2, th, z_um=z, half_len_um=half, profile="lens",
-             amount=0.9, label=lab)
+        draw_cells(canvas, org, x, y, L / 2, W / 2, th, coeffs, z_um=z, profile="lens",
+                   amount=0.9 * uptake(u[:, 10], u[:, 11], 0.1, 0.0), label=lab)
         # oral groove: a shallow depression on one side towards the front
         gx, gy = _local(x, y, th, -0.05 * L, 0.18 * W)
         draw(canvas, org, gx, gy, 0.28 * L, 0.12 * W, th + 0.25, z_um=z, profile="dome",
              amount=0.35)
     if cil:
-        draw(canvas, cil, x, y, W / 2 + 1.5, W / 2 + 1.5, th, z_um=z, half_len_um=half,
-             profile="rim", amount=0.6)
+        draw_cells(canvas, cil, x, y, L / 2 + 1.5, W / 2 + 1.5, th, coeffs, z_um=z,
+                   profile="rim", amount=0.6)
     if nuc:
         nx, ny = _local(x, y, th, 0.02 * L, -0.05 * W)
         draw(canvas, nuc, nx, ny, 0.16 * L, 0.22 * W, th, z_um=z, profile="dome",
@@ -145,18 +153,20 @@ def amoeba(canvas: Canvas, ctx: Ctx) -> None:
     org = ctx.cls("body")
     core = D * 0.25
     if org:
-        draw(canvas, org, x, y, core, core * 0.85, th, z_um=z, profile="lens", amount=0.8,
-             label=lab)
+        # one flowing body: an outline with 3–6 blunt bumps (pseudopods) of random
+        # length and width around it, granular cytoplasm
         up = u[:, 12:12 + 3 * npod].reshape(n, npod, 3)
-        present = np.arange(npod)[None, :] < (3 + np.floor(u[:, 4] * 3.99))[:, None]
-        ang = th[:, None] + 2 * np.pi * (np.arange(npod)[None, :] + 0.6 * up[..., 0]) / npod
-        length = D[:, None] * (0.25 + 0.25 * up[..., 1])
-        width = D[:, None] * (0.07 + 0.06 * up[..., 2])
-        px = x[:, None] + (core[:, None] * 0.5 + length / 2) * np.cos(ang)
-        py = y[:, None] + (core[:, None] * 0.5 + length / 2) * np.sin(ang)
-        draw(canvas, org, px[present], py[present], width[present], width[present],
-             ang[present], z_um=np.broadcast_to(z[:, None], px.shape)[present],
-             half_len_um=length[present] / 2, profile="lens", amount=0.7, label=lab)
+        count = 3 + np.floor(u[:, 4] * 3.99).astype(int)
+        orders = 11
+        coeffs = outline(u[:, 12 + 3 * npod:12 + 3 * npod + 2 * 5], 0.06)
+        coeffs = np.concatenate([coeffs, np.zeros((n, orders - 5, 2))], axis=1)
+        for k in range(npod):
+            on = k < count
+            ang = 2 * np.pi * (k + 0.6 * up[:, k, 0]) / npod
+            h = np.where(on, 0.5 + 0.9 * up[:, k, 1], 0.0)
+            coeffs += notch(-h, 0.22 + 0.12 * up[:, k, 2], ang, orders)
+        draw_cells(canvas, org, x, y, D * 0.26, D * 0.23, th, coeffs, z_um=z, profile="lens",
+                   amount=0.8, texture=Texture(2.0, 0.3), tex_u=u[:, 7:10], label=lab)
     nuc, vac, food = ctx.cls("nucleus"), ctx.cls("vacuole"), ctx.cls("food")
     if nuc:
         draw(canvas, nuc, x + 0.1 * core, y, D * 0.06, D * 0.05, th, z_um=z, profile="lens",
