@@ -282,8 +282,9 @@ export class Stage {
   onMapClick(ev) {
     const g = this.mapGeometry();
     const r = this.map.getBoundingClientRect();
-    const x = ((ev.clientX - r.left) / r.width) * g.slide.w - g.slide.w / 2;
-    const y = ((ev.clientY - r.top) / r.height) * g.slide.h - g.slide.h / 2;
+    const m = this.map;
+    const x = ((ev.clientX - r.left - m.clientLeft) / m.clientWidth) * g.slide.w - g.slide.w / 2;
+    const y = ((ev.clientY - r.top - m.clientTop) / m.clientHeight) * g.slide.h - g.slide.h / 2;
     this.hooks.go({ x_um: x, y_um: y }, { push: true });
   }
 }
