@@ -485,3 +485,30 @@ def test_phone_scan_viewer_pinch_zooms_without_a_request(phone: Any, server: str
     # zoomed about the centre: the water (mid-grey) pushes the air (black) out of the corners
     assert before[:10].mean() < 10 and after[:10].mean() > before[:10].mean() + 40
     assert len(_renders(rec)) == requests
+
+
+# ------------------------------------------------------------------ accessibility
+
+def test_new_controls_are_accessible(browser: Any, server: str) -> None:  # noqa: F811
+    """axe-core on the lab and the scan viewer (desktop, and phone with the drawer open)."""
+    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+    axe = axe_module.Axe()
+    for viewport, mobile in (({"width": 1280, "height": 900}, False), (PHONE, True)):
+        # axe is injected as a script: the page's CSP (script-src 'self') would refuse it
+        ctx = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile,
+                                  bypass_csp=True)
+        pg = ctx.new_page()
+        _lab(pg, server, TEXTURED)
+        _settled(pg)
+        if mobile:
+            pg.click("#drawer-toggle")
+        lab = axe.run(pg)
+        _scan(pg, server, CT_WATER.replace("water-cylinder", "brain") + "&fuse=1")
+        pg.wait_for_function("() => document.getElementById('scan-readout').textContent"
+                             ".includes('overlaid')", timeout=60000)
+        if mobile:
+            pg.click("#drawer-toggle")
+        scan = axe.run(pg)
+        ctx.close()
+        assert lab.violations_count == 0, lab.generate_report()
+        assert scan.violations_count == 0, scan.generate_report()
