@@ -5,6 +5,7 @@ import { loadSite, paramsFromPath } from "./data.js";
 import { fmt, renderInfo } from "./info.js";
 import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, lastView } from "./store.js";
+import { SCAN_KEYS, ScanView } from "./scanview.js";
 import { LoadError, NoApiError, Pane } from "./viewer.js";
 import { fillSelect, notice, option } from "./dom.js";
 import { completeImaging, resolveLink, showLinkProblems } from "./links.js";
@@ -17,6 +18,7 @@ let display = { b: 0, c: 1 };
 let compare = null;
 let paneA;
 let paneB;
+let scan;
 let nearestPath = null;
 
 function status(text, error = false) {
@@ -36,6 +38,7 @@ function queryOf(params) {
   }
   if (display.b !== 0) q.set("db", String(display.b));
   if (display.c !== 1) q.set("dc", String(display.c));
+  for (const [k, v] of Object.entries(scan ? scan.query() : {})) q.set(k, v);
   if (compare) q.set("compare", compare);
   return q.toString();
 }
@@ -124,6 +127,7 @@ async function go(params, { push = false } = {}) {
   try {
     const view = await paneA.show(data, c.path);
     if (!view) return;
+    scan.show(c, view);
     paneA.canvas.setAttribute("aria-label", label);
     $("title-a").textContent = imagingTitle(c);
     renderInfo($("info"), view.info, view.infoError);
@@ -131,6 +135,7 @@ async function go(params, { push = false } = {}) {
     status(`${view.source === "static" ? "Pre-rendered image" : "Rendered on demand by the API"}: ${label}.`);
   } catch (e) {
     if (req !== c) return;
+    scan.hide();
     if (e instanceof NoApiError || e instanceof LoadError) {
       nearestPath = e.nearest;
       status(e instanceof NoApiError ? "Not pre-rendered." : `Could not load this image: ${e.message}`, true);
@@ -239,6 +244,11 @@ export async function start() {
   if (!paneA) {
     paneA = new Pane($("view-a"), $("spin-a"), null);
     paneB = new Pane($("view-b"), null, null);
+    scan = new ScanView(paneA, {
+      data,
+      change: (changes) => go({ ...current(), ...changes }),
+      saved: () => history.replaceState(null, "", `${location.pathname}?${queryOf(req.params)}`),
+    });
   }
   if (!wired) {
     wire();
@@ -247,7 +257,8 @@ export async function start() {
   }
   const q = new URLSearchParams(location.search.length > 1 ? location.search : (lastView.get("imaging") || ""));
   const p = {};
-  for (const [k, v] of q) if (!["db", "dc", "compare"].includes(k)) p[k] = v;
+  for (const [k, v] of q) if (!["db", "dc", "compare", ...SCAN_KEYS].includes(k)) p[k] = v;
+  scan.restore(q);
   display = { b: Number(q.get("db") || 0) || 0, c: Number(q.get("dc") || 1) || 1 };
   paneA.setDisplay(display.b, display.c);
   paneB.setDisplay(display.b, display.c);

@@ -5,7 +5,8 @@ import { loadSite, paramsFromPath } from "./data.js";
 import { fmt, renderInfo } from "./info.js";
 import { renderNotebook, wireNotebook } from "./notebook.js";
 import { addEntry, isFavourite, lastView, toggleFavourite } from "./store.js";
-import { LoadError, NoApiError, Pane, prefetch } from "./viewer.js";
+import { Stage, wireFullscreen } from "./stage.js";
+import { LoadError, NoApiError, Pane, loadView, prefetch } from "./viewer.js";
 import { fillSelect, notice } from "./dom.js";
 import { completeLab, resolveLink, showLinkProblems } from "./links.js";
 import { labCaption, labTitle } from "./captions.js";
@@ -20,6 +21,7 @@ let display = { b: 0, c: 1 };
 let compare = null; // path in pane B
 let paneA;
 let paneB;
+let stage;
 let nearestPath = null;
 
 function status(text, error = false) {
@@ -165,6 +167,7 @@ async function go(params, { push = false } = {}) {
     if (e instanceof CanonError) {
       status(`Cannot show that view — ${e.message}${e.allowed ? ` (allowed: ${[].concat(e.allowed).join(", ")})` : ""}`, true);
       if (req) syncControls(req.params);
+      stage?.abandoned();
       return;
     }
     throw e;
@@ -184,6 +187,7 @@ async function go(params, { push = false } = {}) {
   try {
     const view = await paneA.show(data, c.path);
     if (!view) return;
+    stage.landed(view);
     paneA.canvas.setAttribute("aria-label", label);
     $("title-a").textContent = labTitle(r, data.spec);
     renderInfo($("info"), view.info, view.infoError);
@@ -192,6 +196,7 @@ async function go(params, { push = false } = {}) {
     prefetch(data, neighbours(r, view.source === "api"));
   } catch (e) {
     if (req !== c) return;
+    stage.abandoned();
     if (e instanceof NoApiError || e instanceof LoadError) {
       nearestPath = e.nearest;
       status(e instanceof NoApiError ? "Not pre-rendered." : `Could not load this view: ${e.message}`, true);
@@ -218,14 +223,17 @@ function setFocus() {
   go(r);
 }
 
-function moveStage(dxUm, dyUm) {
-  const r = current();
+/** Stage positions stay on the slide. */
+function onSlide(r) {
   const spec = data.catalog.specimens[r.specimen];
   const hw = spec.slide_width_um / 2;
   const hh = spec.slide_height_um / 2;
-  r.x_um = Math.max(-hw, Math.min(hw, r.x_um + dxUm));
-  r.y_um = Math.max(-hh, Math.min(hh, r.y_um + dyUm));
-  go(r);
+  return { ...r, x_um: Math.max(-hw, Math.min(hw, r.x_um)), y_um: Math.max(-hh, Math.min(hh, r.y_um)) };
+}
+
+function moveStage(dxUm, dyUm) {
+  const r = current();
+  go(onSlide({ ...r, x_um: r.x_um + dxUm, y_um: r.y_um + dyUm }));
 }
 
 function pixelUm() {
@@ -238,27 +246,31 @@ function pixelUm() {
 
 function wireStage() {
   const canvas = paneA.canvas;
-  let drag = null;
-  canvas.addEventListener("pointerdown", (ev) => {
-    drag = { x: ev.clientX, y: ev.clientY };
-    canvas.setPointerCapture(ev.pointerId);
-    canvas.classList.add("dragging");
+  // pointer, wheel, pinch and the overview: stage.js
+  stage = new Stage(canvas, $("overview"), {
+    params: () => req?.params,
+    pixelUm,
+    objectives: () => data.catalog.instruments[req.params.instrument].objectives.map((o) => o.magnification).sort((a, b) => a - b),
+    slide: () => {
+      const spec = data.catalog.specimens[req.params.specimen];
+      return { w: spec.slide_width_um, h: spec.slide_height_um };
+    },
+    go: (changes, opts = {}) => go(onSlide({ ...current(), ...changes }), { push: "objective" in changes, ...opts }),
+    overview: async () => {
+      // the lowest-power field at the stage position, small and without a scale bar
+      const r = req.params;
+      const low = Math.min(...data.catalog.instruments[r.instrument].objectives.map((o) => o.magnification));
+      const p = {};
+      for (const k of STATE_KEYS) if (r[k] !== undefined && r[k] !== null) p[k] = r[k];
+      const c = canonicalizeMicroscope({ ...p, objective: low, focus_um: 0, size: "256", scale_bar: "off" }, data.ctx);
+      const view = await loadView(data, c.path);
+      const info = view.info || {};
+      const w = Array.isArray(info.fov_um) ? info.fov_um[0] : (info.pixel_size_um || 0) * view.bitmap.width;
+      if (!w) return null;
+      return { bitmap: view.bitmap, field: { x: r.x_um, y: r.y_um, w, h: (w * view.bitmap.height) / view.bitmap.width } };
+    },
   });
-  canvas.addEventListener("pointerup", (ev) => {
-    if (!drag) return;
-    const scale = canvas.width / canvas.getBoundingClientRect().width;
-    const dx = (ev.clientX - drag.x) * scale;
-    const dy = (ev.clientY - drag.y) * scale;
-    drag = null;
-    canvas.classList.remove("dragging");
-    if (Math.abs(dx) + Math.abs(dy) < 3) return;
-    const px = pixelUm();
-    moveStage(-dx * px, -dy * px);
-  });
-  canvas.addEventListener("pointercancel", () => {
-    drag = null;
-    canvas.classList.remove("dragging");
-  });
+  wireFullscreen($("fullscreen"), $("pane-a"));
   canvas.addEventListener("keydown", (ev) => {
     const quarter = pixelUm() * canvas.width / 4;
     const moves = { ArrowLeft: [-quarter, 0], ArrowRight: [quarter, 0], ArrowUp: [0, -quarter], ArrowDown: [0, quarter] };

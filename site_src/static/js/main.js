@@ -2,6 +2,7 @@
 const MODULES = { lab: "./lab.js", imaging: "./imaging.js", course: "./course.js" };
 
 const page = document.body.dataset.page;
+if (document.getElementById("drawer-toggle")) import("./drawer.js").then((m) => m.wireDrawer());
 if (MODULES[page]) {
   import(MODULES[page])
     .then((m) => m.start())

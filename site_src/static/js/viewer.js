@@ -151,6 +151,7 @@ export class Pane {
   draw() {
     const v = this.view;
     if (!v) return;
+    if (this.painter && this.painter()) return; // a tool that draws from raw values (scanview.js)
     const { width, height } = v.bitmap;
     if (this.canvas.width !== width) this.canvas.width = width;
     if (this.canvas.height !== height) this.canvas.height = height;
