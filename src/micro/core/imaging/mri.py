@@ -56,10 +56,13 @@ def signal(t: Tissue, b0: float, seq: str, tr: float, te: float, ti: float, flip
 @functools.lru_cache(maxsize=16)
 def _kspace(add: Additive, n_freq: int, n_phase: int, fov_freq: float, fov_phase: float
             ) -> np.ndarray:
-    """Per-tissue k-space (tissues, n_phase, n_freq), complex128, normalized to pixel mean."""
+    """Per-tissue k-space (tissues, n_phase, n_freq), complex128, normalized to pixel mean.
+
+    Rows are sampled at −k_y, so the reconstruction's row index runs from the patient's
+    anterior (top, +y) to posterior, as in every other modality."""
     kx = np.fft.fftfreq(n_freq, d=fov_freq / n_freq)
     ky = np.fft.fftfreq(n_phase, d=fov_phase / n_phase)
-    k = kspace(add, kx[None, :], ky[:, None])
+    k = kspace(add, kx[None, :], -ky[:, None])
     k /= (fov_freq / n_freq) * (fov_phase / n_phase)  # → fraction units per pixel
     k.setflags(write=False)
     return k
@@ -107,6 +110,13 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
             k = k + sig[i] * kt[i] * ramp
     if artifact == "motion":  # a random phase error per phase-encode line (ghosts along y)
         k = k * np.exp(1j * rng.normal(0, 0.6, size=(n_phase, 1)))
+    # the inverse DFT puts sample m at (m − N/2)·Δ; a half-pixel shift puts it on the centre of
+    # output pixel m, where the phantom rasters sample (x + Δx/2 across, y − Δy/2 down)
+    ny_out = max(round(n * fov_phase / fov), 8)
+    kxs = np.fft.fftfreq(n_freq, d=fov / n_freq)[None, :]
+    kys = np.fft.fftfreq(n_phase, d=fov_phase / n_phase)[:, None]
+    k = k * (np.exp(1j * np.pi * kys * (fov_phase / ny_out))
+             * np.exp(1j * np.pi * kxs * (fov / n)))
     sampled = np.ones((n_phase, 1))
     if artifact == "undersampling":  # every other line outside the central 8 %, zero-filled
         ky = np.fft.fftfreq(n_phase)
@@ -121,7 +131,6 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     k_noisy = k + noise * sampled
 
     # zero-fill to the output grid (n over the frequency FOV) and reconstruct
-    ny_out = max(round(n * fov_phase / fov), 8)
     img = _recon(k_noisy, n, ny_out)
     if ny_out != n:  # phase FOV smaller than frequency FOV: centre it in a square frame
         frame = np.zeros((n, n), dtype=np.float32)
