@@ -432,6 +432,9 @@ class Phantom(Strict):
     variants: dict[Id, list[Shape]] = Field(
         default={}, description="Named alternative shape tables (e.g. original Shepp-Logan).")
     modalities: list[Modality] = Field(min_length=1)
+    defaults: dict[Modality, dict[str, float | str]] = Field(
+        default={}, description="Per-modality setting defaults that show this phantom's anatomy "
+        "(window and level, MRI field of view, ...); a request's own values win.")
     sources: list[Text] = []
 
     @model_validator(mode="after")

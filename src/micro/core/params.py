@@ -178,7 +178,8 @@ IMAGING_COMMON: tuple[Param, ...] = (
 IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
     "xray": (
         Number("kvp", "kv", 20, 150, 1, None, "kVp", "Tube voltage: sets the beam energy."),
-        Number("mas", "mas", 0.1, 1000, 0.1, None, "mAs", "Tube current × time: photon count."),
+        Number("mas", "mas", 0, 1000, 0.1, 0, "mAs",
+               "Tube current × time: photon count; 0 = automatic exposure control."),
         Choice("grid", "grid", ("on", "off"), None, "Anti-scatter grid."),
     ),
     "ct": (
@@ -203,7 +204,7 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Number("flip_deg", "fa", 1, 90, 1, 90, "°", "Flip angle (gradient echo)."),
         Number("fov_mm", "fov", 100, 500, 1, 240, "mm", "Field of view."),
         Number("matrix", "m", 64, 512, 32, 256, "", "Acquisition matrix."),
-        Number("slice_mm", "sl", 1, 10, 0.5, 5, "mm", "Slice thickness."),
+        Number("thickness_mm", "th", 1, 10, 0.5, 5, "mm", "Slice thickness."),
         Number("nex", "nex", 1, 16, 1, 1, "", "Number of excitations (averages)."),
         Number("bandwidth_hz_px", "bw", 50, 1000, 10, 200, "Hz/px", "Receiver bandwidth."),
         Choice("artifact", "a", ("none", "motion", "wrap", "chemical-shift", "gibbs",
@@ -225,6 +226,8 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Choice("recon", "r", ("fbp", "mlem", "osem"), "osem", "Reconstruction."),
         Number("iterations", "it", 1, 100, 1, 4, "", "Iterations (MLEM/OSEM)."),
         Number("subsets", "ss", 1, 32, 1, 8, "", "Subsets (OSEM)."),
+        Number("post_fwhm_mm", "pf", 0, 20, 0.5, None, "mm",
+               "Gaussian post-filter (FWHM) of the reconstruction; 0 = none."),
     ),
 }
 IMAGING_PARAMS["spect"] = IMAGING_PARAMS["pet"]

@@ -89,7 +89,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     matrix = int(settings["matrix"])
     nex = int(settings["nex"])
     bw = float(settings["bandwidth_hz_px"])
-    slice_mm = float(settings["slice_mm"])
+    thick = float(settings["thickness_mm"])
     artifact = settings["artifact"]
 
     n_freq = matrix
@@ -123,7 +123,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
         sampled = ((np.abs(ky) < 0.04) | (np.arange(n_phase) % 2 == 0)).astype(float)[:, None]
         k = k * sampled
 
-    voxel = (fov / n_freq) * (fov_phase / n_phase) * slice_mm
+    voxel = (fov / n_freq) * (fov_phase / n_phase) * thick
     rel = snr_factor(b0, voxel, nex, n_phase, n_freq, bw)
     sigma = 1.0 / (REF_SNR * rel)  # image-domain σ per channel, PD units
     noise = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * (
@@ -143,8 +143,8 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     info: dict[str, Any] = {
         "field_strength_t": b0, "sequence": seq, "tr_ms": tr, "te_ms": te, "ti_ms": ti,
         "flip_deg": flip, "fov_mm": fov, "matrix": [n_freq, n_phase], "nex": nex,
-        "bandwidth_hz_px": bw, "slice_mm": slice_mm, "artifact": artifact,
-        "voxel_mm": [round(fov / n_freq, 3), round(fov_phase / n_phase, 3), slice_mm],
+        "bandwidth_hz_px": bw, "thickness_mm": thick, "artifact": artifact,
+        "voxel_mm": [round(fov / n_freq, 3), round(fov_phase / n_phase, 3), thick],
         "voxel_mm3": round(voxel, 3),
         "scan_time_s": round(tr * n_phase * nex / 1000.0, 1),
         "noise_sigma": round(float(sigma), 5),
