@@ -336,6 +336,13 @@ export function canonicalizeImaging(input, ctx) {
       s.subsets = 8;
     } else if (s.recon === "mlem") s.subsets = 1;
   }
+  if (has(s, "slice_mm")) {
+    const [lo, hi] = phantom.slice_range_mm || [0, 0];
+    if (!phantom.anatomy) s.slice_mm = 0; // a 2-D test object: one slice
+    else if (!(lo - 1e-9 <= s.slice_mm && s.slice_mm <= hi + 1e-9)) {
+      throw new CanonError(`${fmtPlain(s.slice_mm)} mm is outside ${pid}`, "slice_mm", `${fmtPlain(lo)} to ${fmtPlain(hi)} mm`);
+    }
+  }
   if (modality === "ultrasound" && s.focus_cm > s.depth_cm) {
     throw new CanonError("focus is deeper than the image", "focus_cm", `0.5 to ${fmtPlain(s.depth_cm)} cm`);
   }

@@ -175,6 +175,11 @@ IMAGING_COMMON: tuple[Param, ...] = (
     Choice("size", "s", ("256", "512", "1024"), "512", "Output image width in pixels."),
 )
 
+SLICE = Number("slice_mm", "z", -300, 300, 1, 0, "mm",
+               "Axial slice position (superior +) in a 3-D phantom; 2-D test objects have "
+               "only z = 0.")
+SLICED_MODALITIES = ("ct", "mri", "pet", "spect")
+
 IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
     "xray": (
         Number("kvp", "kv", 20, 150, 1, None, "kVp", "Tube voltage: sets the beam energy."),
@@ -194,6 +199,7 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Choice("artifact", "a", ("none", "beam-hardening", "metal", "ring", "motion",
                                  "few-views"), "none", "Simulated artefact."),
         Choice("view", "", ("image", "sinogram"), "image", "Reconstruction or sinogram."),
+        SLICE,
     ),
     "mri": (
         Choice("sequence", "", ("spin-echo", "gradient-echo", "inversion-recovery"),
@@ -210,6 +216,7 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Choice("artifact", "a", ("none", "motion", "wrap", "chemical-shift", "gibbs",
                                  "undersampling"), "none", "Simulated artefact."),
         Choice("view", "", ("image", "kspace"), "image", "Image or k-space."),
+        SLICE,
     ),
     "ultrasound": (
         Number("frequency_mhz", "fr", 1, 20, 0.5, None, "MHz", "Transmit frequency."),
@@ -228,6 +235,7 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Number("subsets", "ss", 1, 32, 1, 8, "", "Subsets (OSEM)."),
         Number("post_fwhm_mm", "pf", 0, 20, 0.5, None, "mm",
                "Gaussian post-filter (FWHM) of the reconstruction; 0 = none."),
+        SLICE,
     ),
 }
 IMAGING_PARAMS["spect"] = IMAGING_PARAMS["pet"]

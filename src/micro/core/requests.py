@@ -385,6 +385,14 @@ def canonicalize_imaging(params: Mapping[str, Any],
             s["iterations"], s["subsets"] = 4, 8
         elif s["recon"] == "mlem":
             s["subsets"] = 1
+    if "slice_mm" in s:
+        lo, hi = phantom.slice_range_mm
+        if phantom.anatomy is None:  # a 2-D test object: one slice
+            s["slice_mm"] = 0
+        elif not lo - 1e-9 <= s["slice_mm"] <= hi + 1e-9:
+            raise InvalidRequest(f"{fmt_plain(s['slice_mm'])} mm is outside {pid}",
+                                 field="slice_mm",
+                                 allowed=f"{fmt_plain(lo)} to {fmt_plain(hi)} mm")
     if modality == "ultrasound" and s["focus_cm"] > s["depth_cm"]:
         raise InvalidRequest("focus is deeper than the image", field="focus_cm",
                              allowed=f"0.5 to {fmt_plain(s['depth_cm'])} cm")

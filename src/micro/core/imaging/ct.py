@@ -134,7 +134,7 @@ def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
     """Returns (display 0..1 float32 (n, n), raw float32, info). Raw: HU, or the sinogram."""
     spec = inst.spec
     assert isinstance(spec, CtSpec)
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, float(settings["slice_mm"]))
     kvp, mas = float(settings["kvp"]), float(settings["mas"])
     artifact, filt = settings["artifact"], settings["filter"]
     views = int(settings["views"]) if artifact != "few-views" else min(int(settings["views"]),

@@ -169,7 +169,7 @@ def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,
     spec = inst.spec
     assert isinstance(spec, NuclearSpec)
     modality = spec.modality
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, float(settings["slice_mm"]))
     dose, minutes = float(settings["dose_mbq"]), float(settings["scan_min"])
     recon, iters, subsets = settings["recon"], int(settings["iterations"]), \
         int(settings["subsets"])

@@ -23,7 +23,14 @@ import numpy as np
 from scipy import fft as sfft
 
 from micro.core.imaging.display import auto_window, resize, tissue_means, window
-from micro.core.imaging.phantom import Additive, additive, fractions, kspace
+from micro.core.imaging.phantom import (
+    Additive,
+    Section,
+    additive,
+    fractions,
+    kspace,
+    section_kspace,
+)
 from micro.core.models import ImagingInstrument, MriSpec, Phantom, Tissue
 
 GAMMA_MHZ_T = 42.577
@@ -60,6 +67,10 @@ def _kspace(add: Additive, n_freq: int, n_phase: int, fov_freq: float, fov_phase
 
     Rows are sampled at −k_y, so the reconstruction's row index runs from the patient's
     anterior (top, +y) to posterior, as in every other modality."""
+    if isinstance(add, Section):
+        k = section_kspace(add, n_freq, n_phase, fov_freq, fov_phase)
+        k.setflags(write=False)
+        return k
     kx = np.fft.fftfreq(n_freq, d=fov_freq / n_freq)
     ky = np.fft.fftfreq(n_phase, d=fov_phase / n_phase)
     k = kspace(add, kx[None, :], -ky[:, None])
@@ -81,7 +92,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     spec = inst.spec
     assert isinstance(spec, MriSpec)
     b0 = spec.field_strength_t
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, float(settings["slice_mm"]))
     seq = settings["sequence"]
     tr, te, ti = float(settings["tr_ms"]), float(settings["te_ms"]), float(settings["ti_ms"])
     flip = float(settings["flip_deg"])

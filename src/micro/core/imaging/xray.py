@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from micro.core.imaging.attenuation import WATER_MU, effective_energy_kev, mu_at, mu_table_at
 from micro.core.imaging.display import largest_uniform, tissue_means
-from micro.core.imaging.phantom import additive, fractions, thickness
+from micro.core.imaging.phantom import Section, additive, fractions, thickness
 from micro.core.models import ImagingInstrument, Phantom, XraySpec
 
 FLUENCE_PER_MM2_PER_MAS = 2.5e5
@@ -58,7 +58,7 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     spec = inst.spec
     assert isinstance(spec, XraySpec)
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, None)  # a 3-D phantom: the whole volume
     kvp, mas = float(settings["kvp"]), float(settings["mas"])
     grid = settings["grid"] == "on"
     e = effective_energy_kev(kvp, spec.anode, spec.filtration_mm_al)
@@ -83,8 +83,13 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     else:
         primary_d, scatter_d = primary, scatter
     px = phantom.fov_mm / n
-    frac = fractions(add, n)
-    body = frac[add.background] < 0.5
+    if isinstance(add, Section):  # a projection has no tissue map: the body is its shadow
+        body = (L.sum(axis=0) - L[add.background]) > 0.05
+        frac = np.zeros((len(add.tissues), n, n), dtype=np.float32)
+        frac[add.background] = ~body
+    else:
+        frac = fractions(add, n)
+        body = frac[add.background] < 0.5
     aec = mas == 0
     if aec:
         third = np.zeros_like(body)
@@ -103,7 +108,8 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     raw = (counts / n0).astype(np.float32)  # transmitted fraction (with scatter)
     ideal = ndimage.gaussian_filter((primary_d + scatter_d).astype(np.float32), blur)
 
-    region = largest_uniform(frac, add.background)
+    region = (ndimage.binary_erosion(body, iterations=max(n // 64, 2))
+              if isinstance(add, Section) else largest_uniform(frac, add.background))
     sigma = float((raw - ideal)[region].std()) if region.any() else 0.0
     mean = float(raw[region].mean()) if region.any() else 0.0
     sf = scatter_d / (primary_d + scatter_d)

@@ -1,0 +1,250 @@
+"""Procedural 3-D anatomy: implicit (mesh-free) organs with smooth irregular boundaries.
+
+Coordinates in mm, patient frame: x towards the patient's left (image right in radiological
+convention), y anterior, z superior. An anatomy is a label function: every point gets exactly
+one tissue, organs carved from nested implicit shapes (ellipsoids, tubes, depth below a
+surface) whose boundaries are displaced by smooth random fields. A field is a sum of random
+plane waves (seeded per phantom), evaluated as products of 1-D complex exponentials, so a slice
+or a whole volume costs one multiply per wave per point.
+
+The cortex is folded by the zero set of a random field: the set {g = 0} of a smooth field is a
+labyrinth of sheets, which is what sulci look like; grey matter is the band within ~3 mm of the
+brain surface or of a sulcus, white matter lies beneath.
+
+Slices are rasterised at SECTION_PX over the phantom's field of view and cached per (phantom,
+z); the frontal projection (radiography) integrates a coarser volume along y once per phantom.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+SECTION_PX = 512
+"""Raster of one axial section over the phantom's field of view (label per pixel)."""
+PROJECTION_PX = 128
+"""Frontal-projection raster (x × z) for radiography; path sampled every PROJECTION_STEP_MM."""
+PROJECTION_STEP_MM = 1.5
+
+
+class Waves:
+    """A smooth random field: Σ_k cos(2π f_k·p + φ_k), scaled to unit variance, with
+    wavelengths around `wavelength_mm` (isotropic directions)."""
+
+    def __init__(self, rng: np.random.Generator, wavelength_mm: float, k: int = 10,
+                 anisotropy: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+        d = rng.standard_normal((k, 3))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        f = (1.0 / wavelength_mm) * rng.uniform(0.75, 1.3, size=(k, 1))
+        self.k = 2 * np.pi * f * d * np.asarray(anisotropy)[None, :]
+        self.phase = rng.uniform(0, 2 * np.pi, size=k)
+        self.scale = np.sqrt(2.0 / k)
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        out = np.zeros(np.broadcast_shapes(x.shape, y.shape, z.shape), dtype=np.float32)
+        for (kx, ky, kz), ph in zip(self.k, self.phase, strict=True):
+            # cos(a + b + c) from 1-D factors: only the final product is full size
+            ex = np.exp(1j * (kx * x + ph)).astype(np.complex64)
+            eyz = (np.exp(1j * ky * y) * np.exp(1j * kz * z)).astype(np.complex64)
+            out += (ex * eyz).real
+        out *= self.scale
+        return out
+
+
+def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[float, float, float],
+              r: tuple[float, float, float], yaw_deg: float = 0.0) -> np.ndarray:
+    """Normalised radius ρ of an ellipsoid (ρ < 1 inside), yawed about z."""
+    t = np.deg2rad(yaw_deg)
+    dx, dy = x - c[0], y - c[1]
+    u = dx * np.cos(t) + dy * np.sin(t)
+    v = -dx * np.sin(t) + dy * np.cos(t)
+    return np.sqrt((u / r[0]) ** 2 + (v / r[1]) ** 2 + ((z - c[2]) / r[2]) ** 2)
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """A 3-D phantom: tissues (ids in the phantom's table order) and a label function."""
+
+    name: str
+    tissues: tuple[str, ...]
+    fov_mm: float
+    z_range: tuple[float, float]
+    labels: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    ap_extent_mm: float  # half-extent along y of the body, for the frontal projection
+
+
+# --------------------------------------------------------------------------- the head
+
+def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
+    ix = {t: i for i, t in enumerate(tissues)}
+    rng = np.random.default_rng(seed)
+    shape_noise = Waves(rng, 70.0, 8)
+    fine_noise = Waves(rng, 18.0, 10)
+    fold = Waves(rng, 26.0, 14)
+    depth_noise = Waves(rng, 40.0, 8)
+    diploe_noise = Waves(rng, 50.0, 6)
+    lesion_noise = Waves(rng, 9.0, 8)
+    zc = -12.0  # centre of the cranial ellipsoid (the slice z = 0 is at the ventricles)
+
+    def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        # outer surface: an egg, broader behind, flattened below, gently irregular
+        a = 74.0 * (1 - 0.07 * np.clip(y / 95.0, -1, 1))
+        rho = np.sqrt((x / a) ** 2 + ((y + 4.0) / 96.0) ** 2 + ((z - zc) / 92.0) ** 2)
+        depth = 84.0 * (1 - rho) + 1.2 * shape_noise(x, y, z)  # mm below the scalp surface
+        out = np.full(shape, ix["air"], dtype=np.uint8)
+        out[depth > 0] = ix["fat"]  # scalp (skin and subcutaneous fat)
+        t_scalp = 5.5
+        diploe = 2.5 + 1.2 * diploe_noise(x, y, z)
+        t_outer, t_inner = 1.8, 1.6
+        d = depth - t_scalp
+        out[d > 0] = ix["cortical-bone"]
+        out[(d > t_outer) & (d < t_outer + diploe)] = ix["cancellous-bone"]
+        skull = t_outer + diploe + t_inner
+        db = d - skull  # depth below the inner table
+        out[db > 0] = ix["csf"]
+        brain_d = db - 1.8 - 0.6 * fine_noise(x, y, z)  # depth below the cortical surface
+        inside = brain_d > 0
+        # cortex folded by the zero set of a random field (sulci), plus the falx
+        g = fold(x, y, z)
+        kk = 2 * np.pi / 26.0
+        dist_sulcus = np.abs(g) / kk  # ≈ distance (mm) to the nearest sulcal sheet
+        sulcal_depth = 16.0 + 5.0 * depth_noise(x, y, z)
+        in_sulcus_zone = brain_d < sulcal_depth
+        fissure = np.abs(x + 1.5 * fine_noise(y, z, x)) < 1.0
+        sulcus = inside & ((in_sulcus_zone & (dist_sulcus < 0.7)) | (fissure & (brain_d < 45)))
+        grey = inside & ((brain_d < 2.8)
+                         | (brain_d < sulcal_depth + 2.5) & (dist_sulcus < 3.4)
+                         | (np.abs(x) < 4.2) & (brain_d < 48))
+        out[inside] = ix["white-matter"]
+        out[grey] = ix["gray-matter"]
+        out[sulcus] = ix["csf"]
+        # deep grey nuclei (caudate heads, lentiform nuclei, thalami)
+        for sx in (-1.0, 1.0):
+            for c, r, yaw in (((17, 14, 4), (6.5, 11, 10), 10), ((24, 1, -3), (5.5, 14, 9), 5),
+                              ((10, -10, -2), (9, 13, 9), 0)):
+                m = inside & (ellipsoid(x, y, z, (sx * c[0], c[1], c[2]), r, sx * yaw) < 1)
+                out[m] = ix["gray-matter"]
+        # lateral ventricles (frontal horns, bodies, trigones) and the third ventricle
+        vent = np.zeros(shape, dtype=bool)
+        for sx in (-1.0, 1.0):
+            for c, r, yaw in (((9, 17, 6), (5.0, 13, 9), -12), ((11, -6, 12), (5.0, 22, 7), -6),
+                              ((17, -28, 4), (6.0, 11, 8), -25)):
+                vent |= ellipsoid(x, y, z, (sx * c[0], c[1], c[2]), r, sx * yaw) < 1
+        vent |= ellipsoid(x, y, z, (0, -4, -6), (2.2, 12, 9)) < 1
+        out[inside & vent] = ix["csf"]
+        # eyes (vitreous, fluid like CSF) in the orbits, below the slice of the ventricles
+        for sx in (-1.0, 1.0):
+            out[ellipsoid(x, y, z, (sx * 31, 70, -42), (11.5, 11.5, 11.5)) < 1] = ix["csf"]
+        # tumour with oedema: left frontal white matter, lobulated
+        les = ellipsoid(x, y, z, (28, 36, 6), (10, 11, 10)) + 0.12 * lesion_noise(x, y, z)
+        out[inside & (les < 1)] = ix["lesion"]
+        return out
+
+    return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0)
+
+
+GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _head}
+
+
+@functools.lru_cache(maxsize=16)
+def anatomy(kind: str, tissues: tuple[str, ...], seed: int) -> Anatomy:
+    return GENERATORS[kind](tissues, seed)
+
+
+def _one_hot(lab: np.ndarray, n_tissues: int) -> np.ndarray:
+    out = np.zeros((n_tissues, *lab.shape), dtype=np.float32)
+    np.put_along_axis(out, lab[None].astype(np.intp), 1.0, axis=0)
+    return out
+
+
+@functools.lru_cache(maxsize=12)
+def section_labels(an: Anatomy, z_mm: float) -> np.ndarray:
+    """Labels (SECTION_PX², row 0 = anterior) of the axial section at z over the FOV."""
+    n = SECTION_PX
+    c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
+    lab = an.labels(c[None, :], -c[:, None], np.float32(z_mm))
+    lab.setflags(write=False)
+    return lab
+
+
+def section_fractions(an: Anatomy, z_mm: float, n: int, fov_mm: float) -> np.ndarray:
+    """Tissue fractions (tissues, n, n) of the section on an n-pixel grid over fov_mm
+    (centred), area-averaged from the section raster; outside the phantom's FOV, background."""
+    lab = section_labels(an, z_mm)
+    frac = _one_hot(lab, len(an.tissues))
+    if n == lab.shape[0] and abs(fov_mm - an.fov_mm) < 1e-9:
+        return frac
+    bg = int(np.argmax(frac[:, 0, :].sum(axis=1)))  # the tissue along the raster's edge
+    return resample(frac, an.fov_mm, n, fov_mm, fill=bg)
+
+
+def resample(frac: np.ndarray, src_fov: float, n: int, fov_mm: float,
+             ny: int | None = None, fov_y: float | None = None,
+             fill: int | None = None) -> np.ndarray:
+    """Area-weighted resampling of a (T, R, R) raster over src_fov onto (T, ny, n) over
+    fov_mm × fov_y (centred): exact box overlap, a separable sparse linear operator. Target
+    area outside the source raster is given to tissue `fill` (None: left empty)."""
+    ny = n if ny is None else ny
+    fov_y = fov_mm if fov_y is None else fov_y
+    r = frac.shape[-1]
+    wx = _overlap(r, src_fov, n, fov_mm)
+    wy = _overlap(r, src_fov, ny, fov_y)
+    out = np.empty((frac.shape[0], ny, n), dtype=np.float32)
+    for t in range(frac.shape[0]):
+        out[t] = (wx @ (wy @ frac[t]).T).T
+    if fill is not None:
+        cover = (np.asarray(wy.sum(axis=1)).ravel()[:, None]
+                 * np.asarray(wx.sum(axis=1)).ravel()[None, :])
+        if np.any(cover < 0.999):
+            out[fill] += (1.0 - cover).astype(np.float32)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-untyped-def]
+    """(n, r) sparse fraction of each target pixel covered by each source pixel."""
+    from scipy import sparse
+
+    s_edges = (np.arange(r + 1) - r / 2) * (src_fov / r)
+    t_edges = (np.arange(n + 1) - n / 2) * (fov_mm / n)
+    rows, cols, vals = [], [], []
+    j = np.searchsorted(s_edges, t_edges[:-1], side="right") - 1
+    span = int(np.ceil((fov_mm / n) / (src_fov / r))) + 2
+    for d in range(span):
+        jj = j + d
+        ok = (jj >= 0) & (jj < r)
+        lo = np.maximum(t_edges[:-1], s_edges[np.clip(jj, 0, r)])
+        hi = np.minimum(t_edges[1:], s_edges[np.clip(jj + 1, 0, r)])
+        w = np.clip(hi - lo, 0, None) / (fov_mm / n)
+        keep = ok & (w > 0)
+        rows.append(np.nonzero(keep)[0])
+        cols.append(jj[keep])
+        vals.append(w[keep])
+    return sparse.csr_matrix((np.concatenate(vals).astype(np.float32),
+                              (np.concatenate(rows), np.concatenate(cols))), shape=(n, r))
+
+
+@functools.lru_cache(maxsize=8)
+def frontal_paths(an: Anatomy) -> np.ndarray:
+    """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
+    (tissues, PROJECTION_PX, PROJECTION_PX) over x (columns, patient's right on the left) and
+    z (rows, superior at the top), both spanning the field of view."""
+    n = PROJECTION_PX
+    c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
+    ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, PROJECTION_STEP_MM) + PROJECTION_STEP_MM / 2
+    out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
+    zz = c[::-1][:, None, None]  # rows: superior first
+    for y0 in range(0, ys.size, 16):
+        yy = ys[y0:y0 + 16][None, None, :]
+        lab = an.labels(c[None, :, None], yy, zz)  # (z, x, y)
+        counts = np.stack([(lab == t).sum(axis=2) for t in range(len(an.tissues))])
+        out += counts.astype(np.float32)
+    out *= PROJECTION_STEP_MM / 10.0
+    out.setflags(write=False)
+    return out
