@@ -430,12 +430,14 @@ class Phantom(Strict):
     tissues: list[Tissue] = Field(min_length=1)
     shapes: list[Shape] = Field(
         default=[], description="2-D test object: ellipses and rectangles (axial plane).")
-    anatomy: Literal["head"] | None = Field(
+    anatomy: Literal["head", "abdomen"] | None = Field(
         default=None, description="3-D procedural anatomy generator (instead of shapes).")
     slice_range_mm: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
         default=[0.0, 0.0], description="Axial slice positions (z, superior +) a 3-D phantom "
         "offers; 2-D test objects have one slice, z = 0.")
     seed: int = Field(default=1, ge=0, description="Seed of the procedural anatomy.")
+    probe_x_mm: float = Field(default=0.0, description="Ultrasound acoustic window: the probe "
+                              "sits on the anterior surface above this x (mm, patient's left +).")
     variants: dict[Id, list[Shape]] = Field(
         default={}, description="Named alternative shape tables (e.g. original Shepp-Logan).")
     modalities: list[Modality] = Field(min_length=1)

@@ -248,3 +248,113 @@ def frontal_paths(an: Anatomy) -> np.ndarray:
     out *= PROJECTION_STEP_MM / 10.0
     out.setflags(write=False)
     return out
+
+
+# --------------------------------------------------------------------------- the abdomen
+
+def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
+    ix = {t: i for i, t in enumerate(tissues)}
+    rng = np.random.default_rng(seed)
+    body_noise = Waves(rng, 90.0, 8)
+    fat_noise = Waves(rng, 60.0, 8)
+    organ_noise = Waves(rng, 45.0, 10)
+    vessel_a = Waves(rng, 38.0, 10)
+    vessel_b = Waves(rng, 38.0, 10)
+    bowel_a = Waves(rng, 42.0, 12)
+    bowel_b = Waves(rng, 30.0, 10)
+    pyramid = Waves(rng, 14.0, 10)
+
+    def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        on = organ_noise(x, y, z)
+        # body: a wide ellipse, flatter at the back, gently irregular
+        yb = y + 5.0
+        b = np.where(yb > 0, 112.0, 100.0)
+        rho = np.sqrt((x / 160.0) ** 2 + (yb / b) ** 2 + 0 * z)
+        depth = 120.0 * (1 - rho) + 3.0 * body_noise(x, y, z)
+        out = np.full(shape, ix["air"], dtype=np.uint8)
+        out[depth > 0] = ix["fat"]  # skin and subcutaneous fat
+        fat_t = 16.0 + 7.0 * np.clip(yb / 100.0, 0, 1) + 4.0 * fat_noise(x, y, z)
+        wall = depth > fat_t
+        out[wall] = ix["muscle"]  # abdominal wall: rectus, obliques, transversus
+        wall_t = np.where(yb > 40, 11.0, 8.0) + 1.5 * fat_noise(y, z, x)
+        cavity = depth > fat_t + wall_t
+        out[cavity] = ix["fat"]  # intra-abdominal fat
+        # the back: erector spinae and psoas muscles; the spine
+        for sx in (-1.0, 1.0):
+            out[ellipsoid(x, y, z * 0, (sx * 38, -80, 0), (30, 24, 1)) < 1] = ix["muscle"]
+            r_psoas = 10.0 + 0.12 * np.clip(-z, 0, 120)
+            out[ellipsoid(x, y, z * 0, (sx * (30 + 0.1 * r_psoas), -50, 0),
+                          (r_psoas, r_psoas * 1.1, 1)) < 1] = ix["muscle"]
+        vb = ellipsoid(x, y, z * 0, (0, -48, 0), (23, 19, 1))
+        out[vb < 1] = ix["cortical-bone"]
+        out[vb < 0.92] = ix["cancellous-bone"]
+        arch = ellipsoid(x, y, z * 0, (0, -80, 0), (13, 13, 1))
+        out[(arch < 1) & (vb >= 1)] = ix["cortical-bone"]  # pedicles and lamina
+        out[ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 9, 1)) < 1] = ix["cortical-bone"]
+        out[ellipsoid(x, y, z * 0, (0, -77, 0), (8, 8, 1)) < 1] = ix["csf"]  # canal
+        # ribs (upper abdomen): oblique bands round the periphery, inside the wall
+        # each rib runs from the spine round the side and down towards the front: its
+        # height falls with the angle s from the posterior midline, so an axial slice cuts
+        # it as short oblique segments
+        ang = np.arctan2(yb / b, x / 160.0)
+        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2))))  # 0 at the back … π front
+        radial = np.abs(depth - fat_t - 0.5 * wall_t)
+        phase = ((z + 150.0 * s_post / np.pi) / 40.0) % 1.0
+        ribs = ((radial < 4.5) & (phase < 0.2) & (z > -60 + 40 * s_post / np.pi)
+                & ((np.abs(x) > 75) | (yb < 30)))
+        out[ribs] = ix["cortical-bone"]
+        out[ribs & (np.abs(phase - 0.1) < 0.06) & (radial < 2.5)] = ix["cancellous-bone"]
+        # organs (inside the cavity only)
+        liver = (np.minimum(ellipsoid(x, y, z, (-62, 2, 30), (82, 84, 95), 10),
+                            ellipsoid(x, y, z, (5, 48, 35), (52, 30, 45), -10))
+                 + 0.05 * on) < 1
+        liver &= cavity & (z < 110)
+        out[liver] = ix["liver"]
+        ves = (np.abs(vessel_a(x, y, z)) < 0.16) & (np.abs(vessel_b(x, y, z)) < 0.16)
+        out[liver & ves] = ix["blood"]  # hepatic and portal vein branches
+        out[liver & (ellipsoid(x, y, z, (-58, 30, 6), (12, 12, 12)) < 1)] = ix["cyst"]
+        out[liver & (ellipsoid(x, y, z, (-30, 8, 2), (3.5, 3.5, 3.5)) < 1)] = \
+            ix["calcification"]
+        spleen = (ellipsoid(x, y, z, (82, -45, 25), (28, 55, 55), 40) + 0.06 * on) < 1
+        out[spleen & cavity] = ix["spleen"]
+        stomach = (ellipsoid(x, y, z, (48, 30, 30), (46, 34, 50), -35) + 0.05 * on) < 1
+        stomach &= cavity & ~liver
+        lumen = stomach & ((ellipsoid(x, y, z, (48, 30, 30), (41, 29, 45), -35)
+                            + 0.05 * on) < 1)
+        out[stomach] = ix["muscle"]  # gastric wall
+        out[lumen] = ix["fluid"]
+        out[lumen & (y > 42)] = ix["gas"]  # supine: gas rises anteriorly (air-fluid level)
+        # pancreas: arched across the spine from the duodenal loop to the splenic hilum
+        yc = 2.0 - 0.0045 * (x - 5.0) ** 2 + 12.0
+        pan = ((np.abs(y - yc) < 9.0 + 5.0 * (x < -20) + 2.0 * on) & (x > -45) & (x < 70)
+               & (np.abs(z - 0.0) < 14.0) & cavity & ~liver & ~stomach)
+        out[pan] = ix["pancreas"]
+        # kidneys: cortex, medullary pyramids, sinus fat at the hilum; the right one lower
+        for sx, zc in ((-1.0, -38.0), (1.0, -22.0)):
+            c = (sx * 68, -55, zc)
+            k = ellipsoid(x, y, z, c, (27, 33, 55), sx * 30) + 0.03 * on
+            kid = (k < 1) & cavity
+            out[kid] = ix["kidney"]
+            inner = kid & (k < 0.72)
+            out[inner & (pyramid(x, y, z) > -0.2)] = ix["kidney-medulla"]
+            hilum = ellipsoid(x, y, z, (sx * 52, -42, zc), (11, 13, 30), sx * 30) < 1
+            out[kid & hilum] = ix["fat"]
+        # great vessels: aorta left-anterior of the spine, IVC to its right
+        out[ellipsoid(x, y, z * 0, (14, -22, 0), (11, 11, 1)) < 1] = ix["blood"]
+        out[(ellipsoid(x, y, z * 0, (-24, -16, 0), (13, 9, 1)) < 1)] = ix["blood"]
+        # bowel loops below the liver and stomach: walls, fluid contents and gas
+        free = cavity & (out == ix["fat"]) & (y > -40) & (z < -8 - 0.25 * np.abs(x))
+        g = bowel_a(x, y, z)
+        loop = free & (g > 0.25)
+        out[loop] = ix["muscle"]
+        inside_loop = loop & (g > 0.5)
+        out[inside_loop] = ix["fluid"]
+        out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
+        return out
+
+    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0)
+
+
+GENERATORS["abdomen"] = _abdomen

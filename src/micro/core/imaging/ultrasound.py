@@ -67,12 +67,15 @@ class Geometry:
 
 
 def _skin(add: Additive) -> tuple[float, float]:
-    """Probe position: the top of the body on the vertical midline (mm)."""
+    """Probe position: the top (anterior surface) of the body above x = the phantom's
+    acoustic window (the midline for test objects; over the liver for the abdomen)."""
     frac = fractions(add, RASTER)
-    col = frac[add.background][:, RASTER // 2]
-    i = int(np.argmax(col < 0.5))
     px = add.fov_mm / RASTER
-    return 0.0, add.fov_mm / 2 - i * px
+    x0 = float(getattr(add, "probe_x_mm", 0.0))
+    j = int(np.clip(round(x0 / px + RASTER / 2 - 0.5), 0, RASTER - 1))
+    col = frac[add.background][:, j]
+    i = int(np.argmax(col < 0.5))
+    return x0, add.fov_mm / 2 - i * px
 
 
 def geometry(add: Additive, spec: UltrasoundSpec, depth_cm: float, n: int) -> Geometry:
