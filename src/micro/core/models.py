@@ -430,7 +430,7 @@ class Phantom(Strict):
     tissues: list[Tissue] = Field(min_length=1)
     shapes: list[Shape] = Field(
         default=[], description="2-D test object: ellipses and rectangles (axial plane).")
-    anatomy: Literal["head", "abdomen"] | None = Field(
+    anatomy: Literal["head", "abdomen", "breast"] | None = Field(
         default=None, description="3-D procedural anatomy generator (instead of shapes).")
     slice_range_mm: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
         default=[0.0, 0.0], description="Axial slice positions (z, superior +) a 3-D phantom "

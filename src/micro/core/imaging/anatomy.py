@@ -75,6 +75,12 @@ class Anatomy:
     z_range: tuple[float, float]
     labels: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     ap_extent_mm: float  # half-extent along y of the body, for the frontal projection
+    specks: tuple[tuple[str, float, float, float], ...] = ()
+    projection_px: int = PROJECTION_PX
+    outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    """Exact total path (mm) through the body along y at (x, z), if known."""
+    """Objects too small for the rasters (tissue, x, z, radius mm): spheres whose exact path
+    lengths are added to the frontal projection at the output resolution."""
 
 
 # --------------------------------------------------------------------------- the head
@@ -233,9 +239,9 @@ def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-
 @functools.lru_cache(maxsize=8)
 def frontal_paths(an: Anatomy) -> np.ndarray:
     """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
-    (tissues, PROJECTION_PX, PROJECTION_PX) over x (columns, patient's right on the left) and
+    (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the left) and
     z (rows, superior at the top), both spanning the field of view."""
-    n = PROJECTION_PX
+    n = an.projection_px
     c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
     ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, PROJECTION_STEP_MM) + PROJECTION_STEP_MM / 2
     out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
@@ -246,6 +252,17 @@ def frontal_paths(an: Anatomy) -> np.ndarray:
         counts = np.stack([(lab == t).sum(axis=2) for t in range(len(an.tissues))])
         out += counts.astype(np.float32)
     out *= PROJECTION_STEP_MM / 10.0
+    if an.outline is not None:
+        # the body's total path is known exactly: rescale the sampled composition to it, so
+        # a smooth surface does not print the sampling planes as contour terraces
+        total = an.outline(c[None, :], c[::-1][:, None]) / 10.0  # (z, x), cm
+        bg = an.tissues.index("air")
+        body = out.sum(axis=0) - out[bg]
+        scale = np.where(body > 0, total / np.maximum(body, 1e-6), 0.0)
+        for t in range(len(an.tissues)):
+            if t != bg:
+                out[t] *= scale
+        out[an.tissues.index("fat")] += np.where(body > 0, 0.0, total)
     out.setflags(write=False)
     return out
 
@@ -301,8 +318,8 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         ang = np.arctan2(yb / b, x / 160.0)
         s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2))))  # 0 at the back … π front
         radial = np.abs(depth - fat_t - 0.5 * wall_t)
-        phase = ((z + 150.0 * s_post / np.pi) / 40.0) % 1.0
-        ribs = ((radial < 4.5) & (phase < 0.2) & (z > -60 + 40 * s_post / np.pi)
+        phase = ((z + 110.0 * s_post / np.pi) / 42.0) % 1.0
+        ribs = ((radial < 4.0) & (phase < 0.19) & (z > -55 + 40 * s_post / np.pi)
                 & ((np.abs(x) > 75) | (yb < 30)))
         out[ribs] = ix["cortical-bone"]
         out[ribs & (np.abs(phase - 0.1) < 0.06) & (radial < 2.5)] = ix["cancellous-bone"]
@@ -358,3 +375,89 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
 
 
 GENERATORS["abdomen"] = _abdomen
+
+
+# --------------------------------------------------------------------------- the breast
+
+def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
+    """A compressed breast, cranio-caudal view: compression along y (the projection axis),
+    the chest wall at the image left (x = −95 mm), the nipple to the right, z up."""
+    ix = {t: i for i, t in enumerate(tissues)}
+    rng = np.random.default_rng(seed)
+    gland = Waves(rng, 16.0, 16, (0.35, 1.0, 1.0))  # streaks converging on the nipple
+    gland_coarse = Waves(rng, 60.0, 8)
+    ligament = Waves(rng, 16.0, 12)
+    mass_noise = Waves(rng, 7.0, 12)
+    spicule = Waves(rng, 4.0, 14)
+    half_t = 25.0  # compressed thickness 50 mm
+
+    def outline(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return 2 * half_t * _breast_edge(x, z)
+
+    def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        edge = _breast_edge(x, z)
+        u = np.clip((x + 95.0) / 150.0, 0, None)  # 0 at the chest wall, 1 at the nipple
+        r = np.sqrt(u ** 2 + (z / 85.0) ** 2)
+        inside = (edge > 0) & (np.abs(y) < half_t * edge)
+        out = np.full(shape, ix["air"], dtype=np.uint8)
+        out[inside] = ix["fat"]
+        # fibroglandular tissue: a cone of denser tissue behind the nipple, lobulated
+        # (scattered fibroglandular density; fatty around the mass so it can be seen)
+        near_mass = ellipsoid(x, y, z, (5.0, 0.0, 2.0), (24.0, 30.0, 24.0))
+        density = (gland(x, y, z) + 0.8 * gland_coarse(x, y, z) + 1.6 * (0.75 - r)
+                   - 0.9 * np.clip(0.3 - u, 0, None) / 0.3 - 3.0 * np.exp(-near_mass ** 2))
+        out[inside & (density > 0.7) & (r < 0.93)] = ix["fibroglandular"]
+        # Cooper's ligaments: thin sheets crossing the fat
+        out[inside & (np.abs(ligament(x, y, z)) < 0.05) & (r > 0.35) & (r < 0.97)] = \
+            ix["fibroglandular"]
+        # an irregular, spiculated mass in the upper outer breast
+        m = ellipsoid(x, y, z, (5.0, 0.0, 2.0), (8.0, 7.0, 8.0))
+        mass = (m + 0.18 * mass_noise(x, y, z) < 1) | ((m < 2.3) & (spicule(x, y, z) > 1.9)
+                                                       & (np.abs(mass_noise(y, z, x)) < 0.5))
+        out[inside & mass] = ix["mass"]
+        return out  # the microcalcifications (specks) are added exactly to projections
+
+    crng = np.random.default_rng(seed + 1)
+    n_calc = 11
+    cx = -20.0 + crng.normal(0, 3.0, n_calc)
+    cz = -22.0 + crng.normal(0, 3.0, n_calc)
+    rad = crng.uniform(0.15, 0.4, n_calc)
+    specks = tuple(("calcification", float(a), float(b), float(c))
+                   for a, b, c in zip(cx, cz, rad, strict=True))
+    return Anatomy("breast", tissues, 240.0, (-80.0, 80.0), labels, 26.0, specks, 256,
+                   outline)
+
+
+def _breast_edge(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Compressed breast half-thickness / 25 mm at (x, z): 1 in the middle, rounding to 0
+    at the skin (a D-shaped outline from the chest wall at x = −95 mm to the nipple)."""
+    u = np.clip((np.asarray(x, dtype=np.float32) + 95.0) / 150.0, 0, None)
+    r = np.sqrt(u ** 2 + (np.asarray(z, dtype=np.float32) / 85.0) ** 2)
+    return np.where((np.asarray(x) > -95.0) & (r < 1),
+                    np.sqrt(np.clip(1 - r ** 4, 0, None)), 0.0).astype(np.float32)
+
+
+GENERATORS["breast"] = _breast
+
+
+def speck_paths(an: Anatomy, n: int) -> np.ndarray:
+    """Exact path lengths (cm) through the anatomy's specks, on the n-pixel frontal grid,
+    per tissue (tissues, n, n)."""
+    out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
+    px = an.fov_mm / n
+    ss = 4
+    sub = (np.arange(ss) + 0.5) / ss
+    for tid, cx, cz, rad in an.specks:
+        t = an.tissues.index(tid)
+        j0 = max(int((cx - rad) / px + n / 2) - 1, 0)
+        j1 = min(int((cx + rad) / px + n / 2) + 2, n)
+        i0 = max(int(n / 2 - (cz + rad) / px) - 1, 0)
+        i1 = min(int(n / 2 - (cz - rad) / px) + 2, n)
+        xs = ((np.arange(j0, j1)[:, None] + sub[None, :]).ravel() - n / 2) * px
+        zs = (n / 2 - (np.arange(i0, i1)[:, None] + sub[None, :]).ravel()) * px
+        d2 = (xs[None, :] - cx) ** 2 + (zs[:, None] - cz) ** 2
+        path = 2 * np.sqrt(np.clip(rad ** 2 - d2, 0, None))
+        out[t, i0:i1, j0:j1] += path.reshape(i1 - i0, ss, j1 - j0, ss).mean(axis=(1, 3)) / 10
+    return out

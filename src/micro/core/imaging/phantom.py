@@ -389,12 +389,14 @@ def thickness(add: Additive, n: int) -> np.ndarray:
     if isinstance(add, Section):
         from scipy import ndimage
 
-        from micro.core.imaging.anatomy import frontal_paths
+        from micro.core.imaging.anatomy import frontal_paths, speck_paths
 
         paths = frontal_paths(add.anatomy)
         z = n / paths.shape[-1]
         res = np.stack([ndimage.zoom(pl, z, order=1, mode="nearest", grid_mode=True)
                         for pl in paths]).astype(np.float32)
+        if add.anatomy.specks:
+            res += speck_paths(add.anatomy, n)
         res.setflags(write=False)
         return res
     px = add.fov_mm / n

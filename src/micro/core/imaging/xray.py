@@ -14,8 +14,9 @@ the AEC field (the central third of the image, under the body) has received its 
 fluence: 3.5·10⁴ /mm² for radiography (≈ 2.5 µGy at 30 keV, a speed-400 system) and
 4.6·10⁵ /mm² for mammography (≈ 100 µGy at 18 keV), within the tube's mAs range. Mammography
 compresses the object: path lengths are scaled so the thickest part is COMPRESSED_CM.
-The display maps attenuation (−ln T) over the body's 0.5–99.5 percentiles: bone and dense
-tissue white, the unattenuated beam black.
+The display maps attenuation (−ln T) over the body's 0.5–99.5 percentiles (mammography: over
+the uniformly compressed part, where the diagnosis is made): bone and dense tissue white, the
+unattenuated beam black.
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         info["frame_rate_fps"] = spec.frame_rate_fps
     # display: attenuation bright (as on a radiograph): −ln(T) windowed over the body
     att = -np.log(np.maximum(raw, 1e-4))
-    lo, hi = np.percentile(att[body] if body.sum() > 16 else att, [0.5, 99.5])
+    region_w = body
+    if mammography:  # window on the uniformly compressed breast; the thin rim burns out
+        thick = L.sum(axis=0) - L[add.background]
+        region_w = body & (thick > 0.45 * float(thick.max()))
+    lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     return display, raw, info
