@@ -321,8 +321,8 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         phase = ((z + 110.0 * s_post / np.pi) / 42.0) % 1.0
         ribs = ((radial < 4.0) & (phase < 0.19) & (z > -55 + 40 * s_post / np.pi)
                 & ((np.abs(x) > 75) | (yb < 30)))
-        out[ribs] = ix["cortical-bone"]
-        out[ribs & (np.abs(phase - 0.1) < 0.06) & (radial < 2.5)] = ix["cancellous-bone"]
+        out[ribs] = ix["cortical-bone"]  # a thin cortex round a marrow core
+        out[ribs & (np.abs(phase - 0.095) < 0.07) & (radial < 3.0)] = ix["cancellous-bone"]
         # organs (inside the cavity only)
         liver = (np.minimum(ellipsoid(x, y, z, (-62, 2, 30), (82, 84, 95), 10),
                             ellipsoid(x, y, z, (5, 48, 35), (52, 30, 45), -10))
