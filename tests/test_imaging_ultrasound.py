@@ -88,3 +88,35 @@ def test_higher_frequency_penetrates_less():
     deep = slice(200, 240)
     assert hi.raw[deep].mean() < lo.raw[deep].mean()
     assert hi.info["penetration_cm"] < lo.info["penetration_cm"]
+
+
+def _acf_fwhm(sig: np.ndarray) -> float:
+    """Full width at half maximum (samples) of the mean autocorrelation along axis 0."""
+    sig = sig - sig.mean(axis=0)
+    n = sig.shape[0]
+    spec = np.fft.rfft(sig, 2 * n, axis=0)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=0)[:n].mean(axis=1)
+    ac = ac / ac[0]
+    k = int(np.argmax(ac < 0.5))
+    return 2 * (k - 1 + (ac[k - 1] - 0.5) / (ac[k - 1] - ac[k]))
+
+
+@pytest.mark.parametrize("f_mhz,depth_cm,focus_cm", [(2.5, 12, 8), (5.0, 6, 3)])
+def test_speckle_size_is_the_resolution_cell(f_mhz, depth_cm, focus_cm):
+    """Fully developed speckle is an image of the PSF: the intensity autocorrelation of the
+    envelope is as wide as the resolution cell, axially λ (two-cycle pulse) and laterally
+    the beam width at the focus (measured in the gel between the rows of discs)."""
+    cat = default_catalog()
+    r = micro.render_imaging(catalog=cat, instrument="ultrasound-curvilinear",
+                             phantom="contrast-detail", frequency_mhz=f_mhz,
+                             depth_cm=depth_cm, focus_cm=focus_cm, size=1024)
+    px = r.info["pixel_mm"]
+    inten = r.raw.astype(np.float64) ** 2
+    g = geometry(additive(cat.phantoms["contrast-detail"]),
+                 cat.instruments["ultrasound-curvilinear"].spec, depth_cm, 1024)
+    row = round((g.frame[1] - (g.y_skin_mm - focus_cm * 10)) / px)
+    half = round(6 / px)
+    axial = _acf_fwhm(inten[row - half:row + half, 500:524]) * px
+    assert axial == pytest.approx(r.info["axial_resolution_mm"], rel=0.25)
+    lateral = _acf_fwhm(inten[row - 8:row + 8, 512 - half:512 + half].T) * px
+    assert lateral == pytest.approx(r.info["lateral_resolution_mm_at_focus"], rel=0.3)
