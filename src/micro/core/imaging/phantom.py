@@ -289,7 +289,7 @@ def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
     r, p = SECTION_PX, sec.fov_mm / SECTION_PX
     m = 2 * r
     ds = float(s[1] - s[0]) if s.size > 1 else p
-    nb = int(2 ** np.ceil(np.log2(2 * s.size)))
+    nb = s.size  # the body lies inside the scan circle: one detector span has no wrap
     omega = np.fft.fftfreq(nb, d=ds)  # cycles/mm
     u = omega[None, :] * np.cos(theta)[:, None]
     v = omega[None, :] * np.sin(theta)[:, None]
@@ -316,22 +316,29 @@ def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
             for dv in (-1, 0, 1, 2) for du in (-1, 0, 1, 2)]
     ph2 = (phase[:, None] * phase[None, :] * (p * p)).astype(np.complex64)
     ph2 = np.fft.fftshift(ph2)
-    pad = np.zeros((m, m), dtype=np.float32)
-    for t in present:
-        pad[:r, :r] = onehot[t][::-1]
+    shift = s[0]
+    if shift_mm is not None:  # the object moved by d: its projection moves by d·n̂
+        shift = shift - (shift_mm[:, :1] * np.cos(theta)[:, None]
+                         + shift_mm[:, 1:] * np.sin(theta)[:, None])
+    ramp = np.exp(2j * np.pi * omega[None, :] * shift).astype(np.complex64)
+    taps = [(ix.astype(np.int32), w) for ix, w in taps]
+    # two tissues per transform: f1 + i·f2 has spectrum F1 + i·F2, and as each projection is
+    # real, the inverse 1-D transform returns p1 + i·p2
+    pad = np.zeros((m, m), dtype=np.complex64)
+    for pair in (present[i:i + 2] for i in range(0, len(present), 2)):
+        pad[:r, :r] = onehot[pair[0]][::-1]
+        if len(pair) == 2:
+            pad[:r, :r] += 1j * onehot[pair[1]][::-1]
         f = np.fft.fftshift(sfft.fft2(np.roll(pad, (-(r // 2), -(r // 2)), axis=(0, 1)),
                                       workers=1))
         f *= ph2  # axis 0: v (y), axis 1: u (x); zero frequency at m/2
         flat = f.ravel()
         spec = sum(flat[ix] * w for ix, w in taps)
-        spec = np.where(ok, spec, 0)
-        shift = s[0]
-        if shift_mm is not None:  # the object moved by d: its projection moves by d·n̂
-            shift = shift - (shift_mm[:, :1] * np.cos(theta)[:, None]
-                             + shift_mm[:, 1:] * np.sin(theta)[:, None])
-        spec = spec * np.exp(2j * np.pi * omega[None, :] * shift)
-        proj = np.fft.ifft(spec, axis=1).real / ds
-        out[t] = proj[:, :s.size]
+        spec = np.where(ok, spec, 0) * ramp
+        proj = np.fft.ifft(spec, axis=1) / ds
+        out[pair[0]] = proj.real[:, :s.size]
+        if len(pair) == 2:
+            out[pair[1]] = proj.imag[:, :s.size]
     return out
 
 
