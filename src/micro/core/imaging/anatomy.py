@@ -304,12 +304,20 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             r_psoas = 10.0 + 0.12 * np.clip(-z, 0, 120)
             out[ellipsoid(x, y, z * 0, (sx * (30 + 0.1 * r_psoas), -50, 0),
                           (r_psoas, r_psoas * 1.1, 1)) < 1] = ix["muscle"]
-        vb = ellipsoid(x, y, z * 0, (0, -48, 0), (23, 19, 1))
+        # vertebral bodies 27 mm tall, waisted, with 8 mm discs between them (levels every
+        # 35 mm), each with its own pedicles, lamina and spinous process
+        level = ((z + 12.0) / 35.0) % 1.0  # 0…1 through one motion segment
+        in_disc = level > 27.0 / 35.0
+        waist = 1.0 + 0.08 * np.sin(np.pi * np.clip(level * 35.0 / 27.0, 0, 1))
+        vb = ellipsoid(x, y, z * 0, (0, -48, 0), (23, 19, 1)) * waist
         out[vb < 1] = ix["cortical-bone"]
         out[vb < 0.92] = ix["cancellous-bone"]
+        out[(vb < 1) & in_disc] = ix["disc"]
         arch = ellipsoid(x, y, z * 0, (0, -80, 0), (13, 13, 1))
-        out[(arch < 1) & (vb >= 1)] = ix["cortical-bone"]  # pedicles and lamina
-        out[ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 9, 1)) < 1] = ix["cortical-bone"]
+        segment = np.abs(level - 0.45) < 0.36  # the posterior elements of each vertebra
+        out[(arch < 1) & (vb >= 1) & segment] = ix["cortical-bone"]  # pedicles and lamina
+        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 9, 1)) < 1)
+            & (np.abs(level - 0.55) < 0.3)] = ix["cortical-bone"]  # spinous process
         out[ellipsoid(x, y, z * 0, (0, -77, 0), (8, 8, 1)) < 1] = ix["csf"]  # canal
         # ribs (upper abdomen): oblique bands round the periphery, inside the wall
         # each rib runs from the spine round the side and down towards the front: its
@@ -323,11 +331,18 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
                 & ((np.abs(x) > 75) | (yb < 30)))
         out[ribs] = ix["cortical-bone"]  # a thin cortex round a marrow core
         out[ribs & (np.abs(phase - 0.095) < 0.07) & (radial < 3.0)] = ix["cancellous-bone"]
+        # the diaphragm: two domes (the right higher, over the liver); above them the lung
+        # bases, either side of the mediastinum
+        dome = (100.0 + 8.0 * (x < 0) - 0.0035 * ((np.abs(x) - 60.0) ** 2 + (y + 10.0) ** 2)
+                + 2.0 * on)
+        thorax = cavity & (z > dome)
+        out[thorax & (np.abs(x) > 32.0 + 0.15 * np.clip(y + 40.0, 0, None))] = ix["lung"]
+        cavity = cavity & ~thorax
         # organs (inside the cavity only)
         liver = (np.minimum(ellipsoid(x, y, z, (-62, 2, 30), (82, 84, 95), 10),
                             ellipsoid(x, y, z, (5, 48, 35), (52, 30, 45), -10))
                  + 0.05 * on) < 1
-        liver &= cavity & (z < 110)
+        liver &= cavity
         out[liver] = ix["liver"]
         ves = (np.abs(vessel_a(x, y, z)) < 0.16) & (np.abs(vessel_b(x, y, z)) < 0.16)
         out[liver & ves] = ix["blood"]  # hepatic and portal vein branches
@@ -371,7 +386,7 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
         return out
 
-    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0)
+    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 192)
 
 
 GENERATORS["abdomen"] = _abdomen
