@@ -144,9 +144,6 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
                 vent |= ellipsoid(x, y, z, (sx * c[0], c[1], c[2]), r, sx * yaw) < 1
         vent |= ellipsoid(x, y, z, (0, -4, -6), (2.2, 12, 9)) < 1
         out[inside & vent] = ix["csf"]
-        # eyes (vitreous, fluid like CSF) in the orbits, below the slice of the ventricles
-        for sx in (-1.0, 1.0):
-            out[ellipsoid(x, y, z, (sx * 31, 70, -42), (11.5, 11.5, 11.5)) < 1] = ix["csf"]
         # tumour with oedema: left frontal white matter, lobulated
         les = ellipsoid(x, y, z, (28, 36, 6), (10, 11, 10)) + 0.12 * lesion_noise(x, y, z)
         out[inside & (les < 1)] = ix["lesion"]
