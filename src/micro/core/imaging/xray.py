@@ -70,7 +70,7 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     if mammography:
         body_cm = L.sum(axis=0) - L[add.background]
         L = L * min(1.0, COMPRESSED_CM / max(float(body_cm.max()), 1e-6))
-    line = np.tensordot(mu, L, axes=1)
+    line = np.tensordot(mu.astype(np.float32), L, axes=1)
     primary = np.exp(-line)
     mu_w = mu_table_at(WATER_MU, e)
     water_cm = line / mu_w
@@ -114,7 +114,10 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     sigma = float((raw - ideal)[region].std()) if region.any() else 0.0
     mean = float(raw[region].mean()) if region.any() else 0.0
     sf = scatter_d / (primary_d + scatter_d)
-    means = tissue_means(raw, add, frac)
+    # a projection of a 3-D body has no pure-tissue pixels (only the air around it)
+    means = ({add.tissues[add.background]: round(float(raw[~body].mean()), 4)}
+             if isinstance(add, Section) and (~body).any() else
+             {} if isinstance(add, Section) else tissue_means(raw, add, frac))
     bg = means.get(add.tissues[add.background], 1.0)
     info: dict[str, Any] = {
         "kvp": kvp, "mas": mas, "exposure": "automatic (AEC)" if aec else "manual",
