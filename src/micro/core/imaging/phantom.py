@@ -278,7 +278,7 @@ def _rect_chord(sp: np.ndarray, c: np.ndarray, sn: np.ndarray, a: float, b: floa
 
 def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
                     shift_mm: np.ndarray | None) -> np.ndarray:
-    """Per-tissue projections (tissues, views, bins), mm, of a section's raster by the
+    """Per-tissue projections (tissues, views, bins), mm, float32, of a section's raster by the
     Fourier-slice theorem: P̂_θ(ω) = F̂(ω cosθ, ω sinθ), F̂ from the 2×-padded FFT of the
     raster (box pixels: × sinc), sampled bilinearly, then a 1-D inverse FFT per view.
     s must be evenly spaced. The background is left out, as for shapes."""
@@ -297,7 +297,7 @@ def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
     cu, cv = u * m * p + m / 2, v * m * p + m / 2
     present = [t for t in range(len(sec.tissues))
                if t != sec.background and np.any(lab == t)]
-    out = np.zeros((len(sec.tissues), theta.size, s.size))
+    out = np.zeros((len(sec.tissues), theta.size, s.size), dtype=np.float32)  # cached: compact
     if not present:
         return out
     onehot = _one_hot(lab, len(sec.tissues))
@@ -356,7 +356,7 @@ def _keys(f: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
                    fov_phase: float) -> np.ndarray:
-    """Per-tissue k-space (tissues, n_phase, n_freq) of a section, complex128, in fraction
+    """Per-tissue k-space (tissues, n_phase, n_freq) of a section, complex64, in fraction
     units per acquisition pixel, sampled at (k_x, −k_y) like the analytic path: the DFT of the
     raster resampled to 2× the matrix, folded into the phase field of view (wrap-around)."""
     from micro.core.imaging.anatomy import _one_hot, resample, section_labels
@@ -368,7 +368,7 @@ def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
     q = int(np.ceil(extent / fov_phase))
     q += 1 - q % 2  # odd: the middle block is the phase field of view
     onehot = _one_hot(lab, len(sec.tissues))
-    out = np.zeros((len(sec.tissues), n_phase, n_freq), dtype=np.complex128)
+    out = np.zeros((len(sec.tissues), n_phase, n_freq), dtype=np.complex64)  # cached: compact
     px, py = fov_freq / nx, fov_phase / ny
     kx_i = (np.fft.fftfreq(n_freq) * n_freq).astype(int)
     ky_i = (np.fft.fftfreq(n_phase) * n_phase).astype(int)
