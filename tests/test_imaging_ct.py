@@ -77,7 +77,7 @@ def test_noise_model_matches_poisson_fbp(cat):
 
 def _skimage_geometry_shepp_logan(cat, n):
     ph = cat.phantoms["shepp-logan"]
-    add = additive(ph)
+    add = additive(ph, "modified")  # Toft's values, unit skull
     px = ph.fov_mm / n
     shifted = Additive(add.phantom_id, "shifted", add.tissues, add.background,
                        tuple(Solid(s.kind, s.x0 + px / 2, s.y0 - px / 2, s.a, s.b, s.phi,

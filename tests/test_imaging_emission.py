@@ -53,3 +53,16 @@ def test_fbp_osem_and_determinism(cat):
     assert tissue["gray-matter"] > tissue["white-matter"] > tissue["csf"]
     f = micro.render_imaging(**kw, recon="fbp")
     assert f.info["recon"] == "fbp" and f.image != a.image
+
+
+def test_spect_count_statistics(cat):
+    """Counts are Poisson with a mean ∝ dose × time (decay-corrected): doubling the scan
+    time doubles the counts; the post-filter trades noise for resolution."""
+    kw = {"catalog": cat, "instrument": "spect-gamma-camera", "phantom": "brain", "size": 256}
+    a = micro.render_imaging(**kw, scan_min=10)
+    b = micro.render_imaging(**kw, scan_min=20)
+    decay = b.info["mean_decay_factor"] / a.info["mean_decay_factor"]
+    assert b.info["total_counts"] / a.info["total_counts"] == pytest.approx(2 * decay, rel=0.01)
+    assert b.info["post_fwhm_mm"] == 8  # the SPECT default: a low-pass post-filter
+    raw = micro.render_imaging(**kw, scan_min=20, post_fwhm_mm=0)
+    assert raw.info["noise_cv_pct"] > 1.5 * b.info["noise_cv_pct"]

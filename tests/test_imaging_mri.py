@@ -82,3 +82,18 @@ def test_kspace_view_and_artifacts(cat):
                                  artifact=art)
         assert a.image != base.image
         assert a.info["artifact"] == art
+
+
+def test_receive_coil_shading_brightens_the_periphery(cat):
+    """An array of surface coils sees the edge of a uniform cylinder better than its centre;
+    the receiver noise (outside the object) is not shaded."""
+    r = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="water-cylinder",
+                             nex=16, size=256)
+    fov = r.info["fov_mm"]
+    c = (np.arange(256) + 0.5 - 128) * fov / 256
+    rad = np.hypot(c[None, :], c[:, None])
+    centre = r.raw[rad < 20].mean()
+    rim = r.raw[(rad > 75) & (rad < 85)].mean()
+    assert rim > 1.03 * centre
+    corners = [r.raw[:30, :30].std(), r.raw[-30:, -30:].std()]
+    assert corners[0] == pytest.approx(corners[1], rel=0.15)

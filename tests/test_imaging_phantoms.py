@@ -30,11 +30,14 @@ def test_phantom_is_consistent(cat, pid):
 
 def test_shepp_logan_values(cat):
     ph = cat.phantoms["shepp-logan"]
-    assert [s.value for s in ph.shapes] == [1.0, -0.8, -0.2, -0.2] + [0.1] * 6
+    assert [s.value for s in ph.variants["modified"]] == [1.0, -0.8, -0.2, -0.2] + [0.1] * 6
     assert [s.value for s in ph.variants["original"]] == [2.0, -0.98, -0.02, -0.02] + [0.01] * 6
-    f = fractions(additive(ph), 256)[1]
+    # the default is CT-scaled: Shepp and Logan's skull and brain, Toft's inner contrasts
+    assert [s.value for s in ph.shapes] == [2.0, -0.98, -0.2, -0.2] + [0.1] * 6
+    f = fractions(additive(ph, "modified"), 256)[1]
     assert f.max() == pytest.approx(1.0, abs=1e-6)
     assert f[128, 128] == pytest.approx(0.2, abs=1e-6)  # brain region of the modified table
+    assert fractions(additive(ph), 256)[1][128, 128] == pytest.approx(1.02, abs=1e-6)
 
 
 def test_exact_line_integrals_and_fourier_transform():

@@ -233,13 +233,14 @@ export function canonicalizeMicroscope(params, ctx) {
 function imagingDefaults(inst) {
   const s = inst.spec;
   const m = inst.modality;
-  if (m === "xray") return { kvp: s.default_kvp, mas: s.default_mas, grid: s.grid_ratio > 0 ? "on" : "off" };
+  if (m === "xray") return { kvp: s.default_kvp, mas: 0, grid: s.grid_ratio > 0 ? "on" : "off" }; // 0 = AEC
   if (m === "ct") return { kvp: s.default_kvp, mas: s.default_mas };
   if (m === "ultrasound") {
     const depth = Math.min(s.max_depth_cm, s.probe !== "linear" ? 16.0 : 5.0);
     return { frequency_mhz: s.default_frequency_mhz, depth_cm: depth, focus_cm: roundHalfEven(depth * 0.5 * 2) / 2 };
   }
-  if (m === "pet" || m === "spect") return { dose_mbq: s.default_dose_mbq };
+  if (m === "pet") return { dose_mbq: s.default_dose_mbq, post_fwhm_mm: 5 };
+  if (m === "spect") return { dose_mbq: s.default_dose_mbq, scan_min: 20, post_fwhm_mm: 8 };
   return {};
 }
 
@@ -252,7 +253,7 @@ function instrumentBounds(inst, name, value) {
     if (!s.kvp_options.includes(value)) {
       throw new CanonError(`${fmtPlain(value)} kVp is not offered by ${inst.id}`, "kvp", s.kvp_options.map(fmtPlain));
     }
-  } else if (name === "mas" && (m === "xray" || m === "ct")) rng = s.mas_range;
+  } else if (name === "mas" && (m === "xray" || m === "ct") && !(m === "xray" && value === 0)) rng = s.mas_range;
   else if (name === "frequency_mhz" && m === "ultrasound") rng = s.frequency_mhz_range;
   else if (name === "depth_cm" && m === "ultrasound") rng = [1.0, s.max_depth_cm];
   else if (name === "dose_mbq" && (m === "pet" || m === "spect")) rng = s.dose_mbq_range;
@@ -314,7 +315,7 @@ export function canonicalizeImaging(input, ctx) {
   const sizeP = spec.imaging_common[0];
   const size = Number(checkChoice(sizeP, params.size || sizeP.default));
 
-  const defaults = imagingDefaults(inst);
+  const defaults = { ...imagingDefaults(inst), ...((phantom.defaults || {})[modality] || {}) };
   const s = {};
   for (const p of specs) {
     let raw = params[p.name];
@@ -334,6 +335,13 @@ export function canonicalizeImaging(input, ctx) {
       s.iterations = 4;
       s.subsets = 8;
     } else if (s.recon === "mlem") s.subsets = 1;
+  }
+  if (has(s, "slice_mm")) {
+    const [lo, hi] = phantom.slice_range_mm || [0, 0];
+    if (!phantom.anatomy) s.slice_mm = 0; // a 2-D test object: one slice
+    else if (!(lo - 1e-9 <= s.slice_mm && s.slice_mm <= hi + 1e-9)) {
+      throw new CanonError(`${fmtPlain(s.slice_mm)} mm is outside ${pid}`, "slice_mm", `${fmtPlain(lo)} to ${fmtPlain(hi)} mm`);
+    }
   }
   if (modality === "ultrasound" && s.focus_cm > s.depth_cm) {
     throw new CanonError("focus is deeper than the image", "focus_cm", `0.5 to ${fmtPlain(s.depth_cm)} cm`);

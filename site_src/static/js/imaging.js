@@ -149,6 +149,21 @@ async function go(params, { push = false } = {}) {
   }
 }
 
+/** The settings to carry to another phantom: its own defaults (window, MRI field of view)
+ * replace the old phantom's, and the slice moves into the new phantom's range. */
+function phantomSwitch(pid) {
+  const p = { ...current(), phantom: pid, variant: "default" };
+  const old = data.catalog.phantoms[req.params.phantom];
+  const next = data.catalog.phantoms[pid];
+  for (const k of Object.keys((old.defaults || {})[req.modality] || {})) delete p[k];
+  for (const k of Object.keys((next.defaults || {})[req.modality] || {})) delete p[k];
+  if (p.slice_mm !== undefined) {
+    const [lo, hi] = next.slice_range_mm || [0, 0];
+    p.slice_mm = Math.min(Math.max(p.slice_mm, lo), hi);
+  }
+  return p;
+}
+
 function current() {
   const p = { ...req.params };
   delete p.format;
@@ -181,7 +196,7 @@ function wire() {
     const phantom = ok ? req.params.phantom : Object.keys(data.catalog.phantoms).sort().find((id) => data.catalog.phantoms[id].modalities.includes(inst.modality));
     go({ instrument: inst.id, phantom }, { push: true });
   });
-  $("phantom").addEventListener("change", () => go({ ...current(), phantom: $("phantom").value, variant: "default" }, { push: true }));
+  $("phantom").addEventListener("change", () => go(phantomSwitch($("phantom").value), { push: true }));
   $("variant").addEventListener("change", () => go({ ...current(), variant: $("variant").value }));
   $("preset").addEventListener("change", () => {
     const name = $("preset").value;

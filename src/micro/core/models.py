@@ -428,10 +428,22 @@ class Phantom(Strict):
     fov_mm: Annotated[float, Field(gt=0, le=1000)]
     background: Id = Field(description="Tissue outside every shape (usually air).")
     tissues: list[Tissue] = Field(min_length=1)
-    shapes: list[Shape] = Field(min_length=1)
+    shapes: list[Shape] = Field(
+        default=[], description="2-D test object: ellipses and rectangles (axial plane).")
+    anatomy: Literal["head", "abdomen", "breast"] | None = Field(
+        default=None, description="3-D procedural anatomy generator (instead of shapes).")
+    slice_range_mm: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+        default=[0.0, 0.0], description="Axial slice positions (z, superior +) a 3-D phantom "
+        "offers; 2-D test objects have one slice, z = 0.")
+    seed: int = Field(default=1, ge=0, description="Seed of the procedural anatomy.")
+    probe_x_mm: float = Field(default=0.0, description="Ultrasound acoustic window: the probe "
+                              "sits on the anterior surface above this x (mm, patient's left +).")
     variants: dict[Id, list[Shape]] = Field(
         default={}, description="Named alternative shape tables (e.g. original Shepp-Logan).")
     modalities: list[Modality] = Field(min_length=1)
+    defaults: dict[Modality, dict[str, float | str]] = Field(
+        default={}, description="Per-modality setting defaults that show this phantom's anatomy "
+        "(window and level, MRI field of view, ...); a request's own values win.")
     sources: list[Text] = []
 
     @model_validator(mode="after")
@@ -440,6 +452,10 @@ class Phantom(Strict):
         for s in [*self.shapes, *(s for v in self.variants.values() for s in v)]:
             if s.tissue not in ids:
                 raise ValueError(f"shape tissue {s.tissue!r} is not one of {sorted(ids)}")
+        if not self.shapes and self.anatomy is None:
+            raise ValueError("a phantom needs shapes (2-D) or an anatomy generator (3-D)")
+        if self.slice_range_mm[0] > self.slice_range_mm[1]:
+            raise ValueError("slice_range_mm must be [lowest, highest]")
         if self.background not in ids:
             raise ValueError(f"background {self.background!r} is not one of {sorted(ids)}")
         return self

@@ -175,10 +175,16 @@ IMAGING_COMMON: tuple[Param, ...] = (
     Choice("size", "s", ("256", "512", "1024"), "512", "Output image width in pixels."),
 )
 
+SLICE = Number("slice_mm", "z", -300, 300, 1, 0, "mm",
+               "Axial slice position (superior +) in a 3-D phantom; 2-D test objects have "
+               "only z = 0.")
+SLICED_MODALITIES = ("ct", "mri", "pet", "spect")
+
 IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
     "xray": (
         Number("kvp", "kv", 20, 150, 1, None, "kVp", "Tube voltage: sets the beam energy."),
-        Number("mas", "mas", 0.1, 1000, 0.1, None, "mAs", "Tube current × time: photon count."),
+        Number("mas", "mas", 0, 1000, 0.1, 0, "mAs",
+               "Tube current × time: photon count; 0 = automatic exposure control."),
         Choice("grid", "grid", ("on", "off"), None, "Anti-scatter grid."),
     ),
     "ct": (
@@ -193,6 +199,7 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Choice("artifact", "a", ("none", "beam-hardening", "metal", "ring", "motion",
                                  "few-views"), "none", "Simulated artefact."),
         Choice("view", "", ("image", "sinogram"), "image", "Reconstruction or sinogram."),
+        SLICE,
     ),
     "mri": (
         Choice("sequence", "", ("spin-echo", "gradient-echo", "inversion-recovery"),
@@ -203,12 +210,13 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Number("flip_deg", "fa", 1, 90, 1, 90, "°", "Flip angle (gradient echo)."),
         Number("fov_mm", "fov", 100, 500, 1, 240, "mm", "Field of view."),
         Number("matrix", "m", 64, 512, 32, 256, "", "Acquisition matrix."),
-        Number("slice_mm", "sl", 1, 10, 0.5, 5, "mm", "Slice thickness."),
+        Number("thickness_mm", "th", 1, 10, 0.5, 5, "mm", "Slice thickness."),
         Number("nex", "nex", 1, 16, 1, 1, "", "Number of excitations (averages)."),
         Number("bandwidth_hz_px", "bw", 50, 1000, 10, 200, "Hz/px", "Receiver bandwidth."),
         Choice("artifact", "a", ("none", "motion", "wrap", "chemical-shift", "gibbs",
                                  "undersampling"), "none", "Simulated artefact."),
         Choice("view", "", ("image", "kspace"), "image", "Image or k-space."),
+        SLICE,
     ),
     "ultrasound": (
         Number("frequency_mhz", "fr", 1, 20, 0.5, None, "MHz", "Transmit frequency."),
@@ -225,6 +233,9 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Choice("recon", "r", ("fbp", "mlem", "osem"), "osem", "Reconstruction."),
         Number("iterations", "it", 1, 100, 1, 4, "", "Iterations (MLEM/OSEM)."),
         Number("subsets", "ss", 1, 32, 1, 8, "", "Subsets (OSEM)."),
+        Number("post_fwhm_mm", "pf", 0, 20, 0.5, None, "mm",
+               "Gaussian post-filter (FWHM) of the reconstruction; 0 = none."),
+        SLICE,
     ),
 }
 IMAGING_PARAMS["spect"] = IMAGING_PARAMS["pet"]

@@ -287,17 +287,18 @@ class ImagingRequest:
 def _imaging_defaults(inst: ImagingInstrument) -> dict[str, Any]:
     s: Any = inst.spec
     m = inst.modality
-    if m == "xray":
-        return {"kvp": s.default_kvp, "mas": s.default_mas,
-                "grid": "on" if s.grid_ratio > 0 else "off"}
+    if m == "xray":  # mAs 0: automatic exposure control
+        return {"kvp": s.default_kvp, "mas": 0, "grid": "on" if s.grid_ratio > 0 else "off"}
     if m == "ct":
         return {"kvp": s.default_kvp, "mas": s.default_mas}
     if m == "ultrasound":
         depth = min(s.max_depth_cm, 16.0 if s.probe != "linear" else 5.0)
         return {"frequency_mhz": s.default_frequency_mhz, "depth_cm": depth,
                 "focus_cm": round(depth * 0.5 * 2) / 2}
-    if m in ("pet", "spect"):
-        return {"dose_mbq": s.default_dose_mbq}
+    if m == "pet":  # OSEM with a 5 mm Gaussian post-filter, as scanners ship
+        return {"dose_mbq": s.default_dose_mbq, "post_fwhm_mm": 5}
+    if m == "spect":  # a 20 min tomographic acquisition, low-pass filtered (count-poor)
+        return {"dose_mbq": s.default_dose_mbq, "scan_min": 20, "post_fwhm_mm": 8}
     return {}
 
 
@@ -310,7 +311,8 @@ def _instrument_bounds(inst: ImagingInstrument, name: str, value: float) -> None
         if value not in s.kvp_options:
             raise InvalidRequest(f"{fmt_plain(value)} kVp is not offered by {inst.id}",
                                  field="kvp", allowed=[fmt_plain(k) for k in s.kvp_options])
-    elif name == "mas" and inst.modality in ("xray", "ct"):
+    elif name == "mas" and inst.modality in ("xray", "ct") and not (
+            inst.modality == "xray" and value == 0):  # 0 = automatic exposure control
         rng = tuple(s.mas_range)
     elif name == "frequency_mhz" and inst.modality == "ultrasound":
         rng = tuple(s.frequency_mhz_range)
@@ -376,7 +378,7 @@ def canonicalize_imaging(params: Mapping[str, Any],
     assert isinstance(size_p, Choice)
     size = int(size_p.check(params.get("size") or size_p.default))
 
-    defaults = _imaging_defaults(inst)
+    defaults = {**_imaging_defaults(inst), **phantom.defaults.get(modality, {})}
     settings: list[tuple[str, Any]] = []
     for p in specs:
         raw = params.get(p.name)
@@ -404,6 +406,14 @@ def canonicalize_imaging(params: Mapping[str, Any],
             s["iterations"], s["subsets"] = 4, 8
         elif s["recon"] == "mlem":
             s["subsets"] = 1
+    if "slice_mm" in s:
+        lo, hi = phantom.slice_range_mm
+        if phantom.anatomy is None:  # a 2-D test object: one slice
+            s["slice_mm"] = 0
+        elif not lo - 1e-9 <= s["slice_mm"] <= hi + 1e-9:
+            raise InvalidRequest(f"{fmt_plain(s['slice_mm'])} mm is outside {pid}",
+                                 field="slice_mm",
+                                 allowed=f"{fmt_plain(lo)} to {fmt_plain(hi)} mm")
     if modality == "ultrasound" and s["focus_cm"] > s["depth_cm"]:
         raise InvalidRequest("focus is deeper than the image", field="focus_cm",
                              allowed=f"0.5 to {fmt_plain(s['depth_cm'])} cm")

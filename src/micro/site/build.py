@@ -263,7 +263,8 @@ def catalog_json(catalog: Catalog, version: str) -> dict[str, Any]:
               for sid, s in sorted(catalog.stains.items())}
     phantoms = {pid: {"id": p.id, "name": p.name, "modalities": list(p.modalities),
                       "variants": sorted(p.variants), "fov_mm": p.fov_mm,
-                      "look_for": list(p.look_for)}
+                      "look_for": list(p.look_for), "defaults": p.defaults,
+                      "anatomy": p.anatomy, "slice_range_mm": list(p.slice_range_mm)}
                 for pid, p in sorted(catalog.phantoms.items())}
     return {"version": version, "modes": list(MODES), "instruments": instruments,
             "specimens": specimens, "stains": stains, "phantoms": phantoms}

@@ -134,7 +134,7 @@ def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
     """Returns (display 0..1 float32 (n, n), raw float32, info). Raw: HU, or the sinogram."""
     spec = inst.spec
     assert isinstance(spec, CtSpec)
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, float(settings["slice_mm"]))
     kvp, mas = float(settings["kvp"]), float(settings["mas"])
     artifact, filt = settings["artifact"], settings["filter"]
     views = int(settings["views"]) if artifact != "few-views" else min(int(settings["views"]),
@@ -171,7 +171,8 @@ def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
         "mu_water_per_cm": round(mu_w, 4),
         "views": views, "detector_bins": bins, "filter": filt, "artifact": artifact,
         "geometry": "parallel beam over 180° (rebinned fan beam)",
-        "pixel_mm": round(phantom.fov_mm / n, 3), "slice_mm": SLICE_MM,
+        "pixel_mm": round(phantom.fov_mm / n, 3), "thickness_mm": SLICE_MM,
+        "slice_mm": float(settings["slice_mm"]),
         "voxel_mm3": round((phantom.fov_mm / n) ** 2 * SLICE_MM, 3),
         "photons_per_ray": round(n0, 1),
         "noise_sigma_hu": round(sigma_hu, 2), "noise_sigma_hu_measured": round(measured, 2),

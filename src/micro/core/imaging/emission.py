@@ -13,7 +13,9 @@ detector (Gaussian, FWHM = the instrument's spatial resolution).
 
 MLEM (Shepp & Vardi 1982): x ← x / (Aᵀ1) · Aᵀ(y / Ax), with attenuation in the model; OSEM
 runs it over interleaved subsets of views. FBP uses the conjugate-view mean for SPECT and no
-attenuation correction.
+attenuation correction. A Gaussian post-filter (FWHM post_fwhm_mm; PET 5 mm, SPECT 8 mm by
+default) trades resolution for noise as clinical reconstructions do: count-poor SPECT is
+unreadable without it.
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,
     spec = inst.spec
     assert isinstance(spec, NuclearSpec)
     modality = spec.modality
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, float(settings["slice_mm"]))
     dose, minutes = float(settings["dose_mbq"]), float(settings["scan_min"])
     recon, iters, subsets = settings["recon"], int(settings["iterations"]), \
         int(settings["subsets"])
@@ -199,6 +201,9 @@ def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,
         x = mlem(a_att, y / scale, iters, subsets if recon == "osem" else 1, views=views)
     voxel_ml = (px / 10.0) ** 2 * (SLICE_MM / 10.0)
     conc = (x.reshape(N_RECON, N_RECON) / voxel_ml * 1000.0).astype(np.float32)  # kBq/mL
+    post = float(settings["post_fwhm_mm"])
+    if post > 0:
+        conc = ndimage.gaussian_filter(conc, post / 2.355 / px, mode="constant")
     img = resize(conc, (n, n))
     frac_n = fractions(add, n)
     body = frac_n[add.background] < 0.01
@@ -209,9 +214,11 @@ def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,
         "isotope": ISOTOPE[modality], "photon_energy_kev": ENERGY_KEV[modality],
         "dose_mbq": dose, "scan_min": minutes, "scan_time_s": minutes * 60.0,
         "recon": recon, "iterations": iters if recon != "fbp" else None,
+        "post_fwhm_mm": post,
         "subsets": subsets if recon == "osem" else None,
         "views": views, "recon_matrix": N_RECON, "pixel_mm": round(px, 3),
-        "slice_mm": SLICE_MM, "voxel_mm3": round(px * px * SLICE_MM, 2),
+        "thickness_mm": SLICE_MM, "slice_mm": float(settings["slice_mm"]),
+        "voxel_mm3": round(px * px * SLICE_MM, 2),
         "detector_fwhm_mm": spec.spatial_resolution_mm,
         "sensitivity_cps_per_mbq": spec.sensitivity_cps_per_mbq,
         "total_counts": int(y.sum()), "mean_decay_factor": round(float(decay), 4),

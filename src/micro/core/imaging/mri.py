@@ -9,6 +9,10 @@ exact analytic transform of the phantom's ellipses and rectangles, sampled on th
 grid (Δk = 1/FOV, matrix × matrix). Truncation (Gibbs), wrap-around and the chemical shift
 of fat (a phase ramp along the read direction, shown with artifact=chemical-shift) are exact.
 
+Receive coil: an 8-element array's root-sum-of-squares sensitivity weights the signal, partly
+normalised as scanners do, leaving a brighter periphery (coil_shading); the noise is the
+receiver's and stays uniform.
+
 Noise: complex Gaussian in k-space, σ chosen from SNR ∝ B0 · voxel volume ·
 √(NEX · N_phase · N_freq / BW_total) and normalized to a reference protocol; the magnitude
 image is Rician (Rayleigh where there is no signal).
@@ -23,7 +27,14 @@ import numpy as np
 from scipy import fft as sfft
 
 from micro.core.imaging.display import auto_window, resize, tissue_means, window
-from micro.core.imaging.phantom import Additive, additive, fractions, kspace
+from micro.core.imaging.phantom import (
+    Additive,
+    Section,
+    additive,
+    fractions,
+    kspace,
+    section_kspace,
+)
 from micro.core.models import ImagingInstrument, MriSpec, Phantom, Tissue
 
 GAMMA_MHZ_T = 42.577
@@ -56,10 +67,17 @@ def signal(t: Tissue, b0: float, seq: str, tr: float, te: float, ti: float, flip
 @functools.lru_cache(maxsize=16)
 def _kspace(add: Additive, n_freq: int, n_phase: int, fov_freq: float, fov_phase: float
             ) -> np.ndarray:
-    """Per-tissue k-space (tissues, n_phase, n_freq), complex128, normalized to pixel mean."""
+    """Per-tissue k-space (tissues, n_phase, n_freq), complex128, normalized to pixel mean.
+
+    Rows are sampled at −k_y, so the reconstruction's row index runs from the patient's
+    anterior (top, +y) to posterior, as in every other modality."""
+    if isinstance(add, Section):
+        k = section_kspace(add, n_freq, n_phase, fov_freq, fov_phase)
+        k.setflags(write=False)
+        return k
     kx = np.fft.fftfreq(n_freq, d=fov_freq / n_freq)
     ky = np.fft.fftfreq(n_phase, d=fov_phase / n_phase)
-    k = kspace(add, kx[None, :], ky[:, None])
+    k = kspace(add, kx[None, :], -ky[:, None])
     k /= (fov_freq / n_freq) * (fov_phase / n_phase)  # → fraction units per pixel
     k.setflags(write=False)
     return k
@@ -78,7 +96,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     spec = inst.spec
     assert isinstance(spec, MriSpec)
     b0 = spec.field_strength_t
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, float(settings["slice_mm"]))
     seq = settings["sequence"]
     tr, te, ti = float(settings["tr_ms"]), float(settings["te_ms"]), float(settings["ti_ms"])
     flip = float(settings["flip_deg"])
@@ -86,7 +104,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     matrix = int(settings["matrix"])
     nex = int(settings["nex"])
     bw = float(settings["bandwidth_hz_px"])
-    slice_mm = float(settings["slice_mm"])
+    thick = float(settings["thickness_mm"])
     artifact = settings["artifact"]
 
     n_freq = matrix
@@ -107,22 +125,31 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
             k = k + sig[i] * kt[i] * ramp
     if artifact == "motion":  # a random phase error per phase-encode line (ghosts along y)
         k = k * np.exp(1j * rng.normal(0, 0.6, size=(n_phase, 1)))
+    # the inverse DFT puts sample m at (m − N/2)·Δ; a half-pixel shift puts it on the centre of
+    # output pixel m, where the phantom rasters sample (x + Δx/2 across, y − Δy/2 down)
+    ny_out = max(round(n * fov_phase / fov), 8)
+    kxs = np.fft.fftfreq(n_freq, d=fov / n_freq)[None, :]
+    kys = np.fft.fftfreq(n_phase, d=fov_phase / n_phase)[:, None]
+    k = k * (np.exp(1j * np.pi * kys * (fov_phase / ny_out))
+             * np.exp(1j * np.pi * kxs * (fov / n)))
     sampled = np.ones((n_phase, 1))
     if artifact == "undersampling":  # every other line outside the central 8 %, zero-filled
         ky = np.fft.fftfreq(n_phase)
         sampled = ((np.abs(ky) < 0.04) | (np.arange(n_phase) % 2 == 0)).astype(float)[:, None]
         k = k * sampled
 
-    voxel = (fov / n_freq) * (fov_phase / n_phase) * slice_mm
+    voxel = (fov / n_freq) * (fov_phase / n_phase) * thick
     rel = snr_factor(b0, voxel, nex, n_phase, n_freq, bw)
     sigma = 1.0 / (REF_SNR * rel)  # image-domain σ per channel, PD units
     noise = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * (
         sigma * np.sqrt(n_freq * n_phase))
     k_noisy = k + noise * sampled
 
-    # zero-fill to the output grid (n over the frequency FOV) and reconstruct
-    ny_out = max(round(n * fov_phase / fov), 8)
-    img = _recon(k_noisy, n, ny_out)
+    # zero-fill to the output grid (n over the frequency FOV) and reconstruct; the receive
+    # array weights the signal (not the receiver noise) by its sensitivity
+    coil = coil_shading(add, n, ny_out, fov, fov_phase)
+    img = np.abs(coil * _recon(k, n, ny_out, magnitude=False)
+                 + _recon(k_noisy - k, n, ny_out, magnitude=False)).astype(np.float32)
     if ny_out != n:  # phase FOV smaller than frequency FOV: centre it in a square frame
         frame = np.zeros((n, n), dtype=np.float32)
         off = (n - ny_out) // 2
@@ -134,8 +161,9 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     info: dict[str, Any] = {
         "field_strength_t": b0, "sequence": seq, "tr_ms": tr, "te_ms": te, "ti_ms": ti,
         "flip_deg": flip, "fov_mm": fov, "matrix": [n_freq, n_phase], "nex": nex,
-        "bandwidth_hz_px": bw, "slice_mm": slice_mm, "artifact": artifact,
-        "voxel_mm": [round(fov / n_freq, 3), round(fov_phase / n_phase, 3), slice_mm],
+        "bandwidth_hz_px": bw, "thickness_mm": thick, "artifact": artifact,
+        "slice_mm": float(settings["slice_mm"]),
+        "voxel_mm": [round(fov / n_freq, 3), round(fov_phase / n_phase, 3), thick],
         "voxel_mm3": round(voxel, 3),
         "scan_time_s": round(tr * n_phase * nex / 1000.0, 1),
         "noise_sigma": round(float(sigma), 5),
@@ -157,9 +185,44 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     return window(img, max(peak, 1e-9), peak / 2), img.astype(np.float32), info
 
 
-def _recon(k: np.ndarray, nx: int, ny: int) -> np.ndarray:
-    """Zero-filled inverse FFT of a (n_phase, n_freq) k-space to (ny, nx), magnitude, float32.
-    Pixel values keep the PD scale (fraction × signal)."""
+COIL_ELEMENTS = 8
+COIL_GAP_MM = 25.0
+PRESCAN_NORMALISE = 0.7
+"""Fraction (in log) of the array's shading that the scanner's intensity normalisation
+(prescan normalise / CLEAR) removes: the residual is the familiar bright periphery."""
+
+
+@functools.lru_cache(maxsize=16)
+def coil_shading(add: Additive | Section, nx: int, ny: int, fov: float, fov_phase: float
+                 ) -> np.ndarray:
+    """Residual receive-coil shading (ny, nx), float32, mean 1 over the body: an array of
+    COIL_ELEMENTS loops on an ellipse COIL_GAP_MM outside the body, each with the on-axis
+    loop sensitivity a²/(a² + d²)^{3/2}, combined as the root sum of squares, partly
+    normalised away (PRESCAN_NORMALISE)."""
+    frac = fractions(add, nx, fov)
+    off = (nx - ny) // 2
+    body = frac[add.background][off:off + ny] < 0.5
+    if not body.any():
+        return np.ones((ny, nx), dtype=np.float32)
+    x = (np.arange(nx) + 0.5 - nx / 2) * (fov / nx)
+    y = (ny / 2 - np.arange(ny) - 0.5) * (fov_phase / ny)
+    big_a = float(np.abs(x[body.any(axis=0)]).max()) + COIL_GAP_MM
+    big_b = float(np.abs(y[body.any(axis=1)]).max()) + COIL_GAP_MM
+    loop = 0.35 * min(big_a, big_b)
+    sos = np.zeros((ny, nx))
+    for phi in np.arange(COIL_ELEMENTS) * 2 * np.pi / COIL_ELEMENTS + np.pi / COIL_ELEMENTS:
+        d2 = (x[None, :] - big_a * np.cos(phi)) ** 2 + (y[:, None] - big_b * np.sin(phi)) ** 2
+        sos += (loop ** 2 / (loop ** 2 + d2) ** 1.5) ** 2
+    out = (np.sqrt(sos) / float(np.sqrt(sos)[body].mean())) ** (1 - PRESCAN_NORMALISE)
+    out /= float(out[body].mean())
+    res = out.astype(np.float32)
+    res.setflags(write=False)
+    return res
+
+
+def _recon(k: np.ndarray, nx: int, ny: int, magnitude: bool = True) -> np.ndarray:
+    """Zero-filled inverse FFT of a (n_phase, n_freq) k-space to (ny, nx), magnitude, float32
+    (or the complex image). Pixel values keep the PD scale (fraction × signal)."""
     n_phase, n_freq = k.shape
     big = np.zeros((ny, nx), dtype=np.complex64)
     hy, hx = min(n_phase, ny) // 2, min(n_freq, nx) // 2
@@ -168,4 +231,5 @@ def _recon(k: np.ndarray, nx: int, ny: int) -> np.ndarray:
     oy, ox = ny // 2, nx // 2
     big[oy - hy:oy + hy, ox - hx:ox + hx] = ks[cy - hy:cy + hy, cx - hx:cx + hx]
     img = sfft.ifft2(np.fft.ifftshift(big), workers=1) * (nx * ny / (n_freq * n_phase))
-    return np.abs(np.fft.fftshift(img)).astype(np.float32)
+    img = np.fft.fftshift(img)
+    return np.abs(img).astype(np.float32) if magnitude else img

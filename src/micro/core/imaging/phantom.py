@@ -11,6 +11,12 @@ shape (Shepp-Logan style) gives w = {tissue: value}. Every modality is linear in
 fractions (μ, signal, uptake, scattering), so line integrals, k-space samples and rasters are
 exact sums over the shapes. Everything that depends only on the phantom and the geometry is
 cached.
+
+A 3-D phantom (an `anatomy` generator instead of shapes) is seen through a `Section`: the axial
+slice at z (or, for radiography, the whole volume). Its fractions are the generator's raster;
+its line integrals come from the Fourier-slice theorem (the 1-D transform of a projection is a
+line through the 2-D transform of the raster), its k-space from the raster's DFT (folded for a
+reduced phase field of view, so wrap-around is exact for the raster).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sfft
 from scipy.special import j1
 
 from micro.core.errors import InvalidRequest
@@ -83,6 +90,28 @@ def _outline(shape: Shape, n: int = 96) -> tuple[np.ndarray, np.ndarray]:
     return x0 + u * c - v * s, y0 + u * s + v * c
 
 
+@dataclass(frozen=True)
+class Section:
+    """An axial section (z in mm) of a 3-D procedural phantom; z None = the whole volume."""
+
+    phantom_id: str
+    variant: str
+    tissues: tuple[str, ...]
+    background: int
+    fov_mm: float
+    z_mm: float | None
+    kind: str
+    seed: int
+    probe_x_mm: float = 0.0
+    solids: tuple[Solid, ...] = ()
+
+    @property
+    def anatomy(self):  # type: ignore[no-untyped-def]
+        from micro.core.imaging.anatomy import anatomy
+
+        return anatomy(self.kind, self.tissues, self.seed)
+
+
 _ADDITIVE: IdentityCache[Additive] = IdentityCache(256)
 
 
@@ -116,11 +145,18 @@ def _build_additive(phantom: Phantom, variant: str) -> Additive:
     return Additive(phantom.id, variant, tissues, bg, tuple(solids), float(phantom.fov_mm))
 
 
-def additive(phantom: Phantom, variant: str = "default") -> Additive:
-    """The phantom (or one of its variants) in additive form."""
+def additive(phantom: Phantom, variant: str = "default", z_mm: float | None = 0.0
+             ) -> Additive | Section:
+    """The phantom (or one of its variants) in additive form; for a 3-D phantom the axial
+    section at z_mm (None: the whole volume, for projection radiography)."""
     if variant != "default" and variant not in phantom.variants:
         raise InvalidRequest(f"unknown variant {variant!r}", field="variant",
                              allowed=["default", *phantom.variants])
+    if phantom.anatomy is not None:
+        tissues = tuple(t.id for t in phantom.tissues)
+        return Section(phantom.id, variant, tissues, tissues.index(phantom.background),
+                       float(phantom.fov_mm), None if z_mm is None else float(z_mm),
+                       phantom.anatomy, phantom.seed, float(phantom.probe_x_mm))
     return _ADDITIVE.get(phantom, (variant,), lambda: _build_additive(phantom, variant))
 
 
@@ -143,6 +179,12 @@ def fractions(add: Additive, n: int, fov_mm: float | None = None) -> np.ndarray:
     """Tissue fractions, float32 (tissues, n, n); row 0 is the top (+y). Partial volume by
     SUPERSAMPLE² sub-pixels, evaluated only in each shape's bounding box."""
     fov = add.fov_mm if fov_mm is None else fov_mm
+    if isinstance(add, Section):
+        from micro.core.imaging.anatomy import section_fractions
+
+        res = section_fractions(add.anatomy, add.z_mm or 0.0, n, fov)
+        res.setflags(write=False)
+        return res
     px = fov / n
     ss = SUPERSAMPLE
     sub = (np.arange(ss) + 0.5) / ss - 0.5  # sub-pixel offsets in pixels
@@ -190,6 +232,9 @@ def chords(add: Additive, theta: np.ndarray, s: np.ndarray,
     theta: view angles (radians); s: detector positions (mm); the ray of (θ, s) is the line
     x cosθ + y sinθ = s. shift_mm: optional (views, 2) translation of the whole object per
     view (patient motion). The background's own infinite path is left out (zero weight)."""
+    if isinstance(add, Section):
+        return _section_chords(add, np.asarray(theta, dtype=np.float64),
+                               np.asarray(s, dtype=np.float64), shift_mm)
     th = np.asarray(theta, dtype=np.float64)[:, None]
     sv = np.asarray(s, dtype=np.float64)[None, :]
     ct, st = np.cos(th), np.sin(th)
@@ -231,11 +276,136 @@ def _rect_chord(sp: np.ndarray, c: np.ndarray, sn: np.ndarray, a: float, b: floa
     return np.clip(hi - lo, 0, None)
 
 
+def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
+                    shift_mm: np.ndarray | None) -> np.ndarray:
+    """Per-tissue projections (tissues, views, bins), mm, float32, of a section's raster by the
+    Fourier-slice theorem: P̂_θ(ω) = F̂(ω cosθ, ω sinθ), F̂ from the 2×-padded FFT of the
+    raster (box pixels: × sinc), sampled bilinearly, then a 1-D inverse FFT per view.
+    s must be evenly spaced. The background is left out, as for shapes."""
+    from micro.core.imaging.anatomy import SECTION_PX, _one_hot, section_labels
+
+    an = sec.anatomy
+    lab = section_labels(an, sec.z_mm or 0.0)
+    r, p = SECTION_PX, sec.fov_mm / SECTION_PX
+    m = 2 * r
+    ds = float(s[1] - s[0]) if s.size > 1 else p
+    nb = s.size  # the body lies inside the scan circle: one detector span has no wrap
+    omega = np.fft.fftfreq(nb, d=ds)  # cycles/mm
+    u = omega[None, :] * np.cos(theta)[:, None]
+    v = omega[None, :] * np.sin(theta)[:, None]
+    # grid coordinates in the fftshifted spectrum of the padded raster
+    cu, cv = u * m * p + m / 2, v * m * p + m / 2
+    present = [t for t in range(len(sec.tissues))
+               if t != sec.background and np.any(lab == t)]
+    out = np.zeros((len(sec.tissues), theta.size, s.size), dtype=np.float32)  # cached: compact
+    if not present:
+        return out
+    onehot = _one_hot(lab, len(sec.tissues))
+    k = np.fft.fftfreq(m)  # cycles per pixel
+    # The raster sits centred on index 0 of the padded array (pixel j at index j − r/2, at
+    # (index + ½)·p); rows are flipped so the index grows with y. The spectrum is sampled by
+    # Keys cubic convolution (a = −½): exact on the grid; off it the image is weighted by
+    # at most 1 % within the central half of the field (5 % at its edge).
+    phase = np.exp(-2j * np.pi * k * 0.5) * np.sinc(k)
+    i0, j0 = np.floor(cv).astype(np.int64), np.floor(cu).astype(np.int64)
+    fv, fu = (cv - i0).astype(np.float32), (cu - j0).astype(np.float32)
+    ok = (i0 >= 1) & (i0 < m - 2) & (j0 >= 1) & (j0 < m - 2)
+    base = np.where(ok, i0 * m + j0, m + 1)
+    wv, wu = _keys(fv), _keys(fu)
+    taps = [(base + dv * m + du, wv[dv + 1] * wu[du + 1])
+            for dv in (-1, 0, 1, 2) for du in (-1, 0, 1, 2)]
+    ph2 = (phase[:, None] * phase[None, :] * (p * p)).astype(np.complex64)
+    ph2 = np.fft.fftshift(ph2)
+    shift = s[0]
+    if shift_mm is not None:  # the object moved by d: its projection moves by d·n̂
+        shift = shift - (shift_mm[:, :1] * np.cos(theta)[:, None]
+                         + shift_mm[:, 1:] * np.sin(theta)[:, None])
+    ramp = np.exp(2j * np.pi * omega[None, :] * shift).astype(np.complex64)
+    taps = [(ix.astype(np.int32), w) for ix, w in taps]
+    # two tissues per transform: f1 + i·f2 has spectrum F1 + i·F2, and as each projection is
+    # real, the inverse 1-D transform returns p1 + i·p2
+    pad = np.zeros((m, m), dtype=np.complex64)
+    for pair in (present[i:i + 2] for i in range(0, len(present), 2)):
+        pad[:r, :r] = onehot[pair[0]][::-1]
+        if len(pair) == 2:
+            pad[:r, :r] += 1j * onehot[pair[1]][::-1]
+        f = np.fft.fftshift(sfft.fft2(np.roll(pad, (-(r // 2), -(r // 2)), axis=(0, 1)),
+                                      workers=1))
+        f *= ph2  # axis 0: v (y), axis 1: u (x); zero frequency at m/2
+        flat = f.ravel()
+        spec = sum(flat[ix] * w for ix, w in taps)
+        spec = np.where(ok, spec, 0) * ramp
+        proj = np.fft.ifft(spec, axis=1) / ds
+        out[pair[0]] = proj.real[:, :s.size]
+        if len(pair) == 2:
+            out[pair[1]] = proj.imag[:, :s.size]
+    return out
+
+
+def _keys(f: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Keys cubic-convolution weights (a = −½) of the samples at −1, 0, 1, 2 for offset f."""
+    a = -0.5
+    out = []
+    for d in (1 + f, f, 1 - f, 2 - f):
+        d = np.abs(d)
+        w = np.where(d <= 1, (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1,
+                     np.where(d < 2, a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a, 0.0))
+        out.append(w.astype(np.float32))
+    return tuple(out)
+
+
+def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
+                   fov_phase: float) -> np.ndarray:
+    """Per-tissue k-space (tissues, n_phase, n_freq) of a section, complex64, in fraction
+    units per acquisition pixel, sampled at (k_x, −k_y) like the analytic path: the DFT of the
+    raster resampled to 2× the matrix, folded into the phase field of view (wrap-around)."""
+    from micro.core.imaging.anatomy import _one_hot, resample, section_labels
+
+    an = sec.anatomy
+    lab = section_labels(an, sec.z_mm or 0.0)
+    nx, ny = 2 * n_freq, 2 * n_phase
+    extent = max(sec.fov_mm, fov_freq, fov_phase)
+    q = int(np.ceil(extent / fov_phase))
+    q += 1 - q % 2  # odd: the middle block is the phase field of view
+    onehot = _one_hot(lab, len(sec.tissues))
+    out = np.zeros((len(sec.tissues), n_phase, n_freq), dtype=np.complex64)  # cached: compact
+    px, py = fov_freq / nx, fov_phase / ny
+    kx_i = (np.fft.fftfreq(n_freq) * n_freq).astype(int)
+    ky_i = (np.fft.fftfreq(n_phase) * n_phase).astype(int)
+    ph_x = np.exp(-2j * np.pi * kx_i * (0.5 - nx / 2) / nx) * np.sinc(kx_i / nx)
+    ph_y = np.exp(2j * np.pi * ky_i * (ny / 2 - 0.5) / ny) * np.sinc(ky_i / ny)
+    for t in range(len(sec.tissues)):
+        if t == sec.background or not np.any(lab == t):
+            continue
+        img = resample(onehot[t:t + 1], sec.fov_mm, nx, fov_freq, q * ny, q * fov_phase)[0]
+        # (area beyond the raster is background, excluded like the analytic path's)
+        img = img.reshape(q, ny, nx).sum(axis=0)  # fold: coarse k sampling aliases in y
+        f = np.fft.fft2(img)[np.ix_(ky_i % ny, kx_i % nx)]
+        out[t] = f * ph_y[:, None] * ph_x[None, :] * (px * py)
+    out /= (fov_freq / n_freq) * (fov_phase / n_phase)
+    return out
+
+
 @functools.lru_cache(maxsize=16)
 def thickness(add: Additive, n: int) -> np.ndarray:
     """Per-tissue path length (cm) for a projection radiograph viewed face-on, float32
     (tissues, n, n). Each ellipse is an ellipsoid whose third semi-axis is its shorter one;
-    each rectangle is a slab of that half-thickness (partial volume by supersampling)."""
+    each rectangle is a slab of that half-thickness (partial volume by supersampling).
+    A 3-D phantom is projected front to back through its whole volume (rows: superior at
+    the top; columns: the patient's right on the left)."""
+    if isinstance(add, Section):
+        from scipy import ndimage
+
+        from micro.core.imaging.anatomy import frontal_paths, speck_paths
+
+        paths = frontal_paths(add.anatomy)
+        z = n / paths.shape[-1]
+        res = np.stack([ndimage.zoom(pl, z, order=1, mode="nearest", grid_mode=True)
+                        for pl in paths]).astype(np.float32)
+        if add.anatomy.specks:
+            res += speck_paths(add.anatomy, n)
+        res.setflags(write=False)
+        return res
     px = add.fov_mm / n
     ss = SUPERSAMPLE
     sub = (np.arange(ss) + 0.5) / ss  # sub-pixel offsets in pixels

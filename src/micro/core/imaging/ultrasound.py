@@ -67,12 +67,15 @@ class Geometry:
 
 
 def _skin(add: Additive) -> tuple[float, float]:
-    """Probe position: the top of the body on the vertical midline (mm)."""
+    """Probe position: the top (anterior surface) of the body above x = the phantom's
+    acoustic window (the midline for test objects; over the liver for the abdomen)."""
     frac = fractions(add, RASTER)
-    col = frac[add.background][:, RASTER // 2]
-    i = int(np.argmax(col < 0.5))
     px = add.fov_mm / RASTER
-    return 0.0, add.fov_mm / 2 - i * px
+    x0 = float(getattr(add, "probe_x_mm", 0.0))
+    j = int(np.clip(round(x0 / px + RASTER / 2 - 0.5), 0, RASTER - 1))
+    col = frac[add.background][:, j]
+    i = int(np.argmax(col < 0.5))
+    return x0, add.fov_mm / 2 - i * px
 
 
 def geometry(add: Additive, spec: UltrasoundSpec, depth_cm: float, n: int) -> Geometry:
@@ -162,6 +165,26 @@ def _unit_energy_gauss(sigma: np.ndarray, n: int) -> np.ndarray:
         np.float32)
 
 
+def _burn_marks(display: np.ndarray, g: Geometry, focus_cm: float) -> None:
+    """Burn the scanner's overlay into the display (not the raw envelope): depth marks down
+    the right edge every centimetre (longer every 5 cm) and the transmit-focus marker (a
+    small triangle pointing at the focal depth) at the left edge."""
+    x0, y0, px = g.frame
+    n = display.shape[0]
+    top = (y0 - g.y_skin_mm) / px  # row of the skin on the central line
+    tick = max(n // 128, 1)
+    for cm in range(0, int(g.depth_mm // 10) + 1):
+        row = round(float(top) + cm * 10 / px)
+        if 0 <= row < n:
+            length = 6 * tick if cm % 5 == 0 else 3 * tick
+            display[max(row - tick // 2, 0):row + tick // 2 + 1, n - length - tick:n - tick] = 1.0
+    row = round(float(top) + focus_cm * 10 / px)
+    for k in range(4 * tick):
+        r0, r1 = row - (4 * tick - k) // 2, row + (4 * tick - k) // 2 + 1
+        if 0 <= r0 and r1 <= n:
+            display[r0:r1, tick + k] = 1.0
+
+
 def render_ultrasound(settings: dict[str, Any], phantom: Phantom, variant: str,
                       inst: ImagingInstrument, n: int, rng: np.random.Generator
                       ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -226,6 +249,7 @@ def render_ultrasound(settings: dict[str, Any], phantom: Phantom, variant: str,
     ref_db = 20 * np.log10(np.sqrt(np.pi) / 2) + 12.0  # b = 1 speckle sits 12 dB below the top
     db = 20 * np.log10(np.maximum(raw, 1e-6)) - ref_db
     display = np.where(ok, np.clip((db + dr_db) / dr_db, 0, 1), 0).astype(np.float32)
+    _burn_marks(display, g, focus_cm)
 
     x0, y0, px = g.frame
     f_number = zf / d_ap
@@ -235,7 +259,7 @@ def render_ultrasound(settings: dict[str, Any], phantom: Phantom, variant: str,
         "dynamic_range_db": dr_db, "tgc": tgc, "aperture_mm": d_ap,
         "f_number": round(f_number, 2),
         "axial_resolution_mm": round(lam, 3),
-        "lateral_resolution_mm_at_focus": round(lam * f_number, 3),
+        "lateral_resolution_mm_at_focus": round(lam * max(f_number, F_NUMBER_MIN), 3),
         "penetration_cm": round(60.0 / (2 * SOFT_TISSUE_DB_CM_MHZ * f_mhz), 1),
         "frame_rate_hz": round(1e6 / (nl * 2 * g.depth_mm / C_MM_US), 1),
         "pixel_mm": round(px, 3),

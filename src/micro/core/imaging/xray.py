@@ -8,6 +8,15 @@ SPR = 0.12 per cm of water-equivalent thickness (capped at 6); an anti-scatter g
 12 % of the scatter and 70 % of the primary. Quantum noise: Poisson photons per pixel,
 N = Φ(kVp) · mAs · pixel area · DQE; the detector blurs by its pixel aperture (σ = 0.5 px,
 image intensifier 1.5 px).
+
+Automatic exposure control (mAs 0, the default): the exposure ends when the detector behind
+the AEC field (the central third of the image, under the body) has received its target photon
+fluence: 3.5·10⁴ /mm² for radiography (≈ 2.5 µGy at 30 keV, a speed-400 system) and
+4.6·10⁵ /mm² for mammography (≈ 100 µGy at 18 keV), within the tube's mAs range. Mammography
+compresses the object: path lengths are scaled so the thickest part is COMPRESSED_CM.
+The display maps attenuation (−ln T) over the body's 0.5–99.5 percentiles (mammography: over
+the uniformly compressed part, where the diagnosis is made): bone and dense tissue white, the
+unattenuated beam black.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from scipy import ndimage
 
 from micro.core.imaging.attenuation import WATER_MU, effective_energy_kev, mu_at, mu_table_at
 from micro.core.imaging.display import largest_uniform, tissue_means
-from micro.core.imaging.phantom import additive, fractions, thickness
+from micro.core.imaging.phantom import Section, additive, fractions, thickness
 from micro.core.models import ImagingInstrument, Phantom, XraySpec
 
 FLUENCE_PER_MM2_PER_MAS = 2.5e5
@@ -28,6 +37,10 @@ FLUENCE_PER_MM2_PER_MAS = 2.5e5
 DQE = 0.65
 SPR_PER_CM = 0.12
 GRID_SCATTER, GRID_PRIMARY = 0.12, 0.70
+AEC_TARGET_PER_MM2 = {"tungsten": 3.5e4, "molybdenum": 4.6e5, "rhodium": 4.6e5}
+"""Detector photon fluence at which the AEC ends the exposure (air kerma / (E·μen/ρ of air))."""
+COMPRESSED_CM = 4.5
+"""Compressed breast thickness (mammography), cm: the thickest path through the object."""
 
 
 def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
@@ -46,14 +59,18 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     spec = inst.spec
     assert isinstance(spec, XraySpec)
-    add = additive(phantom, variant)
+    add = additive(phantom, variant, None)  # a 3-D phantom: the whole volume
     kvp, mas = float(settings["kvp"]), float(settings["mas"])
     grid = settings["grid"] == "on"
     e = effective_energy_kev(kvp, spec.anode, spec.filtration_mm_al)
     mu = np.array([mu_at(t, e) for t in phantom.tissues])
     mu[add.background] = 0.0  # the background's path is the air gap, not the body
     L = thickness(add, n)  # cm
-    line = np.tensordot(mu, L, axes=1)
+    mammography = spec.anode in ("molybdenum", "rhodium")
+    if mammography:
+        body_cm = L.sum(axis=0) - L[add.background]
+        L = L * min(1.0, COMPRESSED_CM / max(float(body_cm.max()), 1e-6))
+    line = np.tensordot(mu.astype(np.float32), L, axes=1)
     primary = np.exp(-line)
     mu_w = mu_table_at(WATER_MU, e)
     water_cm = line / mu_w
@@ -67,6 +84,22 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     else:
         primary_d, scatter_d = primary, scatter
     px = phantom.fov_mm / n
+    if isinstance(add, Section):  # a projection has no tissue map: the body is its shadow
+        body = (L.sum(axis=0) - L[add.background]) > 0.05
+        frac = np.zeros((len(add.tissues), n, n), dtype=np.float32)
+        frac[add.background] = ~body
+    else:
+        frac = fractions(add, n)
+        body = frac[add.background] < 0.5
+    aec = mas == 0
+    if aec:
+        third = np.zeros_like(body)
+        third[n // 3:n - n // 3, n // 3:n - n // 3] = True
+        field = third & body if (third & body).any() else third
+        t_aec = float((primary_d + scatter_d)[field].mean())
+        per_mas = FLUENCE_PER_MM2_PER_MAS * (kvp / 80.0) ** 2 * max(t_aec, 1e-12)
+        lo_mas, hi_mas = spec.mas_range
+        mas = float(np.clip(round(AEC_TARGET_PER_MM2[spec.anode] / per_mas, 1), lo_mas, hi_mas))
     n0 = FLUENCE_PER_MM2_PER_MAS * (kvp / 80.0) ** 2 * mas * px * px * DQE
     expected = n0 * (primary_d + scatter_d)
     counts = _poisson(rng, expected)
@@ -76,16 +109,19 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     raw = (counts / n0).astype(np.float32)  # transmitted fraction (with scatter)
     ideal = ndimage.gaussian_filter((primary_d + scatter_d).astype(np.float32), blur)
 
-    frac = fractions(add, n)
-    region = largest_uniform(frac, add.background)
-    body = frac[add.background] < 0.5
+    region = (ndimage.binary_erosion(body, iterations=max(n // 64, 2))
+              if isinstance(add, Section) else largest_uniform(frac, add.background))
     sigma = float((raw - ideal)[region].std()) if region.any() else 0.0
     mean = float(raw[region].mean()) if region.any() else 0.0
     sf = scatter_d / (primary_d + scatter_d)
-    means = tissue_means(raw, add, frac)
+    # a projection of a 3-D body has no pure-tissue pixels (only the air around it)
+    means = ({add.tissues[add.background]: round(float(raw[~body].mean()), 4)}
+             if isinstance(add, Section) and (~body).any() else
+             {} if isinstance(add, Section) else tissue_means(raw, add, frac))
     bg = means.get(add.tissues[add.background], 1.0)
     info: dict[str, Any] = {
-        "kvp": kvp, "mas": mas, "grid": "on" if grid else "off", "anode": spec.anode,
+        "kvp": kvp, "mas": mas, "exposure": "automatic (AEC)" if aec else "manual",
+        "grid": "on" if grid else "off", "anode": spec.anode,
         "effective_energy_kev": round(e, 1),
         "effective_energy_model": "E_eff = kVp·min(0.55, 0.33 + 0.025·mm Al) (W); 0.62·kVp (Mo)"
                                   ", 0.66·kVp (Rh)",
@@ -98,10 +134,17 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         "entrance_air_kerma_mgy": round(0.05 * (kvp / 80.0) ** 2 * mas, 3),
         "raw_unit": "transmitted fraction (primary + scatter, per unattenuated beam)",
     }
+    if mammography:
+        info["compressed_thickness_cm"] = round(float(
+            (L.sum(axis=0) - L[add.background]).max()), 2)
     if spec.frame_rate_fps:
         info["frame_rate_fps"] = spec.frame_rate_fps
     # display: attenuation bright (as on a radiograph): −ln(T) windowed over the body
     att = -np.log(np.maximum(raw, 1e-4))
-    lo, hi = np.percentile(att, [1, 99.8])
+    region_w = body
+    if mammography:  # window on the uniformly compressed breast; the thin rim burns out
+        thick = L.sum(axis=0) - L[add.background]
+        region_w = body & (thick > 0.45 * float(thick.max()))
+    lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     return display, raw, info

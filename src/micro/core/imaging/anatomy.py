@@ -1,0 +1,475 @@
+"""Procedural 3-D anatomy: implicit (mesh-free) organs with smooth irregular boundaries.
+
+Coordinates in mm, patient frame: x towards the patient's left (image right in radiological
+convention), y anterior, z superior. An anatomy is a label function: every point gets exactly
+one tissue, organs carved from nested implicit shapes (ellipsoids, tubes, depth below a
+surface) whose boundaries are displaced by smooth random fields. A field is a sum of random
+plane waves (seeded per phantom), evaluated as products of 1-D complex exponentials, so a slice
+or a whole volume costs one multiply per wave per point.
+
+The cortex is folded by the zero set of a random field: the set {g = 0} of a smooth field is a
+labyrinth of sheets, which is what sulci look like; grey matter is the band within ~3 mm of the
+brain surface or of a sulcus, white matter lies beneath.
+
+Slices are rasterised at SECTION_PX over the phantom's field of view and cached per (phantom,
+z); the frontal projection (radiography) integrates a coarser volume along y once per phantom.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+SECTION_PX = 512
+"""Raster of one axial section over the phantom's field of view (label per pixel)."""
+PROJECTION_PX = 128
+"""Frontal-projection raster (x × z) for radiography; path sampled every PROJECTION_STEP_MM."""
+PROJECTION_STEP_MM = 1.5
+
+
+class Waves:
+    """A smooth random field: Σ_k cos(2π f_k·p + φ_k), scaled to unit variance, with
+    wavelengths around `wavelength_mm` (isotropic directions)."""
+
+    def __init__(self, rng: np.random.Generator, wavelength_mm: float, k: int = 10,
+                 anisotropy: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+        d = rng.standard_normal((k, 3))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        f = (1.0 / wavelength_mm) * rng.uniform(0.75, 1.3, size=(k, 1))
+        self.k = 2 * np.pi * f * d * np.asarray(anisotropy)[None, :]
+        self.phase = rng.uniform(0, 2 * np.pi, size=k)
+        self.scale = np.sqrt(2.0 / k)
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        out = np.zeros(np.broadcast_shapes(x.shape, y.shape, z.shape), dtype=np.float32)
+        for (kx, ky, kz), ph in zip(self.k, self.phase, strict=True):
+            # cos(a + b + c) from 1-D factors: only the final product is full size
+            ex = np.exp(1j * (kx * x + ph)).astype(np.complex64)
+            eyz = (np.exp(1j * ky * y) * np.exp(1j * kz * z)).astype(np.complex64)
+            out += (ex * eyz).real
+        out *= self.scale
+        return out
+
+
+def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[float, float, float],
+              r: tuple[float, float, float], yaw_deg: float = 0.0) -> np.ndarray:
+    """Normalised radius ρ of an ellipsoid (ρ < 1 inside), yawed about z."""
+    t = np.deg2rad(yaw_deg)
+    dx, dy = x - c[0], y - c[1]
+    u = dx * np.cos(t) + dy * np.sin(t)
+    v = -dx * np.sin(t) + dy * np.cos(t)
+    return np.sqrt((u / r[0]) ** 2 + (v / r[1]) ** 2 + ((z - c[2]) / r[2]) ** 2)
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """A 3-D phantom: tissues (ids in the phantom's table order) and a label function."""
+
+    name: str
+    tissues: tuple[str, ...]
+    fov_mm: float
+    z_range: tuple[float, float]
+    labels: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    ap_extent_mm: float  # half-extent along y of the body, for the frontal projection
+    specks: tuple[tuple[str, float, float, float], ...] = ()
+    projection_px: int = PROJECTION_PX
+    outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    """Exact total path (mm) through the body along y at (x, z), if known."""
+    """Objects too small for the rasters (tissue, x, z, radius mm): spheres whose exact path
+    lengths are added to the frontal projection at the output resolution."""
+
+
+# --------------------------------------------------------------------------- the head
+
+def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
+    ix = {t: i for i, t in enumerate(tissues)}
+    rng = np.random.default_rng(seed)
+    shape_noise = Waves(rng, 70.0, 8)
+    fine_noise = Waves(rng, 18.0, 10)
+    fold = Waves(rng, 26.0, 14)
+    depth_noise = Waves(rng, 40.0, 8)
+    diploe_noise = Waves(rng, 50.0, 6)
+    lesion_noise = Waves(rng, 9.0, 8)
+    zc = -12.0  # centre of the cranial ellipsoid (the slice z = 0 is at the ventricles)
+
+    def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        # outer surface: an egg, broader behind, flattened below, gently irregular
+        a = 74.0 * (1 - 0.07 * np.clip(y / 95.0, -1, 1))
+        rho = np.sqrt((x / a) ** 2 + ((y + 4.0) / 96.0) ** 2 + ((z - zc) / 92.0) ** 2)
+        depth = 84.0 * (1 - rho) + 1.2 * shape_noise(x, y, z)  # mm below the scalp surface
+        out = np.full(shape, ix["air"], dtype=np.uint8)
+        out[depth > 0] = ix["fat"]  # scalp (skin and subcutaneous fat)
+        t_scalp = 5.5
+        diploe = 2.5 + 1.2 * diploe_noise(x, y, z)
+        t_outer, t_inner = 1.8, 1.6
+        d = depth - t_scalp
+        out[d > 0] = ix["cortical-bone"]
+        out[(d > t_outer) & (d < t_outer + diploe)] = ix["cancellous-bone"]
+        skull = t_outer + diploe + t_inner
+        db = d - skull  # depth below the inner table
+        out[db > 0] = ix["csf"]
+        brain_d = db - 1.8 - 0.6 * fine_noise(x, y, z)  # depth below the cortical surface
+        inside = brain_d > 0
+        # cortex folded by the zero set of a random field (sulci), plus the falx
+        g = fold(x, y, z)
+        kk = 2 * np.pi / 26.0
+        dist_sulcus = np.abs(g) / kk  # ≈ distance (mm) to the nearest sulcal sheet
+        sulcal_depth = 16.0 + 5.0 * depth_noise(x, y, z)
+        in_sulcus_zone = brain_d < sulcal_depth
+        fissure = np.abs(x + 1.5 * fine_noise(y, z, x)) < 1.0
+        sulcus = inside & ((in_sulcus_zone & (dist_sulcus < 0.7)) | (fissure & (brain_d < 45)))
+        grey = inside & ((brain_d < 2.8)
+                         | (brain_d < sulcal_depth + 2.5) & (dist_sulcus < 3.4)
+                         | (np.abs(x) < 4.2) & (brain_d < 48))
+        out[inside] = ix["white-matter"]
+        out[grey] = ix["gray-matter"]
+        out[sulcus] = ix["csf"]
+        # deep grey nuclei (caudate heads, lentiform nuclei, thalami)
+        for sx in (-1.0, 1.0):
+            for c, r, yaw in (((17, 14, 4), (6.5, 11, 10), 10), ((24, 1, -3), (5.5, 14, 9), 5),
+                              ((10, -10, -2), (9, 13, 9), 0)):
+                m = inside & (ellipsoid(x, y, z, (sx * c[0], c[1], c[2]), r, sx * yaw) < 1)
+                out[m] = ix["gray-matter"]
+        # lateral ventricles (frontal horns, bodies, trigones) and the third ventricle
+        vent = np.zeros(shape, dtype=bool)
+        for sx in (-1.0, 1.0):
+            for c, r, yaw in (((9, 17, 6), (5.0, 13, 9), -12), ((11, -6, 12), (5.0, 22, 7), -6),
+                              ((17, -28, 4), (6.0, 11, 8), -25)):
+                vent |= ellipsoid(x, y, z, (sx * c[0], c[1], c[2]), r, sx * yaw) < 1
+        vent |= ellipsoid(x, y, z, (0, -4, -6), (2.2, 12, 9)) < 1
+        out[inside & vent] = ix["csf"]
+        # tumour with oedema: left frontal white matter, lobulated
+        les = ellipsoid(x, y, z, (28, 36, 6), (10, 11, 10)) + 0.12 * lesion_noise(x, y, z)
+        out[inside & (les < 1)] = ix["lesion"]
+        return out
+
+    return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0)
+
+
+GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _head}
+
+
+@functools.lru_cache(maxsize=16)
+def anatomy(kind: str, tissues: tuple[str, ...], seed: int) -> Anatomy:
+    return GENERATORS[kind](tissues, seed)
+
+
+def _one_hot(lab: np.ndarray, n_tissues: int) -> np.ndarray:
+    out = np.zeros((n_tissues, *lab.shape), dtype=np.float32)
+    np.put_along_axis(out, lab[None].astype(np.intp), 1.0, axis=0)
+    return out
+
+
+@functools.lru_cache(maxsize=12)
+def section_labels(an: Anatomy, z_mm: float) -> np.ndarray:
+    """Labels (SECTION_PX², row 0 = anterior) of the axial section at z over the FOV."""
+    n = SECTION_PX
+    c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
+    lab = an.labels(c[None, :], -c[:, None], np.float32(z_mm))
+    lab.setflags(write=False)
+    return lab
+
+
+def section_fractions(an: Anatomy, z_mm: float, n: int, fov_mm: float) -> np.ndarray:
+    """Tissue fractions (tissues, n, n) of the section on an n-pixel grid over fov_mm
+    (centred), area-averaged from the section raster; outside the phantom's FOV, background."""
+    lab = section_labels(an, z_mm)
+    frac = _one_hot(lab, len(an.tissues))
+    if n == lab.shape[0] and abs(fov_mm - an.fov_mm) < 1e-9:
+        return frac
+    bg = int(np.argmax(frac[:, 0, :].sum(axis=1)))  # the tissue along the raster's edge
+    return resample(frac, an.fov_mm, n, fov_mm, fill=bg)
+
+
+def resample(frac: np.ndarray, src_fov: float, n: int, fov_mm: float,
+             ny: int | None = None, fov_y: float | None = None,
+             fill: int | None = None) -> np.ndarray:
+    """Area-weighted resampling of a (T, R, R) raster over src_fov onto (T, ny, n) over
+    fov_mm × fov_y (centred): exact box overlap, a separable sparse linear operator. Target
+    area outside the source raster is given to tissue `fill` (None: left empty)."""
+    ny = n if ny is None else ny
+    fov_y = fov_mm if fov_y is None else fov_y
+    r = frac.shape[-1]
+    wx = _overlap(r, src_fov, n, fov_mm)
+    wy = _overlap(r, src_fov, ny, fov_y)
+    out = np.empty((frac.shape[0], ny, n), dtype=np.float32)
+    for t in range(frac.shape[0]):
+        out[t] = (wx @ (wy @ frac[t]).T).T
+    if fill is not None:
+        cover = (np.asarray(wy.sum(axis=1)).ravel()[:, None]
+                 * np.asarray(wx.sum(axis=1)).ravel()[None, :])
+        if np.any(cover < 0.999):
+            out[fill] += (1.0 - cover).astype(np.float32)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-untyped-def]
+    """(n, r) sparse fraction of each target pixel covered by each source pixel."""
+    from scipy import sparse
+
+    s_edges = (np.arange(r + 1) - r / 2) * (src_fov / r)
+    t_edges = (np.arange(n + 1) - n / 2) * (fov_mm / n)
+    rows, cols, vals = [], [], []
+    j = np.searchsorted(s_edges, t_edges[:-1], side="right") - 1
+    span = int(np.ceil((fov_mm / n) / (src_fov / r))) + 2
+    for d in range(span):
+        jj = j + d
+        ok = (jj >= 0) & (jj < r)
+        lo = np.maximum(t_edges[:-1], s_edges[np.clip(jj, 0, r)])
+        hi = np.minimum(t_edges[1:], s_edges[np.clip(jj + 1, 0, r)])
+        w = np.clip(hi - lo, 0, None) / (fov_mm / n)
+        keep = ok & (w > 0)
+        rows.append(np.nonzero(keep)[0])
+        cols.append(jj[keep])
+        vals.append(w[keep])
+    return sparse.csr_matrix((np.concatenate(vals).astype(np.float32),
+                              (np.concatenate(rows), np.concatenate(cols))), shape=(n, r))
+
+
+@functools.lru_cache(maxsize=8)
+def frontal_paths(an: Anatomy) -> np.ndarray:
+    """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
+    (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the left) and
+    z (rows, superior at the top), both spanning the field of view."""
+    n = an.projection_px
+    c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
+    ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, PROJECTION_STEP_MM) + PROJECTION_STEP_MM / 2
+    out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
+    zz = c[::-1][:, None, None]  # rows: superior first
+    for y0 in range(0, ys.size, 16):
+        yy = ys[y0:y0 + 16][None, None, :]
+        lab = an.labels(c[None, :, None], yy, zz)  # (z, x, y)
+        counts = np.stack([(lab == t).sum(axis=2) for t in range(len(an.tissues))])
+        out += counts.astype(np.float32)
+    out *= PROJECTION_STEP_MM / 10.0
+    if an.outline is not None:
+        # the body's total path is known exactly: rescale the sampled composition to it, so
+        # a smooth surface does not print the sampling planes as contour terraces
+        total = an.outline(c[None, :], c[::-1][:, None]) / 10.0  # (z, x), cm
+        bg = an.tissues.index("air")
+        body = out.sum(axis=0) - out[bg]
+        scale = np.where(body > 0, total / np.maximum(body, 1e-6), 0.0)
+        for t in range(len(an.tissues)):
+            if t != bg:
+                out[t] *= scale
+        out[an.tissues.index("fat")] += np.where(body > 0, 0.0, total)
+    out.setflags(write=False)
+    return out
+
+
+# --------------------------------------------------------------------------- the abdomen
+
+def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
+    ix = {t: i for i, t in enumerate(tissues)}
+    rng = np.random.default_rng(seed)
+    body_noise = Waves(rng, 90.0, 8)
+    fat_noise = Waves(rng, 60.0, 8)
+    organ_noise = Waves(rng, 45.0, 10)
+    vessel_a = Waves(rng, 38.0, 10)
+    vessel_b = Waves(rng, 38.0, 10)
+    bowel_a = Waves(rng, 42.0, 12)
+    bowel_b = Waves(rng, 30.0, 10)
+    pyramid = Waves(rng, 14.0, 10)
+
+    def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        on = organ_noise(x, y, z)
+        # body: a wide ellipse, flatter at the back, gently irregular
+        yb = y + 5.0
+        b = np.where(yb > 0, 112.0, 100.0)
+        rho = np.sqrt((x / 160.0) ** 2 + (yb / b) ** 2 + 0 * z)
+        depth = 120.0 * (1 - rho) + 3.0 * body_noise(x, y, z)
+        out = np.full(shape, ix["air"], dtype=np.uint8)
+        out[depth > 0] = ix["fat"]  # skin and subcutaneous fat
+        fat_t = 16.0 + 7.0 * np.clip(yb / 100.0, 0, 1) + 4.0 * fat_noise(x, y, z)
+        wall = depth > fat_t
+        out[wall] = ix["muscle"]  # abdominal wall: rectus, obliques, transversus
+        wall_t = np.where(yb > 40, 11.0, 8.0) + 1.5 * fat_noise(y, z, x)
+        cavity = depth > fat_t + wall_t
+        out[cavity] = ix["fat"]  # intra-abdominal fat
+        # the back: erector spinae and psoas muscles; the spine
+        for sx in (-1.0, 1.0):
+            out[ellipsoid(x, y, z * 0, (sx * 38, -80, 0), (30, 24, 1)) < 1] = ix["muscle"]
+            r_psoas = 10.0 + 0.12 * np.clip(-z, 0, 120)
+            out[ellipsoid(x, y, z * 0, (sx * (30 + 0.1 * r_psoas), -50, 0),
+                          (r_psoas, r_psoas * 1.1, 1)) < 1] = ix["muscle"]
+        # vertebral bodies 27 mm tall, waisted, with 8 mm discs between them (levels every
+        # 35 mm), each with its own pedicles, lamina and spinous process
+        level = ((z + 12.0) / 35.0) % 1.0  # 0…1 through one motion segment
+        in_disc = level > 27.0 / 35.0
+        waist = 1.0 + 0.08 * np.sin(np.pi * np.clip(level * 35.0 / 27.0, 0, 1))
+        vb = ellipsoid(x, y, z * 0, (0, -48, 0), (23, 19, 1)) * waist
+        out[vb < 1] = ix["cortical-bone"]
+        out[vb < 0.92] = ix["cancellous-bone"]
+        out[(vb < 1) & in_disc] = ix["disc"]
+        arch = ellipsoid(x, y, z * 0, (0, -80, 0), (13, 13, 1))
+        segment = np.abs(level - 0.45) < 0.36  # the posterior elements of each vertebra
+        out[(arch < 1) & (vb >= 1) & segment] = ix["cortical-bone"]  # pedicles and lamina
+        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 9, 1)) < 1)
+            & (np.abs(level - 0.55) < 0.3)] = ix["cortical-bone"]  # spinous process
+        out[ellipsoid(x, y, z * 0, (0, -77, 0), (8, 8, 1)) < 1] = ix["csf"]  # canal
+        # ribs (upper abdomen): oblique bands round the periphery, inside the wall
+        # each rib runs from the spine round the side and down towards the front: its
+        # height falls with the angle s from the posterior midline, so an axial slice cuts
+        # it as short oblique segments
+        ang = np.arctan2(yb / b, x / 160.0)
+        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2))))  # 0 at the back … π front
+        radial = np.abs(depth - fat_t - 0.5 * wall_t)
+        phase = ((z + 110.0 * s_post / np.pi) / 42.0) % 1.0
+        ribs = ((radial < 4.0) & (phase < 0.19) & (z > -55 + 40 * s_post / np.pi)
+                & ((np.abs(x) > 75) | (yb < 30)))
+        out[ribs] = ix["cortical-bone"]  # a thin cortex round a marrow core
+        out[ribs & (np.abs(phase - 0.095) < 0.07) & (radial < 3.0)] = ix["cancellous-bone"]
+        # the diaphragm: two domes (the right higher, over the liver); above them the lung
+        # bases, either side of the mediastinum
+        dome = (100.0 + 8.0 * (x < 0) - 0.0035 * ((np.abs(x) - 60.0) ** 2 + (y + 10.0) ** 2)
+                + 2.0 * on)
+        thorax = cavity & (z > dome)
+        out[thorax & (np.abs(x) > 32.0 + 0.15 * np.clip(y + 40.0, 0, None))] = ix["lung"]
+        cavity = cavity & ~thorax
+        # organs (inside the cavity only)
+        liver = (np.minimum(ellipsoid(x, y, z, (-62, 2, 30), (82, 84, 95), 10),
+                            ellipsoid(x, y, z, (5, 48, 35), (52, 30, 45), -10))
+                 + 0.05 * on) < 1
+        liver &= cavity
+        out[liver] = ix["liver"]
+        ves = (np.abs(vessel_a(x, y, z)) < 0.16) & (np.abs(vessel_b(x, y, z)) < 0.16)
+        out[liver & ves] = ix["blood"]  # hepatic and portal vein branches
+        out[liver & (ellipsoid(x, y, z, (-58, 30, 6), (12, 12, 12)) < 1)] = ix["cyst"]
+        out[liver & (ellipsoid(x, y, z, (-30, 8, 2), (3.5, 3.5, 3.5)) < 1)] = \
+            ix["calcification"]
+        spleen = (ellipsoid(x, y, z, (82, -45, 25), (28, 55, 55), 40) + 0.06 * on) < 1
+        out[spleen & cavity] = ix["spleen"]
+        stomach = (ellipsoid(x, y, z, (48, 30, 30), (46, 34, 50), -35) + 0.05 * on) < 1
+        stomach &= cavity & ~liver
+        lumen = stomach & ((ellipsoid(x, y, z, (48, 30, 30), (41, 29, 45), -35)
+                            + 0.05 * on) < 1)
+        out[stomach] = ix["muscle"]  # gastric wall
+        out[lumen] = ix["fluid"]
+        out[lumen & (y > 42)] = ix["gas"]  # supine: gas rises anteriorly (air-fluid level)
+        # pancreas: arched across the spine from the duodenal loop to the splenic hilum
+        yc = 2.0 - 0.0045 * (x - 5.0) ** 2 + 12.0
+        pan = ((np.abs(y - yc) < 9.0 + 5.0 * (x < -20) + 2.0 * on) & (x > -45) & (x < 70)
+               & (np.abs(z - 0.0) < 14.0) & cavity & ~liver & ~stomach)
+        out[pan] = ix["pancreas"]
+        # kidneys: cortex, medullary pyramids, sinus fat at the hilum; the right one lower
+        for sx, zc in ((-1.0, -38.0), (1.0, -22.0)):
+            c = (sx * 68, -55, zc)
+            k = ellipsoid(x, y, z, c, (27, 33, 55), sx * 30) + 0.03 * on
+            kid = (k < 1) & cavity
+            out[kid] = ix["kidney"]
+            inner = kid & (k < 0.72)
+            out[inner & (pyramid(x, y, z) > -0.2)] = ix["kidney-medulla"]
+            hilum = ellipsoid(x, y, z, (sx * 52, -42, zc), (11, 13, 30), sx * 30) < 1
+            out[kid & hilum] = ix["fat"]
+        # great vessels: aorta left-anterior of the spine, IVC to its right
+        out[ellipsoid(x, y, z * 0, (14, -22, 0), (11, 11, 1)) < 1] = ix["blood"]
+        out[(ellipsoid(x, y, z * 0, (-24, -16, 0), (13, 9, 1)) < 1)] = ix["blood"]
+        # bowel loops below the liver and stomach: walls, fluid contents and gas
+        free = cavity & (out == ix["fat"]) & (y > -40) & (z < -8 - 0.25 * np.abs(x))
+        g = bowel_a(x, y, z)
+        loop = free & (g > 0.25)
+        out[loop] = ix["muscle"]
+        inside_loop = loop & (g > 0.5)
+        out[inside_loop] = ix["fluid"]
+        out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
+        return out
+
+    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 192)
+
+
+GENERATORS["abdomen"] = _abdomen
+
+
+# --------------------------------------------------------------------------- the breast
+
+def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
+    """A compressed breast, cranio-caudal view: compression along y (the projection axis),
+    the chest wall at the image left (x = −95 mm), the nipple to the right, z up."""
+    ix = {t: i for i, t in enumerate(tissues)}
+    rng = np.random.default_rng(seed)
+    gland = Waves(rng, 16.0, 16, (0.35, 1.0, 1.0))  # streaks converging on the nipple
+    gland_coarse = Waves(rng, 60.0, 8)
+    ligament = Waves(rng, 16.0, 12)
+    mass_noise = Waves(rng, 7.0, 12)
+    spicule = Waves(rng, 4.0, 14)
+    half_t = 25.0  # compressed thickness 50 mm
+
+    def outline(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return 2 * half_t * _breast_edge(x, z)
+
+    def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        edge = _breast_edge(x, z)
+        u = np.clip((x + 95.0) / 150.0, 0, None)  # 0 at the chest wall, 1 at the nipple
+        r = np.sqrt(u ** 2 + (z / 85.0) ** 2)
+        inside = (edge > 0) & (np.abs(y) < half_t * edge)
+        out = np.full(shape, ix["air"], dtype=np.uint8)
+        out[inside] = ix["fat"]
+        # fibroglandular tissue: a cone of denser tissue behind the nipple, lobulated
+        # (scattered fibroglandular density; fatty around the mass so it can be seen)
+        near_mass = ellipsoid(x, y, z, (5.0, 0.0, 2.0), (24.0, 30.0, 24.0))
+        density = (gland(x, y, z) + 0.8 * gland_coarse(x, y, z) + 1.6 * (0.75 - r)
+                   - 0.9 * np.clip(0.3 - u, 0, None) / 0.3 - 3.0 * np.exp(-near_mass ** 2))
+        out[inside & (density > 0.7) & (r < 0.93)] = ix["fibroglandular"]
+        # Cooper's ligaments: thin sheets crossing the fat
+        out[inside & (np.abs(ligament(x, y, z)) < 0.05) & (r > 0.35) & (r < 0.97)] = \
+            ix["fibroglandular"]
+        # an irregular, spiculated mass in the upper outer breast
+        m = ellipsoid(x, y, z, (5.0, 0.0, 2.0), (8.0, 7.0, 8.0))
+        mass = (m + 0.18 * mass_noise(x, y, z) < 1) | ((m < 2.3) & (spicule(x, y, z) > 1.9)
+                                                       & (np.abs(mass_noise(y, z, x)) < 0.5))
+        out[inside & mass] = ix["mass"]
+        return out  # the microcalcifications (specks) are added exactly to projections
+
+    crng = np.random.default_rng(seed + 1)
+    n_calc = 11
+    cx = -20.0 + crng.normal(0, 3.0, n_calc)
+    cz = -22.0 + crng.normal(0, 3.0, n_calc)
+    rad = crng.uniform(0.15, 0.4, n_calc)
+    specks = tuple(("calcification", float(a), float(b), float(c))
+                   for a, b, c in zip(cx, cz, rad, strict=True))
+    return Anatomy("breast", tissues, 240.0, (-80.0, 80.0), labels, 26.0, specks, 256,
+                   outline)
+
+
+def _breast_edge(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Compressed breast half-thickness / 25 mm at (x, z): 1 in the middle, rounding to 0
+    at the skin (a D-shaped outline from the chest wall at x = −95 mm to the nipple)."""
+    u = np.clip((np.asarray(x, dtype=np.float32) + 95.0) / 150.0, 0, None)
+    r = np.sqrt(u ** 2 + (np.asarray(z, dtype=np.float32) / 85.0) ** 2)
+    return np.where((np.asarray(x) > -95.0) & (r < 1),
+                    np.sqrt(np.clip(1 - r ** 4, 0, None)), 0.0).astype(np.float32)
+
+
+GENERATORS["breast"] = _breast
+
+
+def speck_paths(an: Anatomy, n: int) -> np.ndarray:
+    """Exact path lengths (cm) through the anatomy's specks, on the n-pixel frontal grid,
+    per tissue (tissues, n, n)."""
+    out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
+    px = an.fov_mm / n
+    ss = 4
+    sub = (np.arange(ss) + 0.5) / ss
+    for tid, cx, cz, rad in an.specks:
+        t = an.tissues.index(tid)
+        j0 = max(int((cx - rad) / px + n / 2) - 1, 0)
+        j1 = min(int((cx + rad) / px + n / 2) + 2, n)
+        i0 = max(int(n / 2 - (cz + rad) / px) - 1, 0)
+        i1 = min(int(n / 2 - (cz - rad) / px) + 2, n)
+        xs = ((np.arange(j0, j1)[:, None] + sub[None, :]).ravel() - n / 2) * px
+        zs = (n / 2 - (np.arange(i0, i1)[:, None] + sub[None, :]).ravel()) * px
+        d2 = (xs[None, :] - cx) ** 2 + (zs[:, None] - cz) ** 2
+        path = 2 * np.sqrt(np.clip(rad ** 2 - d2, 0, None))
+        out[t, i0:i1, j0:j1] += path.reshape(i1 - i0, ss, j1 - j0, ss).mean(axis=(1, 3)) / 10
+    return out
