@@ -236,6 +236,42 @@ def test_truncated_image_writes_nothing(api: FakeImagesAPI, data_dir: Path) -> N
     assert library_files(data_dir) == []  # not even the good first image
 
 
+def _bomb(side: int) -> bytes:
+    """A PNG of side × side black pixels: a few kB that inflate to side² × 3 bytes."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (len(data).to_bytes(4, "big") + kind + data
+                + zlib.crc32(kind + data).to_bytes(4, "big"))
+
+    row = b"\x00" + b"\x00" * (3 * side)
+    comp = zlib.compressobj(9)
+    body = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body)
+            + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_refused_before_decoding(api: FakeImagesAPI,
+                                                      data_dir: Path) -> None:
+    """PNGs that inflate to gigabytes from a few MB are refused from their header: a 30000²
+    one over Pillow's pixel limit, a 5000² one (75 MB of pixels) over the largest side."""
+    for side, words in ((30000, "decompression bomb"), (5000, "5000×5000")):
+        bomb = _bomb(side)
+        assert len(bomb) < 4_000_000
+        api.script = [(200, ok_body(bomb), {})]
+        line = one_error_line(generate(data_dir, "--size", f"{side}x{side}"))
+        assert words in line and "nothing was written" in line, line
+        assert library_files(data_dir) == []
+
+
+def test_image_of_another_size_is_refused(api: FakeImagesAPI, data_dir: Path) -> None:
+    api.script = [(200, ok_body(png_bytes(6, size=512)), {})]
+    line = one_error_line(generate(data_dir))
+    assert "512×512" in line and "1024×1024" in line
+    assert library_files(data_dir) == []
+
+
 def test_missing_key_says_how_to_set_it(api: FakeImagesAPI, data_dir: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")

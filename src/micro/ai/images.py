@@ -18,6 +18,7 @@ import io
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,10 @@ from micro.core.models import Specimen, Stain
 DEFAULT_MODEL = "gpt-image-1"
 DEFAULT_SIZE = "1024x1024"
 MAX_COUNT = 10
+MAX_SIDE_PX = 4096
+"""Largest side of an image the library accepts (the API's sizes are at most 1792 px)."""
+MAX_B64_CHARS = 4 * (64 * 2**20) // 3
+"""Largest base64 answer read for one image (a 64 MB PNG): beyond it, nothing is decoded."""
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _REFUSAL_CODES = ("content_policy_violation", "moderation_blocked", "content_filter")
 
@@ -169,16 +174,25 @@ def _check_request(catalog: Catalog, specimen: str, stain: str | None, model: st
     return spec, st
 
 
-def decode_image(b64: str | None, index: int) -> Generated:
-    """Base64 → PNG bytes, fully decoded once (a truncated or corrupt image raises)."""
+def decode_image(b64: str | None, index: int,
+                 expected: tuple[int, int] | None = None) -> Generated:
+    """Base64 → PNG bytes, fully decoded once (a truncated or corrupt image raises). The
+    size is checked from the header before any pixel is decoded: an image other than the
+    `expected` (width, height), or with a side over MAX_SIDE_PX, is refused, so a
+    decompression bomb (a few kB that inflate to gigabytes) is never inflated."""
     if not b64:
         raise ImageGenerationError(f"the API returned no b64_json for image {index + 1} "
                                    "(only a URL?); nothing was written")
+    if len(b64) > MAX_B64_CHARS:
+        raise ImageGenerationError(f"image {index + 1} is {len(b64) * 3 // 4 // 2**20} MB, "
+                                   f"over {MAX_B64_CHARS * 3 // 4 // 2**20} MB; nothing was "
+                                   "written")
     try:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ImageGenerationError(f"image {index + 1} is not valid base64 ({exc}); nothing "
                                    "was written") from None
+    check_dimensions(raw, index, expected)
     try:
         with Image.open(io.BytesIO(raw)) as im:
             im.verify()  # chunk structure and CRCs
@@ -195,6 +209,38 @@ def decode_image(b64: str | None, index: int) -> Generated:
             f"image {index + 1} is truncated or corrupt ({_one_line(str(exc), 120) or type(exc).__name__}); "
             "nothing was written") from None
     return Generated(raw, size[0], size[1], None)
+
+
+def requested_size(size: str) -> tuple[int, int] | None:
+    """(width, height) of a WIDTHxHEIGHT size, None for the API's "auto"."""
+    m = _SIZE.match(size)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_dimensions(raw: bytes, index: int, expected: tuple[int, int] | None) -> None:
+    """Read only the header: refuse a size other than `expected` or a side over MAX_SIDE_PX
+    before anything is decompressed."""
+    try:
+        with warnings.catch_warnings():  # the size is judged below, not by Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as im:  # lazy: parses the header only
+                size = im.size
+    except Image.DecompressionBombError:
+        raise ImageGenerationError(
+            f"image {index + 1} has over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels (a "
+            "decompression bomb); nothing was written") from None
+    except Exception as exc:
+        raise ImageGenerationError(
+            f"image {index + 1} is not a readable image ({type(exc).__name__}); nothing was "
+            "written") from None
+    if expected is not None and size != expected:
+        raise ImageGenerationError(
+            f"image {index + 1} is {size[0]}×{size[1]} px, not the {expected[0]}×{expected[1]} "
+            "asked for; nothing was written")
+    if max(size) > MAX_SIDE_PX:
+        raise ImageGenerationError(
+            f"image {index + 1} is {size[0]}×{size[1]} px, over {MAX_SIDE_PX} px a side (a "
+            "decompression bomb?); nothing was written")
 
 
 # --------------------------------------------------------------------------- the API
@@ -272,7 +318,7 @@ def request_images(client: Any, *, model: str, prompt: str, size: str, count: in
         raise ImageGenerationError("the API returned no images; nothing was written")
     images = []
     for i, item in enumerate(data):
-        g = decode_image(getattr(item, "b64_json", None), i)
+        g = decode_image(getattr(item, "b64_json", None), i, requested_size(size))
         images.append(Generated(g.png, g.width_px, g.height_px,
                                 getattr(item, "revised_prompt", None)))
     created = getattr(response, "created", None)

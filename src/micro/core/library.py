@@ -248,6 +248,10 @@ def library_mode(catalog: Catalog, specimen: Specimen) -> str | None:
 
 # --------------------------------------------------------------------------- pixels
 
+MAX_SIDE_PX = 4096
+"""Largest side of a library image that is decoded (`micro images` accepts no larger)."""
+
+
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:
     """sRGB-encoded 0..1 → linear light 0..1 (IEC 61966-2-1)."""
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
@@ -256,6 +260,9 @@ def srgb_to_linear(v: np.ndarray) -> np.ndarray:
 def decode_transmittance(data: bytes) -> np.ndarray:
     """PNG bytes → (3, H, W) float32 linear transmittance; transparency is clear glass."""
     with Image.open(io.BytesIO(data)) as im:
+        if max(im.size) > MAX_SIDE_PX:  # checked from the header, before decoding
+            raise InvalidRequest(f"library image is {im.size[0]}×{im.size[1]} px",
+                                 field="source", allowed=f"at most {MAX_SIDE_PX} px a side")
         im.load()
         rgba = im.convert("RGBA") if im.mode != "RGBA" else im
         arr = np.asarray(rgba, dtype=np.float32) / np.float32(255.0)
