@@ -748,3 +748,15 @@ def test_serve_command_reports_bad_settings_in_one_line(tmp_path: Path,
     monkeypatch.setenv("MICRO_RENDER_WORKERS", "lots")
     r = CliRunner().invoke(main, ["serve"])
     assert r.exit_code == 2 and "MICRO_RENDER_WORKERS" in r.output
+
+
+def test_text_is_compressed_images_are_not(app: Any) -> None:
+    """Page weight: JSON, pages and scripts go out gzipped to clients that accept it
+    (catalog.json shrinks ~4×); images are sent as they are."""
+    r = call(app, "GET", "/api/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.json()["openapi"]  # httpx decodes it: the body is valid gzip
+    img = call(app, "GET", mpath(focus_um=7), headers={"Accept-Encoding": "gzip"})
+    assert img.status_code == 200 and "content-encoding" not in img.headers
+    plain = call(app, "GET", "/api/openapi.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers

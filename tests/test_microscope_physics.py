@@ -18,7 +18,7 @@ from scipy import ndimage
 from scipy import signal as ss
 
 from micro.core.catalog import Catalog, default_data_dir
-from micro.core.microscope import optics
+from micro.core.microscope import flatfield, optics
 from micro.core.microscope.generators.calibration import bead_pairs
 from micro.core.microscope.pipeline import render_microscope_request, simulate
 from micro.core.requests import canonicalize_microscope
@@ -245,7 +245,10 @@ def test_he_decomposes_into_hematoxylin_and_eosin(cat: Catalog) -> None:
 
     s, scene, sig, det = run(cat, instrument="student-compound", specimen="liver-he",
                              objective=40, stain="he")
-    rgb = np.moveaxis(det.values, 0, -1)
+    # flat-field correction, as a colour-deconvolution workflow does: divide by the image of
+    # the empty slide (lamp colour, vignetting, sensor dust), then normalize to the white
+    blank = flatfield.illuminate(np.ones((3, s.height, s.width), np.float32), s)
+    rgb = np.moveaxis(det.values / blank, 0, -1)
     white = np.percentile(rgb.reshape(-1, 3), 99.5, axis=0)
     hed = rgb2hed(np.clip(rgb / white, 1e-3, 1.0))
     nuc = s.crop(scene.labels["hepatocyte-nucleus"]) > 1.0

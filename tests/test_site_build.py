@@ -315,3 +315,25 @@ def test_cli_build_reports_a_summary(quick_site: Site, tmp_path: Path) -> None: 
     assert r.exit_code == 0, r.output
     assert "0 rendered" in r.output and "reused" in r.output and "MB" in r.output
     assert json.loads((copy / "site.json").read_text())["api_url"] == "none"
+
+
+def test_course_views_carry_signatures_for_a_signing_deployment(
+        quick_site: tuple[Path, Any], tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MICRO_RENDER_SIGNING_KEY set, the build mints `?sig=` for every view a course
+    embeds, so a deployment that renders only signed views still renders them."""
+    from micro.api.signing import valid
+    from micro.site.build import BuildConfig, build
+
+    out = tmp_path / "site"
+    shutil.copytree(quick_site[0], out)
+    key = "course-signing-key-0123456789"
+    monkeypatch.setenv("MICRO_RENDER_SIGNING_KEY", key)
+    result = build(BuildConfig(out=out, profile="quick", jobs=1))
+    assert result.rendered == 0  # every image reused: only the pages change
+    srcs = []
+    for page in (out / "courses").glob("*.html"):
+        srcs += re.findall(r'<img src="[./]*(r/[^"?]+)\?sig=([0-9a-f]+)"', page.read_text())
+    assert srcs, "no signed course view"
+    assert all(valid(key, path, sig) for path, sig in srcs)
+    assert not valid(key + "x", srcs[0][0], srcs[0][1])

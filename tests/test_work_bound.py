@@ -6,7 +6,7 @@ for that mode — the finest and the coarsest pixel any instrument gives it, whe
 the scene generators peaks (giant structures clipped to the window at the fine end, the most
 structures per window at the coarse end) — at 512², then the heaviest few again at 1024².
 Each batch runs in a fresh child process that reports its own peak resident memory
-(`resource.getrusage`), so the parent's imports and caches do not count, and the CPU time
+(VmHWM), so the parent's imports and caches do not count, and the CPU time
 of each render (on a shared machine wall time measures the neighbours, not the render)."""
 
 from __future__ import annotations

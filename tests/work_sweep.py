@@ -8,9 +8,19 @@ line per view: {"params": ..., "seconds": wall, "cpu_seconds": this process's CP
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+
+
+def peak_mb() -> float:
+    """This process's own high-water resident memory (VmHWM). Not getrusage's ru_maxrss:
+    Linux carries the parent's high-water mark across fork and exec into it, so a child of a
+    large test process would report the parent's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -26,7 +36,7 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         render_microscope_request(req, cat)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        peak = peak_mb()
         print(json.dumps({"params": params, "seconds": round(dt, 3),
                           "cpu_seconds": round(cpu, 3), "peak_mb": round(peak, 1)}),
               flush=True)

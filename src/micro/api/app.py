@@ -32,6 +32,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Match
 
 from micro.api import schema
@@ -406,5 +407,12 @@ def create_app(settings: Settings, renderer: Renderer | None = None, *,
                            allow_headers=["Content-Type", "If-None-Match"],
                            expose_headers=["ETag", "X-Micro-Cache", "X-Request-ID"],
                            max_age=600)
+    # pages, scripts, styles and JSON (catalog.json is most of a page's weight) go out
+    # compressed to clients that accept it; images and raw arrays are compressed already
+    # or do not shrink, and are never touched
+    app.add_middleware(GZipMiddleware, minimum_size=1024,
+                       exclude_content_types=("image/jpeg", "image/png", "image/webp",
+                                              "application/octet-stream",
+                                              "text/event-stream"))
     app.add_middleware(EdgeMiddleware, settings=settings)
     return app

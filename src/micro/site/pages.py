@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from micro.api.signing import sign_path
 from micro.core.catalog import Catalog
 from micro.core.models import ImagingInstrument, MicroscopeInstrument
 from micro.core.params import IMAGING_PARAMS, fmt_plain
@@ -223,6 +225,9 @@ def render_pages(env: Environment, ctx: SiteContext) -> Pages:
              instruments=[i for i in imagers if i.modality in ph.modalities])
 
     page("courses/index.html", "courses.html", courses=ctx.courses)
+    # a deployment that renders on demand only signed views: course views carry their
+    # signature (micro.api.signing), so they render even if not pre-rendered or expired
+    sign_key = os.environ.get("MICRO_RENDER_SIGNING_KEY") or None
     view_t = env.get_template("_view.html")
     quiz_t = env.get_template("_quiz.html")
     for course in ctx.courses:
@@ -230,7 +235,9 @@ def render_pages(env: Environment, ctx: SiteContext) -> Pages:
         root = _root(path)
 
         def view_html(view: View, root: str = root) -> str:
-            return view_t.render(root=root, view=view, path=view.request.path(),
+            path = view.request.path()
+            src = path + (f"?sig={sign_path(sign_key, path)}" if sign_key else "")
+            return view_t.render(root=root, view=view, path=path, src=src,
                                  lab=lab_query(view.request), label=label(view.request))
 
         def quiz_html(quiz: Quiz, qid: str) -> str:
