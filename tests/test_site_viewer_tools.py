@@ -70,7 +70,7 @@ def _lab(pg: Any, server: str, query: str) -> None:  # noqa: F811
 # ------------------------------------------------------------------ lab stage
 
 # a pre-rendered field (its info is its own) with texture everywhere
-TEXTURED = ("instrument=student-compound&objective=10&specimen=small-intestine&stain=he"
+TEXTURED = ("instrument=student-compound&objective=4&specimen=small-intestine&stain=he"
             "&mode=brightfield&focus_um=0&x_um=0&y_um=0&view=camera")
 
 
@@ -335,7 +335,7 @@ def test_zoom_and_pan_keep_the_probe_in_mm(page: Any, server: str) -> None:  # n
 
 def test_wheel_scrolls_slices_when_the_request_has_them(page: Any, server: str) -> None:  # noqa: F811
     pg, rec = page
-    _scan(pg, server, CT_WATER)
+    _scan(pg, server, CT_WATER.replace("water-cylinder", "brain"))  # a 3-D phantom
     spec = json.loads(urllib.request.urlopen(server + "quantization.json").read())
     slice_param = next((p for p in spec["imaging"]["ct"] if p["name"] == "slice_mm"
                         and "thick" not in p["doc"].lower()), None)
