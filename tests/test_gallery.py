@@ -70,8 +70,10 @@ def test_gallery_unknown_phantom_names_the_field(tmp_path: Path) -> None:
     ("student-compound", 40.0, "brightfield", 10.0),   # 40× → the 10× overview
     ("student-compound", 4.0, "brightfield", 40.0),    # 4× → 40× detail
     ("student-compound", 100.0, "brightfield", 10.0),  # oil → overview
-    ("sem-tungsten", 500.0, "sem", 10000.0),           # two steps up the SEM range
-    ("afm", 200000.0, "afm", 50000.0),                 # top of the range: two steps down
+    ("research-upright", 10.0, "polarized", 40.0),     # 10× → 40×, not 63×
+    ("sem-tungsten", 500.0, "sem", 2000.0),            # the first SEM step ≥ 4× up
+    ("tem-120kv", 5000.0, "tem", 30000.0),             # 10 000× is only 2× up: 30 000×
+    ("afm", 200000.0, "afm", 50000.0),                 # top of the range: ≥ 4× down
 ])
 def test_second_objective_shows_the_other_scale(catalog: Catalog, instrument: str,
                                                 recommended: float, mode: str,

@@ -5,7 +5,7 @@ Three sheets, written next to each other:
 
 - FILE.png: every specimen at its recommended view and at a second objective that shows the
   other scale (4×/10× against 40×; for electron and probe microscopes a magnification about
-  two steps along the instrument's range);
+  4× or more along the instrument's range);
 - FILE-modes.png: the cultured-cells slide in every fluorescence mode an instrument in the
   catalog offers, bone and granite in polarized light, the SEM surfaces under the stereo
   microscope;
@@ -76,22 +76,23 @@ def render_size(size: int) -> int:
 
 
 def second_objective(inst: MicroscopeInstrument, recommended: float, mode: str) -> float | None:
-    """An objective that shows the other scale: 40× against 4×/10× on a light microscope, about
-    two steps along the range (×10–20) for electron and probe microscopes."""
+    """An objective that shows the other scale: 40× against 4×/10×, 10× against 20× and
+    above on a light microscope; for electron and probe microscopes the first magnification at
+    least 4× higher (the detail), else the last at least 4× lower (the overview)."""
     mags = sorted(o.magnification for o in inst.objectives)
     others = [m for m in mags if m != recommended]
     if not others:
         return None
     if mode in EM_MODES:
-        i = mags.index(recommended)
-        for j in (i + 2, i + 1, i - 2, i - 1):
-            if 0 <= j < len(mags):
-                return mags[j]
+        up = [m for m in others if m >= 4 * recommended]
+        down = [m for m in others if m <= recommended / 4]
+        return up[0] if up else down[-1] if down else min(
+            others, key=lambda m: abs(m - recommended))
     if recommended >= 20:
         low = [m for m in others if 4 <= m <= 10]
         return max(low) if low else min(others)
     high = [m for m in others if 20 <= m <= 63]
-    return max(high) if high else max(others)
+    return min(high, key=lambda m: abs(m - 40)) if high else max(others)
 
 
 def specimen_tiles(cat: Catalog, ids: Iterable[str], mode: str | None,
