@@ -81,3 +81,15 @@ def test_second_objective_shows_the_other_scale(catalog: Catalog, instrument: st
     inst = catalog.instruments[instrument]
     assert isinstance(inst, MicroscopeInstrument)
     assert second_objective(inst, recommended, mode) == expected
+
+
+def test_gallery_modes_sheet_holds_the_polarized_view(tmp_path: Path) -> None:
+    """Compact bone has one extra view (polarized light): the modes sheet holds one tile,
+    darker on average than the brightfield tile (crossed polars extinguish the background)."""
+    out = tmp_path / "bone.png"
+    res = CliRunner().invoke(main, ["gallery", "-o", str(out), "--specimen", "compact-bone"])
+    assert res.exit_code == 0, res.output
+    bright = _tiles(out, 2, 6)[0]
+    (pol,) = _tiles(tmp_path / "bone-modes.png", 1, 6)
+    assert pol.std() > 5
+    assert pol.mean() < bright.mean() - 10, (pol.mean(), bright.mean())
