@@ -337,3 +337,20 @@ def test_course_views_carry_signatures_for_a_signing_deployment(
     assert srcs, "no signed course view"
     assert all(valid(key, path, sig) for path, sig in srcs)
     assert not valid(key + "x", srcs[0][0], srcs[0][1])
+
+
+def test_plan_renders_each_phantom_at_its_own_defaults() -> None:
+    """Every profile pre-renders a phantom's default view (its own window for its anatomy), not
+    the first CT preset ("brain") applied to every phantom."""
+    from micro.core.requests import canonicalize_imaging
+    from micro.site.plan import phantom_views
+
+    cat = default_catalog()
+    for pid, ph in cat.phantoms.items():
+        views = list(phantom_views(cat, pid, all_instruments=False, all_presets=False))
+        assert views, pid
+        for r in views:
+            own = canonicalize_imaging({"instrument": r.instrument, "phantom": pid}, cat)
+            assert r.path() == own.path(), (pid, r.modality)
+            if r.modality == "ct" and "window" in ph.defaults.get("ct", {}):
+                assert dict(r.settings)["window"] == ph.defaults["ct"]["window"], pid

@@ -138,7 +138,9 @@ def phantom_views(catalog: Catalog, phantom: str, *, all_instruments: bool,
         insts = catalog.imaging_ids(modality)
         preferred = [i for i in PREFERRED_IMAGERS if i in insts] or insts[:1]
         for iid in insts if all_instruments else preferred[:1]:
-            presets = imaging_presets(modality)
+            # The phantom's own defaults first (its window for that anatomy, the MRI field of
+            # view that covers it), then, if asked, every named preset.
+            presets = [None, *(p for p in imaging_presets(modality) if p is not None)]
             for preset in presets if all_presets else presets[:1]:
                 params: dict[str, Any] = {"instrument": iid, "phantom": phantom}
                 if preset is not None:
