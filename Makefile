@@ -30,10 +30,10 @@ lint: install
 	$(VENV)/bin/mypy src/micro/core
 
 bench: install
-	$(PY) -m micro.bench
+	$(PY) -m benchmarks
 
 loadtest: install
-	$(PY) -m micro.bench_load
+	$(PY) -m benchmarks.load
 
 gallery: install
 	$(VENV)/bin/micro gallery -o build/gallery.png
