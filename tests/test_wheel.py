@@ -102,6 +102,16 @@ def test_a_command_on_an_edge_names_its_extra(tmp_path: Path, argv: list[str], e
     assert not (tmp_path / "build").exists()
 
 
+def test_an_s3_cache_without_boto3_names_the_aws_extra(tmp_path: Path) -> None:
+    code = BLOCKER + ("from micro.cache import open_cache\n"
+                      "try:\n    open_cache('s3://bucket/renders')\n"
+                      "except ValueError as exc:\n    print(exc)\n")
+    result = subprocess.run([sys.executable, "-c", code, ",".join(EDGE_MODULES)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'aws' extra" in result.stdout and "micro[aws]" in result.stdout, result.stdout
+
+
 def test_the_core_commands_run_without_the_extras(tmp_path: Path) -> None:
     code = BLOCKER + "from micro.cli import main\nmain(sys.argv[2:], prog_name='micro')"
     out = tmp_path / "ct.png"
