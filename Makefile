@@ -4,10 +4,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench clean build serve lambda publish deploy gallery loadtest
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,14 +26,14 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check src tests lambda
-	$(VENV)/bin/mypy src/micro/core
+	$(VENV)/bin/ruff check src tests lambda benchmarks infra setup.py
+	$(VENV)/bin/mypy src/micro
 
 bench: install
-	$(PY) -m micro.bench
+	$(PY) -m benchmarks
 
 loadtest: install
-	$(PY) -m micro.bench_load
+	$(PY) -m benchmarks.load
 
 gallery: install
 	$(VENV)/bin/micro gallery -o build/gallery.png

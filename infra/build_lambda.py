@@ -1,7 +1,8 @@
 """Build the render function's package, `build/lambda.zip` (`make lambda`).
 
-The zip's root holds `handler.py` (from `lambda/`), the `micro` package, `data/` (less its
-JSON schemas) and the runtime dependencies, installed from manylinux wheels for the Lambda
+The zip's root holds `handler.py` (from `lambda/`), the `micro` package with the catalog as
+`micro/data/` (less its JSON schemas; the same place a wheel ships it) and the runtime
+dependencies, installed from manylinux wheels for the Lambda
 runtime below. Dependencies are pinned to the versions of the environment that runs this
 script (the one whose tests passed and which pre-rendered the site), so Lambda's renders are
 byte-identical to the build machine's. The Lambda runtime provides boto3 and botocore.
@@ -50,7 +51,8 @@ LIMIT_BYTES = 262_144_000
 """Lambda's limit on the unzipped function (250 MiB)."""
 
 LAMBDA_DEPENDENCIES = ("numpy", "scipy", "pillow", "pydantic", "fastapi", "mangum")
-"""What `lambda/handler.py` imports, directly or through `micro`; ranges from pyproject.toml.
+"""What `lambda/handler.py` imports, directly or through `micro`; ranges from pyproject.toml
+(the core dependencies and the `serve` and `aws` extras).
 Not packaged: click, jinja2, uvicorn, openai, markdown-it-py, swagger-ui-bundle-v2 (CLI, site
 builder, AI client, the /docs page of `micro serve`)."""
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
@@ -120,12 +122,17 @@ def project() -> dict:
 
 
 def requirements() -> list[str]:
-    """The Lambda dependencies with their version ranges from pyproject.toml."""
-    declared = {_name(r): r.strip() for r in project()["dependencies"]}
+    """The Lambda dependencies with their version ranges from pyproject.toml (the core's and
+    its extras'; an extra naming the project itself, `micro[...]`, adds no range)."""
+    meta = project()
+    extras = [r for name, reqs in meta.get("optional-dependencies", {}).items()
+              if name != "dev" for r in reqs]
+    declared = {_name(r): r.strip() for r in [*meta["dependencies"], *extras]
+                if _name(r) != canonical(meta["name"])}
     missing = [n for n in LAMBDA_DEPENDENCIES if canonical(n) not in declared]
     if missing:
         raise BuildError(f"pyproject.toml: dependencies lack {', '.join(missing)} "
-                         f"(allowed: the project's runtime dependencies)")
+                         f"(allowed: the project's runtime dependencies and extras)")
     return [declared[canonical(n)] for n in LAMBDA_DEPENDENCIES]
 
 
@@ -167,7 +174,8 @@ def install_dependencies(site: Path, target: Target, work: Path, pin: bool) -> N
 
 def add_project(site: Path) -> None:
     """handler.py, the micro package (with its dist-info, so `metadata.version("micro")`
-    and hence the render version match the build machine's) and data/ less data/schema."""
+    and hence the render version match the build machine's) and data/ less data/schema, as
+    micro/data/ (where `micro.core.resources` finds it, as in an installed wheel)."""
     handler = ROOT / "lambda" / "handler.py"
     if not handler.is_file():
         raise BuildError(f"{handler.relative_to(ROOT)} not found: it is the function's entry "
@@ -188,7 +196,7 @@ def add_project(site: Path) -> None:
             ignored.add("schema")
         return ignored
 
-    shutil.copytree(ROOT / "data", site / "data", ignore=data_ignore)
+    shutil.copytree(ROOT / "data", site / "micro" / "data", ignore=data_ignore)
 
 
 def _walk_files(root: Path) -> Iterator[Path]:

@@ -451,8 +451,9 @@ def test_package_contents(lambda_package: tuple[Path, str]) -> None:
     root, log = lambda_package
     assert (root / "handler.py").is_file()
     assert (root / "micro" / "api" / "app.py").is_file()
-    assert (root / "data" / "instruments").is_dir()
-    assert not (root / "data" / "schema").exists()
+    assert (root / "micro" / "data" / "instruments").is_dir()
+    assert not (root / "micro" / "data" / "schema").exists()
+    assert not (root / "data").exists()
     assert (root / f"micro-{package_version()}.dist-info" / "METADATA").is_file()
     tops = {p.name.split("-")[0].lower() for p in root.iterdir()}
     assert {"numpy", "scipy", "pil", "pydantic", "fastapi", "mangum"} <= tops
@@ -495,7 +496,7 @@ def test_handler_answers_a_function_url_event_from_the_package_alone(
     build_machine = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
          "from micro.core.catalog import Catalog; from micro.core.version import "
-         "render_version; print(render_version(Catalog.load(sys.argv[1] + '/data')))",
+         "render_version; print(render_version(Catalog.load(sys.argv[1] + '/micro/data')))",
          str(root)], capture_output=True, text=True, timeout=120)
     assert build_machine.returncode == 0, build_machine.stderr[-2000:]
     assert data["render_version"] == build_machine.stdout.strip()

@@ -32,9 +32,9 @@ from asgi_client import call
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
+from benchmarks.fakes import FakeS3, closed_port_url, s3_env
+from benchmarks.harness import mpath, serve_in_thread
 from micro.api import Settings, create_app
-from micro.bench_faults import FakeS3, closed_port_url, s3_env
-from micro.bench_load import mpath, serve_in_thread
 from micro.cache import DirectoryCache, S3Cache
 from micro.core.catalog import default_catalog
 from micro.core.encode import encode

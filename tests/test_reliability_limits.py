@@ -25,8 +25,8 @@ from asgi_client import call
 from click.testing import CliRunner
 from PIL import Image
 
+from benchmarks.fakes import LoopbackFake, closed_port_url
 from micro.api import Settings, create_app
-from micro.bench_faults import LoopbackFake, closed_port_url
 from micro.core.catalog import default_data_dir
 from micro.core.encode import encode
 from micro.core.requests import canonicalize_imaging, canonicalize_microscope

@@ -23,15 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.harness import ServeProcess, mpath, serve_in_thread
+from benchmarks.load import MANY_USERS, mixed_run, same_key_burst
 from micro.api import Settings, create_app
-from micro.bench_load import (
-    MANY_USERS,
-    ServeProcess,
-    mixed_run,
-    mpath,
-    same_key_burst,
-    serve_in_thread,
-)
 from micro.cache import DirectoryCache
 from micro.core.encode import encode
 from micro.core.result import RenderResult

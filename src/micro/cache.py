@@ -16,6 +16,7 @@ cool-down after a failure so a dead backend costs one timeout, not one per reque
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -407,6 +408,13 @@ def open_cache(spec: str | Path, max_bytes: int | None = None) -> Cache:
     anything else is a directory, bounded to `max_bytes` when given."""
     text = str(spec)
     if text.startswith("s3://"):
+        try:
+            boto3 = importlib.util.find_spec("boto3")
+        except (ImportError, ValueError):
+            boto3 = None
+        if boto3 is None:
+            raise ValueError(f"cache {text[:80]!r}: an S3 cache needs the 'aws' extra "
+                             f"(missing: boto3): pip install 'micro[aws]'")
         return S3Cache.from_url(text)
     if "://" in text:
         raise ValueError(f"cache {text[:80]!r}: use a directory or s3://bucket/prefix")

@@ -83,7 +83,7 @@ def show_cmd(entry_id: str, as_json: bool, data_dir: Path | None) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=1, ensure_ascii=False))
         return
-    click.echo(f"{kind[:-1]} {entry_id}: {entry.name}")
+    click.echo(f"{kind[:-1]} {entry_id}: {data['name']}")
     for key, value in data.items():
         if key in ("id", "name"):
             continue

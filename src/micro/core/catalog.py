@@ -34,23 +34,21 @@ from micro.core.models import (
     Stain,
     StructureClass,
 )
+from micro.core.resources import package_folder
 
 M = TypeVar("M", bound=BaseModel)
-_INSTRUMENT: TypeAdapter[MicroscopeInstrument | ImagingInstrument] = TypeAdapter(Instrument)  # type: ignore[arg-type]
+_INSTRUMENT: TypeAdapter[MicroscopeInstrument | ImagingInstrument] = TypeAdapter(Instrument)  # type: ignore[arg-type, unused-ignore]
 _STRUCTURES = TypeAdapter(list[StructureClass])
 KINDS = ("instruments", "stains", "specimens", "phantoms")
 
 
 def default_data_dir() -> Path:
-    """`MICRO_DATA_DIR`, else the `data/` beside the package (repo checkout or Lambda zip)."""
+    """`MICRO_DATA_DIR`, else the catalog shipped in the package (`micro/data/` of a wheel or
+    the Lambda zip), else the repo's `data/` (a checkout or an editable install)."""
     env = os.environ.get("MICRO_DATA_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "data", here.parents[2] / "data"):
-        if (candidate / "instruments").is_dir():
-            return candidate
-    return here.parents[3] / "data"
+    return package_folder("data")
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -23,6 +23,7 @@ from micro.core.catalog import Catalog, default_catalog
 from micro.core.errors import MicroError
 from micro.core.models import MODES
 from micro.core.params import quantization_spec
+from micro.core.resources import package_folder
 from micro.core.version import render_version
 from micro.site.courses import CourseError, load_courses
 from micro.site.pages import SiteContext, broken_links, environment, render_pages
@@ -49,7 +50,7 @@ def default_site_src() -> Path:
     env = os.environ.get("MICRO_SITE_SRC")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "site_src"
+    return package_folder("site_src")
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
 from micro.core.catalog import Catalog
@@ -256,7 +257,7 @@ def render_course(course: Course, view_html: Callable[[View], str],
                   quiz_html: Callable[[Quiz, str], str]) -> str:
     """The course body as HTML; view and quiz blocks go through the given callbacks."""
     md = markdown()
-    default_fence = md.renderer.rules.get("fence")
+    default_fence = cast(RendererHTML, md.renderer).rules.get("fence")
 
     def fence(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
         tok = tokens[idx]

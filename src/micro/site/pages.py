@@ -173,7 +173,8 @@ def render_pages(env: Environment, ctx: SiteContext) -> Pages:
         pages.add(path, html)
 
     microscopes = [cat.instruments[i] for i in cat.microscope_ids()]
-    imagers = [cat.instruments[i] for i in cat.imaging_ids()]
+    imagers = [inst for i in cat.imaging_ids()
+               if isinstance(inst := cat.instruments[i], ImagingInstrument)]
     specimens = [cat.specimens[s] for s in sorted(cat.specimens)]
     stains = [cat.stains[s] for s in sorted(cat.stains)]
     phantoms = [cat.phantoms[p] for p in sorted(cat.phantoms)]

@@ -12,7 +12,7 @@ from typing import Any
 
 from micro.core.catalog import Catalog
 from micro.core.models import MicroscopeInstrument, Specimen
-from micro.core.params import CT_PRESETS, IMAGING_PARAMS, MICROSCOPE_PARAMS, MRI_PRESETS
+from micro.core.params import CT_PRESETS, IMAGING_PARAMS, MICROSCOPE_PARAMS, MRI_PRESETS, Number
 from micro.core.requests import (
     ImagingRequest,
     MicroscopeRequest,
@@ -23,7 +23,7 @@ from micro.core.requests import (
 PROFILES = ("quick", "default", "full")
 Request = MicroscopeRequest | ImagingRequest
 
-_FOCUS = next(p for p in MICROSCOPE_PARAMS if p.name == "focus_um")
+_FOCUS = next(p for p in MICROSCOPE_PARAMS if p.name == "focus_um" and isinstance(p, Number))
 # Lab's first specimen, in order of preference (the first one the catalog has).
 LAB_DEFAULT_SPECIMENS = ("cheek-cells", "gram-mixed", "blood-smear", "usaf-1951",
                          "stage-micrometer")
@@ -126,7 +126,8 @@ def lab_default(catalog: Catalog) -> MicroscopeRequest | None:
 
 
 def imaging_presets(modality: str) -> list[str | None]:
-    return {"ct": list(CT_PRESETS), "mri": list(MRI_PRESETS)}.get(modality, [None])
+    presets: dict[str, list[str | None]] = {"ct": list(CT_PRESETS), "mri": list(MRI_PRESETS)}
+    return presets.get(modality, [None])
 
 
 def phantom_views(catalog: Catalog, phantom: str, *, all_instruments: bool,
@@ -214,9 +215,9 @@ def plan_defaults(catalog: Catalog, profile: str) -> Plan:
                     plan.add(base.replace(catalog, objective=m, view="eyepiece"),
                              f"{reason} eyepiece")
     for pid in sorted(catalog.phantoms):
-        for r in phantom_views(catalog, pid, all_instruments=profile == "full",
-                               all_presets=profile != "quick"):
-            plan.add(r, f"phantom {pid}")
+        for view in phantom_views(catalog, pid, all_instruments=profile == "full",
+                                  all_presets=profile != "quick"):
+            plan.add(view, f"phantom {pid}")
     return plan
 
 

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+Coord = float | np.ndarray
+"""A coordinate or radius (mm): one number, or one per point."""
+
 SECTION_PX = 512
 """Raster of one axial section over the phantom's field of view (label per pixel)."""
 PROJECTION_PX = 128
@@ -55,8 +58,8 @@ class Waves:
         return out
 
 
-def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[float, float, float],
-              r: tuple[float, float, float], yaw_deg: float = 0.0) -> np.ndarray:
+def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[Coord, Coord, Coord],
+              r: tuple[Coord, Coord, Coord], yaw_deg: float = 0.0) -> np.ndarray:
     """Normalised radius ρ of an ellipsoid (ρ < 1 inside), yawed about z."""
     t = np.deg2rad(yaw_deg)
     dx, dy = x - c[0], y - c[1]
@@ -171,7 +174,7 @@ def section_labels(an: Anatomy, z_mm: float) -> np.ndarray:
     """Labels (SECTION_PX², row 0 = anterior) of the axial section at z over the FOV."""
     n = SECTION_PX
     c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
-    lab = an.labels(c[None, :], -c[:, None], np.float32(z_mm))
+    lab = an.labels(c[None, :], -c[:, None], np.asarray(z_mm, dtype=np.float32))
     lab.setflags(write=False)
     return lab
 
@@ -210,7 +213,7 @@ def resample(frac: np.ndarray, src_fov: float, n: int, fov_mm: float,
 
 
 @functools.lru_cache(maxsize=64)
-def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-untyped-def]
+def _overlap(r: int, src_fov: float, n: int, fov_mm: float):
     """(n, r) sparse fraction of each target pixel covered by each source pixel."""
     from scipy import sparse
 

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from micro.core.identity_cache import IdentityCache
-from micro.core.imaging.phantom import Additive, pure_masks
+from micro.core.imaging.phantom import Additive, Section, pure_masks
 
 
 def window(values: np.ndarray, width: float, level: float) -> np.ndarray:
@@ -28,7 +28,7 @@ def resize(img: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarra
                         grid_mode=True)
 
 
-def tissue_means(raw: np.ndarray, add: Additive, frac: np.ndarray, erode_px: int = 2,
+def tissue_means(raw: np.ndarray, add: Additive | Section, frac: np.ndarray, erode_px: int = 2,
                  min_px: int = 12) -> dict[str, float]:
     """Mean of `raw` over the pixels made wholly of each tissue (eroded), per tissue id."""
     masks = _masks(frac, erode_px)

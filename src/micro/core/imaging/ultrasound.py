@@ -28,7 +28,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-from micro.core.imaging.phantom import Additive, additive, fractions
+from micro.core.imaging.phantom import Additive, Section, additive, fractions
 from micro.core.models import ImagingInstrument, Phantom, UltrasoundSpec
 
 C_MM_US = 1.54  # mm per µs
@@ -66,7 +66,7 @@ class Geometry:
         return (self.x0_mm - side / 2 + px / 2, float(top) - px / 2, px)
 
 
-def _skin(add: Additive) -> tuple[float, float]:
+def _skin(add: Additive | Section) -> tuple[float, float]:
     """Probe position: the top (anterior surface) of the body above x = the phantom's
     acoustic window (the midline for test objects; over the liver for the abdomen)."""
     frac = fractions(add, RASTER)
@@ -78,7 +78,7 @@ def _skin(add: Additive) -> tuple[float, float]:
     return x0, add.fov_mm / 2 - i * px
 
 
-def geometry(add: Additive, spec: UltrasoundSpec, depth_cm: float, n: int) -> Geometry:
+def geometry(add: Additive | Section, spec: UltrasoundSpec, depth_cm: float, n: int) -> Geometry:
     x0, y = _skin(add)
     if spec.probe == "linear":
         return Geometry("linear", spec.aperture_mm, 0.0, depth_cm * 10, x0, y, n)

@@ -57,7 +57,7 @@ def settle(x: np.ndarray, y: np.ndarray, prio: np.ndarray, dmin: np.ndarray,
     H, W = x.shape
     r = reach
 
-    def pad(a: np.ndarray, fill: object) -> np.ndarray:
+    def pad(a: np.ndarray, fill: float) -> np.ndarray:
         return np.pad(a, r, constant_values=fill)
 
     def nb(a: np.ndarray, di: int, dj: int) -> np.ndarray:  # view: a[j + dj, i + di]
@@ -83,7 +83,7 @@ def settle(x: np.ndarray, y: np.ndarray, prio: np.ndarray, dmin: np.ndarray,
             if me.size:
                 lo_list.append(me)
                 hi_list.append(me + dj * W + di)
-    state = np.where(valid, 0, -1).astype(np.int8).ravel()  # 0 undecided, 1 kept, -1 dropped
+    state: np.ndarray = np.where(valid, 0, -1).astype(np.int8).ravel()  # 0 undecided, 1 kept, -1 dropped
     if not lo_list:
         return (state == 0).reshape(H, W)
     lo_idx = np.concatenate(lo_list)  # each candidate's higher-priority rivals
@@ -154,7 +154,7 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
         _red_cells_far(canvas, ctx, mean, cv, lo, hi)
         return
     gi, gj = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1), indexing="xy")
-    g = uniforms(ctx.seed, gi.ravel(), gj.ravel(), 5).reshape(*gi.shape, 5)
+    g: np.ndarray = uniforms(ctx.seed, gi.ravel(), gj.ravel(), 5).reshape(*gi.shape, 5)
     x = (gi + g[..., 0]) * spacing
     y = (gj + g[..., 1]) * spacing
     T = smear_thickness(ctx, x)
@@ -188,15 +188,15 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     # rouleaux: in the thick part some cells start a stack of coins
     roul = (u[:, 20] < np.clip((T - 1.4) * 0.6, 0.0, 0.45))
     nr = 7
-    k = np.arange(1, nr + 1)[None, :]
+    ks = np.arange(1, nr + 1)[None, :]
     length = 2 + np.floor(u[roul, 21] * (nr - 1)).astype(int)
     ang = 2 * np.pi * u[roul, 22]
     step = d[roul] * (0.38 + 0.15 * u[roul, 23])
     bend = (u[roul, 24] - 0.5) * 0.25
-    a_k = ang[:, None] + bend[:, None] * k
+    a_k = ang[:, None] + bend[:, None] * ks
     sx = x[roul, None] + np.cumsum(step[:, None] * np.cos(a_k), axis=1)
     sy = y[roul, None] + np.cumsum(step[:, None] * np.sin(a_k), axis=1)
-    inr = k <= length[:, None]
+    inr = ks <= length[:, None]
     ru = children(ctx.seed ^ 0x5A11, u[roul, 39], nr, u.shape[1])[inr.ravel()]
     ru[:, 8:14] = 1.0  # stacked cells carry no parasites nor sickling
     x = np.concatenate([x, sx[inr]])

@@ -108,8 +108,8 @@ def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9
     ±`rough_um` of finer noise (`rough_scale_um`) for ragged, sutured borders."""
     X, Y = w.grids()
     ox, oy = w.x0_um, w.y0_um
-    gx = np.broadcast_to((X - ox).astype(F32), (w.height, w.width))
-    gy = np.broadcast_to((Y - oy).astype(F32), (w.height, w.width))
+    gx: np.ndarray = np.broadcast_to((X - ox).astype(F32), (w.height, w.width))
+    gy: np.ndarray = np.broadcast_to((Y - oy).astype(F32), (w.height, w.width))
     if warp_um > 0:
         nx = smooth_noise(w, seed ^ 0x3A1, warp_scale_um)
         ny = smooth_noise(w, seed ^ 0x3A2, warp_scale_um)

@@ -304,7 +304,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     before, after, t0, t1 = _segments(ctx.seed, ks, U, i, float(ctx.p("cell_um", 85.0)))
 
     # intercalated discs: transverse, with two or three steps across the fibre
-    def stepped(pos: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def stepped(pos: np.ndarray, t: np.ndarray | _Rows) -> np.ndarray:
         steps = 2 + (t[..., 1] < 0.5)
         return pos + (t[..., 2] - 0.5) * 6.0 * (np.floor(vfrac * steps) - (steps - 1) / 2)
 

@@ -240,7 +240,7 @@ def monocot_stem(canvas: Canvas, ctx: Ctx) -> None:
     _add(canvas, layer, ctx.cls("cuticle"), band(depth - 1.5, 3.0, px) * (r < edge_r + 3))
     c, s = np.cos(out), np.sin(out)
 
-    def at(along: np.ndarray, across: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def at(along: np.ndarray | float, across: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         return x + along * c - across * s, y + along * s + across * c
 
     lcls, pcls = ctx.cls("lignified"), ctx.cls("phloem")

@@ -1,7 +1,7 @@
 """Load and fault figures of the render API (issue 10): real `micro serve` processes on
-loopback, a concurrent keep-alive client, and faults thrown at them (`micro.bench_faults`).
+loopback, a concurrent keep-alive client, and faults thrown at them (`benchmarks.faults`).
 
-    python -m micro.bench_load            (or `make loadtest`; `run()` from `make bench`)
+    python -m benchmarks.load            (or `make loadtest`; `run()` from `make bench`)
 
 Prints one table: requests, concurrency, p50/p99, 5xx, connection errors, the server's peak
 RSS, a 1024² render's peak memory, then each fault tried and whether the server survived it
@@ -14,169 +14,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-HOST = "127.0.0.1"
-MICRO = {"instrument": "student-compound", "specimen": "stage-micrometer", "size": "256"}
+from benchmarks.faults import run_faults
+from benchmarks.harness import IMAGE_MAGIC, MICRO, ServeProcess, mpath, percentile
+
 BIG = {"instrument": "research-upright", "specimen": "liver-he", "objective": "40",
        "size": "1024"}
 """A 1024 × 1024 render (a camera on a 40× objective over H&E liver)."""
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF", b"\x93NUMPY")
-
-_SERVE = "import sys; from micro.cli import main; sys.argv[0] = 'micro'; main()"
-
-
-# --------------------------------------------------------------------------- plumbing
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0–100); NaN for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
-def proc_status_kib(pid: int | str, name: str) -> int:
-    """A `Vm*` line of /proc/<pid>/status in KiB (VmHWM = peak resident set)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    raise KeyError(name)
-
-
-def mpath(**over: Any) -> str:
-    from micro.core.requests import canonicalize_microscope
-
-    return "/" + canonicalize_microscope({**MICRO, **over}).path()
-
-
 MANY_USERS = {"MICRO_RENDER_PER_CLIENT": "48", "MICRO_RENDER_RATE_PER_CLIENT": "1000",
               "MICRO_RENDER_BURST_PER_CLIENT": "10000"}
 """The mixed load stands for a classroom behind one address (loopback): per-client limits
 opened up, so what is measured is the server, not the fairness rule."""
-
-
-class ServeProcess:
-    """`micro serve` in a subprocess on a free loopback port, its log in `root/serve.log`.
-
-    `env` adds MICRO_* settings (or AWS_* for an S3 cache); `cache` is the --cache value."""
-
-    def __init__(self, root: Path, *, env: dict[str, str] | None = None,
-                 cache: str | None = None):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.site = self.root / "site"
-        self.cache = cache if cache is not None else str(self.root / "cache")
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.log_path = self.root / "serve.log"
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 60) -> ServeProcess:
-        log = self.log_path.open("ab")
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _SERVE, "serve", "--site", str(self.site), "--cache",
-                 self.cache, "--host", HOST, "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"micro serve exited with {self.proc.returncode}: "
-                                   f"{self.log_text()[-2000:]}")
-            try:  # the catalog, not /api/health: health asks the cache, which may hang
-                if httpx.get(self.url + "/api/instruments", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"micro serve did not answer within {timeout_s:g} s")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def peak_rss_mib(self) -> float:
-        return proc_status_kib(self.pid, "VmHWM") / 1024
-
-    def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(self.url + "/api/health", timeout=30).json()
-        return data
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler, no flush — a crash."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def __enter__(self) -> ServeProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-@contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """uvicorn serving `app` (already built: an injected renderer, a custom cache) from a
-    thread of this process on a free loopback port; yields its base URL."""
-    import uvicorn
-
-    config = uvicorn.Config(app, host=HOST, port=free_port(), log_level="warning",
-                            access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://{HOST}:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 # --------------------------------------------------------------------------- load
@@ -374,14 +232,18 @@ def mixed_run(server: ServeProcess, total: int = 2000, concurrency: int = 32,
 
 _RENDER_MEMORY = """
 import json, sys, tracemalloc
-from micro.bench_load import proc_status_kib
 from micro.core.catalog import default_catalog
 from micro.core.render import render
 from micro.core.requests import canonicalize_microscope
 cat = default_catalog()
 params = json.loads(sys.argv[1])
 render(canonicalize_microscope({**params, "size": "256", "focus_um": 3}, cat), cat)  # imports
-before = proc_status_kib("self", "VmRSS")
+def proc_status_kib(name):  # benchmarks.harness.proc_status_kib, for this process
+    for line in open("/proc/self/status").read().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise KeyError(name)
+before = proc_status_kib("VmRSS")
 tracemalloc.start()
 result = render(canonicalize_microscope(params, cat), cat)
 peak = tracemalloc.get_traced_memory()[1]
@@ -390,7 +252,7 @@ from PIL import Image
 import io
 w, h = Image.open(io.BytesIO(result.image)).size
 print(json.dumps({"traced_peak_mib": peak / 2**20, "rss_before_mib": before / 1024,
-                  "process_peak_mib": proc_status_kib("self", "VmHWM") / 1024,
+                  "process_peak_mib": proc_status_kib("VmHWM") / 1024,
                   "width": w, "height": h}))
 """
 
@@ -419,8 +281,6 @@ def run() -> None:
             peak_rss = srv.peak_rss_mib()
             tracebacks = srv.log_text().count("Traceback")
         mem = render_peak_memory()
-        from micro.bench_faults import run_faults
-
         faults = list(run_faults(root))
 
     rows = [

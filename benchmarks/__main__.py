@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark, one after another (microscope, imaging, API, load)."""
+"""`make bench` (`python -m benchmarks` from the repo root): every benchmark, one after another
+(microscope, imaging, API, load)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import importlib
 
 
 def main() -> None:
-    for name in ("micro.bench_microscope", "micro.bench_imaging", "micro.bench_api",
-                 "micro.bench_load"):
+    for name in ("benchmarks.microscope", "benchmarks.imaging", "benchmarks.api",
+                 "benchmarks.load"):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:

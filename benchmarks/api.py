@@ -1,7 +1,7 @@
 """Benchmark of the render API (issue 6): a real uvicorn server on loopback, a concurrent
 keep-alive client, and the Lambda handler's cold import in a fresh interpreter.
 
-    python -m micro.bench_api            (or `run()` from `make bench`)
+    python -m benchmarks.api             (or `run()` from `make bench`)
 
 Prints cache-hit GET p50/p99 and requests/s, render-on-miss p50, and the import time of
 lambda/handler.py. Floors on the 2-core reference machine: hit p50 ≤ 5 ms, ≥ 500 req/s,
@@ -148,7 +148,7 @@ def measure_server() -> dict[str, Any]:
 def measure_import(repeats: int = 3) -> dict[str, float]:
     """Cold import of lambda/handler.py (module exec incl. create_app) in fresh interpreters,
     configured as in Lambda (S3 cache; boto3 client created on first use)."""
-    handler = Path(__file__).resolve().parents[2] / "lambda" / "handler.py"
+    handler = Path(__file__).resolve().parents[1] / "lambda" / "handler.py"
     code = (
         "import time, importlib.util, json\n"
         "t0 = time.perf_counter()\n"
