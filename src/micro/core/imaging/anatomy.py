@@ -17,11 +17,12 @@ z); the frontal projection (radiography) integrates a coarser volume along y onc
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from micro.core.memory import memoized
 
 SECTION_PX = 512
 """Raster of one axial section over the phantom's field of view (label per pixel)."""
@@ -155,7 +156,7 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
 GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _head}
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.anatomy.anatomy")
 def anatomy(kind: str, tissues: tuple[str, ...], seed: int) -> Anatomy:
     return GENERATORS[kind](tissues, seed)
 
@@ -166,7 +167,7 @@ def _one_hot(lab: np.ndarray, n_tissues: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=12)
+@memoized("imaging.anatomy.section_labels")
 def section_labels(an: Anatomy, z_mm: float) -> np.ndarray:
     """Labels (SECTION_PX², row 0 = anterior) of the axial section at z over the FOV."""
     n = SECTION_PX
@@ -209,7 +210,7 @@ def resample(frac: np.ndarray, src_fov: float, n: int, fov_mm: float,
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@memoized("imaging.anatomy.overlap")
 def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-untyped-def]
     """(n, r) sparse fraction of each target pixel covered by each source pixel."""
     from scipy import sparse
@@ -233,7 +234,7 @@ def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-
                               (np.concatenate(rows), np.concatenate(cols))), shape=(n, r))
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.anatomy.frontal_paths")
 def frontal_paths(an: Anatomy) -> np.ndarray:
     """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
     (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the left) and
