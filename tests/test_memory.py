@@ -256,14 +256,15 @@ def test_clearing_a_phantom_keeps_the_geometry_tables(budget: None, cat: Catalog
 
 def test_growing_entries_are_measured_again_and_frozen(budget: None) -> None:
     memory.set_budget(64 * MB)
-    held: dict[str, np.ndarray] = {}
-    memory.store("test.grow", "k", held, growing=True)
+    held = memory.GrowingDict()
+    memory.store("test.grow", "k", {"own": np.zeros(10), "derived": held}, grows=held)
     before = _held("test.grow")[1]
     late = np.zeros(MB // 8)
     held["late"] = late  # as a render stage adds a derived spectrum to its scene
     optics.freq_grid(32, 32, 1.0)  # any addition measures growing entries again
     assert _held("test.grow")[1] == before + MB + memory.NOMINAL_BYTES
     assert not late.flags.writeable
+    assert memory.stats().total == sum(b for _, b in memory.stats().by_namespace.values())
 
 
 def test_a_scene_is_kept_with_its_spectra(budget: None, cat: Catalog) -> None:

@@ -25,12 +25,12 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-__all__ = ["DEFAULT_MB", "IdentityCache", "Stats", "budget", "clear", "memoized", "nbytes",
-           "set_budget", "stats"]
+__all__ = ["DEFAULT_MB", "GrowingDict", "IdentityCache", "Stats", "budget", "clear", "lookup",
+           "memoized", "nbytes", "set_budget", "stats", "store"]
 
 DEFAULT_MB = 768
 """Default budget: a 2 GB Lambda keeps ~0.75 GB for caches beside the interpreter, the
@@ -39,7 +39,6 @@ ENV = "MICRO_MEMORY_MB"
 NOMINAL_BYTES = 64
 """What a scalar, string or other small object counts for."""
 
-P = ParamSpec("P")
 R = TypeVar("R")
 V = TypeVar("V")
 
@@ -119,7 +118,8 @@ class _Registry:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.entries: OrderedDict[tuple[str, Hashable], tuple[Any, int]] = OrderedDict()
-        self.growing: set[tuple[str, Hashable]] = set()
+        self.dirty: set[tuple[str, Hashable]] = set()
+        """Entries that grew since they were last measured."""
         self.total = 0
         self.by_ns: dict[str, int] = {}
         self.caps: dict[str, int] = {}
@@ -148,15 +148,18 @@ class _Registry:
             self.hits += 1
             return True, hit[0]
 
-    def put(self, key: tuple[str, Hashable], value: Any, size: int, growing: bool) -> None:
+    def put(self, key: tuple[str, Hashable], value: Any, size: int) -> None:
         with self.lock:
             self._pop(key)
             self.entries[key] = (value, size)
             self._count(key[0], size)
-            if growing:
-                self.growing.add(key)
             self._remeasure()
             self._evict()
+
+    def grew(self, key: tuple[str, Hashable]) -> None:
+        with self.lock:
+            if key in self.entries:
+                self.dirty.add(key)
 
     def _count(self, ns: str, size: int) -> None:
         self.total += size
@@ -166,18 +169,18 @@ class _Registry:
         old = self.entries.pop(key, None)
         if old is not None:
             self._count(key[0], -old[1])
-            self.growing.discard(key)
+            self.dirty.discard(key)
 
     def _remeasure(self) -> None:
-        """Entries that grow after they are stored (a scene's derived spectra) are measured
-        again, and their new arrays made read-only, whenever something is added."""
-        for key in self.growing:
+        """Entries that grew after they were stored (a scene's derived spectra) are measured
+        again, and their new arrays made read-only."""
+        for key in self.dirty:
             value, size = self.entries[key]
+            _freeze(value)
             new = nbytes(value)
-            if new != size:
-                _freeze(value)
-                self.entries[key] = (value, new)
-                self._count(key[0], new - size)
+            self.entries[key] = (value, new)
+            self._count(key[0], new - size)
+        self.dirty.clear()
 
     def _evict(self) -> None:
         for ns, cap in self.caps.items():  # namespaces with their own, smaller limit
@@ -197,7 +200,7 @@ class _Registry:
         with self.lock:
             if namespace is None:
                 self.entries.clear()
-                self.growing.clear()
+                self.dirty.clear()
                 self.by_ns.clear()
                 self.total = 0
                 return
@@ -255,14 +258,29 @@ def lookup(namespace: str, key: Hashable) -> tuple[bool, Any]:
     return _REGISTRY.get((namespace, key))
 
 
-def store(namespace: str, key: Hashable, value: V, *, growing: bool = False,
+class GrowingDict(dict[Any, object]):
+    """A dict inside a stored value that is filled after the value is stored (a scene's
+    derived spectra): each new item has its owner's entry measured again at the next
+    addition to the registry."""
+
+    owner: tuple[str, Hashable] | None = None
+
+    def __setitem__(self, key: Any, value: object) -> None:
+        super().__setitem__(key, value)
+        if self.owner is not None:
+            _REGISTRY.grew(self.owner)
+
+
+def store(namespace: str, key: Hashable, value: V, *, grows: GrowingDict | None = None,
           freeze: bool = True) -> V:
     """Keep `value` under (namespace, key), its arrays made read-only unless `freeze` is
-    False; `growing` values (objects that collect more arrays after they are stored) are
-    measured again whenever anything is added. Returns the value."""
+    False; `grows` is a GrowingDict inside the value that is filled later (what is added to
+    it is counted, and made read-only, too). Returns the value."""
     if freeze:
         _freeze(value)
-    _REGISTRY.put((namespace, key), value, nbytes(value), growing)
+    if grows is not None:
+        grows.owner = (namespace, key)
+    _REGISTRY.put((namespace, key), value, nbytes(value))
     return value
 
 
@@ -271,21 +289,22 @@ def store(namespace: str, key: Hashable, value: V, *, growing: bool = False,
 _KWARGS = object()
 
 
-def memoized(namespace: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Like functools.lru_cache (hashable arguments, the same value for equal calls), with the
-    values kept in the shared registry under `namespace` and their arrays read-only."""
-    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+def memoized(namespace: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Like functools.lru_cache (hashable arguments, the same value for equal calls; typed
+    like it, by the return value only), with the values kept in the shared registry under
+    `namespace` and their arrays read-only."""
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
         get = _REGISTRY.get
 
         @functools.wraps(fn)
-        def cached(*args: P.args, **kwargs: P.kwargs) -> R:
+        def cached(*args: Hashable, **kwargs: Hashable) -> R:
             key = (namespace, args if not kwargs else (*args, _KWARGS, *kwargs.items()))
             found, value = get(key)
             if found:
-                return value  # type: ignore[no-any-return]
+                return value
             value = fn(*args, **kwargs)
             _freeze(value)
-            _REGISTRY.put(key, value, nbytes(value), False)
+            _REGISTRY.put(key, value, nbytes(value))
             return value
 
         cached.cache_namespace = namespace  # type: ignore[attr-defined]
@@ -309,10 +328,10 @@ class IdentityCache(Generic[V]):
         key = (self.namespace, (id(obj), *extra))
         found, hit = _REGISTRY.get(key)
         if found and hit[0] is obj:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         value = make()
         _freeze(value)
-        _REGISTRY.put(key, (obj, value), nbytes(value), False)
+        _REGISTRY.put(key, (obj, value), nbytes(value))
         return value
 
     def clear(self) -> None:

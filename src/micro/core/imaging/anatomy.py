@@ -211,7 +211,7 @@ def resample(frac: np.ndarray, src_fov: float, n: int, fov_mm: float,
 
 
 @memoized("imaging.anatomy.overlap")
-def _overlap(r: int, src_fov: float, n: int, fov_mm: float):  # type: ignore[no-untyped-def]
+def _overlap(r: int, src_fov: float, n: int, fov_mm: float):
     """(n, r) sparse fraction of each target pixel covered by each source pixel."""
     from scipy import sparse
 

@@ -105,7 +105,7 @@ class Section:
     solids: tuple[Solid, ...] = ()
 
     @property
-    def anatomy(self):  # type: ignore[no-untyped-def]
+    def anatomy(self):
         from micro.core.imaging.anatomy import anatomy
 
         return anatomy(self.kind, self.tissues, self.seed)

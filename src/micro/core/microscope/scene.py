@@ -42,7 +42,7 @@ class Scene:
     layers: list[Layer]
     labels: dict[str, np.ndarray]
     medium_n: float
-    derived: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False)
+    derived: memory.GrowingDict = field(default_factory=memory.GrowingDict, compare=False)
     """Focus-independent spectra of this scene (per stain and optics), reused by every focus
     step: the stages fill it, the cache counts it."""
 
@@ -84,10 +84,10 @@ def build_scene(specimen: Specimen, window: Window,
     key = (catalog_digest, _key(specimen), window)
     found, hit = memory.lookup(SCENES, key)
     if found:
-        return hit  # type: ignore[no-any-return]
-    # derived spectra are added by the render stages after the scene is stored: it is
-    # measured again as it grows
-    return memory.store(SCENES, key, _build(specimen, window, structures), growing=True)
+        return hit
+    scene = _build(specimen, window, structures)
+    # the render stages add derived spectra after the scene is stored: they are counted too
+    return memory.store(SCENES, key, scene, grows=scene.derived)
 
 
 def _build(specimen: Specimen, window: Window,
