@@ -32,9 +32,11 @@ import numpy as np
 __all__ = ["DEFAULT_MB", "GrowingDict", "IdentityCache", "Stats", "budget", "clear", "lookup",
            "memoized", "nbytes", "set_budget", "stats", "store"]
 
-DEFAULT_MB = 768
-"""Default budget: a 2 GB Lambda keeps ~0.75 GB for caches beside the interpreter, the
-catalog and one 1024² render's temporaries (~100 MB each, a few threads at once)."""
+DEFAULT_MB = 512
+"""Default budget, sized for a 2 GB Lambda: a process rendering 1024² views measured ~0.7 GB
+resident beside its caches (interpreter, libraries, catalog, render temporaries kept by the
+allocator), so 0.5 GB of caches peaks at ~1.2 GB and leaves room for renders in parallel
+threads (~100 MB of temporaries each)."""
 ENV = "MICRO_MEMORY_MB"
 NOMINAL_BYTES = 64
 """What a scalar, string or other small object counts for."""
