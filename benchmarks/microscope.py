@@ -7,6 +7,7 @@ import statistics
 import time
 import tracemalloc
 
+from micro.core import memory
 from micro.core.catalog import default_catalog
 from micro.core.microscope import scene as scene_mod
 from micro.core.microscope.pipeline import render_microscope_request
@@ -56,14 +57,14 @@ def run() -> None:
                 b.replace(cat, focus_um=0.05 * (i + 1)), cat))
 
             def cold(i: int, b=base) -> None:  # type: ignore[no-untyped-def]
-                scene_mod._CACHE.clear()
+                memory.clear(scene_mod.SCENES)
                 render_microscope_request(b.replace(cat, x_um=3.0 * (i + 1)), cat)
 
             cold_ms = _median_ms(cold, 5)
             print(f"  {mode:<15} {inst:<24} {warm:8.1f} {cold_ms:8.1f}")
     req = canonicalize_microscope(dict(instrument="student-compound", objective=40,
                                        specimen="liver-he", size=1024), cat)
-    scene_mod._CACHE.clear()
+    memory.clear(scene_mod.SCENES)
     tracemalloc.start()
     render_microscope_request(req, cat)
     _, peak = tracemalloc.get_traced_memory()

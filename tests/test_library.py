@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from micro.core import library
+from micro.core import library, memory
 from micro.core.catalog import Catalog, default_data_dir
 from micro.core.errors import InvalidRequest, NotFound
 from micro.core.render import render
@@ -233,7 +233,7 @@ def test_outside_the_illustration_is_clear_glass(lib_catalog: Catalog) -> None:
 
 def test_library_render_is_deterministic(lib_catalog: Catalog) -> None:
     a = view(lib_catalog, objective=40, size=512, format="jpg")
-    library._load.cache_clear()
+    memory.clear("library.load")
     b = view(lib_catalog, objective=40, size=512, format="jpg")
     assert a.image == b.image
     c = view(lib_catalog, objective=40, size=512, format="jpg", light_pct=61)

@@ -20,7 +20,6 @@ included) filters it, then the same detector and display stages make the image.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import math
@@ -37,6 +36,7 @@ from pydantic import Field, ValidationError
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
 from micro.core.errors import InvalidRequest, NotFound
+from micro.core.memory import memoized
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
@@ -272,7 +272,7 @@ def decode_transmittance(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(t, -1, 0), dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=4)
+@memoized("library.load")
 def _load(path: str, sha256: str, mtime_ns: int, size: int) -> np.ndarray:
     data = Path(path).read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:

@@ -149,9 +149,10 @@ def render_batch(reqs: list[Request], out: str) -> list[tuple[str, int]]:
     if reqs and reqs[0].kind == "imaging":
         # a phantom's group is rendered in one go: its rasters and reconstructions will not
         # be asked for again, and keeping them would only grow the worker
-        from micro.core.imaging.render import clear_caches
+        from micro.core import memory
+        from micro.core.imaging.render import PHANTOM_CACHES
 
-        clear_caches()
+        memory.clear(*PHANTOM_CACHES)
     return done
 
 

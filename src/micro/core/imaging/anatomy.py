@@ -17,11 +17,12 @@ z); the frontal projection (radiography) integrates a coarser volume along y onc
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from micro.core.memory import memoized
 
 Coord = float | np.ndarray
 """A coordinate or radius (mm): one number, or one per point."""
@@ -158,7 +159,7 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
 GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _head}
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.anatomy.anatomy")
 def anatomy(kind: str, tissues: tuple[str, ...], seed: int) -> Anatomy:
     return GENERATORS[kind](tissues, seed)
 
@@ -169,7 +170,7 @@ def _one_hot(lab: np.ndarray, n_tissues: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=12)
+@memoized("imaging.anatomy.section_labels")
 def section_labels(an: Anatomy, z_mm: float) -> np.ndarray:
     """Labels (SECTION_PX², row 0 = anterior) of the axial section at z over the FOV."""
     n = SECTION_PX
@@ -212,7 +213,7 @@ def resample(frac: np.ndarray, src_fov: float, n: int, fov_mm: float,
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@memoized("imaging.anatomy.overlap")
 def _overlap(r: int, src_fov: float, n: int, fov_mm: float):
     """(n, r) sparse fraction of each target pixel covered by each source pixel."""
     from scipy import sparse
@@ -236,7 +237,7 @@ def _overlap(r: int, src_fov: float, n: int, fov_mm: float):
                               (np.concatenate(rows), np.concatenate(cols))), shape=(n, r))
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.anatomy.frontal_paths")
 def frontal_paths(an: Anatomy) -> np.ndarray:
     """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
     (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the left) and

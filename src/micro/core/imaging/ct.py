@@ -18,7 +18,6 @@ phantom's field of view, nominal slice 5 mm.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -33,6 +32,7 @@ from micro.core.imaging.attenuation import (
 )
 from micro.core.imaging.display import largest_uniform, resize, tissue_means, window
 from micro.core.imaging.phantom import Additive, additive, chords, fractions, pixel_centres
+from micro.core.memory import memoized
 from micro.core.models import CtSpec, ImagingInstrument, Phantom
 
 SLICE_MM = 5.0
@@ -55,7 +55,7 @@ def _metal(add: Additive) -> tuple[list[tuple[float, float]], float]:
     return [(-0.16 * fov, -0.05 * fov), (0.16 * fov, -0.05 * fov)], 0.022 * fov
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.ct.chords")
 def _chords(add: Additive, views: int, bins: int, motion: bool) -> np.ndarray:
     fov = add.fov_mm
     ds = fov / bins
@@ -70,7 +70,7 @@ def _chords(add: Additive, views: int, bins: int, motion: bool) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.ct.metal_chords")
 def _metal_chords(add: Additive, views: int, bins: int) -> np.ndarray:
     from micro.core.imaging.phantom import Solid
 
@@ -106,7 +106,7 @@ def line_integrals(add: Additive, mu_of_e: Any, e_kev: float, views: int, bins: 
     return p
 
 
-@functools.lru_cache(maxsize=12)
+@memoized("imaging.ct.reconstruct")
 def _reconstruct(add: Additive, mu_key: tuple[tuple[float, tuple[float, ...]], ...],
                  e_kev: float, n: int,
                  views: int, bins: int, filt: str, artifact: str, n0_floor: float

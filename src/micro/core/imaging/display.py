@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from micro.core.identity_cache import IdentityCache
 from micro.core.imaging.phantom import Additive, Section, pure_masks
+from micro.core.memory import IdentityCache
 
 
 def window(values: np.ndarray, width: float, level: float) -> np.ndarray:
@@ -46,7 +46,7 @@ def largest_uniform(frac: np.ndarray, exclude: int, erode_px: int = 3) -> np.nda
     return masks[int(np.argmax(sizes))]
 
 
-_MASKS: IdentityCache[np.ndarray] = IdentityCache(64)
+_MASKS: IdentityCache[np.ndarray] = IdentityCache("imaging.display.masks")
 
 
 def _masks(frac: np.ndarray, erode_px: int) -> np.ndarray:

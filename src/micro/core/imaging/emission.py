@@ -20,17 +20,16 @@ unreadable without it.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 from scipy import ndimage, sparse
 
-from micro.core.identity_cache import IdentityCache
 from micro.core.imaging import fbp
 from micro.core.imaging.attenuation import mu_at
 from micro.core.imaging.display import largest_uniform, resize, tissue_means
 from micro.core.imaging.phantom import Additive, additive, chords, fractions
+from micro.core.memory import IdentityCache, memoized
 from micro.core.models import ImagingInstrument, NuclearSpec, Phantom
 
 N_RECON = 128
@@ -51,7 +50,7 @@ def projector(n: int, fov_mm: float, views: int, span: float) -> sparse.csr_matr
     return _projector(n, views, span)
 
 
-@functools.lru_cache(maxsize=4)
+@memoized("imaging.emission.projector")
 def _projector(n: int, views: int, span: float) -> sparse.csr_matrix:
     x = np.arange(n) + 0.5 - n / 2  # pixel centres in pixels
     xx, yy = np.meshgrid(x, -x)
@@ -91,7 +90,7 @@ def _pixel_attenuation(mu: np.ndarray, px_cm: float, views: int, span: float) ->
     return out
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.emission.system")
 def _system(add: Additive, modality: str, mu_key: tuple[float, ...]
             ) -> tuple[sparse.csr_matrix, np.ndarray]:
     """(attenuated projector, activity basis per tissue (tissues, n²))."""
@@ -145,7 +144,7 @@ def mlem(a: sparse.csr_matrix, y: np.ndarray, iterations: int, subsets: int = 1,
     return x
 
 
-_BLOCKS: IdentityCache[list[Any]] = IdentityCache(32)
+_BLOCKS: IdentityCache[list[Any]] = IdentityCache("imaging.emission.subset_blocks")
 
 
 def _subset_blocks(a: sparse.csr_matrix, views: int, subsets: int) -> list[Any]:

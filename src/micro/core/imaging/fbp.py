@@ -12,21 +12,21 @@ nearest-sample back-projection is close to band-limited interpolation. Filters a
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from scipy import fft as sfft
+
+from micro.core.memory import memoized
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 UPSAMPLE = 16
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("imaging.fbp.padded_len")
 def _padded_len(bins: int) -> int:
     return max(64, int(2 ** np.ceil(np.log2(2 * bins))))
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("imaging.fbp.filter_response")
 def filter_response(bins: int, name: str) -> np.ndarray:
     """Frequency response (rfft layout, padded length) of the windowed ramp, dimensionless
     (multiply by 1/ds for units of 1/mm)."""
@@ -78,7 +78,7 @@ def filter_projections(sino: np.ndarray, name: str, ds: float, pixel_mm: float =
     return q[:, : bins * UPSAMPLE]
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.fbp.geometry")
 def _geometry(n: int, fov_mm: float, views: int, bins: int, ds: float, s0: float
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     x = (np.arange(n) + 0.5 - n / 2) * (fov_mm / n)
@@ -136,7 +136,7 @@ def fbp(sino: np.ndarray, ds: float, n: int, fov_mm: float, name: str = "ramp",
     return backproject(q, n, fov_mm, ds, s0, UPSAMPLE, center_mm)
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("imaging.fbp.noise_gain")
 def noise_gain(bins: int, name: str, pixel_ratio: float) -> float:
     """Mean over view angles and sub-sample positions of Σ_j g(t − j)², g the impulse response
     of filter + footprint + upsampling + nearest-sample lookup (dimensionless; × 1/ds² per
@@ -161,7 +161,7 @@ def variance_map(p: np.ndarray, n0: float, ds: float, n: int, fov_mm: float, nam
     return bp * (np.pi / views) * noise_gain(bins, name, round(fov_mm / n / ds, 4)) / ds ** 2
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.fbp.nps_shape")
 def _nps_shape(n: int, fov_mm: float, ds: float, name: str) -> np.ndarray:
     """sqrt of the normalized FBP noise power spectrum on the image's FFT grid: |ν|·W(ν)²
     up to the detector's Nyquist frequency (radial), unit mean power."""

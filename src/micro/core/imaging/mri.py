@@ -20,7 +20,6 @@ image is Rician (Rayleigh where there is no signal).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from micro.core.imaging.phantom import (
     kspace,
     section_kspace,
 )
+from micro.core.memory import memoized
 from micro.core.models import ImagingInstrument, MriSpec, Phantom, Tissue
 
 GAMMA_MHZ_T = 42.577
@@ -64,7 +64,7 @@ def signal(t: Tissue, b0: float, seq: str, tr: float, te: float, ti: float, flip
     return float(p.pd * abs(1 - 2 * np.exp(-ti / p.t1_ms) + e1) * np.exp(-te / p.t2_ms))
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.mri.kspace")
 def _kspace(add: Additive, n_freq: int, n_phase: int, fov_freq: float, fov_phase: float
             ) -> np.ndarray:
     """Per-tissue k-space (tissues, n_phase, n_freq), complex128, normalized to pixel mean.
@@ -192,7 +192,7 @@ PRESCAN_NORMALISE = 0.7
 (prescan normalise / CLEAR) removes: the residual is the familiar bright periphery."""
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.mri.coil_shading")
 def coil_shading(add: Additive | Section, nx: int, ny: int, fov: float, fov_phase: float
                  ) -> np.ndarray:
     """Residual receive-coil shading (ny, nx), float32, mean 1 over the body: an array of

@@ -21,7 +21,6 @@ reduced phase field of view, so wrap-around is exact for the raster).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ from scipy import fft as sfft
 from scipy.special import j1
 
 from micro.core.errors import InvalidRequest
-from micro.core.identity_cache import IdentityCache
+from micro.core.memory import IdentityCache, memoized
 from micro.core.models import Phantom, Shape
 
 SUPERSAMPLE = 3  # sub-pixels per axis for partial-volume rasters
@@ -112,7 +111,7 @@ class Section:
         return anatomy(self.kind, self.tissues, self.seed)
 
 
-_ADDITIVE: IdentityCache[Additive] = IdentityCache(256)
+_ADDITIVE: IdentityCache[Additive] = IdentityCache("imaging.phantom.additive")
 
 
 def _build_additive(phantom: Phantom, variant: str) -> Additive:
@@ -174,7 +173,7 @@ def pixel_centres(n: int, fov_mm: float) -> np.ndarray:
     return (np.arange(n) + 0.5 - n / 2) * px
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("imaging.phantom.fractions")
 def fractions(add: Additive, n: int, fov_mm: float | None = None) -> np.ndarray:
     """Tissue fractions, float32 (tissues, n, n); row 0 is the top (+y). Partial volume by
     SUPERSAMPLE² sub-pixels, evaluated only in each shape's bounding box."""
@@ -386,7 +385,7 @@ def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
     return out
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("imaging.phantom.thickness")
 def thickness(add: Additive, n: int) -> np.ndarray:
     """Per-tissue path length (cm) for a projection radiograph viewed face-on, float32
     (tissues, n, n). Each ellipse is an ellipsoid whose third semi-axis is its shorter one;

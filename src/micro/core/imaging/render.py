@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from micro.core import memory
 from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
@@ -18,17 +19,21 @@ Renderer = Callable[[dict[str, Any], Phantom, str, ImagingInstrument, int, np.ra
                     tuple[np.ndarray, np.ndarray, dict[str, Any]]]
 
 
-def clear_caches() -> None:
-    """Forget everything computed for a phantom (rasters, sinograms, reconstructions, system
-    matrices, k-space, tissue masks): a caller that has finished with a phantom gets its
-    memory back. Geometry-only tables (projectors, filters, beam grids) are kept."""
-    from micro.core.imaging import ct, display, emission, mri, phantom, ultrasound
+PHANTOM_CACHES = (
+    "imaging.phantom.fractions", "imaging.phantom.thickness", "imaging.ct.chords",
+    "imaging.ct.metal_chords", "imaging.ct.reconstruct", "imaging.emission.system",
+    "imaging.emission.subset_blocks", "imaging.mri.kspace", "imaging.ultrasound.properties",
+    "imaging.display.masks",
+)
+"""Memory namespaces of what is computed for one phantom (rasters, sinograms,
+reconstructions, system matrices, k-space, tissue masks). Geometry-only tables (projectors,
+filters, beam grids) are not among them: every phantom reuses those."""
 
-    for cached in (phantom.fractions, phantom.thickness, ct._chords, ct._metal_chords,
-                   ct._reconstruct, emission._system, mri._kspace, ultrasound._properties):
-        cached.cache_clear()
-    emission._BLOCKS.clear()
-    display._MASKS.clear()
+
+def clear_caches() -> None:
+    """Forget everything computed for a phantom: a caller that has finished with a phantom
+    gets its memory back."""
+    memory.clear(*PHANTOM_CACHES)
 
 
 def _renderer(modality: str) -> Renderer:

@@ -20,7 +20,6 @@ the raw envelope keeps its statistics. c = 1540 m/s for the geometry.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from micro.core.imaging.phantom import Additive, Section, additive, fractions
+from micro.core.memory import memoized
 from micro.core.models import ImagingInstrument, Phantom, UltrasoundSpec
 
 C_MM_US = 1.54  # mm per µs
@@ -86,7 +86,7 @@ def geometry(add: Additive | Section, spec: UltrasoundSpec, depth_cm: float, n: 
     return Geometry(spec.probe, spec.sector_deg or 60.0, radius, depth_cm * 10, x0, y, n)
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.ultrasound.beam_grid")
 def _beam_grid(g: Geometry) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Phantom coordinates (mm) of every beam sample, (depth, lines); depth step (mm); and the
     lateral sample spacing (mm) per depth."""
@@ -115,7 +115,7 @@ def _sample(img: np.ndarray, fov: float, x: np.ndarray, y: np.ndarray, order: in
     return ndimage.map_coordinates(img, [row, col], order=order, mode="nearest")
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.ultrasound.properties")
 def _properties(add: Additive, g: Geometry, props: tuple[tuple[float, ...], ...]
                 ) -> tuple[np.ndarray, ...]:
     """Impedance, attenuation (dB/cm/MHz), amplitude (backscatter·√density) in the beam grid."""
@@ -128,7 +128,7 @@ def _properties(add: Additive, g: Geometry, props: tuple[tuple[float, ...], ...]
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("imaging.ultrasound.scan_index")
 def _scan_index(g: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """For each output pixel: flat beam-sample index (or −1 outside the image)."""
     x0, y0, px = g.frame

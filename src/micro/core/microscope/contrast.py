@@ -7,12 +7,12 @@ channel and per depth layer, with defocus)."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sfft
 
+from micro.core.memory import memoized
 from micro.core.microscope import optics, slide
 from micro.core.microscope.optics import RGB_NM, apply, freq_grid, freq_xy, otf, rfft2
 from micro.core.microscope.quantities import Coefficients, layer_quantities
@@ -146,7 +146,7 @@ def _layer_spectra(scene: Scene, s: Setup, coef: Coefficients, mode: str) -> lis
     return out
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.contrast.nu2")
 def _nu2(h: int, w: int, px: float) -> np.ndarray:
     return (freq_grid(h, w, px) ** 2).astype(np.float32)
 
@@ -235,19 +235,19 @@ def _annulus_fraction_above(lo: float, hi: float, nyquist: float) -> float:
     return (hi * hi - cut * cut) / (hi * hi - lo * lo)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.contrast.full_nu")
 def _full_nu(h: int, w: int, px: float) -> np.ndarray:
     return np.sqrt(sfft.fftfreq(h, d=px)[:, None] ** 2 + sfft.fftfreq(w, d=px)[None] ** 2)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.contrast.band")
 def _band(h: int, w: int, px: float, lo: float, hi: float) -> np.ndarray:
     """Spatial frequencies a darkfield objective collects (complex-FFT layout)."""
     nu = _full_nu(h, w, px)
     return ((nu > max(lo, 1e-9)) & (nu <= hi)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.contrast.ring")
 def _ring(h: int, w: int, px: float, ring_nu: float) -> np.ndarray:
     """The frequencies that pass through the phase ring with the undiffracted light."""
     return np.exp(-((_full_nu(h, w, px) / ring_nu) ** 2)).astype(np.float32)
@@ -351,7 +351,7 @@ ML_STEP_NM = 0.5
 ML_MAX_NM = 8000.0
 
 
-@functools.lru_cache(maxsize=1)
+@memoized("microscope.contrast.michel_levy_table")
 def michel_levy_table() -> np.ndarray:
     """RGB of retardance Δ between crossed polars at 45°, Σ_λ w(λ)·sin²(πΔ/λ), tabulated
     every 0.5 nm (the Michel-Lévy chart); (n, 3) float32."""
@@ -394,7 +394,7 @@ def polarized(scene: Scene, s: Setup, coef: Coefficients) -> Signal:
     return Signal(img, ("R", "G", "B"), RGB, "transmitted", 550.0)
 
 
-@functools.lru_cache(maxsize=1)
+@memoized("microscope.contrast.michel_levy_columns")
 def _michel_levy_columns() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Michel-Lévy table's R, G and B as contiguous columns (cheap gathers)."""
     table = np.clip(michel_levy_table(), 0.0, None)

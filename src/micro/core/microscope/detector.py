@@ -7,12 +7,12 @@ stays √signal. SNR = S / √(S + D + R²).
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.setup import Setup
 
@@ -129,7 +129,7 @@ def camera(signal: Signal, s: Setup, rng: np.random.Generator) -> Detected:
 _POOL_SIZE = 1 << 23
 
 
-@functools.lru_cache(maxsize=1)
+@memoized("microscope.detector.normal_pool")
 def _normal_pool() -> np.ndarray:
     """8 Mi standard normals, drawn once per process (~80 ms)."""
     return np.random.default_rng(0x6D6963726F).standard_normal(_POOL_SIZE, dtype=np.float32)

@@ -3,12 +3,12 @@ field stop of the eyepiece and an accurate scale bar. Work in float, quantize on
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from micro.core.memory import memoized
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected
 from micro.core.microscope.flatfield import white_balance
@@ -19,14 +19,14 @@ AFM_MIN_SPAN_NM = 1.0
 """Smallest height range of the AFM colour scale (nm): ~20× the 0.05 nm noise floor."""
 
 
-@functools.lru_cache(maxsize=1)
+@memoized("microscope.display.srgb_lut")
 def _srgb_lut() -> np.ndarray:
     x = np.linspace(0.0, 1.0, _SRGB_LUT_N)
     y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
     return y.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=1)
+@memoized("microscope.display.srgb_u8_lut")
 def _srgb_u8_lut() -> np.ndarray:
     return (_srgb_lut() * 255.0 + 0.5).astype(np.uint8)
 
@@ -99,7 +99,7 @@ def finish(linear: np.ndarray, signal: Signal, s: Setup) -> np.ndarray:
     return np.moveaxis(out, 0, -1)
 
 
-@functools.lru_cache(maxsize=8)
+@memoized("microscope.display.field_stop")
 def field_stop(h: int, w: int) -> np.ndarray:
     """The eyepiece's round field stop (diameter = the image width), with a soft 1.5 px edge."""
     yy, xx = np.mgrid[0:h, 0:w]
@@ -125,7 +125,7 @@ def format_length(um: float) -> str:
     return f"{um * 1000:g} nm"
 
 
-@functools.lru_cache(maxsize=4)
+@memoized("microscope.display.font")
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
@@ -161,7 +161,7 @@ def scale_bar(img: np.ndarray, px_um: float, fov_um: float, eyepiece: bool) -> t
     return out, length
 
 
-@functools.lru_cache(maxsize=256)
+@memoized("microscope.display.label_array")
 def _label_array(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> np.ndarray:
     return np.asarray(_label_stamp(text, font))
 
@@ -172,7 +172,7 @@ def _label_size(d: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | I
     return int(tb[2] - tb[0]), int(tb[3] - tb[1])
 
 
-@functools.lru_cache(maxsize=256)
+@memoized("microscope.display.label_stamp")
 def _label_stamp(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
     """The label as an RGBA stamp. Pillow's built-in font has no 'µ', so it is drawn as a 'u'
     with a descender: the label reads correctly without any system font."""

@@ -19,12 +19,12 @@ Poisson)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.optics import RGB_NM
 from micro.core.microscope.setup import Setup
@@ -56,7 +56,7 @@ def color_temperature_k(light: LightSource, level: float) -> float | None:
     return light.color_temperature_k
 
 
-@functools.lru_cache(maxsize=256)
+@memoized("microscope.flatfield.planck_weights")
 def _planck_weights(t_k: float) -> tuple[float, float, float]:
     """Photon flux of a black body at t_k through each camera channel, G = 1."""
     lam = _NM * 1e-9
@@ -98,7 +98,7 @@ def illuminate(values: np.ndarray, s: Setup) -> np.ndarray:
     return np.multiply(values, field)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.flatfield.coloured_field")
 def _coloured_field(h: int, w: int, camera_key: str, sensor_w_um: float, na_image: float,
                     weights: tuple[float, float, float]) -> np.ndarray:
     """(3, H, W) float32: the sensor field times the lamp's flux per channel (one pass per
@@ -125,7 +125,7 @@ def _image_side_na(s: Setup) -> float:
     return round(max(na_ill, 0.02) / s.mag_sensor, 5)
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("microscope.flatfield.sensor_field")
 def sensor_field(h: int, w: int, camera_key: str, sensor_w_um: float,
                  na_image: float) -> np.ndarray:
     """(H, W) float32 flat field of the camera: cos⁴ vignetting × the shadows of dust on the

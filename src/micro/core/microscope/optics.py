@@ -8,12 +8,13 @@ w20 = Δz·(n − √(n² − NA²)), which tends to the geometric blur circle a
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from scipy import fft as sfft
 from scipy import special
+
+from micro.core.memory import memoized
 
 RGB_NM = (610.0, 540.0, 460.0)
 """Effective wavelengths of the red, green and blue channels."""
@@ -58,7 +59,7 @@ def medium_index(immersion: str) -> float:
 
 # --------------------------------------------------------------------------- transfer functions
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.optics.freq_grid")
 def freq_grid(height: int, width: int, px_um: float) -> np.ndarray:
     """|ν| (cycles/µm) on the rfft2 grid of an (H, W) image with pixels of px_um, float64."""
     fy = sfft.fftfreq(height, d=px_um)
@@ -66,7 +67,7 @@ def freq_grid(height: int, width: int, px_um: float) -> np.ndarray:
     return np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.optics.freq_xy")
 def freq_xy(height: int, width: int, px_um: float) -> tuple[np.ndarray, np.ndarray]:
     fy = sfft.fftfreq(height, d=px_um)
     fx = sfft.rfftfreq(width, d=px_um)
@@ -80,7 +81,7 @@ def _otf_dl(s: np.ndarray) -> np.ndarray:
     return np.where(s < 1.0, out, 0.0)
 
 
-@functools.lru_cache(maxsize=192)
+@memoized("microscope.optics.otf")
 def otf(height: int, width: int, px_um: float, na: float, wavelength_nm: float, n: float,
         defocus_um: float, extra_w20_um: float = 0.0, scale: float = 1.0) -> np.ndarray:
     """Incoherent OTF (float32, rfft2 layout) with defocus.
@@ -118,12 +119,12 @@ _RADIAL_S = np.linspace(0.0, 1.0, 8193)
 of defocus at NA 0.65, where the jinc oscillates ~18 times across the passband."""
 
 
-@functools.lru_cache(maxsize=1)
+@memoized("microscope.optics.radial_focus")
 def _radial_focus() -> np.ndarray:
     return _otf_dl(_RADIAL_S)
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("microscope.optics.s_grid")
 def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
             scale: float) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """For the rows of ν_y ≥ 0: the passband (s = ν/νc < 1; None when it is all of them) and,
@@ -139,14 +140,14 @@ def _s_grid(height: int, width: int, px_um: float, na: float, wavelength_nm: flo
     return inside, idx, (pos - idx).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=32)
+@memoized("microscope.optics.otf_focus")
 def _otf_focus(height: int, width: int, px_um: float, na: float, wavelength_nm: float,
                scale: float) -> np.ndarray:
     nc = 2.0 * na / (wavelength_nm / 1000.0) * scale
     return _otf_dl(freq_grid(height, width, px_um) / nc).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=64)
+@memoized("microscope.optics.gaussian_otf")
 def gaussian_otf(height: int, width: int, px_um: float, fwhm_um: float) -> np.ndarray:
     """OTF of a Gaussian PSF of the given FWHM (point scanners, electron probes, STED)."""
     nu = freq_grid(height, width, px_um)

@@ -6,7 +6,6 @@ seeded from the canonical path, the structures from the slide's seed.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
+from micro.core.memory import memoized
 from micro.core.microscope import (
     budget,
     contrast,
@@ -43,7 +43,7 @@ MODES: dict[str, ModeFn] = {
 }
 
 
-@functools.lru_cache(maxsize=256)
+@memoized("microscope.pipeline.coefficients")
 def _coefficients(catalog: Catalog, stain_id: str, specimen_id: str) -> Coefficients:
     spec = catalog.specimens[specimen_id]
     return coefficients(catalog.stains[stain_id], catalog.structures,

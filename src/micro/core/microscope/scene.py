@@ -10,13 +10,12 @@ shows the same cells at every objective, focus and mode.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from micro.core import memory
 from micro.core.microscope import generators as _generators  # noqa: F401  (registers them)
 from micro.core.microscope.lattice import Window
 from micro.core.microscope.raster import Canvas
@@ -43,23 +42,14 @@ class Scene:
     layers: list[Layer]
     labels: dict[str, np.ndarray]
     medium_n: float
-    derived: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False)
+    derived: memory.GrowingDict = field(default_factory=memory.GrowingDict, compare=False)
     """Focus-independent spectra of this scene (per stain and optics), reused by every focus
     step: the stages fill it, the cache counts it."""
 
     @property
     def nbytes(self) -> int:
-        total = sum(a.nbytes for L in self.layers for a in L.amounts.values())
-        total += sum(m.nbytes for m in self.labels.values())
-        return total + _nbytes(list(self.derived.values()))
-
-
-def _nbytes(v: object) -> int:
-    if isinstance(v, np.ndarray):
-        return v.nbytes
-    if isinstance(v, (list, tuple)):
-        return sum(_nbytes(x) for x in v)
-    return 0
+        """Bytes held: amount stacks, retardance, labels and derived spectra."""
+        return memory.nbytes(self)
 
 
 def layer_planes(specimen: Specimen) -> list[float]:
@@ -74,15 +64,14 @@ def layer_planes(specimen: Specimen) -> list[float]:
     return [round(float(z), 3) for z in np.linspace(lo, hi, n)]
 
 
-_CACHE: OrderedDict[tuple[str, str, Window], Scene] = OrderedDict()
-_CACHE_BUDGET = 384 * 1024 * 1024
-_LOCK = threading.Lock()
+SCENES = "microscope.scene"
+"""The memory namespace scenes are kept in (with the spectra derived from them)."""
 
 
-def set_cache_budget(nbytes: int) -> None:
-    """Bytes of scenes (and their derived spectra) kept for reuse in this process."""
-    global _CACHE_BUDGET
-    _CACHE_BUDGET = nbytes
+def set_cache_budget(nbytes: int | None) -> None:
+    """At most this many bytes of scenes (and their derived spectra) are kept for reuse in
+    this process, within the memory budget of all caches (None: only that budget)."""
+    memory.set_budget(nbytes, namespace=SCENES)
 
 
 def _key(specimen: Specimen) -> str:
@@ -93,19 +82,12 @@ def build_scene(specimen: Specimen, window: Window,
                 structures: Mapping[str, StructureClass], catalog_digest: str = "") -> Scene:
     """The scene for this window (cached: focus, light and mode changes reuse it)."""
     key = (catalog_digest, _key(specimen), window)
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
+    found, hit = memory.lookup(SCENES, key)
+    if found:
+        return hit
     scene = _build(specimen, window, structures)
-    with _LOCK:
-        _CACHE[key] = scene
-        total = sum(s.nbytes for s in _CACHE.values())
-        while total > _CACHE_BUDGET and len(_CACHE) > 1:
-            _, old = _CACHE.popitem(last=False)
-            total -= old.nbytes
-    return scene
+    # the render stages add derived spectra after the scene is stored: they are counted too
+    return memory.store(SCENES, key, scene, grows=scene.derived)
 
 
 def _build(specimen: Specimen, window: Window,

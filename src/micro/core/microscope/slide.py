@@ -17,12 +17,12 @@ optical density (Beer–Lambert); each is evaluated only within 3σ of its centr
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.lattice import Window, lattice_points, population_seed
 from micro.core.microscope.setup import Setup
 
@@ -94,7 +94,7 @@ def precipitate_od(s: Setup) -> np.ndarray | None:
     return None
 
 
-@functools.lru_cache(maxsize=64)
+@memoized("microscope.slide.particles")
 def _particles(kind: Kind, w: Window, base_seed: int) -> tuple[np.ndarray, ...] | None:
     """x, y, own σ (µm), peak OD and depth of the particles of one kind near the window:
     focus-independent, so a focus series draws them once."""

@@ -19,12 +19,12 @@ below the section (focus_um < 0) is underfocus.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from scipy import fft as sfft
 
+from micro.core.memory import memoized
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.quantities import Coefficients, layer_quantities
 from micro.core.microscope.scene import Scene
@@ -88,12 +88,12 @@ def first_zero_per_nm(wavelength_nm: float, defocus_nm: float, cs: float) -> flo
     return math.sqrt(x)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.tem.k_grid")
 def _k_grid(h: int, w: int, px_nm: float) -> np.ndarray:
     return np.sqrt(sfft.fftfreq(h, d=px_nm)[:, None] ** 2 + sfft.fftfreq(w, d=px_nm)[None] ** 2)
 
 
-@functools.lru_cache(maxsize=16)
+@memoized("microscope.tem.transfer")
 def transfer(h: int, w: int, px_nm: float, wavelength_nm: float, defocus_nm: float,
              cs: float, aperture_mrad: float) -> np.ndarray:
     """Objective-lens transfer (complex64, complex-FFT layout): aperture × exp(−iχ) ×

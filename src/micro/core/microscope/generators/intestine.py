@@ -6,10 +6,9 @@ circular and outer longitudinal muscle layers and the serosa."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
     grid,
@@ -89,7 +88,7 @@ def bend(x: np.ndarray, seed: int) -> np.ndarray:
             + 30.0 * (noise_at(x, x * 0.0, seed ^ 0xBF, 350.0) - 0.5)).astype(F32)
 
 
-@lru_cache(maxsize=16)
+@memoized("microscope.generators.intestine.anchor")
 def anchor(seed: int, pitch: float) -> float:
     """x offset (µm) that puts villus 0 at the slide's start position."""
     return float((hash01(seed, 0, 5) - 0.5) * 0.25 * pitch)

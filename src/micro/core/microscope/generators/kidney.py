@@ -8,10 +8,10 @@ lumen, more nuclei), with peritubular capillaries in the thin interstitium."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
     Cells,
@@ -76,7 +76,7 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft.astype(F32), u)
 
 
-@lru_cache(maxsize=64)
+@memoized("microscope.generators.kidney.anchor")
 def anchor(seed: int, density_per_mm2: float, d_min: float, d_max: float
            ) -> tuple[float, float]:
     """Offset (µm) that brings the corpuscle nearest the slide origin to (0, 0), so the

@@ -6,11 +6,11 @@ themselves stay on the slide's lattice, so every window sees the same cells."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.lattice import Window, uniforms
 
 F32 = np.float32
@@ -31,7 +31,7 @@ PERIOD = 4096
 """Lattice values repeat every PERIOD nodes (≥ 4 mm even for a 1 µm texture)."""
 
 
-@functools.lru_cache(maxsize=128)
+@memoized("microscope.generators.layout.permutation")
 def _permutation(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed & 0xFFFFFFFFFFFFFFFF)
     return rng.permutation(PERIOD).astype(np.intp), rng.random(PERIOD, dtype=np.float32)

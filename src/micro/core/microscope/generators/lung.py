@@ -6,10 +6,9 @@ vessels full of blood."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
@@ -72,7 +71,7 @@ def vessels_at(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     return c.d1.astype(F32), R
 
 
-@lru_cache(maxsize=16)
+@memoized("microscope.generators.lung.anchor")
 def anchor(seed: int) -> tuple[float, float]:
     """Offset (µm) that puts a bronchiole 300 µm left of the slide's start position."""
     g = np.linspace(-1.5, 1.5, 31) * BRONCHIOLE_SPACING_UM
