@@ -80,7 +80,7 @@ def build(out: str, jobs: int | None, scheduler: str | None, plan_out: Path | No
     if scheduler is not None and "://" not in scheduler:
         raise CliError(f"scheduler: {scheduler[:80]!r} is not an address — allowed: "
                        "tcp://HOST:PORT (a dask.distributed scheduler)")
-    cfg = BuildConfig(out=out if out.startswith("s3://") else Path(out),
+    cfg = BuildConfig(out=out if "://" in out else Path(out),
                       jobs=jobs or os.cpu_count(), scheduler=scheduler, profile=profile,
                       api_url=api_url, strict=strict, clean=clean, data_dir=data_dir,
                       site_url=site_url)

@@ -39,8 +39,11 @@ Shard = list[str]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Cache-Control of renders and their info: a canonical path names its bytes forever."""
-MUTABLE = "public, max-age=300"
-"""Cache-Control of pages and site data, which a rebuild replaces."""
+SHORT_LIVED = "public, max-age=300, must-revalidate"
+"""Cache-Control of pages and the site's JSON data, which name the render version (as
+`make publish` sets them, infra/config HTML_MAX_AGE_S)."""
+ASSET = "public, max-age=3600"
+"""Cache-Control of static assets (infra/config ASSET_MAX_AGE_S)."""
 
 WORKER_SCENE_CACHE_BYTES = 96 << 20
 """A build worker renders one scene's group at a time, so it needs few cached scenes; a
@@ -110,7 +113,9 @@ class Sink(Protocol):
 
 
 def cache_control(key: str) -> str:
-    return IMMUTABLE if key.startswith("r/") else MUTABLE
+    if key.startswith("r/"):
+        return IMMUTABLE
+    return SHORT_LIVED if key.endswith((".html", ".json")) else ASSET
 
 
 def content_type(key: str) -> str:
@@ -171,7 +176,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 class S3Sink:
     """Objects under `s3://bucket/prefix`, each with its Content-Type, Cache-Control (renders
-    immutable, pages five minutes) and a SHA-256 in the metadata. Unlike the render cache's
+    immutable, pages and data five minutes, assets an hour, as `make publish` sets them) and a SHA-256 in the metadata. Unlike the render cache's
     on-demand objects they carry no expiry tag: a built site stays. The endpoint is
     `endpoint_url`, else `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, else AWS."""
 
