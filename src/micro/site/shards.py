@@ -118,13 +118,17 @@ def cache_control(key: str) -> str:
     return SHORT_LIVED if key.endswith((".html", ".json")) else ASSET
 
 
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+                 ".js": "text/javascript; charset=utf-8", ".json": "application/json",
+                 ".txt": "text/plain; charset=utf-8", ".xml": "application/xml",
+                 ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg",
+                 ".webp": "image/webp", ".woff2": "font/woff2", ".npy": "application/octet-stream"}
+"""As `make publish` sets them (infra/publish.py); other suffixes are guessed."""
+
+
 def content_type(key: str) -> str:
-    kind, _ = mimetypes.guess_type(key)
-    if key.endswith(".webp"):
-        kind = "image/webp"
-    if kind is None:
-        return "application/octet-stream"
-    return f"{kind}; charset=utf-8" if kind.startswith("text/") else kind
+    kind = CONTENT_TYPES.get(Path(key).suffix.lower())
+    return kind or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -199,15 +203,7 @@ class S3Sink:
 
     def _s3(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            # a batch job: patient timeouts and retries (unlike the render path's cache)
-            self._client = boto3.session.Session().client(
-                "s3", endpoint_url=self.endpoint_url,
-                config=Config(connect_timeout=5, read_timeout=30,
-                              retries={"total_max_attempts": 5, "mode": "standard"},
-                              max_pool_connections=8))
+            self._client = _s3_client(self.endpoint_url, os.getpid())
         return self._client
 
     def _key(self, key: str) -> str:
@@ -247,6 +243,21 @@ class S3Sink:
         for i in range(0, len(keys), 1000):
             self._s3().delete_objects(Bucket=self.bucket, Delete={
                 "Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_client(endpoint_url: str | None, pid: int) -> Any:
+    """One client per endpoint and process (making one costs ~0.1 s; a worker renders many
+    shards; a forked child must not share its parent's connections, hence the pid). A batch
+    job: patient timeouts and retries, unlike the render path's cache."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=30,
+                      retries={"total_max_attempts": 5, "mode": "standard"},
+                      max_pool_connections=8))
 
 
 def open_sink(out: str | Path) -> DirectorySink | S3Sink:
