@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -45,10 +46,18 @@ class _Progress:
 
 
 @click.command("build")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("build/site"), show_default=True, help="Output directory.")
+@click.option("--out", default="build/site", show_default=True, metavar="DIR|s3://BUCKET/PREFIX",
+              help="Output directory, or an S3 prefix (AWS_ENDPOINT_URL is honoured). "
+                   "Views already there are not rendered again.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Render processes (default: all cores).")
+              help="Local render processes (default: all cores).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:8786",
+              help="Render on a Dask cluster (pip install 'micro[cluster]') instead of "
+                   "local processes; its workers need the same micro, and a directory "
+                   "--out must be one they all see.")
+@click.option("--plan", "plan_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="Only plan: write the manifest of shards (JSON, '-' for stdout) and stop.")
 @click.option("--profile", type=click.Choice(["quick", "default", "full"]), default="default",
               show_default=True, help="How much to pre-render (quick: a few dozen images).")
 @click.option("--api-url", default="", metavar="URL",
@@ -60,15 +69,30 @@ class _Progress:
 @click.option("--clean", is_flag=True, help="Delete the output directory first.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Catalog directory (default: the project's data/).")
-def build(out: Path, jobs: int | None, profile: str, api_url: str, site_url: str,
-          strict: bool, clean: bool, data_dir: Path | None) -> None:
-    """Build the static site: plan, validate, render in a process pool, then write."""
-    from micro.site.build import BuildConfig, BuildError
+def build(out: str, jobs: int | None, scheduler: str | None, plan_out: Path | None,
+          profile: str, api_url: str, site_url: str, strict: bool, clean: bool,
+          data_dir: Path | None) -> None:
+    """Build the static site: plan shards, validate, render them (a local process pool or a
+    Dask cluster), then write the pages."""
+    from micro.site.build import BuildConfig, BuildError, plan_manifest
     from micro.site.build import build as run
 
-    cfg = BuildConfig(out=out, jobs=jobs or os.cpu_count(), profile=profile, api_url=api_url,
-                      strict=strict, clean=clean, data_dir=data_dir, site_url=site_url)
+    if scheduler is not None and "://" not in scheduler:
+        raise CliError(f"scheduler: {scheduler[:80]!r} is not an address — allowed: "
+                       "tcp://HOST:PORT (a dask.distributed scheduler)")
+    cfg = BuildConfig(out=out if "://" in out else Path(out),
+                      jobs=jobs or os.cpu_count(), scheduler=scheduler, profile=profile,
+                      api_url=api_url, strict=strict, clean=clean, data_dir=data_dir,
+                      site_url=site_url)
     try:
+        if plan_out is not None:
+            text = json.dumps(plan_manifest(cfg), indent=1) + "\n"
+            if str(plan_out) == "-":
+                click.echo(text, nl=False)
+            else:
+                plan_out.write_text(text)
+                click.echo(f"planned {plan_out}", err=True)
+            return
         result = run(cfg, progress=_Progress(), log=lambda m: click.echo(m, err=True))
     except BuildError as exc:
         raise CliError(str(exc)) from None

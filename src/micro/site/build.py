@@ -1,19 +1,19 @@
 """`build(config)`: plan (catalog defaults ∪ course views), validate, render, then write.
 
 Nothing is written until the plan, the courses, the pages and every internal link check out.
-Renders run in a process pool; a render whose canonical path is already in the output is
-reused, so a no-change rebuild only rewrites the pages.
+The plan becomes a manifest of shards (`micro.site.shards`), rendered by an executor (a local
+process pool, or a Dask cluster with `scheduler`) into a sink (a directory, or S3 with
+`out="s3://bucket/prefix"`). A render whose image and info are already in the output is
+reused, so a no-change rebuild only rewrites the pages and an interrupted one resumes. Pages
+and site data are written after every render has finished.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,24 @@ from micro.site.pages import SiteContext, broken_links, environment, render_page
 from micro.site.plan import (
     PROFILES,
     Plan,
-    Request,
     add_views,
     focus_steps_table,
     imaging_default,
     lab_default,
     plan_defaults,
+)
+from micro.site.shards import (
+    DaskExecutor,
+    Executor,
+    LocalExecutor,
+    Shard,
+    ShardError,
+    ShardResult,
+    Sink,
+    open_sink,
+    render_fn,
+    scene_groups,
+    shard_manifest,
 )
 
 DATA_FILES = ("manifest.json", "catalog.json", "quantization.json", "site.json",
@@ -55,8 +67,12 @@ def default_site_src() -> Path:
 
 @dataclass(frozen=True)
 class BuildConfig:
-    out: Path = Path("build/site")
+    out: Path | str = Path("build/site")
+    """A directory, or `s3://bucket/prefix`."""
     jobs: int | None = None
+    """Local render processes (default: all cores); unused with `scheduler`."""
+    scheduler: str | None = None
+    """A dask.distributed scheduler (`tcp://host:8786`) to render on instead of locally."""
     profile: str = "default"
     api_url: str = ""
     strict: bool = False
@@ -75,7 +91,11 @@ class BuildResult:
     render_seconds: float
     site_bytes: int
     warnings: list[str]
-    out: Path
+    out: Path | str
+    shards: int = 0
+    executor: str = ""
+    workers: list[str] = field(default_factory=list)
+    """The worker processes (host:pid) that rendered, one entry each."""
 
     @property
     def images_per_s(self) -> float:
@@ -85,23 +105,7 @@ class BuildResult:
 Progress = Callable[[int, int, float], None]  # done, total, seconds since start
 
 
-# --------------------------------------------------------------------------- workers
-
-_CATALOG: Catalog | None = None
-
-
-WORKER_SCENE_CACHE_BYTES = 96 << 20
-"""A build worker renders one scene's group at a time, so it needs few cached scenes; a
-small cache keeps its memory (and the page faults of touching more) down."""
-
-
-def _init_worker(data_dir: str) -> None:
-    global _CATALOG
-    _CATALOG = Catalog.load(data_dir)
-    from micro.core.microscope.scene import set_cache_budget
-
-    set_cache_budget(WORKER_SCENE_CACHE_BYTES)
-
+# --------------------------------------------------------------------------- render
 
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
@@ -113,131 +117,40 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _executor(cfg: BuildConfig) -> Executor:
+    if cfg.scheduler:
+        return DaskExecutor(cfg.scheduler)
+    return LocalExecutor(max(1, cfg.jobs or os.cpu_count() or 1),
+                         str(cfg.data_dir) if cfg.data_dir else None)
 
 
-def render_to(req: Request, out: str, catalog: Catalog | None = None) -> tuple[str, int]:
-    """Render one request into the site: the image and, beside it at the same stem, its info
-    document (`<stem>.json`, the same one the API serves), each atomically."""
-    from micro.core.render import render
-
-    cat = catalog or _CATALOG or default_catalog()
-    result = render(req, cat)
-    path = req.path()
-    root = Path(out)
-    _write_atomic(root / path, result.image)
-    info = root / req.info_path()
-    doc = result.info_document()
-    if not info.is_file() or info.read_bytes() != doc:  # once per stem, whatever the formats
-        _write_atomic(info, doc)
-    return path, len(result.image)
-
-
-def render_batch(reqs: list[Request], out: str) -> list[tuple[str, int]]:
-    """Render views that share a scene (a focus stack, the modes of one field) in one worker,
-    so the scene is generated once and reused from the worker's cache."""
-    done = [render_to(r, out) for r in reqs]
-    if reqs and reqs[0].kind == "imaging":
-        # a phantom's group is rendered in one go: its rasters and reconstructions will not
-        # be asked for again, and keeping them would only grow the worker
-        from micro.core import memory
-        from micro.core.imaging.render import PHANTOM_CACHES
-
-        memory.clear(*PHANTOM_CACHES)
-    return done
-
-
-def _group_cost(group: list[Request]) -> float:
-    """A rough relative cost: imaging groups build a system matrix or reconstruction first."""
-    first = group[0]
-    return len(group) * (4.0 if first.kind == "imaging" else 1.0)
-
-
-def _group_order(group: list[Request]) -> tuple[float, str, float]:
-    first = group[0]
-    optics = (first.instrument, float(getattr(first, "objective", 0.0)))
-    return (-_group_cost(group), *optics)
-
-
-def _scene_groups(todo: list[Request]) -> list[list[Request]]:
-    groups: dict[tuple[object, ...], list[Request]] = {}
-    for r in todo:
-        p = r.params()
-        # a microscope scene is one field of view of one slide; an imaging "scene" is one
-        # phantom, whose rasters every modality shares
-        names = (("phantom", "variant", "size") if r.kind == "imaging" else
-                 ("instrument", "objective", "specimen", "x_um", "y_um", "size", "view"))
-        key = (r.kind, *(p.get(k) for k in names))
-        groups.setdefault(key, []).append(r)
-    return list(groups.values())
-
-
-def _render_all(todo: list[Request], cfg: BuildConfig, catalog: Catalog,
-                progress: Progress | None) -> float:
-    """Render `todo` into cfg.out; returns the seconds it took. The first failure stops it."""
+def _render_all(shards: list[Shard], sink: Sink, executor: Executor, catalog: Catalog,
+                version: str, data_dir: str | None,
+                progress: Progress | None) -> tuple[float, list[ShardResult]]:
+    """Render the shards into the sink; returns the seconds it took and what each shard did.
+    The first failure stops it."""
     start = time.perf_counter()
-    total = len(todo)
-    if not todo:
-        return 0.0
-    jobs = max(1, cfg.jobs or os.cpu_count() or 1)
-    out = str(cfg.out)
-    if jobs == 1:
-        for i, req in enumerate(todo, 1):
-            _render_checked(req, out, catalog)
-            if progress:
-                progress(i, total, time.perf_counter() - start)
-        return time.perf_counter() - start
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(str(catalog.data_dir),)) as pool:
-        # biggest first (focus stacks of thick specimens, phantom preset sets), so the pool
-        # does not end on one long group while the other worker idles; among equals, one
-        # instrument and objective after another, so their transfer functions are reused
-        queue = iter(sorted(_scene_groups(todo), key=_group_order))
-        running: dict[Future[list[tuple[str, int]]], list[Request]] = {}
-        done = 0
-
-        def submit(n: int) -> None:
-            for group in queue:
-                running[pool.submit(render_batch, group, out)] = group
-                if len(running) >= n:
-                    break
-
-        submit(jobs * 3)
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                group = running.pop(fut)
-                exc = fut.exception()
-                if exc is not None:
-                    for other in running:
-                        other.cancel()
-                    raise _render_error(group[0], exc)
-                done += len(group)
+    total = sum(len(s) for s in shards)
+    if not shards:
+        return 0.0, []
+    inline = isinstance(executor, LocalExecutor) and executor.jobs == 1
+    fn = render_fn(sink, version, data_dir, catalog if inline else None)
+    done = 0
+    results = []
+    try:
+        for shard, result in executor.run(fn, shards):
+            done += len(shard)
+            results.append(result)
             if progress:
                 progress(done, total, time.perf_counter() - start)
-            submit(jobs * 3)
-    return time.perf_counter() - start
-
-
-def _render_checked(req: Request, out: str, catalog: Catalog) -> None:
-    try:
-        render_to(req, out, catalog)
-    except Exception as exc:
-        raise _render_error(req, exc) from exc
-
-
-def _render_error(req: Request, exc: BaseException) -> BuildError:
-    what = exc.one_line() if isinstance(exc, MicroError) else f"{type(exc).__name__}: {exc}"
-    return BuildError(f"render failed for {req.path()}: {what}")
+    except ShardError as exc:
+        raise BuildError(str(exc)) from None
+    except MicroError as exc:
+        raise BuildError(exc.one_line()) from None
+    except Exception as exc:  # the executor's own failure (a lost cluster, a dead pool)
+        raise BuildError(f"render on {executor.description}: {type(exc).__name__}: "
+                         f"{str(exc)[:300]}") from None
+    return time.perf_counter() - start, results
 
 
 # --------------------------------------------------------------------------- data files
@@ -285,10 +198,6 @@ def _static_files(site_src: Path) -> dict[str, Path]:
     root = site_src / "static"
     return {f"static/{p.relative_to(root).as_posix()}": p
             for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _site_size(out: Path) -> int:
-    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
 
 
 # --------------------------------------------------------------------------- build
@@ -354,28 +263,42 @@ def build(cfg: BuildConfig, progress: Progress | None = None,
     if warnings and cfg.strict:
         raise BuildError(f"--strict: {len(warnings)} warning(s), first: {warnings[0]}")
 
-    out = cfg.out
-    if cfg.clean and out.exists():
-        if any(out.iterdir()) and not (out / "manifest.json").is_file():
-            raise BuildError(f"--clean: {out} is not a MICRO site (no manifest.json); "
+    try:
+        sink = open_sink(cfg.out)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+    try:
+        have = sink.sizes()
+    except Exception as exc:  # an unreachable bucket, missing credentials
+        raise BuildError(f"out: cannot list {sink.url}: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}") from None
+    if cfg.clean and have:
+        if "manifest.json" not in have:
+            raise BuildError(f"--clean: {sink.url} is not a MICRO site (no manifest.json); "
                              "refusing to delete it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+        sink.clear()
+        have = {}
 
     todo = [req for path, req in plan.requests.items()
-            if not ((out / path).is_file() and (out / req.info_path()).is_file())]
+            if not (path in have and req.info_path() in have)]
     reused = len(plan) - len(todo)
-    say(f"render: {len(todo)} to render, {reused} reused, "
-        f"{max(1, cfg.jobs or os.cpu_count() or 1)} jobs")
-    render_s = _render_all(todo, cfg, catalog, progress)
+    shards = [[r.path() for r in g] for g in scene_groups(todo)]
+    executor = _executor(cfg)
+    say(f"render: {len(todo)} to render in {len(shards)} shards, {reused} reused, "
+        f"on {executor.description}, into {sink.url}")
+    data_dir = str(cfg.data_dir) if cfg.data_dir else None
+    render_s, results = _render_all(shards, sink, executor, catalog, version, data_dir,
+                                    progress)
+    if shards:
+        say(f"render: done on {executor.description}")
 
+    # gather, then write: the pages and site data only once every render is in place
     for rel, html in pages.items():
-        _write_atomic(out / rel, html.encode("utf-8"))
+        sink.put(rel, html.encode("utf-8"))
     for rel, src in static.items():
-        dst = out / rel
         data = src.read_bytes()
-        if not dst.is_file() or dst.read_bytes() != data:
-            _write_atomic(dst, data)
+        if have.get(rel) != len(data) or sink.get(rel) != data:
+            sink.put(rel, data)
     lab = lab_default(catalog)
     imaging = imaging_default(catalog)
     site = {"version": version, "api_url": api_url, "profile": cfg.profile,
@@ -389,17 +312,30 @@ def build(cfg: BuildConfig, progress: Progress | None = None,
         "site.json": site,
     }
     for rel, obj in data_files.items():
-        _write_atomic(out / rel, json.dumps(obj, default=_jsonable, sort_keys=True,
-                                            separators=(",", ":")).encode())
-    _write_atomic(out / "sitemap.xml", _sitemap(cfg.site_url, list(pages)).encode())
+        sink.put(rel, json.dumps(obj, default=_jsonable, sort_keys=True,
+                                 separators=(",", ":")).encode())
+    sink.put("sitemap.xml", _sitemap(cfg.site_url, list(pages)).encode())
     base = cfg.site_url if cfg.site_url.endswith("/") else cfg.site_url + "/"
-    _write_atomic(out / "robots.txt",
-                  f"User-agent: *\nDisallow: /api/\nSitemap: {base}sitemap.xml\n".encode())
+    sink.put("robots.txt",
+             f"User-agent: *\nDisallow: /api/\nSitemap: {base}sitemap.xml\n".encode())
     for w in warnings:
         say(f"warning: {w}")
     return BuildResult(rendered=len(todo), reused=reused, pages=len(pages),
                        seconds=time.perf_counter() - t0, render_seconds=render_s,
-                       site_bytes=_site_size(out), warnings=warnings, out=out)
+                       site_bytes=sum(sink.sizes().values()), warnings=warnings,
+                       out=cfg.out, shards=len(shards), executor=executor.description,
+                       workers=sorted({f"{r.host}:{r.pid}" for r in results}))
 
 
-__all__ = ["BuildConfig", "BuildError", "BuildResult", "build"]
+def plan_manifest(cfg: BuildConfig) -> dict[str, Any]:
+    """The build's plan as a manifest of shards (`micro build --plan FILE`), nothing
+    rendered or written; raises BuildError on any bad reference."""
+    try:
+        catalog = Catalog.load(cfg.data_dir) if cfg.data_dir else default_catalog()
+    except MicroError as exc:
+        raise BuildError(exc.one_line()) from None
+    plan, _, _ = plan_site(cfg, catalog)
+    return shard_manifest(plan, version=render_version(catalog), profile=cfg.profile)
+
+
+__all__ = ["BuildConfig", "BuildError", "BuildResult", "build", "plan_manifest"]
