@@ -120,7 +120,7 @@ def test_drag_moves_the_image_at_once_and_the_stage_by_as_much(page: Any, server
 
 def test_wheel_steps_through_the_objectives_about_the_pointer(page: Any, server: str) -> None:  # noqa: F811
     pg, _ = page
-    _lab(pg, server, TEXTURED)
+    _lab(pg, server, TEXTURED.replace("objective=4", "objective=10"))
     _settled(pg)
     cat = default_catalog()
     mags = sorted(o.magnification for o in cat.instruments["student-compound"].objectives)
