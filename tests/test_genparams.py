@@ -95,3 +95,11 @@ def test_catalog_checks_params_without_importing_the_renderers() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", out
+
+
+def test_shared_anchor_parameter_is_checked_for_pairs(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    i = _edit_params(root, "gfp-neurons", "neurons", {"anchor": [0.0, 0.0, 5.0]})
+    err, = _errors(root)
+    assert (err.entry, err.field) == ("gfp-neurons", f"populations.{i}.params.anchor")
+    assert "pairs" in err.message

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 GENERATORS = frozenset({
     "adipose", "alveoli", "amoeba", "bacteria", "beads", "cardiac-muscle", "cartilage",
@@ -205,3 +205,89 @@ class MonocotStemParams(GeneratorParams):
     rind_um: Um = Field(60.0, ge=0, description="Thickness of the rind.")
     bundle_spacing_um: Um = Field(230.0, gt=0, description="Spacing of the scattered "
                                   "bundles.")
+
+
+# --------------------------------------------------------------------------- fibres, vessels
+
+@params_for("septa")
+class SeptaParams(GeneratorParams):
+    wavy: float = Field(0.5, ge=0, description="Waviness of the septa.")
+    width_um: Um = Field(25.0, gt=0, description="Mean septum width.")
+    nucleus_spacing_um: Um = Field(14.0, gt=0, description="Spacing of fibroblast nuclei.")
+
+
+@params_for("vessels")
+class VesselsParams(GeneratorParams):
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "vessel.")
+    within_tissue: bool = Field(False, description="Only where the section has tissue.")
+    wall_um: Um = Field(4.0, gt=0, description="Vessel wall thickness.")
+    rbc_fill: Fraction = Field(0.4, ge=0, le=1, description="How full of red cells a lumen "
+                               "is.")
+
+
+# --------------------------------------------------------------------------- minerals
+
+@params_for("granite")
+class GraniteParams(GeneratorParams):
+    grain_um: Um = Field(400.0, gt=0, description="Mean mineral grain size.")
+    fractions: list[float] = Field(
+        default_factory=lambda: [0.32, 0.28, 0.2, 0.1, 0.07, 0.03],
+        description="Modal fractions of the minerals, in the generator's order.")
+    undulose_deg: float = Field(18.0, ge=0, description="Undulose extinction of quartz.")
+    cleavage_um: Um = Field(5.0, gt=0, description="Spacing of cleavage traces.")
+    twin_um: Um = Field(12.0, gt=0, description="Width of albite twin lamellae.")
+
+
+@params_for("crystals")
+class CrystalsParams(GeneratorParams):
+    needles: int = Field(24, ge=0, le=1000, description="Needles per crystal cluster.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "cluster.")
+    width_um: Um = Field(3.0, gt=0, description="Needle width.")
+
+
+# --------------------------------------------------------------------------- cultures, TEM
+
+class AnchorParams(GeneratorParams):
+    """Parameters of a generator that places structures at fixed stage positions too
+    (`micro.core.microscope.generators.blood.anchored`)."""
+
+    anchor: list[float] = Field(default_factory=list, description="Stage positions (µm) "
+                                "that always hold one structure: x, y pairs in one list.")
+
+    @field_validator("anchor")
+    @classmethod
+    def _pairs(cls, value: list[float]) -> list[float]:
+        if len(value) % 2:
+            raise ValueError("anchor must hold x, y pairs (an even number of values)")
+        return value
+
+
+@params_for("cultured-cells")
+class CulturedCellsParams(AnchorParams):
+    fibres: int = Field(22, ge=0, le=1000, description="Actin stress fibres per cell.")
+    mito_tubules: int = Field(44, ge=0, le=1000, description="Mitochondrial tubules per "
+                              "cell.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "cell.")
+    actin_z_um: Um = Field(0.1, description="Depth of the actin layer.")
+    mito_z_um: Um = Field(1.2, description="Depth of the mitochondria.")
+    nucleus_z_um: Um = Field(3.0, description="Depth of the nucleus.")
+
+
+@params_for("neurons")
+class NeuronsParams(AnchorParams):
+    dendrite_um: Um = Field(120.0, gt=0, description="Dendrite length.")
+    axon_um: Um = Field(600.0, gt=0, description="Axon length.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "neuron.")
+
+
+@params_for("tem-cells")
+class TemCellsParams(GeneratorParams):
+    cell_um: Um = Field(12.0, gt=0, description="Cell diameter.")
+    nucleus_frac: Fraction = Field(0.32, gt=0, lt=1, description="Nucleus radius over the "
+                                   "cell's.")
+    mito_spacing_um: Um = Field(1.6, gt=0, description="Spacing of mitochondria.")
+    rer_spacing_um: Um = Field(2.2, gt=0, description="Spacing of rough ER stacks.")
