@@ -291,3 +291,63 @@ class TemCellsParams(GeneratorParams):
                                    "cell's.")
     mito_spacing_um: Um = Field(1.6, gt=0, description="Spacing of mitochondria.")
     rer_spacing_um: Um = Field(2.2, gt=0, description="Spacing of rough ER stacks.")
+
+
+# --------------------------------------------------------------------------- plants, muscle
+# (drafted from the defaults the generators used; bounds not yet stated)
+
+@params_for("root-tip")
+class RootTipParams(GeneratorParams):
+    cell_um: float = 18.0
+    width_um: float = 450.0
+    tip_um: float = 350.0
+    cap_um: float = 150.0
+    meristem_um: float = 900.0
+    nucleus_amount: float = 1.0
+
+
+@params_for("plant-cells")
+class PlantCellsParams(GeneratorParams):
+    cell_um: float = 22.0
+    aspect: float = 3.5
+    angle_deg: float = 10.0
+    jitter: float = 0.35
+    wall_um: float = 1.5
+    wall_amount: float = 1.0
+    cytoplasm_amount: float = 0.5
+    nucleus_prob: float = 0.9
+    nucleus_um: float = 15.0
+    nucleus_amount: float = 0.8
+
+
+@params_for("skeletal-muscle")
+class SkeletalMuscleParams(GeneratorParams):
+    angle_deg: float = 15.0
+    perimysium_prob: float = 0.12
+    endomysium_um: float = 1.5
+    chatter: float = 0.0
+    fold_prob: float = 0.15
+    sarcomere_um: float = 2.4
+    a_band_duty: float = 0.64
+    nucleus_spacing_um: float = 24.0
+
+
+@params_for("cardiac-muscle")
+class CardiacMuscleParams(GeneratorParams):
+    angle_deg: float = -12.0
+    gap_um: float = 2.0
+    cell_um: float = 85.0
+    chatter: float = 0.05
+    fold_prob: float = 0.15
+    sarcomere_um: float = 2.2
+
+
+@params_for("smooth-muscle")
+class SmoothMuscleParams(GeneratorParams):
+    fascicle_um: float = 260.0
+    septum_um: float = 5.0
+    angle_deg: float = 20.0
+    cross_prob: float = 0.3
+    cell_um: float = 110.0
+    chatter: float = 0.1
+    fold_prob: float = 0.1
