@@ -351,3 +351,31 @@ class SmoothMuscleParams(GeneratorParams):
     cell_um: float = 110.0
     chatter: float = 0.1
     fold_prob: float = 0.1
+
+
+# --------------------------------------------------------------------------- generic tissue
+
+@params_for("tissue")
+class TissueParams(GeneratorParams):
+    """A tissue of cells in a Voronoi layout (`generators/tissue.py` says what each does)."""
+
+    cell_um: Um = Field(20.0, gt=0, description="Cell diameter.")
+    aspect: float = Field(1.0, gt=0, description="Elongation of the cells.")
+    angle_deg: float = Field(0.0, description="Direction of the elongation.")
+    jitter: Fraction = Field(0.85, ge=0, le=1, description="Irregularity of the layout.")
+    lumen_frac: Fraction = Field(0.0, ge=0, le=1, description="Cells left empty or filled "
+                                 "with part 'lumen'.")
+    wall_um: Um = Field(0.8, ge=0, description="Wall or membrane thickness.")
+    region_um: Um = Field(0.0, ge=0, description="Scale of patches without tissue (0: none).")
+    region_frac: Fraction = Field(0.3, ge=0, le=1, description="Share of those patches.")
+    texture_um: Um = Field(0.0, ge=0, description="Granular texture scale (0: none).")
+    body_amount: float = Field(1.0, ge=0, description="Cytoplasm amount.")
+    inclusion_amount: float = Field(0.3, ge=0, description="Glycogen, lipid or pigment "
+                                    "within the cytoplasm (part 'inclusion').")
+    wall_amount: float = Field(1.0, ge=0, description="Wall amount.")
+    lumen_amount: float = Field(1.0, ge=0, description="Lumen contents amount.")
+    nucleus_um: Um | None = Field(None, gt=0, description="Nucleus diameter (default: 0.3 "
+                                  "of the cell).")
+    nucleus_prob: Fraction = Field(0.9, ge=0, le=1, description="Share of cells with a "
+                                   "nucleus in the section.")
+    nucleus_amount: float = Field(1.0, ge=0, description="Nucleus amount.")
