@@ -50,7 +50,8 @@ TASK_ROOT = "/var/task"
 LIMIT_BYTES = 262_144_000
 """Lambda's limit on the unzipped function (250 MiB)."""
 
-LAMBDA_DEPENDENCIES = ("numpy", "scipy", "pillow", "pydantic", "fastapi", "mangum")
+LAMBDA_DEPENDENCIES = ("numpy", "scipy", "pillow", "pydantic", "pydantic-settings", "fastapi",
+                       "mangum")
 """What `lambda/handler.py` imports, directly or through `micro`; ranges from pyproject.toml
 (the core dependencies and the `serve` and `aws` extras).
 Not packaged: click, jinja2, uvicorn, openai, markdown-it-py, swagger-ui-bundle-v2 (CLI, site

@@ -343,7 +343,8 @@ def test_manylinux_platforms_accept_older_tags() -> None:
 def test_lambda_requirements_come_from_pyproject_without_edge_only_packages() -> None:
     reqs = build_lambda.requirements()
     names = {build_lambda._name(r) for r in reqs}
-    assert {"numpy", "scipy", "pillow", "pydantic", "fastapi", "mangum"} == names
+    assert {"numpy", "scipy", "pillow", "pydantic", "pydantic-settings", "fastapi",
+            "mangum"} == names
     assert not names & {"boto3", "botocore", "click", "jinja2", "openai", "markdown-it-py",
                         "uvicorn"}
     assert all(any(op in r for op in (">=", "<", "==", "~=")) for r in reqs)

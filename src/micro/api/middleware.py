@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -92,47 +93,68 @@ class EdgeMiddleware:
             return
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
-        started = False
+        sender = _HeaderSender(send, self._headers(scope, rid))
+        refused = self._refusal(scope)
+        if refused is not None:
+            await self._error(sender, refused, rid)
+            return
+        try:
+            await self.app(scope, self._limited(receive), sender)
+        except (ClientGone, ClientDisconnect):
+            # the client left mid-request (mid-POST body, or before its render started):
+            # one line, no traceback, nothing to send
+            log.info("client went away, request %s: %s %s", rid, scope.get("method"),
+                     scope.get("path", "")[:200])
+        except MicroError as exc:
+            if not sender.started:
+                await self._error(sender, exc, rid)
+        except Exception:
+            log.exception("unhandled error, request %s: %s %s", rid, scope.get("method"),
+                          scope.get("path", "")[:200])
+            if not sender.started:
+                await _send_json(sender, 500, error_body(
+                    "internal error; the server logged it under this request id",
+                    request_id=rid))
+
+    def _headers(self, scope: Scope, rid: str) -> Callable[[MutableHeaders], None]:
+        """What every response of this request gets: the common security headers, its
+        request id, the CSP of an API answer or of a site page, and no-cache on HTML."""
         api = is_api_path(scope.get("path", ""))
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = list(message.get("headers") or ())
-                headers = MutableHeaders(scope=message)
-                for k, v in self.common:
-                    headers.raw.append((k, v))
-                headers.raw.append((b"x-request-id", rid.encode()))
-                headers.raw.append((b"content-security-policy",
-                                    API_CSP.encode() if api else self.html_csp))
-                if (not api and headers.get("content-type", "").startswith("text/html")
-                        and "cache-control" not in headers):
-                    headers.raw.append((b"cache-control", b"no-cache"))
-            await send(message)
+        def add(headers: MutableHeaders) -> None:
+            for k, v in self.common:
+                headers.raw.append((k, v))
+            headers.raw.append((b"x-request-id", rid.encode()))
+            headers.raw.append((b"content-security-policy",
+                                API_CSP.encode() if api else self.html_csp))
+            if (not api and headers.get("content-type", "").startswith("text/html")
+                    and "cache-control" not in headers):
+                headers.raw.append((b"cache-control", b"no-cache"))
 
+        return add
+
+    def _refusal(self, scope: Scope) -> MicroError | None:
+        """The error a request gets before the app sees it (too long a query or path, a
+        control character in the path, a declared body over the limit), or None."""
         if len(scope.get("query_string", b"")) > self.max_query:
-            await self._error(send_with_headers, UriTooLong(
-                "query string too long", field="query",
-                allowed=f"at most {self.max_query} characters"), rid)
-            return
+            return UriTooLong("query string too long", field="query",
+                              allowed=f"at most {self.max_query} characters")
         if len(scope.get("path", "")) > MAX_PATH_CHARS:
-            await self._error(send_with_headers, UriTooLong(
-                "path too long", field="path", allowed=f"at most {MAX_PATH_CHARS} characters"),
-                rid)
-            return
+            return UriTooLong("path too long", field="path",
+                              allowed=f"at most {MAX_PATH_CHARS} characters")
         if _CONTROL.search(scope.get("path", "")):  # no route, file or id holds one
-            await self._error(send_with_headers, NotFound(
-                "control character in the path", field="path",
-                allowed="printable characters"), rid)
-            return
+            return NotFound("control character in the path", field="path",
+                            allowed="printable characters")
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_body:
-                    await self._error(send_with_headers, self._too_large(), rid)
-                    return
+                    return self._too_large()
                 break
+        return None
 
+    def _limited(self, receive: Receive) -> Receive:
+        """`receive` that raises BodyTooLarge once the body read exceeds the limit (a body
+        sent without a content-length, or longer than it said)."""
         received = 0
 
         async def receive_limited() -> Message:
@@ -144,23 +166,7 @@ class EdgeMiddleware:
                     raise self._too_large()
             return message
 
-        try:
-            await self.app(scope, receive_limited, send_with_headers)
-        except (ClientGone, ClientDisconnect):
-            # the client left mid-request (mid-POST body, or before its render started):
-            # one line, no traceback, nothing to send
-            log.info("client went away, request %s: %s %s", rid, scope.get("method"),
-                     scope.get("path", "")[:200])
-        except MicroError as exc:
-            if not started:
-                await self._error(send_with_headers, exc, rid)
-        except Exception:
-            log.exception("unhandled error, request %s: %s %s", rid, scope.get("method"),
-                          scope.get("path", "")[:200])
-            if not started:
-                await _send_json(send_with_headers, 500, error_body(
-                    "internal error; the server logged it under this request id",
-                    request_id=rid))
+        return receive_limited
 
     def _too_large(self) -> BodyTooLarge:
         return BodyTooLarge("request body too large", field="body",
@@ -169,6 +175,23 @@ class EdgeMiddleware:
     async def _error(self, send: Send, exc: MicroError, rid: str) -> None:
         extra = [(k.lower().encode(), v.encode()) for k, v in headers_for(exc).items()]
         await _send_json(send, status_for(exc), body_for(exc, rid), extra)
+
+
+class _HeaderSender:
+    """`send` that adds a request's headers to its response start, and remembers whether
+    the response has started (after that, an error can only be logged)."""
+
+    def __init__(self, send: Send, add: Callable[[MutableHeaders], None]):
+        self.send = send
+        self.add = add
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            message["headers"] = list(message.get("headers") or ())
+            self.add(MutableHeaders(scope=message))
+        await self.send(message)
 
 
 async def _send_json(send: Send, status: int, body: bytes,

@@ -1,21 +1,15 @@
 """OpenAPI from the loaded catalog: ids become enums (an unknown id is a 422 by itself), the
-render parameters are documented with their bounds from `micro.core.params`, and the catalog
-routes `/api/{instruments,specimens,stains,phantoms}[/{id}]` are built here.
-
-(No `from __future__ import annotations`: FastAPI reads these annotations at runtime, and
-the enum types are created per app.)
+render parameters are documented with their bounds from `micro.core.params`; the response
+models and the documented error responses of every route (`errors`). The routes themselves
+are in `micro.api.routes`.
 """
 
 import enum
-import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Path
-from fastapi.responses import Response
 from pydantic import BaseModel
 
-from micro.core.catalog import KINDS, Catalog
-from micro.core.errors import NotFound
+from micro.core.catalog import Catalog
 from micro.core.models import MODES
 from micro.core.params import (
     CT_PRESETS,
@@ -177,41 +171,3 @@ def magnification_field(cat: Catalog) -> dict[str, dict[str, Any]]:
         "type": "number", "exclusiveMinimum": 0,
         "description": "An objective's magnification or the total magnification "
                        "(objective × eyepiece × tube factor); instead of `objective`."}}
-
-
-def add_catalog_routes(app: FastAPI, cat: Catalog) -> None:
-    """GET /api/<kind> (list) and /api/<kind>/{id} (one), precomputed JSON."""
-    for kind in KINDS:
-        entries = cat.entries(kind)
-        dumped = {k: json.dumps(v.model_dump(mode="json"), ensure_ascii=False).encode()
-                  for k, v in sorted(entries.items())}
-        listing = b"[" + b",".join(dumped.values()) + b"]"
-        ids = list(dumped)
-        id_type = id_enum(f"{kind.capitalize()[:-1]}Id", ids)
-        app.add_api_route(f"/api/{kind}", _list_endpoint(listing), methods=["GET"],
-                          tags=["catalog"], summary=f"All {kind}",
-                          response_class=Response,
-                          responses={200: {"content": {"application/json": {}}}, **errors()})
-        app.add_api_route(f"/api/{kind}/{{item_id}}", _one_endpoint(kind, dumped, id_type),
-                          methods=["GET"], tags=["catalog"], summary=f"One of the {kind}",
-                          response_class=Response,
-                          responses={200: {"content": {"application/json": {}}},
-                                     **errors(404, 422)})
-
-
-def _list_endpoint(listing: bytes) -> Any:
-    async def list_entries() -> Response:
-        return Response(listing, media_type="application/json")
-
-    return list_entries
-
-
-def _one_endpoint(kind: str, dumped: dict[str, bytes], id_type: Any) -> Any:
-    async def one_entry(
-            item_id: Annotated[id_type, Path(description="Catalog id")]) -> Response:
-        key = item_id.value if isinstance(item_id, enum.Enum) else str(item_id)
-        if key not in dumped:
-            raise NotFound(f"no such {kind[:-1]}", field="id", allowed=list(dumped))
-        return Response(dumped[key], media_type="application/json")
-
-    return one_entry

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from micro.core import genparams
 from micro.core.errors import CatalogError, CatalogErrors
 from micro.core.models import (
     MODES,
@@ -188,8 +189,6 @@ class Catalog:
                     yield CatalogError(f"unknown structure class {a.structure!r}", file=f,
                                        entry=sid, field=f"affinities.{i}.structure",
                                        allowed=sorted(self.structures))
-        from micro.core.microscope.scene import GENERATORS  # core → core, lazily
-
         for pid, spec in self.specimens.items():
             f = f"{root}/specimens/{pid}.json"
             for i, st in enumerate(spec.stains):
@@ -213,10 +212,13 @@ class Catalog:
                                            entry=pid, field="recommended.modes",
                                            allowed=rec_inst.modes)
             for i, pop in enumerate(spec.populations):
-                if pop.generator not in GENERATORS:
+                if pop.generator not in genparams.GENERATORS:
                     yield CatalogError(f"unknown generator {pop.generator!r}", file=f,
                                        entry=pid, field=f"populations.{i}.generator",
-                                       allowed=sorted(GENERATORS))
+                                       allowed=sorted(genparams.GENERATORS))
+                for name, msg, allowed in genparams.problems(pop.generator, pop.params):
+                    yield CatalogError(msg, file=f, entry=pid,
+                                       field=f"populations.{i}.params.{name}", allowed=allowed)
                 for part, cls_id in pop.classes.items():
                     if cls_id not in self.structures:
                         yield CatalogError(f"unknown structure class {cls_id!r}", file=f,

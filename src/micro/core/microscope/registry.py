@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from micro.core import genparams
 from micro.core.microscope.lattice import Window, lattice_points, population_seed
 from micro.core.microscope.raster import Canvas
 from micro.core.models import Population, Specimen
+
+P = TypeVar("P", bound=genparams.GeneratorParams)
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,18 @@ class Ctx:
     canvas: Canvas | None = None
 
     def p(self, name: str, default: Any) -> Any:
+        """One parameter of a generator without a model yet (`micro.core.genparams`); a
+        generator with a model reads them all through `params`, so its model lists every
+        key it uses."""
+        if self.pop.generator in genparams.PARAMS:
+            raise KeyError(f"generator {self.pop.generator!r} has a parameter model: read "
+                           f"{name!r} through ctx.params()")
         value = self.pop.params.get(name, default)
         return value
+
+    def params(self, model: type[P]) -> P:
+        """The population's parameters as the generator's model (defaults filled in)."""
+        return model.model_validate(dict(self.pop.params))
 
     def cls(self, part: str, default: str | None = None) -> str | None:
         return self.pop.classes.get(part, default)
@@ -57,6 +70,12 @@ COSTS: dict[str, Cost] = {}
 
 
 def generator(name: str, cost: Cost | None = None) -> Callable[[Generator], Generator]:
+    """Register a scene generator under `name`, which `micro.core.genparams.GENERATORS` must
+    list (the catalog checks specimens against that list without importing renderers)."""
+    if name not in genparams.GENERATORS:
+        raise ValueError(f"scene generator {name!r} is not listed in "
+                         f"micro.core.genparams.GENERATORS")
+
     def register(fn: Generator) -> Generator:
         GENERATORS[name] = fn
         if cost is not None:

@@ -391,7 +391,9 @@ def anchored(ctx: Ctx, x: np.ndarray, y: np.ndarray, u: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the population's `anchor` structures (fixed stage positions, e.g. the slide
     centre) with their own hashed attributes."""
-    anchors = ctx.p("anchor", [])
+    # read directly: shared by generators with a parameter model (which lists `anchor`,
+    # micro.core.genparams.AnchorParams) and without one
+    anchors = ctx.pop.params.get("anchor", [])
     if not anchors:
         return x, y, u
     pts = np.asarray(anchors, dtype=np.float64).reshape(-1, 2)

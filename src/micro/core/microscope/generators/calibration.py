@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from micro.core.genparams import BeadsParams, MicrometerParams, UsafParams
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
@@ -16,22 +17,16 @@ def bead_pairs(params: dict[str, Any]) -> list[tuple[float, float, float]]:
     Pairs sit on a horizontal line at `ladder_y_um`, `ladder_pitch_um` apart, their
     separations running from `ladder_min_um` to `ladder_max_um` in `ladder_step_um` steps.
     """
-    lo = float(params.get("ladder_min_um", 0.05))
-    hi = float(params.get("ladder_max_um", 2.0))
-    step = float(params.get("ladder_step_um", 0.01))
-    pitch = float(params.get("ladder_pitch_um", 6.0))
-    x0 = float(params.get("ladder_x0_um", 0.0))
-    y = float(params.get("ladder_y_um", 0.0))
-    n = round((hi - lo) / step) + 1
-    return [(x0 + k * pitch, y, round(lo + k * step, 6)) for k in range(n)]
+    p = BeadsParams.model_validate(dict(params))
+    lo, step, pitch, x0 = p.ladder_min_um, p.ladder_step_um, p.ladder_pitch_um, p.ladder_x0_um
+    n = round((p.ladder_max_um - lo) / step) + 1
+    return [(x0 + k * pitch, p.ladder_y_um, round(lo + k * step, 6)) for k in range(n)]
 
 
 def bead_singles(params: dict[str, Any]) -> list[tuple[float, float]]:
     """Isolated beads on a square grid (`grid_pitch_um`) below the ladder, for PSF fits."""
-    pitch = float(params.get("grid_pitch_um", 10.0))
-    n = int(params.get("grid_n", 21))
-    y0 = float(params.get("grid_y0_um", 20.0))
-    x0 = float(params.get("ladder_x0_um", 0.0))
+    p = BeadsParams.model_validate(dict(params))
+    pitch, n, y0, x0 = p.grid_pitch_um, p.grid_n, p.grid_y0_um, p.ladder_x0_um
     return [(x0 + i * pitch, y0 + j * pitch) for j in range(n) for i in range(n)]
 
 
@@ -42,9 +37,8 @@ def beads(canvas: Canvas, ctx: Ctx) -> None:
     assert cls is not None
     r = ctx.pop.size_um[0] / 2
     params: dict[str, Any] = dict(ctx.pop.params)
-    band = float(params.get("keep_clear_um", 12.0))
-    amount = float(params.get("amount", 1.0))
-    ly = float(params.get("ladder_y_um", 0.0))
+    prm = ctx.params(BeadsParams)
+    band, amount, ly = prm.keep_clear_um, prm.amount, prm.ladder_y_um
     if ctx.pop.density_per_mm2 > 0:
         x, y, u = ctx.points(ctx.spacing(), 1.0, 4)
         keep = (np.abs(y - ly) > band) & (y < ly - band)
@@ -67,8 +61,8 @@ def usaf_bars(params: dict[str, Any]) -> list[tuple[int, int, float, float, floa
     out as on the real target: each pair of groups half the size of the previous pair and
     nested towards the centre, even groups above the axis and odd ones below.
     """
-    g_lo = int(params.get("group_min", -2))
-    g_hi = int(params.get("group_max", 7))
+    p = UsafParams.model_validate(dict(params))
+    g_lo, g_hi = p.group_min, p.group_max
     out = []
     for g in range(g_lo, g_hi + 1):
         s = 1000.0 / (2 * 2.0**g)  # bar width (µm) of element 1
@@ -107,10 +101,8 @@ def usaf(canvas: Canvas, ctx: Ctx) -> None:
 def micrometer_lines(params: dict[str, Any]) -> list[tuple[float, float, float]]:
     """Stage micrometer rulings: (x_um, length_um, width_um) of each line; 1 mm in 10 µm
     divisions, every 5th line longer and every 10th longer still."""
-    div = float(params.get("division_um", 10.0))
-    n = int(params.get("divisions", 100))
-    width = float(params.get("line_width_um", 1.5))
-    length = float(params.get("line_length_um", 30.0))
+    p = MicrometerParams.model_validate(dict(params))
+    div, n, width, length = p.division_um, p.divisions, p.line_width_um, p.line_length_um
     x0 = -n * div / 2
     out = []
     for k in range(n + 1):
@@ -124,7 +116,7 @@ def micrometer(canvas: Canvas, ctx: Ctx) -> None:
     cls = ctx.cls("line", "chrome")
     assert cls is not None
     lines = micrometer_lines(ctx.pop.params)
-    base = float(ctx.p("base_y_um", 0.0))
+    base = ctx.params(MicrometerParams).base_y_um
     x = np.array([ln[0] for ln in lines])
     length = np.array([ln[1] for ln in lines])
     width = np.array([ln[2] for ln in lines])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import CulturedCellsParams, NeuronsParams
 from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, uptake
 from micro.core.microscope.generators.blood import anchored, children
 from micro.core.microscope.generators.shapes import draw
@@ -26,9 +27,10 @@ def cultured(canvas: Canvas, ctx: Ctx) -> None:
     Params: fibres, mito_tubules (per cell), actin_z_um (stress fibres sit on the ventral
     membrane, ~0.1 µm above the glass, inside the TIRF field), mito_z_um, nucleus_z_um.
     Parts: body, actin, mitochondrion, nucleus, nucleolus."""
-    nf, nt = int(ctx.p("fibres", 22)), int(ctx.p("mito_tubules", 44))
+    prm = ctx.params(CulturedCellsParams)
+    nf, nt = prm.fibres, prm.mito_tubules
     x, y, u = ctx.points(ctx.spacing(), ctx.pop.size_um[1], 48)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < prm.presence
     x, y, u = anchored(ctx, x[keep], y[keep], u[keep])
     if x.size == 0:
         return
@@ -39,9 +41,9 @@ def cultured(canvas: Canvas, ctx: Ctx) -> None:
     th = np.pi * u[:, 5]
     c, s = np.cos(th), np.sin(th)
     coeffs = outline(u[:, 12:22], 0.1 + 0.1 * u[:, 22])
-    za = float(ctx.p("actin_z_um", 0.1))
-    zm = float(ctx.p("mito_z_um", 1.2))
-    zn = float(ctx.p("nucleus_z_um", 3.0))
+    za = prm.actin_z_um
+    zm = prm.mito_z_um
+    zn = prm.nucleus_z_um
     lab = ctx.pop.label
     level = uptake(u[:, 23], u[:, 24], 0.2, 0.05)  # labelling differs from cell to cell
     body, actin, mito = ctx.cls("body"), ctx.cls("actin"), ctx.cls("mitochondrion")
@@ -215,10 +217,10 @@ def neurons(canvas: Canvas, ctx: Ctx) -> None:
     axon_um. Parts: soma, neurite, nucleus."""
     k, m, ma = 7, 10, 40
     slots = 12 + 3 * k + 2 * k * m + ma
-    Ld = float(ctx.p("dendrite_um", 120.0))
-    La = float(ctx.p("axon_um", 600.0))
+    prm = ctx.params(NeuronsParams)
+    Ld, La = prm.dendrite_um, prm.axon_um
     x, y, u = ctx.points(ctx.spacing(), La, slots)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < prm.presence
     x, y, u = anchored(ctx, x[keep], y[keep], u[keep])
     if x.size == 0:
         return

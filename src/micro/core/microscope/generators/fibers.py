@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import SeptaParams, VesselsParams
 from micro.core.microscope.generators.blood import carve
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas, value_noise, worley
@@ -34,9 +35,9 @@ def septa(canvas: Canvas, ctx: Ctx) -> None:
     layer, z = _layer(canvas, ctx)
     d1, d2, near, table, _ = worley(w, ctx.seed, float(np.mean(ctx.pop.size_um)), 1.0, 0.0,
                                     0.9, 4)
-    wob = (value_noise(w, ctx.seed ^ 0x5E, 60.0) - 0.5) * float(ctx.p("wavy", 0.5)) * 40
+    wob = (value_noise(w, ctx.seed ^ 0x5E, 60.0) - 0.5) * ctx.params(SeptaParams).wavy * 40
     edge = (d2 - d1) / 2 + wob
-    width = float(ctx.p("width_um", 25.0)) * (0.6 + 0.8 * table[near, 2])
+    width = ctx.params(SeptaParams).width_um * (0.6 + 0.8 * table[near, 2])
     sep = np.clip(1.0 - np.abs(edge) / (width / 2), 0.0, 1.0) ** 0.5
     carve(canvas, layer, (1.0 - sep).ravel())
     fibres = 0.75 + 0.5 * value_noise(w, ctx.seed ^ 0xC0, 3.0)
@@ -51,7 +52,7 @@ def septa(canvas: Canvas, ctx: Ctx) -> None:
                                   (amt * np.sin(2 * ang)).ravel().astype(np.float32))
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        x, y, u = ctx.points(float(ctx.p("nucleus_spacing_um", 14.0)), 6.0, 5)
+        x, y, u = ctx.points(ctx.params(SeptaParams).nucleus_spacing_um, 6.0, 5)
         ix = np.clip(((x - w.x0_um) / w.px_um).astype(int), 0, w.width - 1)
         iy = np.clip(((y - w.y0_um) / w.px_um).astype(int), 0, w.height - 1)
         ok = sep[iy, ix] > 0.3
@@ -90,8 +91,9 @@ def vessels(canvas: Canvas, ctx: Ctx) -> None:
     layer, z = _layer(canvas, ctx)
     n = 24
     x, y, u = ctx.points(ctx.spacing(), ctx.pop.size_um[1], 8 + 3 * n)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
-    if ctx.p("within_tissue", False):
+    prm = ctx.params(VesselsParams)
+    keep = u[:, 2] < prm.presence
+    if prm.within_tissue:
         # none where nothing was drawn before (the air above a skin surface), judged at the
         # vessel's centre or the nearest pixel of the window
         keep &= _in_tissue(canvas, layer, x, y)
@@ -99,7 +101,7 @@ def vessels(canvas: Canvas, ctx: Ctx) -> None:
     if x.size == 0:
         return
     R = ctx.size(u[:, 3]) / 2
-    wall_um = float(ctx.p("wall_um", 4.0))
+    wall_um = prm.wall_um
     lumen = coverage(canvas, x, y, R)
     outer = coverage(canvas, x, y, R + wall_um)
     clear = 1.0 - np.clip(outer, 0.0, 1.0)
@@ -111,7 +113,7 @@ def vessels(canvas: Canvas, ctx: Ctx) -> None:
         uu = u[:, 8:8 + 3 * n].reshape(-1, 3)
         rr = np.sqrt(uu[:, 0]) * np.repeat(R, n) * 0.85
         ph = 2 * np.pi * uu[:, 1]
-        ok = uu[:, 2] < float(ctx.p("rbc_fill", 0.4))
+        ok = uu[:, 2] < prm.rbc_fill
         draw(canvas, rbc, (np.repeat(x, n) + rr * np.cos(ph))[ok],
              (np.repeat(y, n) + rr * np.sin(ph))[ok], 3.7, 3.7, z_um=z,
              profile="biconcave", amount=0.8)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import VilliParams
 from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
@@ -103,11 +104,9 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
-    pitch = float(ctx.p("pitch_um", 190.0))
-    base = float(ctx.p("base_um", 150.0))
-    H = float(ctx.p("height_um", 600.0))
-    wid = float(ctx.p("width_um", 110.0))
-    cdep = float(ctx.p("crypt_um", 260.0))
+    prm = ctx.params(VilliParams)
+    pitch, base, H = prm.pitch_um, prm.base_um, prm.height_um
+    wid, cdep = prm.width_um, prm.crypt_um
     ox = anchor(ctx.seed, pitch)
     X, Y0 = grid(w)
     Y = Y0 - bend(X, ctx.seed)

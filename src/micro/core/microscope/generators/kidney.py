@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from micro.core.genparams import KidneyParams
 from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
@@ -136,12 +137,13 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
         put(canvas, layer, ctx.cls("rbc"), spread(limited(red, 0.15, 6.0, px) * 0.8))
     # --- tubules, everywhere outside the corpuscles
     WX, WY = warp(X, Y, ctx.seed ^ 0x70B, 60.0, 7.0)
-    tub_um = float(ctx.p("tubule_um", 50.0))
+    prm = ctx.params(KidneyParams)
+    tub_um = prm.tubule_um
     tb = cells_at(WX, WY, ctx.seed ^ 0x7B, tub_um, 0.85, 8)
     e = tb.wall.astype(F32)
     d1 = tb.d1.astype(F32)
     u = tb.u.astype(F32)
-    prox = u[..., 2] < float(ctx.p("proximal", 0.75))
+    prox = u[..., 2] < prm.proximal
     free = 1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)
     phi = np.arctan2((WY - tb.sy).astype(F32), (WX - tb.sx).astype(F32))
     lum = np.where(prox, tub_um * (0.07 + 0.07 * u[..., 3]) * (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from micro.core.genparams import LiverParams
 from micro.core.microscope.generators.histology import (
     F32,
     grid,
@@ -212,12 +213,10 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
-    L = float(ctx.p("lobule_um", 900.0))
-    pitch = float(ctx.p("pitch_um", 27.0))
-    tract_um = float(ctx.p("tract_um", 90.0))
-    sept_frac = float(ctx.p("septa", 0.0))
-    sept_um = float(ctx.p("septum_um", 40.0))
-    args = (ctx.seed, L, pitch, tract_um, float(ctx.p("disorder", 0.0)))
+    prm = ctx.params(LiverParams)
+    L, pitch, tract_um = prm.lobule_um, prm.pitch_um, prm.tract_um
+    sept_frac, sept_um = prm.septa, prm.septum_um
+    args = (ctx.seed, L, pitch, tract_um, prm.disorder)
     X, Y = grid(w)
     lv = layout(X, Y, *args)
     # regions

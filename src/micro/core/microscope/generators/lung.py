@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import AlveoliParams
 from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
@@ -108,7 +109,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     ves_lumen = inside(vd - vR, px) * apart
     solid = np.clip(airway + art_wall + ves, 0, 1)
     mem, wall_ok = alveoli_at(X, Y, ctx.seed, size)
-    t = float(ctx.p("septum_um", 5.0)) * (0.7 + 0.7 * noise_at(X, Y, ctx.seed ^ 0x5E, 60.0))
+    t = ctx.params(AlveoliParams).septum_um * (0.7 + 0.7 * noise_at(X, Y, ctx.seed ^ 0x5E, 60.0))
     sep = np.where(mem < 0, 1.0, line(mem, t, px)) * wall_ok
     sep = sep * (1 - inside(r - outer - 25.0, px)) * (1 - solid)
     grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x61, 1.5)

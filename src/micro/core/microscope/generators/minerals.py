@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import CrystalsParams, GraniteParams
 from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas, band
@@ -32,7 +33,8 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
-    grain_um = float(ctx.p("grain_um", 400.0))
+    prm = ctx.params(GraniteParams)
+    grain_um = prm.grain_um
     big = warped_cells(w, ctx.seed, grain_um, jitter=0.95, warp_um=0.22 * grain_um,
                        warp_scale_um=0.5 * grain_um, rough_um=6.0, rough_scale_um=25.0)
     small = warped_cells(w, ctx.seed ^ 0x6A, grain_um * 0.45, jitter=0.95,
@@ -46,7 +48,7 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
                         big.table[:, c].astype(F32)[big.near])
 
     edge = np.where(fine, small.edge, big.edge)
-    fr = np.asarray(ctx.p("fractions", [0.32, 0.28, 0.2, 0.1, 0.07, 0.03]), dtype=np.float64)
+    fr = np.asarray(prm.fractions, dtype=np.float64)
     cum = np.cumsum(fr / fr.sum())
     kind = np.searchsorted(cum, col(2))
     axis = F32(np.pi) * col(4)
@@ -76,12 +78,12 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
                              big.seeds[big.near[m]])
             d = ((xm - seeds[:, 0]) * np.cos(uu6 * np.pi)
                  + (ym - seeds[:, 1]) * np.sin(uu6 * np.pi)) / grain_um
-            ang = ax + np.deg2rad(float(ctx.p("undulose_deg", 18.0))) * uu5 * np.tanh(2.5 * d)
+            ang = ax + np.deg2rad(prm.undulose_deg) * uu5 * np.tanh(2.5 * d)
         if part == "feldspar":
             cloud = noise(w, ctx.seed ^ 0xFE, 6.0)[m]
             amt = amt * (1.0 + 0.25 * uu5 * (cloud - 0.3))
         if part in ("biotite", "muscovite"):
-            amt = amt * (1.0 - 0.5 * _cleavage(xm, ym, ax, float(ctx.p("cleavage_um", 5.0)),
+            amt = amt * (1.0 - 0.5 * _cleavage(xm, ym, ax, prm.cleavage_um,
                                                px, uu6))
         if part == "biotite":
             amt = amt * (0.6 + 0.4 * np.cos(ax) ** 2)  # pleochroism: absorbs along cleavage
@@ -92,7 +94,7 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
         if ret <= 0:
             continue
         if part == "plagioclase":
-            ang = ax + _albite_twins(xm, ym, ax, float(ctx.p("twin_um", 12.0)), px, uu6)
+            ang = ax + _albite_twins(xm, ym, ax, prm.twin_um, px, uu6)
         r = amt * ret * (0.15 + 0.85 * tilt[m])
         c2[m] = r * np.cos(2 * ang)
         s2[m] = r * np.sin(2 * ang)
@@ -136,9 +138,10 @@ def crystals(canvas: Canvas, ctx: Ctx) -> None:
     """Crystals grown from a drying drop: fans of needles radiating from nucleation points
     (size_um = needle length), each needle birefringent along its length with a thickness
     (and so retardance) of its own. Params: needles (per fan), width_um. Part: crystal."""
-    m = int(ctx.p("needles", 24))
+    prm = ctx.params(CrystalsParams)
+    m = prm.needles
     x, y, u = ctx.points(ctx.spacing(), ctx.pop.size_um[1] * 1.1, 8 + 3 * m)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < prm.presence
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
@@ -149,7 +152,7 @@ def crystals(canvas: Canvas, ctx: Ctx) -> None:
     spread = 0.6 + 2.4 * u[:, 3]  # from a narrow sheaf to a full spherulite
     ang = 2 * np.pi * u[:, 4][:, None] + (uu[..., 0] - 0.5) * spread[:, None]
     L = ctx.size(uu[..., 1])
-    wd = float(ctx.p("width_um", 3.0)) * (0.5 + uu[..., 2])
+    wd = prm.width_um * (0.5 + uu[..., 2])
     cx = x[:, None] + np.cos(ang) * L / 2
     cy = y[:, None] + np.sin(ang) * L / 2
     z = np.broadcast_to(ctx.z(u[:, 5])[:, None], L.shape)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import CardiacMuscleParams, SkeletalMuscleParams, SmoothMuscleParams
 from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
@@ -171,27 +172,28 @@ def skeletal(canvas: Canvas, ctx: Ctx) -> None:
     fibre borders that are fascicle borders), nucleus_spacing_um. Parts: fibre (I-band
     and sarcoplasm), a_band, nucleus, endomysium. Labels: <label>-fibre (the fibre's
     cross-section, 0–1), <label>-nucleus, <label> (fibre amount)."""
+    prm = ctx.params(SkeletalMuscleParams)
     w = canvas.window
     layer, z = _layer(canvas, ctx)
-    angle = np.deg2rad(float(ctx.p("angle_deg", 15.0)))
+    angle = np.deg2rad(prm.angle_deg)
     pitch = float(np.mean(ctx.pop.size_um))
     fib = Fibres(ctx.seed, angle, pitch, jitter=0.3, wobble=0.08, undulation_um=10.0)
     X, Y = (g.astype(F32) for g in w.grids())
     U, V = fib.frame(X, Y)
     i, lo, hi, (_ks, tab) = fib.assign(U, V)
     # fascicle borders: a few fibre borders carry a wide perimysium
-    peri = float(ctx.p("perimysium_prob", 0.12))
-    endo_um = float(ctx.p("endomysium_um", 1.5))
+    peri = prm.perimysium_prob
+    endo_um = prm.endomysium_um
     wlo = np.where(tab[i, 5] < peri, 6.0 + 10.0 * tab[i, 6], endo_um)
     whi = np.where(tab[i + 1, 5] < peri, 6.0 + 10.0 * tab[i + 1, 6], endo_um)
     d_lo, d_hi = V - lo, hi - V
     # coverage of the fibre (anti-aliased): its own half of each septum excluded
     cov = np.clip((np.minimum(d_lo - wlo / 2, d_hi - whi / 2)) / w.px_um + 0.5, 0.0, 1.0)
     sep = 1.0 - cov
-    sec = thickness(w, ctx.seed ^ 0x5EC, chatter=float(ctx.p("chatter", 0.0)),
-                    cut_angle=angle + 1.2, fold_prob=float(ctx.p("fold_prob", 0.15)))
-    sarc = float(ctx.p("sarcomere_um", 2.4))
-    duty = float(ctx.p("a_band_duty", 0.64))
+    sec = thickness(w, ctx.seed ^ 0x5EC, chatter=prm.chatter,
+                    cut_angle=angle + 1.2, fold_prob=prm.fold_prob)
+    sarc = prm.sarcomere_um
+    duty = prm.a_band_duty
     stripe = sarcomere_bands(U, sarc, duty, w.px_um, angle, tab[i, 4] * 7.0)
     # fibres differ a little in stain uptake (fibre types) and have a fine myofibril grain
     shade = (0.88 + 0.24 * tab[i, 3]) * sec
@@ -213,7 +215,7 @@ def skeletal(canvas: Canvas, ctx: Ctx) -> None:
         _retardance(canvas, layer, endo, amt, angle)
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        x, y, u = ctx.points(float(ctx.p("nucleus_spacing_um", 24.0)), 12.0, 6)
+        x, y, u = ctx.points(prm.nucleus_spacing_um, 12.0, 6)
         if x.size == 0:
             return
         uu, vv = fib.frame(x, y)
@@ -274,9 +276,10 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     where neighbours fuse: branching). Parts: fibre, a_band, disc, nucleus, endomysium,
     rbc (capillary red cells in the interstitium). Labels: <label>-fibre, <label>-nucleus,
     <label>-disc."""
+    prm = ctx.params(CardiacMuscleParams)
     w = canvas.window
     layer, z = _layer(canvas, ctx)
-    angle = np.deg2rad(float(ctx.p("angle_deg", -12.0)))
+    angle = np.deg2rad(prm.angle_deg)
     pitch = float(np.mean(ctx.pop.size_um))
     fib = Fibres(ctx.seed, angle, pitch, jitter=0.35, wobble=0.22, undulation_um=6.0,
                  wave_um=90.0)
@@ -284,7 +287,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     U, V = fib.frame(X, Y)
     i, lo, hi, (ks, tab) = fib.assign(U, V)
     # interstitium between neighbouring fibres, missing over stretches where they fuse
-    gmax = float(ctx.p("gap_um", 2.0))
+    gmax = prm.gap_um
 
     inv_lam = 1.0 / (120.0 + 160.0 * tab[:, 6])
     g_amp = gmax * (0.5 + 0.6 * tab[:, 5])
@@ -301,7 +304,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     cov = np.clip(np.minimum(d_lo - g_lo / 2, d_hi - g_hi / 2) / w.px_um + 0.5, 0.0, 1.0)
     width = hi - lo
     vfrac = np.clip(d_lo / np.maximum(width, 1e-6), 0.0, 1.0)
-    before, after, t0, t1 = _segments(ctx.seed, ks, U, i, float(ctx.p("cell_um", 85.0)))
+    before, after, t0, t1 = _segments(ctx.seed, ks, U, i, prm.cell_um)
 
     # intercalated discs: transverse, with two or three steps across the fibre
     def stepped(pos: np.ndarray, t: np.ndarray | _Rows) -> np.ndarray:
@@ -310,8 +313,8 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
 
     dist = np.minimum(np.abs(U - stepped(before, t0)), np.abs(stepped(after, t1) - U))
     disc = band(dist, 0.8, w.px_um) * cov
-    sec = thickness(w, ctx.seed ^ 0x5EC, chatter=float(ctx.p("chatter", 0.05)),
-                    cut_angle=angle + 1.0, fold_prob=float(ctx.p("fold_prob", 0.15)))
+    sec = thickness(w, ctx.seed ^ 0x5EC, chatter=prm.chatter,
+                    cut_angle=angle + 1.0, fold_prob=prm.fold_prob)
     # the cell's nucleus: central, oval along the fibre, in a pale perinuclear zone
     uc = (before + after) / 2 + (t0[..., 3] - 0.5) * 6.0
     vc = (lo + hi) / 2 + (t0[..., 4] - 0.5) * 1.5
@@ -321,7 +324,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     edge = np.clip((1.0 - rho) * b_n / w.px_um + 0.5, 0.0, 1.0)
     nuc_amt = np.sqrt(np.clip(1.0 - rho * rho, 0.0, 1.0)) * 1.3 * edge * cov
     pale = np.clip(1.0 - np.hypot((U - uc) / (a_n * 1.9), (V - vc) / (b_n * 1.3)), 0.0, 1.0)
-    stripe = sarcomere_bands(U, float(ctx.p("sarcomere_um", 2.2)), 0.6, w.px_um, angle,
+    stripe = sarcomere_bands(U, prm.sarcomere_um, 0.6, w.px_um, angle,
                              tab[i, 4] * 5.0)
     shade = (0.9 + 0.2 * tab[i, 3]) * sec * (0.9 + 0.2 * noise(w, ctx.seed ^ 0x63, 1.5))
     body = cov * shade * (1.0 - 0.6 * pale) * (1.0 - np.clip(nuc_amt, 0, 1) * 0.7)
@@ -367,22 +370,23 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     tapered ends, each with one central cigar-shaped nucleus. A share of fascicles
     (cross_prob) is cut across and shows round profiles, a few with a central nucleus.
     Parts: cytoplasm, nucleus, septum. Labels: <label>, <label>-nucleus."""
+    prm = ctx.params(SmoothMuscleParams)
     w = canvas.window
     layer, z = _layer(canvas, ctx)
-    fasc = float(ctx.p("fascicle_um", 260.0))
+    fasc = prm.fascicle_um
     X, Y = (g.astype(F32) for g in w.grids())
     # fascicles: cells with curving, interlocking borders
     cells = warped_cells(w, ctx.seed, fasc, jitter=0.9, warp_um=0.3 * fasc,
                          warp_scale_um=0.6 * fasc, slots=6)
     near, table = cells.near, cells.table.astype(F32)
     border = cells.edge
-    sep_um = float(ctx.p("septum_um", 5.0))
+    sep_um = prm.septum_um
     septum = np.clip(1.0 - border / sep_um, 0.0, 1.0) ** 1.5
-    base_angle = np.deg2rad(float(ctx.p("angle_deg", 20.0)))
+    base_angle = np.deg2rad(prm.angle_deg)
     ang = base_angle + (table[near, 2] - 0.5) * 1.6
-    across = table[near, 3] < float(ctx.p("cross_prob", 0.3))
+    across = table[near, 3] < prm.cross_prob
     width = float(np.mean(ctx.pop.size_um))
-    length = float(ctx.p("cell_um", 110.0))
+    length = prm.cell_um
     c, s = np.cos(ang), np.sin(ang)
     U = X * c + Y * s + table[near, 4] * 1000.0
     V = -X * s + Y * c + table[near, 5] * 1000.0
@@ -415,8 +419,8 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     has = tab2[near2, 2] < 0.28
     rn = width * 0.22 * (0.8 + 0.4 * tab2[near2, 3])
     nuc_cross = np.where(has, np.clip((rn - e1) / w.px_um + 0.5, 0.0, 1.0), 0.0)
-    sec = thickness(w, ctx.seed ^ 0x5EC, chatter=float(ctx.p("chatter", 0.1)),
-                    fold_prob=float(ctx.p("fold_prob", 0.1)))
+    sec = thickness(w, ctx.seed ^ 0x5EC, chatter=prm.chatter,
+                    fold_prob=prm.fold_prob)
     tissue = (1.0 - septum)
     fibril = 0.88 + 0.24 * noise(w, ctx.seed ^ 0x73, 1.5)
     uptake = (0.88 + 0.24 * table[near, 2]) * sec

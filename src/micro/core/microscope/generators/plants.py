@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import PlantCellsParams, RootTipParams
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas, band, seed_lattice, worley
@@ -150,13 +151,14 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     (metaphase), two separating groups (anaphase), two compact daughter nuclei and a cell
     plate (telophase). Parts: wall, cytoplasm, nucleus, chromosome, nucleolus. Labels:
     <label>-<phase> per phase (one blob per cell: its nucleus or mitotic figure)."""
+    prm = ctx.params(RootTipParams)
     w = canvas.window
     layer, z = _layer(canvas, ctx)
-    cell = float(ctx.p("cell_um", 18.0))
-    half = float(ctx.p("width_um", 450.0)) / 2
-    tip = float(ctx.p("tip_um", 350.0))
-    cap_len = float(ctx.p("cap_um", 150.0))
-    mer_len = float(ctx.p("meristem_um", 900.0))
+    cell = prm.cell_um
+    half = prm.width_um / 2
+    tip = prm.tip_um
+    cap_len = prm.cap_um
+    mer_len = prm.meristem_um
     apex = tip - cap_len  # where the meristem meets the cap
     X, Y = w.grids()
     prof = half * np.sqrt(np.clip((tip - Y) / half, 0.0, 1.0))
@@ -181,7 +183,7 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     cyt = np.where(in_cap, 0.45, 0.8) + 0.4 * shade
     _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * cyt, lab)
     nuc, chrom, nucl = ctx.cls("nucleus"), ctx.cls("chromosome"), ctx.cls("nucleolus")
-    nmt = ctx.p("nucleus_amount", 1.0)
+    nmt = prm.nucleus_amount
     # elongation-zone and cap nuclei: interphase only
     for fld_seed, spacing, aspect, ang, zone in (
             (ctx.seed ^ 0xE1, cell * 1.1 / np.sqrt(3.0), 3.0, np.pi / 2, "elong"),
@@ -293,21 +295,22 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
     thin cytoplasm along the walls, one nucleus per cell (nucleus_um, nucleus_prob) pressed
     to the wall, and optional lens-shaped chloroplasts (size_um) crowding the cytoplasm.
     Parts: wall, cytoplasm, vacuole, nucleus, nucleolus, chloroplast."""
+    prm = ctx.params(PlantCellsParams)
     w = canvas.window
     layer, z = _layer(canvas, ctx)
-    cell = float(ctx.p("cell_um", 22.0))
-    aspect = float(ctx.p("aspect", 3.5))
-    angle = np.deg2rad(float(ctx.p("angle_deg", 10.0)))
-    jitter = float(ctx.p("jitter", 0.35))
+    cell = prm.cell_um
+    aspect = prm.aspect
+    angle = np.deg2rad(prm.angle_deg)
+    jitter = prm.jitter
     edge, near, table, seeds = cell_field(w, ctx.seed, cell, aspect, angle, jitter, 8)
-    wall_um = float(ctx.p("wall_um", 1.5))
+    wall_um = prm.wall_um
     wall = np.clip(band(edge, wall_um, w.px_um), 0, 1)
     lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("wall"), wall * float(ctx.p("wall_amount", 1.0)), lab + "-wall")
+    _add(canvas, layer, ctx.cls("wall"), wall * prm.wall_amount, lab + "-wall")
     inside = 1.0 - wall
     rim = np.clip(1.0 - (edge - wall_um) / 4.0, 0.0, 1.0) * inside
     _add(canvas, layer, ctx.cls("cytoplasm"), (0.3 * inside + rim) *
-         float(ctx.p("cytoplasm_amount", 0.5)), lab)
+         prm.cytoplasm_amount, lab)
     _add(canvas, layer, ctx.cls("vacuole"), inside)
     chl = ctx.cls("chloroplast")
     if chl:
@@ -336,15 +339,15 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
     nuc = ctx.cls("nucleus")
     if nuc:
         ids = np.unique(near)
-        ids = ids[table[ids, 2] < float(ctx.p("nucleus_prob", 0.9))]
-        r = float(ctx.p("nucleus_um", 15.0)) / 2 * (0.85 + 0.3 * table[ids, 3])
+        ids = ids[table[ids, 2] < prm.nucleus_prob]
+        r = prm.nucleus_um / 2 * (0.85 + 0.3 * table[ids, 3])
         # pressed against a side wall by the vacuole
         side = np.where(table[ids, 4] < 0.5, -1.0, 1.0) * (cell / 2 - r - wall_um)
         along = (table[ids, 5] - 0.5) * cell * aspect * 0.5
         nx = seeds[ids, 0] + along * np.cos(angle) - side * np.sin(angle)
         ny = seeds[ids, 1] + along * np.sin(angle) + side * np.cos(angle)
         draw(canvas, nuc, nx, ny, r * 1.15, r * 0.9, angle, z_um=z, profile="dome",
-             amount=float(ctx.p("nucleus_amount", 0.8)), label=lab + "-nucleus")
+             amount=prm.nucleus_amount, label=lab + "-nucleus")
         nucl = ctx.cls("nucleolus")
         if nucl:
             draw(canvas, nucl, nx, ny, r * 0.22, r * 0.22, z_um=z, profile="dome",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import PollenParams, StarchParams
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
@@ -15,8 +16,9 @@ def starch(canvas: Canvas, ctx: Ctx) -> None:
     """Potato starch grains: ovoid, layered in growth rings around an eccentric hilum;
     radially oriented amylopectin (slow axis radial) gives a Maltese cross between crossed
     polars. Small grains are rounder. Part: grain."""
+    prm = ctx.params(StarchParams)
     x, y, u = ctx.points(ctx.spacing(), ctx.pop.size_um[1], 10)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < prm.presence
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
@@ -29,7 +31,7 @@ def starch(canvas: Canvas, ctx: Ctx) -> None:
     assert grain is not None
     lab = ctx.pop.label
     draw(canvas, grain, x, y, a, b, th, z_um=z, profile="dome", amount=0.55, label=lab)
-    rings = int(ctx.p("rings", 5))
+    rings = prm.rings
     for k in range(1, rings + 1):  # nested shells shrinking towards the hilum
         f = 1.0 - k / (rings + 1)
         shift = (1.0 - f) * a * 0.55
@@ -42,10 +44,10 @@ def pollen(canvas: Canvas, ctx: Ctx) -> None:
     """Pollen grains. Params: kind echinate (spiny, e.g. sunflower) | tricolpate (three
     furrows) | saccate (pine: body with two air bladders), spines. Parts: grain (interior,
     gives the SEM relief), exine (sporopollenin wall)."""
-    kind = str(ctx.p("kind", "echinate"))
-    ns = int(ctx.p("spines", 28))
+    prm = ctx.params(PollenParams)
+    kind, ns = prm.kind, prm.spines
     x, y, u = ctx.points(ctx.spacing(), ctx.pop.size_um[1] * 1.6, 10)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < prm.presence
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import SkinParams
 from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
@@ -60,9 +61,8 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
-    top = float(ctx.p("surface_um", -150.0))
-    corneum = float(ctx.p("corneum_um", 60.0))
-    deep = float(ctx.p("depth_um", 2000.0))
+    prm = ctx.params(SkinParams)
+    top, corneum, deep = prm.surface_um, prm.corneum_um, prm.depth_um
     X, Y = grid(w)
     surf, c_low, junc = surfaces(X[0], ctx.seed, top, corneum)
     d = Y - surf  # depth below the surface

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import SpinalCordParams
 from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
@@ -76,7 +77,7 @@ def spinal_cord(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     layer, _z = layer_of(canvas, ctx)
     px = w.px_um
-    H = float(ctx.p("cord_um", 4000.0))
+    H = ctx.params(SpinalCordParams).cord_um
     X, Y = grid(w)
     outline, grey = cord(X, Y, ctx.seed, H)
     tissue = inside(outline, px)

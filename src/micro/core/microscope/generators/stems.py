@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from micro.core.genparams import DicotStemParams, MonocotStemParams
 from micro.core.microscope.generators.layout import Cells, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
@@ -81,8 +82,9 @@ def dicot_stem(canvas: Canvas, ctx: Ctx) -> None:
     r, phi = _polar(w)
     edge_r = _outline(ctx.seed, phi, R)
     stem = np.clip((edge_r - r) / px + 0.5, 0.0, 1.0)
-    nb = int(ctx.p("bundles", 16))
-    ring = float(ctx.p("ring_frac", 0.74)) * R
+    prm = ctx.params(DicotStemParams)
+    nb = prm.bundles
+    ring = prm.ring_frac * R
     # bundles: jittered positions round the ring, sizes alternate big / small
     k = np.arange(nb)
     bu = uniforms(ctx.seed ^ 0xB0, k, np.zeros_like(k), 4)
@@ -185,7 +187,8 @@ def monocot_stem(canvas: Canvas, ctx: Ctx) -> None:
     edge_r = _outline(ctx.seed, phi, R)
     stem = np.clip((edge_r - r) / px + 0.5, 0.0, 1.0)
     depth = edge_r - r
-    rind = float(ctx.p("rind_um", 60.0))
+    prm = ctx.params(MonocotStemParams)
+    rind = prm.rind_um
     epid = np.clip((14.0 - depth) / px + 0.5, 0.0, 1.0) * stem
     scl = np.clip((rind - depth) / px + 0.5, 0.0, 1.0) * stem * (1.0 - epid)
     ground = stem * (1.0 - epid) * (1.0 - scl)
@@ -201,7 +204,7 @@ def monocot_stem(canvas: Canvas, ctx: Ctx) -> None:
     # rind a finer lattice of small bundles, separated from the inner ones by a bundle-free
     # ring. Of two bundles that would touch, the one with the lower priority goes (a pure
     # function of the candidates around it, so every window agrees).
-    spacing = float(ctx.p("bundle_spacing_um", 230.0))
+    spacing = prm.bundle_spacing_um
     x, y, u = ctx.points(spacing, 500.0, 8, jitter=0.9)
     frac = np.hypot(x, y) / R
     keep = (frac < 0.76) & (u[:, 2] < 0.45 + 0.55 * (frac / 0.76) ** 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import TissueParams
 from micro.core.microscope.raster import Canvas, band, draw, value_noise, worley
 from micro.core.microscope.registry import Ctx, generator
 
@@ -17,26 +18,27 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
     texture_um (granular texture scale), inclusion_amount (part
     'inclusion': glycogen, lipid or pigment within the cytoplasm), region_um + region_frac (large-scale patches where
     the tissue is absent: alveoli, vessels)."""
+    prm = ctx.params(TissueParams)
     w = canvas.window
-    cell = float(ctx.p("cell_um", 20.0))
-    aspect = float(ctx.p("aspect", 1.0))
-    angle = np.deg2rad(float(ctx.p("angle_deg", 0.0)))
+    cell = prm.cell_um
+    aspect = prm.aspect
+    angle = np.deg2rad(prm.angle_deg)
     d1, d2, near, table, seeds = worley(w, ctx.seed, cell / np.sqrt(aspect), aspect, angle,
-                                        float(ctx.p("jitter", 0.85)), 8)
-    lumen_frac = float(ctx.p("lumen_frac", 0.0))
+                                        prm.jitter, 8)
+    lumen_frac = prm.lumen_frac
     is_lumen = table[near, 2] < lumen_frac
     edge = (d2 - d1) / 2
-    wall_um = float(ctx.p("wall_um", 0.8))
+    wall_um = prm.wall_um
     wall = band(edge, wall_um, w.px_um)
     inside = 1.0 - wall
-    region_um = float(ctx.p("region_um", 0.0))
+    region_um = prm.region_um
     present = np.ones_like(d1)
     if region_um > 0:
         rd1, rd2, rnear, rtab, _ = worley(w, ctx.seed ^ 0x5EED, region_um, 1.0, 0.0, 0.9, 4)
-        hole = rtab[rnear, 2] < float(ctx.p("region_frac", 0.3))
+        hole = rtab[rnear, 2] < prm.region_frac
         present = np.where(hole, np.clip((rd1 - region_um * 0.45) / region_um * 6, 0, 1), 1.0)
     texture: float | np.ndarray = 1.0
-    tex_um = float(ctx.p("texture_um", 0.0))
+    tex_um = prm.texture_um
     if tex_um > 0:
         texture = 0.75 + 0.5 * value_noise(w, ctx.seed ^ 0x7E47, tex_um)
     label = ctx.pop.label
@@ -46,17 +48,17 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
     body = ctx.cls("body")
     if body:
         amt = (np.where(is_lumen, 0.0, inside * tint * texture) * present
-               * float(ctx.p("body_amount", 1.0)))
+               * prm.body_amount)
         canvas.add(layer, body, amt.ravel().astype(np.float32))
         canvas.add_label(label, amt.ravel().astype(np.float32))
         inclusion = ctx.cls("inclusion")
         if inclusion:
             grain = 0.5 + value_noise(w, ctx.seed ^ 0x61C0, 0.8)
-            canvas.add(layer, inclusion, (amt * grain * float(ctx.p("inclusion_amount", 0.3))
+            canvas.add(layer, inclusion, (amt * grain * prm.inclusion_amount
                                           ).ravel().astype(np.float32))
     wall_cls = ctx.cls("wall")
     if wall_cls:
-        wl = wall * present * float(ctx.p("wall_amount", 1.0))
+        wl = wall * present * prm.wall_amount
         canvas.add(layer, wall_cls, wl.ravel().astype(np.float32))
         props = canvas.structures[wall_cls]
         if props.birefringence_retardance_nm > 0:
@@ -67,12 +69,12 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
                                   (r * np.sin(2 * ang)).ravel().astype(np.float32))
     lumen_cls = ctx.cls("lumen")
     if lumen_cls:
-        lm = np.where(is_lumen, inside, 0.0) * present * float(ctx.p("lumen_amount", 1.0))
+        lm = np.where(is_lumen, inside, 0.0) * present * prm.lumen_amount
         canvas.add(layer, lumen_cls, lm.ravel().astype(np.float32))
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        nuc_um = float(ctx.p("nucleus_um", cell * 0.3))
-        nprob = float(ctx.p("nucleus_prob", 0.9))
+        nuc_um = prm.nucleus_um if prm.nucleus_um is not None else cell * 0.3
+        nprob = prm.nucleus_prob
         ids = np.unique(near)
         ok = (table[ids, 2] >= lumen_frac) & (table[ids, 4] < nprob)
         ids = ids[ok]
@@ -85,5 +87,5 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
             ids, sx, sy = ids[keep], sx[keep], sy[keep]
         r = nuc_um / 2 * (0.85 + 0.3 * table[ids, 5])
         draw(canvas, nucleus, sx, sy, r * 1.1, r, np.pi * table[ids, 6], z_um=z,
-             profile="dome", amount=float(ctx.p("nucleus_amount", 1.0)),
+             profile="dome", amount=prm.nucleus_amount,
              label=label + "-nucleus")

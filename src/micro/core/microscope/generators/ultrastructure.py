@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.genparams import TemCellsParams
 from micro.core.microscope.generators.plants import worley_at
 from micro.core.microscope.generators.relief import blur_px, ragged_boxes
 from micro.core.microscope.generators.shapes import draw
@@ -59,7 +60,7 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     section = ctx.specimen.thickness_um
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
-    cell = float(ctx.p("cell_um", 12.0))
+    cell = ctx.params(TemCellsParams).cell_um
     if px > cell / 4:  # whole cells far below a pixel: the tissue's mean composition
         _tissue_average(canvas, ctx, layer, cell, section)
         return
@@ -77,7 +78,7 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     half = CLEFT_UM / 2 + LEAFLET_OFFSET_UM + LEAFLET_UM / 2
     membranes = unit_membrane(edge - half, px)  # one bilayer each side of the cleft
     # nucleus: a lobed outline round each cell's seed
-    nf = float(ctx.p("nucleus_frac", 0.32))
+    nf = ctx.params(TemCellsParams).nucleus_frac
     sx, sy = seeds[near, 0], seeds[near, 1]
     X, Y = w.grids()
     dx, dy = X - sx, Y - sy
@@ -131,9 +132,9 @@ def _tissue_average(canvas: Canvas, ctx: Ctx, layer: int, cell: float,
     """Mean amount of every part over a field of many cells (an ultrathin section seen at
     a magnification where a cell is a fraction of a pixel): area fractions from the same
     sizes and densities the resolved path draws."""
-    nf = float(ctx.p("nucleus_frac", 0.32))
+    nf = ctx.params(TemCellsParams).nucleus_frac
     f_nuc = np.pi * nf * nf  # one nucleus of radius nf·cell per cell area cell²
-    ms = float(ctx.p("mito_spacing_um", 1.6))
+    ms = ctx.params(TemCellsParams).mito_spacing_um
     f_mito = 0.55 * (0.3 * 1.25 + np.pi * 0.17**2) / ms**2 * (1 - f_nuc)
     f_cyt = max(1.0 - f_nuc - f_mito, 0.0)
     mem = ctx.cls("membrane")
@@ -201,8 +202,8 @@ def _mitochondria(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: fl
     mito, mem = ctx.cls("mitochondrion"), ctx.cls("membrane")
     w = canvas.window
     px = w.px_um
-    nf = float(ctx.p("nucleus_frac", 0.32))
-    x, y, u = ctx.points(float(ctx.p("mito_spacing_um", 1.6)), 2.0, 12)
+    nf = ctx.params(TemCellsParams).nucleus_frac
+    x, y, u = ctx.points(ctx.params(TemCellsParams).mito_spacing_um, 2.0, 12)
     ok = _inside_cytoplasm(x, y, args, nf, 0.5, 0.7) & (u[:, 2] < 0.55)
     if not ok.any() or not (mito or mem):
         return None
@@ -259,8 +260,8 @@ def _rough_er(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
     mem, rib = ctx.cls("membrane"), ctx.cls("ribosome")
     w = canvas.window
     px = w.px_um
-    nf = float(ctx.p("nucleus_frac", 0.32))
-    x, y, u = ctx.points(float(ctx.p("rer_spacing_um", 2.2)), 3.0, 12)
+    nf = ctx.params(TemCellsParams).nucleus_frac
+    x, y, u = ctx.points(ctx.params(TemCellsParams).rer_spacing_um, 3.0, 12)
     ok = _inside_cytoplasm(x, y, args, nf, 0.4, 0.6) & (u[:, 2] < 0.7)
     if not ok.any() or not mem:
         return

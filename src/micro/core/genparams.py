@@ -1,0 +1,381 @@
+"""Parameter models of the scene generators: what a population's `params` may hold.
+
+A light module (pydantic only) that the catalog consults at load, so a misspelt key in a
+specimen's `params` is an error naming the file, the entry and the field instead of a
+default used in silence — without the catalog importing the renderers. The generators
+(`micro.core.microscope.generators`) read their parameters through the same models
+(`Ctx.params()`), so each default is written once, here.
+
+`GENERATORS` names every scene generator; `micro.core.microscope.registry.generator` refuses
+a name that is not listed (the two cannot drift apart). A generator with a model in `PARAMS`
+accepts exactly that model's fields; one without a model yet accepts any params.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+GENERATORS = frozenset({
+    "adipose", "alveoli", "amoeba", "bacteria", "beads", "cardiac-muscle", "cartilage",
+    "cells", "compound-eye", "crystals", "cultured-cells", "diatom", "diatom-surface",
+    "dicot-stem", "dna", "euglena", "granite", "hyaline-cartilage", "kidney", "leukocyte",
+    "liver", "micrometer", "monocot-stem", "neurons", "osteon", "paramecium", "plant-cells",
+    "platelet", "pollen", "pollen-surface", "rbc", "root-tip", "septa", "skeletal-muscle",
+    "skin", "smooth-muscle", "spinal-cord", "starch", "stub", "tem-cells", "tissue",
+    "usaf-1951", "vessels", "villi", "volvox",
+})
+"""Every scene generator's name (the renderers register their functions under these)."""
+
+
+class GeneratorParams(BaseModel):
+    """Base of every generator's parameters: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=type[GeneratorParams])
+PARAMS: dict[str, type[GeneratorParams]] = {}
+
+
+def params_for(*names: str) -> Callable[[P], P]:
+    """Register a model as the parameters of the generators `names`."""
+
+    def register(model: P) -> P:
+        for name in names:
+            if name not in GENERATORS:
+                raise ValueError(f"no scene generator {name!r} (micro.core.genparams)")
+            PARAMS[name] = model
+        return model
+
+    return register
+
+
+def validate(generator: str, params: Mapping[str, Any]) -> GeneratorParams | None:
+    """The generator's parameters as its model (None: it has no model yet). Raises
+    pydantic's ValidationError on an unknown key or a value of the wrong type."""
+    model = PARAMS.get(generator)
+    return None if model is None else model.model_validate(dict(params))
+
+
+def problems(generator: str, params: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """(field, message, allowed) of every problem in `params`; empty when they are fine."""
+    model = PARAMS.get(generator)
+    if model is None:
+        return []
+    try:
+        model.model_validate(dict(params))
+    except ValidationError as exc:
+        out: list[tuple[str, str, Any]] = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                out.append((field, f"unknown parameter of generator {generator!r}",
+                            sorted(model.model_fields)))
+            else:
+                out.append((field, err["msg"], (err.get("ctx") or {}).get("expected")))
+        return out
+    return []
+
+
+Um = float
+"""A length in micrometres."""
+Fraction = float
+
+
+# --------------------------------------------------------------------------- calibration
+
+@params_for("beads")
+class BeadsParams(GeneratorParams):
+    """Sub-resolution beads: a random field, a grid of singles and a ladder of pairs."""
+
+    keep_clear_um: Um = Field(12.0, ge=0, description="Random beads keep this far from "
+                              "the ladder's line.")
+    amount: float = Field(1.0, gt=0, description="Dye per bead (relative).")
+    ladder_min_um: Um = Field(0.05, gt=0, description="Smallest pair separation.")
+    ladder_max_um: Um = Field(2.0, gt=0, description="Largest pair separation.")
+    ladder_step_um: Um = Field(0.01, gt=0, description="Separation step along the ladder.")
+    ladder_pitch_um: Um = Field(6.0, gt=0, description="Distance between pairs.")
+    ladder_x0_um: Um = Field(0.0, description="x of the first pair (and of the grid).")
+    ladder_y_um: Um = Field(0.0, description="y of the ladder's line.")
+    grid_pitch_um: Um = Field(10.0, gt=0, description="Pitch of the grid of single beads.")
+    grid_n: int = Field(21, ge=0, le=1000, description="Singles per grid side.")
+    grid_y0_um: Um = Field(20.0, description="y of the grid's first row.")
+
+
+@params_for("usaf-1951")
+class UsafParams(GeneratorParams):
+    """The USAF 1951 resolution target."""
+
+    group_min: int = Field(-2, ge=-2, le=9, description="Coarsest group drawn.")
+    group_max: int = Field(7, ge=-2, le=9, description="Finest group drawn.")
+
+
+@params_for("micrometer")
+class MicrometerParams(GeneratorParams):
+    """A stage micrometer: 1 mm in 10 µm divisions by default."""
+
+    division_um: Um = Field(10.0, gt=0, description="Spacing of the rulings.")
+    divisions: int = Field(100, ge=1, le=10_000, description="Number of divisions.")
+    line_width_um: Um = Field(1.5, gt=0, description="Width of a ruling.")
+    line_length_um: Um = Field(30.0, gt=0, description="Length of a short ruling.")
+    base_y_um: Um = Field(0.0, description="y of the base line the rulings stand on.")
+
+
+# --------------------------------------------------------------------------- tissues
+
+@params_for("adipose", "cartilage")
+class NoParams(GeneratorParams):
+    """A generator without parameters: its population's `params` must be empty."""
+
+
+@params_for("alveoli")
+class AlveoliParams(GeneratorParams):
+    septum_um: Um = Field(5.0, gt=0, description="Mean thickness of an alveolar septum.")
+
+
+@params_for("spinal-cord")
+class SpinalCordParams(GeneratorParams):
+    cord_um: Um = Field(4000.0, gt=0, description="Height of the cord's cross-section.")
+
+
+@params_for("kidney")
+class KidneyParams(GeneratorParams):
+    tubule_um: Um = Field(50.0, gt=0, description="Tubule diameter.")
+    proximal: Fraction = Field(0.75, ge=0, le=1, description="Share of proximal tubules.")
+
+
+@params_for("skin")
+class SkinParams(GeneratorParams):
+    surface_um: Um = Field(-150.0, description="y of the skin's surface.")
+    corneum_um: Um = Field(60.0, ge=0, description="Thickness of the stratum corneum.")
+    depth_um: Um = Field(2000.0, gt=0, description="Depth of the section below the surface.")
+
+
+@params_for("villi")
+class VilliParams(GeneratorParams):
+    pitch_um: Um = Field(190.0, gt=0, description="Spacing of the villi.")
+    base_um: Um = Field(150.0, description="y of the villi's base.")
+    height_um: Um = Field(600.0, gt=0, description="Height of a villus.")
+    width_um: Um = Field(110.0, gt=0, description="Width of a villus.")
+    crypt_um: Um = Field(260.0, ge=0, description="Depth of the crypts.")
+
+
+@params_for("liver")
+class LiverParams(GeneratorParams):
+    lobule_um: Um = Field(900.0, gt=0, description="Lobule diameter.")
+    pitch_um: Um = Field(27.0, gt=0, description="Spacing of hepatocyte plates.")
+    tract_um: Um = Field(90.0, gt=0, description="Portal tract size.")
+    septa: Fraction = Field(0.0, ge=0, le=1, description="Fibrous septa (0 none, 1 "
+                            "cirrhotic).")
+    septum_um: Um = Field(40.0, gt=0, description="Septum width.")
+    disorder: Fraction = Field(0.0, ge=0, le=1, description="Disorder of the lobules.")
+
+
+# --------------------------------------------------------------------------- botany
+
+@params_for("starch")
+class StarchParams(GeneratorParams):
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "grain.")
+    rings: int = Field(5, ge=0, le=50, description="Growth rings per grain.")
+
+
+@params_for("pollen")
+class PollenParams(GeneratorParams):
+    kind: Literal["echinate", "tricolpate", "saccate"] = Field(
+        "echinate", description="Spiny (sunflower), three furrows, or a body with two air "
+        "bladders (pine).")
+    spines: int = Field(28, ge=0, le=500, description="Spines of an echinate grain.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "grain.")
+
+
+@params_for("dicot-stem")
+class DicotStemParams(GeneratorParams):
+    bundles: int = Field(16, ge=1, le=200, description="Vascular bundles in the ring.")
+    ring_frac: Fraction = Field(0.74, gt=0, lt=1, description="Radius of the bundle ring "
+                                "over the stem's.")
+
+
+@params_for("monocot-stem")
+class MonocotStemParams(GeneratorParams):
+    rind_um: Um = Field(60.0, ge=0, description="Thickness of the rind.")
+    bundle_spacing_um: Um = Field(230.0, gt=0, description="Spacing of the scattered "
+                                  "bundles.")
+
+
+# --------------------------------------------------------------------------- fibres, vessels
+
+@params_for("septa")
+class SeptaParams(GeneratorParams):
+    wavy: float = Field(0.5, ge=0, description="Waviness of the septa.")
+    width_um: Um = Field(25.0, gt=0, description="Mean septum width.")
+    nucleus_spacing_um: Um = Field(14.0, gt=0, description="Spacing of fibroblast nuclei.")
+
+
+@params_for("vessels")
+class VesselsParams(GeneratorParams):
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "vessel.")
+    within_tissue: bool = Field(False, description="Only where the section has tissue.")
+    wall_um: Um = Field(4.0, gt=0, description="Vessel wall thickness.")
+    rbc_fill: Fraction = Field(0.4, ge=0, le=1, description="How full of red cells a lumen "
+                               "is.")
+
+
+# --------------------------------------------------------------------------- minerals
+
+@params_for("granite")
+class GraniteParams(GeneratorParams):
+    grain_um: Um = Field(400.0, gt=0, description="Mean mineral grain size.")
+    fractions: list[float] = Field(
+        default_factory=lambda: [0.32, 0.28, 0.2, 0.1, 0.07, 0.03],
+        description="Modal fractions of the minerals, in the generator's order.")
+    undulose_deg: float = Field(18.0, ge=0, description="Undulose extinction of quartz.")
+    cleavage_um: Um = Field(5.0, gt=0, description="Spacing of cleavage traces.")
+    twin_um: Um = Field(12.0, gt=0, description="Width of albite twin lamellae.")
+
+
+@params_for("crystals")
+class CrystalsParams(GeneratorParams):
+    needles: int = Field(24, ge=0, le=1000, description="Needles per crystal cluster.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "cluster.")
+    width_um: Um = Field(3.0, gt=0, description="Needle width.")
+
+
+# --------------------------------------------------------------------------- cultures, TEM
+
+class AnchorParams(GeneratorParams):
+    """Parameters of a generator that places structures at fixed stage positions too
+    (`micro.core.microscope.generators.blood.anchored`)."""
+
+    anchor: list[float] = Field(default_factory=list, description="Stage positions (µm) "
+                                "that always hold one structure: x, y pairs in one list.")
+
+    @field_validator("anchor")
+    @classmethod
+    def _pairs(cls, value: list[float]) -> list[float]:
+        if len(value) % 2:
+            raise ValueError("anchor must hold x, y pairs (an even number of values)")
+        return value
+
+
+@params_for("cultured-cells")
+class CulturedCellsParams(AnchorParams):
+    fibres: int = Field(22, ge=0, le=1000, description="Actin stress fibres per cell.")
+    mito_tubules: int = Field(44, ge=0, le=1000, description="Mitochondrial tubules per "
+                              "cell.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "cell.")
+    actin_z_um: Um = Field(0.1, description="Depth of the actin layer.")
+    mito_z_um: Um = Field(1.2, description="Depth of the mitochondria.")
+    nucleus_z_um: Um = Field(3.0, description="Depth of the nucleus.")
+
+
+@params_for("neurons")
+class NeuronsParams(AnchorParams):
+    dendrite_um: Um = Field(120.0, gt=0, description="Dendrite length.")
+    axon_um: Um = Field(600.0, gt=0, description="Axon length.")
+    presence: Fraction = Field(1.0, ge=0, le=1, description="Share of lattice sites with a "
+                               "neuron.")
+
+
+@params_for("tem-cells")
+class TemCellsParams(GeneratorParams):
+    cell_um: Um = Field(12.0, gt=0, description="Cell diameter.")
+    nucleus_frac: Fraction = Field(0.32, gt=0, lt=1, description="Nucleus radius over the "
+                                   "cell's.")
+    mito_spacing_um: Um = Field(1.6, gt=0, description="Spacing of mitochondria.")
+    rer_spacing_um: Um = Field(2.2, gt=0, description="Spacing of rough ER stacks.")
+
+
+# --------------------------------------------------------------------------- plants, muscle
+# (drafted from the defaults the generators used; bounds not yet stated)
+
+@params_for("root-tip")
+class RootTipParams(GeneratorParams):
+    cell_um: float = 18.0
+    width_um: float = 450.0
+    tip_um: float = 350.0
+    cap_um: float = 150.0
+    meristem_um: float = 900.0
+    nucleus_amount: float = 1.0
+
+
+@params_for("plant-cells")
+class PlantCellsParams(GeneratorParams):
+    cell_um: float = 22.0
+    aspect: float = 3.5
+    angle_deg: float = 10.0
+    jitter: float = 0.35
+    wall_um: float = 1.5
+    wall_amount: float = 1.0
+    cytoplasm_amount: float = 0.5
+    nucleus_prob: float = 0.9
+    nucleus_um: float = 15.0
+    nucleus_amount: float = 0.8
+
+
+@params_for("skeletal-muscle")
+class SkeletalMuscleParams(GeneratorParams):
+    angle_deg: float = 15.0
+    perimysium_prob: float = 0.12
+    endomysium_um: float = 1.5
+    chatter: float = 0.0
+    fold_prob: float = 0.15
+    sarcomere_um: float = 2.4
+    a_band_duty: float = 0.64
+    nucleus_spacing_um: float = 24.0
+
+
+@params_for("cardiac-muscle")
+class CardiacMuscleParams(GeneratorParams):
+    angle_deg: float = -12.0
+    gap_um: float = 2.0
+    cell_um: float = 85.0
+    chatter: float = 0.05
+    fold_prob: float = 0.15
+    sarcomere_um: float = 2.2
+
+
+@params_for("smooth-muscle")
+class SmoothMuscleParams(GeneratorParams):
+    fascicle_um: float = 260.0
+    septum_um: float = 5.0
+    angle_deg: float = 20.0
+    cross_prob: float = 0.3
+    cell_um: float = 110.0
+    chatter: float = 0.1
+    fold_prob: float = 0.1
+
+
+# --------------------------------------------------------------------------- generic tissue
+
+@params_for("tissue")
+class TissueParams(GeneratorParams):
+    """A tissue of cells in a Voronoi layout (`generators/tissue.py` says what each does)."""
+
+    cell_um: Um = Field(20.0, gt=0, description="Cell diameter.")
+    aspect: float = Field(1.0, gt=0, description="Elongation of the cells.")
+    angle_deg: float = Field(0.0, description="Direction of the elongation.")
+    jitter: Fraction = Field(0.85, ge=0, le=1, description="Irregularity of the layout.")
+    lumen_frac: Fraction = Field(0.0, ge=0, le=1, description="Cells left empty or filled "
+                                 "with part 'lumen'.")
+    wall_um: Um = Field(0.8, ge=0, description="Wall or membrane thickness.")
+    region_um: Um = Field(0.0, ge=0, description="Scale of patches without tissue (0: none).")
+    region_frac: Fraction = Field(0.3, ge=0, le=1, description="Share of those patches.")
+    texture_um: Um = Field(0.0, ge=0, description="Granular texture scale (0: none).")
+    body_amount: float = Field(1.0, ge=0, description="Cytoplasm amount.")
+    inclusion_amount: float = Field(0.3, ge=0, description="Glycogen, lipid or pigment "
+                                    "within the cytoplasm (part 'inclusion').")
+    wall_amount: float = Field(1.0, ge=0, description="Wall amount.")
+    lumen_amount: float = Field(1.0, ge=0, description="Lumen contents amount.")
+    nucleus_um: Um | None = Field(None, gt=0, description="Nucleus diameter (default: 0.3 "
+                                  "of the cell).")
+    nucleus_prob: Fraction = Field(0.9, ge=0, le=1, description="Share of cells with a "
+                                   "nucleus in the section.")
+    nucleus_amount: float = Field(1.0, ge=0, description="Nucleus amount.")

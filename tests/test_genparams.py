@@ -1,0 +1,105 @@
+"""Generator parameters as models: a misspelt or mistyped key in a specimen's `params` fails
+at catalog load, naming file, entry and field; the catalog does so without the renderers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from micro.core import genparams
+from micro.core.catalog import Catalog, default_data_dir
+from micro.core.errors import CatalogError, CatalogErrors
+
+
+def _copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "data"
+    shutil.copytree(default_data_dir(), dst, ignore=shutil.ignore_patterns("images", "schema"))
+    return dst
+
+
+def _edit_params(root: Path, specimen: str, generator: str, change: dict[str, object],
+                 drop: str | None = None) -> int:
+    """Change the params of `specimen`'s first `generator` population; its index."""
+    path = root / "specimens" / f"{specimen}.json"
+    data = json.loads(path.read_text())
+    i = next(k for k, p in enumerate(data["populations"]) if p["generator"] == generator)
+    params = data["populations"][i].setdefault("params", {})
+    if drop is not None:
+        params.pop(drop)
+    params.update(change)
+    path.write_text(json.dumps(data))
+    return i
+
+
+def _errors(root: Path) -> list[CatalogError]:
+    with pytest.raises(CatalogErrors) as exc:
+        Catalog.load(root)
+    return exc.value.errors
+
+
+def test_misspelt_param_names_file_entry_and_field(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    i = _edit_params(root, "kidney-cortex", "kidney", {"tubul_um": 80.0}, drop="tubule_um")
+    errs = _errors(root)
+    assert len(errs) == 1, [e.one_line() for e in errs]
+    err = errs[0]
+    assert err.file == "data/specimens/kidney-cortex.json"
+    assert err.entry == "kidney-cortex"
+    assert err.field == f"populations.{i}.params.tubul_um"
+    assert "unknown parameter" in err.message and "tubule_um" in err.allowed
+    assert "kidney-cortex" in err.one_line() and "tubul_um" in err.one_line()
+
+
+def test_mistyped_or_out_of_range_param_is_named(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    i = _edit_params(root, "usaf-1951", "usaf-1951", {"group_max": "seven"})
+    j = _edit_params(root, "liver-fibrosis", "liver", {"septa": 1.5})
+    fields = {(e.entry, e.field) for e in _errors(root)}
+    assert fields == {("usaf-1951", f"populations.{i}.params.group_max"),
+                      ("liver-fibrosis", f"populations.{j}.params.septa")}
+
+
+def test_generator_without_parameters_refuses_any(tmp_path: Path) -> None:
+    assert genparams.problems("adipose", {}) == []
+    (field, message, allowed), = genparams.problems("adipose", {"size": 3.0})
+    assert field == "size" and "unknown parameter" in message and allowed == []
+
+
+def test_every_registered_generator_is_listed_and_models_name_real_generators() -> None:
+    from micro.core.microscope.scene import GENERATORS
+
+    assert set(GENERATORS) == genparams.GENERATORS
+    assert set(genparams.PARAMS) <= genparams.GENERATORS
+    with pytest.raises(ValueError, match="no scene generator"):
+        genparams.params_for("no-such-generator")(genparams.NoParams)
+
+
+def test_models_hold_the_defaults_the_generators_use() -> None:
+    from micro.core.microscope.generators.calibration import bead_pairs, micrometer_lines
+
+    pairs = bead_pairs({})  # defaults: 0.05…2.0 µm in 0.01 µm steps, 6 µm apart
+    assert len(pairs) == 196 and pairs[0][2] == pytest.approx(0.05)
+    assert pairs[-1][2] == pytest.approx(2.0) and pairs[1][0] - pairs[0][0] == 6.0
+    lines = micrometer_lines({"divisions": 10})
+    assert len(lines) == 11 and lines[1][0] - lines[0][0] == pytest.approx(10.0)
+
+
+def test_catalog_checks_params_without_importing_the_renderers() -> None:
+    code = ("import sys; from micro.core.catalog import Catalog; Catalog.load(); "
+            "print(sorted(m for m in sys.modules if m.startswith('micro.core.microscope')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
+
+
+def test_shared_anchor_parameter_is_checked_for_pairs(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    i = _edit_params(root, "gfp-neurons", "neurons", {"anchor": [0.0, 0.0, 5.0]})
+    err, = _errors(root)
+    assert (err.entry, err.field) == ("gfp-neurons", f"populations.{i}.params.anchor")
+    assert "pairs" in err.message
