@@ -39,7 +39,11 @@ def _info(site: Path, path: str) -> dict[str, Any]:
     for p in (site / "info" / f"{path}.json", site / f"{stem}.json"):
         if p.exists():
             return dict(json.loads(p.read_text()))
-    raise AssertionError(f"no info for {path}")
+    # not pre-rendered: the render's own info, as the API would serve it
+    from micro.core.render import render
+    from micro.core.requests import parse_path
+
+    return dict(json.loads(render(parse_path(path.lstrip("/"))).info_document()))
 
 
 def _grey(pg: Any) -> np.ndarray:
@@ -467,8 +471,8 @@ def test_phone_touch_pan_and_pinch_on_the_stage(phone: Any, server: str) -> None
     assert float(_query(pg)["x_um"]) < 0
     _settled(pg)
     _swipe(cdp, [(cx - 30, cy), (cx + 30, cy)], [(cx - 90, cy), (cx + 90, cy)])  # spread ×3
-    pg.wait_for_function("() => !location.search.includes('objective=10&')")
-    assert float(_query(pg)["objective"]) > 10
+    pg.wait_for_function("() => !location.search.includes('objective=4&')")
+    assert float(_query(pg)["objective"]) > 4
     _settled(pg)
 
 

@@ -25,6 +25,7 @@ def peak_mb() -> float:
 
 def main() -> None:
     from micro.core.catalog import default_catalog
+    from micro.core.errors import TooMuchWork
     from micro.core.microscope import scene
     from micro.core.microscope.pipeline import render_microscope_request
     from micro.core.requests import canonicalize_microscope
@@ -34,7 +35,13 @@ def main() -> None:
     for params in json.loads(sys.stdin.read()):
         req = canonicalize_microscope(params, cat)
         t0, c0 = time.perf_counter(), time.process_time()
-        render_microscope_request(req, cat)
+        try:
+            render_microscope_request(req, cat)
+        except TooMuchWork as exc:  # refused cleanly (a 422 naming the parameter): in bound
+            print(json.dumps({"params": params, "refused": exc.field,
+                              "cpu_seconds": round(time.process_time() - c0, 3),
+                              "peak_mb": round(peak_mb(), 1)}), flush=True)
+            continue
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         peak = peak_mb()
         print(json.dumps({"params": params, "seconds": round(dt, 3),

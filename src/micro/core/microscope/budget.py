@@ -24,9 +24,11 @@ from micro.core.models import Specimen
 
 MAX_MAP_BYTES = 640 * 1024 * 1024
 """Amount maps (float32 per simulated pixel × layer × structure class): the scene's bulk."""
-MAX_STAMPS = 6_000_000
-"""Structure stamps per scene. At ~100 bytes of temporaries per stamp in a vectorised draw,
-this bounds the drawing's transient memory to well under a gigabyte."""
+MAX_STAMPS = 600_000
+"""Structure stamps per scene. Textured cells cost up to ~2 kB of temporaries per stamp
+while they are drawn, so this bounds a scene's transient memory to about a gigabyte. Every
+specimen's recommended views estimate at most ~210,000; what is refused is bacteria or
+blood in a 0.25–0.7× macro field, where a higher magnification shows them."""
 
 
 @dataclass(frozen=True)

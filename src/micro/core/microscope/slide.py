@@ -58,8 +58,9 @@ KINDS = (
     Kind("stain-precipitate", 320.0, (0.0, 0.0), (0.3, 1.2), (1.0, 2.0), stained=True,
          cluster=12),
 )
-BUBBLE_SPACING_UM = 2200.0
-"""About one bubble per 5 mm² of slide, half of the lattice cells empty: occasional."""
+BUBBLE_SPACING_UM = 6000.0
+"""About one bubble per 70 mm² of slide (half of the lattice cells empty): a rare find in a
+few low-power fields, not one in most of them."""
 
 
 def apply(values: np.ndarray, s: Setup, z0_um: float) -> None:

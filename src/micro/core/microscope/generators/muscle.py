@@ -147,7 +147,9 @@ class Fibres:
         """For each point: the band index (into `ks`), its lower and upper boundary V (µm),
         and `ks` with its table rows `tab`, returned as (i, lo, hi, (ks, tab))."""
         k0 = np.floor(V / self.pitch).astype(np.int64)
-        ks = np.arange(int(k0.min()) - 2, int(k0.max()) + 4)
+        # no points (a window that holds none of this population): an empty band table
+        lo_k, hi_k = (int(k0.min()), int(k0.max())) if k0.size else (0, 0)
+        ks = np.arange(lo_k - 2, hi_k + 4)
         tab = self.table(ks)
         i = k0 - ks[0]
         b0 = self.boundary(tab, ks, i, U)
