@@ -27,8 +27,9 @@ MAX_MAP_BYTES = 640 * 1024 * 1024
 MAX_STAMPS = 600_000
 """Structure stamps per scene. Textured cells cost up to ~2 kB of temporaries per stamp
 while they are drawn, so this bounds a scene's transient memory to about a gigabyte. Every
-specimen's recommended views estimate at most ~210,000; what is refused is bacteria or
-blood in a 0.25–0.7× macro field, where a higher magnification shows them."""
+specimen's recommended views estimate at most ~490,000 (cultured cells at 4×); what is
+refused is bacteria, blood or cultures in a 0.25–0.7× macro field, where a higher
+magnification shows them."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,7 @@ def check(setup: Setup) -> Work:
     if work.stamps > MAX_STAMPS:
         raise TooMuchWork(
             f"{setup.specimen.id} on {setup.inst.id} at {setup.req.objective:g}× would draw "
-            f"{work.stamps / 1e6:.1f} million structures, over the "
-            f"{MAX_STAMPS / 1e6:.0f} million budget",
+            f"{work.stamps:,.0f} structures, over the budget of {MAX_STAMPS:,}",
             field="objective",
             allowed="a higher magnification (a smaller field) or the specimen's recommended "
                     f"instrument ({setup.specimen.recommended.instrument})")

@@ -15,7 +15,18 @@ from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
 
 
-@generator("cultured-cells")
+def _cultured_cost(ctx: Ctx) -> float:
+    """Work per cell for the budget, in units of one textured cell stamp (the budget's unit,
+    ~2 kB of drawing temporaries): stress fibres (10 segments, a quarter branched, bundles
+    of 3 filaments at fine pixels, plus meshwork and adhesions) and mitochondrial tubules
+    (up to 24 steps, a third branched) are plain capsules, ~1/6 of that each."""
+    prm = ctx.params(CulturedCellsParams)
+    sub = 3 if ctx.window.px_um < 0.15 else 1
+    segments = prm.fibres * (10 * 1.25 * sub + 4) + prm.mito_tubules * 24 * 1.34
+    return prm.presence * (segments / 6 + 5)
+
+
+@generator("cultured-cells", cost=_cultured_cost)
 def cultured(canvas: Canvas, ctx: Ctx) -> None:
     """Spread cells on glass. Each has its own irregular outline (strong low harmonics: a
     polygonal, lamellipodial spread cell), a cortical actin rim under the membrane, stress
