@@ -184,9 +184,12 @@ def test_keyboard_and_full_screen(page: Any, server: str) -> None:  # noqa: F811
     _settled(pg)
     pg.click("#fullscreen")
     pg.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'pane-a'")
-    assert pg.get_attribute("#fullscreen", "aria-pressed") == "true"
-    size = pg.evaluate("() => document.getElementById('view-a').getBoundingClientRect().width")
-    assert size > 700
+    # the button follows the `fullscreenchange` event, which fires after the element is set,
+    # and the canvas grows once the full-screen layout is applied: wait for both
+    pg.wait_for_function("() => document.getElementById('fullscreen')"
+                         ".getAttribute('aria-pressed') === 'true'")
+    pg.wait_for_function("() => document.getElementById('view-a')"
+                         ".getBoundingClientRect().width > 700")
     pg.evaluate("() => document.exitFullscreen()")
     pg.wait_for_function("() => !document.fullscreenElement && document.getElementById('fullscreen')"
                          ".getAttribute('aria-pressed') === 'false'")
