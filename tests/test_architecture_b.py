@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
+from views import recommended_request
 
 from micro.core import memory
 from micro.core.catalog import Catalog
@@ -23,16 +24,8 @@ from micro.core.microscope import scene as scene_mod
 from micro.core.microscope.generators import muscle
 from micro.core.microscope.pipeline import simulate
 from micro.core.render import render
-from micro.core.requests import canonicalize_microscope
 
-
-def _request(catalog: Catalog, specimen: str, **params: object):
-    spec = catalog.specimens[specimen]
-    base = {"instrument": spec.recommended.instrument, "specimen": specimen,
-            "objective": spec.recommended.objective, "mode": spec.recommended.modes[0],
-            "stain": spec.default_stain, "size": 512, "format": "png", "scale_bar": "off"}
-    base.update(params)
-    return canonicalize_microscope(base, catalog)
+_request = recommended_request
 
 
 def _labels(catalog: Catalog, specimen: str, **params: object):

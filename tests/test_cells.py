@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 from skimage.measure import regionprops
+from views import recommended_request
 
 from micro.core.catalog import Catalog, default_catalog
 from micro.core.microscope.blobs import BANK, Texture, draw_cells, lognormal, outline
@@ -22,7 +23,6 @@ from micro.core.microscope.pipeline import simulate
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.scene import _build
 from micro.core.render import render
-from micro.core.requests import canonicalize_microscope
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,7 @@ def _scene(catalog: Catalog, specimen: str, cx: float, cy: float, px: float, siz
     return _build(spec, Window(cx, cy, px, size, size), catalog.structures)
 
 
-def _request(catalog: Catalog, specimen: str, **params: object):
-    spec = catalog.specimens[specimen]
-    base = {"instrument": spec.recommended.instrument, "specimen": specimen,
-            "objective": spec.recommended.objective, "mode": spec.recommended.modes[0],
-            "stain": spec.default_stain, "size": 512, "format": "png", "scale_bar": "off"}
-    base.update(params)
-    return canonicalize_microscope(base, catalog)
+_request = recommended_request
 
 
 def _render(catalog: Catalog, specimen: str, **params: object):
