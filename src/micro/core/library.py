@@ -1,4 +1,4 @@
-"""The AI illustration library, put through the same optics as the procedural scene.
+"""The AI illustration library: the folder of illustrations and the store over it.
 
     <data dir>/images/<specimen>/<stain>/<name>.png    the illustration (sRGB PNG)
     <data dir>/images/<specimen>/<stain>/<name>.json   its sidecar (`Illustration`)
@@ -7,23 +7,16 @@ An entry is usable only when its sidecar is valid, names the folder's specimen a
 the PNG's SHA-256 and pixel size match it; anything else (a partial download, a hand-edited
 file, an orphan) is treated as absent and reported with the reason.
 
-Geometry — bounded, not tiled: the illustration is the specimen's transmitted appearance over
-`width_um` × `height_um`, centred on the slide origin (x right, y down, like the procedural
-scene). Outside it the slide is clear mounting medium (transmittance 1). Tiling would show the
-same cells again and again at low power, which no slide does.
-
-The request's optics act on it as on a procedural scene: the field of view is resampled at
-the request's pixel size and stage position, white (255) is full lamp transmission, sRGB is
-decoded to linear transmittance per channel, the objective's OTF (condenser NA and defocus
-included) filters it, then the same detector and display stages make the image.
+`DirectoryStore` hands the newest verified entry to the microscope pipeline as a `Picture`
+(linear transmittance per channel, decoded from sRGB); the pipeline makes it the scene of a
+`source=library` request (`micro.core.microscope.illustration`) and renders it with the same
+optics, detector and display as a procedural scene. This module knows files, not optics.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,23 +27,14 @@ from PIL import Image
 from pydantic import Field, ValidationError
 
 from micro.core.catalog import Catalog
-from micro.core.encode import encode
 from micro.core.errors import InvalidRequest, NotFound
 from micro.core.memory import memoized
-from micro.core.microscope.contrast import Signal
-from micro.core.microscope.detector import camera, eye
-from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
-from micro.core.microscope.flatfield import lit
-from micro.core.microscope.optics import RGB_NM, apply, otf
-from micro.core.microscope.pipeline import microscope_info
-from micro.core.microscope.scene import layer_planes
-from micro.core.microscope.setup import Setup, make_setup
+from micro.core.microscope.illustration import Picture
+from micro.core.microscope.setup import make_setup
 from micro.core.models import Id, MicroscopeInstrument, Positive, Specimen, Strict
 from micro.core.params import LIBRARY_MODES
 from micro.core.requests import MicroscopeRequest, canonicalize_microscope
-from micro.core.result import RenderResult
 
-PROVENANCE = "ai-illustration"
 # LIBRARY_MODES (params.py): the modes that make sense for a colour illustration of
 # transmitted (or, on a stereo microscope, reflected) light. Phase contrast, DIC and polarized
 # light need optical path and retardance, which a picture does not hold; darkfield needs the
@@ -63,7 +47,6 @@ ILLUSTRATION_STAIN_TYPES = ("none", "absorbing", "differential", "negative",
                             "metallic-impregnation")
 """Stains whose look is colour in transmitted light (not fluorophores, coatings, heavy metals)."""
 IMAGES_DIR = "images"
-_RGB = np.eye(3, dtype=np.float32)
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -290,126 +273,20 @@ def load_transmittance(entry: LibraryEntry) -> np.ndarray:
     return _load(str(entry.png), entry.meta.sha256, st.st_mtime_ns, st.st_size)
 
 
-def resample(src: np.ndarray, width_um: float, height_um: float, s: Setup) -> np.ndarray:
-    """The simulated window (margins included) of the slide: (3, H, W) float32 transmittance.
+# --------------------------------------------------------------------------- the store
 
-    The illustration spans [−width_um/2, width_um/2] × [−height_um/2, height_um/2]; outside it
-    the slide is clear (1). Shrinking averages the illustration over each simulated pixel
-    (a box filter: the area the pixel covers, as the procedural scene is rasterized);
-    enlarging interpolates it (bicubic), since it holds no finer detail."""
-    h, w = s.shape
-    win = s.window
-    px = s.px_um
-    _, hs, ws = src.shape
-    sx, sy = width_um / ws, height_um / hs  # µm per illustration pixel
-    out = np.ones((3, h, w), dtype=np.float32)
-    # output pixels that touch the illustration
-    c0 = max(0, math.floor((-width_um / 2 - win.x0_um) / px))
-    c1 = min(w, math.ceil((width_um / 2 - win.x0_um) / px))
-    r0 = max(0, math.floor((-height_um / 2 - win.y0_um) / px))
-    r1 = min(h, math.ceil((height_um / 2 - win.y0_um) / px))
-    if c1 <= c0 or r1 <= r0:
-        return out
-    # pad with clear glass so the box (and the filter around it) stays inside the source
-    pad = math.ceil(2 * max(px / sx, px / sy, 1.0)) + 2
-    shrink = min(px / sx, px / sy) >= 1.0
-    kernel = Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC
-    box = ((win.x0_um + c0 * px + width_um / 2) / sx + pad,
-           (win.y0_um + r0 * px + height_um / 2) / sy + pad,
-           (win.x0_um + c1 * px + width_um / 2) / sx + pad,
-           (win.y0_um + r1 * px + height_um / 2) / sy + pad)
-    for c in range(3):
-        padded = np.pad(src[c], pad, mode="constant", constant_values=1.0)
-        im = Image.fromarray(padded)  # float32 (H, W) → mode "F"
-        part = im.resize((c1 - c0, r1 - r0), kernel, box=box)
-        out[c, r0:r1, c0:c1] = np.asarray(part, dtype=np.float32)
-    return np.clip(out, 0.0, 1.0)
+class DirectoryStore:
+    """The pipeline's `IllustrationStore` over `<data dir>/images/`: the newest verified entry
+    of (specimen, stain), decoded (cached per file version)."""
 
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
 
-def covered_fraction(width_um: float, height_um: float, s: Setup) -> float:
-    """Fraction of the image (margins excluded) that the illustration covers."""
-    fw, fh = s.width * s.px_um, s.height * s.px_um
-    x0, y0 = s.req.x_um - fw / 2, s.req.y_um - fh / 2
-    ox = max(0.0, min(x0 + fw, width_um / 2) - max(x0, -width_um / 2))
-    oy = max(0.0, min(y0 + fh, height_um / 2) - max(y0, -height_um / 2))
-    return ox * oy / (fw * fh)
-
-
-# --------------------------------------------------------------------------- optics
-
-def _plane_um(specimen: Specimen) -> float:
-    """Depth the illustration sits at: the middle of the specimen's depth planes, the focus at
-    which the procedural scene is sharp as a whole."""
-    planes = layer_planes(specimen)
-    return round((min(planes) + max(planes)) / 2, 3)
-
-
-def _otf_rgb(s: Setup, na: float, dz: float) -> np.ndarray:
-    """Per-channel OTF with defocus dz (µm) and the objective's secondary spectrum."""
-    h, w = s.shape
-    return np.stack([otf(h, w, s.px_um, na, RGB_NM[c], s.n_immersion,
-                         round(dz - s.chroma_um[c], 3), s.extra_w20_um) for c in range(3)])
-
-
-def _brightfield(t: np.ndarray, s: Setup, z_um: float) -> Signal:
-    """Partially coherent brightfield: the condenser's working NA widens the passband to
-    (NA_obj + NA_cond)/λ, as for the procedural scene."""
-    na_eff = (s.na + s.na_condenser) / 2
-    img = apply(t, _otf_rgb(s, na_eff, -(s.focus_um - z_um)))
-    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), _RGB, "transmitted", 550.0)
-
-
-def _stereo(t: np.ndarray, s: Setup, z_um: float) -> Signal:
-    """Reflected light at low NA: the illustration is the surface's reflectance as lit."""
-    img = apply(t, _otf_rgb(s, s.na, -(s.focus_um - z_um)))
-    return Signal(np.clip(img, 0.0, None), ("R", "G", "B"), _RGB, "transmitted", 550.0)
-
-
-_MODES: dict[str, Callable[[np.ndarray, Setup, float], Signal]] = {
-    "brightfield": _brightfield, "stereo": _stereo}
-
-
-# --------------------------------------------------------------------------- render
-
-def render_library_view(req: MicroscopeRequest, catalog: Catalog) -> RenderResult:
-    """Render a `source=library` request: the newest verified illustration of the specimen and
-    stain through the request's objective, stage position, focus, detector and display."""
-    if req.mode not in LIBRARY_MODES:
-        raise InvalidRequest(f"an AI illustration cannot be shown in {req.mode}: it holds "
-                             "colour, not optical path or fluorescence", field="mode",
-                             allowed=list(LIBRARY_MODES))
-    entry = select(catalog.data_dir, req.specimen, req.stain)
-    meta = entry.meta
-    assert meta is not None
-    s = make_setup(req, catalog)
-    field = resample(load_transmittance(entry), meta.width_um, meta.height_um, s)
-    signal = _MODES[req.mode](field, s, _plane_um(s.specimen))
-    signal = Signal(np.ascontiguousarray(s.crop(signal.values)), signal.channels, signal.colors,
-                    signal.kind, signal.wavelength_nm)
-    rng = np.random.default_rng(req.seed())
-    light = lit(signal, s)  # the lamp's colour, vignetting and sensor dust, as in a render
-    det = camera(light, s, rng) if s.view == "camera" else eye(light, s)
-    img = finish(to_linear_rgb(det, signal, s), signal, s)
-    bar_um = None
-    if req.scale_bar:
-        img, bar_um = scale_bar(img, s.px_um, s.fov_um[0], s.view == "eyepiece")
-    raw = np.moveaxis(det.values, 0, -1)
-    info = microscope_info(req, s, signal, det)
-    info["scale_bar_um"] = bar_um
-    info["provenance"] = PROVENANCE
-    info["illustration_pixel_um"] = round(meta.width_um / meta.width_px, 6)  # its finest detail
-    info["illustration"] = {
-        "image": entry.key + ".png",
-        "sha256": meta.sha256,
-        "model": meta.model,
-        "created": meta.created.isoformat(),
-        "width_um": meta.width_um,
-        "height_um": meta.height_um,
-        "pixel_size_um": round(meta.width_um / meta.width_px, 6),
-        "depicts": meta.depicts,
-        "extent": "bounded: centred on the slide origin; clear glass outside it",
-        "covered_fraction": round(covered_fraction(meta.width_um, meta.height_um, s), 4),
-        "note": "AI illustration — not a micrograph",
-    }
-    data = encode(img, req.format, raw=raw)
-    return RenderResult(data, req.content_type, info, raw.astype(np.float32))
+    def find(self, specimen: str, stain: str) -> Picture:
+        entry = select(self.data_dir, specimen, stain)
+        meta = entry.meta
+        assert meta is not None
+        return Picture(entry.key, meta.sha256, meta.width_um, meta.height_um,
+                       load_transmittance(entry),
+                       {"model": meta.model, "created": meta.created.isoformat(),
+                        "depicts": meta.depicts})

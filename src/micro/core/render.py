@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micro.core.catalog import Catalog, default_catalog
 from micro.core.requests import (
@@ -13,14 +13,19 @@ from micro.core.requests import (
 )
 from micro.core.result import RenderResult
 
+if TYPE_CHECKING:
+    from micro.core.microscope.illustration import IllustrationStore
 
-def render(request: MicroscopeRequest | ImagingRequest,
-           catalog: Catalog | None = None) -> RenderResult:
+
+def render(request: MicroscopeRequest | ImagingRequest, catalog: Catalog | None = None,
+           illustrations: IllustrationStore | None = None) -> RenderResult:
+    """`illustrations`: where `source=library` views find their picture (default: the library
+    folder of the catalog's data directory)."""
     cat = catalog or default_catalog()
     if isinstance(request, MicroscopeRequest):
         from micro.core.microscope.pipeline import render_microscope_request
 
-        return render_microscope_request(request, cat)
+        return render_microscope_request(request, cat, illustrations)
     from micro.core.imaging.render import render_imaging_request
 
     return render_imaging_request(request, cat)

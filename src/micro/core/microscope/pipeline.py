@@ -1,7 +1,9 @@
 """The microscope pipeline: scene → contrast + optics → detector → display → encode.
 
 `render_microscope_request(req, catalog)` is pure and deterministic: the noise generator is
-seeded from the canonical path, the structures from the slide's seed.
+seeded from the canonical path, the structures from the slide's seed. The scene is the
+specimen's procedural structures, or for `source=library` an AI illustration of it
+(`illustration.py`); everything after the scene is the same for both.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 from micro.core.allocator import keep_freed_memory
 from micro.core.catalog import Catalog
 from micro.core.encode import encode
+from micro.core.errors import InvalidRequest
+from micro.core.library import DirectoryStore
 from micro.core.memory import memoized
 from micro.core.microscope import (
     budget,
@@ -21,15 +25,18 @@ from micro.core.microscope import (
     electron,
     flatfield,
     fluorescence,
+    illustration,
     optics,
     stereo,
 )
 from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected, afm_noise, camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
+from micro.core.microscope.illustration import IllustrationStore
 from micro.core.microscope.quantities import Coefficients, coefficients
 from micro.core.microscope.scene import Scene, build_scene
 from micro.core.microscope.setup import FLUORESCENCE_MODES, Setup, make_setup
+from micro.core.params import LIBRARY_MODES
 from micro.core.requests import MicroscopeRequest
 from micro.core.result import RenderResult
 
@@ -50,15 +57,37 @@ def _coefficients(catalog: Catalog, stain_id: str, specimen_id: str) -> Coeffici
                         spec.medium_refractive_index, spec.thickness_um)
 
 
-def simulate(req: MicroscopeRequest, catalog: Catalog,
-             scene: Scene | None = None) -> tuple[Setup, Scene, Signal, Detected]:
+def simulate(req: MicroscopeRequest, catalog: Catalog, scene: Scene | None = None,
+             illustrations: IllustrationStore | None = None
+             ) -> tuple[Setup, Scene, Signal, Detected]:
     """Everything up to the detector (tests use it to check physics on the raw signal, and
     may pass a purpose-built `scene` for the request's window instead of the specimen's)."""
+    s, scene, signal, det, _ = _simulate(req, catalog, scene, illustrations)
+    return s, scene, signal, det
+
+
+def _simulate(req: MicroscopeRequest, catalog: Catalog, scene: Scene | None,
+              illustrations: IllustrationStore | None
+              ) -> tuple[Setup, Scene, Signal, Detected, dict[str, Any]]:
     s = make_setup(req, catalog)
-    if scene is None:
-        budget.check(s)
-        scene = build_scene(s.specimen, s.window, catalog.structures, catalog.digest)
-    coef = _coefficients(catalog, req.stain, req.specimen)
+    about: dict[str, Any] = {}
+    if req.source == "library":
+        # the scene is a picture from the library: colour only, in the lighting it depicts
+        if req.mode not in LIBRARY_MODES:
+            raise InvalidRequest(f"an AI illustration cannot be shown in {req.mode}: it holds "
+                                 "colour, not optical path or fluorescence", field="mode",
+                                 allowed=list(LIBRARY_MODES))
+        if scene is None:
+            store = illustrations or DirectoryStore(catalog.data_dir)
+            picture = store.find(req.specimen, req.stain)
+            scene = illustration.build_illustration_scene(picture, s)
+            about = illustration.info(picture, s)
+        coef = illustration.coefficients(req.mode)
+    else:
+        if scene is None:
+            budget.check(s)
+            scene = build_scene(s.specimen, s.window, catalog.structures, catalog.digest)
+        coef = _coefficients(catalog, req.stain, req.specimen)
     signal = MODES[req.mode](scene, s, coef)
     signal = Signal(np.ascontiguousarray(s.crop(signal.values)), signal.channels,
                     signal.colors, signal.kind, signal.wavelength_nm)
@@ -70,16 +99,15 @@ def simulate(req: MicroscopeRequest, catalog: Catalog,
         det = camera(light, s, rng)
     else:
         det = eye(light, s)
-    return s, scene, signal, det
+    return s, scene, signal, det, about
 
 
-def render_microscope_request(req: MicroscopeRequest, catalog: Catalog) -> RenderResult:
+def render_microscope_request(req: MicroscopeRequest, catalog: Catalog,
+                              illustrations: IllustrationStore | None = None) -> RenderResult:
+    """Render a canonical request. A `source=library` request takes its scene from
+    `illustrations` (default: the library folder of the catalog's data directory)."""
     keep_freed_memory()  # a render's freed buffers serve the next one (no page faults)
-    if req.source == "library":
-        from micro.core.library import render_library_view
-
-        return render_library_view(req, catalog)
-    s, _scene, signal, det = simulate(req, catalog)
+    s, _scene, signal, det, about = _simulate(req, catalog, None, illustrations)
     img = finish(to_linear_rgb(det, signal, s), signal, s)
     bar_um = None
     if req.scale_bar:
@@ -87,6 +115,7 @@ def render_microscope_request(req: MicroscopeRequest, catalog: Catalog) -> Rende
     raw = np.moveaxis(det.values, 0, -1) if det.values.shape[0] > 1 else det.values[0]
     info = microscope_info(req, s, signal, det)
     info["scale_bar_um"] = bar_um
+    info.update(about)
     data = encode(img, req.format, raw=raw)
     return RenderResult(data, req.content_type, info, raw.astype(np.float32, copy=False))
 
