@@ -103,3 +103,53 @@ def test_shared_anchor_parameter_is_checked_for_pairs(tmp_path: Path) -> None:
     err, = _errors(root)
     assert (err.entry, err.field) == ("gfp-neurons", f"populations.{i}.params.anchor")
     assert "pairs" in err.message
+
+
+def test_every_registered_generator_has_a_parameter_model() -> None:
+    from micro.core.microscope.scene import GENERATORS
+
+    assert sorted(set(GENERATORS) - set(genparams.PARAMS)) == []
+    assert set(genparams.PARAMS) == genparams.GENERATORS
+
+
+@pytest.mark.parametrize(("specimen", "generator", "good", "bad", "value"), [
+    ("blood-smear", "leukocyte", "granule_um", "granul_um", 0.6),
+    ("gram-mixed", "bacteria", "arrangement", "arangement", "chains"),
+    ("blood-smear", "rbc", "cv", "cv_", 0.07),
+])
+def test_misspelt_key_of_a_ctx_p_generator_fails_at_load(
+        tmp_path: Path, specimen: str, generator: str, good: str, bad: str,
+        value: object) -> None:
+    """Generators that read params one by one (`Ctx.p`) have models too: the misspelt key
+    is an error naming file, entry and field, not a default used in silence."""
+    root = _copy(tmp_path)
+    i = _edit_params(root, specimen, generator, {bad: value})
+    err, = _errors(root)
+    assert err.file == f"data/specimens/{specimen}.json" and err.entry == specimen
+    assert err.field == f"populations.{i}.params.{bad}"
+    assert "unknown parameter" in err.message and good in err.allowed
+
+
+def test_a_value_outside_its_choices_names_them(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    i = _edit_params(root, "blood-smear", "leukocyte", {"kind": "neutrophill"})
+    err, = _errors(root)
+    assert err.field == f"populations.{i}.params.kind"
+    assert "neutrophil" in str(err.allowed) and "lymphocyte" in str(err.allowed)
+
+
+def test_ctx_p_reads_through_the_model() -> None:
+    """`Ctx.p` returns the population's value validated (coerced) by the model, the
+    generator's default when the key is absent, and refuses a key the model lacks."""
+    from micro.core.microscope.lattice import Window
+    from micro.core.microscope.registry import make_ctx
+
+    spec = Catalog.load().specimens["blood-smear"]
+    pop = next(p for p in spec.populations if p.generator == "leukocyte")
+    pop = pop.model_copy(update={"params": {"granules": 12.0, "kind": "eosinophil"}})
+    ctx = make_ctx(spec, pop, Window(0.0, 0.0, 1.0, 8, 8))
+    assert ctx.p("granules", 90) == 12 and isinstance(ctx.p("granules", 90), int)
+    assert ctx.p("kind", "neutrophil") == "eosinophil"
+    assert ctx.p("granule_um", 0.5) == 0.5  # absent: the generator's default
+    with pytest.raises(KeyError, match="does not list"):
+        ctx.p("granule_size_um", 0.5)

@@ -352,3 +352,50 @@ def test_core_library_imports_no_edge_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """micro.core's import graph from the source: every import statement (module level or
+    inside a function; `if TYPE_CHECKING:` blocks excluded), `from pkg import submodule`
+    counted as an edge to the submodule."""
+    import ast
+
+    src = Path(library.__file__).resolve().parents[1]
+    mods: dict[str, Path] = {}
+    for p in (src / "core").rglob("*.py"):
+        parts = list(p.relative_to(src.parent).with_suffix("").parts)
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = {id(n) for t in ast.walk(tree) if isinstance(t, ast.If)
+                and "TYPE_CHECKING" in ast.unparse(t.test) for n in ast.walk(t)}
+        deps: set[str] = set()
+        for n in ast.walk(tree):
+            if id(n) in skip:
+                continue
+            if isinstance(n, ast.Import):
+                deps |= {a.name for a in n.names}
+            elif isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
+                subs = {f"{n.module}.{a.name}" for a in n.names} & set(mods)
+                deps |= subs | ({n.module} if len(subs) < len(n.names) else set())
+        graph[name] = (deps & set(mods)) - {name}
+    return graph
+
+
+def test_the_library_and_the_pipeline_form_no_import_loop() -> None:
+    """The pipeline renders library views; the library only stores pictures: nothing the
+    library imports leads back to the pipeline, and the core has no import cycle at all."""
+    graph = _core_imports()
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for d in graph[todo.pop()] - seen:
+                seen.add(d)
+                todo.append(d)
+        return seen
+
+    assert "micro.core.microscope.pipeline" not in reach("micro.core.library")
+    loops = sorted(m for m in graph if m in reach(m))
+    assert loops == [], f"import cycles through {loops}"

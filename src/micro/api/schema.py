@@ -1,26 +1,13 @@
-"""OpenAPI from the loaded catalog: ids become enums (an unknown id is a 422 by itself), the
-render parameters are documented with their bounds from `micro.core.params`; the response
-models and the documented error responses of every route (`errors`). The routes themselves
-are in `micro.api.routes`.
+"""OpenAPI parts shared by the routes: the response models, the documented error responses
+of every route (`errors`) and catalog ids as enums (an unknown id is a 422 by itself). The
+render parameters are typed query models (`micro.api.queries`); the routes themselves are in
+`micro.api.routes`.
 """
 
 import enum
 from typing import Any
 
 from pydantic import BaseModel
-
-from micro.core.catalog import Catalog
-from micro.core.models import MODES
-from micro.core.params import (
-    CT_PRESETS,
-    FORMATS,
-    IMAGING_COMMON,
-    IMAGING_PARAMS,
-    MICROSCOPE_PARAMS,
-    MRI_PRESETS,
-    Number,
-    Param,
-)
 
 
 class ErrorBody(BaseModel):
@@ -81,93 +68,3 @@ def id_enum(name: str, ids: list[str]) -> Any:
     if not ids:
         return str
     return enum.Enum(name, {i.replace("-", "_"): i for i in ids}, type=str)
-
-
-def _param_schema(p: Param) -> dict[str, Any]:
-    if isinstance(p, Number):
-        return {"type": "number", "minimum": p.lo, "maximum": p.hi,
-                "description": f"{p.doc} ({p.unit}, step {p.step:g})".replace(" (, ", " (")}
-    return {"type": "string", "enum": list(p.choices), "description": p.doc}
-
-
-def _merge(schemas: list[dict[str, Any]]) -> dict[str, Any]:
-    """One schema for a parameter that differs by modality (bounds widened, choices joined)."""
-    first = dict(schemas[0])
-    for s in schemas[1:]:
-        if first.get("type") != s.get("type"):
-            return {"description": first.get("description", "")}
-        if "enum" in s:
-            first["enum"] = list(dict.fromkeys([*first["enum"], *s["enum"]]))
-        else:
-            first["minimum"] = min(first["minimum"], s["minimum"])
-            first["maximum"] = max(first["maximum"], s["maximum"])
-    return first
-
-
-def microscope_fields(cat: Catalog) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    mags = sorted({o.magnification for i in cat.microscope_ids()
-                   for o in cat.instruments[i].objectives})  # type: ignore[union-attr]
-    props: dict[str, dict[str, Any]] = {
-        "instrument": {"type": "string", "enum": cat.microscope_ids()},
-        "specimen": {"type": "string", "enum": sorted(cat.specimens)},
-        "objective": {"type": "number", "enum": mags,
-                      "description": "Objective magnification (one on the instrument)."},
-        "stain": {"type": "string", "enum": sorted(cat.stains)},
-        "mode": {"type": "string", "enum": list(MODES)},
-        "format": {"type": "string", "enum": list(FORMATS)},
-    }
-    for p in MICROSCOPE_PARAMS:
-        props[p.name] = _param_schema(p)
-    return props, ["instrument", "specimen"]
-
-
-def imaging_fields(cat: Catalog) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    ids = [i for i in cat.imaging_ids()
-           if cat.instruments[i].modality in IMAGING_PARAMS]  # type: ignore[union-attr]
-    props: dict[str, dict[str, Any]] = {
-        "instrument": {"type": "string", "enum": ids},
-        "phantom": {"type": "string", "enum": sorted(cat.phantoms)},
-        "variant": {"type": "string", "description": "'default' or one of the phantom's "
-                    "variants."},
-        "modality": {"type": "string", "enum": list(IMAGING_PARAMS)},
-        "preset": {"type": "string", "enum": sorted({*CT_PRESETS, *MRI_PRESETS}),
-                   "description": "CT window preset or MRI contrast preset."},
-        "format": {"type": "string", "enum": list(FORMATS)},
-    }
-    for p in IMAGING_COMMON:
-        props[p.name] = _param_schema(p)
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for specs in IMAGING_PARAMS.values():
-        for p in specs:
-            by_name.setdefault(p.name, []).append(_param_schema(p))
-    for name, schemas in by_name.items():
-        props[name] = _merge(schemas)
-    return props, ["instrument", "phantom"]
-
-
-def query_parameters(fields: tuple[dict[str, dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
-    """Query parameters; an optional one given empty (`?focus_um=`, as HTML forms send it)
-    takes its default, which `allowEmptyValue` says."""
-    props, required = fields
-    return [{"name": name, "in": "query", "required": name in required,
-             **({} if name in required else {"allowEmptyValue": True}),
-             "schema": {k: v for k, v in schema.items() if k != "description"},
-             "description": schema.get("description", "")}
-            for name, schema in props.items()]
-
-
-def body_schema(fields: tuple[dict[str, dict[str, Any]], list[str]],
-                extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    props, required = fields
-    props = {**props, **(extra or {})}
-    props.pop("format", None)  # POST always answers PNG
-    return {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": required, "properties": props,
-        "additionalProperties": False}}}}
-
-
-def magnification_field(cat: Catalog) -> dict[str, dict[str, Any]]:
-    return {"magnification": {
-        "type": "number", "exclusiveMinimum": 0,
-        "description": "An objective's magnification or the total magnification "
-                       "(objective × eyepiece × tube factor); instead of `objective`."}}

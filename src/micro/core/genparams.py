@@ -8,13 +8,17 @@ default used in silence — without the catalog importing the renderers. The gen
 
 `GENERATORS` names every scene generator; `micro.core.microscope.registry.generator` refuses
 a name that is not listed (the two cannot drift apart). A generator with a model in `PARAMS`
-accepts exactly that model's fields; one without a model yet accepts any params.
+accepts exactly that model's fields; every listed generator has one (a test checks it).
+
+Generators that read their parameters one at a time (`Ctx.p(name, default)`) get the value
+validated by their model; `Ctx.p` refuses a name the model does not list, so a model cannot
+silently miss a key its generator reads. Such a model's defaults repeat the generator's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -83,6 +87,14 @@ def problems(generator: str, params: Mapping[str, Any]) -> list[tuple[str, str, 
 Um = float
 """A length in micrometres."""
 Fraction = float
+Share = Annotated[float, Field(ge=0, le=1)]
+"""A probability or share, 0..1."""
+Amount = Annotated[float, Field(ge=0)]
+"""Relative amount of material (scales the structure's optical quantities)."""
+Range = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=2)]
+"""[low, high] in µm."""
+Point = Annotated[list[float], Field(min_length=2, max_length=2)]
+"""[x, y] on the slide, µm."""
 
 
 # --------------------------------------------------------------------------- calibration
@@ -379,3 +391,247 @@ class TissueParams(GeneratorParams):
     nucleus_prob: Fraction = Field(0.9, ge=0, le=1, description="Share of cells with a "
                                    "nucleus in the section.")
     nucleus_amount: float = Field(1.0, ge=0, description="Nucleus amount.")
+
+
+# --------------------------------------------------------------------------- cells, microbes
+# (generators that read their parameters with `Ctx.p`: defaults as the generators read them)
+
+def _ordered(value: list[float]) -> list[float]:
+    if value[0] > value[1]:
+        raise ValueError("a [low, high] range must not decrease")
+    return value
+
+
+@params_for("cells")
+class CellsParams(GeneratorParams):
+    """Cells in a smear or a culture (`generators/cells.py`)."""
+
+    granules: int = Field(0, ge=0, le=1000, description="Granules per cell (part 'granule').")
+    granule_um: Um = Field(0.5, gt=0, description="Granule diameter.")
+    granule_amount: Amount = 1.0
+    organelles: int = Field(0, ge=0, le=1000, description="Organelles per cell (part "
+                            "'organelle').")
+    organelle_um: Range = Field(default_factory=lambda: [2.0, 0.5],
+                                description="Organelle length and width.")
+    organelle_amount: Amount = 1.0
+    organelle_spread: Share = Field(0.85, description="How far from the centre organelles "
+                                    "lie, over the cell's radius.")
+    jitter: Share = Field(1.0, description="Irregularity of the lattice the cells sit on.")
+    presence: Share = Field(1.0, description="Share of lattice sites with a cell.")
+    cv: float = Field(0.12, ge=0, le=1, description="Coefficient of variation of the "
+                      "diameter.")
+    aspect: float = Field(1.15, gt=0, le=20, description="Largest elongation of a cell.")
+    irregularity: float = Field(0.05, ge=0, le=1, description="Waviness of the outline.")
+    sides: Annotated[list[Annotated[int, Field(ge=3, le=40)]],
+                     Field(min_length=2, max_length=2)] | None = Field(
+        None, description="Polygonal outline with this [min, max] number of sides "
+        "(squames); none: a smooth outline.")
+    uptake_spread: float = Field(0.15, ge=0, le=1, description="Cell-to-cell spread of "
+                                 "stain uptake.")
+    profile: Literal["flat", "dome", "lens", "biconcave", "rim", "cortex"] = Field(
+        "lens", description="Thickness profile of the cell body.")
+    texture_um: Um = Field(0.8, gt=0, description="Scale of the cytoplasm's texture.")
+    texture: float = Field(0.15, ge=0, le=1, description="Strength of the texture.")
+    body_amount: Amount = 1.0
+    membrane_amount: Amount = 0.5
+    folds: int = Field(0, ge=0, le=20, description="Folds per cell (squames).")
+    bud_prob: Share = Field(0.0, description="Share of cells with a bud (yeast).")
+    scars: int = Field(0, ge=0, le=50, description="Bud scars per budding cell.")
+    nucleus_frac: float = Field(0.2, gt=0, le=1, description="Nucleus diameter over the "
+                                "cell's.")
+    nucleus_offset: Share = Field(0.15, description="Off-centre shift of the nucleus.")
+    nucleus_aspect: float = Field(1.1, gt=0, le=10, description="Elongation of the nucleus.")
+    nucleus_amount: Amount = 1.0
+    nucleolus: bool = Field(True, description="Draw a nucleolus (part 'nucleolus').")
+    adherent: int = Field(0, ge=0, le=1000, description="Bacteria stuck to each cell (clue "
+                          "cells; part 'adherent').")
+
+
+@params_for("bacteria")
+class BacteriaParams(GeneratorParams):
+    """Bacteria: rods or cocci, single, in pairs, chains, clusters, palisades or cords."""
+
+    shape: Literal["rod", "coccus"] = "rod"
+    arrangement: Literal["single", "pairs", "chains", "clusters", "palisade", "cords"] = (
+        "single")
+    members: int = Field(8, ge=1, le=100, description="Cells per chain, cluster, palisade "
+                         "or cord.")
+    presence: Share = Field(1.0, description="Share of lattice sites with a group.")
+    width_um: Um = Field(0.8, gt=0, description="Width of a rod.")
+    bend: float = Field(0.25, ge=0, le=3.2, description="Bending of a chain (radians per "
+                        "cell).")
+    curvature: float = Field(0.0, ge=0, le=3.2, description="Angle between the two halves "
+                             "of a rod (vibrios), radians.")
+    divide_frac: Share = Field(0.12, description="Share of rods caught dividing.")
+    beaded: bool = Field(False, description="Stain in beads (acid-fast bacilli).")
+    spore_frac: Share = Field(0.0, description="Share of cells with an endospore.")
+    spore_pos: Literal["central", "subterminal", "terminal"] = "central"
+    body_amount: Amount = 1.0
+
+
+class PresenceParams(AnchorParams):
+    """Free-swimming protists placed on the lattice (and at the anchors)."""
+
+    presence: Share = Field(1.0, description="Share of lattice sites with an organism.")
+
+
+@params_for("paramecium", "euglena", "amoeba")
+class ProtistParams(PresenceParams):
+    """Protists whose parts are drawn from size_um alone."""
+
+
+@params_for("volvox")
+class VolvoxParams(PresenceParams):
+    cells: int = Field(900, ge=1, le=5000, description="Cells on the colony's surface.")
+    cell_um: Um = Field(6.0, gt=0, description="Diameter of a cell.")
+
+
+@params_for("diatom")
+class DiatomParams(PresenceParams):
+    shape: Literal["pennate", "centric"] = "pennate"
+    stria_um: Um = Field(0.6, gt=0, description="Spacing of the striae.")
+    plastids: int = Field(2, ge=0, le=50, description="Chloroplasts per cell.")
+    frustule_amount: Amount = Field(0.8, description="Silica of the frustule.")
+
+
+# --------------------------------------------------------------------------- blood
+
+@params_for("rbc")
+class RedCellParams(GeneratorParams):
+    """Red cells of a blood film (`generators/blood.py`)."""
+
+    mean_um: Um | None = Field(None, gt=0, description="Mean diameter (default: the middle "
+                               "of size_um).")
+    cv: float = Field(0.07, ge=0, le=1, description="Coefficient of variation of the "
+                      "diameter.")
+    packing: float = Field(0.9, gt=0, le=2, description="Closest approach over the diameter "
+                           "in the monolayer.")
+    smear_x_um: Annotated[list[float], Field(min_length=3, max_length=3)] | None = Field(
+        None, description="[thick end, start of the feathered edge, edge] along x; none: "
+        "a uniform monolayer. Platelets and white cells follow the same film.")
+    presence: Share = 1.0
+    body_amount: Amount = 1.0
+    sickle_frac: Share = 0.0
+    ring_frac: Share = Field(0.0, description="Share of cells with a malaria ring form.")
+    double_frac: Share = Field(0.1, description="Share of infected cells with two rings.")
+    trophozoite_frac: Share = 0.0
+    gametocyte_frac: Share = 0.0
+
+    @field_validator("smear_x_um")
+    @classmethod
+    def _increasing(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not value[0] < value[1] < value[2]:
+            raise ValueError("smear_x_um must increase: thick end < feather < edge")
+        return value
+
+
+@params_for("leukocyte")
+class LeukocyteParams(AnchorParams):
+    kind: Literal["neutrophil", "band", "eosinophil", "basophil", "monocyte",
+                  "lymphocyte"] = "neutrophil"
+    granules: int | None = Field(None, ge=0, le=1000, description="Granules per cell "
+                                 "(default by kind: 90 neutrophil or band, 80 eosinophil, "
+                                 "40 basophil, 0 otherwise).")
+    granule_um: Um = Field(0.5, gt=0, description="Granule diameter.")
+    granule_amount: Amount = 1.0
+    body_amount: Amount = 0.8
+    nucleus_amount: Amount = 1.0
+
+
+@params_for("platelet")
+class PlateletParams(GeneratorParams):
+    presence: Share = 1.0
+    body_amount: Amount = 0.8
+    granule_amount: Amount = 1.0
+
+
+# --------------------------------------------------------------------------- bone, cartilage
+
+@params_for("osteon")
+class OsteonParams(GeneratorParams):
+    spacing_um: Um = Field(270.0, gt=0, description="Spacing of the osteon lattice.")
+    canal_um: Range = Field(default_factory=lambda: [25.0, 55.0],
+                            description="Range of Haversian canal diameters.")
+    lamella_um: Um = Field(6.0, gt=0, description="Lamella thickness.")
+    lacuna_spacing_um: Um = Field(28.0, gt=0, description="Spacing of the lacunae.")
+
+    @field_validator("canal_um")
+    @classmethod
+    def _range(cls, value: list[float]) -> list[float]:
+        return _ordered(value)
+
+
+@params_for("hyaline-cartilage")
+class HyalineCartilageParams(GeneratorParams):
+    plate_um: Um = Field(1400.0, gt=0, description="Thickness of the cartilage plate.")
+    perichondrium_um: Um = Field(45.0, ge=0, description="Thickness of the perichondrium.")
+    curvature_per_mm: float = Field(0.15, ge=-10, le=10, description="Curvature of the "
+                                    "plate, 1/mm.")
+    offset_um: Um = Field(0.0, description="y of the plate's midline.")
+    chatter: float = Field(0.08, ge=0, le=1, description="Knife chatter (section thickness "
+                           "bands).")
+    fold_prob: Share = Field(0.1, description="Chance of a section fold.")
+    group_spacing_um: Um = Field(48.0, gt=0, description="Spacing of the isogenous groups.")
+    presence: Share = Field(0.8, description="Share of lattice sites with a group.")
+
+
+# --------------------------------------------------------------------------- surfaces (SEM, AFM)
+
+@params_for("stub")
+class StubParams(GeneratorParams):
+    relief_um: Um = Field(0.8, ge=0, description="rms height of the carbon tab's relief.")
+    scale_um: Um = Field(12.0, gt=0, description="Largest undulations of the relief.")
+
+
+@params_for("compound-eye")
+class CompoundEyeParams(GeneratorParams):
+    facet_um: Um = Field(22.0, gt=0, description="Pitch of the corneal lenses.")
+    lens_height_um: Um = Field(3.0, ge=0, description="Height of a lens dome.")
+
+
+@params_for("diatom-surface")
+class DiatomSurfaceParams(GeneratorParams):
+    shape: Literal["centric", "pennate"] = "centric"
+    stria_um: Um = Field(1.0, gt=0, description="Spacing of the rows of areolae.")
+    areola_um: Um | None = Field(None, gt=0, description="Pore diameter (default: 0.45 of "
+                                 "stria_um).")
+    wall_um: Um = Field(0.8, gt=0, description="Valve thickness.")
+    mantle_um: Um = Field(2.5, ge=0, description="Height of the rim.")
+    presence: Share = 1.0
+    anchor: Point | None = Field(None, description="A valve always lies here.")
+
+
+@params_for("pollen-surface")
+class PollenSurfaceParams(GeneratorParams):
+    mix: Annotated[list[Annotated[float, Field(ge=0)]],
+                   Field(min_length=3, max_length=3)] = Field(
+        default_factory=lambda: [0.5, 0.2, 0.3],
+        description="Shares of echinate, saccate and tricolpate grains.")
+    echinate_um: Range = Field(default_factory=lambda: [25.0, 35.0])
+    saccate_um: Range = Field(default_factory=lambda: [45.0, 65.0])
+    tricolpate_um: Range = Field(default_factory=lambda: [20.0, 30.0])
+    spine_um: Um = Field(3.5, ge=0, description="Spine length.")
+    spine_spacing_um: Um = Field(5.5, gt=0, description="Spacing of the spines.")
+    lumen_um: Um = Field(1.6, gt=0, description="Mesh of the reticulum.")
+    anchor: Point | None = Field(None, description="A grain always lies here.")
+
+    @field_validator("mix")
+    @classmethod
+    def _some(cls, value: list[float]) -> list[float]:
+        if sum(value) <= 0:
+            raise ValueError("mix needs at least one positive share")
+        return value
+
+    @field_validator("echinate_um", "saccate_um", "tricolpate_um")
+    @classmethod
+    def _ranges(cls, value: list[float]) -> list[float]:
+        return _ordered(value)
+
+
+@params_for("dna")
+class DnaParams(GeneratorParams):
+    contour_um: Um = Field(0.91, gt=0, description="Contour length of a molecule.")
+    circular: bool = Field(True, description="Circular (plasmid) or linear.")
+    persistence_nm: float = Field(50.0, gt=0, description="Persistence length.")
+    presence: Share = 1.0
+    anchor: Point | None = Field(None, description="A molecule always lies here.")

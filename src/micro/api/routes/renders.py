@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 
-from micro.api import schema
+from micro.api import queries, schema
 from micro.api.deps import CatalogDep, ServiceDep, SettingsDep
 from micro.api.errors import RenderTimeout, UnsupportedMediaType
+from micro.api.queries import CanonicalQuery, PathQuery
 from micro.api.service import Client, RenderRequest, RenderService, Served
 from micro.cache import CACHE_CONTROL
 from micro.core.catalog import Catalog
@@ -198,8 +200,8 @@ def render_json(served: Served, req: RenderRequest, limit: int | None) -> Respon
 
 # --------------------------------------------------------------------------- handlers
 
-async def get_render(path: str, request: Request, service: ServiceDep,
-                     settings: SettingsDep, parse: ParserDep) -> Response:
+async def get_render(path: str, query: Annotated[PathQuery, Query()], request: Request,
+                     service: ServiceDep, settings: SettingsDep, parse: ParserDep) -> Response:
     req, canonical = parse("r/" + path)
     if canonical != "r/" + path:
         return RedirectResponse("/" + canonical, status_code=308,
@@ -207,23 +209,27 @@ async def get_render(path: str, request: Request, service: ServiceDep,
     service.check_limits(req)
     check_time_left(request, service)
     client = client_of(request)
-    sig = request.query_params.get("sig")
     if canonical == req.info_path():
-        return image_response(request, await service.serve_info(req, canonical, client, sig))
-    served = await service.serve(req, canonical, client, sig)
+        return image_response(request, await service.serve_info(req, canonical, client,
+                                                                query.sig))
+    served = await service.serve(req, canonical, client, query.sig)
     limit = settings.max_response_bytes
     if limit is not None and len(served.data) > limit:
         return oversize_redirect(canonical, served)
     return image_response(request, served)
 
 
-async def microscope_query(request: Request, service: ServiceDep,
-                           cat: CatalogDep) -> Response:
-    return redirect_to(canonicalize_microscope(single_query(request), cat), service)
+def query_endpoint(model: type[CanonicalQuery]) -> Any:
+    """GET /api/render/<kind>?…: the query, canonicalized by its typed model, redirected to
+    its canonical path."""
 
+    async def render_query(query: Annotated[model, Query()],  # type: ignore[valid-type]
+                           request: Request, service: ServiceDep) -> Response:
+        single_query(request)  # a parameter given twice is an error naming it
+        canonical: CanonicalQuery = query
+        return redirect_to(canonical.request, service)
 
-async def imaging_query(request: Request, service: ServiceDep, cat: CatalogDep) -> Response:
-    return redirect_to(canonicalize_imaging(single_query(request), cat), service)
+    return render_query
 
 
 async def microscope_post(request: Request, service: ServiceDep, settings: SettingsDep,
@@ -265,7 +271,8 @@ POST_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def router(cat: Catalog) -> APIRouter:
-    """The render routes; their query parameters and bodies are documented from `cat`."""
+    """The render routes; their query parameters and bodies are documented from `cat` and the
+    parameter specs (`micro.api.queries`)."""
     r = APIRouter(tags=["render"])
     r.add_api_route("/r/{path:path}", get_render, methods=["GET"],
                     summary="An image by its canonical path, or its info at <stem>.json "
@@ -276,23 +283,30 @@ def router(cat: Catalog) -> APIRouter:
                                308: {"description": "Non-canonical path"},
                                **schema.RENDER_ERRORS})
     r.add_api_route("/r/{path:path}", get_render, methods=["HEAD"], include_in_schema=False)
-    mic_fields = schema.microscope_fields(cat)
-    img_fields = schema.imaging_fields(cat)
-    r.add_api_route("/api/render/microscope", microscope_query, methods=["GET"],
-                    response_class=Response, status_code=308, responses=REDIRECT_RESPONSES,
-                    summary="Redirect a microscope query to its canonical image URL",
-                    openapi_extra={"parameters": schema.query_parameters(mic_fields)})
-    r.add_api_route("/api/render/imaging", imaging_query, methods=["GET"],
-                    response_class=Response, status_code=308, responses=REDIRECT_RESPONSES,
-                    summary="Redirect an imaging query to its canonical image URL",
-                    openapi_extra={"parameters": schema.query_parameters(img_fields)})
+    mic, img = queries.microscope_fields(cat), queries.imaging_fields(cat)
+    r.add_api_route("/api/render/microscope", query_endpoint(queries.microscope_query(cat)),
+                    methods=["GET"], response_class=Response, status_code=308,
+                    responses=REDIRECT_RESPONSES,
+                    summary="Redirect a microscope query to its canonical image URL")
+    r.add_api_route("/api/render/imaging", query_endpoint(queries.imaging_query(cat)),
+                    methods=["GET"], response_class=Response, status_code=308,
+                    responses=REDIRECT_RESPONSES,
+                    summary="Redirect an imaging query to its canonical image URL")
+    mic_body = queries.body_model("MicroscopeBody",
+                                  {**mic, "magnification": queries.MAGNIFICATION})
     r.add_api_route("/api/render/microscope", microscope_post, methods=["POST"],
                     response_class=Response, responses=POST_RESPONSES,
                     summary="Render a microscope view (original API)",
-                    openapi_extra={"requestBody": schema.body_schema(
-                        mic_fields, schema.magnification_field(cat))})
+                    openapi_extra={"requestBody": json_body(mic_body)})
     r.add_api_route("/api/render/imaging", imaging_post, methods=["POST"],
                     response_class=Response, responses=POST_RESPONSES,
                     summary="Render a medical image (original API)",
-                    openapi_extra={"requestBody": schema.body_schema(img_fields)})
+                    openapi_extra={"requestBody": json_body(
+                        queries.body_model("ImagingBody", img))})
     return r
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body of a route that reads its JSON itself, described by `model`."""
+    return {"required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}}}

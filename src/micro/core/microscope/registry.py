@@ -25,14 +25,18 @@ class Ctx:
     canvas: Canvas | None = None
 
     def p(self, name: str, default: Any) -> Any:
-        """One parameter of a generator without a model yet (`micro.core.genparams`); a
-        generator with a model reads them all through `params`, so its model lists every
-        key it uses."""
-        if self.pop.generator in genparams.PARAMS:
-            raise KeyError(f"generator {self.pop.generator!r} has a parameter model: read "
-                           f"{name!r} through ctx.params()")
-        value = self.pop.params.get(name, default)
-        return value
+        """One parameter, validated by the generator's model (`micro.core.genparams`): the
+        population's value if it sets one, else `default`. A name the model does not list
+        is refused, so the model lists every key its generator reads."""
+        model = genparams.PARAMS.get(self.pop.generator)
+        if model is None:
+            return self.pop.params.get(name, default)
+        if name not in model.model_fields:
+            raise KeyError(f"generator {self.pop.generator!r} reads {name!r}, which its "
+                           f"parameter model {model.__name__} does not list")
+        if name not in self.pop.params:
+            return default
+        return getattr(self.params(model), name)
 
     def params(self, model: type[P]) -> P:
         """The population's parameters as the generator's model (defaults filled in)."""
