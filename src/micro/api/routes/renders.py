@@ -221,11 +221,11 @@ async def get_render(path: str, query: Annotated[PathQuery, Query()], request: R
 
 def query_endpoint(model: type[CanonicalQuery]) -> Any:
     """GET /api/render/<kind>?…: the query, canonicalized by its typed model, redirected to
-    its canonical path."""
+    its canonical path. (The route's dependency `single_query` refuses a repeated parameter
+    first: FastAPI solves dependencies before it validates the query.)"""
 
     async def render_query(query: Annotated[model, Query()],  # type: ignore[valid-type]
-                           request: Request, service: ServiceDep) -> Response:
-        single_query(request)  # a parameter given twice is an error naming it
+                           service: ServiceDep) -> Response:
         canonical: CanonicalQuery = query
         return redirect_to(canonical.request, service)
 
@@ -286,11 +286,11 @@ def router(cat: Catalog) -> APIRouter:
     mic, img = queries.microscope_fields(cat), queries.imaging_fields(cat)
     r.add_api_route("/api/render/microscope", query_endpoint(queries.microscope_query(cat)),
                     methods=["GET"], response_class=Response, status_code=308,
-                    responses=REDIRECT_RESPONSES,
+                    responses=REDIRECT_RESPONSES, dependencies=[Depends(single_query)],
                     summary="Redirect a microscope query to its canonical image URL")
     r.add_api_route("/api/render/imaging", query_endpoint(queries.imaging_query(cat)),
                     methods=["GET"], response_class=Response, status_code=308,
-                    responses=REDIRECT_RESPONSES,
+                    responses=REDIRECT_RESPONSES, dependencies=[Depends(single_query)],
                     summary="Redirect an imaging query to its canonical image URL")
     mic_body = queries.body_model("MicroscopeBody",
                                   {**mic, "magnification": queries.MAGNIFICATION})
