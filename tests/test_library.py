@@ -399,3 +399,24 @@ def test_the_library_and_the_pipeline_form_no_import_loop() -> None:
     assert "micro.core.microscope.pipeline" not in reach("micro.core.library")
     loops = sorted(m for m in graph if m in reach(m))
     assert loops == [], f"import cycles through {loops}"
+
+
+def test_after_the_scene_a_library_view_is_the_procedural_pipeline(data_dir: Path) -> None:
+    """A white illustration is clear glass: its signal (slide artefacts, lamp, optics) equals
+    that of the same request's procedural pipeline given an empty scene of the same window."""
+    from micro.core.microscope.pipeline import simulate
+    from micro.core.microscope.scene import Layer, Scene
+
+    add_illustration(data_dir, np.full((64, 64, 3), 255, np.uint8), width_um=400.0)
+    cat = Catalog.load(data_dir)
+    params = {"instrument": "student-compound", "specimen": SPECIMEN, "stain": STAIN,
+              "objective": 10, "size": 256}
+    lib_req = canonicalize_microscope({**params, "source": "library"}, cat)
+    s, scene, lib, _ = simulate(lib_req, cat)
+    assert scene.layers[0].amounts  # the picture is the scene: one absorbance layer
+    empty = Scene(scene.window, [Layer(scene.layers[0].z_um, {}, None, s.shape)], {},
+                  scene.medium_n)
+    _, _, proc, _ = simulate(canonicalize_microscope(params, cat), cat, scene=empty)
+    assert lib.values.shape == proc.values.shape
+    np.testing.assert_allclose(lib.values, proc.values, atol=1e-4)
+    assert proc.values.min() < 0.95  # the slide's dust and debris are in both
