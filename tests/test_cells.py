@@ -223,6 +223,29 @@ def test_gram_positive_darker_than_gram_negative(catalog: Catalog) -> None:
     assert pos < neg - 20, (pos, neg)
 
 
+def test_endospores_are_green_in_pink_rods(catalog: Catalog) -> None:
+    """Schaeffer–Fulton in the recommended 100× view: the spores (inside rods and free)
+    read malachite green — G clearly above R on the decoded image — and the vegetative
+    rods away from their spores read safranin pink-red, R clearly above G. The spore
+    displaces the rod's cytoplasm, so no safranin lies under it."""
+    _, lab, img = _render(catalog, "bacillus-endospores")
+    inner, free, rod = lab["bacillus-spore"], lab["free-spore"], lab["bacillus"]
+    near_spore = ndimage.binary_dilation(inner > 0.01, iterations=3)
+    regions = {"spore": inner > 0.6 * inner.max(), "free": free > 0.6 * free.max(),
+               "rod": (rod > 0.6 * rod.max()) & ~near_spore}
+    mean = {k: img[m].mean(axis=0) for k, m in regions.items()}
+    for k, m in regions.items():
+        assert m.sum() > 50, (k, int(m.sum()))
+    for k in ("spore", "free"):
+        r, g, _ = mean[k]
+        assert g > r + 25, (k, mean[k].round().tolist())
+    r, g, _ = mean["rod"]
+    assert r > g + 40, mean["rod"].round().tolist()
+    # the rod's own amount where its spore sits is a thin sporangium, not the full cell
+    centre = inner > 0.9 * inner.max()
+    assert np.median(rod[centre]) < 0.35 * np.percentile(rod[rod > 0], 90)
+
+
 # --------------------------------------------------------------------------- the machinery
 
 def test_texture_bank_is_uniform_and_smooth() -> None:
