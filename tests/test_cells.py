@@ -246,6 +246,38 @@ def test_endospores_are_green_in_pink_rods(catalog: Catalog) -> None:
     assert np.median(rod[centre]) < 0.35 * np.percentile(rod[rod > 0], 90)
 
 
+@pytest.mark.parametrize("objective", [40, 100])
+def test_india_ink_leaves_capsules_as_clear_halos(catalog: Catalog, objective: int) -> None:
+    """Negative stain: the film of ink is dark grey-black (under 45 % of the halo's
+    brightness) and granular (its grains are darker than the film between them); the
+    capsule between cell and ink is a clear halo (near glass-white), no grain lies in it,
+    and the capsules differ in thickness from cell to cell (1–10 µm, Zaragoza 2009)."""
+    extra = {"oil": "on"} if objective == 100 else {}
+    s, lab, img = _render(catalog, "cryptococcus-india-ink", objective=objective, **extra)
+    grey = img.mean(axis=2)
+    cap, grain = lab["cryptococcus-capsule"], lab["cryptococcus-grain"]
+    cell = lab["cryptococcus"] + lab["cryptococcus-bud"]
+    halo = (cap > 0.5) & ~ndimage.binary_dilation(cell > 0.01, iterations=2)
+    film = ~ndimage.binary_dilation(cap > 0.01, iterations=3)
+    assert halo.sum() > 500 and film.sum() > 5000
+    h, f = float(np.median(grey[halo])), float(np.median(grey[film]))
+    assert h > 215 and f < 0.45 * h, (h, f)
+    r, g, b = img[film].mean(axis=0)
+    assert max(r, g, b) - min(r, g, b) < 40  # grey-black, not a coloured dye
+    assert float(grain[cap > 0.5].max(initial=0.0)) < 0.1 * float(grain.max())
+    dots = grain > 0.5 * grain.max()
+    between = film & ~ndimage.binary_dilation(grain > 0.01, iterations=1)
+    assert dots.sum() > 100
+    assert np.median(grey[dots]) < np.median(grey[between]) - 12
+    # halo width from cell to ink edge, per cell: equivalent radii of capsule minus cell
+    widths = []
+    for rp in _components(np.minimum(cap, 1.0), 0.5):
+        inner = float((cell[rp.slice][rp.image] > 0.5 * cell.max()).sum())
+        widths.append((np.sqrt(rp.area) - np.sqrt(inner)) / np.sqrt(np.pi) * s.px_um)
+    assert len(widths) >= 5
+    assert 0.8 <= min(widths) and max(widths) <= 11 and max(widths) > 2 * min(widths), widths
+
+
 # --------------------------------------------------------------------------- the machinery
 
 def test_texture_bank_is_uniform_and_smooth() -> None:

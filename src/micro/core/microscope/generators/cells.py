@@ -2,7 +2,8 @@
 ellipse, or a rounded irregular polygon for a flat squame), size (log-normal), stain uptake
 and texture, an optional refractile wall that follows the outline, a textured nucleus,
 folds, buds with bud scars, vacuoles, granules and bacteria stuck to the surface, placed on
-the slide's jittered lattice."""
+the slide's jittered lattice; optionally a polysaccharide capsule around each cell and the
+grains of a negative stain's film, which lie everywhere except in the cells and capsules."""
 
 from __future__ import annotations
 
@@ -10,11 +11,36 @@ import numpy as np
 
 from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, polygon, uptake
 from micro.core.microscope.generators.blood import children
+from micro.core.microscope.lattice import MAX_CELLS, lattice_points
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
+GRAIN_SITES = 12_000
+"""Lattice sites of negative-stain grains drawn at most per view; a wider field draws every
+k-th site with weight k² (its grains are then far below a pixel, and the weight keeps their
+area-averaged darkness)."""
+GRAINS_PER_SITE = 8
 
-@generator("cells")
+
+def _grain_spacing(rate: float) -> float:
+    """Lattice spacing (µm) of grain sites for `rate` grains per 100 µm²."""
+    return float(np.sqrt(GRAINS_PER_SITE * 100.0 / rate))
+
+
+def _cost(ctx: Ctx) -> float:
+    """Stamps per lattice candidate: the cell, plus its share of the stain grains."""
+    rate = float(ctx.pop.params.get("grains_per_100um2", 0.0))
+    if rate <= 0:
+        return 1.0
+    w = ctx.window
+    spacing = ctx.spacing()
+    cand = min((w.width_um / spacing + 2) * (w.height_um / spacing + 2), 2 * MAX_CELLS)
+    g = _grain_spacing(rate)
+    sites = min((w.width_um / g + 2) * (w.height_um / g + 2), GRAIN_SITES * 1.3)
+    return 1.0 + sites * GRAINS_PER_SITE / max(cand, 1.0)
+
+
+@generator("cells", cost=_cost)
 def cells(canvas: Canvas, ctx: Ctx) -> None:
     """Params: aspect (max elongation), profile (body thickness profile), presence (fraction
     of lattice sites occupied), cv (size spread, log-normal within size_um), irregularity
@@ -23,7 +49,10 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     nucleus_frac, nucleus_offset, nucleus_aspect, nucleolus (bool), granules, granule_um,
     organelles (per cell, part 'organelle'), organelle_um [len, width], adherent (bacteria
     per cell, part 'bacterium'), bud_prob and scars (budding yeast, part 'membrane' for the
-    wall and the scars), body_amount, nucleus_amount, membrane_amount, jitter."""
+    wall and the scars), capsule_um ([min, max] thickness of a capsule, part 'capsule',
+    log-uniform per cell; buds get 0.6 of their mother's), grains_per_100um2 (negative
+    stain grains, part 'grain', outside every cell and capsule), body_amount,
+    nucleus_amount, membrane_amount, jitter."""
     n_gran = int(ctx.p("granules", 0))
     n_org = int(ctx.p("organelles", 0))
     slots = 48 + 3 * n_gran + 3 * n_org
@@ -65,8 +94,14 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     if body and folds:
         _folds(canvas, ctx, body, x, y, a, b, theta, z, u, folds, stain)
     bud_prob = float(ctx.p("bud_prob", 0.0))
+    buds = None
     if body and bud_prob > 0:
-        _buds(canvas, ctx, body, membrane, x, y, a, b, theta, z, u, bud_prob, prof, stain)
+        buds = _buds(canvas, ctx, body, membrane, x, y, a, b, theta, z, u, bud_prob, prof,
+                     stain)
+    capsule = ctx.cls("capsule")
+    cap_um = ctx.p("capsule_um", None)
+    if capsule and isinstance(cap_um, list) and len(cap_um) == 2:
+        _capsules(canvas, ctx, capsule, x, y, a, b, theta, z, coeffs, u, cap_um, buds)
     nucleus = ctx.cls("nucleus")
     if nucleus:
         nf = float(ctx.p("nucleus_frac", 0.2)) * (0.85 + 0.3 * u[:, 12])
@@ -96,6 +131,76 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     bac = ctx.cls("bacterium")
     if bac and n_bac:
         _adherent(canvas, ctx, bac, x, y, a, b, theta, z, u, n_bac)
+    grain = ctx.cls("grain")
+    rate = float(ctx.p("grains_per_100um2", 0.0))
+    if grain and rate > 0:
+        _grains(canvas, ctx, grain, rate, [c for c in (body, membrane, capsule) if c],
+                float(z.mean()))
+
+
+Buds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+             np.ndarray, np.ndarray]
+"""Each bud's x, y, semi-axes, angle, outline harmonics, depth and its mother's index."""
+
+
+def _capsules(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
+              a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray,
+              coeffs: np.ndarray, u: np.ndarray, cap_um: list, buds: Buds | None) -> None:
+    """A polysaccharide capsule around each cell (and a thinner one around its bud): a
+    uniform gel of its own thickness per cell, rounder than the cell (the same thickness
+    all round), its outline following the cell's own harmonics, halved. Being almost
+    water it is nearly invisible; what shows it is the negative stain it keeps out."""
+    lo, hi = float(cap_um[0]), float(cap_um[1])
+    cu = children(ctx.seed ^ 0xCA95, u[:, 3], 1, 1)[:, 0]
+    t = lo * (hi / lo) ** cu
+    label = ctx.pop.label + "-capsule"
+    draw_cells(canvas, cls, x, y, a + t, b + t, theta, coeffs * 0.5, z_um=z, profile="flat",
+               label=label)
+    if buds is not None:
+        bx, by, ba, bb, bth, bc, bz, mother = buds
+        tb = 0.6 * t[mother]
+        draw_cells(canvas, cls, bx, by, ba + tb, bb + tb, bth, bc * 0.5, z_um=bz,
+                   profile="flat", label=label)
+
+
+def _grains(canvas: Canvas, ctx: Ctx, cls: str, rate: float, exclude: list[str],
+            z: float) -> None:
+    """Grains of a negative stain's film (colloidal carbon or dye clumps, 0.2–0.8 µm) at
+    `rate` per 100 µm², everywhere the cells and their capsules have not excluded it: a
+    grain is dropped where those classes already cover its centre pixel."""
+    w = canvas.window
+    spacing = _grain_spacing(rate)
+    per = GRAINS_PER_SITE
+    gx, gy, gu, weight = lattice_points(w, ctx.seed ^ 0x1A4, spacing, 1.0, 2 + 3 * per,
+                                        max_cells=GRAIN_SITES)
+    if gx.size == 0:
+        return
+    uu = gu[:, 2:].reshape(gx.size, per, 3)
+    px = (gx[:, None] + (uu[..., 0] - 0.5) * spacing).ravel()
+    py = (gy[:, None] + (uu[..., 1] - 0.5) * spacing).ravel()
+    r = (0.1 * 4.0 ** uu[..., 2]).ravel()  # log-uniform 0.1–0.4 µm radius
+    layer = int(canvas.layer_of(np.asarray(z)))
+    cover = None
+    for c in exclude:
+        m = canvas.amounts.get((layer, c))
+        if m is not None:
+            cover = m.copy() if cover is None else cover + m
+    ix, iy = w.to_px(px, py)
+    inside = (ix >= 0) & (ix < w.width) & (iy >= 0) & (iy < w.height)
+    if cover is not None:  # the grain's centre and its four extremes lie in the film
+        rp = r / w.px_um
+        for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):
+            cx = np.clip(ix + dx * rp, 0, w.width - 1).astype(np.int64)
+            cy = np.clip(iy + dy * rp, 0, w.height - 1).astype(np.int64)
+            inside &= cover[cy * w.width + cx] < 0.02
+    keep_weight = canvas.weight
+    canvas.weight = weight
+    try:
+        draw(canvas, cls, px[inside], py[inside], r[inside], r[inside] * 0.85,
+             (np.pi * uu[..., 2]).ravel()[inside], z_um=z, profile="dome",
+             label=ctx.pop.label + "-grain")
+    finally:
+        canvas.weight = keep_weight
 
 
 def _folds(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray, a: np.ndarray,
@@ -137,10 +242,10 @@ def _folds(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray, a: 
 
 def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarray,
           y: np.ndarray, a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray,
-          u: np.ndarray, bud_prob: float, prof: str, stain: np.ndarray) -> None:
+          u: np.ndarray, bud_prob: float, prof: str, stain: np.ndarray) -> Buds:
     """Budding yeast: a daughter of 0.3–0.8 the mother's size at one pole (or near it), its
     own irregular outline and wall; older mothers carry bud scars (small raised rings on
-    the wall)."""
+    the wall). Returns the buds' geometry (for their capsules)."""
     has = u[:, 16] < bud_prob
     bsize = 0.3 + 0.5 * u[has, 17]
     pole = theta[has] + np.pi * (u[has, 18] > 0.5) + (u[has, 19] - 0.5) * 0.7
@@ -158,6 +263,8 @@ def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarr
                z_um=z[has], profile=prof,
                amount=float(ctx.p("body_amount", 1.0)) * stain[has] * 0.9,
                label=ctx.pop.label + "-bud")
+    geometry = (bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc, z[has],
+                np.nonzero(has)[0])
     if membrane:
         draw_cells(canvas, membrane, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
                    z_um=z[has], profile="rim",
@@ -176,6 +283,7 @@ def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarr
             sy = np.repeat(y, scars) + rr * np.sin(ang)
             draw(canvas, membrane, sx[on], sy[on], 0.45, 0.45, z_um=np.repeat(z, scars)[on],
                  profile="rim", amount=0.9, label=ctx.pop.label + "-scar")
+    return geometry
 
 
 def _adherent(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
