@@ -69,6 +69,17 @@ def cultured(canvas: Canvas, ctx: Ctx) -> None:
     if actin:
         draw_cells(canvas, actin, x, y, a, b, th, coeffs, z_um=za, profile="cortex",
                    amount=0.9 * level, label=lab + "-cortex")
+    # the fibres, the mitochondria and the nucleus lie inside each cell's ellipse: only
+    # cells whose ellipse reaches the window need them (the lattice margin covers the
+    # irregular outline, up to ~1.7 times the ellipse, which is drawn for every cell)
+    w = ctx.window
+    reach = a + 2.0
+    near = ((x + reach > w.x0_um) & (x - reach < w.x0_um + w.width_um)
+            & (y + reach > w.y0_um) & (y - reach < w.y0_um + w.height_um))
+    x, y, u, a, b, th, c, s = x[near], y[near], u[near], a[near], b[near], th[near], \
+        c[near], s[near]
+    nx, ny, rn, level, coeffs = nx[near], ny[near], rn[near], level[near], coeffs[near]
+    if actin:
         _stress_fibres(canvas, ctx, actin, x, y, a, b, th, coeffs, za, u, nf, level)
     if mito:
         _mitochondria(canvas, ctx, mito, nx, ny, rn, a, b, th, zm, u, nt, level)
