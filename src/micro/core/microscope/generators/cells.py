@@ -165,7 +165,7 @@ def _capsules(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
 
 def _grains(canvas: Canvas, ctx: Ctx, cls: str, rate: float, exclude: list[str],
             z: float) -> None:
-    """Grains of a negative stain's film (colloidal carbon or dye clumps, 0.2–0.8 µm) at
+    """Grains of a negative stain's film (colloidal carbon or dye clumps, 0.25–1 µm) at
     `rate` per 100 µm², everywhere the cells and their capsules have not excluded it: a
     grain is dropped where those classes already cover its centre pixel."""
     w = canvas.window
@@ -178,7 +178,7 @@ def _grains(canvas: Canvas, ctx: Ctx, cls: str, rate: float, exclude: list[str],
     uu = gu[:, 2:].reshape(gx.size, per, 3)
     px = (gx[:, None] + (uu[..., 0] - 0.5) * spacing).ravel()
     py = (gy[:, None] + (uu[..., 1] - 0.5) * spacing).ravel()
-    r = (0.1 * 4.0 ** uu[..., 2]).ravel()  # log-uniform 0.1–0.4 µm radius
+    r = (0.12 * 4.0 ** uu[..., 2]).ravel()  # log-uniform 0.12–0.48 µm radius
     layer = int(canvas.layer_of(np.asarray(z)))
     cover = None
     for c in exclude:
