@@ -358,6 +358,7 @@ def test_lognormal_sizes_have_the_asked_mean_and_spread() -> None:
 
 @pytest.mark.parametrize(("specimen", "px"), [("blood-smear", 0.3), ("blood-smear", 1.0),
                                               ("cheek-cells", 0.5),
+                                              ("cryptococcus-india-ink", 0.3),
                                               ("cultured-cells-fluorescence", 0.3)])
 def test_overlapping_windows_agree(catalog: Catalog, specimen: str, px: float) -> None:
     """Two windows that overlap show the same cells where they overlap (the packing, the
