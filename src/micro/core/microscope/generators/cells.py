@@ -152,7 +152,7 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
             eth.append(bth)
             owner.append(mother)
         ells = tuple(np.concatenate(v) for v in (ex, ey, ea, eb, eth, owner))
-        _grains(canvas, ctx, grain, rate, ells, x, y, float(z.mean()))
+        _grains(canvas, ctx, grain, rate, ells, float(z.mean()))
 
 
 Buds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -184,12 +184,12 @@ def _capsules(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
 
 
 def _grains(canvas: Canvas, ctx: Ctx, cls: str, rate: float, ells: tuple[np.ndarray, ...],
-            x: np.ndarray, y: np.ndarray, z: float) -> None:
+            z: float) -> None:
     """Grains of a negative stain's film (colloidal carbon or dye clumps, 0.25–1 µm) at
     `rate` per 100 µm², everywhere outside the exclusion ellipses `ells` (x, y, a, b,
-    angle, index of the owning cell at x, y). Each cell sits in its own lattice cell, so a
-    grain is tested only against the cells of the lattice cells around it: the same
-    answer in every window."""
+    angle, index of the owning cell): each grain is tested against the ellipses
+    themselves, not against what the canvas holds, so every window gives the same
+    answer."""
     w = canvas.window
     spacing = _grain_spacing(rate)
     per = GRAINS_PER_SITE
@@ -206,39 +206,35 @@ def _grains(canvas: Canvas, ctx: Ctx, cls: str, rate: float, ells: tuple[np.ndar
     pad = 0.5 / w.px_um + 1.0  # grains just outside still reach in
     free = (ix >= -pad) & (ix < w.width + pad) & (iy >= -pad) & (iy < w.height + pad)
     ex, ey, ea, eb, eth, owner = ells
-    if ex.size:
-        cell = ctx.spacing()
-        ci = np.floor(x / cell).astype(np.int64)  # the lattice cell of each cell
-        cj = np.floor(y / cell).astype(np.int64)
-        i0, j0 = int(ci.min()), int(cj.min())
-        ni, nj = int(ci.max()) - i0 + 1, int(cj.max()) - j0 + 1
-        slot = np.zeros(ex.size, dtype=np.int64)  # a cell's own ellipse, then its bud's
-        slot[x.size:] = 1
-        table = np.full((2, nj, ni), -1, dtype=np.int64)
-        table[slot, cj[owner] - j0, ci[owner] - i0] = np.arange(ex.size)
-        reach = float(np.max(np.hypot(ex - x[owner], ey - y[owner]) + np.maximum(ea, eb)))
-        # (a jitter above 1 lets a cell stray into the next lattice cell)
-        k = int(np.ceil(reach / cell)) + (1 if float(ctx.p("jitter", 1.0)) > 1.0 else 0)
-        idx = np.nonzero(free)[0]
-        qx, qy, qr = px[idx], py[idx], r[idx]
-        gi = np.floor(qx / cell).astype(np.int64) - i0
-        gj = np.floor(qy / cell).astype(np.int64) - j0
-        c, s = np.cos(eth), np.sin(eth)
-        out = np.zeros(idx.size, dtype=bool)
-        flat_table = table.reshape(2, -1)
-        for dj in range(-k, k + 1):
-            for di in range(-k, k + 1):
-                ti, tj = gi + di, gj + dj
-                inb = np.nonzero((ti >= 0) & (ti < ni) & (tj >= 0) & (tj < nj))[0]
-                cand = flat_table[:, tj[inb] * ni + ti[inb]]  # (2, m): cell, bud
-                for e in cand:
-                    ok = e >= 0
-                    g, q = inb[ok], e[ok]
-                    dx, dy = qx[g] - ex[q], qy[g] - ey[q]
-                    along = (dx * c[q] + dy * s[q]) / (ea[q] + qr[g])
-                    across = (-dx * s[q] + dy * c[q]) / (eb[q] + qr[g])
-                    out[g[along * along + across * across < 1.0]] = True
-        free[idx[out]] = False
+    if ex.size and free.any():
+        # each ellipse looks only at the grain sites under its bounding box (the grains of
+        # a site lie within half a spacing of it): pairs (ellipse, site) then (…, grain)
+        si = np.floor(gx / spacing).astype(np.int64)
+        sj = np.floor(gy / spacing).astype(np.int64)
+        i0, j0 = int(si.min()), int(sj.min())
+        ni, nj = int(si.max()) - i0 + 1, int(sj.max()) - j0 + 1
+        site = np.full(ni * nj, -1, dtype=np.int64)
+        site[(sj - j0) * ni + (si - i0)] = np.arange(gx.size)
+        ext = np.maximum(ea, eb) + 0.5 + spacing / 2  # + the largest grain
+        bi0 = np.clip(np.floor((ex - ext) / spacing).astype(np.int64) - i0, 0, ni)
+        bi1 = np.clip(np.floor((ex + ext) / spacing).astype(np.int64) - i0 + 1, 0, ni)
+        bj0 = np.clip(np.floor((ey - ext) / spacing).astype(np.int64) - j0, 0, nj)
+        bj1 = np.clip(np.floor((ey + ext) / spacing).astype(np.int64) - j0 + 1, 0, nj)
+        wi, wj = bi1 - bi0, bj1 - bj0
+        count = wi * wj
+        e = np.repeat(np.arange(ex.size), count)
+        k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        ti = bi0[e] + k % np.maximum(wi[e], 1)
+        tj = bj0[e] + k // np.maximum(wi[e], 1)
+        st = site[tj * ni + ti]
+        e, st = e[st >= 0], st[st >= 0]
+        g = (st[:, None] * per + np.arange(per)[None, :]).ravel()
+        e = np.repeat(e, per)
+        dx, dy = px[g] - ex[e], py[g] - ey[e]
+        c, s = np.cos(eth[e]), np.sin(eth[e])
+        along = (dx * c + dy * s) / (ea[e] + r[g])
+        across = (-dx * s + dy * c) / (eb[e] + r[g])
+        free[g[along * along + across * across < 1.0]] = False
     keep_weight = canvas.weight
     canvas.weight = weight
     try:
