@@ -223,6 +223,103 @@ def test_gram_positive_darker_than_gram_negative(catalog: Catalog) -> None:
     assert pos < neg - 20, (pos, neg)
 
 
+def test_endospores_are_green_in_pink_rods(catalog: Catalog) -> None:
+    """Schaeffer–Fulton in the recommended 100× view: the spores (inside rods and free)
+    read malachite green — G clearly above R on the decoded image — and the vegetative
+    rods away from their spores read safranin pink-red, R clearly above G. The spore
+    displaces the rod's cytoplasm, so no safranin lies under it."""
+    _, lab, img = _render(catalog, "bacillus-endospores")
+    inner, free, rod = lab["bacillus-spore"], lab["free-spore"], lab["bacillus"]
+    near_spore = ndimage.binary_dilation(inner > 0.01, iterations=3)
+    regions = {"spore": inner > 0.6 * inner.max(), "free": free > 0.6 * free.max(),
+               "rod": (rod > 0.6 * rod.max()) & ~near_spore}
+    mean = {k: img[m].mean(axis=0) for k, m in regions.items()}
+    for k, m in regions.items():
+        assert m.sum() > 50, (k, int(m.sum()))
+    for k in ("spore", "free"):
+        r, g, _ = mean[k]
+        assert g > r + 25, (k, mean[k].round().tolist())
+    r, g, _ = mean["rod"]
+    assert r > g + 40, mean["rod"].round().tolist()
+    # the rod's own amount where its spore sits is a thin sporangium, not the full cell
+    centre = inner > 0.9 * inner.max()
+    assert np.median(rod[centre]) < 0.35 * np.percentile(rod[rod > 0], 90)
+
+
+@pytest.mark.parametrize("objective", [40, 100])
+def test_india_ink_leaves_capsules_as_clear_halos(catalog: Catalog, objective: int) -> None:
+    """Negative stain: the film of ink is dark grey-black (under 45 % of the halo's
+    brightness) and granular (its grains are darker than the film between them); the
+    capsule between cell and ink is a clear halo (near glass-white), no grain lies in it,
+    and the capsules differ in thickness from cell to cell (1–10 µm, Zaragoza 2009)."""
+    extra = {"oil": "on"} if objective == 100 else {}
+    s, lab, img = _render(catalog, "cryptococcus-india-ink", objective=objective, **extra)
+    grey = img.mean(axis=2)
+    cap, grain = lab["cryptococcus-capsule"], lab["cryptococcus-grain"]
+    cell = lab["cryptococcus"] + lab["cryptococcus-bud"]
+    halo = (cap > 0.5) & ~ndimage.binary_dilation(cell > 0.01, iterations=2)
+    film = ~ndimage.binary_dilation(cap > 0.01, iterations=3)
+    assert halo.sum() > 500 and film.sum() > 5000
+    h, f = float(np.median(grey[halo])), float(np.median(grey[film]))
+    assert h > 215 and f < 0.45 * h, (h, f)
+    r, g, b = img[film].mean(axis=0)
+    assert max(r, g, b) - min(r, g, b) < 40  # grey-black, not a coloured dye
+    assert float(grain[cap > 0.5].max(initial=0.0)) < 0.1 * float(grain.max())
+    dots = grain > 0.5 * grain.max()
+    between = film & ~ndimage.binary_dilation(grain > 0.01, iterations=1)
+    assert dots.sum() > 100
+    assert np.median(grey[dots]) < np.median(grey[between]) - 12
+    # halo width from cell to ink edge, per cell: equivalent radii of capsule minus cell
+    widths = []
+    for rp in _components(np.minimum(cap, 1.0), 0.5):
+        inner = float((cell[rp.slice][rp.image] > 0.5 * cell.max()).sum())
+        widths.append((np.sqrt(rp.area) - np.sqrt(inner)) / np.sqrt(np.pi) * s.px_um)
+    assert len(widths) >= 5
+    assert 0.8 <= min(widths) and max(widths) <= 11 and max(widths) > 2 * min(widths), widths
+
+
+# --------------------------------------------------------------------------- cultured cells
+
+CULTURE_MODES = {"fluorescence": ("widefield-fluorescence", 40), "confocal": ("confocal-lsm", 63),
+                 "two-photon": ("two-photon", 25), "light-sheet": ("lattice-light-sheet", 25),
+                 "tirf": ("tirf", 100), "sted": ("sted-nanoscope", 100),
+                 "sim": ("sim-superres", 100)}
+
+
+@pytest.mark.parametrize("mode", sorted(CULTURE_MODES))
+def test_cultured_cells_show_their_three_labels_in_every_mode(catalog: Catalog,
+                                                               mode: str) -> None:
+    """At the default focus every fluorescence mode shows the mitochondrial network red,
+    the stress fibres green and the nuclei blue — each label brightest in its own channel
+    where its structure lies, the field between cells dark, nothing clipped. TIRF's
+    evanescent field (~0.1 µm) reaches only the ventral actin: the mitochondria and nuclei
+    0.6 µm above it stay dark."""
+    inst, obj = CULTURE_MODES[mode]
+    s, lab, img = _render(catalog, "cultured-cells-fluorescence", instrument=inst, mode=mode,
+                          objective=obj)
+    mito, nuc = lab["cell-mitochondria"], lab["cell-nucleus"]
+    fibre = lab["cell-actin"]
+    actin = fibre + lab["cell-cortex"] + lab["cell-mesh"] + lab["cell-adhesion"]
+    regions = {"mito": (mito > 0.3 * mito.max()) & (actin < 0.05 * actin.max()) & (nuc < 0.01),
+               "actin": (fibre > 0.3 * fibre.max()) & (nuc < 0.01),
+               "nucleus": nuc > 0.5 * nuc.max()}
+    mean = {k: img[m].mean(axis=0) for k, m in regions.items()}
+    assert all(m.sum() > 100 for m in regions.values())
+    assert (img >= 254).mean() < 0.01
+    far = ~ndimage.binary_dilation(lab["cell"] > 0.01, iterations=5)
+    if far.sum() > 1000:
+        assert img[far].mean() < 6
+    r, g, _ = mean["actin"]
+    assert g > 20 and g > 2 * r, mean["actin"]
+    if mode == "tirf":
+        assert mean["mito"][0] < 5 and mean["nucleus"][2] < 5
+        return
+    r, g, b = mean["mito"]
+    assert r > 40 and r > 3 * max(g, b), mean["mito"]
+    r, g, b = mean["nucleus"]
+    assert b > 12 and b > 3 * r, mean["nucleus"]
+
+
 # --------------------------------------------------------------------------- the machinery
 
 def test_texture_bank_is_uniform_and_smooth() -> None:
@@ -261,6 +358,7 @@ def test_lognormal_sizes_have_the_asked_mean_and_spread() -> None:
 
 @pytest.mark.parametrize(("specimen", "px"), [("blood-smear", 0.3), ("blood-smear", 1.0),
                                               ("cheek-cells", 0.5),
+                                              ("cryptococcus-india-ink", 0.3),
                                               ("cultured-cells-fluorescence", 0.3)])
 def test_overlapping_windows_agree(catalog: Catalog, specimen: str, px: float) -> None:
     """Two windows that overlap show the same cells where they overlap (the packing, the

@@ -100,14 +100,16 @@ def test_structure_colour_matches_the_table(cat: Catalog, stain: str, specimen: 
 
 def test_he_red_cells_are_the_reddest_eosin_structure(cat: Catalog) -> None:
     """H&E red cells (table: 225, 80, 90) with the Ruifrok–Johnston eosin vector that rgb2hed
-    needs cannot reach the table's orange (ΔE ≈ 17, see he.json): check what can be, that
-    they are red (R far above G), more saturated than eosin-pink cytoplasm, and that the
-    haemoglobin makes them absorb more blue than cytoplasm does."""
+    needs cannot reach the table's orange: the table needs a blue OD of ~0.93, eosin gives
+    0.11 per unit and one red cell's haemoglobin 0.32, so the best over every eosin and
+    haematoxylin uptake is ΔE2000 16.6 (e 0.52, h 0.04; computed by Beer–Lambert through
+    this display). Check what can be: ΔE ≤ 17, red (R far above G), more saturated than
+    eosin-pink cytoplasm, and the haemoglobin absorbing more blue than cytoplasm does."""
     rbc = swatch(cat, "he", "liver-he", "rbc")
     cyto = swatch(cat, "he", "liver-he", "cytoplasm")
     assert rbc[0] > 200 and rbc[0] - rbc[1] > 90
     assert rbc[1] < cyto[1] and rbc[2] < cyto[2]
-    assert delta_e(rbc, (225, 80, 90)) <= 18.0
+    assert delta_e(rbc, (225, 80, 90)) <= 17.0
 
 
 def test_gram_positive_darker_than_gram_negative(cat: Catalog) -> None:

@@ -153,5 +153,26 @@ def _rods(canvas: Canvas, ctx: Ctx, body: str, px: np.ndarray, py: np.ndarray,
         sx = px[has] + shift * np.cos(th[has])
         sy = py[has] + shift * np.sin(th[has])
         ss = 0.9 + 0.2 * mu[has, 0]
-        draw(canvas, spore, sx, sy, W[has] * 0.6 * ss, W[has] * 0.42 * ss, th[has],
-             z_um=z[has], profile="dome", amount=1.2, label=lab + "-spore")
+        sa, sb = W[has] * 0.6 * ss, W[has] * 0.42 * ss
+        # the spore displaces the mother cell's cytoplasm: no safranin where it lies, only
+        # the thin sporangium around it (Schaeffer–Fulton: green ovals inside pink rods)
+        _displace(canvas, body, sx, sy, sa, sb, th[has], z[has], amt[has], lab)
+        draw(canvas, spore, sx, sy, sa, sb, th[has], z_um=z[has], profile="dome",
+             amount=float(ctx.p("spore_amount", 1.0)), label=lab + "-spore")
+
+
+def _displace(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a: np.ndarray,
+              b: np.ndarray, th: np.ndarray, z: np.ndarray, amount: np.ndarray,
+              label: str) -> None:
+    """Remove `cls` (and its label) where an inclusion of semi-axes a, b sits: the dome of
+    the inclusion is taken out of the dome of the cell around it, never below zero."""
+    hole = Canvas(canvas.window, canvas.layer_z_um, canvas.structures, canvas.weight)
+    draw(hole, cls, x, y, a, b, th, z_um=z, profile="dome", amount=amount, label=label)
+    for key, m in hole.amounts.items():
+        acc = canvas.amounts.get(key)
+        if acc is not None:
+            np.maximum(acc - m, 0.0, out=acc)
+    for key, m in hole.labels.items():
+        acc = canvas.labels.get(key)
+        if acc is not None:
+            np.maximum(acc - m, 0.0, out=acc)

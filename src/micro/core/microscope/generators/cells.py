@@ -2,7 +2,8 @@
 ellipse, or a rounded irregular polygon for a flat squame), size (log-normal), stain uptake
 and texture, an optional refractile wall that follows the outline, a textured nucleus,
 folds, buds with bud scars, vacuoles, granules and bacteria stuck to the surface, placed on
-the slide's jittered lattice."""
+the slide's jittered lattice; optionally a polysaccharide capsule around each cell and the
+grains of a negative stain's film, which lie everywhere except in the cells and capsules."""
 
 from __future__ import annotations
 
@@ -10,11 +11,36 @@ import numpy as np
 
 from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, polygon, uptake
 from micro.core.microscope.generators.blood import children
+from micro.core.microscope.lattice import MAX_CELLS, lattice_points
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
+GRAIN_SITES = 12_000
+"""Lattice sites of negative-stain grains drawn at most per view; a wider field draws every
+k-th site with weight k² (its grains are then far below a pixel, and the weight keeps their
+area-averaged darkness)."""
+GRAINS_PER_SITE = 8
 
-@generator("cells")
+
+def _grain_spacing(rate: float) -> float:
+    """Lattice spacing (µm) of grain sites for `rate` grains per 100 µm²."""
+    return float(np.sqrt(GRAINS_PER_SITE * 100.0 / rate))
+
+
+def _cost(ctx: Ctx) -> float:
+    """Stamps per lattice candidate: the cell, plus its share of the stain grains."""
+    rate = float(ctx.pop.params.get("grains_per_100um2", 0.0))
+    if rate <= 0:
+        return 1.0
+    w = ctx.window
+    spacing = ctx.spacing()
+    cand = min((w.width_um / spacing + 2) * (w.height_um / spacing + 2), 2 * MAX_CELLS)
+    g = _grain_spacing(rate)
+    sites = min((w.width_um / g + 2) * (w.height_um / g + 2), GRAIN_SITES * 1.3)
+    return 1.0 + sites * GRAINS_PER_SITE / max(cand, 1.0)
+
+
+@generator("cells", cost=_cost)
 def cells(canvas: Canvas, ctx: Ctx) -> None:
     """Params: aspect (max elongation), profile (body thickness profile), presence (fraction
     of lattice sites occupied), cv (size spread, log-normal within size_um), irregularity
@@ -23,7 +49,10 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     nucleus_frac, nucleus_offset, nucleus_aspect, nucleolus (bool), granules, granule_um,
     organelles (per cell, part 'organelle'), organelle_um [len, width], adherent (bacteria
     per cell, part 'bacterium'), bud_prob and scars (budding yeast, part 'membrane' for the
-    wall and the scars), body_amount, nucleus_amount, membrane_amount, jitter."""
+    wall and the scars), capsule_um ([min, max] thickness of a capsule, part 'capsule',
+    log-uniform per cell; buds get 0.6 of their mother's), grains_per_100um2 (negative
+    stain grains, part 'grain', outside every cell and capsule), body_amount,
+    nucleus_amount, membrane_amount, jitter."""
     n_gran = int(ctx.p("granules", 0))
     n_org = int(ctx.p("organelles", 0))
     slots = 48 + 3 * n_gran + 3 * n_org
@@ -65,8 +94,16 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     if body and folds:
         _folds(canvas, ctx, body, x, y, a, b, theta, z, u, folds, stain)
     bud_prob = float(ctx.p("bud_prob", 0.0))
+    buds = None
     if body and bud_prob > 0:
-        _buds(canvas, ctx, body, membrane, x, y, a, b, theta, z, u, bud_prob, prof, stain)
+        buds = _buds(canvas, ctx, body, membrane, x, y, a, b, theta, z, u, bud_prob, prof,
+                     stain)
+    capsule = ctx.cls("capsule")
+    cap_um = ctx.p("capsule_um", None)
+    t_cap = np.zeros(x.size)
+    if capsule and isinstance(cap_um, list) and len(cap_um) == 2:
+        t_cap = _capsules(canvas, ctx, capsule, x, y, a, b, theta, z, coeffs, u, cap_um,
+                          buds)
     nucleus = ctx.cls("nucleus")
     if nucleus:
         nf = float(ctx.p("nucleus_frac", 0.2)) * (0.85 + 0.3 * u[:, 12])
@@ -96,6 +133,116 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     bac = ctx.cls("bacterium")
     if bac and n_bac:
         _adherent(canvas, ctx, bac, x, y, a, b, theta, z, u, n_bac)
+    grain = ctx.cls("grain")
+    rate = float(ctx.p("grains_per_100um2", 0.0))
+    if grain and rate > 0:
+        # what keeps the film out: each cell with its capsule, and its bud with the bud's
+        # (outlines within their harmonics' reach: 3.5 × the irregularity, + 0.2 µm)
+        grow = 1.0 + 3.5 * irr * 1.4
+        ex, ey = [x], [y]
+        ea, eb = [(a + t_cap) * grow + 0.2], [(b + t_cap) * grow + 0.2]
+        eth, owner = [theta], [np.arange(x.size)]
+        if buds is not None:
+            bx, by, ba, bb, bth, _, _, mother = buds
+            tb = 0.6 * t_cap[mother]
+            ex.append(bx)
+            ey.append(by)
+            ea.append((ba + tb) * 1.2 + 0.2)
+            eb.append((bb + tb) * 1.2 + 0.2)
+            eth.append(bth)
+            owner.append(mother)
+        ells = tuple(np.concatenate(v) for v in (ex, ey, ea, eb, eth, owner))
+        _grains(canvas, ctx, grain, rate, ells, float(z.mean()))
+
+
+Buds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+             np.ndarray, np.ndarray]
+"""Each bud's x, y, semi-axes, angle, outline harmonics, depth and its mother's index."""
+
+
+def _capsules(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,
+              a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray,
+              coeffs: np.ndarray, u: np.ndarray, cap_um: list, buds: Buds | None
+              ) -> np.ndarray:
+    """A polysaccharide capsule around each cell (and a thinner one around its bud): a
+    uniform gel of its own thickness per cell, rounder than the cell (the same thickness
+    all round), its outline following the cell's own harmonics, halved. Being almost
+    water it is nearly invisible; what shows it is the negative stain it keeps out.
+    Returns each cell's capsule thickness (µm)."""
+    lo, hi = float(cap_um[0]), float(cap_um[1])
+    cu = children(ctx.seed ^ 0xCA95, u[:, 3], 1, 1)[:, 0]
+    t = lo * (hi / lo) ** cu
+    label = ctx.pop.label + "-capsule"
+    draw_cells(canvas, cls, x, y, a + t, b + t, theta, coeffs * 0.5, z_um=z, profile="flat",
+               label=label)
+    if buds is not None:
+        bx, by, ba, bb, bth, bc, bz, mother = buds
+        tb = 0.6 * t[mother]
+        draw_cells(canvas, cls, bx, by, ba + tb, bb + tb, bth, bc * 0.5, z_um=bz,
+                   profile="flat", label=label)
+    return t
+
+
+def _grains(canvas: Canvas, ctx: Ctx, cls: str, rate: float, ells: tuple[np.ndarray, ...],
+            z: float) -> None:
+    """Grains of a negative stain's film (colloidal carbon or dye clumps, 0.25–1 µm) at
+    `rate` per 100 µm², everywhere outside the exclusion ellipses `ells` (x, y, a, b,
+    angle, index of the owning cell): each grain is tested against the ellipses
+    themselves, not against what the canvas holds, so every window gives the same
+    answer."""
+    w = canvas.window
+    spacing = _grain_spacing(rate)
+    per = GRAINS_PER_SITE
+    # a site's grains scatter up to half a spacing around it: sites that far outside count
+    gx, gy, gu, weight = lattice_points(w, ctx.seed ^ 0x1A4, spacing, spacing / 2 + 1.5,
+                                        2 + 3 * per, max_cells=GRAIN_SITES)
+    if gx.size == 0:
+        return
+    uu = gu[:, 2:].reshape(gx.size, per, 3)
+    px = (gx[:, None] + (uu[..., 0] - 0.5) * spacing).ravel()
+    py = (gy[:, None] + (uu[..., 1] - 0.5) * spacing).ravel()
+    r = (0.12 * 4.0 ** uu[..., 2]).ravel()  # log-uniform 0.12–0.48 µm radius
+    ix, iy = w.to_px(px, py)
+    pad = 0.5 / w.px_um + 1.0  # grains just outside still reach in
+    free = (ix >= -pad) & (ix < w.width + pad) & (iy >= -pad) & (iy < w.height + pad)
+    ex, ey, ea, eb, eth, owner = ells
+    if ex.size and free.any():
+        # each ellipse looks only at the grain sites under its bounding box (the grains of
+        # a site lie within half a spacing of it): pairs (ellipse, site) then (…, grain)
+        si = np.floor(gx / spacing).astype(np.int64)
+        sj = np.floor(gy / spacing).astype(np.int64)
+        i0, j0 = int(si.min()), int(sj.min())
+        ni, nj = int(si.max()) - i0 + 1, int(sj.max()) - j0 + 1
+        site = np.full(ni * nj, -1, dtype=np.int64)
+        site[(sj - j0) * ni + (si - i0)] = np.arange(gx.size)
+        ext = np.maximum(ea, eb) + 0.5 + spacing / 2  # + the largest grain
+        bi0 = np.clip(np.floor((ex - ext) / spacing).astype(np.int64) - i0, 0, ni)
+        bi1 = np.clip(np.floor((ex + ext) / spacing).astype(np.int64) - i0 + 1, 0, ni)
+        bj0 = np.clip(np.floor((ey - ext) / spacing).astype(np.int64) - j0, 0, nj)
+        bj1 = np.clip(np.floor((ey + ext) / spacing).astype(np.int64) - j0 + 1, 0, nj)
+        wi, wj = bi1 - bi0, bj1 - bj0
+        count = wi * wj
+        e = np.repeat(np.arange(ex.size), count)
+        k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        ti = bi0[e] + k % np.maximum(wi[e], 1)
+        tj = bj0[e] + k // np.maximum(wi[e], 1)
+        st = site[tj * ni + ti]
+        e, st = e[st >= 0], st[st >= 0]
+        g = (st[:, None] * per + np.arange(per)[None, :]).ravel()
+        e = np.repeat(e, per)
+        dx, dy = px[g] - ex[e], py[g] - ey[e]
+        c, s = np.cos(eth[e]), np.sin(eth[e])
+        along = (dx * c + dy * s) / (ea[e] + r[g])
+        across = (-dx * s + dy * c) / (eb[e] + r[g])
+        free[g[along * along + across * across < 1.0]] = False
+    keep_weight = canvas.weight
+    canvas.weight = weight
+    try:
+        draw(canvas, cls, px[free], py[free], r[free], r[free] * 0.85,
+             (np.pi * uu[..., 2]).ravel()[free], z_um=z, profile="dome",
+             label=ctx.pop.label + "-grain")
+    finally:
+        canvas.weight = keep_weight
 
 
 def _folds(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray, a: np.ndarray,
@@ -137,10 +284,10 @@ def _folds(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray, a: 
 
 def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarray,
           y: np.ndarray, a: np.ndarray, b: np.ndarray, theta: np.ndarray, z: np.ndarray,
-          u: np.ndarray, bud_prob: float, prof: str, stain: np.ndarray) -> None:
+          u: np.ndarray, bud_prob: float, prof: str, stain: np.ndarray) -> Buds:
     """Budding yeast: a daughter of 0.3–0.8 the mother's size at one pole (or near it), its
     own irregular outline and wall; older mothers carry bud scars (small raised rings on
-    the wall)."""
+    the wall). Returns the buds' geometry (for their capsules)."""
     has = u[:, 16] < bud_prob
     bsize = 0.3 + 0.5 * u[has, 17]
     pole = theta[has] + np.pi * (u[has, 18] > 0.5) + (u[has, 19] - 0.5) * 0.7
@@ -158,6 +305,8 @@ def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarr
                z_um=z[has], profile=prof,
                amount=float(ctx.p("body_amount", 1.0)) * stain[has] * 0.9,
                label=ctx.pop.label + "-bud")
+    geometry = (bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc, z[has],
+                np.nonzero(has)[0])
     if membrane:
         draw_cells(canvas, membrane, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
                    z_um=z[has], profile="rim",
@@ -176,6 +325,7 @@ def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarr
             sy = np.repeat(y, scars) + rr * np.sin(ang)
             draw(canvas, membrane, sx[on], sy[on], 0.45, 0.45, z_um=np.repeat(z, scars)[on],
                  profile="rim", amount=0.9, label=ctx.pop.label + "-scar")
+    return geometry
 
 
 def _adherent(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndarray,

@@ -69,6 +69,17 @@ def cultured(canvas: Canvas, ctx: Ctx) -> None:
     if actin:
         draw_cells(canvas, actin, x, y, a, b, th, coeffs, z_um=za, profile="cortex",
                    amount=0.9 * level, label=lab + "-cortex")
+    # the fibres, the mitochondria and the nucleus lie inside each cell's ellipse: only
+    # cells whose ellipse reaches the window need them (the lattice margin covers the
+    # irregular outline, up to ~1.7 times the ellipse, which is drawn for every cell)
+    w = ctx.window
+    reach = a + 2.0
+    near = ((x + reach > w.x0_um) & (x - reach < w.x0_um + w.width_um)
+            & (y + reach > w.y0_um) & (y - reach < w.y0_um + w.height_um))
+    x, y, u, a, b, th, c, s = x[near], y[near], u[near], a[near], b[near], th[near], \
+        c[near], s[near]
+    nx, ny, rn, level, coeffs = nx[near], ny[near], rn[near], level[near], coeffs[near]
+    if actin:
         _stress_fibres(canvas, ctx, actin, x, y, a, b, th, coeffs, za, u, nf, level)
     if mito:
         _mitochondria(canvas, ctx, mito, nx, ny, rn, a, b, th, zm, u, nt, level)
@@ -117,6 +128,14 @@ def _stress_fibres(canvas: Canvas, ctx: Ctx, cls: str, x: np.ndarray, y: np.ndar
                                                                   0.0)
     base_y = np.repeat(y, nf) + off * np.cos(T) * along + np.where(arc, front * A * np.sin(T),
                                                                   0.0)
+    # ventral fibres run a third to all of their chord, anywhere along it: fibres of many
+    # lengths, not a comb of full-length lines (the digits of fu[:, 2] and fu[:, 3] beyond
+    # the ones that set angle and bend are independent uniforms)
+    full = span
+    span = np.where(arc, span, span * (0.35 + 0.65 * ((fu[:, 2] * 97.0) % 1.0) ** 0.7))
+    slide_along = (full - span) * (2.0 * ((fu[:, 3] * 89.0) % 1.0) - 1.0)
+    base_x = base_x + slide_along * np.cos(ang0)
+    base_y = base_y + slide_along * np.sin(ang0)
     t = (np.arange(seg)[None, :] + 0.5) / seg - 0.5
     a_k = ang0[:, None] + bend[:, None] * t
     step = (2 * span / seg)[:, None]
