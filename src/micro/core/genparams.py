@@ -445,6 +445,13 @@ class CellsParams(GeneratorParams):
     nucleolus: bool = Field(True, description="Draw a nucleolus (part 'nucleolus').")
     adherent: int = Field(0, ge=0, le=1000, description="Bacteria stuck to each cell (clue "
                           "cells; part 'adherent').")
+    capsule_um: Annotated[list[Annotated[float, Field(gt=0, le=50)]],
+                          Field(min_length=2, max_length=2)] | None = Field(
+        None, description="[min, max] capsule thickness, log-uniform per cell (part "
+        "'capsule'; buds get 0.6 of their mother's); none: no capsule.")
+    grains_per_100um2: float = Field(0.0, ge=0, le=1000, description="Negative-stain grains "
+                                     "per 100 µm² of film outside every cell and capsule "
+                                     "(part 'grain').")
 
 
 @params_for("bacteria")
@@ -466,6 +473,7 @@ class BacteriaParams(GeneratorParams):
     beaded: bool = Field(False, description="Stain in beads (acid-fast bacilli).")
     spore_frac: Share = Field(0.0, description="Share of cells with an endospore.")
     spore_pos: Literal["central", "subterminal", "terminal"] = "central"
+    spore_amount: Amount = Field(1.0, description="Amount of an endospore (part 'spore').")
     body_amount: Amount = 1.0
 
 
