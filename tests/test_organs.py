@@ -125,6 +125,39 @@ def test_liver_has_portal_triads_at_lobule_corners(catalog: Catalog) -> None:
     assert np.all(d > 300.0), d
 
 
+def test_cirrhosis_is_nodules_wrapped_in_septa(catalog: Catalog) -> None:
+    """Cirrhosis (Robbins, ch. 18): the whole parenchyma is regenerative nodules, 0.5–3 mm,
+    each completely surrounded by fibrous septa, with no central veins left inside them."""
+    px = 8.0
+    diam = []
+    for x0 in (0.0, 4000.0):
+        w = Window(x0, 0.0, px, 1000, 800)  # 8 × 6.4 mm
+        lab = _labels(catalog, "liver-fibrosis", w)
+        assert float(lab["central-vein"].max()) == 0.0
+        nodule = lab["nodule"] > 0.5
+        septum = lab["septum"] > 0.25
+        assert 0.15 < septum.mean() < 0.5, septum.mean()
+        comp, n = ndimage.label(nodule)
+        for k in range(1, n + 1):
+            c = comp == k
+            ys, xs = np.nonzero(c)
+            if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                    xs.max() == c.shape[1] - 1:
+                continue
+            d = 2 * np.sqrt(c.sum() / np.pi) * px / 1000.0  # mm
+            if d < 0.1:  # hepatocyte islands entrapped in a septum
+                continue
+            ring = ndimage.binary_dilation(c, iterations=2) & ~c
+            assert (ring & septum).sum() / ring.sum() > 0.97, (x0, ys.mean(), xs.mean())
+            diam.append(d)
+    diam = np.array(diam)
+    assert len(diam) >= 40, len(diam)
+    assert 0.5 <= np.median(diam) <= 1.2, np.median(diam)
+    assert diam.max() >= 1.4 and np.percentile(diam, 90) >= 0.9, np.sort(diam)
+    assert np.mean((diam >= 0.25) & (diam <= 3.2)) >= 0.85  # a few fragments are smaller
+    assert np.std(diam) / np.mean(diam) > 0.2  # sizes vary, unlike lobules
+
+
 # --------------------------------------------------------------------------- adipose
 
 def test_adipocyte_nuclei_sit_on_the_rim(catalog: Catalog) -> None:
