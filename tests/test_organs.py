@@ -79,6 +79,45 @@ def test_villi_lie_above_crypts(catalog: Catalog) -> None:
     assert np.median(np.nonzero(ext)[0]) > np.median(np.nonzero(mm)[0])
 
 
+# --------------------------------------------------------------------------- lung
+
+def test_alveoli_are_varied_sacs_with_thin_cellular_septa(catalog: Catalog) -> None:
+    """Alveoli vary in size (section diameters ~100–250 µm); septa are a few micrometres
+    thick; alveolar ducts show as septa ending free; type II pneumocytes sit on the septa."""
+    from skimage.morphology import skeletonize
+
+    px = 2.0
+    w = Window(-1500.0, 600.0, px, 800, 700)
+    lab = _labels(catalog, "lung", w)
+    air = lab["airspace"] > 0.5
+    sep = lab["alveolar-septum"] > 0.3
+    comp, n = ndimage.label(air)
+    d = []
+    for k in range(1, n + 1):
+        c = comp == k
+        ys, xs = np.nonzero(c)
+        if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                xs.max() == c.shape[1] - 1:
+            continue
+        d.append(2 * np.sqrt(c.sum() / np.pi) * px)
+    d = np.array(d)
+    assert len(d) >= 20, len(d)
+    assert 90.0 <= np.median(d) <= 260.0, np.median(d)
+    assert np.std(d) / np.mean(d) > 0.2
+    sk = skeletonize(sep)
+    thick = 2 * ndimage.distance_transform_edt(sep)[sk] * px
+    assert 3.0 <= np.median(thick) <= 12.0, np.median(thick)
+    nb = ndimage.convolve(sk.astype(int), np.ones((3, 3), int), mode="constant") - 1
+    ends = (sk & (nb == 1)).sum() / (w.width_um * w.height_um / 1e6)
+    assert ends >= 15.0, ends  # free septal tips along the alveolar ducts
+    t2 = lab["type-ii-pneumocyte"] > 0.3
+    comp2, n2 = ndimage.label(t2)
+    assert n2 >= 100, n2
+    near = ndimage.distance_transform_edt(~sep) * px <= 6.0
+    on = ndimage.maximum(near, comp2, range(1, n2 + 1))
+    assert np.mean(on) > 0.95
+
+
 # --------------------------------------------------------------------------- liver
 
 def test_hepatocyte_cords_converge_on_central_veins(catalog: Catalog) -> None:
