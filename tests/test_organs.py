@@ -61,6 +61,51 @@ def test_glomeruli_apart_and_inside_bowman_space(catalog: Catalog, x: float) -> 
         assert (ring & tubule).sum() / ring.sum() < 0.02
 
 
+def test_glomerulus_is_lobulated_capillary_loops(catalog: Catalog) -> None:
+    """At 40× pixels the tuft at the start position is lobules of open capillary loops
+    (3–8 µm lumina) around a mesangium free of lumina, notched by clefts of urinary space;
+    the macula densa lies against the capsule; proximal tubules have small lumina, distal
+    ones wide lumina."""
+    from skimage.morphology import convex_hull_image
+
+    px = 0.5
+    w = Window(-200.0, -200.0, px, 800, 800)
+    lab = _labels(catalog, "kidney-cortex", w)
+    tuft = lab["glomerulus"] > 0.5
+    comp, n = ndimage.label(tuft)
+    g = comp == int(np.argmax(ndimage.sum(tuft, comp, range(1, n + 1)))) + 1
+    lumen = (lab["capillary-lumen"] > 0.5) & g
+    lc, nl = ndimage.label(lumen)
+    d = 2 * np.sqrt(ndimage.sum(lumen, lc, range(1, nl + 1)) / np.pi) * px
+    assert nl >= 60 and 3.0 <= np.median(d) <= 8.0, (nl, np.median(d))
+    mes = (lab["mesangium"] > 0.5) & g
+    assert 0.03 < mes.sum() / g.sum() < 0.3
+    assert (mes & lumen).sum() == 0
+    hull = convex_hull_image(g)
+    notch, nn = ndimage.label(hull & ~g)
+    depth = ndimage.maximum(ndimage.distance_transform_edt(hull), notch, range(1, nn + 1))
+    assert (np.asarray(depth) * px >= 8.0).sum() >= 4  # clefts between the lobules
+    md = lab["macula-densa"] > 0.3
+    capsule = lab["bowman-capsule"] > 0.05
+    assert md.sum() > 50
+    assert np.median(ndimage.distance_transform_edt(~capsule)[md] * px) < 30.0
+    frac = {}
+    for name in ("proximal-tubule", "distal-tubule"):
+        m = lab[name] > 0.5
+        cc, nc = ndimage.label(m)
+        f = []
+        for k in range(1, nc + 1):
+            c = cc == k
+            ys, xs = np.nonzero(c)
+            if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                    xs.max() == c.shape[1] - 1:
+                continue
+            filled = ndimage.binary_fill_holes(c)
+            f.append((filled.sum() - c.sum()) / filled.sum())
+        frac[name] = float(np.mean(f))
+    assert frac["proximal-tubule"] < 0.12 < frac["distal-tubule"], frac
+
+
 # --------------------------------------------------------------------------- intestine
 
 def test_villi_lie_above_crypts(catalog: Catalog) -> None:
