@@ -316,6 +316,41 @@ def test_dicot_bundles_form_a_ring_monocot_bundles_are_scattered(catalog: Catalo
     assert scattered.min() < 0.3 * scattered.max()
 
 
+def test_smooth_muscle_nuclei_are_cigars_and_some_are_cut_across(catalog: Catalog) -> None:
+    """Longitudinal smooth-muscle nuclei are elongated (≥ 3.5 : 1), 8–30 µm long and fullest
+    in the middle — a cigar, not a bar of constant width; cross-cut fascicles show round
+    nuclei 2–5 µm across (Ross & Pawlina, ch. 11)."""
+    s, lab = _labels(catalog, "smooth-muscle")
+    nuc = lab["smooth-nucleus"] > 0.5
+    comp, n = ndimage.label(nuc)
+    long_, taper, round_ = [], [], []
+    for k, sl in enumerate(ndimage.find_objects(comp), start=1):
+        c = comp[sl] == k
+        ys, xs = np.nonzero(c)
+        if len(ys) < 6:
+            continue
+        P = np.column_stack([xs, ys]).astype(float) * s.px_um
+        P -= P.mean(axis=0)
+        ev, vec = np.linalg.eigh(np.cov(P.T))
+        a = P @ vec[:, 1]  # along the major axis
+        b = P @ vec[:, 0]
+        length = a.max() - a.min()
+        width = b.max() - b.min()
+        if length > 3.5 * width:
+            long_.append(length)
+            mid = np.abs(a) < 0.15 * length
+            end = np.abs(a) > 0.33 * length
+            if mid.sum() >= 3 and end.sum() >= 3:
+                taper.append(np.ptp(b[mid]) / max(np.ptp(b[end]), s.px_um))
+        elif length < 1.6 * width:
+            round_.append(2 * np.sqrt(len(ys) / np.pi) * s.px_um)
+    assert len(long_) >= 30 and 8.0 <= np.median(long_) <= 30.0, (len(long_),
+                                                                   np.median(long_))
+    assert np.median(taper) > 1.3, np.median(taper)  # a bar gives 1.0
+    assert len(round_) >= 10 and 2.0 <= np.median(round_) <= 5.0, (len(round_),
+                                                                    np.median(round_))
+
+
 # --------------------------------------------------------------------------- parcentricity
 
 @pytest.mark.parametrize(("specimen", "x", "y"), [("cardiac-muscle", 210.0, -140.0),
