@@ -163,6 +163,44 @@ def test_alveoli_are_varied_sacs_with_thin_cellular_septa(catalog: Catalog) -> N
     assert np.mean(on) > 0.95
 
 
+def test_villi_vary_and_the_wall_has_all_its_layers(catalog: Catalog) -> None:
+    """Villi differ in height and lean (some cut free of the wall, some grazed); each core
+    carries a lacteal; below the crypts: submucosa, inner circular and outer longitudinal
+    muscle, serosa, in that order; goblet cells in the epithelium."""
+    px = 2.0
+    w = Window(0.0, 150.0, px, 1800, 1050)  # centred: 3.6 × 2.1 mm, lumen to serosa
+    lab = _labels(catalog, "small-intestine", w)
+    villus = lab["villus"] > 0.5
+    comp, n = ndimage.label(villus)
+    height, lean = [], []
+    for k, sl in enumerate(ndimage.find_objects(comp), start=1):
+        c = comp[sl] == k
+        if c.sum() * px * px < 20000:  # a villus cut across, free in the lumen
+            continue
+        ys, xs = np.nonzero(c)
+        P = np.column_stack([xs, ys]) * px
+        _, vec = np.linalg.eigh(np.cov((P - P.mean(axis=0)).T))
+        lean.append(np.degrees(np.arctan2(vec[0, 1], vec[1, 1])))
+        height.append((sl[0].stop - sl[0].start) * px)
+    lean = (np.array(lean) + 90) % 180 - 90
+    height = np.array(height)
+    assert len(height) >= 15
+    assert np.std(height) / np.mean(height) > 0.2, height
+    assert np.std(lean) > 6.0 and lean.min() < -5 and lean.max() > 5, lean
+    assert n > len(height)  # and some small profiles: villi cut across or obliquely
+    lacteal = lab["lacteal"] > 0.5
+    assert lacteal.sum() > 2000 and (lacteal & ~villus).sum() == 0
+    depth = {}
+    for name in ("crypt", "submucosa", "circular-muscle", "longitudinal-muscle", "serosa"):
+        m = _mask(lab, name, 0.5)
+        assert m.sum() > 500, name
+        depth[name] = float(np.median(np.nonzero(m)[0]))
+    order = list(depth.values())
+    assert order == sorted(order), depth
+    goblets = ndimage.label(lab["goblet"] > 0.3)[1]
+    assert goblets / (w.width_um / 1000) >= 20, goblets
+
+
 # --------------------------------------------------------------------------- liver
 
 def test_hepatocyte_cords_converge_on_central_veins(catalog: Catalog) -> None:

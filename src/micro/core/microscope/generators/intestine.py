@@ -12,6 +12,7 @@ from micro.core.genparams import VilliParams
 from micro.core.memory import memoized
 from micro.core.microscope.generators.histology import (
     F32,
+    cells_at,
     grid,
     hash01,
     inside,
@@ -27,40 +28,97 @@ from micro.core.microscope.raster import Canvas, draw, value_noise
 from micro.core.microscope.registry import Ctx, generator
 
 EPI_UM = 26.0
+LEAN = 0.38
+"""Largest lean of the villi (radians), shared by neighbours."""
 
 
 def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: float,
-               height: float, width: float) -> np.ndarray:
+               height: float, width: float, core: bool = False
+               ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     """Signed distance (µm, negative inside) to the nearest villus. Villus k rises from
-    y = base towards −y; its height varies ±30 %, its width ±20 %, its profile from a
-    finger (parallel sides) to a leaf (widest in the middle), and its axis leans and bends."""
+    y = base towards −y along an axis that leans (neighbours lean alike: the villi are
+    packed) and bends; its height varies ±35 %, its width ±30 %, its profile from a finger
+    (parallel sides) to a leaf (widest in the middle). With `core`, also the signed
+    distance to its lacteal (the central lymphatic, a slit along the axis) and the villus
+    is returned with the distance to its lamina-propria core, which is missing where the
+    section grazes the villus (tangential cut: epithelium only)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    k0 = np.round(x / pitch)
-    best = np.full(np.broadcast(x, y).shape, np.inf, dtype=F32)
+    shape = np.broadcast(x, y).shape
+    rise = np.maximum(base - y, 0.0)
+    # the local lean shifts which villi can reach a point
+    lean0 = LEAN * (noise_at(x, x * 0.0, seed ^ 0x1EA, 900.0) - 0.5) * 2
+    k0 = np.round((x - rise * np.tan(lean0)) / pitch)
+    best = np.full(shape, np.inf, dtype=F32)
+    cdist = np.full(shape, np.inf, dtype=F32)
+    lact = np.full(shape, np.inf, dtype=F32)
+    e1 = np.full(shape, np.inf, dtype=F32)  # distance to the nearest villus axis
+    e2 = np.full(shape, np.inf, dtype=F32)  # and to the second nearest
     for dk in (-1, 0, 1):
         k = k0 + dk
-        h = height * (0.7 + 0.6 * hash01(seed, k, 1))
-        hw = width / 2 * (0.8 + 0.4 * hash01(seed, k, 2))
+        h = height * (0.65 + 0.7 * hash01(seed, k, 1))
+        hw = width / 2 * (0.7 + 0.6 * hash01(seed, k, 2))
         leaf = hash01(seed, k, 3)
-        lean = (hash01(seed, k, 4) - 0.5) * 0.5 * hw
-        cx = (k + (hash01(seed, k, 5) - 0.5) * 0.25) * pitch
-        t = np.clip((base - y) / h, 0.0, 1.0)
-        axis = cx + lean * t * t * 2
+        cx = (k + (hash01(seed, k, 5) - 0.5) * 0.3) * pitch
+        th = LEAN * (noise_at(cx, cx * 0.0, seed ^ 0x1EA, 900.0) - 0.5) * 2 + 0.12 * (
+            hash01(seed, k, 4) - 0.5)
+        dx, dy = x - cx, y - base
+        a = (-dy * np.cos(th) + dx * np.sin(th))  # along the axis (up), µm
+        b = dx * np.cos(th) + dy * np.sin(th)
+        t = np.clip(a / h, 0.0, 1.0)
+        b = b - (hash01(seed, k, 6) - 0.5) * 0.5 * hw * t * t * 2  # the axis bends
         prof = hw * (1 + leaf * 0.45 * np.sin(np.pi * t) - 0.15 * t)
         tip_r = hw * (0.85 - 0.15 * leaf)
-        side = (np.abs(x - axis) - prof).astype(F32)
-        ty = base - h + tip_r
-        tip = (np.hypot(x - (cx + lean * 2), np.minimum(y - ty, 0.0)) - tip_r).astype(F32)
-        d = np.where(y < ty, tip, np.maximum(side, (base - h - y).astype(F32)))
-        best = np.minimum(best, d)
+        at = h - tip_r
+        side = (np.abs(b) - prof).astype(F32)
+        tip = (np.hypot(b, np.maximum(a - at, 0.0)) - tip_r).astype(F32)
+        d = np.where(a > at, tip, np.maximum(side, (-a).astype(F32)))
+        e = np.hypot(b, np.maximum(a - at, 0.0)).astype(F32)
+        closer = e < e1
+        e2 = np.where(closer, e1, np.minimum(e2, e))
+        e1 = np.minimum(e1, e)
+        best = np.where(closer, d, best)
+        if core:
+            graze = hash01(seed, k, 11) < 0.12  # grazed: no core in the section
+            cd = np.where(graze, F32(np.inf), d + EPI_UM)
+            wob = 3.0 * np.sin(a / 45.0 + 6.3 * hash01(seed, k, 13))  # a collapsed,
+            lw = 3.5 * (0.6 + 0.8 * hash01(seed, k, 12)) * (0.6 + 0.5 * np.sin(  # wavy slit
+                a / 70.0 + 6.3 * hash01(seed, k, 14)) ** 2)
+            ld = np.maximum(np.abs(b - wob) - lw,
+                            np.maximum(0.12 * h - a, a - 0.8 * h)).astype(F32)
+            cdist = np.where(closer, cd, cdist)
+            lact = np.where(closer, ld, lact)
+    # neighbours never overlap: each keeps to its side of the mid-line between their axes,
+    # with a narrow cleft of lumen between them
+    best = np.maximum(best, (6.0 - (e2 - e1) / 2).astype(F32))
+    if core:
+        return best, np.maximum(cdist, best + F32(EPI_UM)), lact
     return best
+
+
+def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Villi cut across or obliquely, lying free in the lumen above the tips (y < top):
+    ovals of epithelium round a core. Signed distances (µm) to the oval and to its core."""
+    c = cells_at(x, y, seed ^ 0x151A, 260.0, 0.7, 6)
+    u = c.u
+    ra = 45.0 + 40.0 * u[..., 2]
+    rb = ra * (0.55 + 0.4 * u[..., 3])
+    th = 6.283 * u[..., 4]
+    dx, dy = x - c.sx, y - c.sy
+    p = (dx * np.cos(th) + dy * np.sin(th)) / ra
+    q = (-dx * np.sin(th) + dy * np.cos(th)) / rb
+    d = ((np.hypot(p, q) - 1) * rb).astype(F32)
+    ok = (u[..., 5] < 0.45) & (c.sy < top - 1.2 * ra)
+    d = np.where(ok, d, F32(np.inf))
+    return d, d + F32(EPI_UM)
 
 
 def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Signed distance to the nearest crypt (a tube ~45 µm wide running down from the
-    villus bases, rounded at the bottom) and the distance to its axis (µm)."""
+    """Signed distance to the nearest crypt and the distance to its axis (µm). Most crypts
+    are tubes 32–56 µm wide running down from the villus bases at a slant, rounded at the
+    bottom and of varied depth; one in four is cut across and shows as a round profile."""
     pitch = 62.0
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -69,17 +127,37 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float
     axis_d = np.full(best.shape, np.inf, dtype=F32)
     for dk in (-1, 0, 1):
         k = k0 + dk
-        r = 20.0 + 6.0 * hash01(seed, k, 7)
-        bot = top + depth * (0.8 + 0.25 * hash01(seed, k, 8))
-        cx = (k + (hash01(seed, k, 9) - 0.5) * 0.3) * pitch + (y - top) * (
-            hash01(seed, k, 10) - 0.5) * 0.2
+        r = 16.0 + 12.0 * hash01(seed, k, 7)
+        bot = top + depth * (0.65 + 0.45 * hash01(seed, k, 8))
+        cx = (k + (hash01(seed, k, 9) - 0.5) * 0.35) * pitch + (y - top) * (
+            hash01(seed, k, 10) - 0.5) * 0.45
         dx = np.abs(x - cx)
         d = np.where(y > bot - r, np.hypot(dx, y - (bot - r)), dx) - r
-        d = np.maximum(d, top - 20.0 - y).astype(F32)
+        d = np.maximum(d, top - 20.0 - y)
+        across = hash01(seed, k, 13) < 0.25
+        cy = top + depth * (0.35 + 0.45 * hash01(seed, k, 14))
+        d_round = np.hypot(x - cx, y - cy) - r * 1.1
+        d = np.where(across, d_round, d).astype(F32)
         closer = d < best
-        axis_d = np.where(closer, (d + r).astype(F32), axis_d)
+        axis_d = np.where(closer, (d + np.where(across, r * 1.1, r)).astype(F32), axis_d)
         best = np.minimum(best, d)
     return best, axis_d
+
+
+def wall_layers(x: np.ndarray, mm_top: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Bottoms (y, µm, wall frame) of the muscularis mucosae, submucosa, inner circular
+    and outer longitudinal muscle and serosa below `mm_top`; each layer's thickness varies
+    along the gut (±25 %)."""
+    x = np.asarray(x, dtype=np.float64)
+
+    def vary(key: int, scale: float) -> np.ndarray:
+        return (0.75 + 0.5 * noise_at(x, x * 0.0, seed ^ key, scale)).astype(F32)
+
+    mm = mm_top + 28.0 * vary(0x31, 400.0)
+    sub = mm + 190.0 * vary(0x32, 700.0)
+    circ = sub + 170.0 * vary(0x33, 900.0)
+    longi = circ + 12.0 + 90.0 * vary(0x34, 800.0)
+    return {"mm": mm, "sub": sub, "circ": circ, "longi": longi, "serosa": longi + 16.0}
 
 
 def bend(x: np.ndarray, seed: int) -> np.ndarray:
@@ -100,7 +178,8 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     """Jejunum. Params: pitch_um (villus spacing), base_um (y of the villus bases),
     height_um, width_um, crypt_um (crypt depth). Parts: cytoplasm, nucleus, mucin,
     brush_border, stroma, muscle, collagen, rbc. Labels: villus, crypt, lamina-propria,
-    goblet, enterocyte-nucleus, muscularis-mucosae, submucosa, muscularis-externa."""
+    goblet, enterocyte-nucleus, muscularis-mucosae, submucosa, muscularis-externa, lacteal,
+    circular-muscle, longitudinal-muscle, serosa."""
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
@@ -112,10 +191,14 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     Y = Y0 - bend(X, ctx.seed)
     Xs = X + ox
     args = (ctx.seed, pitch, base, H, wid)
-    v = villus_sdf(Xs, Y, *args)
+    v, cd, lact = villus_sdf(Xs, Y, *args, core=True)
+    isl, isl_core = islands(Xs, Y, ctx.seed, base - 1.4 * H)
+    v = np.minimum(v, isl)
+    cd = np.minimum(cd, isl_core)
     villus = inside(v, px) * (Y < base + 1)
-    epi = villus * (1 - inside(v + EPI_UM, px))
-    core = villus - epi
+    core = inside(cd, px) * villus
+    epi = villus - core
+    lacteal = inside(lact, px) * core
     c, c_axis = crypt_sdf(Xs, Y, ctx.seed, base, cdep)
     mm_top = base + cdep + 10.0 + 15.0 * (noise_at(X, X * 0, ctx.seed ^ 0x3B, 300.0) - 0.5)
     zone = (Y >= base) & (Y < mm_top)
@@ -123,15 +206,21 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     crypt_lumen = inside(c_axis - 3.5, px) * crypt
     crypt_epi = crypt - crypt_lumen
     lp = np.clip(core + (zone * 1.0 - crypt) * (Y < mm_top), 0, 1)
-    mm = inside(np.abs(Y - mm_top - 14.0) - 14.0, px)
-    sm_bot = mm_top + 28.0 + 190.0
-    sub = inside(np.abs(Y - (mm_top + 28.0 + sm_bot) / 2) - (sm_bot - mm_top - 28.0) / 2, px)
-    circ_bot = sm_bot + 170.0
-    circ = inside(np.abs(Y - (sm_bot + circ_bot) / 2) - 85.0, px)
-    long_bot = circ_bot + 12.0 + 90.0
-    longi = inside(np.abs(Y - (circ_bot + 12.0 + long_bot) / 2) - 45.0, px)
-    plexus = inside(np.abs(Y - circ_bot - 6.0) - 6.0, px)
-    serosa = inside(np.abs(Y - long_bot - 8.0) - 8.0, px)
+    wl = wall_layers(X[0], mm_top[0] if np.ndim(mm_top) == 2 else mm_top, ctx.seed)
+
+    def between(top: np.ndarray, bot: np.ndarray) -> np.ndarray:
+        return inside(np.abs(Y - (top + bot) / 2) - (bot - top) / 2, px)
+
+    mm = between(mm_top, wl["mm"])
+    sub = between(wl["mm"], wl["sub"])
+    circ = between(wl["sub"], wl["circ"])
+    longi = between(wl["circ"] + 12.0, wl["longi"])
+    plexus = between(wl["circ"], wl["circ"] + 12.0)
+    serosa = between(wl["longi"], wl["serosa"])
+    put(canvas, layer, None, lacteal, "lacteal")
+    put(canvas, layer, None, circ, "circular-muscle")
+    put(canvas, layer, None, longi, "longitudinal-muscle")
+    put(canvas, layer, None, serosa, "serosa")
     put(canvas, layer, None, villus, "villus")
     put(canvas, layer, None, crypt, "crypt")
     put(canvas, layer, None, lp, "lamina-propria")
@@ -146,7 +235,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     brush = epi * line(v + 1.0, 2.0, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.6)
     loose = 0.5 + 0.5 * value_noise(w, ctx.seed ^ 0x62, 5.0)
-    put(canvas, layer, ctx.cls("stroma"), lp * loose * 0.8)
+    put(canvas, layer, ctx.cls("stroma"), (lp - 0.8 * lacteal) * loose * 0.8)
     # muscle layers and connective tissue
     fib = 0.75 + 0.4 * value_noise(w, ctx.seed ^ 0x63, 6.0)
     put(canvas, layer, ctx.cls("muscle"), (mm + circ + longi) * fib)
@@ -155,12 +244,14 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("collagen"), (sub * 0.6 * wavy + plexus * 0.4 + serosa * 0.5))
     # nuclei: drawn one by one where the pixels resolve them, as their area mean below
     nuc = ctx.cls("nucleus")
-    if px > 2.0:
+    if px > 2.0:  # nuclei below the pixel size: their area means
         put(canvas, layer, nuc, epi * inside(np.abs(v + EPI_UM - 9) - 4.5, px) * 0.6
-            + crypt_epi * 0.35 + lp * 0.18 + (mm + circ + longi) * 0.08, "enterocyte-nucleus")
+            + crypt_epi * 0.35 + (mm + circ + longi) * 0.08, "enterocyte-nucleus")
+    if px > 4.0:
+        put(canvas, layer, nuc, lp * 0.18)
         put(canvas, layer, ctx.cls("mucin"), epi * 0.12)
-    else:
-        _cells(canvas, ctx, layer, z, args, ox, cdep)
+    else:  # goblet cells and lamina-propria cells are resolved from 10× on
+        _cells(canvas, ctx, layer, z, args, ox, cdep, fine=px <= 2.0)
     _muscle_and_vessels(canvas, ctx, layer, z, mm_top)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
@@ -173,19 +264,20 @@ def _normal(x: np.ndarray, y: np.ndarray, args: tuple) -> np.ndarray:
 
 
 def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, ox: float,
-           cdep: float) -> None:
+           cdep: float, fine: bool = True) -> None:
     """Enterocyte nuclei (basal, elongated across the surface), goblet cells, crypt
     nuclei, lymphocytes and plasma cells of the lamina propria, smooth-muscle nuclei."""
     nuc, mucin = ctx.cls("nucleus"), ctx.cls("mucin")
     base = args[2]
-    x, y, u = ctx.points(4.2, 8.0, 8)
-    y = y - bend(x, ctx.seed)
-    s = villus_sdf(x + ox, y, *args)
-    row = (s > -EPI_UM + 5) & (s < -EPI_UM + 13) & (u[:, 2] < 0.85) & (y < base)
-    th = _normal(x + ox, y, args)
-    yb = bend(x, ctx.seed)
-    nuclei(canvas, layer, nuc, x[row], (y + yb)[row], 3.6, 1.5, th[row], u[row], 1.0,
-           label="enterocyte-nucleus")
+    if fine:
+        x, y, u = ctx.points(4.2, 8.0, 8)
+        y = y - bend(x, ctx.seed)
+        s = villus_sdf(x + ox, y, *args)
+        row = (s > -EPI_UM + 5) & (s < -EPI_UM + 13) & (u[:, 2] < 0.85) & (y < base)
+        th = _normal(x + ox, y, args)
+        yb = bend(x, ctx.seed)
+        nuclei(canvas, layer, nuc, x[row], (y + yb)[row], 3.6, 1.5, th[row], u[row], 1.0,
+               label="enterocyte-nucleus")
     x2, y2, u2 = ctx.points(18.0, 8.0, 8)
     yb2 = bend(x2, ctx.seed)
     y2 = y2 - yb2
@@ -204,17 +296,17 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, ox: floa
              amount=0.9 + 0.3 * u2[gob, 3], label="goblet")
         nuclei(canvas, layer, nuc, gx - 10 * np.cos(th2), gy - 10 * np.sin(th2),
                2.4, 1.6, th2, u2[gob], 1.2)
-    # crypt epithelium: nuclei around the narrow lumen
-    c, ca = crypt_sdf(x + ox, y, ctx.seed, base, cdep)
-    ring = (c < -3) & (ca > 7) & (u[:, 3] < 0.55) & (y > base)
-    nuclei(canvas, layer, nuc, x[ring], (y + yb)[ring], 3.2, 1.8, 0.0, u[ring], 1.0)
+    if fine:  # crypt epithelium: nuclei around the narrow lumen
+        c, ca = crypt_sdf(x + ox, y, ctx.seed, base, cdep)
+        ring = (c < -3) & (ca > 7) & (u[:, 3] < 0.55) & (y > base)
+        nuclei(canvas, layer, nuc, x[ring], (y + yb)[ring], 3.2, 1.8, 0.0, u[ring], 1.0)
     # lamina propria: lymphocytes and plasma cells
     x3, y3, u3 = ctx.points(8.0, 6.0, 8)
     yb3 = bend(x3, ctx.seed)
     y3 = y3 - yb3
-    s3 = villus_sdf(x3 + ox, y3, *args)
+    _s3, core3, lact3 = villus_sdf(x3 + ox, y3, *args, core=True)
     c3, _ = crypt_sdf(x3 + ox, y3, ctx.seed, base, cdep)
-    lp = ((s3 < -EPI_UM - 3) | ((y3 > base) & (y3 < base + cdep) & (c3 > 3))) & (
+    lp = (((core3 < -3) & (lact3 > 1)) | ((y3 > base) & (y3 < base + cdep) & (c3 > 3))) & (
         u3[:, 2] < 0.5)
     nuclei(canvas, layer, nuc, x3[lp], (y3 + yb3)[lp], 2.5, 2.3, 0.0, u3[lp], 1.2)
 
@@ -235,9 +327,9 @@ def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
 
     x, y, u = ctx.points(10.0, 8.0, 8)
     t = top_at(x)
-    sm = t + 28.0 + 190.0
-    musc = ((y > t) & (y < t + 28)) | ((y > sm) & (y < sm + 272))
-    circ = (y > sm) & (y < sm + 170)
+    wl = wall_layers(x, t, ctx.seed)
+    musc = ((y > t) & (y < wl["mm"])) | ((y > wl["sub"]) & (y < wl["longi"]))
+    circ = (y > wl["sub"]) & (y < wl["circ"])
     keep = musc & (u[:, 2] < 0.6)
     th = np.where(circ, 6.3 * u[:, 3], 0.05 * (u[:, 3] - 0.5))
     a = np.where(circ, 2.0, 5.0)
@@ -247,7 +339,8 @@ def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
     rbc = ctx.cls("rbc")
     vx, vy, vu = ctx.points(140.0, 40.0, 8)
     vt = top_at(vx)
-    ok = (vy > vt + 60) & (vy < vt + 28 + 190 - 40) & (vu[:, 2] < 0.7)
+    vw = wall_layers(vx, vt, ctx.seed)
+    ok = (vy > vw["mm"] + 35) & (vy < vw["sub"] - 40) & (vu[:, 2] < 0.7)
     if rbc and ok.any():
         R = 12.0 + 18.0 * vu[ok, 3]
         n = 12
