@@ -292,6 +292,23 @@ def test_root_tip_mitotic_index_is_5_to_10_percent(catalog: Catalog) -> None:
     assert counts["anaphase"] < counts["prophase"] / 3, counts
 
 
+def test_root_tip_cells_are_in_files_not_on_a_grid(catalog: Catalog) -> None:
+    """Meristem cells stand in files whose transverse walls do not line up with the
+    neighbouring files' and whose cells vary in length: the nuclei's positions along the
+    root show no strong period (a rigid grid puts them in rows one cell length apart)."""
+    s, lab = _labels(catalog, "onion-root-tip", objective=40, x_um=0.0, y_um=-110.0)
+    m = lab["meristem-interphase"]
+    comp, n = ndimage.label(m > 0.5 * float(m.max()))
+    assert n > 150, n
+    y = np.array(ndimage.center_of_mass(m > 0, comp, range(1, n + 1)))[:, 0] * s.px_um
+    h, _ = np.histogram(y, bins=np.arange(y.min(), y.max(), 1.0))
+    power = np.abs(np.fft.rfft(h - h.mean())) ** 2
+    period = len(h) / np.maximum(np.arange(len(power)), 1e-9)
+    band = (period > 12) & (period < 40)  # around the 20 µm cell length
+    ratio = float(power[band].max() / power[1:].mean())
+    assert ratio < 10.0, ratio  # a rigid grid scores ~50
+
+
 # --------------------------------------------------------------------------- stems
 
 def _bundle_radii(catalog: Catalog, specimen: str) -> np.ndarray:
