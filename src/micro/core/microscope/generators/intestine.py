@@ -46,46 +46,56 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
     y = np.asarray(y, dtype=np.float64)
     shape = np.broadcast(x, y).shape
     rise = np.maximum(base - y, 0.0)
-    # the local lean shifts which villi can reach a point
-    lean0 = LEAN * (noise_at(x, x * 0.0, seed ^ 0x1EA, 900.0) - 0.5) * 2
+    # the local lean shifts which villi can reach a point (a function of x only: on a
+    # window's grid, evaluated once per column)
+    xs = x[0] if x.ndim == 2 and x.strides[0] == 0 else x
+    lean0 = LEAN * (noise_at(xs, xs * 0.0, seed ^ 0x1EA, 900.0) - 0.5) * 2
     k0 = np.round((x - rise * np.tan(lean0)) / pitch)
+    # per-villus constants: a table over the villi the points can reach
+    klo = int(k0.min()) - 1 if k0.size else 0
+    kt = np.arange(klo, (int(k0.max()) + 2) if k0.size else 1, dtype=np.float64)
+    tab = {q: hash01(seed, kt, q) for q in (1, 2, 3, 4, 5, 6, 11, 12, 13, 14)}
+    cx_t = (kt + (tab[5] - 0.5) * 0.3) * pitch
+    th_t = LEAN * (noise_at(cx_t, cx_t * 0.0, seed ^ 0x1EA, 900.0) - 0.5) * 2 + 0.12 * (
+        tab[4] - 0.5)
+    # per-villus constants in float32, the local frame relative to the first villus
+    x0 = float(cx_t[0]) if cx_t.size else 0.0
+    T = {"h": height * (0.65 + 0.7 * tab[1]), "hw": width / 2 * (0.7 + 0.6 * tab[2]),
+         "leaf": tab[3], "cx": cx_t - x0, "c": np.cos(th_t), "s": np.sin(th_t),
+         "bend": (tab[6] - 0.5), "graze": tab[11], "l12": tab[12], "l13": 6.3 * tab[13],
+         "l14": 6.3 * tab[14]}
+    T = {key: np.asarray(v, dtype=F32) for key, v in T.items()}
+    xl = (x - x0).astype(F32)
+    dy = (y - base).astype(F32)
     best = np.full(shape, np.inf, dtype=F32)
     cdist = np.full(shape, np.inf, dtype=F32)
     lact = np.full(shape, np.inf, dtype=F32)
     e1 = np.full(shape, np.inf, dtype=F32)  # distance to the nearest villus axis
     e2 = np.full(shape, np.inf, dtype=F32)  # and to the second nearest
     for dk in (-1, 0, 1):
-        k = k0 + dk
-        h = height * (0.65 + 0.7 * hash01(seed, k, 1))
-        hw = width / 2 * (0.7 + 0.6 * hash01(seed, k, 2))
-        leaf = hash01(seed, k, 3)
-        cx = (k + (hash01(seed, k, 5) - 0.5) * 0.3) * pitch
-        th = LEAN * (noise_at(cx, cx * 0.0, seed ^ 0x1EA, 900.0) - 0.5) * 2 + 0.12 * (
-            hash01(seed, k, 4) - 0.5)
-        dx, dy = x - cx, y - base
-        a = (-dy * np.cos(th) + dx * np.sin(th))  # along the axis (up), µm
-        b = dx * np.cos(th) + dy * np.sin(th)
+        i = (k0 + dk - klo).astype(np.int64)
+        h, hw, leaf = T["h"][i], T["hw"][i], T["leaf"][i]
+        c, sn = T["c"][i], T["s"][i]
+        dx = xl - T["cx"][i]
+        a = -dy * c + dx * sn  # along the axis (up), µm
+        b = dx * c + dy * sn
         t = np.clip(a / h, 0.0, 1.0)
-        b = b - (hash01(seed, k, 6) - 0.5) * 0.5 * hw * t * t * 2  # the axis bends
-        prof = hw * (1 + leaf * 0.45 * np.sin(np.pi * t) - 0.15 * t)
-        tip_r = hw * (0.85 - 0.15 * leaf)
+        b = b - T["bend"][i] * hw * t * t  # the axis bends
+        prof = hw * (1 + leaf * F32(0.45) * np.sin(F32(np.pi) * t) - F32(0.15) * t)
+        tip_r = hw * (F32(0.85) - F32(0.15) * leaf)
         at = h - tip_r
-        side = (np.abs(b) - prof).astype(F32)
-        tip = (np.hypot(b, np.maximum(a - at, 0.0)) - tip_r).astype(F32)
-        d = np.where(a > at, tip, np.maximum(side, (-a).astype(F32)))
-        e = np.hypot(b, np.maximum(a - at, 0.0)).astype(F32)
+        e = np.hypot(b, np.maximum(a - at, 0))
+        d = np.where(a > at, e - tip_r, np.maximum(np.abs(b) - prof, -a))
         closer = e < e1
         e2 = np.where(closer, e1, np.minimum(e2, e))
         e1 = np.minimum(e1, e)
         best = np.where(closer, d, best)
         if core:
-            graze = hash01(seed, k, 11) < 0.12  # grazed: no core in the section
-            cd = np.where(graze, F32(np.inf), d + EPI_UM)
-            wob = 3.0 * np.sin(a / 45.0 + 6.3 * hash01(seed, k, 13))  # a collapsed,
-            lw = 3.5 * (0.6 + 0.8 * hash01(seed, k, 12)) * (0.6 + 0.5 * np.sin(  # wavy slit
-                a / 70.0 + 6.3 * hash01(seed, k, 14)) ** 2)
-            ld = np.maximum(np.abs(b - wob) - lw,
-                            np.maximum(0.12 * h - a, a - 0.8 * h)).astype(F32)
+            cd = np.where(T["graze"][i] < 0.12, F32(np.inf), d + F32(EPI_UM))  # grazed
+            wob = F32(3.0) * np.sin(a / F32(45.0) + T["l13"][i])  # a collapsed, wavy slit
+            lw = F32(3.5) * (F32(0.6) + F32(0.8) * T["l12"][i]) * (F32(0.6) + F32(0.5) * np.sin(
+                a / F32(70.0) + T["l14"][i]) ** 2)
+            ld = np.maximum(np.abs(b - wob) - lw, np.maximum(F32(0.12) * h - a, a - F32(0.8) * h))
             cdist = np.where(closer, cd, cdist)
             lact = np.where(closer, ld, lact)
     # neighbours never overlap: each keeps to its side of the mid-line between their axes,
@@ -125,17 +135,20 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float
     k0 = np.round(x / pitch)
     best = np.full(np.broadcast(x, y).shape, np.inf, dtype=F32)
     axis_d = np.full(best.shape, np.inf, dtype=F32)
+    klo = int(k0.min()) - 1 if k0.size else 0
+    kt = np.arange(klo, (int(k0.max()) + 2) if k0.size else 1, dtype=np.float64)
+    tab = {q: hash01(seed, kt, q) for q in (7, 8, 9, 10, 13, 14)}
     for dk in (-1, 0, 1):
         k = k0 + dk
-        r = 16.0 + 12.0 * hash01(seed, k, 7)
-        bot = top + depth * (0.65 + 0.45 * hash01(seed, k, 8))
-        cx = (k + (hash01(seed, k, 9) - 0.5) * 0.35) * pitch + (y - top) * (
-            hash01(seed, k, 10) - 0.5) * 0.45
+        hv = {q: v[(k - klo).astype(np.int64)] for q, v in tab.items()}
+        r = 16.0 + 12.0 * hv[7]
+        bot = top + depth * (0.65 + 0.45 * hv[8])
+        cx = (k + (hv[9] - 0.5) * 0.35) * pitch + (y - top) * (hv[10] - 0.5) * 0.45
         dx = np.abs(x - cx)
         d = np.where(y > bot - r, np.hypot(dx, y - (bot - r)), dx) - r
         d = np.maximum(d, top - 20.0 - y)
-        across = hash01(seed, k, 13) < 0.25
-        cy = top + depth * (0.35 + 0.45 * hash01(seed, k, 14))
+        across = hv[13] < 0.25
+        cy = top + depth * (0.35 + 0.45 * hv[14])
         d_round = np.hypot(x - cx, y - cy) - r * 1.1
         d = np.where(across, d_round, d).astype(F32)
         closer = d < best
@@ -167,6 +180,17 @@ def bend(x: np.ndarray, seed: int) -> np.ndarray:
             + 30.0 * (noise_at(x, x * 0.0, seed ^ 0xBF, 350.0) - 0.5)).astype(F32)
 
 
+def _on(mask: np.ndarray, fn, x: np.ndarray, y: np.ndarray, n: int, fill: float
+        ) -> tuple[np.ndarray, ...]:
+    """The n arrays fn(x, y) returns, evaluated only where `mask` holds (`fill` elsewhere)."""
+    outs = tuple(np.full(mask.shape, fill, dtype=F32) for _ in range(n))
+    if mask.any():
+        got = fn(np.asarray(x)[mask], np.asarray(y)[mask])
+        for o, g in zip(outs, got, strict=True):
+            o[mask] = g
+    return outs
+
+
 @memoized("microscope.generators.intestine.anchor")
 def anchor(seed: int, pitch: float) -> float:
     """x offset (µm) that puts villus 0 at the slide's start position."""
@@ -188,25 +212,33 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     wid, cdep = prm.width_um, prm.crypt_um
     ox = anchor(ctx.seed, pitch)
     X, Y0 = grid(w)
-    Y = Y0 - bend(X, ctx.seed)
-    Xs = X + ox
+    row = X[0]
+    Y = Y0 - bend(row, ctx.seed)  # x-only functions are evaluated once per column
+    Xs = np.broadcast_to(row + ox, X.shape)
     args = (ctx.seed, pitch, base, H, wid)
-    v, cd, lact = villus_sdf(Xs, Y, *args, core=True)
-    isl, isl_core = islands(Xs, Y, ctx.seed, base - 1.4 * H)
+    far = F32(1e6)
+    # each structure is computed only where it can lie
+    v, cd, lact = _on(Y < base + 30.0, lambda xm, ym: villus_sdf(xm, ym, *args, core=True),
+                      Xs, Y, 3, far)
+    top = base - 1.4 * H
+    isl, isl_core = _on(Y < top + 20.0, lambda xm, ym: islands(xm, ym, ctx.seed, top), Xs,
+                        Y, 2, far)
     v = np.minimum(v, isl)
     cd = np.minimum(cd, isl_core)
     villus = inside(v, px) * (Y < base + 1)
     core = inside(cd, px) * villus
     epi = villus - core
     lacteal = inside(lact, px) * core
-    c, c_axis = crypt_sdf(Xs, Y, ctx.seed, base, cdep)
-    mm_top = base + cdep + 10.0 + 15.0 * (noise_at(X, X * 0, ctx.seed ^ 0x3B, 300.0) - 0.5)
+    mm_top = base + cdep + 10.0 + 15.0 * (noise_at(row, row * 0, ctx.seed ^ 0x3B, 300.0)
+                                          - 0.5)
+    c, c_axis = _on((Y > base - 25.0) & (Y < mm_top + 5.0),
+                    lambda xm, ym: crypt_sdf(xm, ym, ctx.seed, base, cdep), Xs, Y, 2, far)
     zone = (Y >= base) & (Y < mm_top)
     crypt = inside(c, px) * zone
     crypt_lumen = inside(c_axis - 3.5, px) * crypt
     crypt_epi = crypt - crypt_lumen
     lp = np.clip(core + (zone * 1.0 - crypt) * (Y < mm_top), 0, 1)
-    wl = wall_layers(X[0], mm_top[0] if np.ndim(mm_top) == 2 else mm_top, ctx.seed)
+    wl = wall_layers(row, mm_top, ctx.seed)
 
     def between(top: np.ndarray, bot: np.ndarray) -> np.ndarray:
         return inside(np.abs(Y - (top + bot) / 2) - (bot - top) / 2, px)

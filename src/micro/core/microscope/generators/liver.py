@@ -221,10 +221,14 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
     M = MACRO * S
     mi = np.floor(xw / M - 0.5).astype(np.int64)
     mj = np.floor(yw / M - 0.5).astype(np.int64)
+    # per-macronodule uniforms: a small table over the index range, gathered per point
+    mlo, mjlo = int(mi.min()), int(mj.min())
+    mni, mnj = int(mi.max()) + 2 - mlo, int(mj.max()) + 2 - mjlo
+    ti, tj = np.meshgrid(np.arange(mlo, mlo + mni), np.arange(mjlo, mjlo + mnj), indexing="xy")
+    mtab = uniforms(seed ^ 0x3AC0, ti.ravel(), tj.ravel(), 6)
     for dj in (0, 1):
         for di in (0, 1):
-            u = uniforms(seed ^ 0x3AC0, (mi + di).ravel(), (mj + dj).ravel(), 6).reshape(
-                (*mi.shape, 6))
+            u = mtab[(mj + dj - mjlo) * mni + (mi + di - mlo)]
             mx = (mi + di + 0.5 + (u[..., 0] - 0.5) * 0.25) * M
             my = (mj + dj + 0.5 + (u[..., 1] - 0.5) * 0.25) * M
             th = np.arctan2(yw - my, xw - mx)
