@@ -226,21 +226,38 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
     mni, mnj = int(mi.max()) + 2 - mlo, int(mj.max()) + 2 - mjlo
     ti, tj = np.meshgrid(np.arange(mlo, mlo + mni), np.arange(mjlo, mjlo + mnj), indexing="xy")
     mtab = uniforms(seed ^ 0x3AC0, ti.ravel(), tj.ravel(), 6)
+    # per table row: centre and outline constants (harmonics as cos/sin pairs, so the
+    # points need no angles: cos 2θ, sin 2θ, cos 3θ, sin 3θ from the unit offset)
+    mx_t = (ti.ravel() + 0.5 + (mtab[:, 0] - 0.5) * 0.25) * M
+    my_t = (tj.ravel() + 0.5 + (mtab[:, 1] - 0.5) * 0.25) * M
+    R0 = (M * (0.33 + 0.2 * mtab[:, 2])).astype(F32)
+    p2, p3 = 6.3 * mtab[:, 3], 6.3 * mtab[:, 4]
+    c2, s2 = (0.1 * np.cos(p2)).astype(F32), (0.1 * np.sin(p2)).astype(F32)
+    c3, s3 = (0.06 * np.cos(p3)).astype(F32), (0.06 * np.sin(p3)).astype(F32)
+    has_t = mtab[:, 5] < 0.5
+    xf, yf = (xw - mlo * M).astype(F32), (yw - mjlo * M).astype(F32)
+    mxf, myf = (mx_t - mlo * M).astype(F32), (my_t - mjlo * M).astype(F32)
     for dj in (0, 1):
         for di in (0, 1):
-            u = mtab[(mj + dj - mjlo) * mni + (mi + di - mlo)]
-            mx = (mi + di + 0.5 + (u[..., 0] - 0.5) * 0.25) * M
-            my = (mj + dj + 0.5 + (u[..., 1] - 0.5) * 0.25) * M
-            th = np.arctan2(yw - my, xw - mx)
-            R = M * (0.33 + 0.2 * u[..., 2]) * (1 + 0.1 * np.cos(2 * th + 6.3 * u[..., 3])
-                                                 + 0.06 * np.cos(3 * th + 6.3 * u[..., 4]))
-            d = (R - np.hypot(xw - mx, yw - my)).astype(F32)  # > 0 inside
-            has = u[..., 5] < 0.5
+            row = (mj + dj - mjlo) * mni + (mi + di - mlo)
+            sel = has_t[row]
+            if not sel.any():
+                continue
+            rs = row[sel]
+            dx, dy = xf[sel] - mxf[rs], yf[sel] - myf[rs]
+            rr = np.maximum(np.hypot(dx, dy), F32(1e-3))
+            c, sn = dx / rr, dy / rr
+            cos2, sin2 = c * c - sn * sn, 2 * c * sn
+            cos3, sin3 = c * (4 * c * c - 3), sn * (3 - 4 * sn * sn)
+            R = R0[rs] * (1 + cos2 * c2[rs] - sin2 * s2[rs] + cos3 * c3[rs] - sin3 * s3[rs])
+            d = R - rr  # > 0 inside
+            ins = d > 0
             # inside: the macronodule; just outside: the micronodules meet its rim
-            border = np.where(has & (d > 0), d, np.where(has, np.minimum(border, -d), border))
-            nid = np.where(has & (d > 0), -1.0 - ((mi + di) * 7919 + (mj + dj)), nid)
-            cx = np.where(has & (d > 0), mx, cx)
-            cy = np.where(has & (d > 0), my, cy)
+            b = border[sel]
+            border[sel] = np.where(ins, d, np.minimum(b, -d))
+            nid[sel] = np.where(ins, -1.0 - ((mi[sel] + di) * 7919 + (mj[sel] + dj)), nid[sel])
+            cx[sel] = np.where(ins, mx_t[rs], cx[sel])
+            cy[sel] = np.where(ins, my_t[rs], cy[sel])
     return nid, cx, cy, border.astype(F32)
 
 
