@@ -338,7 +338,8 @@ def test_grey_matter_is_one_connected_butterfly(catalog: Catalog) -> None:
 
 # --------------------------------------------------------------------------- the slide
 
-@pytest.mark.parametrize("specimen", ["liver-he", "kidney-cortex", "adipose", "spinal-cord"])
+@pytest.mark.parametrize("specimen", ["liver-he", "kidney-cortex", "adipose", "spinal-cord",
+                                      "liver-fibrosis", "lung", "small-intestine"])
 def test_architecture_is_fixed_to_the_slide(catalog: Catalog, specimen: str) -> None:
     """Two overlapping windows show identical labels where they overlap."""
     px = 0.72

@@ -360,9 +360,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     septum = np.zeros(vein.shape, F32)
     edge = np.zeros(vein.shape, F32)
     if cirr:  # every nodule wrapped in a septum of varying width, widest at the junctions
-        sw = sept_um * (0.6 + 1.1 * noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 260.0))
-        edge = (lv.border + 14.0 * (noise_at(lv.xw, lv.yw, ctx.seed ^ 0xB0D, 70.0) - 0.5)
-                - sw / 2).astype(F32)  # signed distance to the septum's edge, < 0 inside it
+        edge = septum_edge(lv, ctx.seed, sept_um)
         septum = inside(edge, px)
     elif sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
         sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
@@ -453,7 +451,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("cytoplasm"), limited((kc - kn) * 0.45, 0.005, 7.0, px) * on)
     put(canvas, layer, ctx.cls("rbc"), limited(red * 0.85, 0.03, 7.0, px) * on)
     if cirr:
-        _septal_cells(canvas, ctx, layer, edge)
+        _septal_cells(canvas, ctx, layer, (ctx.seed, L, pitch, sept_um), edge)
     else:
         cand = (lv.r < lv.vein_r + 10) | (lv.tract < 10) | (septum > 0)
         _points(canvas, ctx, layer, z, args, tract_um, sept_frac, cand)
@@ -509,18 +507,38 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
            u[a_ring], 1.0)
 
 
-def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, edge: np.ndarray) -> None:
-    """Cells of cirrhotic septa, placed as points and kept where the septum is (`edge`: the
-    signed distance to its edge on the pixel grid, µm, negative inside): lymphocytes,
+def septum_edge(lv: Liver, seed: int, sept_um: float) -> np.ndarray:
+    """Signed distance (µm) to the edge of a cirrhotic septum, negative inside it: the
+    septa are 0.6–1.7 × `sept_um` wide, their edges gently ragged."""
+    sw = sept_um * (0.6 + 1.1 * noise_at(lv.xw, lv.yw, seed ^ 0x5E97, 260.0))
+    return (lv.border + 14.0 * (noise_at(lv.xw, lv.yw, seed ^ 0xB0D, 70.0) - 0.5)
+            - sw / 2).astype(F32)
+
+
+def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: np.ndarray
+                  ) -> None:
+    """Cells of cirrhotic septa, placed as points and kept where the septum is (`args`:
+    seed, nodule spacing, plate pitch, septum width; `grid_edge` the septum edge distance on
+    the window's pixels): lymphocytes,
     densest at the interface with the nodules and in patchy clusters; fibroblasts; and the
     ductular reaction: small ductules (a ring of cuboidal nuclei) along the septum's edge."""
     nuc, duct = ctx.cls("nucleus"), ctx.cls("duct")
+    seed, L, pitch, sept_um = args
+
     w = canvas.window
 
     def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        ix = np.clip(((x - w.x0_um) / w.px_um).astype(np.int64), 0, w.width - 1)
-        iy = np.clip(((y - w.y0_um) / w.px_um).astype(np.int64), 0, w.height - 1)
-        return edge[iy, ix]
+        """The edge distance at the points themselves (so the same in every window); the
+        window's grid only rules out points well inside a nodule first."""
+        fx, fy = (x - w.x0_um) / w.px_um, (y - w.y0_um) / w.px_um
+        inwin = (fx >= 0) & (fx < w.width) & (fy >= 0) & (fy < w.height)
+        ix = np.clip(fx.astype(np.int64), 0, w.width - 1)
+        iy = np.clip(fy.astype(np.int64), 0, w.height - 1)
+        e = np.full(x.shape, F32(1e6))
+        maybe = ~inwin | (grid_edge[iy, ix] < 30.0 + 2 * w.px_um)
+        if maybe.any():
+            e[maybe] = septum_edge(cirrhosis(x[maybe], y[maybe], seed, L, pitch), seed, sept_um)
+        return e
 
     x, y, u = ctx.points(9.0, 8.0, 8)
     e = at(x, y)
