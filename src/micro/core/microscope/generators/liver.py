@@ -420,7 +420,10 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     ct = (tract > 0) | (septum > 0)
     if ct.any():  # wavy collagen fibres, only where there is connective tissue
         qx, qy = tri["qx"][ct], tri["qy"][ct]
-        fib[ct] = limited(0.75 + 0.35 * np.cos(
+        amp = 0.35
+        if cirr:  # bundles that fade in and out rather than a uniform grain
+            amp = 0.1 + 0.35 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1D, 30.0)
+        fib[ct] = limited(0.75 + amp * np.cos(
             2 * np.pi * (qx * 0.8 + qy * 0.6) / 5.0
             + 9 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1B, 25.0)), 0.75, 2.5, px)
     stroma = np.clip(tract - pv_lumen - art_all - duct_all, 0, 1)
