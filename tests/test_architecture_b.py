@@ -292,6 +292,23 @@ def test_root_tip_mitotic_index_is_5_to_10_percent(catalog: Catalog) -> None:
     assert counts["anaphase"] < counts["prophase"] / 3, counts
 
 
+def test_root_tip_cells_are_in_files_not_on_a_grid(catalog: Catalog) -> None:
+    """Meristem cells stand in files whose transverse walls do not line up with the
+    neighbouring files' and whose cells vary in length: the nuclei's positions along the
+    root show no strong period (a rigid grid puts them in rows one cell length apart)."""
+    s, lab = _labels(catalog, "onion-root-tip", objective=40, x_um=0.0, y_um=-110.0)
+    m = lab["meristem-interphase"]
+    comp, n = ndimage.label(m > 0.5 * float(m.max()))
+    assert n > 150, n
+    y = np.array(ndimage.center_of_mass(m > 0, comp, range(1, n + 1)))[:, 0] * s.px_um
+    h, _ = np.histogram(y, bins=np.arange(y.min(), y.max(), 1.0))
+    power = np.abs(np.fft.rfft(h - h.mean())) ** 2
+    period = len(h) / np.maximum(np.arange(len(power)), 1e-9)
+    band = (period > 12) & (period < 40)  # around the 20 µm cell length
+    ratio = float(power[band].max() / power[1:].mean())
+    assert ratio < 10.0, ratio  # a rigid grid scores ~50
+
+
 # --------------------------------------------------------------------------- stems
 
 def _bundle_radii(catalog: Catalog, specimen: str) -> np.ndarray:
@@ -314,6 +331,41 @@ def test_dicot_bundles_form_a_ring_monocot_bundles_are_scattered(catalog: Catalo
     assert np.std(ring) / np.mean(ring) < 0.12, ring
     assert np.std(scattered) / np.mean(scattered) > 0.3, scattered
     assert scattered.min() < 0.3 * scattered.max()
+
+
+def test_smooth_muscle_nuclei_are_cigars_and_some_are_cut_across(catalog: Catalog) -> None:
+    """Longitudinal smooth-muscle nuclei are elongated (≥ 3.5 : 1), 8–30 µm long and fullest
+    in the middle — a cigar, not a bar of constant width; cross-cut fascicles show round
+    nuclei 2–5 µm across (Ross & Pawlina, ch. 11)."""
+    s, lab = _labels(catalog, "smooth-muscle")
+    nuc = lab["smooth-nucleus"] > 0.5
+    comp, n = ndimage.label(nuc)
+    long_, taper, round_ = [], [], []
+    for k, sl in enumerate(ndimage.find_objects(comp), start=1):
+        c = comp[sl] == k
+        ys, xs = np.nonzero(c)
+        if len(ys) < 6:
+            continue
+        P = np.column_stack([xs, ys]).astype(float) * s.px_um
+        P -= P.mean(axis=0)
+        ev, vec = np.linalg.eigh(np.cov(P.T))
+        a = P @ vec[:, 1]  # along the major axis
+        b = P @ vec[:, 0]
+        length = a.max() - a.min()
+        width = b.max() - b.min()
+        if length > 3.5 * width:
+            long_.append(length)
+            mid = np.abs(a) < 0.15 * length
+            end = np.abs(a) > 0.33 * length
+            if mid.sum() >= 3 and end.sum() >= 3:
+                taper.append(np.ptp(b[mid]) / max(np.ptp(b[end]), s.px_um))
+        elif length < 1.6 * width:
+            round_.append(2 * np.sqrt(len(ys) / np.pi) * s.px_um)
+    assert len(long_) >= 30 and 8.0 <= np.median(long_) <= 30.0, (len(long_),
+                                                                   np.median(long_))
+    assert np.median(taper) > 1.3, np.median(taper)  # a bar gives 1.0
+    assert len(round_) >= 10 and 2.0 <= np.median(round_) <= 5.0, (len(round_),
+                                                                    np.median(round_))
 
 
 # --------------------------------------------------------------------------- parcentricity

@@ -61,6 +61,51 @@ def test_glomeruli_apart_and_inside_bowman_space(catalog: Catalog, x: float) -> 
         assert (ring & tubule).sum() / ring.sum() < 0.02
 
 
+def test_glomerulus_is_lobulated_capillary_loops(catalog: Catalog) -> None:
+    """At 40× pixels the tuft at the start position is lobules of open capillary loops
+    (3–8 µm lumina) around a mesangium free of lumina, notched by clefts of urinary space;
+    the macula densa lies against the capsule; proximal tubules have small lumina, distal
+    ones wide lumina."""
+    from skimage.morphology import convex_hull_image
+
+    px = 0.5
+    w = Window(-200.0, -200.0, px, 800, 800)
+    lab = _labels(catalog, "kidney-cortex", w)
+    tuft = lab["glomerulus"] > 0.5
+    comp, n = ndimage.label(tuft)
+    g = comp == int(np.argmax(ndimage.sum(tuft, comp, range(1, n + 1)))) + 1
+    lumen = (lab["capillary-lumen"] > 0.5) & g
+    lc, nl = ndimage.label(lumen)
+    d = 2 * np.sqrt(ndimage.sum(lumen, lc, range(1, nl + 1)) / np.pi) * px
+    assert nl >= 60 and 3.0 <= np.median(d) <= 8.0, (nl, np.median(d))
+    mes = (lab["mesangium"] > 0.5) & g
+    assert 0.03 < mes.sum() / g.sum() < 0.3
+    assert (mes & lumen).sum() == 0
+    hull = convex_hull_image(g)
+    notch, nn = ndimage.label(hull & ~g)
+    depth = ndimage.maximum(ndimage.distance_transform_edt(hull), notch, range(1, nn + 1))
+    assert (np.asarray(depth) * px >= 8.0).sum() >= 4  # clefts between the lobules
+    md = lab["macula-densa"] > 0.3
+    capsule = lab["bowman-capsule"] > 0.05
+    assert md.sum() > 50
+    assert np.median(ndimage.distance_transform_edt(~capsule)[md] * px) < 30.0
+    frac = {}
+    for name in ("proximal-tubule", "distal-tubule"):
+        m = lab[name] > 0.5
+        cc, nc = ndimage.label(m)
+        f = []
+        for k in range(1, nc + 1):
+            c = cc == k
+            ys, xs = np.nonzero(c)
+            if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                    xs.max() == c.shape[1] - 1:
+                continue
+            filled = ndimage.binary_fill_holes(c)
+            f.append((filled.sum() - c.sum()) / filled.sum())
+        frac[name] = float(np.mean(f))
+    assert frac["proximal-tubule"] < 0.12 < frac["distal-tubule"], frac
+
+
 # --------------------------------------------------------------------------- intestine
 
 def test_villi_lie_above_crypts(catalog: Catalog) -> None:
@@ -77,6 +122,83 @@ def test_villi_lie_above_crypts(catalog: Catalog) -> None:
     ext = _mask(lab, "muscularis-externa", 0.3)
     assert np.median(np.nonzero(mm)[0]) > np.median(yc)
     assert np.median(np.nonzero(ext)[0]) > np.median(np.nonzero(mm)[0])
+
+
+# --------------------------------------------------------------------------- lung
+
+def test_alveoli_are_varied_sacs_with_thin_cellular_septa(catalog: Catalog) -> None:
+    """Alveoli vary in size (section diameters ~100–250 µm); septa are a few micrometres
+    thick; alveolar ducts show as septa ending free; type II pneumocytes sit on the septa."""
+    from skimage.morphology import skeletonize
+
+    px = 2.0
+    w = Window(-1500.0, 600.0, px, 800, 700)
+    lab = _labels(catalog, "lung", w)
+    air = lab["airspace"] > 0.5
+    sep = lab["alveolar-septum"] > 0.3
+    comp, n = ndimage.label(air)
+    d = []
+    for k in range(1, n + 1):
+        c = comp == k
+        ys, xs = np.nonzero(c)
+        if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                xs.max() == c.shape[1] - 1:
+            continue
+        d.append(2 * np.sqrt(c.sum() / np.pi) * px)
+    d = np.array(d)
+    assert len(d) >= 20, len(d)
+    assert 90.0 <= np.median(d) <= 260.0, np.median(d)
+    assert np.std(d) / np.mean(d) > 0.2
+    sk = skeletonize(sep)
+    thick = 2 * ndimage.distance_transform_edt(sep)[sk] * px
+    assert 3.0 <= np.median(thick) <= 12.0, np.median(thick)
+    nb = ndimage.convolve(sk.astype(int), np.ones((3, 3), int), mode="constant") - 1
+    ends = (sk & (nb == 1)).sum() / (w.width_um * w.height_um / 1e6)
+    assert ends >= 15.0, ends  # free septal tips along the alveolar ducts
+    t2 = lab["type-ii-pneumocyte"] > 0.3
+    comp2, n2 = ndimage.label(t2)
+    assert n2 >= 100, n2
+    near = ndimage.distance_transform_edt(~sep) * px <= 6.0
+    on = ndimage.maximum(near, comp2, range(1, n2 + 1))
+    assert np.mean(on) > 0.95
+
+
+def test_villi_vary_and_the_wall_has_all_its_layers(catalog: Catalog) -> None:
+    """Villi differ in height and lean (some cut free of the wall, some grazed); each core
+    carries a lacteal; below the crypts: submucosa, inner circular and outer longitudinal
+    muscle, serosa, in that order; goblet cells in the epithelium."""
+    px = 2.0
+    w = Window(0.0, 150.0, px, 1800, 1050)  # centred: 3.6 × 2.1 mm, lumen to serosa
+    lab = _labels(catalog, "small-intestine", w)
+    villus = lab["villus"] > 0.5
+    comp, n = ndimage.label(villus)
+    height, lean = [], []
+    for k, sl in enumerate(ndimage.find_objects(comp), start=1):
+        c = comp[sl] == k
+        if c.sum() * px * px < 20000:  # a villus cut across, free in the lumen
+            continue
+        ys, xs = np.nonzero(c)
+        P = np.column_stack([xs, ys]) * px
+        _, vec = np.linalg.eigh(np.cov((P - P.mean(axis=0)).T))
+        lean.append(np.degrees(np.arctan2(vec[0, 1], vec[1, 1])))
+        height.append((sl[0].stop - sl[0].start) * px)
+    lean = (np.array(lean) + 90) % 180 - 90
+    height = np.array(height)
+    assert len(height) >= 15
+    assert np.std(height) / np.mean(height) > 0.2, height
+    assert np.std(lean) > 6.0 and lean.min() < -5 and lean.max() > 5, lean
+    assert n > len(height)  # and some small profiles: villi cut across or obliquely
+    lacteal = lab["lacteal"] > 0.5
+    assert lacteal.sum() > 2000 and (lacteal & ~villus).sum() == 0
+    depth = {}
+    for name in ("crypt", "submucosa", "circular-muscle", "longitudinal-muscle", "serosa"):
+        m = _mask(lab, name, 0.5)
+        assert m.sum() > 500, name
+        depth[name] = float(np.median(np.nonzero(m)[0]))
+    order = list(depth.values())
+    assert order == sorted(order), depth
+    goblets = ndimage.label(lab["goblet"] > 0.3)[1]
+    assert goblets / (w.width_um / 1000) >= 20, goblets
 
 
 # --------------------------------------------------------------------------- liver
@@ -123,6 +245,39 @@ def test_liver_has_portal_triads_at_lobule_corners(catalog: Catalog) -> None:
     tc = np.array(ndimage.center_of_mass(tracts > 0, tracts, range(1, nt + 1)))
     d = np.hypot(*(tc[:, None, :] - vc[None, :, :]).transpose(2, 0, 1)).min(axis=1) * 3.0
     assert np.all(d > 300.0), d
+
+
+def test_cirrhosis_is_nodules_wrapped_in_septa(catalog: Catalog) -> None:
+    """Cirrhosis (Robbins, ch. 18): the whole parenchyma is regenerative nodules, 0.5–3 mm,
+    each completely surrounded by fibrous septa, with no central veins left inside them."""
+    px = 8.0
+    diam = []
+    for x0 in (0.0, 4000.0):
+        w = Window(x0, 0.0, px, 1000, 800)  # 8 × 6.4 mm
+        lab = _labels(catalog, "liver-fibrosis", w)
+        assert float(lab["central-vein"].max()) == 0.0
+        nodule = lab["nodule"] > 0.5
+        septum = lab["septum"] > 0.25
+        assert 0.15 < septum.mean() < 0.5, septum.mean()
+        comp, n = ndimage.label(nodule)
+        for k in range(1, n + 1):
+            c = comp == k
+            ys, xs = np.nonzero(c)
+            if ys.min() == 0 or xs.min() == 0 or ys.max() == c.shape[0] - 1 or \
+                    xs.max() == c.shape[1] - 1:
+                continue
+            d = 2 * np.sqrt(c.sum() / np.pi) * px / 1000.0  # mm
+            if d < 0.1:  # hepatocyte islands entrapped in a septum
+                continue
+            ring = ndimage.binary_dilation(c, iterations=2) & ~c
+            assert (ring & septum).sum() / ring.sum() > 0.97, (x0, ys.mean(), xs.mean())
+            diam.append(d)
+    diam = np.array(diam)
+    assert len(diam) >= 40, len(diam)
+    assert 0.5 <= np.median(diam) <= 1.2, np.median(diam)
+    assert diam.max() >= 1.4 and np.percentile(diam, 90) >= 0.9, np.sort(diam)
+    assert np.mean((diam >= 0.25) & (diam <= 3.2)) >= 0.85  # a few fragments are smaller
+    assert np.std(diam) / np.mean(diam) > 0.2  # sizes vary, unlike lobules
 
 
 # --------------------------------------------------------------------------- adipose
@@ -183,7 +338,8 @@ def test_grey_matter_is_one_connected_butterfly(catalog: Catalog) -> None:
 
 # --------------------------------------------------------------------------- the slide
 
-@pytest.mark.parametrize("specimen", ["liver-he", "kidney-cortex", "adipose", "spinal-cord"])
+@pytest.mark.parametrize("specimen", ["liver-he", "kidney-cortex", "adipose", "spinal-cord",
+                                      "liver-fibrosis", "lung", "small-intestine"])
 def test_architecture_is_fixed_to_the_slide(catalog: Catalog, specimen: str) -> None:
     """Two overlapping windows show identical labels where they overlap."""
     px = 0.72

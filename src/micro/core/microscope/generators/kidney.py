@@ -48,6 +48,12 @@ class Corpuscles:
     tuft: np.ndarray
     """Normalised radius in the glomerular tuft (< 1 inside)."""
     u: np.ndarray
+    r_um: np.ndarray
+    """Distance from the tuft's centre (µm)."""
+    lobe: np.ndarray
+    """Position across the tuft's lobule (0–1; the clefts at 0 and 1, its axis at 0.5)."""
+    lobe_um: np.ndarray
+    """Width of the lobule at that radius (µm)."""
 
 
 def spacing_um(density_per_mm2: float) -> float:
@@ -71,10 +77,35 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     tx = dx - (R - rt) * 0.85 * np.cos(pole)
     ty = dy - (R - rt) * 0.85 * np.sin(pole)
     phi = np.arctan2(ty, tx)
-    lob = (1 + 0.07 * np.cos(4 * phi + 6.3 * u[..., 6]) + 0.03 * np.cos(6 * phi + 6.3 * u[..., 7])
-           + 0.05 * np.cos(3 * phi + 6.3 * u[..., 8]))
-    tuft = np.where(present, np.hypot(tx, ty) / np.maximum(rt * lob, 1e-3), 9.0)
-    return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft.astype(F32), u)
+    # 5–8 lobules fanning out from the vascular pole, each with its own bulge: a scalloped
+    # outline notched at the clefts between them
+    nlob = np.floor(5 + 4 * u[..., 6])
+    r = np.hypot(tx, ty)
+    # lobules of unequal width whose clefts curve
+    wig = (phi + 0.25 * np.sin(2 * phi + 6.3 * u[..., 7])
+           + 0.3 * np.sin(r / (0.35 * np.maximum(rt, 1.0)) + 6.3 * u[..., 5]))
+    f = ((wig - pole) / 6.2832 * nlob + 0.5 + u[..., 8]) % 1.0
+    bulge = 0.85 + 0.15 * np.sqrt(np.sin(np.pi * f)) * (0.9 + 0.2 * np.cos(3 * phi + 6.3
+                                                                           * u[..., 5]))
+    tuft = np.where(present, r / np.maximum(rt * bulge, 1e-3), 9.0)
+    width = 6.2832 * r / nlob
+    return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft.astype(F32), u, r.astype(F32),
+                      f.astype(F32), width.astype(F32))
+
+
+def tuft_parts(cp: Corpuscles) -> tuple[np.ndarray, np.ndarray]:
+    """Where the tuft's clefts (urinary space between lobules, < 0 inside) and mesangial
+    stalks (< 0 inside, thickest towards the hilum) are: signed distances (µm)."""
+    t = cp.tuft
+    axis = 0.5 + 0.12 * np.sin(t * 9.0 + 6.3 * cp.u[..., 7])  # a stalk that bends
+    off = np.abs(cp.lobe - axis) * cp.lobe_um  # from the lobule's axis
+    edge = (0.5 - np.abs(cp.lobe - 0.5)) * cp.lobe_um  # from the cleft
+    depth = 0.62 + 0.2 * cp.u[..., 0]  # the clefts notch the outer third
+    cleft = np.where(t > depth, edge - 1.3 * np.clip((t - depth) * 4, 0, 1), 9.0)
+    # the stalks meet in a mesangial hub at the hilum; branches thin out towards the rim
+    stalk = np.where(t < 0.22, t * 30.0 - 5.0,
+                     off - (1.0 + 6.0 * np.clip(0.62 - t, 0, 1)) * (t < 0.62))
+    return cleft.astype(F32), stalk.astype(F32)
 
 
 @memoized("microscope.generators.kidney.anchor")
@@ -96,7 +127,8 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     """Renal cortex (density_per_mm2 and size_um of the corpuscles). Params: tubule_um
     (tubule diameter), proximal (fraction of tubule profiles that are proximal). Parts:
     cytoplasm, nucleus, brush_border, basement, rbc. Labels: glomerulus, bowman-space,
-    bowman-capsule, proximal-tubule, distal-tubule, glomerulus-nucleus, tubule-nucleus."""
+    bowman-capsule, proximal-tubule, distal-tubule, glomerulus-nucleus, tubule-nucleus,
+    mesangium, capillary-lumen, macula-densa."""
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
@@ -111,18 +143,23 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     body = inside(cp.d - cp.radius - CAPSULE_UM, px) * (cp.radius > 0)
     capsule = body - inside(cp.d - cp.radius, px)
     tuft = inside((cp.tuft - 1) * 30.0, px) * body
+    cleft, stalk = tuft_parts(cp)
+    tuft = tuft * (1 - inside(cleft, px))
     space = np.clip(body - capsule - tuft, 0, 1)
     put(canvas, layer, None, tuft, "glomerulus")
     put(canvas, layer, None, space, "bowman-space")
     put(canvas, layer, cyto, capsule * 0.6, "bowman-capsule")
     put(canvas, layer, bm, capsule * 0.7)
     sel = tuft.ravel() > 0
-    if sel.any():
+    if sel.any():  # capillary loops (open lumina, thin walls) around the mesangial stalks
         xs, ys = X.ravel()[sel], Y.ravel()[sel]
-        cap = cells_at(xs, ys, ctx.seed ^ 0xCA9, 11.0, 0.9, 4)
-        lumen_r = 1.8 + 1.8 * cap.u[:, 2]
-        open_ = inside(cap.d1 - lumen_r, px)
-        loop_wall = np.clip(inside(cap.d1 - lumen_r - 2.2, px) - open_, 0, 1)
+        cap = cells_at(xs, ys, ctx.seed ^ 0xCA9, 9.0, 0.9, 4)
+        lumen_r = 2.6 + 1.4 * cap.u[:, 2]
+        mes = inside(stalk.ravel()[sel], px)
+        # a loop's lumen stops 0.8 µm short of the wall it shares with its neighbour
+        lsd = np.maximum(cap.d1 - lumen_r, 0.8 - cap.wall)
+        open_ = inside(lsd, px) * (1 - mes)
+        loop_wall = np.clip(inside(lsd - 1.0, px) - open_, 0, 1) * (1 - mes)
         t = tuft.ravel()[sel]
         full = np.zeros(canvas.npix, F32)
 
@@ -131,10 +168,32 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
             out[sel] = v * t
             return out
 
-        put(canvas, layer, cyto, spread(limited(1 - open_, 0.75, 8.0, px) * 0.75))
-        put(canvas, layer, bm, spread(limited(loop_wall, 0.3, 2.2, px) * 1.2))
-        red = open_ * (cap.u[:, 3] < 0.45) * (1 - np.clip(cap.d1 / lumen_r, 0, 1) ** 2) ** 0.3
-        put(canvas, layer, ctx.cls("rbc"), spread(limited(red, 0.15, 6.0, px) * 0.8))
+        put(canvas, layer, cyto, spread(limited(1 - open_, 0.5, 7.0, px) * 0.7 + 0.25 * mes))
+        put(canvas, layer, None, spread(mes), "mesangium")
+        put(canvas, layer, None, spread(open_), "capillary-lumen")
+        put(canvas, layer, bm, spread(limited(loop_wall, 0.3, 2.2, px) * 1.2 + 0.5 * mes))
+        red = open_ * (cap.u[:, 3] < 0.4) * (1 - np.clip(cap.d1 / lumen_r, 0, 1) ** 2) ** 0.3
+        put(canvas, layer, ctx.cls("rbc"), spread(limited(red, 0.15, 5.0, px) * 0.8))
+    # macula densa: the distal tubule pressed against the vascular pole, its cells tall and
+    # crowded (nuclei packed together on the side facing the corpuscle)
+    pole = 6.283 * cp.u[..., 4] + 0.45
+    md_r = 20.0
+    mx = cp.cx + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.cos(pole)
+    my = cp.cy + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.sin(pole)
+    mdx, mdy = (X - mx).astype(F32), (Y - my).astype(F32)
+    mdd = np.where(cp.radius > 0, np.hypot(mdx, mdy), F32(1e6))
+    md_tube = inside(mdd - md_r, px)
+    md_epi = md_tube * (1 - inside(mdd - 8.0, px))
+    psi = np.arctan2(mdy, mdx) - (pole + np.pi)  # 0: facing the corpuscle
+    psi = (psi + np.pi) % 6.2832 - np.pi
+    dense = np.abs(psi) < 1.1
+    ncell = np.where(dense, 26.0, 12.0)
+    a = (psi / 6.2832 + 0.5) * ncell
+    t_off = (a - np.floor(a) - 0.5) * 6.2832 / ncell * mdd
+    md_nuc = inside(np.hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
+    put(canvas, layer, cyto, md_epi * 0.75)
+    put(canvas, layer, nuc, limited(md_nuc, 0.2, 3.0, px), "macula-densa")
+    put(canvas, layer, bm, line(mdd - md_r, 1.0, px))
     # --- tubules, everywhere outside the corpuscles
     WX, WY = warp(X, Y, ctx.seed ^ 0x70B, 60.0, 7.0)
     prm = ctx.params(KidneyParams)
@@ -144,16 +203,17 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     d1 = tb.d1.astype(F32)
     u = tb.u.astype(F32)
     prox = u[..., 2] < prm.proximal
-    free = 1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)
+    free = (1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)) * (
+        1 - inside(mdd - md_r - 4.0, px))
     phi = np.arctan2((WY - tb.sy).astype(F32), (WX - tb.sx).astype(F32))
-    lum = np.where(prox, tub_um * (0.07 + 0.07 * u[..., 3]) * (
-        1 + 0.3 * np.cos(3 * phi + 6.3 * u[..., 4]) + 0.2 * np.cos(5 * phi + 6.3 * u[..., 7])),
+    lum = np.where(prox, tub_um * (0.06 + 0.07 * u[..., 3]) * (  # small, slit-like
+        1 + 0.35 * np.cos(2 * phi + 6.3 * u[..., 4]) + 0.15 * np.cos(3 * phi + 6.3 * u[..., 7])),
         tub_um * (0.2 + 0.1 * u[..., 3]) * (1 + 0.08 * np.cos(2 * phi + 6.3 * u[..., 4])))
     gap = 1.8 + 1.5 * u[..., 5]
     # round the polygon's corners: the profile is at most a (slightly wobbly) circle
     e = np.minimum(e, tub_um * (0.56 + 0.12 * u[..., 7]) - d1 + gap)
     tube = inside(gap - e, px) * free
-    epi = tube * (1 - inside(d1 - lum, px))
+    epi = tube * (1 - inside(np.maximum(d1 - lum, gap + 5.0 - e), px))  # cells ≥ 5 µm tall
     grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x9A, 1.0)
     tint = 0.88 + 0.24 * u[..., 6]
     put(canvas, layer, cyto, epi * np.where(prox, 1.25, 0.7) * tint * grain)
@@ -200,10 +260,22 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
     nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
     x, y, u = ctx.points(5.0, 6.0, 8)
     cp = corpuscles(x + ox, y + oy, ctx.seed, dens, dmin, dmax)
-    cap = cells_at(x + ox, y + oy, ctx.seed ^ 0xCA9, 11.0, 0.9, 4)
-    inner = (cp.tuft < 0.95) & (cap.d1 > 1.8 + 1.8 * cap.u[..., 2] + 1.5) & (u[:, 2] < 0.6)
-    nuclei(canvas, layer, nuc, x[inner], y[inner], 2.6, 2.1, 6.3 * u[inner, 3], u[inner],
-           1.1, label="glomerulus-nucleus")
+    cap = cells_at(x + ox, y + oy, ctx.seed ^ 0xCA9, 9.0, 0.9, 4)
+    cleft, stalk = tuft_parts(cp)
+    in_tuft = (cp.tuft < 0.97) & (cleft > 1.0)
+    wall = cap.d1 > 2.6 + 1.4 * cap.u[..., 2] + 0.8  # not in a capillary lumen
+    # mesangial cells crowd the stalks; endothelial nuclei line the loops; podocytes sit on
+    # the outer surface of the loops, facing the urinary space
+    mes = in_tuft & (stalk < 0) & (u[:, 2] < 0.5)
+    outer = in_tuft & ~(stalk < 0) & ((cp.tuft > 0.86) | (cleft < 4.0)) & wall
+    podo = outer & (u[:, 2] < 0.3)
+    endo = in_tuft & ~(stalk < 0) & ~outer & wall & (u[:, 2] < 0.14)
+    nuclei(canvas, layer, nuc, x[mes], y[mes], 2.4, 2.0, 6.3 * u[mes, 3], u[mes], 1.15,
+           label="glomerulus-nucleus")
+    nuclei(canvas, layer, nuc, x[podo], y[podo], 3.0, 2.4, 6.3 * u[podo, 3], u[podo], 0.95,
+           label="glomerulus-nucleus")
+    nuclei(canvas, layer, nuc, x[endo], y[endo], 3.0, 1.3, 6.3 * u[endo, 3], u[endo], 1.0,
+           label="glomerulus-nucleus")
     ring = (np.abs(cp.d - cp.radius - CAPSULE_UM / 2) < 2.0) & (cp.radius > 0) & (u[:, 2] < 0.3)
     ang = np.arctan2(y + oy - cp.cy, x + ox - cp.cx) + np.pi / 2
     nuclei(canvas, layer, nuc, x[ring], y[ring], 4.0, 1.2, ang[ring], u[ring], 1.0)

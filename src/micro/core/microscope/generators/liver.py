@@ -178,6 +178,139 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
                  across, cell, clen, cwid, xw, yw)
 
 
+# --------------------------------------------------------------------------- cirrhosis
+
+MACRO = 3.2
+"""Macronodule lattice spacing, in micronodule spacings."""
+
+
+def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Regenerative nodules at warped points: a power diagram of a jittered lattice of
+    micronodule sites `S` apart (sizes vary with the sites' weights), overlaid by rounded
+    macronodules on a coarser lattice. Returns the nodule's identity, its centre (µm) and
+    the distance (µm) to its outline, whose corners are rounded (a smooth minimum over the
+    neighbours' bisectors)."""
+    ci = np.floor(xw / S).astype(np.int64)
+    cj = np.floor(yw / S).astype(np.int64)
+    ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
+    ni, nj = int(ci.max()) + 2 - ilo, int(cj.max()) + 2 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ni), np.arange(jlo, jlo + nj), indexing="xy")
+    tab = uniforms(seed ^ 0xC1A, gi.ravel(), gj.ravel(), 3)
+    sx = ((gi.ravel() + 0.5 + (tab[:, 0] - 0.5) * 0.7) * S - ilo * S).astype(F32)
+    sy = ((gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * 0.7) * S - jlo * S).astype(F32)
+    wt = (((tab[:, 2] - 0.5) * 1.1 * S) ** 2 * np.sign(tab[:, 2] - 0.5)).astype(F32)
+    rx, ry = (xw - ilo * S).astype(F32), (yw - jlo * S).astype(F32)
+    base = (cj - jlo) * ni + (ci - ilo)
+    ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
+    pw = np.stack([np.square(rx - sx[k]) + np.square(ry - sy[k]) - wt[k] for k in ks])
+    best = np.argmin(pw, axis=0)
+    kb = np.choose(best, ks)
+    p1 = np.take_along_axis(pw, best[None], 0)[0]
+    # distance to each neighbour's power bisector (a straight line), rounded at the corners
+    soft = np.zeros(p1.shape, F32)
+    k_um = F32(0.09 * S)
+    for m, k in enumerate(ks):
+        sep = np.hypot(sx[k] - sx[kb], sy[k] - sy[kb])
+        b = np.where(best == m, F32(np.inf), (pw[m] - p1) / (2 * np.maximum(sep, 1.0)))
+        soft += np.exp(-b / k_um)
+    border = -k_um * np.log(np.maximum(soft, F32(1e-30)))
+    nid = (gi.ravel()[kb] * 7919 + gj.ravel()[kb]).astype(np.float64)
+    cx, cy = sx[kb] + ilo * S, sy[kb] + jlo * S
+    # macronodules: a rounded outline (low harmonics) around some sites of a coarse lattice
+    M = MACRO * S
+    mi = np.floor(xw / M - 0.5).astype(np.int64)
+    mj = np.floor(yw / M - 0.5).astype(np.int64)
+    # per-macronodule uniforms: a small table over the index range, gathered per point
+    mlo, mjlo = int(mi.min()), int(mj.min())
+    mni, mnj = int(mi.max()) + 2 - mlo, int(mj.max()) + 2 - mjlo
+    ti, tj = np.meshgrid(np.arange(mlo, mlo + mni), np.arange(mjlo, mjlo + mnj), indexing="xy")
+    mtab = uniforms(seed ^ 0x3AC0, ti.ravel(), tj.ravel(), 6)
+    # per table row: centre and outline constants (harmonics as cos/sin pairs, so the
+    # points need no angles: cos 2θ, sin 2θ, cos 3θ, sin 3θ from the unit offset)
+    mx_t = (ti.ravel() + 0.5 + (mtab[:, 0] - 0.5) * 0.25) * M
+    my_t = (tj.ravel() + 0.5 + (mtab[:, 1] - 0.5) * 0.25) * M
+    R0 = (M * (0.33 + 0.2 * mtab[:, 2])).astype(F32)
+    p2, p3 = 6.3 * mtab[:, 3], 6.3 * mtab[:, 4]
+    c2, s2 = (0.1 * np.cos(p2)).astype(F32), (0.1 * np.sin(p2)).astype(F32)
+    c3, s3 = (0.06 * np.cos(p3)).astype(F32), (0.06 * np.sin(p3)).astype(F32)
+    has_t = mtab[:, 5] < 0.5
+    xf, yf = (xw - mlo * M).astype(F32), (yw - mjlo * M).astype(F32)
+    mxf, myf = (mx_t - mlo * M).astype(F32), (my_t - mjlo * M).astype(F32)
+    for dj in (0, 1):
+        for di in (0, 1):
+            row = (mj + dj - mjlo) * mni + (mi + di - mlo)
+            sel = has_t[row]
+            if not sel.any():
+                continue
+            rs = row[sel]
+            dx, dy = xf[sel] - mxf[rs], yf[sel] - myf[rs]
+            rr = np.maximum(np.hypot(dx, dy), F32(1e-3))
+            c, sn = dx / rr, dy / rr
+            cos2, sin2 = c * c - sn * sn, 2 * c * sn
+            cos3, sin3 = c * (4 * c * c - 3), sn * (3 - 4 * sn * sn)
+            R = R0[rs] * (1 + cos2 * c2[rs] - sin2 * s2[rs] + cos3 * c3[rs] - sin3 * s3[rs])
+            d = R - rr  # > 0 inside
+            ins = d > 0
+            # inside: the macronodule; just outside: the micronodules meet its rim
+            b = border[sel]
+            border[sel] = np.where(ins, d, np.minimum(b, -d))
+            nid[sel] = np.where(ins, -1.0 - ((mi[sel] + di) * 7919 + (mj[sel] + dj)), nid[sel])
+            cx[sel] = np.where(ins, mx_t[rs], cx[sel])
+            cy[sel] = np.where(ins, my_t[rs], cy[sel])
+    return nid, cx, cy, border.astype(F32)
+
+
+def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_um: float
+              ) -> Liver:
+    """The architecture of a cirrhotic liver at points x, y: rounded regenerative nodules
+    (`nodule_um` is the micronodules' spacing; macronodules are about three times larger)
+    of irregular, often two-cell-thick hepatocyte plates with no central vein, the plates
+    of each nodule running in their own curving direction. `border` is the distance to the
+    nodule's outline (where the septa lie); there are no veins or portal tracts (their
+    remnants are drawn in the septa)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size == 0:
+        one = cirrhosis(np.zeros(1), np.zeros(1), seed, nodule_um, pitch_um)
+        return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
+    xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
+    nid, cx, cy, border = _nodules(xw, yw, seed, nodule_um)
+    th = 6.283 * hash01(nid, 11)
+    # plates: parallel bands in the nodule's direction, bent by a finer warp
+    # (gentle warps: a steep one would squash the cells)
+    wx, wy = warp(x, y, seed ^ 0x51, 180.0, 22.0)
+    wx, wy = warp(wx, wy, seed ^ 0x52, 60.0, 4.0)
+    ex, ey = (wx - cx).astype(F32), (wy - cy).astype(F32)
+    c, s = np.cos(th).astype(F32), np.sin(th).astype(F32)
+    u = ex * c + ey * s
+    v = -ex * s + ey * c
+    p = F32(1.6 * pitch_um)
+    a = u / p
+    ell = np.floor(a)
+    af = a - ell
+    seg = np.floor((v + 40.0 * hash01(nid, ell)) / 45.0)
+    reg = np.where(af < 0.5, ell, ell + 1)
+    ds = np.where(hash01(nid, reg, seg) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
+    line = nid * 1e5 + reg
+    cord = hash01(nid, ell, 3)
+    clen = (24.0 * (0.8 + 0.45 * hash01(nid, ell, 5))).astype(F32)
+    two = hash01(nid, ell, 7) < 0.7  # two-cell-thick plates (regeneration)
+    side = np.where(two, (af > 0.5).astype(F32), F32(0.0))
+    cwid = np.where(two, p / 2, p)
+    shift = side * F32(0.5) * clen  # the two rows of cells are staggered
+    vv = v + cord * clen + shift
+    m = np.floor(vv / clen)
+    along = vv - (m + 0.5) * clen
+    across = af * p - (side + 0.5) * cwid
+    cell = hash01(nid * 3 + ell, m * 3 + side, 13)
+    big = np.full(x.shape, F32(1e6))
+    zero = np.zeros(x.shape, F32)
+    tu = np.zeros((*x.shape, 6), F32)
+    tu[..., 5] = hash01(nid, 17)  # the collagen's direction in the septum round the nodule
+    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, v, along,
+                 across, cell, clen, cwid, xw, yw)
+
+
 def _ring(d: np.ndarray, r_in: np.ndarray | float, r_out: np.ndarray | float, px: float
           ) -> np.ndarray:
     return inside(d - r_out, px) * (1 - inside(d - r_in, px))
@@ -218,13 +351,18 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     sept_frac, sept_um = prm.septa, prm.septum_um
     args = (ctx.seed, L, pitch, tract_um, prm.disorder)
     X, Y = grid(w)
-    lv = layout(X, Y, *args)
+    cirr = prm.disorder >= 0.5 and sept_frac > 0
+    lv = cirrhosis(X, Y, ctx.seed, L, pitch) if cirr else layout(X, Y, *args)
     # regions
     vein = inside(lv.r - lv.vein_r, px)
     vwall = inside(lv.r - lv.vein_r - 4.0, px) - vein
     tract = inside(lv.tract, px)
     septum = np.zeros(vein.shape, F32)
-    if sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
+    edge = np.zeros(vein.shape, F32)
+    if cirr:  # every nodule wrapped in a septum of varying width, widest at the junctions
+        edge = septum_edge(lv, ctx.seed, sept_um)
+        septum = inside(edge, px)
+    elif sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
         sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
         bord = lv.border + 50.0 * (noise_at(lv.xw, lv.yw, ctx.seed ^ 0xB0D, 110.0) - 0.5)
         septum = np.where(lv.pair < sept_frac, inside(np.abs(bord) - sw / 2, px), 0.0)
@@ -263,6 +401,8 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     nucleolus = limited(nucleolus, 0.01, 2.0, px) * hep
     cyto = hep * (1 - 0.35 * memb) * cu * grain * (1 - 0.5 * nuc_cov)
     put(canvas, layer, ctx.cls("cytoplasm"), cyto, "hepatocyte")
+    if cirr:
+        put(canvas, layer, None, paren, "nodule")
     put(canvas, layer, ctx.cls("membrane"), hep * memb * 0.8)
     put(canvas, layer, ctx.cls("nucleus"), nuc * (0.85 + 0.3 * hash01(ckey, 6)),
         "hepatocyte-nucleus")
@@ -279,8 +419,12 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     fib = np.full(vein.shape, 0.75, F32)
     ct = (tract > 0) | (septum > 0)
     if ct.any():  # wavy collagen fibres, only where there is connective tissue
-        fib[ct] = limited(0.75 + 0.35 * np.cos(
-            2 * np.pi * (tri["qx"][ct] * 0.8 + tri["qy"][ct] * 0.6) / 5.0
+        qx, qy = tri["qx"][ct], tri["qy"][ct]
+        amp = 0.35
+        if cirr:  # bundles that fade in and out rather than a uniform grain
+            amp = 0.1 + 0.35 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1D, 30.0)
+        fib[ct] = limited(0.75 + amp * np.cos(
+            2 * np.pi * (qx * 0.8 + qy * 0.6) / 5.0
             + 9 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1B, 25.0)), 0.75, 2.5, px)
     stroma = np.clip(tract - pv_lumen - art_all - duct_all, 0, 1)
     coll = (stroma * 0.7 + septum * 0.95) * fib + vwall * 0.8
@@ -309,8 +453,11 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, None, limited(kn, 0.003, 4.8, px) * on, "kupffer")
     put(canvas, layer, ctx.cls("cytoplasm"), limited((kc - kn) * 0.45, 0.005, 7.0, px) * on)
     put(canvas, layer, ctx.cls("rbc"), limited(red * 0.85, 0.03, 7.0, px) * on)
-    cand = (lv.r < lv.vein_r + 10) | (lv.tract < 10) | (septum > 0)
-    _points(canvas, ctx, layer, z, args, tract_um, sept_frac, cand)
+    if cirr:
+        _septal_cells(canvas, ctx, layer, (ctx.seed, L, pitch, sept_um), edge)
+    else:
+        cand = (lv.r < lv.vein_r + 10) | (lv.tract < 10) | (septum > 0)
+        _points(canvas, ctx, layer, z, args, tract_um, sept_frac, cand)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -361,3 +508,65 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
     ang = np.arctan2(tri["qy"], tri["qx"])
     nuclei(canvas, layer, nuc, x[a_ring], y[a_ring], 3.5, 1.1, ang[a_ring] + np.pi / 2,
            u[a_ring], 1.0)
+
+
+def septum_edge(lv: Liver, seed: int, sept_um: float) -> np.ndarray:
+    """Signed distance (µm) to the edge of a cirrhotic septum, negative inside it: the
+    septa are 0.6–1.7 × `sept_um` wide, their edges gently ragged."""
+    sw = sept_um * (0.6 + 1.1 * noise_at(lv.xw, lv.yw, seed ^ 0x5E97, 260.0))
+    return (lv.border + 14.0 * (noise_at(lv.xw, lv.yw, seed ^ 0xB0D, 70.0) - 0.5)
+            - sw / 2).astype(F32)
+
+
+def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: np.ndarray
+                  ) -> None:
+    """Cells of cirrhotic septa, placed as points and kept where the septum is (`args`:
+    seed, nodule spacing, plate pitch, septum width; `grid_edge` the septum edge distance on
+    the window's pixels): lymphocytes,
+    densest at the interface with the nodules and in patchy clusters; fibroblasts; and the
+    ductular reaction: small ductules (a ring of cuboidal nuclei) along the septum's edge."""
+    nuc, duct = ctx.cls("nucleus"), ctx.cls("duct")
+    seed, L, pitch, sept_um = args
+
+    w = canvas.window
+
+    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The edge distance at the points themselves (so the same in every window); the
+        window's grid only rules out points well inside a nodule first."""
+        fx, fy = (x - w.x0_um) / w.px_um, (y - w.y0_um) / w.px_um
+        inwin = (fx >= 0) & (fx < w.width) & (fy >= 0) & (fy < w.height)
+        ix = np.clip(fx.astype(np.int64), 0, w.width - 1)
+        iy = np.clip(fy.astype(np.int64), 0, w.height - 1)
+        e = np.full(x.shape, F32(1e6))
+        maybe = ~inwin | (grid_edge[iy, ix] < 30.0 + 2 * w.px_um)
+        if maybe.any():
+            e[maybe] = septum_edge(cirrhosis(x[maybe], y[maybe], seed, L, pitch), seed, sept_um)
+        return e
+
+    x, y, u = ctx.points(9.0, 8.0, 8)
+    e = at(x, y)
+    inner = e < -2.0
+    clus = noise_at(x, y, ctx.seed ^ 0x1F1, 130.0)
+    p_lym = np.where(e > -25.0, 0.14, 0.04) + np.where(clus > 0.64, 0.4, 0.0)
+    lym = inner & (u[:, 2] < p_lym)
+    fibro = inner & ~lym & (u[:, 2] > 0.86)
+    nuclei(canvas, layer, nuc, x[lym], y[lym], 2.8, 2.6, 6.3 * u[lym, 3], u[lym], 1.2)
+    nuclei(canvas, layer, nuc, x[fibro], y[fibro], 5.0, 1.3, 6.3 * u[fibro, 3], u[fibro], 1.0)
+    # ductules: 12–18 µm across, a few cuboidal cells round a slit of a lumen
+    x, y, u = ctx.points(34.0, 20.0, 8)
+    e = at(x, y)
+    keep = (e < -7.0) & (e > -30.0) & (u[:, 2] < 0.5)
+    x, y, u = x[keep], y[keep], u[keep]
+    if x.size == 0:
+        return
+    r = 6.0 + 3.0 * u[:, 3]
+    if duct:
+        draw(canvas, duct, x, y, r, r * (0.7 + 0.2 * u[:, 4]), 6.3 * u[:, 5], amount=0.75,
+             label="ductule")
+    k = np.arange(6)
+    ang = 6.283 * (u[:, 6:7] + k[None, :] / 6)
+    nx = (x[:, None] + 0.62 * r[:, None] * np.cos(ang)).ravel()
+    ny = (y[:, None] + 0.62 * r[:, None] * np.sin(ang)).ravel()
+    un = np.repeat(u, 6, axis=0)
+    un[:, 2:] = (un[:, 2:] + 0.37 * np.tile(k, x.size)[:, None]) % 1.0  # no two alike
+    nuclei(canvas, layer, nuc, nx, ny, 2.4, 2.0, ang.ravel(), un, 1.1)

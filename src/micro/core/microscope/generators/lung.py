@@ -6,7 +6,10 @@ vessels full of blood."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy import ndimage
 
 from micro.core.genparams import AlveoliParams
 from micro.core.memory import memoized
@@ -14,6 +17,7 @@ from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
     grid,
+    hash01,
     inside,
     layer_of,
     limited,
@@ -24,43 +28,100 @@ from micro.core.microscope.generators.histology import (
     section,
     warp,
 )
+from micro.core.microscope.lattice import uniforms
 from micro.core.microscope.raster import Canvas, draw, value_noise
 from micro.core.microscope.registry import Ctx, generator
 
 BRONCHIOLE_SPACING_UM = 2600.0
 VESSEL_SPACING_UM = 650.0
+DUCT_HALF = 0.05
+"""Half-width of an alveolar duct's corridor, in the noise field's units (about 0.15 of an
+alveolus diameter each side of its axis)."""
 
 
 def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (µm) to the nearest alveolar wall (rounded at the junctions) and whether
-    that wall exists (False where two alveoli open into one another)."""
-    wx, wy = warp(x, y, seed ^ 0xA1, 0.7 * size_um, 0.2 * size_um)
-    wx, wy = warp(wx, wy, seed ^ 0xA2, 0.25 * size_um, 0.05 * size_um)
-    c = cells_at(wx, wy, seed, size_um, 0.9, 4)
-    rmax = size_um * (0.74 + 0.08 * c.u[..., 2])
-    mem = np.minimum(c.wall, rmax - c.d1).astype(F32)
-    return mem, (c.pair < 0.86) | (mem < 0)
+    """Distance (µm) to the nearest alveolar wall's mid-line (negative in the small knobs
+    where walls meet) and whether that wall exists (False where two alveoli open into one
+    another, and along the alveolar ducts, whose walls end in free knobs).
+
+    The air spaces are the cells of a multiplicatively weighted Voronoi diagram (each site
+    d/w nearest): its walls are circular arcs and its cells vary in size with the weights,
+    so the alveoli are rounded, irregular sacs rather than polygons."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    wx, wy = warp(x, y, seed ^ 0xA1, 0.6 * size_um, 0.1 * size_um)
+    wx, wy = warp(wx, wy, seed ^ 0xA2, 0.32 * size_um, 0.05 * size_um)
+    S = 0.62 * size_um
+    ci = np.floor(wx / S).astype(np.int64)
+    cj = np.floor(wy / S).astype(np.int64)
+    if ci.size == 0:
+        e = np.zeros(x.shape, F32)
+        return e, e > 0
+    ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
+    ni, nj = int(ci.max()) + 2 - ilo, int(cj.max()) + 2 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ni), np.arange(jlo, jlo + nj), indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 3)
+    sx = ((gi.ravel() + 0.5 + (tab[:, 0] - 0.5) * 0.85) * S - ilo * S).astype(F32)
+    sy = ((gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * 0.85) * S - jlo * S).astype(F32)
+    wt = np.exp(0.7 * (tab[:, 2] - 0.5)).astype(F32)  # 0.70–1.42
+    rx, ry = (wx - ilo * S).astype(F32), (wy - jlo * S).astype(F32)
+    base = (cj - jlo) * ni + (ci - ilo)
+    ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
+    rr = np.stack([np.hypot(rx - sx[k], ry - sy[k]) / wt[k] for k in ks])
+    best = np.argmin(rr, axis=0)
+    kb = np.choose(best, ks)
+    r1 = np.take_along_axis(rr, best[None], 0)[0]
+    w1 = wt[kb]
+    soft = np.zeros(r1.shape, F32)
+    second = np.full(r1.shape, np.inf, F32)
+    k2 = kb.copy()
+    knob = F32(2.5)
+    for m, k in enumerate(ks):  # each neighbour's wall: distance ≈ Δ(d/w)·w₁w₂/(w₁+w₂)
+        b = np.where(best == m, F32(np.inf), (rr[m] - r1) * (w1 * wt[k] / (w1 + wt[k])))
+        soft += np.exp(-b / knob)
+        k2 = np.where(b < second, k, k2)
+        second = np.minimum(second, b)
+    mem = -knob * np.log(np.maximum(soft, F32(1e-30)))
+    gid1 = (gi.ravel()[kb] * 100003.0 + gj.ravel()[kb])
+    gid2 = (gi.ravel()[k2] * 100003.0 + gj.ravel()[k2])
+    pair = hash01(np.minimum(gid1, gid2), np.maximum(gid1, gid2), seed % 65521)
+    # alveolar ducts: winding corridors where the walls stop short in free knobs
+    duct = np.abs(noise_at(x, y, seed ^ 0xD0C7, 4.0 * size_um) - 0.5)
+    return mem.astype(F32), (pair < 0.93) & (duct > DUCT_HALF)
 
 
 def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """The bronchiole nearest each point (one per lattice cell of 2.6 mm, some absent):
-    distance to its centre, angle, lumen radius there, outer radius; and its artery."""
-    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8)
+    distance to its centre in its own (oblique-cut, elliptical, gently warped) frame, angle,
+    lumen radius there (irregular mucosal folds), outer radius; and its artery."""
+    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 10)
     u = c.u.astype(F32)
     present = u[..., 2] < 0.7
-    dx, dy = (x - c.sx).astype(F32), (y - c.sy).astype(F32)
-    r = np.hypot(dx, dy)
-    phi = np.arctan2(dy, dx)
-    outer = np.where(present, 190.0 + 120.0 * u[..., 3], 0.0).astype(F32)
-    folds = np.floor(7 + 4 * u[..., 4])
-    lumen = outer * 0.58 * (1 + 0.09 * np.cos(folds * phi + 6.3 * u[..., 5])
-                            + 0.04 * np.cos(3 * phi + 6.3 * u[..., 6]))
+    xw, yw = warp(x, y, seed ^ 0xB7, 160.0, 14.0)
+    ex, ey = (xw - c.sx).astype(F32), (yw - c.sy).astype(F32)
+    psi = F32(6.283) * u[..., 9]
+    asp = 1.0 + 0.45 * u[..., 8]  # cut obliquely: an ellipse of axis ratio up to 2
+    qa = (ex * np.cos(psi) + ey * np.sin(psi)) / np.sqrt(asp)
+    qb = (-ex * np.sin(psi) + ey * np.cos(psi)) * np.sqrt(asp)
+    r = np.hypot(qa, qb)
+    phi = np.arctan2(qb, qa)
+    lum0 = np.where(present, 95.0 + 70.0 * u[..., 3], 0.0).astype(F32)
+    folds = np.floor(6 + 5 * u[..., 4])
+    irr = phi + 0.35 * np.sin(2 * phi + 6.3 * u[..., 6])  # folds of unequal spacing
+    fold_h = 0.07 + 0.08 * noise_at(x, y, seed ^ 0xB8, 70.0)
+    lumen = lum0 * (1 + fold_h * np.cos(folds * irr + 6.3 * u[..., 5])
+                    + 0.05 * np.cos(3 * phi + 6.3 * u[..., 6]))
+    outer = np.where(present, lum0 + 58.0 + 20.0 * u[..., 7], 0.0).astype(F32)
+    outer = outer * (1 + 0.06 * np.cos(2 * phi + 6.3 * u[..., 1]))
     ang = 6.283 * u[..., 7]
-    ra = outer * 0.5
-    ax = c.sx + np.cos(ang) * (outer + ra + 12.0)
-    ay = c.sy + np.sin(ang) * (outer + ra + 12.0)
-    ar = np.where(present, np.hypot(x - ax, y - ay), 1e6).astype(F32)
+    ra = 0.75 * lum0 * (0.8 + 0.3 * u[..., 0])
+    ax = c.sx + np.cos(ang) * (outer + ra + 15.0)
+    ay = c.sy + np.sin(ang) * (outer + ra + 15.0)
+    fx, fy = xw - ax, yw - ay  # the artery is cut in the same plane: the same ellipse
+    fa = (fx * np.cos(psi) + fy * np.sin(psi)) / np.sqrt(asp)
+    fb = (-fx * np.sin(psi) + fy * np.cos(psi)) * np.sqrt(asp)
+    ar = np.where(present, np.hypot(fa, fb) * (1 + 0.05 * np.cos(
+        2 * np.arctan2(fb, fa) + 6.3 * u[..., 5])), 1e6).astype(F32)
     return {"r": np.where(present, r, F32(1e6)), "phi": phi, "lumen": lumen, "outer": outer,
             "ar": ar, "ra": ra}
 
@@ -70,6 +131,27 @@ def vessels_at(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     c = cells_at(x, y, seed ^ 0x7E55, VESSEL_SPACING_UM, 0.8, 4)
     R = np.where(c.u[..., 2] < 0.45, 25.0 + 70.0 * c.u[..., 3] ** 2, 0.0).astype(F32)
     return c.d1.astype(F32), R
+
+
+def sparse(fn: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]], X: np.ndarray,
+           Y: np.ndarray, near: Callable[[dict[str, np.ndarray]], np.ndarray],
+           far: dict[str, float], step: int = 8) -> dict[str, np.ndarray]:
+    """fn (a dict of fields at points) over a window's grid, evaluated on every `step`-th
+    pixel first and at full resolution only in the step × step blocks where `near` holds
+    (grown by a block); elsewhere the fields take their `far` values. `near` must hold with
+    a margin of a block's diagonal around wherever the fields differ from `far`."""
+    H, W = X.shape
+    ri = np.minimum(np.arange(0, H, step) + step // 2, H - 1)
+    ci = np.minimum(np.arange(0, W, step) + step // 2, W - 1)
+    coarse = fn(X[np.ix_(ri, ci)], Y[np.ix_(ri, ci)])
+    blocks = ndimage.binary_dilation(near(coarse), iterations=1)
+    mask = np.repeat(np.repeat(blocks, step, axis=0), step, axis=1)[:H, :W]
+    out = {k: np.full((H, W), v, dtype=F32) for k, v in far.items()}
+    if mask.any():
+        got = fn(X[mask], Y[mask])
+        for k in out:
+            out[k][mask] = got[k]
+    return out
 
 
 @memoized("microscope.generators.lung.anchor")
@@ -97,8 +179,17 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     ox, oy = anchor(ctx.seed)
     X, Y = grid(w)
     X, Y = X + ox, Y + oy
-    aw = airways_at(X, Y, ctx.seed)
-    vd, vR = vessels_at(X, Y, ctx.seed)
+    # bronchioles and vessels are sparse: found on a coarse grid first, then computed at
+    # full resolution only in the blocks near one (the result is the same as everywhere)
+    reach = 60.0 + 24.0 * px
+    aw = sparse(lambda x, y: airways_at(x, y, ctx.seed), X, Y,
+                lambda a: (a["r"] < 1.5 * a["outer"] + 40.0 + reach)
+                | (a["ar"] < 1.5 * a["ra"] + reach),
+                {"r": 1e6, "phi": 0.0, "lumen": 0.0, "outer": 0.0, "ar": 1e6, "ra": 0.0})
+    ves = sparse(lambda x, y: dict(zip(("d", "R"), vessels_at(x, y, ctx.seed), strict=True)),
+                 X, Y, lambda a: (a["R"] > 0) & (a["d"] < a["R"] + 10.0 + reach),
+                 {"d": 1e6, "R": 0.0})
+    vd, vR = ves["d"], ves["R"]
     # airway and vessel walls replace the alveoli where they lie
     r, lum, outer = aw["r"], aw["lumen"], aw["outer"]
     airway = inside(r - outer, px)
@@ -121,7 +212,8 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     epi = inside(np.abs(d - 11.0) - 11.0, px) * airway
     cil = inside(np.abs(d + 2.5) - 2.5, px) * airway
     lp = inside(np.abs(d - 29.0) - 7.0, px) * airway
-    musc = inside(np.abs(d - 46.0) - 10.0, px) * airway
+    bundles = np.clip((noise_at(X, Y, ctx.seed ^ 0xB9, 45.0) - 0.3) * 4.0, 0, 1)
+    musc = inside(np.abs(d - 44.0) - 8.0 * bundles, px) * airway  # interrupted bundles
     adv = np.clip(airway - epi - cil - lp - musc - inside(d, px), 0, 1)
     put(canvas, layer, None, np.clip(airway - inside(d, px), 0, 1), "bronchiole")
     put(canvas, layer, ctx.cls("epithelium"), epi * grain * 1.1, "bronchiole-epithelium")
@@ -145,7 +237,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     clot = np.clip((noise_at(X, Y, ctx.seed ^ 0xB1, 18.0) - 0.25) * 2, 0, 1)
     if px > 2.0:
         put(canvas, layer, ctx.cls("rbc"), blood * (0.35 + 0.3 * clot))
-    if px > 2.5:  # septal cells below the pixel size: their area means
+    if px > 4.0:  # septal cells below the pixel size: their area means
         put(canvas, layer, ctx.cls("rbc"), sep * (1 - solid) * 0.2)
         put(canvas, layer, ctx.cls("nucleus"), sep * (1 - solid) * 0.1)
     _cells(canvas, ctx, layer, z, size, ox, oy, blood * clot)
@@ -157,28 +249,43 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     """Septal red cells and nuclei, red cells in vessels, alveolar macrophages."""
     w = canvas.window
     nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
-    if w.px_um > 2.5:
+    if w.px_um > 4.0:
         _macrophages(canvas, ctx, layer, z, size, ox, oy)
         return
-    x, y, u = ctx.points(7.0, 6.0, 8)
+    # points near a wall are moved onto it (along the distance gradient): capillary red
+    # cells, flat type I and endothelial nuclei in the wall, rounded type II cells with
+    # foamy cytoplasm bulging from it, most often near the junctions
+    x, y, u = ctx.points(6.0, 6.0, 8)
     xs, ys = x + ox, y + oy
     mem, ok = alveoli_at(xs, ys, ctx.seed, size)
-    aw = airways_at(xs, ys, ctx.seed)
-    vd, vR = vessels_at(xs, ys, ctx.seed)
-    free = (aw["r"] > aw["outer"] + 8) & (aw["ar"] > aw["ra"] + 6) & ((vR == 0) | (vd > vR + 8))
-    on = free & ok & (mem < 3.0)
-    red = on & (u[:, 2] < 0.32)
-    if rbc and red.any():
-        draw(canvas, rbc, x[red], y[red], 3.6, 3.2, 6.3 * u[red, 3], z_um=z,
-             profile="biconcave", amount=0.85)
+    near = ok & (mem < 5.0)
+    x, y, u, xs, ys, mem = x[near], y[near], u[near], xs[near], ys[near], mem[near]
     e = 1.0
     m1, _ = alveoli_at(xs + e, ys, ctx.seed, size)
     m2, _ = alveoli_at(xs, ys + e, ctx.seed, size)
-    along = np.arctan2(m2 - mem, m1 - mem) + np.pi / 2
-    flat = on & (u[:, 2] > 0.75)
-    nuclei(canvas, layer, nuc, x[flat], y[flat], 3.8, 1.3, along[flat], u[flat], 1.0)
-    corner = free & (mem < -1.0) & (u[:, 2] > 0.6)  # type II cells at the junctions
-    nuclei(canvas, layer, nuc, x[corner], y[corner], 2.6, 2.3, 0.0, u[corner], 0.9)
+    gx, gy = (m1 - mem) / e, (m2 - mem) / e
+    gn = np.maximum(np.hypot(gx, gy), 0.3)
+    step = np.where(mem > 0, mem, 0.0) * (0.3 + 0.7 * u[:, 6])  # not all on the mid-line
+    x, y = x - gx / gn * step, y - gy / gn * step
+    xs, ys = x + ox, y + oy
+    aw = airways_at(xs, ys, ctx.seed)
+    vd, vR = vessels_at(xs, ys, ctx.seed)
+    free = (aw["r"] > aw["outer"] + 8) & (aw["ar"] > aw["ra"] + 6) & ((vR == 0) | (vd > vR + 8))
+    along = np.arctan2(gy, gx) + np.pi / 2
+    red = free & (u[:, 2] < 0.3)
+    if rbc and red.any():
+        draw(canvas, rbc, x[red], y[red], 3.6, 3.0, along[red], z_um=z,
+             profile="biconcave", amount=0.85)
+    flat = free & (u[:, 2] > 0.66)  # type I pneumocytes and endothelium
+    nuclei(canvas, layer, nuc, x[flat], y[flat], 3.6, 1.4, along[flat], u[flat], 1.0)
+    t2 = free & (u[:, 2] > 0.3) & (u[:, 2] < 0.3 + np.where(mem < 0, 0.3, 0.06))
+    off = 3.0 * np.where(u[t2, 7] < 0.5, 1.0, -1.0)  # bulging into one alveolus
+    t2x, t2y = x[t2] + gx[t2] / gn[t2] * off, y[t2] + gy[t2] / gn[t2] * off
+    cyt = ctx.cls("macrophage")
+    if cyt and t2.any():
+        draw(canvas, cyt, t2x, t2y, 5.0, 4.2, along[t2], z_um=z, profile="lens", amount=0.55,
+             label="type-ii-pneumocyte")
+    nuclei(canvas, layer, nuc, t2x, t2y, 2.6, 2.3, 0.0, u[t2], 0.9)
     if w.px_um <= 2.0 and rbc:
         x2, y2, u2 = ctx.points(5.0, 6.0, 6)
         ix = np.clip(((x2 - w.x0_um) / w.px_um).astype(int), 0, w.width - 1)

@@ -405,21 +405,31 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     vf = V / width - r  # 0–1 across the row
     cell_u = _hash01(r, m)
     profile = np.sin(np.pi * f) ** 0.6
-    # cell borders are barely seen in H&E: a faint line where the tapered ends meet
-    memb = band(np.minimum(f, 1 - f) * row_len, 0.5, w.px_um) * 0.5
-    nuc_len = row_len * (0.11 + 0.07 * cell_u)
-    nu = (f - 0.45 - 0.1 * cell_u) * row_len
-    nv = (vf - 0.5 - 0.12 * (cell_u - 0.5)) * width
-    nb = width * (0.24 + 0.08 * cell_u)
-    # cigar: a capsule with rounded ends
-    q = np.hypot(np.maximum(np.abs(nu) - nuc_len / 2 + nb, 0.0), nv) / nb
-    nuc_long = np.clip((1.0 - q) * nb / w.px_um + 0.5, 0.0, 1.0) * np.sqrt(
-        np.clip(1.0 - q * q, 0.0, 1.0))
+    # a spindle: the cell is widest at its middle and tapers to points that slip between
+    # the neighbouring rows' cells; its outline is faint in H&E
+    half = F32(0.5) * (F32(0.45) + F32(0.75) * profile)
+    memb = np.maximum(band(np.minimum(f, 1 - f) * row_len, 0.5, w.px_um) * 0.3,
+                      band((np.abs(vf - 0.5) - half) * width, 0.5, w.px_um) * 0.45)
+    # the nucleus: cigar-shaped (a superellipse, fullest in the middle, blunt rounded ends),
+    # 10–25 µm long, turned a little and bent a little per cell, not always in the middle
+    nuc_len = row_len * (0.12 + 0.08 * cell_u)
+    a_n = nuc_len / 2
+    nb = width * (0.2 + 0.08 * _hash01(r, m + 0.5))
+    tilt = (_hash01(m, r + 0.5) - F32(0.5)) * F32(0.22)
+    du = (f - 0.45 - 0.1 * cell_u) * row_len
+    dv = (vf - 0.5 - 0.12 * (cell_u - 0.5)) * width
+    nu = du * np.cos(tilt) + dv * np.sin(tilt)
+    nv = -du * np.sin(tilt) + dv * np.cos(tilt)
+    nv = nv - (cell_u - F32(0.5)) * F32(2.4) * nb * (nu / a_n) ** 2  # a gentle bend
+    rho = (np.abs(nu) / a_n) ** F32(2.6) + (nv / nb) ** 2
+    sd = (np.sqrt(rho) - 1.0) * nb  # ≈ µm outside the outline
+    nuc_long = np.clip(-sd / w.px_um + 0.5, 0.0, 1.0) * (0.75 + 0.25 * np.sqrt(
+        np.clip(1.0 - rho, 0.0, 1.0)))
     # across: polygonal profiles of the same cells; about one in four shows its nucleus
     e1, e2, near2, tab2, _ = worley(w, ctx.seed ^ 0x72, width * 1.05, 1.0, 0.0, 0.9, 4)
     memb_x = band((e2 - e1) / 2, 0.4, w.px_um)
-    has = tab2[near2, 2] < 0.28
-    rn = width * 0.22 * (0.8 + 0.4 * tab2[near2, 3])
+    has = tab2[near2, 2] < 0.3  # cut through the nucleus: a round profile 2–4 µm across
+    rn = width * 0.3 * (0.75 + 0.5 * tab2[near2, 3])
     nuc_cross = np.where(has, np.clip((rn - e1) / w.px_um + 0.5, 0.0, 1.0), 0.0)
     sec = thickness(w, ctx.seed ^ 0x5EC, chatter=prm.chatter,
                     fold_prob=prm.fold_prob)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import PlantCellsParams, RootTipParams
+from micro.core.microscope.generators.histology import F32, hash01, noise_at
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas, band, seed_lattice, worley
@@ -160,22 +161,16 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     cap_len = prm.cap_um
     mer_len = prm.meristem_um
     apex = tip - cap_len  # where the meristem meets the cap
-    X, Y = w.grids()
+    X, Y = (np.broadcast_to(g, (w.height, w.width)) for g in w.grids())
     prof = half * np.sqrt(np.clip((tip - Y) / half, 0.0, 1.0))
     root = np.clip((prof - np.abs(X)) / max(w.px_um, 1.0) + 0.5, 0.0, 1.0)
-    # cells lengthen (along the root, y) from 1.2 × their width in the meristem to ~3 × in
-    # the elongation zone: two cell fields joined along a wavy line
-    d1, d2, near, table, seeds = worley(w, ctx.seed, cell / np.sqrt(1.2), 1.2, np.pi / 2,
-                                        0.3, 8)
-    e1, e2, near_e, table_e, _ = worley(w, ctx.seed ^ 0xE1, cell * 1.1 / np.sqrt(3.0), 3.0,
-                                        np.pi / 2, 0.3, 8)
-    c1, c2, near_c, table_c, _ = worley(w, ctx.seed ^ 0xCA, cell * 1.6, 1.0, 0.0, 0.7, 8)
-    border = apex - mer_len + 40.0 * np.sin(X / 90.0)
-    elong = Y < border
+    files = Files(ctx.seed, cell, half, tip, cap_len, mer_len)
+    k, fu, j, ft, fw, L = files.at(X, Y)
     in_cap = Y > apex + 10.0 * np.cos(X / 60.0) - 0.2 * np.abs(X)
-    edge = np.where(elong, (e2 - e1) / 2, np.where(in_cap, (c2 - c1) / 2, (d2 - d1) / 2))
-    shade = np.where(elong, table_e[near_e, 3], np.where(in_cap, table_c[near_c, 3],
-                                                          table[near, 3]))
+    c1, c2, near_c, table_c, _ = worley(w, ctx.seed ^ 0xCA, cell * 1.6, 1.0, 0.0, 0.7, 8)
+    edge_f = np.minimum(np.minimum(fu, 1 - fu) * fw, np.minimum(ft, 1 - ft) * L)
+    edge = np.where(in_cap, (c2 - c1) / 2, edge_f)
+    shade = np.where(in_cap, table_c[near_c, 3], _hash(ctx.seed, k, j, 3))
     wall = band(edge, 1.0, w.px_um) * root
     lab = ctx.pop.label
     _add(canvas, layer, ctx.cls("wall"), wall)
@@ -184,36 +179,43 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * cyt, lab)
     nuc, chrom, nucl = ctx.cls("nucleus"), ctx.cls("chromosome"), ctx.cls("nucleolus")
     nmt = prm.nucleus_amount
-    # elongation-zone and cap nuclei: interphase only
-    for fld_seed, spacing, aspect, ang, zone in (
-            (ctx.seed ^ 0xE1, cell * 1.1 / np.sqrt(3.0), 3.0, np.pi / 2, "elong"),
-            (ctx.seed ^ 0xCA, cell * 1.6, 1.0, 0.0, "cap")):
-        lat = seed_lattice(w, fld_seed, spacing, aspect, ang, 0.3 if zone == "elong" else 0.7,
-                           8, u_scale=aspect)
-        sx, sy = lat.seeds[:, 0], lat.seeds[:, 1]
-        t = lat.table
-        ok = np.abs(sx) < half * np.sqrt(np.clip((tip - 20.0 - sy) / half, 0.0, 1.0)) - 8
-        ok &= (sy < apex - mer_len + 40.0 * np.sin(sx / 90.0)) if zone == "elong" else (
-            sy > apex + 10.0 * np.cos(sx / 60.0) - 0.2 * np.abs(sx) + 12.0)
-        ok &= t[:, 5] < (1.0 if zone == "elong" else 0.6)
-        if nuc and ok.any():
-            rr = cell * (0.28 if zone == "elong" else 0.3) * (0.9 + 0.2 * t[ok, 3])
-            draw(canvas, nuc, sx[ok], sy[ok], rr * (1.25 if zone == "elong" else 1.0), rr,
-                 np.pi / 2 if zone == "elong" else 0.0, z_um=z, profile="dome",
-                 amount=nmt * (0.7 if zone == "elong" else 0.5), label=f"{lab}-interphase")
-    # meristem: one nucleus per cell whose seed lies in the root, between cap and
-    # elongation zone
-    sx, sy = seeds[:, 0], seeds[:, 1]
-    inside = np.abs(sx) < half * np.sqrt(np.clip((tip - 20.0 - sy) / half, 0.0, 1.0)) - 6
-    inside &= (sy >= apex - mer_len + 40.0 * np.sin(sx / 90.0)) & (
-        sy <= apex + 10.0 * np.cos(sx / 60.0) - 0.2 * np.abs(sx))
-    vis = (np.abs(sx - w.cx_um) < w.width_um / 2 + cell) & (
-        np.abs(sy - w.cy_um) < w.height_um / 2 + cell)
-    ids = np.nonzero(inside & vis)[0]
-    ph = np.searchsorted(np.cumsum(PHASE_FRACTIONS), table[ids, 2])
-    cx, cy = sx[ids], sy[ids]
-    r = cell * 0.3 * (0.9 + 0.2 * table[ids, 3])
-    ax = np.pi / 2 + (table[ids, 4] - 0.5) * 0.4  # spindle roughly along the root axis
+    # cap nuclei: interphase only
+    lat = seed_lattice(w, ctx.seed ^ 0xCA, cell * 1.6, 1.0, 0.0, 0.7, 8, u_scale=1.0)
+    sx, sy = lat.seeds[:, 0], lat.seeds[:, 1]
+    t = lat.table
+    ok = np.abs(sx) < half * np.sqrt(np.clip((tip - 20.0 - sy) / half, 0.0, 1.0)) - 8
+    ok &= sy > apex + 10.0 * np.cos(sx / 60.0) - 0.2 * np.abs(sx) + 12.0
+    ok &= t[:, 5] < 0.6
+    if nuc and ok.any():
+        rr = cell * 0.3 * (0.9 + 0.2 * t[ok, 3])
+        draw(canvas, nuc, sx[ok], sy[ok], rr, rr, 0.0, z_um=z, profile="dome",
+             amount=nmt * 0.5, label=f"{lab}-interphase")
+    # meristem and elongation zone: one nucleus per cell of the files, at the cell's centre
+    kk, jj = np.meshgrid(np.arange(int(k.min()) - 1, int(k.max()) + 2),
+                         np.arange(int(j.min()) - 1, int(j.max()) + 2), indexing="ij")
+    kk, jj = kk.ravel(), jj.ravel()
+    cx, cy, cw, cl = files.centre(kk, jj)
+    vis = (np.abs(cx - w.cx_um) < w.width_um / 2 + cell) & (
+        np.abs(cy - w.cy_um) < w.height_um / 2 + 3 * cell)
+    inroot = np.abs(cx) < half * np.sqrt(np.clip((tip - 20.0 - cy) / half, 0.0, 1.0)) - 6
+    below_cap = cy <= apex + 10.0 * np.cos(cx / 60.0) - 0.2 * np.abs(cx)
+    keep = vis & inroot & below_cap
+    kk, jj, cx, cy, cw, cl = kk[keep], jj[keep], cx[keep], cy[keep], cw[keep], cl[keep]
+    mer = cy >= apex - mer_len + 40.0 * np.sin(cx / 90.0)
+    u2, u3, u4 = (_hash(ctx.seed, kk, jj, q) for q in (2, 5, 4))
+    ph = np.where(mer, np.searchsorted(np.cumsum(PHASE_FRACTIONS), u2), 0)
+    # elongating cells keep a nucleus in most sections, only some show it
+    show = mer | (u3 < 0.85)
+    kk, jj, cx, cy, cw, cl, ph, u4 = (a[show] for a in (kk, jj, cx, cy, cw, cl, ph, u4))
+    mer = mer[show]
+    r = np.minimum(cell * 0.3 * (0.85 + 0.3 * _hash(ctx.seed, kk, jj, 6)), 0.42 * cw)
+    r = np.where(mer, np.minimum(r, 0.42 * cl), r)
+    ax = np.pi / 2 + (u4 - 0.5) * 0.4  # spindle roughly along the root axis
+    elong = ~mer
+    if nuc and elong.any():  # elongation-zone nuclei: ovals along the cell
+        draw(canvas, nuc, cx[elong], cy[elong], r[elong] * 1.25, r[elong], np.pi / 2,
+             z_um=z, profile="dome", amount=nmt * 0.7, label=f"{lab}-interphase")
+    cx, cy, r, ax, ph = cx[mer], cy[mer], r[mer], ax[mer], ph[mer]
     if nuc:
         for p, grow in ((0, 1.0), (1, 1.1)):
             s = ph == p
@@ -234,6 +236,89 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     if not chrom:
         return
     _chromosomes(canvas, ctx, chrom, ph, cx, cy, r, ax, z)
+
+
+def _hash(seed: int, k: np.ndarray, j: np.ndarray, slot: int) -> np.ndarray:
+    """Per-cell uniform of file k, cell j."""
+    return hash01(np.asarray(k) * 4099 + (seed % 4093), j, slot)
+
+
+class Files:
+    """The root's cells in files: the files run along the root (y) and converge towards
+    the apex (their lateral coordinate is scaled by the root's half-width there) and each
+    varies in width; along a file, the transverse walls sit at cell lengths that vary
+    (0.6–1.4 × `cell`, daughter pairs beside long cells), tilt a little per file, and do
+    not line up with the neighbouring files'. Beyond the meristem the cells lengthen
+    smoothly to about 3 × over `RAMP_UM`."""
+
+    RAMP_UM = 500.0
+
+    def __init__(self, seed: int, cell: float, half: float, tip: float, cap: float,
+                 meristem: float) -> None:
+        self.seed, self.cell, self.half, self.tip = seed, cell, half, tip
+        self.d0 = cap + meristem  # where lengthening starts, from the tip
+        self.n = 2 * half / cell  # files across the full width
+
+    def _prof(self, y: np.ndarray) -> np.ndarray:
+        return np.maximum(self.half * np.sqrt(np.clip((self.tip - y) / self.half, 0.0, 1.0)),
+                          self.cell)
+
+    def _t0(self, d: np.ndarray) -> np.ndarray:
+        """Cells counted from the tip along a file, before the per-file variation."""
+        c, R, d0 = self.cell, self.RAMP_UM, self.d0
+        ramp = R / (2 * c) * np.log1p(2 * np.clip(d - d0, 0, R) / R)
+        return np.minimum(d, d0) / c + ramp + np.maximum(d - d0 - R, 0) / (3 * c)
+
+    def _t0_inv(self, t: np.ndarray) -> np.ndarray:
+        c, R, d0 = self.cell, self.RAMP_UM, self.d0
+        t1 = d0 / c
+        t2 = t1 + R / (2 * c) * np.log(3.0)
+        return np.where(t < t1, t * c, np.where(
+            t < t2, d0 + R / 2 * np.expm1((t - t1) * 2 * c / R), d0 + R + (t - t2) * 3 * c))
+
+    def length(self, d: np.ndarray) -> np.ndarray:
+        return self.cell * (1 + 2 * np.clip((d - self.d0) / self.RAMP_UM, 0, 1))
+
+    def _uwarp(self, uf: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (uf + 0.7 * (noise_at(uf * self.cell, uf * 0.0, self.seed ^ 0xF1, 2.5 * self.cell)
+                            - 0.5)
+                + 0.5 * (noise_at(uf * self.cell, y, self.seed ^ 0xF2, 300.0) - 0.5))
+
+    def _tvar(self, k: np.ndarray, t0: np.ndarray) -> np.ndarray:
+        return _hash(self.seed, k, -7, 1) + 0.8 * (noise_at(
+            k * 1000.0, t0 * self.cell, self.seed ^ 0xF3, 1.6 * self.cell) - 0.5)
+
+    def at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """File k, position across it (0–1), cell j along it, position along the cell
+        (0–1), the file's width and the cell's length (µm) at points."""
+        prof = self._prof(y)
+        uf = (np.clip(x / prof, -1.2, 1.2) + 1) / 2 * self.n
+        uw = self._uwarp(uf, y)
+        k = np.floor(uw)
+        fu = uw - k
+        d = self.tip - y
+        t0 = self._t0(d)
+        tilt = (_hash(self.seed, k, -3, 2) - 0.5) * 0.3
+        t = t0 + self._tvar(k, t0) + tilt * (fu - 0.5)
+        j = np.floor(t)
+        return (k, fu.astype(F32), j, (t - j).astype(F32), (2 * prof / self.n).astype(F32),
+                self.length(d).astype(F32))
+
+    def centre(self, k: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Centre (µm), width and length of cells (k, j) — the inverse of `at`, solved by
+        a few fixed-point steps, so the nuclei are the same in every window."""
+        k = k.astype(np.float64)
+        t = j + 0.5
+        t0 = t - _hash(self.seed, k, -7, 1)
+        for _ in range(4):
+            t0 = t - self._tvar(k, t0)
+        y = self.tip - self._t0_inv(t0)
+        uf = k + 0.5
+        for _ in range(5):
+            uf = uf + (k + 0.5 - self._uwarp(uf, y))
+        prof = self._prof(y)
+        x = (2 * uf / self.n - 1) * prof
+        return x, y, 2 * prof / self.n, self.length(self.tip - y)
 
 
 def _disc_coverage(canvas: Canvas, x: np.ndarray, y: np.ndarray, a: np.ndarray,
