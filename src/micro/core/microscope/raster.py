@@ -457,14 +457,17 @@ def value_noise(window: Window, seed: int, scale_um: float) -> np.ndarray:
     jj = np.arange(int(j0.min()), int(j0.max()) + 2)
     gi, gj = np.meshgrid(ii, jj, indexing="xy")
     tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape)
-    a = i0 - ii[0]
-    b = j0 - jj[0]
-    v00 = tab[b, a]
-    v10 = tab[b, a + 1]
-    v01 = tab[b + 1, a]
-    v11 = tab[b + 1, a + 1]
-    v = (v00 * (1 - tx) + v10 * tx) * (1 - ty) + (v01 * (1 - tx) + v11 * tx) * ty
-    return 0.5 + (v - 0.5) * fade
+    a = (i0 - ii[0])[0]
+    b = (j0 - jj[0])[:, 0]
+    # interpolate along x once per table row, then between rows
+    rows = tab[:, a] * (1 - tx) + tab[:, a + 1] * tx
+    v = rows[b]
+    v *= 1 - ty
+    v += rows[b + 1] * ty
+    v -= 0.5
+    v *= fade
+    v += 0.5
+    return v
 
 
 def band(distance_um: np.ndarray, width_um: float, px_um: float) -> np.ndarray:
