@@ -81,10 +81,44 @@ class Canvas:
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     stamps: int = 0
     """Structures drawn so far (the work budget's running count)."""
+    slabs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    """Per layer, room reserved for its class maps in one (rows, H·W) block (`reserve`)."""
 
     @property
     def npix(self) -> int:
         return self.window.width * self.window.height
+
+    def reserve(self, layer: int, rows: int) -> None:
+        """Keep the first `rows` class maps of a layer in one contiguous block, so that the
+        scene can hand them to the optics as they are instead of copying them into a stack.
+        Rows are taken in the order the classes are first drawn; pages of rows never used
+        are never touched."""
+        if rows > 0 and layer not in self.slabs:
+            self.slabs[layer] = np.empty((rows, self.npix), dtype=np.float32)
+
+    def _new_map(self, layer: int, key: tuple[int, str]) -> np.ndarray | None:
+        """The next free row of the layer's block (registered under key), if any."""
+        slab = self.slabs.get(layer)
+        if slab is None:
+            return None
+        k = sum(1 for (li, _c) in self.amounts if li == layer)
+        if k >= slab.shape[0]:
+            return None
+        self.amounts[key] = slab[k]
+        return slab[k]
+
+    def layer_block(self, layer: int) -> np.ndarray | None:
+        """The layer's class maps as one (C, H·W) array (in `amounts` order) when they all
+        lie in its reserved block, else None."""
+        slab = self.slabs.get(layer)
+        maps = [a for (li, _c), a in self.amounts.items() if li == layer]
+        if slab is None or not maps or len(maps) > slab.shape[0]:
+            return None
+        row = slab.strides[0]
+        base = slab.__array_interface__["data"][0]
+        if all(m.__array_interface__["data"][0] == base + k * row for k, m in enumerate(maps)):
+            return slab[:len(maps)]
+        return None
 
     def layer_of(self, z_um: np.ndarray) -> np.ndarray:
         z = np.asarray(self.layer_z_um)
@@ -96,8 +130,12 @@ class Canvas:
         key = (layer, cls)
         if key in self.amounts:
             self.amounts[key] += flat_map
-        else:
+            return
+        row = self._new_map(layer, key)
+        if row is None:
             self.amounts[key] = flat_map.astype(np.float32)
+        else:
+            np.copyto(row, flat_map)
 
     def add_box(self, layer: int, cls: str, rows: slice, cols: slice, values: np.ndarray,
                 label: str | None = None) -> None:
@@ -111,7 +149,11 @@ class Canvas:
                  values: np.ndarray) -> None:
         acc = store.get(key)
         if acc is None:
-            acc = store[key] = np.zeros(self.npix, dtype=np.float32)
+            acc = self._new_map(key[0], key) if store is self.amounts else None  # type: ignore[index, arg-type]
+            if acc is None:
+                acc = store[key] = np.zeros(self.npix, dtype=np.float32)
+            else:
+                acc.fill(0.0)
         acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
     def add_retardance_box(self, layer: int, rows: slice, cols: slice, c2: np.ndarray,
