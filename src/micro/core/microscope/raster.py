@@ -127,6 +127,20 @@ class Canvas:
             return np.zeros(np.shape(z_um), dtype=np.int64)
         return np.abs(np.asarray(z_um)[..., None] - z).argmin(axis=-1)
 
+    def accumulator(self, layer: int, cls: str) -> tuple[np.ndarray, bool]:
+        """Where a drawing of one class into one layer can sum its structures: the class's
+        map itself (zeroed, registered) when it has none yet, else a new zeroed array the
+        caller passes to `add` (so the sum is the same either way). Returns (array, fresh)."""
+        key = (layer, cls)
+        if key in self.amounts:
+            return np.zeros(self.npix, dtype=np.float32), False
+        row = self._new_map(layer, key)
+        if row is None:
+            row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
+        else:
+            row.fill(0.0)
+        return row, True
+
     def add(self, layer: int, cls: str, flat_map: np.ndarray) -> None:
         key = (layer, cls)
         if key in self.amounts:
@@ -235,7 +249,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
         tiny = sel[reach[sel] < 0.75]
         big = sel[reach[sel] >= 0.75]
         # float32 accumulators with scatter-adds: no full-image temporary per chunk
-        acc = np.zeros(canvas.npix, dtype=np.float32)
+        acc, fresh = canvas.accumulator(int(layer), cls)
         c2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         s2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         if tiny.size:
@@ -267,7 +281,8 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
                     g = grp[start:start + chunk]
                     _stamp(acc, c2, s2, w, g, R, cx, cy, A, B, H, th, amt, ax, target, prof,
                            orient, rect)
-        canvas.add(int(layer), cls, acc)
+        if not fresh:
+            canvas.add(int(layer), cls, acc)
         if label:
             canvas.add_label(label, acc)
         if birefringent and c2 is not None and s2 is not None:
