@@ -336,8 +336,9 @@ def _rows(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Wind
                                                                       -np.inf, np.inf)))
         hi = np.minimum(hi, np.where(ok, np.maximum(e1, e2), np.where(np.abs(off) <= half,
                                                                       np.inf, -np.inf)))
-    lo = np.maximum(lo, -ext[0][k] - 1.0)
-    hi = np.minimum(hi, ext[0][k] + 1.0)
+    lim = ext[0][k] + 1.0  # finite bounds (an empty row keeps lo > hi)
+    lo = np.clip(lo, -lim, lim)
+    hi = np.clip(hi, -lim, lim)
     x_lo = np.ceil(cx[g][k] + lo - 0.5)
     x_hi = np.floor(cx[g][k] + hi - 0.5)
     clip = ~norm[k]
