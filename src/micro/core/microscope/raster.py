@@ -314,10 +314,19 @@ def _rows(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Wind
         ha, hb = hl + a * grow, b * grow
     ha, hb = ha + 0.05, hb + 0.05
     ext = np.abs(c) * ha + np.abs(s) * hb, np.abs(s) * ha + np.abs(c) * hb  # x, y extent
-    # stamps conserve the amount of small structures (R < 48), clip the others
-    norm = (np.minimum(a, b) < 4.0) & (np.ceil(reach[g] + 1.0) <= 32)
-    y_lo = np.floor(cy[g] - ext[1] - 0.5).astype(np.int64)
-    y_hi = np.ceil(cy[g] + ext[1] + 0.5).astype(np.int64)
+    # the square each would be stamped on (which cuts the faint ends of sub-pixel-wide
+    # needles, whose edge ramp is stretched along them): a size bucket's stamp round the
+    # centre pixel, whose structures under 4 px across have their amount conserved, or
+    # (R ≥ 48) the bounding box of its reach, clipped to the image
+    R = np.asarray(_BUCKETS)[np.minimum(np.searchsorted(_BUCKETS, np.ceil(reach[g] + 1.0)),
+                                        len(_BUCKETS) - 1)]
+    boxed = R >= 48
+    norm = (np.minimum(a, b) < 4.0) & ~boxed
+    r = reach[g] + 1.0
+    box = [np.where(boxed, np.floor(p - r), np.floor(p) - R) for p in (cx[g], cy[g])]
+    box += [np.where(boxed, np.ceil(p + r) - 1, np.floor(p) + R) for p in (cx[g], cy[g])]
+    y_lo = np.maximum(np.floor(cy[g] - ext[1] - 0.5), box[1]).astype(np.int64)
+    y_hi = np.minimum(np.ceil(cy[g] + ext[1] + 0.5), box[3]).astype(np.int64)
     y_lo = np.where(norm, y_lo, np.maximum(y_lo, 0))
     y_hi = np.where(norm, y_hi, np.minimum(y_hi, w.height - 1))
     nrow = np.maximum(y_hi - y_lo + 1, 0)
@@ -339,8 +348,8 @@ def _rows(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Wind
     lim = ext[0][k] + 1.0  # finite bounds (an empty row keeps lo > hi)
     lo = np.clip(lo, -lim, lim)
     hi = np.clip(hi, -lim, lim)
-    x_lo = np.ceil(cx[g][k] + lo - 0.5)
-    x_hi = np.floor(cx[g][k] + hi - 0.5)
+    x_lo = np.maximum(np.ceil(cx[g][k] + lo - 0.5), box[0][k])
+    x_hi = np.minimum(np.floor(cx[g][k] + hi - 0.5), box[2][k])
     clip = ~norm[k]
     x_lo = np.where(clip, np.maximum(x_lo, 0), x_lo).astype(np.int64)
     x_hi = np.where(clip, np.minimum(x_hi, w.width - 1), x_hi).astype(np.int64)
