@@ -391,7 +391,12 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     f = detail(chatter_um / 2, w.px_um)
     if f > 0:
         gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
-        t = t + 0.08 * f * gate * np.sin(2 * np.pi * (X * 0.94 + Y * 0.34) / chatter_um)
+        t = t.astype(np.float64)
+        on = gate > 0  # chatter only in some stretches: the waves where it shows
+        if on.any():
+            r, c = np.nonzero(on)
+            t[on] += 0.08 * f * gate[on] * np.sin(2 * np.pi * (X[0, c] * 0.94 + Y[r, 0] * 0.34)
+                                                  / chatter_um)
     # folds: one candidate line per lattice cell of fold_every_um (half of them present), a
     # strip 15–40 µm wide tapering at its ends; only the few cells near the window are tried
     L = fold_every_um
