@@ -117,9 +117,14 @@ class Canvas:
             return None
         row = slab.strides[0]
         base = slab.__array_interface__["data"][0]
-        if all(m.__array_interface__["data"][0] == base + k * row for k, m in enumerate(maps)):
-            return slab[:len(maps)]
-        return None
+        if not all(m.__array_interface__["data"][0] == base + k * row
+                   for k, m in enumerate(maps)):
+            return None
+        if slab.shape[0] - len(maps) > 1:
+            # many reserved rows were never drawn into: keep a tight copy, so that what the
+            # caches count is what the scene holds
+            return slab[:len(maps)].copy()
+        return slab[:len(maps)]
 
     def layer_of(self, z_um: np.ndarray) -> np.ndarray:
         z = np.asarray(self.layer_z_um)
