@@ -1,5 +1,5 @@
 """`make bench` (`python -m benchmarks` from the repo root): every benchmark, one after another
-(microscope, imaging, API, load)."""
+(microscope, stage pan, imaging, API, load)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import importlib
 
 
 def main() -> None:
-    for name in ("benchmarks.microscope", "benchmarks.imaging", "benchmarks.api",
-                 "benchmarks.load"):
+    for name in ("benchmarks.microscope", "benchmarks.pan", "benchmarks.imaging",
+                 "benchmarks.api", "benchmarks.load"):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:

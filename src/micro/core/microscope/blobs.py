@@ -223,7 +223,7 @@ def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.
     prof = PROFILES[profile]
     for layer in np.unique(layers[visible]):
         sel = np.nonzero(visible & (layers == layer))[0]
-        acc = np.zeros(canvas.npix, dtype=np.float32)
+        acc, fresh = canvas.accumulator(int(layer), cls)
         tiny = sel[reach[sel] < 0.75]
         if tiny.size:
             _splat(acc, w, cx[tiny], cy[tiny], target[tiny])
@@ -241,7 +241,8 @@ def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.
             for start in range(0, grp.size, chunk):
                 _chunk(acc, w, grp[start:start + chunk], R, cx, cy, A, B, th, coeffs, amt,
                        planes, tex, tex_u, target, prof)
-        canvas.add(int(layer), cls, acc)
+        if not fresh:
+            canvas.add(int(layer), cls, acc)
         if label:
             canvas.add_label(label, acc)
     if centre_label:

@@ -8,6 +8,7 @@ density and a 100× view resolves the very structures it showed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,10 +82,49 @@ class Canvas:
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     stamps: int = 0
     """Structures drawn so far (the work budget's running count)."""
+    slabs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    """Per layer, room reserved for its class maps in one (rows, H·W) block (`reserve`)."""
 
     @property
     def npix(self) -> int:
         return self.window.width * self.window.height
+
+    def reserve(self, layer: int, rows: int) -> None:
+        """Keep the first `rows` class maps of a layer in one contiguous block, so that the
+        scene can hand them to the optics as they are instead of copying them into a stack.
+        Rows are taken in the order the classes are first drawn; pages of rows never used
+        are never touched."""
+        if rows > 0 and layer not in self.slabs:
+            self.slabs[layer] = np.empty((rows, self.npix), dtype=np.float32)
+
+    def _new_map(self, layer: int, key: tuple[int, str]) -> np.ndarray | None:
+        """The next free row of the layer's block (registered under key), if any."""
+        slab = self.slabs.get(layer)
+        if slab is None:
+            return None
+        k = sum(1 for (li, _c) in self.amounts if li == layer)
+        if k >= slab.shape[0]:
+            return None
+        self.amounts[key] = slab[k]
+        return slab[k]
+
+    def layer_block(self, layer: int) -> np.ndarray | None:
+        """The layer's class maps as one (C, H·W) array (in `amounts` order) when they all
+        lie in its reserved block, else None."""
+        slab = self.slabs.get(layer)
+        maps = [a for (li, _c), a in self.amounts.items() if li == layer]
+        if slab is None or not maps or len(maps) > slab.shape[0]:
+            return None
+        row = slab.strides[0]
+        base = slab.__array_interface__["data"][0]
+        if not all(m.__array_interface__["data"][0] == base + k * row
+                   for k, m in enumerate(maps)):
+            return None
+        if slab.shape[0] - len(maps) > 1:
+            # many reserved rows were never drawn into: keep a tight copy, so that what the
+            # caches count is what the scene holds
+            return slab[:len(maps)].copy()
+        return slab[:len(maps)]
 
     def layer_of(self, z_um: np.ndarray) -> np.ndarray:
         z = np.asarray(self.layer_z_um)
@@ -92,12 +132,30 @@ class Canvas:
             return np.zeros(np.shape(z_um), dtype=np.int64)
         return np.abs(np.asarray(z_um)[..., None] - z).argmin(axis=-1)
 
+    def accumulator(self, layer: int, cls: str) -> tuple[np.ndarray, bool]:
+        """Where a drawing of one class into one layer can sum its structures: the class's
+        map itself (zeroed, registered) when it has none yet, else a new zeroed array the
+        caller passes to `add` (so the sum is the same either way). Returns (array, fresh)."""
+        key = (layer, cls)
+        if key in self.amounts:
+            return np.zeros(self.npix, dtype=np.float32), False
+        row = self._new_map(layer, key)
+        if row is None:
+            row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
+        else:
+            row.fill(0.0)
+        return row, True
+
     def add(self, layer: int, cls: str, flat_map: np.ndarray) -> None:
         key = (layer, cls)
         if key in self.amounts:
             self.amounts[key] += flat_map
-        else:
+            return
+        row = self._new_map(layer, key)
+        if row is None:
             self.amounts[key] = flat_map.astype(np.float32)
+        else:
+            np.copyto(row, flat_map)
 
     def add_box(self, layer: int, cls: str, rows: slice, cols: slice, values: np.ndarray,
                 label: str | None = None) -> None:
@@ -111,7 +169,11 @@ class Canvas:
                  values: np.ndarray) -> None:
         acc = store.get(key)
         if acc is None:
-            acc = store[key] = np.zeros(self.npix, dtype=np.float32)
+            acc = self._new_map(key[0], key) if store is self.amounts else None  # type: ignore[index, arg-type]
+            if acc is None:
+                acc = store[key] = np.zeros(self.npix, dtype=np.float32)
+            else:
+                acc.fill(0.0)
         acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
     def add_retardance_box(self, layer: int, rows: slice, cols: slice, c2: np.ndarray,
@@ -192,7 +254,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
         tiny = sel[reach[sel] < 0.75]
         big = sel[reach[sel] >= 0.75]
         # float32 accumulators with scatter-adds: no full-image temporary per chunk
-        acc = np.zeros(canvas.npix, dtype=np.float32)
+        acc, fresh = canvas.accumulator(int(layer), cls)
         c2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         s2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         if tiny.size:
@@ -201,6 +263,14 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
                 ang = _tiny_axis(orient, th[tiny], ax[tiny])
                 _splat(c2, w, cx[tiny], cy[tiny], target[tiny] * np.cos(2 * ang))
                 _splat(s2, w, cx[tiny], cy[tiny], target[tiny] * np.sin(2 * ang))
+        if big.size:
+            # long thin structures (needles, rods, fibres) fill a small part of their
+            # square stamp: they are evaluated row by row on the pixels they can touch
+            thin = (reach[big] >= 3.0) & (reach[big] > THIN * (np.minimum(A[big], B[big]) + 1.0))
+            if thin.any():
+                _rows(acc, c2, s2, w, big[thin], reach, cx, cy, A, B, H, th, amt, ax, target,
+                      prof, orient, rect)
+                big = big[~thin]
         if big.size:
             bucket = np.searchsorted(_BUCKETS, np.ceil(reach[big] + 1.0))
             for bk in np.unique(bucket):
@@ -216,13 +286,120 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
                     g = grp[start:start + chunk]
                     _stamp(acc, c2, s2, w, g, R, cx, cy, A, B, H, th, amt, ax, target, prof,
                            orient, rect)
-        canvas.add(int(layer), cls, acc)
+        if not fresh:
+            canvas.add(int(layer), cls, acc)
         if label:
             canvas.add_label(label, acc)
         if birefringent and c2 is not None and s2 is not None:
             c2 *= np.float32(retardance_nm)
             s2 *= np.float32(retardance_nm)
             canvas.add_retardance(int(layer), c2, s2)
+
+
+THIN = 3.0
+"""A structure whose reach exceeds this many times its half-width (+1 px) is drawn by rows."""
+ROW_PIXELS = 1_000_000
+"""Pixels evaluated at once by `_rows`."""
+
+
+def _rows(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Window,
+          g: np.ndarray, reach: np.ndarray, cx: np.ndarray, cy: np.ndarray, A: np.ndarray,
+          B: np.ndarray, H: np.ndarray, th: np.ndarray, amt: np.ndarray, ax: np.ndarray,
+          target: np.ndarray, prof: Profile, orient: str, rect: bool) -> None:
+    """Structures drawn on the pixels of their oriented bounding rectangle only, row by
+    row (all rows of all structures at once): the same values as a square stamp, whose
+    other pixels are exactly zero. As with stamps, a structure under 4 px across whose
+    stamp would be small has its area·amount conserved; others are clipped to the image."""
+    a, b, hl = A[g], B[g], H[g]
+    c, s = np.cos(th[g]), np.sin(th[g])
+    if rect:
+        ha, hb = hl + a + 0.5, b + 0.5
+    else:  # where the anti-aliased edge ends: rho = 1 + 0.5 / min(a, b)
+        grow = 1.0 + 0.5 / np.maximum(np.minimum(a, b), 1e-6)
+        ha, hb = hl + a * grow, b * grow
+    ha, hb = ha + 0.05, hb + 0.05
+    ext = np.abs(c) * ha + np.abs(s) * hb, np.abs(s) * ha + np.abs(c) * hb  # x, y extent
+    # the square each would be stamped on (which cuts the faint ends of sub-pixel-wide
+    # needles, whose edge ramp is stretched along them): a size bucket's stamp round the
+    # centre pixel, whose structures under 4 px across have their amount conserved, or
+    # (R ≥ 48) the bounding box of its reach, clipped to the image
+    R = np.asarray(_BUCKETS)[np.minimum(np.searchsorted(_BUCKETS, np.ceil(reach[g] + 1.0)),
+                                        len(_BUCKETS) - 1)]
+    boxed = R >= 48
+    norm = (np.minimum(a, b) < 4.0) & ~boxed
+    r = reach[g] + 1.0
+    box = [np.where(boxed, np.floor(p - r), np.floor(p) - R) for p in (cx[g], cy[g])]
+    box += [np.where(boxed, np.ceil(p + r) - 1, np.floor(p) + R) for p in (cx[g], cy[g])]
+    y_lo = np.maximum(np.floor(cy[g] - ext[1] - 0.5), box[1]).astype(np.int64)
+    y_hi = np.minimum(np.ceil(cy[g] + ext[1] + 0.5), box[3]).astype(np.int64)
+    y_lo = np.where(norm, y_lo, np.maximum(y_lo, 0))
+    y_hi = np.where(norm, y_hi, np.minimum(y_hi, w.height - 1))
+    nrow = np.maximum(y_hi - y_lo + 1, 0)
+    # one entry per (structure, row)
+    k = np.repeat(np.arange(g.size), nrow)
+    row = y_lo[k] + (np.arange(k.size) - np.repeat(np.cumsum(nrow) - nrow, nrow))
+    v = row + 0.5 - cy[g][k]
+    # |u·c + v·s| ≤ ha and |v·c − u·s| ≤ hb, each an interval of u (or all/none)
+    lo = np.full(k.size, -np.inf)
+    hi = np.full(k.size, np.inf)
+    for coef, off, half in ((c[k], v * s[k], ha[k]), (-s[k], v * c[k], hb[k])):
+        ok = np.abs(coef) > 1e-9
+        safe = np.where(ok, coef, 1.0)
+        e1, e2 = (-half - off) / safe, (half - off) / safe
+        lo = np.maximum(lo, np.where(ok, np.minimum(e1, e2), np.where(np.abs(off) <= half,
+                                                                      -np.inf, np.inf)))
+        hi = np.minimum(hi, np.where(ok, np.maximum(e1, e2), np.where(np.abs(off) <= half,
+                                                                      np.inf, -np.inf)))
+    lim = ext[0][k] + 1.0  # finite bounds (an empty row keeps lo > hi)
+    lo = np.clip(lo, -lim, lim)
+    hi = np.clip(hi, -lim, lim)
+    x_lo = np.maximum(np.ceil(cx[g][k] + lo - 0.5), box[0][k])
+    x_hi = np.minimum(np.floor(cx[g][k] + hi - 0.5), box[2][k])
+    clip = ~norm[k]
+    x_lo = np.where(clip, np.maximum(x_lo, 0), x_lo).astype(np.int64)
+    x_hi = np.where(clip, np.minimum(x_hi, w.width - 1), x_hi).astype(np.int64)
+    ncol = np.maximum(x_hi - x_lo + 1, 0)
+    # chunks of whole structures, about ROW_PIXELS pixels each
+    per = np.bincount(k, weights=ncol, minlength=g.size)
+    bounds = np.searchsorted(np.cumsum(per), np.arange(1, int(per.sum() // ROW_PIXELS) + 1)
+                             * ROW_PIXELS)
+    starts = np.unique(np.concatenate([[0], bounds, [g.size]]))
+    first_row = np.cumsum(nrow) - nrow
+    f32 = np.float32
+    for j0, j1 in itertools.pairwise(starts):
+        r0 = first_row[j0] if j0 < g.size else k.size
+        r1 = first_row[j1] if j1 < g.size else k.size
+        n = ncol[r0:r1]
+        if n.sum() == 0:
+            continue
+        rk = np.repeat(np.arange(r0, r1), n)
+        col = x_lo[rk] + (np.arange(rk.size) - np.repeat(np.cumsum(n) - n, n))
+        gi = k[rk]
+        u = (col + 0.5 - cx[g][gi]).astype(f32)
+        vv = v[rk].astype(f32)
+        val = _shape(u, vv, c[gi].astype(f32), s[gi].astype(f32), hl[gi].astype(f32),
+                     np.maximum(a, 1e-6)[gi].astype(f32), np.maximum(b, 1e-6)[gi].astype(f32),
+                     prof, rect)
+        local = gi - j0
+        total = np.bincount(local, weights=val, minlength=j1 - j0)
+        sel = g[j0:j1]
+        scale = np.where(norm[j0:j1], target[sel] / np.maximum(total, 1e-12), amt[sel])
+        scale = np.where(norm[j0:j1] & (total <= 0), 0.0, scale)
+        val *= scale.astype(f32)[local]
+        rr = row[rk]
+        m = (col >= 0) & (col < w.width) & (rr >= 0) & (rr < w.height) & (val > 0)
+        idx = rr[m] * w.width + col[m]
+        vals = val[m]
+        acc += np.bincount(idx, weights=vals, minlength=acc.size).astype(f32)
+        if c2 is not None and s2 is not None:
+            if orient in ("radial", "tangential"):
+                ang = np.arctan2(vv[m], u[m]) + f32(np.pi / 2 if orient == "tangential" else 0)
+            else:
+                ang = _tiny_axis(orient, th[sel], ax[sel])[local[m]]
+            c2 += np.bincount(idx, weights=vals * np.cos(2 * ang), minlength=acc.size
+                              ).astype(f32)
+            s2 += np.bincount(idx, weights=vals * np.sin(2 * ang), minlength=acc.size
+                              ).astype(f32)
 
 
 def _tiny_axis(orient: str, th: np.ndarray, ax: np.ndarray) -> np.ndarray:
@@ -411,6 +588,9 @@ def seed_lattice(window: Window, seed: int, spacing_um: float, aspect: float, an
                        seeds)
 
 
+WORLEY_CHUNK = 65_536
+
+
 def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
            angle: float = 0.0, jitter: float = 0.8, slots: int = 8
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -423,16 +603,37 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     """
     lat = seed_lattice(window, seed, spacing_um, aspect, angle, jitter, slots, u_scale=aspect)
     # the nearest two seeds: a new squared distance d makes
-    # (d1, d2) → (min(d1, d), min(d2, max(d1, d)))
+    # (d1, d2) → (min(d1, d), min(d2, max(d1, d))); 64k pixels at a time, so that the
+    # scratch arrays stay in the cache (as `SeedLattice.squared_distances`, faster)
     d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
     d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
     near = np.zeros(lat.u.shape, dtype=np.int32)
-    t = np.empty(lat.u.shape, dtype=np.float32)
-    for k, d in lat.squared_distances():
-        np.maximum(d1, d, out=t)
-        np.minimum(d2, t, out=d2)
-        np.copyto(near, k, where=d < d1)
-        np.minimum(d1, d, out=d1)
+    fu, fv, fc = lat.u.ravel(), lat.v.ravel(), lat.cell.ravel()
+    f1, f2, fn = d1.reshape(-1), d2.reshape(-1), near.reshape(-1)
+    n = fu.size
+    m = min(n, WORLEY_CHUNK)
+    d, t = np.empty(m, dtype=np.float32), np.empty(m, dtype=np.float32)
+    k, closer = np.empty(m, dtype=np.int32), np.empty(m, dtype=bool)
+    for s0 in range(0, n, WORLEY_CHUNK):
+        sl = slice(s0, min(n, s0 + WORLEY_CHUNK))
+        q = sl.stop - sl.start
+        dd, tt, kk, cl = d[:q], t[:q], k[:q], closer[:q]
+        u, v, c, a1, a2, nn = fu[sl], fv[sl], fc[sl], f1[sl], f2[sl], fn[sl]
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                np.add(c, np.int32(dj * lat.ncols + di), out=kk)
+                np.take(lat.seed_u, kk, out=dd)
+                np.subtract(u, dd, out=dd)
+                np.square(dd, out=dd)
+                np.take(lat.seed_v, kk, out=tt)
+                np.subtract(v, tt, out=tt)
+                np.square(tt, out=tt)
+                dd += tt
+                np.maximum(a1, dd, out=tt)
+                np.minimum(a2, tt, out=a2)
+                np.less(dd, a1, out=cl)
+                np.copyto(nn, kk, where=cl)
+                np.minimum(a1, dd, out=a1)
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return d1, d2, near, lat.table, lat.seeds
@@ -457,14 +658,17 @@ def value_noise(window: Window, seed: int, scale_um: float) -> np.ndarray:
     jj = np.arange(int(j0.min()), int(j0.max()) + 2)
     gi, gj = np.meshgrid(ii, jj, indexing="xy")
     tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].reshape(gi.shape)
-    a = i0 - ii[0]
-    b = j0 - jj[0]
-    v00 = tab[b, a]
-    v10 = tab[b, a + 1]
-    v01 = tab[b + 1, a]
-    v11 = tab[b + 1, a + 1]
-    v = (v00 * (1 - tx) + v10 * tx) * (1 - ty) + (v01 * (1 - tx) + v11 * tx) * ty
-    return 0.5 + (v - 0.5) * fade
+    a = (i0 - ii[0])[0]
+    b = (j0 - jj[0])[:, 0]
+    # interpolate along x once per table row, then between rows
+    rows = tab[:, a] * (1 - tx) + tab[:, a + 1] * tx
+    v = rows[b]
+    v *= 1 - ty
+    v += rows[b + 1] * ty
+    v -= 0.5
+    v *= fade
+    v += 0.5
+    return v
 
 
 def band(distance_um: np.ndarray, width_um: float, px_um: float) -> np.ndarray:

@@ -90,10 +90,23 @@ def build_scene(specimen: Specimen, window: Window,
     return memory.store(SCENES, key, scene, grows=scene.derived)
 
 
+def _classes_per_layer(specimen: Specimen, canvas: Canvas) -> list[int]:
+    """For each layer, how many classes its populations can draw into it (those whose depth
+    range reaches the layer): the rows its block of class maps reserves."""
+    per: list[set[str]] = [set() for _ in canvas.layer_z_um]
+    for pop in specimen.populations:
+        lo, hi = (int(k) for k in canvas.layer_of(np.asarray(pop.z_um, dtype=np.float64)))
+        for i in range(min(lo, hi), max(lo, hi) + 1):
+            per[i].update(pop.classes.values())
+    return [len(p) for p in per]
+
+
 def _build(specimen: Specimen, window: Window,
            structures: Mapping[str, StructureClass]) -> Scene:
     planes = layer_planes(specimen)
     canvas = Canvas(window, planes, structures)
+    for i, n in enumerate(_classes_per_layer(specimen, canvas)):
+        canvas.reserve(i, n)
     for pop in specimen.populations:
         canvas.weight = 1.0
         GENERATORS[pop.generator](canvas, make_ctx(specimen, pop, window, canvas))
@@ -104,11 +117,15 @@ def _build(specimen: Specimen, window: Window,
         stack: np.ndarray | None = None
         amounts: dict[str, np.ndarray] = {}
         if names:
-            # move each accumulator into the layer's contiguous stack and let it go, so a
-            # thick specimen (nine layers of many classes) never holds two copies
-            stack = np.empty((len(names), window.height * window.width), dtype=np.float32)
-            for k, c in enumerate(names):
-                stack[k] = canvas.amounts.pop((i, c))
+            # the maps were drawn into the layer's reserved block: it is the stack. Else
+            # move each accumulator into a new contiguous stack and let it go, so a thick
+            # specimen (nine layers of many classes) never holds two copies
+            stack = canvas.layer_block(i)
+            if stack is None:
+                stack = np.empty((len(names), window.height * window.width),
+                                 dtype=np.float32)
+                for k, c in enumerate(names):
+                    stack[k] = canvas.amounts.pop((i, c))
             amounts = {c: stack[k].reshape(shape) for k, c in enumerate(names)}
         retard = canvas.retard.get(i)
         if retard is not None:

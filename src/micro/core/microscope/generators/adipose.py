@@ -9,6 +9,7 @@ import numpy as np
 
 from micro.core.microscope.generators.histology import (
     F32,
+    Cells,
     cells_at,
     grid,
     hash01,
@@ -30,15 +31,25 @@ def fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
     """For points (µm): distance to the own cell's membrane (µm, rounded at the corners,
     negative in the spaces between cells), distance to the polygon wall alone, angle
     around the cell centre, distance to it, and the cell's hash."""
+    mem, wall, ang, d1, c = _fat_cells(x, y, seed, size_um)
+    return mem, wall, ang, d1, _cell_hash(c).take(c.near)
+
+
+def _fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Cells]:
     wx, wy = warp(x, y, seed ^ 0xFA7, 0.9 * size_um, 0.12 * size_um)
     c = cells_at(wx, wy, seed, size_um, 0.9, 6)
     wall = c.wall.astype(F32)
     d1 = c.d1.astype(F32)
-    rmax = size_um * (0.78 + 0.1 * c.u[..., 2].astype(F32))
+    rmax = size_um * (0.78 + 0.1 * c.slot(2).astype(F32))
     mem = np.minimum(wall, rmax - d1)
     ang = np.arctan2((wy - c.sy).astype(F32), (wx - c.sx).astype(F32))
-    cid = hash01(np.round(c.sx * 4), np.round(c.sy * 4))
-    return mem, wall, ang, d1, cid
+    return mem, wall, ang, d1, c
+
+
+def _cell_hash(c: Cells) -> np.ndarray:
+    """Each lattice cell's hash (per cell of the table, gathered by the caller)."""
+    return hash01(np.round(c.seed_x * 4), np.round(c.seed_y * 4))
 
 
 @generator("adipose")
@@ -50,9 +61,15 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     px = w.px_um
     size = float(np.mean(ctx.pop.size_um))
     X, Y = grid(w)
-    mem, wall, ang, d1, cid = fat_cells(X, Y, ctx.seed, size)
-    ckey = np.floor(cid * 1e6)  # an integer key per cell for further choices
-    half = 0.55 + 0.5 * hash01(ckey, 1)  # half the wall: one cell's rim, µm
+    mem, wall, ang, d1, cells = _fat_cells(X, Y, ctx.seed, size)
+    # per-cell choices are made once per lattice cell, then looked up by each pixel
+    ckey = np.floor(_cell_hash(cells) * 1e6)  # an integer key per cell
+    near = cells.near
+
+    def per_cell(k: int) -> np.ndarray:
+        return hash01(ckey, k).take(near)
+
+    half = 0.55 + 0.5 * per_cell(1)  # half the wall: one cell's rim, µm
     rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
     lipid = np.clip(1 - rim - gap, 0, 1)
@@ -62,9 +79,9 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("lipid"), lipid * 0.5, "fat")
     # signet-ring nuclei: a lens pressed against the inside of the rim of about two cells in
     # five (the others are cut away from their nucleus)
-    has = hash01(ckey, 2) < 0.4
-    phin = 6.2832 * hash01(ckey, 3)
-    hl = 7.0 + 4.0 * hash01(ckey, 4)  # half-length along the rim, µm
+    has = per_cell(2) < 0.4
+    phin = 6.2832 * per_cell(3)
+    hl = 7.0 + 4.0 * per_cell(4)  # half-length along the rim, µm
     arc = np.abs((ang - phin + np.pi) % (2 * np.pi) - np.pi) * d1
     thick = 2.6 * np.sqrt(np.clip(1 - (arc / hl) ** 2, 0, 1))
     depth = mem - half

@@ -10,6 +10,7 @@ chromatin; the section itself varies in thickness, shows knife chatter and the o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,9 +75,11 @@ def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.nda
     """Smooth value noise in [0, 1] at arbitrary points (µm), cubic-eased between lattice
     corners `scale_um` apart. For detail finer than the pixels use `value_noise` on the
     window, which fades it out."""
-    fx = np.asarray(x, dtype=np.float64) / scale_um
-    fy = np.asarray(y, dtype=np.float64) / scale_um
-    fx, fy = np.broadcast_arrays(fx, fy)
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    if x.ndim == 2 and x.size and x.strides[0] == 0 and y.strides[1] == 0:
+        return _grid_noise(x[0], y[:, 0], seed, scale_um)
+    fx = x / scale_um
+    fy = y / scale_um
     if fx.size == 0:
         return np.zeros(fx.shape, dtype=F32)
     i0 = np.floor(fx).astype(np.int64)
@@ -97,6 +100,73 @@ def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.nda
     return top * (1 - ty) + bot * ty
 
 
+CHUNK = 65_536
+"""Points `cells_at` works on at once: its dozen scratch arrays then stay in the cache
+(1.6x faster than whole 512² windows, the same results)."""
+
+
+def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
+                 base: np.ndarray, ncol: int, d1: np.ndarray, d2: np.ndarray,
+                 near: np.ndarray, near2: np.ndarray) -> None:
+    """Fill the squared distances to the nearest two of the 3×3 seeds around each point
+    (flat arrays; d1, d2 start at inf) and which seeds they are."""
+    n = rx.size
+    m = min(n, CHUNK)
+    d, t = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
+    k = np.empty(m, dtype=np.int32)
+    first, closer = np.empty(m, dtype=bool), np.empty(m, dtype=bool)
+    for s0 in range(0, n, CHUNK):
+        sl = slice(s0, min(n, s0 + CHUNK))
+        q = sl.stop - sl.start
+        dd, tt, kk, fi, cl = d[:q], t[:q], k[:q], first[:q], closer[:q]
+        x, y, b = rx[sl], ry[sl], base[sl]
+        a1, a2, n1, n2 = d1[sl], d2[sl], near[sl], near2[sl]
+        for dj in (-1, 0, 1):
+            for di in (-1, 0, 1):
+                np.add(b, np.int32(dj * ncol + di), out=kk)
+                np.take(ssx, kk, out=dd)
+                np.subtract(x, dd, out=dd)
+                np.square(dd, out=dd)
+                np.take(ssy, kk, out=tt)
+                np.subtract(y, tt, out=tt)
+                np.square(tt, out=tt)
+                dd += tt
+                # (d1, d2, near, near2) take the new distance in where it is among the two
+                # least
+                np.less(dd, a1, out=fi)
+                np.less(dd, a2, out=cl)
+                np.copyto(n2, kk, where=cl)
+                np.copyto(n2, n1, where=fi)
+                np.maximum(a1, dd, out=tt)
+                np.minimum(a2, tt, out=a2)
+                np.copyto(n1, kk, where=fi)
+                np.minimum(a1, dd, out=a1)
+
+
+def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> np.ndarray:
+    """`noise_at` on the grid xs (W,) × ys (H,) (a window's pixel centres): the table is
+    interpolated along x once per lattice row, then between rows (the same arithmetic)."""
+    fx, fy = xs / scale_um, ys / scale_um
+    i0 = np.floor(fx).astype(np.int64)
+    j0 = np.floor(fy).astype(np.int64)
+    tx = (fx - i0).astype(F32)
+    ty = (fy - j0).astype(F32)
+    tx = tx * tx * (3 - 2 * tx)
+    ty = ty * ty * (3 - 2 * ty)
+    ilo, jlo = int(i0.min()), int(j0.min())
+    ncol = int(i0.max()) + 2 - ilo
+    nrow = int(j0.max()) + 2 - jlo
+    gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
+    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32).reshape(nrow, ncol)
+    a = i0 - ilo
+    rows = tab[:, a] * (1 - tx) + tab[:, a + 1] * tx  # (nrow, W)
+    b = j0 - jlo
+    out = rows[b]
+    out *= (1 - ty)[:, None]
+    out += rows[b + 1] * ty[:, None]
+    return out
+
+
 def grid(w: Window) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre slide coordinates (µm), full (H, W) float64 arrays."""
     X, Y = w.grids()
@@ -113,19 +183,53 @@ def warp(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float, amp_um: float
 
 @dataclass(frozen=True)
 class Cells:
-    """Voronoi cells of a jittered square lattice, looked up at arbitrary points."""
+    """Voronoi cells of a jittered square lattice, looked up at arbitrary points.
+
+    Only the two distances are made up front; what a caller reads of the nearest cell
+    (its seed, its uniforms, the wall's hash) is gathered on first use and kept."""
 
     d1: np.ndarray
     """Distance (µm) to the nearest seed."""
     d2: np.ndarray
     """Distance to the second nearest seed; (d2 − d1)/2 ≈ distance to the cell wall."""
-    sx: np.ndarray
-    """The nearest seed (µm)."""
-    sy: np.ndarray
-    u: np.ndarray
-    """(…, slots) per-cell uniforms of the nearest cell (slots 0–1 are its jitter)."""
-    pair: np.ndarray
-    """Hash in [0, 1) of the wall between the nearest and second-nearest cells."""
+    near: np.ndarray
+    """int32 (…): the nearest cell, an index into `table`, `seed_x` and `seed_y`."""
+    near2: np.ndarray
+    """The second-nearest cell."""
+    table: np.ndarray
+    """(n, slots) per-cell uniforms of the lattice cells around the points."""
+    seed_x: np.ndarray
+    """(n,) each cell's seed (µm)."""
+    seed_y: np.ndarray
+    corner: tuple[int, int, int, int]
+    """(i, j) of the table's first lattice cell, its columns and the lattice seed."""
+
+    @functools.cached_property
+    def sx(self) -> np.ndarray:
+        """The nearest seed (µm)."""
+        return self.seed_x.take(self.near)
+
+    @functools.cached_property
+    def sy(self) -> np.ndarray:
+        return self.seed_y.take(self.near)
+
+    @functools.cached_property
+    def u(self) -> np.ndarray:
+        """(…, slots) per-cell uniforms of the nearest cell (slots 0–1 are its jitter)."""
+        return self.table[self.near]
+
+    def slot(self, k: int) -> np.ndarray:
+        """Uniform `k` of the nearest cell (…): `u[..., k]` without gathering every slot."""
+        return self.table[:, k].take(self.near)
+
+    @functools.cached_property
+    def pair(self) -> np.ndarray:
+        """Hash in [0, 1) of the wall between the nearest and second-nearest cells."""
+        ilo, jlo, ncol, seed = self.corner
+        # the wall's identity from the two cells' global lattice indices
+        id1 = (ilo + self.near % ncol) * 100003.0 + (jlo + self.near // ncol)
+        id2 = (ilo + self.near2 % ncol) * 100003.0 + (jlo + self.near2 // ncol)
+        return hash01(np.minimum(id1, id2), np.maximum(id1, id2), seed % 65521)
 
     @property
     def wall(self) -> np.ndarray:
@@ -140,8 +244,10 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     ci = np.floor(x / spacing_um).astype(np.int64)
     cj = np.floor(y / spacing_um).astype(np.int64)
     if ci.size == 0:
-        e = np.zeros(x.shape)
-        return Cells(e, e, e, e, np.zeros((*x.shape, slots)), e)
+        e = np.zeros(x.shape, dtype=F32)
+        z = np.zeros(x.shape, dtype=np.int32)
+        return Cells(e, e, z, z, np.zeros((1, slots)), np.zeros(1), np.zeros(1),
+                     (0, 0, 1, seed))
     ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
     ncol = int(ci.max()) + 2 - ilo
     nrow = int(cj.max()) + 2 - jlo
@@ -154,34 +260,33 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     ry = (y - oy).astype(F32)
     ssx = (seed_x - ox).astype(F32)
     ssy = (seed_y - oy).astype(F32)
-    base = (cj - jlo) * ncol + (ci - ilo)
-    d1 = np.full(x.shape, np.inf, dtype=F32)
-    d2 = np.full(x.shape, np.inf, dtype=F32)
-    near = np.zeros(x.shape, dtype=np.int64)
-    near2 = np.zeros(x.shape, dtype=np.int64)
-    for dj in (-1, 0, 1):
-        for di in (-1, 0, 1):
-            k = base + (dj * ncol + di)
-            d = np.square(rx - ssx[k]) + np.square(ry - ssy[k])
-            first = d < d1
-            near2 = np.where(first, near, np.where(d < d2, k, near2))
-            d2 = np.where(first, d1, np.minimum(d2, d))
-            near = np.where(first, k, near)
-            d1 = np.minimum(d1, d)
-    # the wall's identity from the two cells' global lattice indices
-    id1 = (ilo + near % ncol) * 100003.0 + (jlo + near // ncol)
-    id2 = (ilo + near2 % ncol) * 100003.0 + (jlo + near2 // ncol)
-    pair = hash01(np.minimum(id1, id2), np.maximum(id1, id2), seed % 65521)
-    return Cells(np.sqrt(d1), np.sqrt(d2), seed_x[near], seed_y[near], tab[near], pair)
+    ci -= ilo
+    cj -= jlo
+    cj *= ncol
+    cj += ci
+    base = cj.astype(np.int32)
+    del ci, cj
+    shape = x.shape
+    d1 = np.full(shape, np.inf, dtype=F32)
+    d2 = np.full(shape, np.inf, dtype=F32)
+    near = np.zeros(shape, dtype=np.int32)
+    near2 = np.zeros(shape, dtype=np.int32)
+    _nearest_two(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
+                 d2.reshape(-1), near.reshape(-1), near2.reshape(-1))
+    np.sqrt(d1, out=d1)
+    np.sqrt(d2, out=d2)
+    return Cells(d1, d2, near, near2, tab, seed_x, seed_y, (ilo, jlo, ncol, seed))
 
 
 # --------------------------------------------------------------------------- stamps
 
-def stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float,
+               radius_px: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Local offsets (µm) u (n, 1, S), v (n, S, 1) of a square stamp around each point,
-    the flat pixel index (n, S, S) and whether it lies in the window."""
-    R = int(np.ceil(reach_um / w.px_um)) + 1
+    the flat pixel index (n, S, S) and whether it lies in the window. The stamp reaches
+    `radius_px` pixels either side of the point's pixel (default: one more than reach_um)."""
+    R = int(np.ceil(reach_um / w.px_um)) + 1 if radius_px is None else radius_px
     off = np.arange(-R, R + 1)
     cx, cy = w.to_px(x, y)
     fx, fy = np.floor(cx), np.floor(cy)
@@ -224,13 +329,19 @@ def nuclei(canvas: Canvas, layer: int, cls: str | None, x: np.ndarray, y: np.nda
     x, y, a, b, th, amt, u = x[vis], y[vis], a[vis], b[vis], th[vis], amt[vis], u[vis]
     S = (2 * int(np.ceil(reach / w.px_um)) + 3) ** 2
     chunk = max(1, 300_000 // S)
+    # the stamp covers every pixel whose centre can be inside a nucleus' anti-aliased edge:
+    # the outline reaches 1.12 × its radius (harmonics) plus half a pixel of edge, measured
+    # along the short axis; a pixel at offset k has its centre k − ½ pixels away or more
+    short = np.maximum(np.minimum(a, b), 1e-6)
+    edge_um = float(np.max(np.maximum(a, b) * (1.0 + 0.5 * w.px_um / short)))
+    R = int(np.floor(1.12 * 1.01 * edge_um / w.px_um + 0.5))
     acc = np.zeros(canvas.npix, dtype=F32)
     acc_n = np.zeros(canvas.npix, dtype=F32) if nucleolus else None
     k_chrom = 2 * np.pi / 1.4
     f_chrom = detail(0.7, w.px_um)
     for s in range(0, x.size, chunk):
         sl = slice(s, s + chunk)
-        uu, vv, idx, ok = stamp_grid(w, x[sl], y[sl], reach)
+        uu, vv, idx, ok = stamp_grid(w, x[sl], y[sl], reach, R)
         c = np.cos(th[sl]).astype(F32)[:, None, None]
         sn = np.sin(th[sl]).astype(F32)[:, None, None]
         A = a[sl].astype(F32)[:, None, None]
@@ -280,7 +391,12 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     f = detail(chatter_um / 2, w.px_um)
     if f > 0:
         gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
-        t = t + 0.08 * f * gate * np.sin(2 * np.pi * (X * 0.94 + Y * 0.34) / chatter_um)
+        t = t.astype(np.float64)
+        on = gate > 0  # chatter only in some stretches: the waves where it shows
+        if on.any():
+            r, c = np.nonzero(on)
+            t[on] += 0.08 * f * gate[on] * np.sin(2 * np.pi * (X[0, c] * 0.94 + Y[r, 0] * 0.34)
+                                                  / chatter_um)
     # folds: one candidate line per lattice cell of fold_every_um (half of them present), a
     # strip 15–40 µm wide tapering at its ends; only the few cells near the window are tried
     L = fold_every_um

@@ -41,11 +41,13 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
                          warp_um=0.1 * grain_um, warp_scale_um=0.25 * grain_um,
                          rough_um=5.0, rough_scale_um=20.0)
     fine = big.table[:, 7][big.near] < 0.45
+    # each pixel's grain as one index into both tables stacked (small grains after big)
+    grain = np.where(fine, small.near + np.int32(big.table.shape[0]), big.near)
+    table = np.concatenate([big.table, small.table]).astype(F32)
 
     def col(c: int) -> np.ndarray:
-        """Slot c of each pixel's grain table (float32 (H, W)), gathered column-wise."""
-        return np.where(fine, small.table[:, c].astype(F32)[small.near],
-                        big.table[:, c].astype(F32)[big.near])
+        """Slot c of each pixel's grain table (float32 (H, W))."""
+        return table[:, c].take(grain)
 
     edge = np.where(fine, small.edge, big.edge)
     fr = np.asarray(prm.fractions, dtype=np.float64)

@@ -90,23 +90,31 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     cleft = 1 - 0.8 * gate * line(((d + 8 * noise_at(X, Y, ctx.seed ^ 17, 50.0)) % 18.0) - 9.0,
                                   1.2, px)
     put(canvas, layer, ctx.cls("keratin"), corn * lam * cleft * 1.05 + luc * 0.45)
-    # living epidermis: cells flatten towards the surface, columnar at the base
-    rise = np.clip((junc - Y) / np.maximum(junc - gran_low, 1.0), 0, 1)  # 0 base → 1 top
-    sq = 1.0 + 1.3 * rise ** 3  # horizontal stretch of the cell frame
-    cx = X / sq
-    c = cells_at(cx, Y, ctx.seed ^ 8, 12.0, 0.85, 6)
-    wall = c.wall.astype(F32)
-    bridges = limited(0.5 + 0.5 * np.cos(2 * np.pi * (X + Y) / 1.6), 0.5, 0.8, px)
-    border = line(wall, 1.4, px) * (0.5 + 0.5 * bridges)
-    grain = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 9, 1.2)
-    tint = 0.85 + 0.3 * c.u[..., 2].astype(F32)
-    put(canvas, layer, ctx.cls("cytoplasm"), epi * (1 - 0.75 * border) * grain * tint * 0.9)
-    rn = np.where(basal > 0.5, 3.0, 3.4) * (0.9 + 0.2 * c.u[..., 3].astype(F32))
-    flatten = sq / np.minimum(sq, 1.7)  # nuclei flatten less than their cells
-    nd = np.hypot((cx - c.sx).astype(F32) * flatten, (Y - c.sy).astype(F32) * np.where(
-        basal > 0.5, 0.7, 1.0))
-    has = c.u[..., 4] < 0.8
-    ncov = np.where(has, inside(nd - rn, px), 0.0) * (1 - 0.6 * rise ** 4)
+    # living epidermis: cells flatten towards the surface, columnar at the base. The
+    # cells are laid out only on the rows the epidermis crosses (the costly part)
+    cyto = np.zeros(X.shape, dtype=F32)
+    ncov = np.zeros(X.shape, dtype=F32)
+    E = _rows(epi > 0)
+    if E is not None:
+        Xe, Ye = X[E], Y[E]
+        rise = np.clip((junc - Ye) / np.maximum(junc - gran_low, 1.0), 0, 1)  # base 0 → 1 top
+        sq = 1.0 + 1.3 * rise ** 3  # horizontal stretch of the cell frame
+        cx = Xe / sq
+        c = cells_at(cx, Ye, ctx.seed ^ 8, 12.0, 0.85, 6)
+        wall = c.wall.astype(F32)
+        bridges = limited(0.5 + 0.5 * np.cos(2 * np.pi * (Xe + Ye) / 1.6), 0.5, 0.8, px)
+        border = line(wall, 1.4, px) * (0.5 + 0.5 * bridges)
+        grain = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 9, 1.2)[E]
+        tint = 0.85 + 0.3 * c.slot(2).astype(F32)
+        cyto[E] = epi[E] * (1 - 0.75 * border) * grain * tint * 0.9
+        be = basal[E] > 0.5
+        rn = np.where(be, 3.0, 3.4) * (0.9 + 0.2 * c.slot(3).astype(F32))
+        flatten = sq / np.minimum(sq, 1.7)  # nuclei flatten less than their cells
+        nd = np.hypot((cx - c.sx).astype(F32) * flatten,
+                      (Ye - c.sy).astype(F32) * np.where(be, 0.7, 1.0))
+        has = c.slot(4) < 0.8
+        ncov[E] = np.where(has, inside(nd - rn, px), 0.0) * (1 - 0.6 * rise ** 4)
+    put(canvas, layer, ctx.cls("cytoplasm"), cyto)
     chrom = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 10, 0.7)
     put(canvas, layer, ctx.cls("nucleus"), limited(ncov * chrom, 0.12, 6.0, px) * epi
         * (1 + 0.3 * basal), "epidermis-nucleus")
@@ -118,19 +126,29 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     dj = Y - junc
     pap = np.clip(1 - dj / 80.0, 0, 1)
     # bundles: a cellular net stretched along a wavy, mostly horizontal course — bundles of
-    # varied thickness and length, separated by clefts
-    wy = Y + 25.0 * np.sin(X / 70.0 + 6 * noise_at(X, Y, ctx.seed ^ 14, 250.0)) \
-        + 30.0 * (noise_at(X, Y, ctx.seed ^ 13, 180.0) - 0.5)
-    b = cells_at(X / 7.0, wy, ctx.seed ^ 16, 13.0, 0.9, 3)
-    cleft = line(b.wall, 1.3, px) * (0.4 + 0.6 * b.u[..., 2].astype(F32))
-    fibril = limited(0.85 + 0.15 * np.cos(2 * np.pi * wy / 1.8), 0.85, 0.9, px)
-    bundles = (0.7 + 0.45 * b.u[..., 1].astype(F32)) * (1 - cleft) * fibril
+    # varied thickness and length, separated by clefts (laid out only where they show)
+    bundles = np.zeros(X.shape, dtype=F32)
+    D = _rows((derm > 0) & (pap < 1))
+    if D is not None:
+        Xd, Yd = X[D], Y[D]
+        wy = Yd + 25.0 * np.sin(Xd / 70.0 + 6 * noise_at(Xd, Yd, ctx.seed ^ 14, 250.0)) \
+            + 30.0 * (noise_at(Xd, Yd, ctx.seed ^ 13, 180.0) - 0.5)
+        b = cells_at(Xd / 7.0, wy, ctx.seed ^ 16, 13.0, 0.9, 3)
+        cleft = line(b.wall, 1.3, px) * (0.4 + 0.6 * b.slot(2).astype(F32))
+        fibril = limited(0.85 + 0.15 * np.cos(2 * np.pi * wy / 1.8), 0.85, 0.9, px)
+        bundles[D] = (0.7 + 0.45 * b.slot(1).astype(F32)) * (1 - cleft) * fibril
     fine = 0.55 + 0.2 * value_noise(w, ctx.seed ^ 15, 3.0)
     put(canvas, layer, ctx.cls("collagen"), derm * (pap * fine + (1 - pap) * bundles))
     bm = line(Y - junc, 1.0, px)
     put(canvas, layer, ctx.cls("collagen"), bm * 0.6)
     _dermal_cells(canvas, ctx, layer, z, top, corneum)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
+
+
+def _rows(mask: np.ndarray) -> slice | None:
+    """The band of rows where `mask` holds anywhere (None: nowhere)."""
+    r = np.nonzero(mask.any(axis=1))[0]
+    return slice(int(r[0]), int(r[-1]) + 1) if r.size else None
 
 
 def _dermal_cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, top: float,

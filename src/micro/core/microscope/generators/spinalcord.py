@@ -63,7 +63,10 @@ def cord(x: np.ndarray, y: np.ndarray, seed: int, height_um: float
     g = _smin(g, _segment(ax, yy, (0.34, 0.12), (0.47, 0.42), 0.18, 0.17), k)
     g = _smin(g, _segment(ax, yy, (0.26, -0.05), (0.38, -0.45), 0.1, 0.085), k)
     g = _smin(g, _segment(ax, yy, (0.38, -0.45), (0.5, -0.74), 0.085, 0.05), k * 0.5)
-    wob = (noise_at(np.abs(x), y, seed ^ 0x6E7, 0.12 * R) - 0.5) * 0.06
+    # |x| of a window's grid is still a grid (each column one value): noise_at's fast path
+    absx = np.broadcast_to(np.abs(x[:1]), x.shape) if x.ndim == 2 and x.strides[0] == 0 \
+        else np.abs(x)
+    wob = (noise_at(absx, y, seed ^ 0x6E7, 0.12 * R) - 0.5) * 0.06
     grey = (g + wob) * R
     return outline, grey
 
