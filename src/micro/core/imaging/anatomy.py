@@ -17,8 +17,13 @@ z); the frontal projection (radiography) integrates a coarser volume along y onc
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -80,11 +85,13 @@ class Anatomy:
     labels: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     ap_extent_mm: float  # half-extent along y of the body, for the frontal projection
     specks: tuple[tuple[str, float, float, float], ...] = ()
+    """Objects too small for the rasters (tissue, x, z, radius mm): spheres whose exact path
+    lengths are added to the frontal projection at the output resolution."""
     projection_px: int = PROJECTION_PX
     outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     """Exact total path (mm) through the body along y at (x, z), if known."""
-    """Objects too small for the rasters (tissue, x, z, radius mm): spheres whose exact path
-    lengths are added to the frontal projection at the output resolution."""
+    seed: int = 0
+    """The seed it was generated from (set by `anatomy`)."""
 
 
 # --------------------------------------------------------------------------- the head
@@ -161,7 +168,7 @@ GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _hea
 
 @memoized("imaging.anatomy.anatomy")
 def anatomy(kind: str, tissues: tuple[str, ...], seed: int) -> Anatomy:
-    return GENERATORS[kind](tissues, seed)
+    return dataclasses.replace(GENERATORS[kind](tissues, seed), seed=seed)
 
 
 def _one_hot(lab: np.ndarray, n_tissues: int) -> np.ndarray:
@@ -240,8 +247,63 @@ def _overlap(r: int, src_fov: float, n: int, fov_mm: float):
 @memoized("imaging.anatomy.frontal_paths")
 def frontal_paths(an: Anatomy) -> np.ndarray:
     """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
-    (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the left) and
-    z (rows, superior at the top), both spanning the field of view."""
+    (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the
+    left) and z (rows, superior at the top), both spanning the field of view.
+
+    Integrating the volume takes seconds, so the catalog ships each 3-D phantom's projection
+    (data/phantoms/projections, written by `python -m micro.core.imaging.projections`); a
+    stored one is used only if it was made from this very module source, seed and tissue list,
+    otherwise the projection is computed here."""
+    stored = stored_frontal_paths(an)
+    return stored if stored is not None else compute_frontal_paths(an)
+
+
+def generator_digest() -> str:
+    """Digest of this module's source: any change to a generator or to the projection makes
+    the stored projections stale ("" when the source cannot be read)."""
+    try:
+        src = inspect.getsource(sys.modules[__name__])
+    except (OSError, TypeError):
+        return ""
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
+
+
+def projection_file(an: Anatomy, data_dir: Path | None = None) -> Path:
+    if data_dir is None:
+        from micro.core.catalog import default_data_dir
+
+        data_dir = default_data_dir()
+    return Path(data_dir) / "phantoms" / "projections" / f"{an.name}-{an.seed}.npz"
+
+
+def stored_frontal_paths(an: Anatomy, data_dir: Path | None = None) -> np.ndarray | None:
+    """The shipped projection of this anatomy, if one exists and matches it exactly."""
+    path = projection_file(an, data_dir)
+    digest = generator_digest()
+    if not digest or not path.is_file():
+        return None
+    with np.load(path) as z:
+        meta = (str(z["digest"]), tuple(str(t) for t in z["tissues"]), int(z["px"]),
+                float(z["step_mm"]))
+        if meta != (digest, an.tissues, an.projection_px, PROJECTION_STEP_MM):
+            return None
+        out = z["paths"].astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def write_frontal_paths(an: Anatomy, data_dir: Path | None = None) -> Path:
+    """Compute the anatomy's projection and store it (compressed) for `frontal_paths`."""
+    path = projection_file(an, data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, paths=compute_frontal_paths(an), digest=generator_digest(),
+                        tissues=np.array(an.tissues), px=an.projection_px,
+                        step_mm=PROJECTION_STEP_MM)
+    return path
+
+
+def compute_frontal_paths(an: Anatomy) -> np.ndarray:
+    """`frontal_paths` by sampling the label function along y (PROJECTION_STEP_MM)."""
     n = an.projection_px
     c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
     ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, PROJECTION_STEP_MM) + PROJECTION_STEP_MM / 2

@@ -39,20 +39,42 @@ def filter_response(bins: int, name: str) -> np.ndarray:
     h[1::2] = -1.0 / (np.pi * n) ** 2
     ramp = np.real(sfft.rfft(h))  # band-limited |ν| in units of 1/ds (peak 0.5 at Nyquist)
     f = np.fft.rfftfreq(size)  # cycles per sample, 0..0.5
-    w = f / 0.5  # 0..1 of Nyquist
-    if name == "ramp":
-        win = np.ones_like(w)
-    elif name == "shepp-logan":
-        win = np.sinc(w / 2)
-    elif name == "cosine":
-        win = np.cos(np.pi * w / 2)
-    elif name == "hamming":
-        win = 0.54 + 0.46 * np.cos(np.pi * w)
-    else:
-        win = 0.5 + 0.5 * np.cos(np.pi * w)
-    out = ramp * win
+    out = ramp * window(name, f / 0.5)
     out.setflags(write=False)
     return out
+
+
+def window(name: str, w: np.ndarray) -> np.ndarray:
+    """The apodisation window of filter `name` at w = frequency / the detector's Nyquist
+    (0..1)."""
+    if name not in FILTERS:
+        raise ValueError(f"unknown filter {name!r}; allowed: {', '.join(FILTERS)}")
+    if name == "ramp":
+        return np.ones_like(w)
+    if name == "shepp-logan":
+        return np.sinc(w / 2)
+    if name == "cosine":
+        return np.cos(np.pi * w / 2)
+    if name == "hamming":
+        return 0.54 + 0.46 * np.cos(np.pi * w)
+    return 0.5 + 0.5 * np.cos(np.pi * w)
+
+
+def many_view_limit(image: np.ndarray, pixel_mm: float, ds: float, name: str) -> np.ndarray:
+    """FBP of the exact projections of `image` (a raster of pixel_mm) with infinitely many
+    views: by the Fourier-slice theorem the ramp cancels the 1/|ν| density of the radial
+    samples, leaving the image filtered by the window and the detector element's aperture,
+    band-limited at the detector's Nyquist frequency 1/(2 ds):
+        f̂_FBP(ν) = f̂(ν) · W(|ν| / ν_N) · sinc(|ν| ds)  for |ν| ≤ ν_N.
+    The pixel footprint is left to the caller's area-averaging onto its matrix."""
+    m = image.shape[0]
+    f = sfft.fftfreq(m, d=pixel_mm)
+    rho = np.hypot(f[:, None], f[None, : m // 2 + 1])
+    nyq = 0.5 / ds
+    h = np.where(rho <= nyq, window(name, np.minimum(rho / nyq, 1.0)) * np.sinc(rho * ds), 0.0)
+    out = sfft.irfft2(sfft.rfft2(image, workers=1) * h.astype(np.float32), s=image.shape,
+                      workers=1)
+    return out.astype(np.float32)
 
 
 def filter_projections(sino: np.ndarray, name: str, ds: float, pixel_mm: float = 0.0,

@@ -224,7 +224,7 @@ def pure_masks(frac: np.ndarray, erode_px: int = 2) -> np.ndarray:
 
 # --------------------------------------------------------------------------- line integrals
 
-def chords(add: Additive, theta: np.ndarray, s: np.ndarray,
+def chords(add: Additive | Section, theta: np.ndarray, s: np.ndarray,
            shift_mm: np.ndarray | None = None) -> np.ndarray:
     """Exact per-tissue line integrals, float64 (tissues, views, bins), in mm of path.
 
