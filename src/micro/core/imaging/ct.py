@@ -138,7 +138,9 @@ def _reconstruct(add: Additive, mu_key: tuple[tuple[float, tuple[float, ...]], .
         p = np.minimum(p, np.log(n0_floor))
     ds = add.fov_mm / bins
     mu = fbp.fbp(p, ds, n, add.fov_mm, filt) * 10.0
-    var = fbp.variance_map(p, 1.0, ds, n, add.fov_mm, filt) * 100.0
+    coarse = next((k for k in (4, 3, 2) if views % k == 0 and views // k >= 32 and n % k == 0
+                   and n // k >= 64), 1)
+    var = fbp.variance_map(p, 1.0, ds, n, add.fov_mm, filt, coarse) * 100.0
     for a in (mu, var, p):
         a.setflags(write=False)
     return (mu, var), p

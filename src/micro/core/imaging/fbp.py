@@ -171,15 +171,25 @@ def noise_gain(bins: int, name: str, pixel_ratio: float) -> float:
                           for r in range(UPSAMPLE)]))
 
 
-def variance_map(p: np.ndarray, n0: float, ds: float, n: int, fov_mm: float, name: str
-                 ) -> np.ndarray:
+def variance_map(p: np.ndarray, n0: float, ds: float, n: int, fov_mm: float, name: str,
+                 coarse: int = 1) -> np.ndarray:
     """Variance (mm⁻²·sinogram units²) of the FBP image for Poisson rays: each ray's
     log-transmission p has variance e^p / N0, which the filter spreads with gain noise_gain/ds²
-    and the back-projection sums over views: σ²(x) = (π/V)² Σ_v g e^{p_v(x)} / (N0 ds²)."""
+    and the back-projection sums over views: σ²(x) = (π/V)² Σ_v g e^{p_v(x)} / (N0 ds²).
+
+    coarse > 1: the map is smooth (a sum of e^p over views), so the view mean is taken over
+    every coarse-th view on an (n / coarse)² matrix and interpolated back (coarse must
+    divide both n and the number of views; otherwise the full computation is done)."""
     views, bins = p.shape
-    var_p = np.exp(np.asarray(p, dtype=np.float64)) / n0
+    if coarse < 1 or n % coarse or views % coarse:
+        coarse = 1
+    var_p = np.exp(np.asarray(p[::coarse], dtype=np.float64)) / n0
     s0 = -(bins - 1) / 2 * ds
-    bp = backproject(var_p, n, fov_mm, ds, s0, 1)  # (π/V) Σ_v var
+    bp = backproject(var_p, n // coarse, fov_mm, ds, s0, 1)  # (π/V) Σ_v var, from V/coarse
+    if coarse > 1:
+        from scipy import ndimage
+
+        bp = np.maximum(ndimage.zoom(bp, coarse, order=1, mode="nearest", grid_mode=True), 0)
     return bp * (np.pi / views) * noise_gain(bins, name, round(fov_mm / n / ds, 4)) / ds ** 2
 
 
