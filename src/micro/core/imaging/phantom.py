@@ -498,8 +498,8 @@ def kspace(add: Additive, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
             ex = np.exp(-2j * np.pi * np.outer([m.x0 for m in members], kx[0]))  # (S, nx)
             ey = np.exp(-2j * np.pi * np.outer(ky[:, 0], [m.y0 for m in members]))  # (ny, S)
             w = np.array([m.weights for m in members])  # (S, tissues)
-            for t in np.nonzero(np.any(w != 0, axis=0))[0]:
-                out[t] += amp * (ey @ (w[:, t, None] * ex))
+            for ti in np.nonzero(np.any(w != 0, axis=0))[0]:
+                out[ti] += amp * (ey @ (w[:, ti, None] * ex))
             continue
         for s in members:
             if grid:  # the shift theorem's phase is an outer product of two 1-D ones
