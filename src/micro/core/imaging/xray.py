@@ -39,8 +39,29 @@ SPR_PER_CM = 0.12
 GRID_SCATTER, GRID_PRIMARY = 0.12, 0.70
 AEC_TARGET_PER_MM2 = {"tungsten": 3.5e4, "molybdenum": 4.6e5, "rhodium": 4.6e5}
 """Detector photon fluence at which the AEC ends the exposure (air kerma / (E·μen/ρ of air))."""
+DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM = 0.75, 15.0, 6.0
+"""Digital radiography display processing (not mammography): fraction of the log image's
+large-scale trend removed, the trend's Gaussian σ, and the skin margin left out of the
+window's histogram."""
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
+
+
+def _latitude_processing(att: np.ndarray, body: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Console processing of a digital radiograph (single-scale form of multiscale contrast
+    equalisation): inside the body, DR_LATITUDE of the large-scale trend of the log image
+    (a Gaussian of DR_KERNEL_MM, normalised over the body so the air outside does not pull it
+    down) is taken away. What remains is local contrast (bone edges, air against soft
+    tissue), so the skull's rim and the brain behind it, or the lung bases and the liver,
+    share the display range instead of the thickest part filling the window with white."""
+    w = body.astype(np.float32)
+    num = ndimage.gaussian_filter(att * w, sigma_px, mode="constant")
+    den = ndimage.gaussian_filter(w, sigma_px, mode="constant")
+    trend = num / np.maximum(den, 1e-3)
+    ref = float(np.median(att[body]))
+    out = att.copy()
+    out[body] = att[body] - DR_LATITUDE * (trend[body] - ref)
+    return out
 
 
 def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
@@ -145,6 +166,12 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     if mammography:  # window on the uniformly compressed breast; the thin rim burns out
         thick = L.sum(axis=0) - L[add.background]
         region_w = body & (thick > 0.45 * float(thick.max()))
+    if not mammography and region_w.any():
+        att = _latitude_processing(att, region_w, DR_KERNEL_MM / px)
+        # the console's histogram analysis leaves out the skin line (where the path falls
+        # to nothing): the values of interest lie a few millimetres inside the body
+        inner = ndimage.binary_erosion(region_w, iterations=max(int(round(DR_SKIN_MM / px)), 1))
+        region_w = inner if inner.sum() > 16 else region_w
     lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     return display, raw, info
