@@ -170,7 +170,7 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         att = _latitude_processing(att, region_w, DR_KERNEL_MM / px)
         # the console's histogram analysis leaves out the skin line (where the path falls
         # to nothing): the values of interest lie a few millimetres inside the body
-        inner = ndimage.binary_erosion(region_w, iterations=max(int(round(DR_SKIN_MM / px)), 1))
+        inner = ndimage.binary_erosion(region_w, iterations=max(round(DR_SKIN_MM / px), 1))
         region_w = inner if inner.sum() > 16 else region_w
     lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
