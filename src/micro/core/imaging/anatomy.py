@@ -483,14 +483,18 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         wall_t = np.where(yb > 40, 11.0, 8.0) + 1.5 * fat_noise(y, z, x)
         cavity = depth > fat_t + wall_t
         out[cavity] = ix["fat"]  # intra-abdominal fat
-        # the back: erector spinae and psoas muscles; the spine
+        # the back: erector spinae; the psoas muscles from T12 down, diverging and widening
+        # towards the pelvis (their fat-bordered margins are the psoas shadows of a film)
+        below_t12 = np.clip(30.0 - z, 0, 260)
         for sx in (-1.0, 1.0):
             out[ellipsoid(x, y, z * 0, (sx * 38, -80, 0), (30, 24, 1)) < 1] = ix["muscle"]
-            r_psoas = 10.0 + 0.12 * np.clip(-z, 0, 120)
-            out[ellipsoid(x, y, z * 0, (sx * (30 + 0.1 * r_psoas), -50, 0),
-                          (r_psoas, r_psoas * 1.1, 1)) < 1] = ix["muscle"]
+            r_psoas = 6.0 + 0.085 * np.clip(below_t12, 0, 150)
+            psoas = ellipsoid(x, y, z * 0, (sx * (21.0 + 0.2 * below_t12), -50.0, 0),
+                              (r_psoas, r_psoas * 1.15, 1)) < 1
+            out[psoas & (z < 30.0)] = ix["muscle"]
         # vertebral bodies 27 mm tall, waisted, with 8 mm discs between them (levels every
-        # 35 mm), each with its own pedicles, lamina and spinous process
+        # 35 mm), each with its own pedicles (cortical rings: the "eyes" of a frontal film),
+        # transverse processes, lamina and spinous process
         level = ((z + 12.0) / 35.0) % 1.0  # 0…1 through one motion segment
         in_disc = level > 27.0 / 35.0
         waist = 1.0 + 0.08 * np.sin(np.pi * np.clip(level * 35.0 / 27.0, 0, 1))
@@ -498,24 +502,37 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[vb < 1] = ix["cortical-bone"]
         out[vb < 0.92] = ix["cancellous-bone"]
         out[(vb < 1) & in_disc] = ix["disc"]
-        arch = ellipsoid(x, y, z * 0, (0, -80, 0), (13, 13, 1))
-        segment = np.abs(level - 0.45) < 0.36  # the posterior elements of each vertebra
-        out[(arch < 1) & (vb >= 1) & segment] = ix["cortical-bone"]  # pedicles and lamina
-        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 9, 1)) < 1)
-            & (np.abs(level - 0.55) < 0.3)] = ix["cortical-bone"]  # spinous process
-        out[ellipsoid(x, y, z * 0, (0, -77, 0), (8, 8, 1)) < 1] = ix["csf"]  # canal
-        # ribs (upper abdomen): oblique bands round the periphery, inside the wall
-        # each rib runs from the spine round the side and down towards the front: its
-        # height falls with the angle s from the posterior midline, so an axial slice cuts
-        # it as short oblique segments
+        lz = (level - 0.38) * 35.0  # mm from the pedicles' centre height
+        post = (y < -60.0) & (y > -88.0)
+        for sx in (-1.0, 1.0):
+            ped = ((x - sx * 13.0) / 5.0) ** 2 + (lz / 7.0) ** 2
+            out[post & (y > -74.0) & (ped < 1)] = ix["cortical-bone"]
+            out[post & (y > -74.0) & (ped < 0.45)] = ix["cancellous-bone"]
+        tp = ((np.abs(lz) < 3.5) & (np.abs(x) > 12.0) & (np.abs(x) < 38.0)
+              & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
+        out[tp] = ix["cortical-bone"]
+        r_canal = np.sqrt(x ** 2 + (y + 77.0) ** 2) + 0 * z
+        out[(r_canal > 7.5) & (r_canal < 13.0) & (y < -77.0) & (np.abs(lz) < 10)] = \
+            ix["cortical-bone"]  # lamina
+        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 10, 1)) < 1)
+            & (np.abs(level - 0.5) < 0.28)] = ix["cortical-bone"]  # spinous process
+        out[r_canal < 8.0] = ix["csf"]  # canal
+        # ribs 9–12: round tubes (a cortex round marrow) inside the wall, each starting
+        # beside the spine at height z0 and running round the side and forward while falling
+        # ever more steeply (an arc on a frontal film: the posterior part nearly level, the
+        # anterior part sloping down and in); 12 and 11 float and end early, the others
+        # become costal cartilage (soft tissue here) towards the front
         ang = np.arctan2(yb / b, x / 160.0)
-        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2))))  # 0 at the back … π front
-        radial = np.abs(depth - fat_t - 0.5 * wall_t)
-        phase = ((z + 110.0 * s_post / np.pi) / 42.0) % 1.0
-        ribs = ((radial < 4.0) & (phase < 0.19) & (z > -55 + 40 * s_post / np.pi)
-                & ((np.abs(x) > 75) | (yb < 30)))
-        out[ribs] = ix["cortical-bone"]  # a thin cortex round a marrow core
-        out[ribs & (np.abs(phase - 0.095) < 0.07) & (radial < 3.0)] = ix["cancellous-bone"]
+        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2)))) / np.pi  # 0 back … 1 front
+        radial = depth - fat_t - 0.5 * wall_t
+        zr = z + 120.0 * s_post ** 1.5  # the height at the back of the rib through here
+        k = np.clip(np.round((zr - 30.0) / 32.0), 0, 5)
+        dz = zr - (30.0 + 32.0 * k)
+        s_end = np.where(k == 0, 0.30, np.where(k == 1, 0.45, 0.78))
+        tube = (dz / 5.0) ** 2 + (radial / 3.8) ** 2
+        on_rib = (s_post < s_end) & (np.abs(x) > 30.0)
+        out[on_rib & (tube < 1)] = ix["cortical-bone"]
+        out[on_rib & (tube < 0.45)] = ix["cancellous-bone"]
         # the diaphragm: two domes (the right higher, over the liver); above them the lung
         # bases, either side of the mediastinum
         dome = (100.0 + 8.0 * (x < 0) - 0.0035 * ((np.abs(x) - 60.0) ** 2 + (y + 10.0) ** 2)
@@ -569,9 +586,26 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         inside_loop = loop & (g > 0.5)
         out[inside_loop] = ix["fluid"]
         out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
+        # the pelvis: the iliac wings, plates (cortex round marrow) flaring out from the
+        # sacroiliac joints, under a thick rounded crest at the level of L4–5
+        ax = np.abs(x)
+        # (the wing's mid-surface is kept coronal: an oblique plate sampled along the rays
+        # would print the sampling step as stripes)
+        plate_y = -40.0 + 0 * ax
+        crest = -112.0 - 0.011 * (ax - 82.0) ** 2  # height of the crest
+        fan = (ax > 30.0 + 0.25 * np.clip(-150.0 - z, 0, None)) & (ax < 140.0)
+        t_plate = np.abs(y - plate_y)
+        wing = fan & (z < crest) & (t_plate < 4.0)
+        out[wing] = ix["cortical-bone"]
+        out[wing & (t_plate < 2.2)] = ix["cancellous-bone"]
+        rim = fan & (((z - crest) / 6.0) ** 2 + (t_plate / 7.0) ** 2 < 1)
+        out[rim] = ix["cortical-bone"]
+        out[rim & (((z - crest) / 4.0) ** 2 + (t_plate / 5.0) ** 2 < 1)] = \
+            ix["cancellous-bone"]
         return out
 
-    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 192)
+    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 256,
+                   projection_step_mm=1.0)
 
 
 GENERATORS["abdomen"] = _abdomen
