@@ -45,10 +45,10 @@ SPR_PER_CM = 0.12
 GRID_SCATTER, GRID_PRIMARY = 0.12, 0.70
 AEC_TARGET_PER_MM2 = {"tungsten": 3.5e4, "molybdenum": 4.6e5, "rhodium": 4.6e5}
 """Detector photon fluence at which the AEC ends the exposure (air kerma / (E·μen/ρ of air))."""
-DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM = 0.75, 15.0, 6.0
+DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM, DR_GAMMA = 0.75, 15.0, 6.0, 1.5
 """Digital radiography display processing (not mammography): fraction of the log image's
-large-scale trend removed, the trend's Gaussian σ, and the skin margin left out of the
-window's histogram."""
+large-scale trend removed, the trend's Gaussian σ, the skin margin left out of the
+window's histogram, and the exponent of the tone curve applied to the windowed image."""
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
 
@@ -187,4 +187,6 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         region_w = inner if inner.sum() > 16 else region_w
     lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+    if not mammography:  # the console's tone curve: soft tissue mid-grey, bone white
+        display **= np.float32(DR_GAMMA)
     return display, raw, info
