@@ -189,6 +189,10 @@ def _skull_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     the middle fossa lower, the posterior fossa lowest, with a dip at the sella."""
     step = np.clip((28.0 - y) / 46.0, 0, 1)
     base = -30.0 - 36.0 * step ** 1.3
+    # in front, the orbital roofs bulge up either side of the lower cribriform plate
+    front = 1.0 - step
+    base = base + front * (5.0 * np.exp(-((np.abs(x) - 33.0) / 15.0) ** 2)
+                           - 6.0 * np.exp(-(x / 8.0) ** 2))
     return base - 6.0 * np.exp(-((x / 9.0) ** 2 + ((y - 8.0) / 7.0) ** 2))
 
 
