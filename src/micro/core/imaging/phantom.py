@@ -241,7 +241,7 @@ def _cover(s: Solid, n: int, px: float, i0: int, i1: int, j0: int, j1: int,
 
 def property_map(frac: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Σ_t F_t · values_t: any property linear in the tissue fractions, float32 (n, n)."""
-    return np.tensordot(np.asarray(values, dtype=np.float32), frac, axes=1)
+    return weighted_sum(np.asarray(values, dtype=np.float32), frac)
 
 
 def pure_masks(frac: np.ndarray, erode_px: int = 2) -> np.ndarray:
@@ -507,13 +507,13 @@ def line_integral(add: Additive | Section, mu: np.ndarray, n: int) -> np.ndarray
     its specks are added exactly at n."""
     mu = np.asarray(mu, dtype=np.float32)
     if not isinstance(add, Section):
-        return _weighted_sum(mu, thickness(add, n))
+        return weighted_sum(mu, thickness(add, n))
     from scipy import ndimage
 
     from micro.core.imaging.anatomy import frontal_paths
 
     paths = frontal_paths(add.anatomy)
-    native = _weighted_sum(mu, paths)
+    native = weighted_sum(mu, paths)
     line = ndimage.zoom(native, n / paths.shape[-1], order=1, mode="nearest",
                         grid_mode=True).astype(np.float32)
     if add.anatomy.specks:
@@ -521,13 +521,15 @@ def line_integral(add: Additive | Section, mu: np.ndarray, n: int) -> np.ndarray
     return line
 
 
-def _weighted_sum(w: np.ndarray, planes: np.ndarray) -> np.ndarray:
-    """Σ_t w_t · planes_t, float32, plane by plane (a BLAS contraction of a few weights over
-    many pixels is slower, and slower still on a busy machine)."""
-    out = np.zeros(planes.shape[1:], dtype=np.float32)
+def weighted_sum(w: np.ndarray, planes: np.ndarray) -> np.ndarray:
+    """Σ_t w_t · planes_t (the tensordot over the first axis), plane by plane, in the dtype
+    of w and planes combined: a BLAS contraction of a few weights over many pixels is
+    slower, and much slower on a busy machine."""
+    w = np.asarray(w)
+    out = np.zeros(planes.shape[1:], dtype=np.result_type(w, planes))
     for m, plane in zip(w, planes, strict=True):
         if m:
-            out += np.float32(m) * plane
+            out += m * plane
     return out
 
 
