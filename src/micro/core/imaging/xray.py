@@ -45,7 +45,7 @@ SPR_PER_CM = 0.12
 GRID_SCATTER, GRID_PRIMARY = 0.12, 0.70
 AEC_TARGET_PER_MM2 = {"tungsten": 3.5e4, "molybdenum": 4.6e5, "rhodium": 4.6e5}
 """Detector photon fluence at which the AEC ends the exposure (air kerma / (E·μen/ρ of air))."""
-DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM, DR_GAMMA = 0.75, 15.0, 6.0, 1.5
+DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM, DR_GAMMA = 0.7, 35.0, 6.0, 1.5
 """Digital radiography display processing (not mammography): fraction of the log image's
 large-scale trend removed, the trend's Gaussian σ, the skin margin left out of the
 window's histogram, and the exponent of the tone curve applied to the windowed image."""
