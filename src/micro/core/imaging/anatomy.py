@@ -592,6 +592,8 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
         # the pelvis: the iliac wings, plates (cortex round marrow) flaring out from the
         # sacroiliac joints, under a thick rounded crest at the level of L4–5
+        if float(np.min(z)) > -100.0:  # above the crests (a slice of the upper abdomen)
+            return out
         ax = np.abs(x)
         # (the wing's mid-surface is kept coronal: an oblique plate sampled along the rays
         # would print the sampling step as stripes)

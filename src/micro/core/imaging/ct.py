@@ -38,6 +38,7 @@ from micro.core.imaging.phantom import (
     chords,
     fractions,
     pixel_centres,
+    raster_projections,
 )
 from micro.core.memory import memoized
 from micro.core.models import CtSpec, ImagingInstrument, Phantom
@@ -156,7 +157,9 @@ def _reconstruct_section(sec: Section, mu_t: np.ndarray, n: int, views: int, bin
     times more. The variance map is smooth (a back-projection of e^p), so it is computed from
     a coarse sinogram (COARSE views × bins of the section) on a COARSE² matrix and
     interpolated: σ²(x) = (π/V) · ⟨e^p⟩_views(x) · π · gain / ds², with V the true number of
-    views and ds the true detector spacing (fbp.variance_map)."""
+    views and ds the true detector spacing (fbp.variance_map); the coarse sinogram is the
+    projection of the μ raster area-averaged to COARSE² (one transform, not one per
+    tissue)."""
     from scipy import ndimage
 
     from micro.core.imaging.anatomy import SECTION_PX, resample, section_fractions
@@ -174,7 +177,9 @@ def _reconstruct_section(sec: Section, mu_t: np.ndarray, n: int, views: int, bin
     theta = np.arange(c) * np.pi / c
     ds_c = sec.fov_mm / c
     s = (np.arange(c) - (c - 1) / 2) * ds_c
-    p = np.tensordot(mu_rel, chords(sec, theta, s), axes=1) / 10.0
+    q = SECTION_PX // c if SECTION_PX % c == 0 else 1  # the μ raster area-averaged to c²
+    coarse_mu = raster.reshape(c, q, c, q).mean(axis=(1, 3)) if q > 1 else raster
+    p = raster_projections(coarse_mu[None], sec.fov_mm / coarse_mu.shape[0], theta, s)[0] / 10.0
     mean_bp = fbp.backproject(np.exp(p), c, sec.fov_mm, ds_c, float(s[0]), 1)
     var = (mean_bp * (np.pi / views)
            * fbp.noise_gain(bins, filt, round(sec.fov_mm / n / ds, 4)) / ds ** 2) * 100.0

@@ -334,29 +334,38 @@ def _rect_chord(sp: np.ndarray, c: np.ndarray, sn: np.ndarray, a: float, b: floa
 
 def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
                     shift_mm: np.ndarray | None) -> np.ndarray:
-    """Per-tissue projections (tissues, views, bins), mm, float32, of a section's raster by the
-    Fourier-slice theorem: P̂_θ(ω) = F̂(ω cosθ, ω sinθ), F̂ from the 2×-padded FFT of the
-    raster (box pixels: × sinc), sampled bilinearly, then a 1-D inverse FFT per view.
-    s must be evenly spaced. The background is left out, as for shapes."""
+    """Per-tissue projections (tissues, views, bins), mm, float32, of a section's raster
+    (raster_projections of each tissue's indicator). The background is left out, as for
+    shapes."""
     from micro.core.imaging.anatomy import SECTION_PX, _one_hot, section_labels
 
-    an = sec.anatomy
-    lab = section_labels(an, sec.z_mm or 0.0)
-    r, p = SECTION_PX, sec.fov_mm / SECTION_PX
+    lab = section_labels(sec.anatomy, sec.z_mm or 0.0)
+    present = [t for t in range(len(sec.tissues))
+               if t != sec.background and np.any(lab == t)]
+    out = np.zeros((len(sec.tissues), theta.size, s.size), dtype=np.float32)  # cached: compact
+    if present:
+        onehot = _one_hot(lab, len(sec.tissues))
+        out[present] = raster_projections(onehot[present], sec.fov_mm / SECTION_PX, theta, s,
+                                          shift_mm)
+    return out
+
+
+def raster_projections(planes: np.ndarray, pixel_mm: float, theta: np.ndarray,
+                       s: np.ndarray, shift_mm: np.ndarray | None = None) -> np.ndarray:
+    """Parallel projections (planes, views, bins) of square rasters (planes, r, r) of box
+    pixels (row 0 = +y, centred), in raster units × mm, by the Fourier-slice theorem:
+    P̂_θ(ω) = F̂(ω cosθ, ω sinθ), F̂ from the 2×-padded FFT of the raster (box pixels:
+    × sinc), sampled by Keys cubic convolution, then a 1-D inverse FFT per view. s must be
+    evenly spaced and span the raster (one detector span has no wrap)."""
+    r, p = planes.shape[-1], pixel_mm
     m = 2 * r
     ds = float(s[1] - s[0]) if s.size > 1 else p
-    nb = s.size  # the body lies inside the scan circle: one detector span has no wrap
-    omega = np.fft.fftfreq(nb, d=ds)  # cycles/mm
+    omega = np.fft.fftfreq(s.size, d=ds)  # cycles/mm
     u = omega[None, :] * np.cos(theta)[:, None]
     v = omega[None, :] * np.sin(theta)[:, None]
     # grid coordinates in the fftshifted spectrum of the padded raster
     cu, cv = u * m * p + m / 2, v * m * p + m / 2
-    present = [t for t in range(len(sec.tissues))
-               if t != sec.background and np.any(lab == t)]
-    out = np.zeros((len(sec.tissues), theta.size, s.size), dtype=np.float32)  # cached: compact
-    if not present:
-        return out
-    onehot = _one_hot(lab, len(sec.tissues))
+    out = np.zeros((planes.shape[0], theta.size, s.size), dtype=np.float32)
     k = np.fft.fftfreq(m)  # cycles per pixel
     # The raster sits centred on index 0 of the padded array (pixel j at index j − r/2, at
     # (index + ½)·p); rows are flipped so the index grows with y. The spectrum is sampled by
@@ -368,23 +377,21 @@ def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
     ok = (i0 >= 1) & (i0 < m - 2) & (j0 >= 1) & (j0 < m - 2)
     base = np.where(ok, i0 * m + j0, m + 1)
     wv, wu = _keys(fv), _keys(fu)
-    taps = [(base + dv * m + du, wv[dv + 1] * wu[du + 1])
+    taps = [((base + dv * m + du).astype(np.int32), wv[dv + 1] * wu[du + 1])
             for dv in (-1, 0, 1, 2) for du in (-1, 0, 1, 2)]
-    ph2 = (phase[:, None] * phase[None, :] * (p * p)).astype(np.complex64)
-    ph2 = np.fft.fftshift(ph2)
+    ph2 = np.fft.fftshift((phase[:, None] * phase[None, :] * (p * p)).astype(np.complex64))
     shift = s[0]
     if shift_mm is not None:  # the object moved by d: its projection moves by d·n̂
         shift = shift - (shift_mm[:, :1] * np.cos(theta)[:, None]
                          + shift_mm[:, 1:] * np.sin(theta)[:, None])
     ramp = np.exp(2j * np.pi * omega[None, :] * shift).astype(np.complex64)
-    taps = [(ix.astype(np.int32), w) for ix, w in taps]
-    # two tissues per transform: f1 + i·f2 has spectrum F1 + i·F2, and as each projection is
+    # two planes per transform: f1 + i·f2 has spectrum F1 + i·F2, and as each projection is
     # real, the inverse 1-D transform returns p1 + i·p2
     pad = np.zeros((m, m), dtype=np.complex64)
-    for pair in (present[i:i + 2] for i in range(0, len(present), 2)):
-        pad[:r, :r] = onehot[pair[0]][::-1]
-        if len(pair) == 2:
-            pad[:r, :r] += 1j * onehot[pair[1]][::-1]
+    for i in range(0, planes.shape[0], 2):
+        pad[:r, :r] = planes[i][::-1]
+        if i + 1 < planes.shape[0]:
+            pad[:r, :r] += 1j * planes[i + 1][::-1]
         f = np.fft.fftshift(sfft.fft2(np.roll(pad, (-(r // 2), -(r // 2)), axis=(0, 1)),
                                       workers=1))
         f *= ph2  # axis 0: v (y), axis 1: u (x); zero frequency at m/2
@@ -392,9 +399,9 @@ def _section_chords(sec: Section, theta: np.ndarray, s: np.ndarray,
         spec = sum(flat[ix] * w for ix, w in taps)
         spec = np.where(ok, spec, 0) * ramp
         proj = np.fft.ifft(spec, axis=1) / ds
-        out[pair[0]] = proj.real[:, :s.size]
-        if len(pair) == 2:
-            out[pair[1]] = proj.imag[:, :s.size]
+        out[i] = proj.real[:, :s.size]
+        if i + 1 < planes.shape[0]:
+            out[i + 1] = proj.imag[:, :s.size]
     return out
 
 
