@@ -17,8 +17,13 @@ z); the frontal projection (radiography) integrates a coarser volume along y onc
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +37,7 @@ SECTION_PX = 512
 PROJECTION_PX = 128
 """Frontal-projection raster (x × z) for radiography; path sampled every PROJECTION_STEP_MM."""
 PROJECTION_STEP_MM = 1.5
+"""Default step (mm) along the frontal projection's rays (an anatomy may set its own)."""
 
 
 class Waves:
@@ -80,11 +86,15 @@ class Anatomy:
     labels: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     ap_extent_mm: float  # half-extent along y of the body, for the frontal projection
     specks: tuple[tuple[str, float, float, float], ...] = ()
+    """Objects too small for the rasters (tissue, x, z, radius mm): spheres whose exact path
+    lengths are added to the frontal projection at the output resolution."""
     projection_px: int = PROJECTION_PX
     outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     """Exact total path (mm) through the body along y at (x, z), if known."""
-    """Objects too small for the rasters (tissue, x, z, radius mm): spheres whose exact path
-    lengths are added to the frontal projection at the output resolution."""
+    seed: int = 0
+    """The seed it was generated from (set by `anatomy`)."""
+    projection_step_mm: float = PROJECTION_STEP_MM
+    """Sampling step along the frontal projection's rays."""
 
 
 # --------------------------------------------------------------------------- the head
@@ -98,17 +108,28 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
     depth_noise = Waves(rng, 40.0, 8)
     diploe_noise = Waves(rng, 50.0, 6)
     lesion_noise = Waves(rng, 9.0, 8)
+    mastoid_noise = Waves(rng, 5.0, 10)
     zc = -12.0  # centre of the cranial ellipsoid (the slice z = 0 is at the ventricles)
 
     def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
         shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
-        # outer surface: an egg, broader behind, flattened below, gently irregular
+        # outer surface: an egg (the cranium), broader behind, gently irregular; below it
+        # the face and the jaw (an ellipsoid forward and down) and the neck
         a = 74.0 * (1 - 0.07 * np.clip(y / 95.0, -1, 1))
         rho = np.sqrt((x / a) ** 2 + ((y + 4.0) / 96.0) ** 2 + ((z - zc) / 92.0) ** 2)
         depth = 84.0 * (1 - rho) + 1.2 * shape_noise(x, y, z)  # mm below the scalp surface
+        low = float(np.min(z)) < SKULL_BASE_TOP
+        if low:
+            face = 52.0 * (1 - ellipsoid(x, y, z, (0, 38, -80), (58, 56, 40)))
+            neck = 46.0 * (1 - np.sqrt((x / 52.0) ** 2 + ((y + 12.0) / 50.0) ** 2)) \
+                + 0 * z
+            neck = np.where(z < -75, neck, -1.0)
+            skin = np.maximum(np.maximum(face, neck), depth)
+        else:
+            skin = depth
         out = np.full(shape, ix["air"], dtype=np.uint8)
-        out[depth > 0] = ix["fat"]  # scalp (skin and subcutaneous fat)
+        out[skin > 0] = ix["fat"]  # scalp / skin and subcutaneous fat
         t_scalp = 5.5
         diploe = 2.5 + 1.2 * diploe_noise(x, y, z)
         t_outer, t_inner = 1.8, 1.6
@@ -151,9 +172,120 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         # tumour with oedema: left frontal white matter, lobulated
         les = ellipsoid(x, y, z, (28, 36, 6), (10, 11, 10)) + 0.12 * lesion_noise(x, y, z)
         out[inside & (les < 1)] = ix["lesion"]
+        if low:
+            _skull_base_and_face(out, ix, x, y, z, skin, depth, mastoid_noise)
         return out
 
-    return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0)
+    return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0, (), 192,
+                   projection_step_mm=0.75)
+
+
+SKULL_BASE_TOP = -22.0
+"""Above this height (mm) the head is cranial vault and brain only."""
+
+
+def _skull_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Height (mm) of the floor of the cranial cavity: the anterior fossa over the orbits,
+    the middle fossa lower, the posterior fossa lowest, with a dip at the sella."""
+    step = np.clip((28.0 - y) / 46.0, 0, 1)
+    base = -30.0 - 36.0 * step ** 1.3
+    # in front, the orbital roofs bulge up either side of the lower cribriform plate
+    front = 1.0 - step
+    base = base + front * (5.0 * np.exp(-((np.abs(x) - 33.0) / 15.0) ** 2)
+                           - 6.0 * np.exp(-(x / 8.0) ** 2))
+    return base - 6.0 * np.exp(-((x / 9.0) ** 2 + ((y - 8.0) / 7.0) ** 2))
+
+
+def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: np.ndarray,
+                         z: np.ndarray, skin: np.ndarray, cranial_depth: np.ndarray,
+                         mastoid_noise: Waves) -> None:
+    """Below the floor of the cranial cavity: the skull base (a bony plate with the petrous
+    ridges, the sella turcica on the sphenoid and its sinus), the orbits with the globes,
+    the frontal, maxillary and nasal air spaces, the hard palate, the upper and lower teeth,
+    the mandible (body and rami), the mastoid air cells and the upper cervical spine, all in
+    soft tissue (muscle) under the skin."""
+    bone, marrow, air = ix["cortical-bone"], ix["cancellous-bone"], ix["air"]
+    base = _skull_base(x, y)
+    # the vault's walls go on down the sides and the back to the level of the ears; inside
+    # and in front of them (the face) is soft tissue
+    wall = ((out == bone) | (out == marrow)) & (y < 60.0 - 0.3 * np.abs(x)) & (z > -78.0)
+    below = (z < base) & (skin > 5.0) & ~wall
+    out[below] = ix["muscle"]
+    # the vault's tables continue down to the base; under it the shell ends
+    plate = (z < base) & (z > base - 2.5) & (cranial_depth > 5.5)
+    out[plate] = bone
+    # petrous ridges: dense pyramids running forward and inward from the ears
+    for sx in (-1.0, 1.0):
+        pet = ellipsoid(x, y, z, (sx * 34, -6, -54), (30, 8, 9), sx * -40)
+        out[pet < 1] = bone
+        mast = ellipsoid(x, y, z, (sx * 52, -24, -62), (11, 12, 13))
+        out[(mast < 1) & (skin > 3.0)] = marrow
+        out[(mast < 0.9) & (mastoid_noise(x, y, z) > 0.3) & (skin > 3.0)] = air
+    # sphenoid body with its sinus; the sella turcica and the pituitary on it
+    sph = ellipsoid(x, y, z, (0, 14, -56), (16, 16, 12))
+    out[sph < 1] = bone
+    out[ellipsoid(x, y, z, (0, 16, -57), (11, 11, 8)) < 1] = air
+    out[ellipsoid(x, y, z, (0, 8, -40), (6.5, 5.5, 4.5)) < 1] = ix["gray-matter"]
+    dorsum = (np.abs(y - 0.5) < 2.0) & (np.abs(x) < 7) & (z > -46) & (z < -34)
+    out[dorsum] = bone
+    # orbits: a bony rim round fat, the globe (fluid) in front
+    for sx in (-1.0, 1.0):
+        orb = ellipsoid(x, y, z, (sx * 33, 56, -46), (18, 24, 17))
+        out[(orb < 1.12) & (orb >= 1) & (z < base + 3)] = bone
+        out[orb < 1] = ix["fat"]
+        out[ellipsoid(x, y, z, (sx * 33, 66, -45), (12, 12, 12)) < 1] = ix["csf"]
+    # frontal sinus: air between the tables of the frontal bone, above the orbits
+    fs = ellipsoid(x, y, z, (0, 74, -24), (23, 10, 13))
+    out[(fs < 1) & (skin > 5.5)] = bone
+    out[(ellipsoid(x, y, z, (0, 74, -24), (20.5, 7.5, 10.5)) < 1)
+        & (np.abs(x) > 1.0)] = air  # a thin septum in the middle
+    # ethmoid air cells between the orbits (thin bony septa), zygomatic bones outside them
+    eth = ellipsoid(x, y, z, (0, 48, -46), (10, 22, 13)) < 1
+    out[eth] = air
+    out[eth & (np.abs(mastoid_noise(x, y, z)) < 0.25)] = bone
+    for sx in (-1.0, 1.0):
+        out[ellipsoid(x, y, z, (sx * 50, 48, -62), (7, 14, 9), sx * 20) < 1] = bone
+    # nasal cavity with the septum; maxillary sinuses either side, in bony walls
+    nose = ellipsoid(x, y, z, (0, 54, -70), (11, 30, 22))
+    out[(nose < 1.15) & (nose >= 1)] = bone
+    out[(nose < 1) & (np.abs(x) > 1.2)] = air
+    for sx in (-1.0, 1.0):
+        ms = ellipsoid(x, y, z, (sx * 29, 50, -72), (15, 18, 16))
+        out[(ms < 1.13) & (ms >= 1)] = bone
+        out[ms < 1] = air
+    # the pharynx behind the nose and mouth, and the oral cavity between the arches
+    out[ellipsoid(x, y, z, (0, 22, -92), (10, 8, 30)) < 1] = air
+    out[ellipsoid(x, y, z, (0, 45, -93), (22, 20, 3.5)) < 1] = air
+    # hard palate and the upper teeth on the maxillary arch
+    arch_up = 72.0 - 0.030 * x ** 2
+    out[(np.abs(z + 86) < 2.5) & (y < arch_up) & (y > 18) & (np.abs(x) < 34)] = bone
+    # mandible: a horseshoe body (cortex round marrow) and two rami up to the condyles
+    arch = 76.0 - 0.029 * x ** 2
+    d_arch = np.abs(y - arch) * np.cos(np.arctan(0.058 * np.abs(x)))
+    body = (d_arch < 6.0) & (z < -95) & (z > -122 + 0.1 * np.abs(x)) & (np.abs(x) < 50)
+    out[body] = bone
+    out[body & (d_arch < 3.5) & (z < -98) & (z > -118 + 0.1 * np.abs(x))] = marrow
+    for sx in (-1.0, 1.0):
+        ramus = ellipsoid(x, y, z, (sx * 50, 8, -80), (4.5, 13, 30), 0)
+        out[(ramus < 1) & (skin > 2.0)] = bone
+    # teeth: crowns along both arches (enamel and dentine, denser than cortical bone; here
+    # cortical bone), with gaps between them
+    along = np.arctan2(x, 60.0) * 60.0  # ≈ arc length (mm) from the midline
+    t = ((along + 4.0) / 8.0) % 1.0 - 0.5  # −½…½ across one tooth (8 mm)
+    for arch_y, z0, z1, half in ((arch_up, -98.0, -88.5, 36.0), (arch, -104.0, -95.0, 34.0)):
+        zm, hz = 0.5 * (z0 + z1), 0.5 * (z1 - z0)
+        crown = (t / 0.42) ** 2 + ((z - zm) / hz) ** 4 < 1  # rounded crowns, dark gaps
+        tooth = crown & (np.abs(y - arch_y + 1.0) < 4.5) & (np.abs(x) < half)
+        out[tooth & (skin > 1.0)] = bone
+    # upper cervical spine: the atlas ring and the axis with its dens, in the midline
+    vb = np.sqrt((x / 9.0) ** 2 + ((y + 12.0) / 8.0) ** 2) + 0 * z
+    cord = (z < -70) & (z > -140)
+    out[cord & (vb < 1)] = marrow
+    out[cord & (vb >= 0.8) & (vb < 1)] = bone
+    out[(ellipsoid(x, y, z, (0, -12, -72), (5, 5, 8)) < 1)] = bone  # the dens
+    canal = np.sqrt((x / 9.0) ** 2 + ((y + 32.0) / 8.0) ** 2) + 0 * z
+    ring = (canal >= 1) & (canal < 1.5) & (np.abs(z + 80) < 4)
+    out[ring] = bone  # the atlas
 
 
 GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _head}
@@ -161,7 +293,7 @@ GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _hea
 
 @memoized("imaging.anatomy.anatomy")
 def anatomy(kind: str, tissues: tuple[str, ...], seed: int) -> Anatomy:
-    return GENERATORS[kind](tissues, seed)
+    return dataclasses.replace(GENERATORS[kind](tissues, seed), seed=seed)
 
 
 def _one_hot(lab: np.ndarray, n_tissues: int) -> np.ndarray:
@@ -240,11 +372,67 @@ def _overlap(r: int, src_fov: float, n: int, fov_mm: float):
 @memoized("imaging.anatomy.frontal_paths")
 def frontal_paths(an: Anatomy) -> np.ndarray:
     """Per-tissue path length (cm) along y (anterior–posterior) through the volume, float32
-    (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the left) and
-    z (rows, superior at the top), both spanning the field of view."""
+    (tissues, n, n) (n = the anatomy's projection_px) over x (columns, patient's right on the
+    left) and z (rows, superior at the top), both spanning the field of view.
+
+    Integrating the volume takes seconds, so the catalog ships each 3-D phantom's projection
+    (data/phantoms/projections, written by `python -m micro.core.imaging.projections`); a
+    stored one is used only if it was made from this very module source, seed and tissue list,
+    otherwise the projection is computed here."""
+    stored = stored_frontal_paths(an)
+    return stored if stored is not None else compute_frontal_paths(an)
+
+
+def generator_digest() -> str:
+    """Digest of this module's source: any change to a generator or to the projection makes
+    the stored projections stale ("" when the source cannot be read)."""
+    try:
+        src = inspect.getsource(sys.modules[__name__])
+    except (OSError, TypeError):
+        return ""
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
+
+
+def projection_file(an: Anatomy, data_dir: Path | None = None) -> Path:
+    if data_dir is None:
+        from micro.core.catalog import default_data_dir
+
+        data_dir = default_data_dir()
+    return Path(data_dir) / "phantoms" / "projections" / f"{an.name}-{an.seed}.npz"
+
+
+def stored_frontal_paths(an: Anatomy, data_dir: Path | None = None) -> np.ndarray | None:
+    """The shipped projection of this anatomy, if one exists and matches it exactly."""
+    path = projection_file(an, data_dir)
+    digest = generator_digest()
+    if not digest or not path.is_file():
+        return None
+    with np.load(path) as z:
+        meta = (str(z["digest"]), tuple(str(t) for t in z["tissues"]), int(z["px"]),
+                float(z["step_mm"]))
+        if meta != (digest, an.tissues, an.projection_px, an.projection_step_mm):
+            return None
+        out = z["paths"].astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def write_frontal_paths(an: Anatomy, data_dir: Path | None = None) -> Path:
+    """Compute the anatomy's projection and store it (compressed) for `frontal_paths`."""
+    path = projection_file(an, data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, paths=compute_frontal_paths(an), digest=generator_digest(),
+                        tissues=np.array(an.tissues), px=an.projection_px,
+                        step_mm=an.projection_step_mm)
+    return path
+
+
+def compute_frontal_paths(an: Anatomy) -> np.ndarray:
+    """`frontal_paths` by sampling the label function along y (every projection_step_mm)."""
     n = an.projection_px
     c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
-    ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, PROJECTION_STEP_MM) + PROJECTION_STEP_MM / 2
+    step = an.projection_step_mm
+    ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, step) + step / 2
     out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
     zz = c[::-1][:, None, None]  # rows: superior first
     for y0 in range(0, ys.size, 16):
@@ -252,7 +440,7 @@ def frontal_paths(an: Anatomy) -> np.ndarray:
         lab = an.labels(c[None, :, None], yy, zz)  # (z, x, y)
         counts = np.stack([(lab == t).sum(axis=2) for t in range(len(an.tissues))])
         out += counts.astype(np.float32)
-    out *= PROJECTION_STEP_MM / 10.0
+    out *= step / 10.0
     if an.outline is not None:
         # the body's total path is known exactly: rescale the sampled composition to it, so
         # a smooth surface does not print the sampling planes as contour terraces
@@ -299,14 +487,18 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         wall_t = np.where(yb > 40, 11.0, 8.0) + 1.5 * fat_noise(y, z, x)
         cavity = depth > fat_t + wall_t
         out[cavity] = ix["fat"]  # intra-abdominal fat
-        # the back: erector spinae and psoas muscles; the spine
+        # the back: erector spinae; the psoas muscles from T12 down, diverging and widening
+        # towards the pelvis (their fat-bordered margins are the psoas shadows of a film)
+        below_t12 = np.clip(30.0 - z, 0, 260)
         for sx in (-1.0, 1.0):
             out[ellipsoid(x, y, z * 0, (sx * 38, -80, 0), (30, 24, 1)) < 1] = ix["muscle"]
-            r_psoas = 10.0 + 0.12 * np.clip(-z, 0, 120)
-            out[ellipsoid(x, y, z * 0, (sx * (30 + 0.1 * r_psoas), -50, 0),
-                          (r_psoas, r_psoas * 1.1, 1)) < 1] = ix["muscle"]
+            r_psoas = 6.0 + 0.085 * np.clip(below_t12, 0, 150)
+            psoas = ellipsoid(x, y, z * 0, (sx * (21.0 + 0.2 * below_t12), -50.0, 0),
+                              (r_psoas, r_psoas * 1.15, 1)) < 1
+            out[psoas & (z < 30.0)] = ix["muscle"]
         # vertebral bodies 27 mm tall, waisted, with 8 mm discs between them (levels every
-        # 35 mm), each with its own pedicles, lamina and spinous process
+        # 35 mm), each with its own pedicles (cortical rings: the "eyes" of a frontal film),
+        # transverse processes, lamina and spinous process
         level = ((z + 12.0) / 35.0) % 1.0  # 0…1 through one motion segment
         in_disc = level > 27.0 / 35.0
         waist = 1.0 + 0.08 * np.sin(np.pi * np.clip(level * 35.0 / 27.0, 0, 1))
@@ -314,24 +506,37 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[vb < 1] = ix["cortical-bone"]
         out[vb < 0.92] = ix["cancellous-bone"]
         out[(vb < 1) & in_disc] = ix["disc"]
-        arch = ellipsoid(x, y, z * 0, (0, -80, 0), (13, 13, 1))
-        segment = np.abs(level - 0.45) < 0.36  # the posterior elements of each vertebra
-        out[(arch < 1) & (vb >= 1) & segment] = ix["cortical-bone"]  # pedicles and lamina
-        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 9, 1)) < 1)
-            & (np.abs(level - 0.55) < 0.3)] = ix["cortical-bone"]  # spinous process
-        out[ellipsoid(x, y, z * 0, (0, -77, 0), (8, 8, 1)) < 1] = ix["csf"]  # canal
-        # ribs (upper abdomen): oblique bands round the periphery, inside the wall
-        # each rib runs from the spine round the side and down towards the front: its
-        # height falls with the angle s from the posterior midline, so an axial slice cuts
-        # it as short oblique segments
+        lz = (level - 0.38) * 35.0  # mm from the pedicles' centre height
+        post = (y < -60.0) & (y > -88.0)
+        for sx in (-1.0, 1.0):
+            ped = ((x - sx * 13.0) / 5.0) ** 2 + (lz / 7.0) ** 2
+            out[post & (y > -74.0) & (ped < 1)] = ix["cortical-bone"]
+            out[post & (y > -74.0) & (ped < 0.45)] = ix["cancellous-bone"]
+        tp = ((np.abs(lz) < 3.5) & (np.abs(x) > 12.0) & (np.abs(x) < 38.0)
+              & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
+        out[tp] = ix["cortical-bone"]
+        r_canal = np.sqrt(x ** 2 + (y + 77.0) ** 2) + 0 * z
+        out[(r_canal > 7.5) & (r_canal < 13.0) & (y < -77.0) & (np.abs(lz) < 10)] = \
+            ix["cortical-bone"]  # lamina
+        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 10, 1)) < 1)
+            & (np.abs(level - 0.5) < 0.28)] = ix["cortical-bone"]  # spinous process
+        out[r_canal < 8.0] = ix["csf"]  # canal
+        # ribs 9–12: round tubes (a cortex round marrow) inside the wall, each starting
+        # beside the spine at height z0 and running round the side and forward while falling
+        # ever more steeply (an arc on a frontal film: the posterior part nearly level, the
+        # anterior part sloping down and in); 12 and 11 float and end early, the others
+        # become costal cartilage (soft tissue here) towards the front
         ang = np.arctan2(yb / b, x / 160.0)
-        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2))))  # 0 at the back … π front
-        radial = np.abs(depth - fat_t - 0.5 * wall_t)
-        phase = ((z + 110.0 * s_post / np.pi) / 42.0) % 1.0
-        ribs = ((radial < 4.0) & (phase < 0.19) & (z > -55 + 40 * s_post / np.pi)
-                & ((np.abs(x) > 75) | (yb < 30)))
-        out[ribs] = ix["cortical-bone"]  # a thin cortex round a marrow core
-        out[ribs & (np.abs(phase - 0.095) < 0.07) & (radial < 3.0)] = ix["cancellous-bone"]
+        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2)))) / np.pi  # 0 back … 1 front
+        radial = depth - fat_t - 0.5 * wall_t
+        zr = z + 120.0 * s_post ** 1.5  # the height at the back of the rib through here
+        k = np.clip(np.round((zr - 30.0) / 32.0), 0, 5)
+        dz = zr - (30.0 + 32.0 * k)
+        s_end = np.where(k == 0, 0.30, np.where(k == 1, 0.45, 0.78))
+        tube = (dz / 5.0) ** 2 + (radial / 3.8) ** 2
+        on_rib = (s_post < s_end) & (np.abs(x) > 30.0)
+        out[on_rib & (tube < 1)] = ix["cortical-bone"]
+        out[on_rib & (tube < 0.45)] = ix["cancellous-bone"]
         # the diaphragm: two domes (the right higher, over the liver); above them the lung
         # bases, either side of the mediastinum
         dome = (100.0 + 8.0 * (x < 0) - 0.0035 * ((np.abs(x) - 60.0) ** 2 + (y + 10.0) ** 2)
@@ -385,9 +590,28 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         inside_loop = loop & (g > 0.5)
         out[inside_loop] = ix["fluid"]
         out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
+        # the pelvis: the iliac wings, plates (cortex round marrow) flaring out from the
+        # sacroiliac joints, under a thick rounded crest at the level of L4–5
+        if float(np.min(z)) > -100.0:  # above the crests (a slice of the upper abdomen)
+            return out
+        ax = np.abs(x)
+        # (the wing's mid-surface is kept coronal: an oblique plate sampled along the rays
+        # would print the sampling step as stripes)
+        plate_y = -40.0 + 0 * ax
+        crest = -112.0 - 0.011 * (ax - 82.0) ** 2  # height of the crest
+        fan = (ax > 30.0 + 0.25 * np.clip(-150.0 - z, 0, None)) & (ax < 140.0)
+        t_plate = np.abs(y - plate_y)
+        wing = fan & (z < crest) & (t_plate < 4.0)
+        out[wing] = ix["cortical-bone"]
+        out[wing & (t_plate < 2.2)] = ix["cancellous-bone"]
+        rim = fan & (((z - crest) / 6.0) ** 2 + (t_plate / 7.0) ** 2 < 1)
+        out[rim] = ix["cortical-bone"]
+        out[rim & (((z - crest) / 4.0) ** 2 + (t_plate / 5.0) ** 2 < 1)] = \
+            ix["cancellous-bone"]
         return out
 
-    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 192)
+    return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 256,
+                   projection_step_mm=1.0)
 
 
 GENERATORS["abdomen"] = _abdomen

@@ -31,7 +31,15 @@ from micro.core.imaging.attenuation import (
     mu_table_at,
 )
 from micro.core.imaging.display import largest_uniform, resize, tissue_means, window
-from micro.core.imaging.phantom import Additive, additive, chords, fractions, pixel_centres
+from micro.core.imaging.phantom import (
+    Additive,
+    Section,
+    additive,
+    chords,
+    fractions,
+    pixel_centres,
+    raster_projections,
+)
 from micro.core.memory import memoized
 from micro.core.models import CtSpec, ImagingInstrument, Phantom
 
@@ -48,6 +56,11 @@ SPECTRUM = ((0.72, 0.30), (1.0, 0.45), (1.35, 0.25))
 RING_BIN_OFFSET = 1 / 7
 RING_ERROR = 0.05
 MOTION_MM = (6.0, 3.0)
+MANY_VIEWS = 360
+"""From this many views (the default) a 3-D phantom's section is reconstructed in FBP's
+many-view limit (no view-aliasing streaks: fewer views show them, as does `few-views`)."""
+COARSE = 128
+"""Views, bins and matrix of the coarse sinogram that gives a section's noise variance map."""
 
 
 def _metal(add: Additive) -> tuple[list[tuple[float, float]], float]:
@@ -83,7 +96,7 @@ def _metal_chords(add: Additive, views: int, bins: int) -> np.ndarray:
     return chords(metal, theta, s)[0] / 10.0
 
 
-def line_integrals(add: Additive, mu_of_e: Any, e_kev: float, views: int, bins: int,
+def line_integrals(add: Additive | Section, mu_of_e: Any, e_kev: float, views: int, bins: int,
                    artifact: str) -> np.ndarray:
     """Sinogram p (dimensionless, views × bins): −ln(I/I0) without noise."""
     L = _chords(add, views, bins, artifact == "motion")
@@ -110,22 +123,69 @@ def line_integrals(add: Additive, mu_of_e: Any, e_kev: float, views: int, bins: 
 def _reconstruct(add: Additive, mu_key: tuple[tuple[float, tuple[float, ...]], ...],
                  e_kev: float, n: int,
                  views: int, bins: int, filt: str, artifact: str, n0_floor: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(μ image cm⁻¹ without background, variance per unit N0 (cm⁻²·photons), sinogram)."""
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]:
+    """((μ image cm⁻¹ without background, variance per unit N0 (cm⁻²·photons)), sinogram);
+    the sinogram is None for a section reconstructed in the many-view limit."""
     table: dict[float, tuple[float, ...]] = dict(mu_key)
 
     def mu_of_e(e: float) -> np.ndarray:
         return np.array(table[round(e, 3)])
 
+    if isinstance(add, Section) and artifact == "none" and views >= MANY_VIEWS:
+        return _reconstruct_section(add, np.array(table[round(e_kev, 3)]), n, views, bins,
+                                    filt), None
     p = line_integrals(add, mu_of_e, e_kev, views, bins, artifact)
     if artifact == "metal":  # photon starvation: fewer than ~1 photon reads as 1
         p = np.minimum(p, np.log(n0_floor))
     ds = add.fov_mm / bins
     mu = fbp.fbp(p, ds, n, add.fov_mm, filt) * 10.0
-    var = fbp.variance_map(p, 1.0, ds, n, add.fov_mm, filt) * 100.0
+    coarse = next((k for k in (4, 3, 2) if views % k == 0 and views // k >= 32 and n % k == 0
+                   and n // k >= 64), 1)
+    var = fbp.variance_map(p, 1.0, ds, n, add.fov_mm, filt, coarse) * 100.0
     for a in (mu, var, p):
         a.setflags(write=False)
-    return mu, var, p
+    return (mu, var), p
+
+
+def _reconstruct_section(sec: Section, mu_t: np.ndarray, n: int, views: int, bins: int,
+                         filt: str) -> tuple[np.ndarray, np.ndarray]:
+    """(μ image, variance per unit N0) of a 3-D phantom's section at MANY_VIEWS or more.
+
+    The noiseless image is FBP's many-view limit (fbp.many_view_limit) of the section's μ
+    raster, area-averaged onto the matrix: at these view counts view aliasing lies below the
+    quantum noise, and the sinogram of a 512² raster plus its back-projection would cost ten
+    times more. The variance map is smooth (a back-projection of e^p), so it is computed from
+    a coarse sinogram (COARSE views × bins of the section) on a COARSE² matrix and
+    interpolated: σ²(x) = (π/V) · ⟨e^p⟩_views(x) · π · gain / ds², with V the true number of
+    views and ds the true detector spacing (fbp.variance_map); the coarse sinogram is the
+    projection of the μ raster area-averaged to COARSE² (one transform, not one per
+    tissue)."""
+    from scipy import ndimage
+
+    from micro.core.imaging.anatomy import SECTION_PX, resample, section_fractions
+
+    an = sec.anatomy
+    z = sec.z_mm or 0.0
+    frac = section_fractions(an, z, SECTION_PX, sec.fov_mm)
+    mu_rel = np.array(mu_t, dtype=np.float32)
+    mu_rel[sec.background] = 0.0  # the background's path is left out, as in `chords`
+    raster = np.tensordot(mu_rel, frac, axes=1)  # cm⁻¹, background excluded
+    ds = sec.fov_mm / bins
+    img = fbp.many_view_limit(raster, sec.fov_mm / SECTION_PX, ds, filt)
+    mu = img if n == SECTION_PX else resample(img[None], sec.fov_mm, n, sec.fov_mm)[0]
+    c = COARSE
+    theta = np.arange(c) * np.pi / c
+    ds_c = sec.fov_mm / c
+    s = (np.arange(c) - (c - 1) / 2) * ds_c
+    q = SECTION_PX // c if SECTION_PX % c == 0 else 1  # the μ raster area-averaged to c²
+    coarse_mu = raster.reshape(c, q, c, q).mean(axis=(1, 3)) if q > 1 else raster
+    p = raster_projections(coarse_mu[None], sec.fov_mm / coarse_mu.shape[0], theta, s)[0] / 10.0
+    mean_bp = fbp.backproject(np.exp(p), c, sec.fov_mm, ds_c, float(s[0]), 1)
+    var = (mean_bp * (np.pi / views)
+           * fbp.noise_gain(bins, filt, round(sec.fov_mm / n / ds, 4)) / ds ** 2) * 100.0
+    if n != c:
+        var = ndimage.zoom(var, n / c, order=1, mode="nearest", grid_mode=True)
+    return mu.astype(np.float32), np.maximum(var, 0).astype(np.float32)
 
 
 def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
@@ -148,8 +208,8 @@ def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
     mu_bg = mu_at(tissues[add.background], e)
     ds = phantom.fov_mm / bins
     n0 = (FLUENCE_PER_MM2_PER_MAS * (kvp / 120.0) ** 2.5 * mas * ds * SLICE_MM / views)
-    mu, var_unit, p = _reconstruct(add, mu_key, e, n, views, bins, filt, artifact,
-                                   n0 if artifact == "metal" else 0.0)
+    (mu, var_unit), p = _reconstruct(add, mu_key, e, n, views, bins, filt, artifact,
+                                     n0 if artifact == "metal" else 0.0)
 
     sigma_mu = np.sqrt(var_unit / n0)
     noise = fbp.correlated_noise(n, phantom.fov_mm, ds, filt, rng) * sigma_mu
@@ -187,6 +247,10 @@ def render_ct(settings: dict[str, Any], phantom: Phantom, variant: str,
         info["snr"] = {t: round(abs(v + 1000.0) / sigma_hu, 1)
                        for t, v in info["tissue_hu"].items()}
     if settings["view"] == "sinogram":
+        if p is None:  # reconstructed in the many-view limit: the sinogram itself is made now
+            table = dict(mu_key)
+            p = line_integrals(add, lambda en: np.array(table[round(en, 3)]), e, views, bins,
+                               artifact)
         noisy = p + rng.standard_normal(p.shape) * np.sqrt(np.exp(p) / n0)
         info["raw_unit"] = "line integral −ln(I/I0) (views × detector bins)"
         disp = resize(noisy / max(float(noisy.max()), 1e-9), (n, n))
@@ -203,7 +267,7 @@ def noiseless_hu(phantom: Phantom, variant: str, kvp: float, n: int, views: int,
     e = effective_energy_kev(kvp)
     energies = sorted({round(e * r, 3) for r, _ in SPECTRUM} | {round(e, 3)})
     mu_key = tuple((en, tuple(mu_at(t, en) for t in phantom.tissues)) for en in energies)
-    mu, _, _ = _reconstruct(add, mu_key, e, n, views, bins, filt, artifact, 1e6)
+    (mu, _), _ = _reconstruct(add, mu_key, e, n, views, bins, filt, artifact, 1e6)
     mu_w = mu_table_at(WATER_MU, e)
     mu_bg = mu_at(phantom.tissues[add.background], e)
     return 1000.0 * (mu + mu_bg - mu_w) / mu_w

@@ -39,20 +39,42 @@ def filter_response(bins: int, name: str) -> np.ndarray:
     h[1::2] = -1.0 / (np.pi * n) ** 2
     ramp = np.real(sfft.rfft(h))  # band-limited |ν| in units of 1/ds (peak 0.5 at Nyquist)
     f = np.fft.rfftfreq(size)  # cycles per sample, 0..0.5
-    w = f / 0.5  # 0..1 of Nyquist
-    if name == "ramp":
-        win = np.ones_like(w)
-    elif name == "shepp-logan":
-        win = np.sinc(w / 2)
-    elif name == "cosine":
-        win = np.cos(np.pi * w / 2)
-    elif name == "hamming":
-        win = 0.54 + 0.46 * np.cos(np.pi * w)
-    else:
-        win = 0.5 + 0.5 * np.cos(np.pi * w)
-    out = ramp * win
+    out = ramp * window(name, f / 0.5)
     out.setflags(write=False)
     return out
+
+
+def window(name: str, w: np.ndarray) -> np.ndarray:
+    """The apodisation window of filter `name` at w = frequency / the detector's Nyquist
+    (0..1)."""
+    if name not in FILTERS:
+        raise ValueError(f"unknown filter {name!r}; allowed: {', '.join(FILTERS)}")
+    if name == "ramp":
+        return np.ones_like(w)
+    if name == "shepp-logan":
+        return np.sinc(w / 2)
+    if name == "cosine":
+        return np.cos(np.pi * w / 2)
+    if name == "hamming":
+        return 0.54 + 0.46 * np.cos(np.pi * w)
+    return 0.5 + 0.5 * np.cos(np.pi * w)
+
+
+def many_view_limit(image: np.ndarray, pixel_mm: float, ds: float, name: str) -> np.ndarray:
+    """FBP of the exact projections of `image` (a raster of pixel_mm) with infinitely many
+    views: by the Fourier-slice theorem the ramp cancels the 1/|ν| density of the radial
+    samples, leaving the image filtered by the window and the detector element's aperture,
+    band-limited at the detector's Nyquist frequency 1/(2 ds):
+        f̂_FBP(ν) = f̂(ν) · W(|ν| / ν_N) · sinc(|ν| ds)  for |ν| ≤ ν_N.
+    The pixel footprint is left to the caller's area-averaging onto its matrix."""
+    m = image.shape[0]
+    f = sfft.fftfreq(m, d=pixel_mm)
+    rho = np.hypot(f[:, None], f[None, : m // 2 + 1])
+    nyq = 0.5 / ds
+    h = np.where(rho <= nyq, window(name, np.minimum(rho / nyq, 1.0)) * np.sinc(rho * ds), 0.0)
+    out = sfft.irfft2(sfft.rfft2(image, workers=1) * h.astype(np.float32), s=image.shape,
+                      workers=1)
+    return out.astype(np.float32)
 
 
 def filter_projections(sino: np.ndarray, name: str, ds: float, pixel_mm: float = 0.0,
@@ -149,15 +171,25 @@ def noise_gain(bins: int, name: str, pixel_ratio: float) -> float:
                           for r in range(UPSAMPLE)]))
 
 
-def variance_map(p: np.ndarray, n0: float, ds: float, n: int, fov_mm: float, name: str
-                 ) -> np.ndarray:
+def variance_map(p: np.ndarray, n0: float, ds: float, n: int, fov_mm: float, name: str,
+                 coarse: int = 1) -> np.ndarray:
     """Variance (mm⁻²·sinogram units²) of the FBP image for Poisson rays: each ray's
     log-transmission p has variance e^p / N0, which the filter spreads with gain noise_gain/ds²
-    and the back-projection sums over views: σ²(x) = (π/V)² Σ_v g e^{p_v(x)} / (N0 ds²)."""
+    and the back-projection sums over views: σ²(x) = (π/V)² Σ_v g e^{p_v(x)} / (N0 ds²).
+
+    coarse > 1: the map is smooth (a sum of e^p over views), so the view mean is taken over
+    every coarse-th view on an (n / coarse)² matrix and interpolated back (coarse must
+    divide both n and the number of views; otherwise the full computation is done)."""
     views, bins = p.shape
-    var_p = np.exp(np.asarray(p, dtype=np.float64)) / n0
+    if coarse < 1 or n % coarse or views % coarse:
+        coarse = 1
+    var_p = np.exp(np.asarray(p[::coarse], dtype=np.float64)) / n0
     s0 = -(bins - 1) / 2 * ds
-    bp = backproject(var_p, n, fov_mm, ds, s0, 1)  # (π/V) Σ_v var
+    bp = backproject(var_p, n // coarse, fov_mm, ds, s0, 1)  # (π/V) Σ_v var, from V/coarse
+    if coarse > 1:
+        from scipy import ndimage
+
+        bp = np.maximum(ndimage.zoom(bp, coarse, order=1, mode="nearest", grid_mode=True), 0)
     return bp * (np.pi / views) * noise_gain(bins, name, round(fov_mm / n / ds, 4)) / ds ** 2
 
 

@@ -33,6 +33,7 @@ from micro.core.imaging.phantom import (
     fractions,
     kspace,
     section_kspace,
+    weighted_sum,
 )
 from micro.core.memory import memoized
 from micro.core.models import ImagingInstrument, MriSpec, Phantom, Tissue
@@ -112,7 +113,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
     fov_phase = fov * 0.6 if artifact == "wrap" else fov
     sig = np.array([signal(t, b0, seq, tr, te, ti, flip) for t in phantom.tissues])
     kt = _kspace(add, n_freq, n_phase, fov, fov_phase)
-    k = np.tensordot(sig, kt, axes=1)
+    k = weighted_sum(sig, kt)
 
     # chemical shift (opt-in, like the other artefacts): fat moves along the read (x) axis by
     # Δf / BW pixels

@@ -20,7 +20,8 @@ Renderer = Callable[[dict[str, Any], Phantom, str, ImagingInstrument, int, np.ra
 
 
 PHANTOM_CACHES = (
-    "imaging.phantom.fractions", "imaging.phantom.thickness", "imaging.ct.chords",
+    "imaging.phantom.fractions", "imaging.phantom.thickness", "imaging.phantom.body_path",
+    "imaging.phantom.speck_paths", "imaging.anatomy.frontal_paths", "imaging.ct.chords",
     "imaging.ct.metal_chords", "imaging.ct.reconstruct", "imaging.emission.system",
     "imaging.emission.subset_blocks", "imaging.mri.kspace", "imaging.ultrasound.properties",
     "imaging.display.masks",

@@ -28,7 +28,13 @@ from scipy import ndimage
 
 from micro.core.imaging.attenuation import WATER_MU, effective_energy_kev, mu_at, mu_table_at
 from micro.core.imaging.display import largest_uniform, tissue_means
-from micro.core.imaging.phantom import Section, additive, fractions, thickness
+from micro.core.imaging.phantom import (
+    Section,
+    additive,
+    body_path,
+    fractions,
+    line_integral,
+)
 from micro.core.models import ImagingInstrument, Phantom, XraySpec
 
 FLUENCE_PER_MM2_PER_MAS = 2.5e5
@@ -39,8 +45,35 @@ SPR_PER_CM = 0.12
 GRID_SCATTER, GRID_PRIMARY = 0.12, 0.70
 AEC_TARGET_PER_MM2 = {"tungsten": 3.5e4, "molybdenum": 4.6e5, "rhodium": 4.6e5}
 """Detector photon fluence at which the AEC ends the exposure (air kerma / (E·μen/ρ of air))."""
+DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM, DR_GAMMA = 0.7, 35.0, 6.0, 1.5
+"""Digital radiography display processing (not mammography): fraction of the log image's
+large-scale trend removed, the trend's Gaussian σ, the skin margin left out of the
+window's histogram, and the exponent of the tone curve applied to the windowed image."""
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
+
+
+def _latitude_processing(att: np.ndarray, body: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Console processing of a digital radiograph (single-scale form of multiscale contrast
+    equalisation): inside the body, DR_LATITUDE of the large-scale trend of the log image
+    (a Gaussian of DR_KERNEL_MM, normalised over the body so the air outside does not pull it
+    down) is taken away. What remains is local contrast (bone edges, air against soft
+    tissue), so the skull's rim and the brain behind it, or the lung bases and the liver,
+    share the display range instead of the thickest part filling the window with white."""
+    n = att.shape[0]
+    c = 8 if n % 8 == 0 and sigma_px >= 8 else 1  # the trend is smooth: blur it coarse
+    w = body.astype(np.float32)
+    aw = (att * w).reshape(n // c, c, n // c, c).mean(axis=(1, 3))
+    wc = w.reshape(n // c, c, n // c, c).mean(axis=(1, 3))
+    num = ndimage.gaussian_filter(aw, sigma_px / c, mode="constant")
+    den = ndimage.gaussian_filter(wc, sigma_px / c, mode="constant")
+    trend = num / np.maximum(den, 1e-3)
+    if c > 1:
+        trend = ndimage.zoom(trend, c, order=1, mode="nearest", grid_mode=True)
+    ref = float(np.median(att[body]))
+    out = att.copy()
+    out[body] = att[body] - DR_LATITUDE * (trend[body] - ref)
+    return out
 
 
 def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
@@ -65,12 +98,13 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     e = effective_energy_kev(kvp, spec.anode, spec.filtration_mm_al)
     mu = np.array([mu_at(t, e) for t in phantom.tissues])
     mu[add.background] = 0.0  # the background's path is the air gap, not the body
-    L = thickness(add, n)  # cm
+    body_cm = body_path(add, n)  # cm of body along each ray
     mammography = spec.anode in ("molybdenum", "rhodium")
+    squeeze = 1.0
     if mammography:
-        body_cm = L.sum(axis=0) - L[add.background]
-        L = L * min(1.0, COMPRESSED_CM / max(float(body_cm.max()), 1e-6))
-    line = np.tensordot(mu.astype(np.float32), L, axes=1)
+        squeeze = min(1.0, COMPRESSED_CM / max(float(body_cm.max()), 1e-6))
+        body_cm = body_cm * squeeze
+    line = line_integral(add, mu.astype(np.float32), n) * np.float32(squeeze)
     primary = np.exp(-line)
     mu_w = mu_table_at(WATER_MU, e)
     water_cm = line / mu_w
@@ -85,9 +119,8 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         primary_d, scatter_d = primary, scatter
     px = phantom.fov_mm / n
     if isinstance(add, Section):  # a projection has no tissue map: the body is its shadow
-        body = (L.sum(axis=0) - L[add.background]) > 0.05
-        frac = np.zeros((len(add.tissues), n, n), dtype=np.float32)
-        frac[add.background] = ~body
+        body = body_cm > 0.05
+        frac = None
     else:
         frac = fractions(add, n)
         body = frac[add.background] < 0.5
@@ -109,15 +142,15 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     raw = (counts / n0).astype(np.float32)  # transmitted fraction (with scatter)
     ideal = ndimage.gaussian_filter((primary_d + scatter_d).astype(np.float32), blur)
 
-    region = (ndimage.binary_erosion(body, iterations=max(n // 64, 2))
-              if isinstance(add, Section) else largest_uniform(frac, add.background))
+    region = (largest_uniform(frac, add.background) if frac is not None
+              else ndimage.binary_erosion(body, iterations=max(n // 64, 2)))
     sigma = float((raw - ideal)[region].std()) if region.any() else 0.0
     mean = float(raw[region].mean()) if region.any() else 0.0
     sf = scatter_d / (primary_d + scatter_d)
     # a projection of a 3-D body has no pure-tissue pixels (only the air around it)
-    means = ({add.tissues[add.background]: round(float(raw[~body].mean()), 4)}
-             if isinstance(add, Section) and (~body).any() else
-             {} if isinstance(add, Section) else tissue_means(raw, add, frac))
+    means = (tissue_means(raw, add, frac) if frac is not None and not isinstance(add, Section)
+             else {add.tissues[add.background]: round(float(raw[~body].mean()), 4)}
+             if (~body).any() else {})
     bg = means.get(add.tissues[add.background], 1.0)
     info: dict[str, Any] = {
         "kvp": kvp, "mas": mas, "exposure": "automatic (AEC)" if aec else "manual",
@@ -136,15 +169,24 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     }
     if mammography:
         info["compressed_thickness_cm"] = round(float(
-            (L.sum(axis=0) - L[add.background]).max()), 2)
+            body_cm.max()), 2)
     if spec.frame_rate_fps:
         info["frame_rate_fps"] = spec.frame_rate_fps
     # display: attenuation bright (as on a radiograph): −ln(T) windowed over the body
     att = -np.log(np.maximum(raw, 1e-4))
     region_w = body
     if mammography:  # window on the uniformly compressed breast; the thin rim burns out
-        thick = L.sum(axis=0) - L[add.background]
+        thick = body_cm
         region_w = body & (thick > 0.45 * float(thick.max()))
+    if not mammography and region_w.any():
+        att = _latitude_processing(att, region_w, DR_KERNEL_MM / px)
+        # the console's histogram analysis leaves out the skin line (where the path falls
+        # to nothing): the values of interest lie a few millimetres inside the body
+        k = 2 * max(round(DR_SKIN_MM / px), 1) + 1  # erosion by a square: separable, fast
+        inner = ndimage.minimum_filter(region_w.view(np.uint8), size=k, mode="constant") > 0
+        region_w = inner if inner.sum() > 16 else region_w
     lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+    if not mammography:  # the console's tone curve: soft tissue mid-grey, bone white
+        display **= np.float32(DR_GAMMA)
     return display, raw, info
