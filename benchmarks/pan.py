@@ -1,7 +1,7 @@
 """Stage-pan benchmark: what a student dragging the slide waits for.
 
 For every specimen's recommended view (instrument, objective, first mode, default stain) at
-512² PNG, after one warm render, the stage moves by about a quarter field at a time (a new x
+512² JPEG (the format the lab viewer fetches), after one warm render, the stage moves by about a quarter field at a time (a new x
 or y each step, as a drag does), so every render needs a new scene. Reported per specimen:
 median wall ms and median CPU ms (`time.process_time`) of the pan renders, and a warm focus
 step (scene reused); then the medians across slides. The machine may be shared: CPU ms is
@@ -29,7 +29,7 @@ def recommended(cat: Catalog, specimen: str) -> MicroscopeRequest:
     return canonicalize_microscope(
         {"instrument": spec.recommended.instrument, "specimen": specimen,
          "objective": spec.recommended.objective, "mode": spec.recommended.modes[0],
-         "stain": spec.default_stain, "size": 512, "format": "png", "scale_bar": "off"}, cat)
+         "stain": spec.default_stain, "size": 512, "format": "jpg", "scale_bar": "off"}, cat)
 
 
 def _timed(req: MicroscopeRequest, cat: Catalog) -> tuple[float, float, dict]:  # type: ignore[type-arg]
