@@ -1,6 +1,8 @@
 """The browser's canonicalizer (site_src/static/js/canon.js) under Node agrees with Python's
 canonicalize_microscope / canonicalize_imaging on thousands of random requests: the same path
-for every valid request, the same offending field for every invalid one."""
+for every valid request, the same offending field, message and allowed values for every invalid
+one. Both interpret the same rules (micro.core.rules), served to the browser in
+quantization.json."""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ const out = input.cases.map(([kind, params]) => {
     const r = kind === "m" ? canon.canonicalizeMicroscope(params, ctx) : canon.canonicalizeImaging(params, ctx);
     return ["ok", r.path];
   } catch (e) {
-    if (e instanceof canon.CanonError) return ["err", e.field];
+    if (e instanceof canon.CanonError) return ["err", e.field, e.message, e.allowed];
     return ["crash", String(e && e.stack || e)];
   }
 });
@@ -216,7 +218,11 @@ def python_result(kind: str, params: dict[str, Any], cat: Any) -> list[Any]:
     try:
         req = (canonicalize_microscope if kind == "m" else canonicalize_imaging)(params, cat)
     except MicroError as exc:
-        return ["err", exc.field]
+        allowed = exc.allowed
+        if allowed is not None and not isinstance(allowed, str):
+            allowed = list(allowed)
+        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return ["err", exc.field, message, allowed]
     return ["ok", req.path()]
 
 
