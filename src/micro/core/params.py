@@ -1,9 +1,9 @@
 """Parameter specs of the key space: bounds, steps, defaults and path tags.
 
 The same specs are exported as JSON (`quantization_spec()`, with the request rules of
-`micro.core.rules`) so the browser canonicalizes a
-request exactly as Python does. Numbers are quantized on an integer grid and written from the
-integer, so Python and JavaScript produce the same text without float formatting.
+`micro.core.rules`) so the browser canonicalizes a request exactly as Python does. Numbers are
+quantized on an integer grid and written from the integer, so Python and JavaScript produce the
+same text without float formatting.
 """
 
 from __future__ import annotations

@@ -209,6 +209,35 @@ def _split_rest(rest: str, specs: tuple[Param, ...], what: str) -> dict[str, str
     return out
 
 
+def _parse_microscope(parts: list[str], last: str, fmt: str,
+                      catalog: Catalog | None) -> MicroscopeRequest:
+    if len(parts) != 9:
+        raise NotFound("a microscope path has 9 parts", field="path",
+                       allowed="r/<version>/m/<instrument>/<objective>/<specimen>/<stain>/"
+                               "<mode>/<settings>.<format>")
+    _, _, _, inst, obj, spec, stain, mode, _ = parts
+    raw = _split_rest(last, MICROSCOPE_PARAMS, "microscope")
+    return canonicalize_microscope(
+        {"instrument": inst, "objective": obj, "specimen": spec, "stain": stain,
+         "mode": mode, "format": fmt, **raw}, catalog)
+
+
+def _parse_imaging(parts: list[str], last: str, fmt: str,
+                   catalog: Catalog | None) -> ImagingRequest:
+    if len(parts) != 8:
+        raise NotFound("an imaging path has 8 parts", field="path",
+                       allowed="r/<version>/i/<modality>/<instrument>/<phantom>/<variant>/"
+                               "<settings>.<format>")
+    _, _, _, modality, inst, phantom, variant, _ = parts
+    if modality not in IMAGING_PARAMS:
+        raise NotFound(f"unknown modality {modality[:20]!r}", field="modality",
+                       allowed=list(IMAGING_PARAMS))
+    raw = _split_rest(last, (*IMAGING_COMMON, *IMAGING_PARAMS[modality]), "imaging")
+    return canonicalize_imaging(
+        {"instrument": inst, "phantom": phantom, "variant": variant, "format": fmt,
+         "modality": modality, **raw}, catalog)
+
+
 def parse_path(path: str, catalog: Catalog | None = None) -> MicroscopeRequest | ImagingRequest:
     """The request a path names, canonicalized. Its `.path()` may differ from `path` (then the
     caller redirects); a path that does not parse raises NotFound, bad values InvalidRequest."""
@@ -225,28 +254,9 @@ def parse_path(path: str, catalog: Catalog | None = None) -> MicroscopeRequest |
     last, fmt = parts[-1].rsplit(".", 1)
     kind = parts[2]
     if kind == "m":
-        if len(parts) != 9:
-            raise NotFound("a microscope path has 9 parts", field="path",
-                           allowed="r/<version>/m/<instrument>/<objective>/<specimen>/<stain>/"
-                                   "<mode>/<settings>.<format>")
-        _, _, _, inst, obj, spec, stain, mode, _ = parts
-        raw = _split_rest(last, MICROSCOPE_PARAMS, "microscope")
-        return canonicalize_microscope(
-            {"instrument": inst, "objective": obj, "specimen": spec, "stain": stain,
-             "mode": mode, "format": fmt, **raw}, catalog)
+        return _parse_microscope(parts, last, fmt, catalog)
     if kind == "i":
-        if len(parts) != 8:
-            raise NotFound("an imaging path has 8 parts", field="path",
-                           allowed="r/<version>/i/<modality>/<instrument>/<phantom>/<variant>/"
-                                   "<settings>.<format>")
-        _, _, _, modality, inst, phantom, variant, _ = parts
-        if modality not in IMAGING_PARAMS:
-            raise NotFound(f"unknown modality {modality[:20]!r}", field="modality",
-                           allowed=list(IMAGING_PARAMS))
-        raw = _split_rest(last, (*IMAGING_COMMON, *IMAGING_PARAMS[modality]), "imaging")
-        return canonicalize_imaging(
-            {"instrument": inst, "phantom": phantom, "variant": variant, "format": fmt,
-             "modality": modality, **raw}, catalog)
+        return _parse_imaging(parts, last, fmt, catalog)
     raise NotFound(f"unknown render kind {kind[:10]!r}", field="path", allowed=["m", "i"])
 
 

@@ -228,13 +228,31 @@ def _imaging_checks(inst: ImagingInstrument) -> dict[str, list[Rule]]:
 
 # --------------------------------------------------------------------------- the spec
 
+def _imager_entry(inst: ImagingInstrument, catalog: Catalog) -> dict[str, Any]:
+    return {"modality": inst.modality, "defaults": _imaging_defaults(inst),
+            "checks": _imaging_checks(inst),
+            "phantoms": sorted(p for p, ph in catalog.phantoms.items()
+                               if inst.modality in ph.modalities)}
+
+
+def _imaging_tables(catalog: Catalog) -> dict[str, Any]:
+    imaging = {i: x for i, x in sorted(catalog.instruments.items())
+               if isinstance(x, ImagingInstrument)}
+    simulated = {i: x for i, x in imaging.items() if x.modality in IMAGING_PARAMS}
+    return {
+        "imagers": {i: _imager_entry(x, catalog) for i, x in simulated.items()},
+        "reference_only": {i: {"modality": x.modality} for i, x in imaging.items()
+                           if i not in simulated},
+        "phantoms": {i: {"variants": ["default", *p.variants], "defaults": p.defaults,
+                         "anatomy": p.anatomy, "slice_range_mm": list(p.slice_range_mm)}
+                     for i, p in sorted(catalog.phantoms.items())},
+    }
+
+
 def tables(catalog: Catalog) -> dict[str, Any]:
     """What the catalog allows, per entry, for the request steps."""
-    inst = catalog.instruments
-    imagers = {i: x for i, x in sorted(inst.items())
-               if isinstance(x, ImagingInstrument) and x.modality in IMAGING_PARAMS}
     return {
-        "microscopes": {i: _microscope_entry(x) for i, x in sorted(inst.items())
+        "microscopes": {i: _microscope_entry(x) for i, x in sorted(catalog.instruments.items())
                         if isinstance(x, MicroscopeInstrument)},
         "specimens": {i: {"stains": list(s.stains), "default_stain": s.default_stain,
                           "x_um": [-s.slide_width_um / 2, s.slide_width_um / 2],
@@ -242,16 +260,7 @@ def tables(catalog: Catalog) -> dict[str, Any]:
                       for i, s in sorted(catalog.specimens.items())},
         "stains": sorted(catalog.stains),
         "modes": list(MODES),
-        "imagers": {i: {"modality": x.modality, "defaults": _imaging_defaults(x),
-                        "checks": _imaging_checks(x),
-                        "phantoms": sorted(p for p, ph in catalog.phantoms.items()
-                                           if x.modality in ph.modalities)}
-                    for i, x in imagers.items()},
-        "reference_only": {i: {"modality": x.modality} for i, x in sorted(inst.items())
-                           if isinstance(x, ImagingInstrument) and i not in imagers},
-        "phantoms": {i: {"variants": ["default", *p.variants], "defaults": p.defaults,
-                         "anatomy": p.anatomy, "slice_range_mm": list(p.slice_range_mm)}
-                     for i, p in sorted(catalog.phantoms.items())},
+        **_imaging_tables(catalog),
     }
 
 
