@@ -267,3 +267,53 @@ def test_js_canonicalizer_matches_python(tmp_path: Path) -> None:
     assert got["plain"] == [fmt_plain(v) for v in plain]
     numbers = list(MICROSCOPE_PARAMS)
     assert got["texts"] == [numbers[i].text(v) for i, v in texts]  # type: ignore[union-attr]
+
+
+RULE_RUNNER = """
+import { readFileSync } from "node:fs";
+import * as canon from "./canon.mjs";
+const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const out = input.cases.map((params) => {
+  try {
+    return canon.run("microscope", params, input.spec).light_pct;
+  } catch (e) {
+    return e instanceof canon.CanonError ? "err" : String(e && e.stack || e);
+  }
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def test_js_follows_a_rule_added_as_data(tmp_path: Path) -> None:
+    """One more collapse rule in the spec (as em's "detector and working distance take their
+    defaults unless the mode is sem" would be) changes both canonicalizers alike, no code."""
+    import copy
+
+    from micro.core import canon
+    from micro.core.rules import spec
+
+    cat = default_catalog()
+    rule = {"when": {"mode": {"ne": "fluorescence"}}, "set": {"light_pct": 60}}
+    py_spec = dict(spec(cat))
+    steps = copy.deepcopy(py_spec["requests"]["microscope"])
+    steps[-1]["rules"].append(rule)
+    py_spec["requests"] = {**py_spec["requests"], "microscope": steps}
+    js_spec = quantization_spec(cat)
+    js_spec["requests"]["microscope"][-1]["rules"].append(rule)
+    rng = random.Random(7)
+    cases = [microscope_case(rng, cat) for _ in range(400)]
+    expected = []
+    for params in cases:
+        try:
+            expected.append(canon.run("microscope", params, py_spec)["light_pct"])
+        except MicroError:
+            expected.append("err")
+    (tmp_path / "input.json").write_text(json.dumps({"spec": js_spec, "cases": cases}))
+    shutil.copy(CANON_JS, tmp_path / "canon.mjs")
+    (tmp_path / "runner.mjs").write_text(RULE_RUNNER)
+    proc = subprocess.run([NODE, str(tmp_path / "runner.mjs"), str(tmp_path / "input.json")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == expected
+    lit = [v for v in expected if v not in ("err", 60)]
+    assert lit, "some valid cases keep their own light (fluorescence)"
