@@ -115,14 +115,10 @@ def canonicalize_microscope(params: Mapping[str, Any],
     and rules of `micro.core.rules`)."""
     cat = catalog or default_catalog()
     v = run("microscope", params, spec(cat))
-    return MicroscopeRequest(
-        instrument=v["instrument"], objective=v["objective"], specimen=v["specimen"],
-        stain=str(v["stain"]), mode=str(v["mode"]), focus_um=v["focus_um"], x_um=v["x_um"],
-        y_um=v["y_um"], light_pct=int(v["light_pct"]), aperture=v["aperture"], oil=v["oil"],
-        exposure_ms=v["exposure_ms"], view=v["view"], size=int(v["size"]),
-        brightness=v["brightness"], contrast=v["contrast"], scale_bar=v["scale_bar"] == "on",
-        source=v["source"], format=v["format"], version=render_version(cat),
-    )
+    fields = {k: v[k] for k in MICROSCOPE_KEYS}
+    fields.update(stain=str(v["stain"]), mode=str(v["mode"]), light_pct=int(v["light_pct"]),
+                  size=int(v["size"]), scale_bar=v["scale_bar"] == "on")
+    return MicroscopeRequest(**fields, version=render_version(cat))
 
 
 # --------------------------------------------------------------------------- imaging
