@@ -9,17 +9,20 @@ A spec is the parameter lists of `params.py` plus
   variants, defaults and slice range);
 - `requests`: per kind of request, a list of steps run in order on the raw parameters.
 
-Steps (`op`): `pop` a raw value aside; reject `known`-less keys; check an `id` against a table
-and bind its entry; `match` a number to an entry; `pick` a value (default, normalize, check
-membership); apply a `preset`; quantize `params` (defaults from entries, per-entry checks);
-apply `rules`. A rule is `{"when": {ref: {test: operand}}, "set": {...}}` (a setting that does
-nothing in this configuration takes its default: one key per image) or `{"when": ...,
-"error": {"field", "message", "allowed"}}`. Tests: eq, ne, in, not_in, gt, ge, le, outside
-(a [lo, hi] range with 1e-9 tolerance). A ref is a dotted path: a value already set
-(`mode`), a bound entry's field (`inst.modes`, `ph.slice_range_mm.1`) or a spec key
-(`library_modes`); `{name}` inside a path is filled first. An operand `{"ref": path}` is looked
-up; anything else is literal. Messages fill `{ref}`, `{ref:plain}` (a number), `{ref:q40}`
-(quoted, cut to 40 characters), `{ref:id}` (quoted, cut with an ellipsis), `{ref-1:plain}`.
+Steps (`op`): `pop` a raw value aside; reject keys that are not `known`; check an `id`
+against a table and bind its entry; `match` a number to an entry; `pick` a value (default,
+normalize, check membership); apply a `preset`; quantize `params` (defaults from entries,
+per-entry checks); apply `rules`.
+
+A rule is `{"when": {ref: {test: operand}}, "set": {...}}` (a setting that does nothing in
+this configuration takes its default: one key per image) or `{"when": ..., "error": {"field",
+"message", "allowed"}}`; all tests of `when` must hold. Tests: eq, ne, in, not_in, gt, ge,
+le, outside (a [lo, hi] range with 1e-9 tolerance). A ref is a dotted path: a value already
+set (`mode`), a bound entry's field (`inst.modes`, `ph.slice_range_mm.1`) or a spec key
+(`library_modes`); `{name}` inside a path is filled first. An operand `{"ref": path}` is
+looked up; anything else is literal. Messages fill `{ref}`, `{ref:plain}` (a number),
+`{ref:q40}` (quoted, cut to 40 characters), `{ref:id}` (quoted, cut with an ellipsis) and
+`{ref-1:plain}` (an offset).
 """
 
 from __future__ import annotations
