@@ -1,6 +1,8 @@
 """The browser's canonicalizer (site_src/static/js/canon.js) under Node agrees with Python's
 canonicalize_microscope / canonicalize_imaging on thousands of random requests: the same path
-for every valid request, the same offending field for every invalid one."""
+for every valid request, the same offending field, message and allowed values for every invalid
+one. Both interpret the same rules (micro.core.rules), served to the browser in
+quantization.json."""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ const out = input.cases.map(([kind, params]) => {
     const r = kind === "m" ? canon.canonicalizeMicroscope(params, ctx) : canon.canonicalizeImaging(params, ctx);
     return ["ok", r.path];
   } catch (e) {
-    if (e instanceof canon.CanonError) return ["err", e.field];
+    if (e instanceof canon.CanonError) return ["err", e.field, e.message, e.allowed];
     return ["crash", String(e && e.stack || e)];
   }
 });
@@ -216,7 +218,11 @@ def python_result(kind: str, params: dict[str, Any], cat: Any) -> list[Any]:
     try:
         req = (canonicalize_microscope if kind == "m" else canonicalize_imaging)(params, cat)
     except MicroError as exc:
-        return ["err", exc.field]
+        allowed = exc.allowed
+        if allowed is not None and not isinstance(allowed, str):
+            allowed = list(allowed)
+        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return ["err", exc.field, message, allowed]
     return ["ok", req.path()]
 
 
@@ -261,3 +267,53 @@ def test_js_canonicalizer_matches_python(tmp_path: Path) -> None:
     assert got["plain"] == [fmt_plain(v) for v in plain]
     numbers = list(MICROSCOPE_PARAMS)
     assert got["texts"] == [numbers[i].text(v) for i, v in texts]  # type: ignore[union-attr]
+
+
+RULE_RUNNER = """
+import { readFileSync } from "node:fs";
+import * as canon from "./canon.mjs";
+const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const out = input.cases.map((params) => {
+  try {
+    return canon.run("microscope", params, input.spec).light_pct;
+  } catch (e) {
+    return e instanceof canon.CanonError ? "err" : String(e && e.stack || e);
+  }
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def test_js_follows_a_rule_added_as_data(tmp_path: Path) -> None:
+    """One more collapse rule in the spec (as em's "detector and working distance take their
+    defaults unless the mode is sem" would be) changes both canonicalizers alike, no code."""
+    import copy
+
+    from micro.core import canon
+    from micro.core.rules import spec
+
+    cat = default_catalog()
+    rule = {"when": {"mode": {"ne": "fluorescence"}}, "set": {"light_pct": 60}}
+    py_spec = dict(spec(cat))
+    steps = copy.deepcopy(py_spec["requests"]["microscope"])
+    steps[-1]["rules"].append(rule)
+    py_spec["requests"] = {**py_spec["requests"], "microscope": steps}
+    js_spec = quantization_spec(cat)
+    js_spec["requests"]["microscope"][-1]["rules"].append(rule)
+    rng = random.Random(7)
+    cases = [microscope_case(rng, cat) for _ in range(400)]
+    expected = []
+    for params in cases:
+        try:
+            expected.append(canon.run("microscope", params, py_spec)["light_pct"])
+        except MicroError:
+            expected.append("err")
+    (tmp_path / "input.json").write_text(json.dumps({"spec": js_spec, "cases": cases}))
+    shutil.copy(CANON_JS, tmp_path / "canon.mjs")
+    (tmp_path / "runner.mjs").write_text(RULE_RUNNER)
+    proc = subprocess.run([NODE, str(tmp_path / "runner.mjs"), str(tmp_path / "input.json")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == expected
+    lit = [v for v in expected if v not in ("err", 60)]
+    assert lit, "some valid cases keep their own light (fluorescence)"

@@ -1,6 +1,8 @@
-// The canonical key space in the browser: the same rules as micro.core.requests, driven by
-// quantization.json (the parameter specs) and catalog.json (ids and defaults). A test runs
-// this module under Node on many random requests and compares every path with Python's.
+// The canonical key space in the browser: a small interpreter of the request rules that
+// Python generates from its models and the catalog (micro.core.rules, served as
+// quantization.json: parameter specs, catalog tables, steps and rules). micro.core.canon runs
+// the same steps; a test runs this module under Node on thousands of random requests and
+// compares every path and every offending field with Python's.
 
 export class CanonError extends Error {
   constructor(message, field, allowed) {
@@ -14,8 +16,9 @@ const ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const D = "\\d(?:_?\\d)*";
 const FLOAT_RE = new RegExp(`^[+-]?(?:(?:${D}\\.?(?:${D})?|\\.${D})(?:[eE][+-]?${D})?|inf(?:inity)?|nan)$`, "i");
 
-function missing(v) {
-  return v === undefined || v === null || v === "";
+/** Absent: undefined, null or "" (or, for `falsy` steps, any false value). */
+function missing(v, falsy = false) {
+  return falsy ? !v : v === undefined || v === null || v === "";
 }
 
 function pyStr(v) {
@@ -23,15 +26,6 @@ function pyStr(v) {
   if (v === true) return "True";
   if (v === false) return "False";
   return String(v);
-}
-
-/** Python's round(): halves go to the even neighbour. */
-export function roundHalfEven(x) {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 /** A finite number from a number or a decimal string (Python float() syntax). */
@@ -107,159 +101,206 @@ export function checkChoice(p, raw) {
   return value;
 }
 
-function paramValue(p, raw) {
-  return p.kind === "number" ? quantize(p, raw) : checkChoice(p, raw);
-}
-
 function paramText(p, v) {
   return p.tag + (p.kind === "number" ? numberText(p, v) : String(v));
 }
 
-function checkId(raw, field, allowed) {
-  if (missing(raw)) throw new CanonError("is required", field, allowed);
-  const value = pyStr(raw);
-  if (!ID_RE.test(value) || !allowed.includes(value)) {
-    throw new CanonError(`unknown id '${value.slice(0, 40)}'`, field, allowed);
-  }
-  return value;
-}
-
-function rejectUnknown(params, known) {
-  for (const k of Object.keys(params)) {
-    if (!known.includes(k)) throw new CanonError("unknown parameter", k.slice(0, 40), [...known].sort());
-  }
-}
-
 function has(obj, key) {
-  return Object.prototype.hasOwnProperty.call(obj, key);
+  return obj !== null && typeof obj === "object" && Object.prototype.hasOwnProperty.call(obj, key);
 }
 
 function sortedKeys(obj) {
   return Object.keys(obj).sort();
 }
 
-// --------------------------------------------------------------------------- microscope
+function keysOf(coll) {
+  return Array.isArray(coll) ? [...coll] : Object.keys(coll);
+}
+
+function contains(coll, v) {
+  return Array.isArray(coll) ? coll.includes(v) : typeof v === "string" && has(coll, v);
+}
+
+// --------------------------------------------------------------------------- the interpreter
+
+const SLOT = /\{([\w.]+)([+-]\d+)?(?::(\w+))?\}/g;
+const TOL = 1e-9;
+const same = (a, b) => (a ?? null) === (b ?? null);
+const TESTS = {
+  eq: (a, b) => same(a, b),
+  ne: (a, b) => !same(a, b),
+  in: (a, b) => b.includes(a),
+  not_in: (a, b) => !b.includes(a),
+  gt: (a, b) => a > b,
+  ge: (a, b) => a >= b,
+  le: (a, b) => a <= b,
+  outside: (a, b) => a < b[0] - TOL || a > b[1] + TOL,
+};
+
+/** A value in a message: plain number, quoted (`q`, `q40`), id (cut with …), or text. */
+function show(value, how) {
+  if (how === "plain") return fmtPlain(value);
+  const text = pyStr(value);
+  if (how === "id") return `'${text.length <= 40 ? text : `${text.slice(0, 40)}…`}'`;
+  if (how && how[0] === "q") return `'${how.length > 1 ? text.slice(0, Number(how.slice(1))) : text}'`;
+  return text;
+}
+
+/** One request being canonicalized: the raw parameters, the values and entries so far. */
+class State {
+  constructor(params, spec) {
+    this.raw = { ...params };
+    this.scope = {};
+    this.spec = spec;
+  }
+
+  lookup(path) {
+    const [head, ...rest] = (path.includes("{") ? this.fill(path) : path).split(".");
+    let obj = has(this.scope, head) ? this.scope[head] : this.spec[head];
+    for (const key of rest) {
+      if (obj === null || typeof obj !== "object") return null;
+      obj = obj[key];
+    }
+    return obj ?? null;
+  }
+
+  /** An operand: {ref: path} looked up, a list item by item, else the literal. */
+  value(x) {
+    if (Array.isArray(x)) return x.map((v) => this.value(v));
+    return has(x, "ref") ? this.lookup(x.ref) : x;
+  }
+
+  among(x) {
+    return typeof x === "string" ? this.lookup(x) : this.value(x);
+  }
+
+  fill(template) {
+    return template.replace(SLOT, (_, name, off, how) => {
+      const v = this.lookup(name);
+      return show(off ? v + Number(off) : v, how);
+    });
+  }
+
+  fail(field, message, allowed) {
+    throw new CanonError(this.fill(message), field, typeof allowed === "string" ? this.fill(allowed) : allowed);
+  }
+}
+
+function opPop(step, st) {
+  st.scope[step.field] = has(st.raw, step.field) ? st.raw[step.field] : null;
+  delete st.raw[step.field];
+}
+
+function opKnown(step, st) {
+  const known = new Set([...step.keys, ...step.params.flatMap((ref) => st.lookup(ref).map((p) => p.name))]);
+  for (const k of Object.keys(st.raw)) {
+    if (!known.has(k)) throw new CanonError("unknown parameter", k.slice(0, 40), [...known].sort());
+  }
+}
+
+function opId(step, st) {
+  const { field, refuse } = step;
+  const among = st.lookup(step.among);
+  const raw = st.raw[field];
+  if (missing(raw)) throw new CanonError("is required", field, keysOf(among));
+  const value = (st.scope[field] = pyStr(raw));
+  const table = refuse ? st.lookup(refuse.among) : null;
+  if (has(table, value)) {
+    st.scope[step.bind] = table[value];
+    st.fail(field, refuse.message, keysOf(among));
+  }
+  if (!ID_RE.test(value) || !contains(among, value)) st.fail(field, `unknown id {${field}:id}`, keysOf(among));
+  st.scope[step.bind] = st.lookup(step.table ?? step.among)[value];
+}
+
+function opMatch(step, st) {
+  const { field, key } = step;
+  const items = st.lookup(step.among);
+  const raw = st.raw[field];
+  let hit;
+  if (missing(raw)) {
+    const wanted = st.value(step.default);
+    hit = items.find((i) => i[key] === wanted) ?? { [key]: wanted };
+  } else {
+    const number = (st.scope.value = toNumber(raw, field));
+    hit = items.find((i) => Math.abs(i[key] - number) <= 1e-6 * Math.max(1.0, i[key]));
+    if (!hit) st.fail(field, step.message, st.value(step.allowed));
+  }
+  st.scope[field] = hit[key];
+  st.scope[step.bind] = hit;
+}
+
+function normalize(value, how) {
+  if (how === "lower") return pyStr(value).toLowerCase();
+  return typeof value === "string" && has(how, value) ? how[value] : value;
+}
+
+function opPick(step, st) {
+  const raw = st.raw[step.field];
+  let value = missing(raw, step.falsy) ? st.value(step.default) : raw;
+  for (const how of step.normalize ?? []) value = normalize(value, how);
+  st.scope[step.field] = value;
+  const among = st.among(step.among);
+  if (!contains(among, value)) st.fail(step.field, step.message, keysOf(among));
+}
+
+function opPreset(step, st) {
+  const name = st.scope[step.field];
+  if (missing(name)) return;
+  const table = st.lookup(step.among) ?? { keys: [], values: {} };
+  const presets = table.values;
+  if (!(typeof name === "string" && has(presets, name))) st.fail(step.field, step.message, sortedKeys(presets));
+  table.keys.forEach((k, i) => {
+    if (!has(st.raw, k)) st.raw[k] = presets[name][i];
+  });
+}
+
+function opParams(step, st) {
+  const defaults = (step.defaults ?? []).map((ref) => st.lookup(ref) ?? {});
+  const checks = (step.checks ? st.lookup(step.checks) : null) ?? {};
+  for (const p of st.lookup(step.params)) {
+    let raw = st.raw[p.name];
+    if (missing(raw, step.falsy)) {
+      const d = defaults.find((x) => has(x, p.name));
+      raw = d ? d[p.name] : p.default;
+    }
+    st.scope[p.name] = p.kind === "number" ? quantize(p, raw) : checkChoice(p, raw);
+    applyRules(checks[p.name] ?? [], st);
+  }
+}
+
+/** Each rule whose `when` holds sets its values or throws its error. */
+function applyRules(rules, st) {
+  for (const rule of rules) {
+    if (!Object.entries(rule.when).every(([ref, test]) => holds(st.lookup(ref), test, st))) continue;
+    if (has(rule, "set")) {
+      for (const [k, v] of Object.entries(rule.set)) st.scope[k] = st.value(v);
+    } else {
+      st.fail(rule.error.field, rule.error.message, st.value(rule.error.allowed));
+    }
+  }
+}
+
+function holds(value, test, st) {
+  return Object.entries(test).every(([op, arg]) => TESTS[op](value, st.value(arg)));
+}
+
+const OPS = {
+  pop: opPop, known: opKnown, id: opId, match: opMatch, pick: opPick, preset: opPreset,
+  params: opParams, rules: (step, st) => applyRules(step.rules, st),
+};
+
+/** The canonical values of a `kind` request ("microscope" or "imaging"); throws CanonError. */
+export function run(kind, params, spec) {
+  const st = new State(params, spec);
+  for (const step of spec.requests[kind]) OPS[step.op](step, st);
+  return st.scope;
+}
+
+// --------------------------------------------------------------------------- requests
 
 export function microscopeIds(catalog) {
   return sortedKeys(catalog.instruments).filter((k) => catalog.instruments[k].kind === "microscope");
-}
-
-/**
- * Canonical microscope request: {params, path}. params uses the Python names; throws
- * CanonError naming the field, like canonicalize_microscope.
- */
-export function canonicalizeMicroscope(params, ctx) {
-  const { spec, catalog } = ctx;
-  const mp = spec.microscope;
-  const keys = ["instrument", "objective", "specimen", "stain", "mode", "format", ...mp.map((p) => p.name)];
-  rejectUnknown(params, keys);
-  const iid = checkId(params.instrument, "instrument", microscopeIds(catalog));
-  const inst = catalog.instruments[iid];
-  const sid = checkId(params.specimen, "specimen", sortedKeys(catalog.specimens));
-  const specimen = catalog.specimens[sid];
-
-  const mags = inst.objectives.map((o) => o.magnification);
-  let objective;
-  if (missing(params.objective)) {
-    objective = inst.default_objective;
-  } else {
-    const value = toNumber(params.objective, "objective");
-    const match = mags.filter((m) => Math.abs(m - value) <= 1e-6 * Math.max(1.0, m));
-    if (!match.length) {
-      throw new CanonError(`no ${fmtPlain(value)}× objective on ${iid}`, "objective", mags.map(fmtPlain));
-    }
-    objective = match[0];
-  }
-
-  let stain = params.stain;
-  if (missing(stain)) stain = specimen.default_stain;
-  if (!(typeof stain === "string" && has(catalog.stains, stain))) {
-    checkId(stain, "stain", sortedKeys(catalog.stains));
-  }
-  if (!specimen.stains.includes(stain)) {
-    throw new CanonError(`stain '${stain}' is not used on ${sid}`, "stain", specimen.stains);
-  }
-
-  let mode = params.mode;
-  if (missing(mode)) mode = inst.default_mode;
-  if (!catalog.modes.includes(mode)) {
-    throw new CanonError(`unknown mode '${pyStr(mode).slice(0, 40)}'`, "mode", catalog.modes);
-  }
-  if (!inst.modes.includes(mode)) throw new CanonError(`${iid} has no ${mode} mode`, "mode", inst.modes);
-
-  let fmt = params.format;
-  fmt = missing(fmt) ? "jpg" : pyStr(fmt).toLowerCase();
-  if (fmt === "jpeg") fmt = "jpg";
-  if (!spec.formats.includes(fmt)) throw new CanonError(`unknown format '${fmt.slice(0, 20)}'`, "format", spec.formats);
-
-  const values = {};
-  for (const p of mp) {
-    let raw = params[p.name];
-    if (missing(raw)) {
-      if (p.name === "view") raw = inst.camera ? "camera" : "eyepiece";
-      else raw = p.default;
-    }
-    values[p.name] = paramValue(p, raw);
-  }
-  if (values.view === "camera" && !inst.camera) throw new CanonError(`${iid} has no camera`, "view", ["eyepiece"]);
-  if (values.view === "eyepiece" && !inst.eyepiece) throw new CanonError(`${iid} has no eyepiece`, "view", ["camera"]);
-  for (const [axis, extent] of [["x_um", specimen.slide_width_um], ["y_um", specimen.slide_height_um]]) {
-    const half = extent / 2;
-    if (Math.abs(values[axis]) > half + 1e-9) {
-      throw new CanonError(`${fmtPlain(values[axis])} µm is off the slide`, axis, `-${fmtPlain(half)} to ${fmtPlain(half)} µm`);
-    }
-  }
-  if (values.source === "library" && !spec.library_modes.includes(mode)) {
-    throw new CanonError(`an AI illustration cannot be viewed in ${mode}`, "mode",
-      spec.library_modes.filter((m) => inst.modes.includes(m)));
-  }
-  if (!spec.transmitted_modes.includes(mode)) values.aperture = mp.find((p) => p.name === "aperture").default;
-  const oil = mp.find((p) => p.name === "oil");
-  if (oil && inst.objectives.find((o) => o.magnification === objective).immersion !== "oil") values.oil = oil.default;
-  if (values.view === "eyepiece") values.exposure_ms = 0.0;
-  if (spec.probe_modes.includes(mode)) {
-    for (const name of ["focus_um", "light_pct", "exposure_ms"]) values[name] = mp.find((p) => p.name === name).default;
-  }
-
-  const rest = mp.map((p) => paramText(p, values[p.name])).join("_");
-  const path = `r/${ctx.version}/m/${iid}/${fmtPlain(objective)}/${sid}/${stain}/${mode}/${rest}.${fmt}`;
-  const out = { instrument: iid, objective, specimen: sid, stain, mode, format: fmt, ...values };
-  out.size = Number(out.size);
-  return { kind: "microscope", params: out, path };
-}
-
-// --------------------------------------------------------------------------- imaging
-
-function imagingDefaults(inst) {
-  const s = inst.spec;
-  const m = inst.modality;
-  if (m === "xray") return { kvp: s.default_kvp, mas: 0, grid: s.grid_ratio > 0 ? "on" : "off" }; // 0 = AEC
-  if (m === "ct") return { kvp: s.default_kvp, mas: s.default_mas };
-  if (m === "ultrasound") {
-    const depth = Math.min(s.max_depth_cm, s.probe !== "linear" ? 16.0 : 5.0);
-    return { frequency_mhz: s.default_frequency_mhz, depth_cm: depth, focus_cm: roundHalfEven(depth * 0.5 * 2) / 2 };
-  }
-  if (m === "pet") return { dose_mbq: s.default_dose_mbq, post_fwhm_mm: 5 };
-  if (m === "spect") return { dose_mbq: s.default_dose_mbq, scan_min: 20, post_fwhm_mm: 8 };
-  return {};
-}
-
-function instrumentBounds(inst, name, value) {
-  const s = inst.spec;
-  const m = inst.modality;
-  let rng = null;
-  if (name === "kvp" && m === "xray") rng = s.kvp_range;
-  else if (name === "kvp" && m === "ct") {
-    if (!s.kvp_options.includes(value)) {
-      throw new CanonError(`${fmtPlain(value)} kVp is not offered by ${inst.id}`, "kvp", s.kvp_options.map(fmtPlain));
-    }
-  } else if (name === "mas" && (m === "xray" || m === "ct") && !(m === "xray" && value === 0)) rng = s.mas_range;
-  else if (name === "frequency_mhz" && m === "ultrasound") rng = s.frequency_mhz_range;
-  else if (name === "depth_cm" && m === "ultrasound") rng = [1.0, s.max_depth_cm];
-  else if (name === "dose_mbq" && (m === "pet" || m === "spect")) rng = s.dose_mbq_range;
-  if (rng && !(rng[0] - 1e-9 <= value && value <= rng[1] + 1e-9)) {
-    throw new CanonError(`${fmtPlain(value)} is out of range for ${inst.id}`, name, `${fmtPlain(rng[0])} to ${fmtPlain(rng[1])}`);
-  }
 }
 
 export function imagingIds(catalog, spec) {
@@ -269,86 +310,31 @@ export function imagingIds(catalog, spec) {
   });
 }
 
+/**
+ * Canonical microscope request: {params, path}. params uses the Python names; throws
+ * CanonError naming the field, like canonicalize_microscope.
+ */
+export function canonicalizeMicroscope(params, ctx) {
+  const mp = ctx.spec.microscope;
+  const v = run("microscope", params, ctx.spec);
+  const names = ["instrument", "objective", "specimen", "stain", "mode", "format", ...mp.map((p) => p.name)];
+  const out = Object.fromEntries(names.map((k) => [k, v[k]]));
+  out.size = Number(out.size);
+  const rest = mp.map((p) => paramText(p, v[p.name])).join("_");
+  const path = `r/${ctx.version}/m/${v.instrument}/${fmtPlain(v.objective)}/${v.specimen}/${v.stain}/${v.mode}/${rest}.${v.format}`;
+  return { kind: "microscope", params: out, path };
+}
+
 /** Canonical imaging request: {params, path, modality}; like canonicalize_imaging. */
 export function canonicalizeImaging(input, ctx) {
-  const { spec, catalog } = ctx;
-  const params = { ...input };
-  const preset = params.preset;
-  delete params.preset;
-  const catalogued = has(catalog.instruments, params.instrument) ? catalog.instruments[params.instrument] : null;
-  if (catalogued && catalogued.kind === "imaging" && !spec.imaging[catalogued.modality]) {
-    throw new CanonError(`${catalogued.id} is in the catalog for reference only: MICRO does not simulate ${catalogued.modality} images yet`,
-      "instrument", imagingIds(catalog, spec));
-  }
-  const iid = checkId(params.instrument, "instrument", imagingIds(catalog, spec));
-  const inst = catalog.instruments[iid];
-  const modality = inst.modality;
-  const specs = spec.imaging[modality];
-  const known = ["instrument", "phantom", "variant", "format", "modality",
-    ...spec.imaging_common.map((p) => p.name), ...specs.map((p) => p.name)];
-  rejectUnknown(params, [...new Set(known)]);
-  if (!missing(params.modality) && params.modality !== modality) {
-    throw new CanonError(`${iid} is a ${modality} instrument`, "modality", [modality]);
-  }
-  if (!missing(preset)) {
-    const presets = { ct: spec.ct_presets, mri: spec.mri_presets }[modality] || {};
-    if (typeof preset !== "string" || !has(presets, preset)) {
-      throw new CanonError(`unknown preset '${pyStr(preset).slice(0, 40)}'`, "preset", sortedKeys(presets));
-    }
-    const values = presets[preset];
-    const names = modality === "ct" ? ["window", "level"] : ["sequence", "tr_ms", "te_ms", "ti_ms", "flip_deg"];
-    names.forEach((k, i) => {
-      if (!has(params, k)) params[k] = values[i];
-    });
-  }
-  const phantoms = sortedKeys(catalog.phantoms).filter((p) => catalog.phantoms[p].modalities.includes(modality));
-  const pid = checkId(params.phantom, "phantom", phantoms);
-  const phantom = catalog.phantoms[pid];
-  const variants = ["default", ...phantom.variants];
-  const variant = params.variant || "default";
-  if (!variants.includes(variant)) {
-    throw new CanonError(`unknown variant '${pyStr(variant).slice(0, 40)}'`, "variant", variants);
-  }
-  let fmt = params.format || "png";
-  fmt = fmt === "jpeg" ? "jpg" : pyStr(fmt).toLowerCase();
-  if (!spec.formats.includes(fmt)) throw new CanonError(`unknown format '${fmt.slice(0, 20)}'`, "format", spec.formats);
-  const sizeP = spec.imaging_common[0];
-  const size = Number(checkChoice(sizeP, params.size || sizeP.default));
-
-  const defaults = { ...imagingDefaults(inst), ...((phantom.defaults || {})[modality] || {}) };
-  const s = {};
-  for (const p of specs) {
-    let raw = params[p.name];
-    if (missing(raw)) raw = has(defaults, p.name) ? defaults[p.name] : p.default;
-    const value = paramValue(p, raw);
-    if (p.kind === "number") instrumentBounds(inst, p.name, value);
-    s[p.name] = value;
-  }
-  if (modality === "mri") {
-    if (s.sequence !== "inversion-recovery") s.ti_ms = 0;
-    else if (s.ti_ms <= 0) throw new CanonError("inversion recovery needs an inversion time", "ti_ms", "1 to 5000 ms");
-    if (s.sequence !== "gradient-echo") s.flip_deg = 90;
-    if (s.te_ms >= s.tr_ms) throw new CanonError("TE must be shorter than TR", "te_ms", `1 to ${fmtPlain(s.tr_ms - 1)} ms`);
-  }
-  if (modality === "pet" || modality === "spect") {
-    if (s.recon === "fbp") {
-      s.iterations = 4;
-      s.subsets = 8;
-    } else if (s.recon === "mlem") s.subsets = 1;
-  }
-  if (has(s, "slice_mm")) {
-    const [lo, hi] = phantom.slice_range_mm || [0, 0];
-    if (!phantom.anatomy) s.slice_mm = 0; // a 2-D test object: one slice
-    else if (!(lo - 1e-9 <= s.slice_mm && s.slice_mm <= hi + 1e-9)) {
-      throw new CanonError(`${fmtPlain(s.slice_mm)} mm is outside ${pid}`, "slice_mm", `${fmtPlain(lo)} to ${fmtPlain(hi)} mm`);
-    }
-  }
-  if (modality === "ultrasound" && s.focus_cm > s.depth_cm) {
-    throw new CanonError("focus is deeper than the image", "focus_cm", `0.5 to ${fmtPlain(s.depth_cm)} cm`);
-  }
-  const rest = [`s${size}`, ...specs.map((p) => paramText(p, s[p.name]))].join("_");
-  const path = `r/${ctx.version}/i/${modality}/${iid}/${pid}/${variant}/${rest}.${fmt}`;
-  return { kind: "imaging", modality, params: { instrument: iid, phantom: pid, variant, size, format: fmt, ...s }, path };
+  const v = run("imaging", input, ctx.spec);
+  const specs = ctx.spec.imaging[v.modality];
+  const size = Number(v.size);
+  const rest = [`s${size}`, ...specs.map((p) => paramText(p, v[p.name]))].join("_");
+  const path = `r/${ctx.version}/i/${v.modality}/${v.instrument}/${v.phantom}/${v.variant}/${rest}.${v.format}`;
+  const settings = Object.fromEntries(specs.map((p) => [p.name, v[p.name]]));
+  const out = { instrument: v.instrument, phantom: v.phantom, variant: v.variant, size, format: v.format, ...settings };
+  return { kind: "imaging", modality: v.modality, params: out, path };
 }
 
 /** The request a canonical path names (the inverse of path building), or null. */

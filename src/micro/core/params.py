@@ -1,17 +1,21 @@
 """Parameter specs of the key space: bounds, steps, defaults and path tags.
 
-The same specs are exported as JSON (`quantization_spec()`) so the browser canonicalizes a
-request exactly as Python does. Numbers are quantized on an integer grid and written from the
-integer, so Python and JavaScript produce the same text without float formatting.
+The same specs are exported as JSON (`quantization_spec()`, with the request rules of
+`micro.core.rules`) so the browser canonicalizes a request exactly as Python does. Numbers are
+quantized on an integer grid and written from the integer, so Python and JavaScript produce the
+same text without float formatting.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micro.core.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from micro.core.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -253,16 +257,9 @@ MRI_PRESETS = {  # sequence, TR, TE, TI, flip
 }
 
 
-def quantization_spec() -> dict[str, Any]:
-    """The key space as JSON for the browser (and for humans)."""
-    return {
-        "formats": list(FORMATS),
-        "transmitted_modes": list(TRANSMITTED_MODES),
-        "library_modes": list(LIBRARY_MODES),
-        "probe_modes": list(PROBE_MODES),
-        "microscope": [p.spec() for p in MICROSCOPE_PARAMS],
-        "imaging_common": [p.spec() for p in IMAGING_COMMON],
-        "imaging": {m: [p.spec() for p in ps] for m, ps in IMAGING_PARAMS.items()},
-        "ct_presets": {k: list(v) for k, v in CT_PRESETS.items()},
-        "mri_presets": {k: list(v) for k, v in MRI_PRESETS.items()},
-    }
+def quantization_spec(catalog: Catalog | None = None) -> dict[str, Any]:
+    """The key space as JSON for the browser (and for humans): these parameter specs plus the
+    request rules as data (`micro.core.rules`), for `catalog` (default: the shipped one)."""
+    from micro.core.rules import spec_json  # the rules read the catalog, which reads params
+
+    return spec_json(catalog)

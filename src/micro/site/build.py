@@ -308,7 +308,7 @@ def build(cfg: BuildConfig, progress: Progress | None = None,
     data_files: dict[str, Any] = {
         "manifest.json": {"version": version, "paths": sorted(plan.requests)},
         "catalog.json": catalog_json(catalog, version),
-        "quantization.json": quantization_spec(),
+        "quantization.json": quantization_spec(catalog),
         "site.json": site,
     }
     for rel, obj in data_files.items():
