@@ -148,13 +148,17 @@ def _combine(canvas: Canvas, ctx: Ctx, obj: np.ndarray, pix: np.ndarray, h: np.n
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     below = canvas.amounts.get((layer, RELIEF))
+    # float32 throughout: ufunc.at takes its fast path only when the dtypes match
+    h = h.astype(np.float32, copy=False)
+    cover = cover.astype(np.float32, copy=False)
     if below is not None and obj.size:
-        rest = np.zeros(int(obj.max()) + 1)
-        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix], 0.0))
-        h = np.where(h > 0, h + rest[obj], 0.0)
-    top = np.zeros(canvas.npix)
+        rest = np.zeros(int(obj.max()) + 1, dtype=np.float32)
+        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix].astype(np.float32),
+                                          np.float32(0.0)))
+        h = np.where(h > 0, h + rest[obj], np.float32(0.0))
+    top = np.zeros(canvas.npix, dtype=np.float32)
     np.maximum.at(top, pix, h)
-    foot = np.zeros(canvas.npix)
+    foot = np.zeros(canvas.npix, dtype=np.float32)
     np.maximum.at(foot, pix, cover)
     if below is not None:
         top = np.maximum(top, below) - below  # what the objects add to the surface
@@ -257,10 +261,12 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     obj, pix, dx, dy = ragged_boxes(canvas, x, y, reach)
     if obj.size == 0:
         return
-    ca, sa = np.cos(ang)[obj], np.sin(ang)[obj]
+    # float32 per (object, pixel) pair: µm within a grain
+    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
+    ca, sa = np.cos(ang).astype(np.float32)[obj], np.sin(ang).astype(np.float32)[obj]
     lx, ly = dx * ca + dy * sa, -dx * sa + dy * ca
     ko = kind[obj]
-    ao, bo, co = a[obj], b[obj], c[obj]
+    ao, bo, co = (v.astype(np.float32)[obj] for v in (a, b, c))
     h, nx, ny, nz = _ellipsoid(lx, ly, ao, bo, co)
     cover = np.clip((1.0 - np.hypot(lx / ao, ly / bo)) * np.minimum(ao, bo) / w.px_um + 0.5,
                     0.0, 1.0)
@@ -353,9 +359,12 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
     obj, pix, dx, dy = ragged_boxes(canvas, x, y, L / 2 + px)
     if obj.size == 0:
         return
-    ca, sa = np.cos(ang)[obj], np.sin(ang)[obj]
+    # float32 per (object, pixel) pair: µm within a valve
+    u = u.astype(np.float32)
+    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
+    ca, sa = np.cos(ang).astype(np.float32)[obj], np.sin(ang).astype(np.float32)[obj]
     lx, ly = dx * ca + dy * sa, -dx * sa + dy * ca
-    a = L[obj] / 2
+    a = (L / 2).astype(np.float32)[obj]
     # sub-pixel pores average out into a shallower, uniform depression
     vis = np.clip(pore / (2 * px), 0.0, 1.0)
     if shape == "centric":
