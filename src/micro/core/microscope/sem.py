@@ -274,7 +274,7 @@ def topography(h: np.ndarray, material: np.ndarray, px: float, kv: float,
     smooth = blur_px(h, sigma_um / px)
     edge = np.clip((h - smooth) / sigma_um, 0.0, 1.5)
     hollow = np.clip((smooth - h) / sigma_um, 0.0, 1.0)  # SEs from pits hit the walls
-    sig = material * sec * (1.0 + 0.9 * edge) * (1.0 - 0.4 * hollow)
+    sig = material * sec * (1.0 + 0.9 * edge) * (1.0 - 0.6 * hollow)
     if detector == "in-lens":
         return sig.astype(np.float32)
     dx, dy = DETECTOR_AZIMUTH
