@@ -4,7 +4,7 @@
     r/<version>/i/<modality>/<instrument>/<phantom>/<variant>/<rest>.<format>
 
 `<rest>` is every other parameter in spec order, each written as tag + canonical value and
-joined by "_" (e.g. `z0_x0_y0_l60_a0.75_e0_camera_s512_b0_c1_baron_procedural`). A request has
+joined by "_" (e.g. `z0_x0_y0_l60_a0.75_oilon_e0_dse_wd10_camera_s512_b0_c1_baron_procedural`). A request has
 exactly one canonical form: defaults filled from the catalog, numbers bounded and quantized,
 ids checked, combinations checked. The path is the static file name, the S3 key, the CDN URL
 and the API route.
@@ -62,6 +62,8 @@ class MicroscopeRequest:
     aperture: float
     oil: str
     exposure_ms: float
+    detector: str
+    wd_mm: float
     view: str
     size: int
     brightness: float

@@ -40,6 +40,7 @@ from micro.core.params import (
     MICROSCOPE_PARAMS,
     MRI_PRESETS,
     PROBE_MODES,
+    SEM_MODES,
     SLICE,
     TRANSMITTED_MODES,
     Choice,
@@ -78,6 +79,8 @@ MICROSCOPE_RULES: list[Rule] = [
     {"when": {"view": {"eq": "eyepiece"}}, "set": {"exposure_ms": 0.0}},
     {"when": {"mode": {"in": _ref("probe_modes")}},
      "set": {n: _MP[n].default for n in ("focus_um", "light_pct", "exposure_ms")}},
+    {"when": {"mode": {"not_in": _ref("sem_modes")}},
+     "set": {n: _MP[n].default for n in ("detector", "wd_mm")}},
 ]
 
 MICROSCOPE_STEPS: list[dict[str, Any]] = [
@@ -270,7 +273,7 @@ def tables(catalog: Catalog) -> dict[str, Any]:
 def _static() -> dict[str, Any]:
     return {
         "formats": FORMATS, "transmitted_modes": TRANSMITTED_MODES,
-        "library_modes": LIBRARY_MODES, "probe_modes": PROBE_MODES,
+        "library_modes": LIBRARY_MODES, "probe_modes": PROBE_MODES, "sem_modes": SEM_MODES,
         "microscope": MICROSCOPE_PARAMS, "imaging_common": IMAGING_COMMON,
         "imaging": IMAGING_PARAMS, "ct_presets": CT_PRESETS, "mri_presets": MRI_PRESETS,
         "presets": {"ct": {"keys": ["window", "level"], "values": CT_PRESETS},
