@@ -45,9 +45,12 @@ SHORT_LIVED = "public, max-age=300, must-revalidate"
 ASSET = "public, max-age=3600"
 """Cache-Control of static assets (infra/config ASSET_MAX_AGE_S)."""
 
-WORKER_SCENE_CACHE_BYTES = 96 << 20
-"""A build worker renders one scene's group at a time, so it needs few cached scenes; a
-small cache keeps its memory (and the page faults of touching more) down."""
+WORKER_SCENE_CACHE_BYTES = 256 << 20
+"""A build worker renders one scene's group at a time, so it needs few cached scenes, but it
+must keep the largest one whole with the spectra its renders derive from it: pond water's
+nine layers hold ~145 MB at 512² once its phase spectra are added. Under a 96 MB cap that
+scene was dropped as soon as it grew and rebuilt at every focus step of its group (38 scene
+builds of ~0.2 s instead of 4 in the default profile)."""
 
 
 class ShardError(Exception):
