@@ -94,8 +94,11 @@ def layer_quantities(layer: Layer, coef: Coefficients, want: tuple[str, ...]) ->
     h, w = layer.shape
     flat = (layer.stack if layer.stack is not None
             else np.stack([layer.amounts[c].ravel() for c in classes]))  # (C, H·W)
-    mat = np.stack([coef.table[c][idx] for c in classes])  # (C, K)
-    out = (mat.T.astype(np.float32) @ flat).reshape(len(idx), h, w)
+    mat = np.stack([coef.table[c][idx] for c in classes]).astype(np.float32)  # (C, K)
+    # Σ_c mat[c, k]·flat[c] class by class, in float32, in this one order: einsum's own loop
+    # (not BLAS, whose sum order and kernels change with its thread count and so would change
+    # the last bits of a render between a 1-thread build worker and a 2-thread API process)
+    out = np.einsum("ck,cn->kn", mat, flat, optimize=False).reshape(len(idx), h, w)
     bg = coef.background[idx]
     if np.any(bg):
         coverage = np.clip(flat.sum(axis=0).reshape(h, w), 0.0, 1.0)
