@@ -55,6 +55,17 @@ class Additive:
     background: int
     solids: tuple[Solid, ...]
     fov_mm: float
+    module: bool = False
+    """A test-object module (every shape replaces the tissue it lies in: a cylinder with
+    rods, discs or bars running along its axis) rather than an additive head phantom: a
+    radiograph sees it end-on, as a slab of MODULE_CM (thickness)."""
+
+
+MODULE_CM = 5.0
+"""Length along the beam of a 2-D test object seen by projection radiography, cm: a uniform
+slab (a 5 cm water-equivalent block, the middle of the 2–8 cm range of CT test modules and
+radiographic contrast-detail plates with their backing) through which every insert runs, so
+the background is flat and each insert's contrast is Δμ · MODULE_CM."""
 
 
 def _inside(kind: str, x: np.ndarray, y: np.ndarray, s: Solid | Shape) -> np.ndarray:
@@ -149,7 +160,8 @@ def _build_additive(phantom: Phantom, variant: str) -> Additive:
         solids.append(Solid(sh.type, float(sh.center_mm[0]), float(sh.center_mm[1]),
                             float(sh.axes_mm[0]), float(sh.axes_mm[1]),
                             float(np.deg2rad(sh.angle_deg)), tuple(float(x) for x in w)))
-    return Additive(phantom.id, variant, tissues, bg, tuple(solids), float(phantom.fov_mm))
+    return Additive(phantom.id, variant, tissues, bg, tuple(solids), float(phantom.fov_mm),
+                    module=all(sh.mode == "replace" for sh in shapes))
 
 
 def additive(phantom: Phantom, variant: str = "default", z_mm: float | None = 0.0
@@ -452,8 +464,10 @@ def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
 @memoized("imaging.phantom.thickness")
 def thickness(add: Additive, n: int) -> np.ndarray:
     """Per-tissue path length (cm) for a projection radiograph viewed face-on, float32
-    (tissues, n, n). Each ellipse is an ellipsoid whose third semi-axis is its shorter one;
-    each rectangle is a slab of that half-thickness (partial volume by supersampling).
+    (tissues, n, n). A test-object module (add.module) is a slab MODULE_CM thick that every
+    shape runs through (its path is the pixel's fraction × MODULE_CM). Otherwise (a
+    Shepp-Logan head) each ellipse is an ellipsoid whose third semi-axis is its shorter one
+    and each rectangle a slab of that half-thickness (partial volume by supersampling).
     A 3-D phantom is projected front to back through its whole volume (rows: superior at
     the top; columns: the patient's right on the left)."""
     if isinstance(add, Section):
@@ -467,6 +481,11 @@ def thickness(add: Additive, n: int) -> np.ndarray:
                         for pl in paths]).astype(np.float32)
         if add.anatomy.specks:
             res += _speck_paths(add.anatomy, n)
+        res.setflags(write=False)
+        return res
+    if add.module:  # the background's own path is left out, as below
+        res = fractions(add, n) * np.float32(MODULE_CM)
+        res[add.background] -= np.float32(MODULE_CM)
         res.setflags(write=False)
         return res
     px = add.fov_mm / n

@@ -1,7 +1,9 @@
 """Projection radiography (radiography, mammography, fluoroscopy).
 
-The phantom is viewed face-on: each ellipse is an ellipsoid whose third semi-axis is its
-shorter one, each rectangle a slab of that half-thickness (phantom.thickness). Primary
+The phantom is viewed face-on: a test-object module (contrast-detail, line pairs, water
+cylinder) end-on as a uniform slab of phantom.MODULE_CM that its inserts run through, so the
+background is flat and each insert's contrast is Δμ · MODULE_CM; a Shepp-Logan head as
+ellipsoids whose third semi-axis is each ellipse's shorter one (phantom.thickness). Primary
 transmission T = exp(−Σ_t μ_t(E_eff) L_t) at the beam's effective energy (attenuation.py).
 Scatter: a broad (σ = 15 % of the field) blur of the primary, with scatter-to-primary ratio
 SPR = 0.12 per cm of water-equivalent thickness (capped at 6); an anti-scatter grid passes
@@ -49,6 +51,7 @@ DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM, DR_GAMMA = 0.7, 35.0, 6.0, 1.5
 """Digital radiography display processing (not mammography): fraction of the log image's
 large-scale trend removed, the trend's Gaussian σ, the skin margin left out of the
 window's histogram, and the exponent of the tone curve applied to the windowed image."""
+WINDOW_MARGIN = 0.08
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
 
@@ -180,12 +183,17 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         region_w = body & (thick > 0.45 * float(thick.max()))
     if not mammography and region_w.any():
         att = _latitude_processing(att, region_w, DR_KERNEL_MM / px)
+    if region_w.any():
         # the console's histogram analysis leaves out the skin line (where the path falls
-        # to nothing): the values of interest lie a few millimetres inside the body
+        # to nothing) and a test object's wall: the values of interest lie a few
+        # millimetres inside the body
         k = 2 * max(round(DR_SKIN_MM / px), 1) + 1  # erosion by a square: separable, fast
         inner = ndimage.minimum_filter(region_w.view(np.uint8), size=k, mode="constant") > 0
         region_w = inner if inner.sum() > 16 else region_w
     lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
+    # the window keeps a margin (WINDOW_MARGIN of its width) below the values of interest,
+    # so a uniform background (a test object's slab) is dark grey, not clipped to black
+    lo -= WINDOW_MARGIN * (hi - lo)
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     if not mammography:  # the console's tone curve: soft tissue mid-grey, bone white
         display **= np.float32(DR_GAMMA)
