@@ -52,6 +52,10 @@ DR_LATITUDE, DR_KERNEL_MM, DR_SKIN_MM, DR_GAMMA = 0.7, 35.0, 6.0, 1.5
 large-scale trend removed, the trend's Gaussian σ, the skin margin left out of the
 window's histogram, and the exponent of the tone curve applied to the windowed image."""
 WINDOW_MARGIN = 0.08
+MIN_WINDOW = 0.15
+"""Narrowest display window, in attenuation (−ln T): the console's look-up table spans at
+least a 16 % change of transmission, so a uniform slab shows its noise as fine grain and its
+details (a few per cent) as grey steps instead of stretching the noise over black to white."""
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
 
@@ -191,6 +195,9 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         inner = ndimage.minimum_filter(region_w.view(np.uint8), size=k, mode="constant") > 0
         region_w = inner if inner.sum() > 16 else region_w
     lo, hi = np.percentile(att[region_w] if region_w.sum() > 16 else att, [0.5, 99.5])
+    if hi - lo < MIN_WINDOW:  # a flat object: noise and the scatter field do not fill it
+        mid = 0.5 * (lo + hi)
+        lo, hi = mid - 0.5 * MIN_WINDOW, mid + 0.5 * MIN_WINDOW
     # the window keeps a margin (WINDOW_MARGIN of its width) below the values of interest,
     # so a uniform background (a test object's slab) is dark grey, not clipped to black
     lo -= WINDOW_MARGIN * (hi - lo)
