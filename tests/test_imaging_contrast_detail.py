@@ -123,3 +123,12 @@ def test_gadolinium_shortens_t1_by_its_relaxivity():
         assert r1[0] / r1[1] == pytest.approx(2.0, rel=0.05)
         assert r1[1] / r1[2] == pytest.approx(2.0, rel=0.05)
         assert 3.5 < r1[0] < 4.5  # at 1 mM
+
+
+def test_gadolinium_darkens_on_t2_weighting():
+    """T2-weighted spin echo (TR 4000, TE 100): with TR ≫ T1 the T1 gain is gone and the
+    r2 · C shortening of T2 leaves the most concentrated discs darker than the gel."""
+    r = micro.render_imaging(catalog=CAT, instrument="mri-1-5t", phantom="contrast-detail",
+                             size=N, format="png", tr_ms=4000, te_ms=100)
+    cnr = _cnr(_decoded(r), r.info["fov_mm"])
+    assert np.mean([cnr[("insert-high", r_)] for r_ in (7.5, 5.0, 3.5)]) < -1.5, cnr
