@@ -132,3 +132,18 @@ def test_gadolinium_darkens_on_t2_weighting():
                              size=N, format="png", tr_ms=4000, te_ms=100)
     cnr = _cnr(_decoded(r), r.info["fov_mm"])
     assert np.mean([cnr[("insert-high", r_)] for r_ in (7.5, 5.0, 3.5)]) < -1.5, cnr
+
+
+@pytest.mark.parametrize("phantom,radius_mm", [("contrast-detail", 80), ("water-cylinder", 90),
+                                               ("line-pairs", 20)])
+@pytest.mark.parametrize("instrument", ["digital-radiography", "mammography"])
+def test_test_objects_are_not_a_clipped_disc(phantom, radius_mm, instrument):
+    """Seen end-on by radiography or mammography (automatic exposure), the water or gel
+    inside a test object is displayed grey: neither clipped to white nor to black."""
+    r = micro.render_imaging(catalog=CAT, instrument=instrument, phantom=phantom, size=N,
+                             format="png")
+    img = _decoded(r)
+    x, y = _grid(CAT.phantoms[phantom].fov_mm, N)
+    v = img[np.hypot(x, y) < radius_mm]
+    assert (v >= 254.5).mean() < 0.02, (v >= 254.5).mean()
+    assert (v <= 0.5).mean() < 0.02, (v <= 0.5).mean()
