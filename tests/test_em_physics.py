@@ -101,6 +101,140 @@ def test_sem_renders_pollen_with_the_stub_around(catalog: Catalog) -> None:
     assert np.median(v[~grains]) > 0.3 * np.median(v[grains])
 
 
+# --------------------------------------------------------------------------- SEM: backscatter
+
+
+@pytest.mark.parametrize(("z", "measured"), [(6, 0.06), (13, 0.15), (29, 0.30), (47, 0.40),
+                                             (79, 0.50)])
+def test_bse_coefficient_follows_the_measured_values(z: int, measured: float) -> None:
+    """η at normal incidence for C, Al, Cu, Ag, Au (Heinrich 1966, as tabulated by
+    Goldstein et al., ch. 3), within 0.03, from Reuter's fit."""
+    assert sem.eta(z) == pytest.approx(measured, abs=0.03)
+
+
+def test_bse_signal_increases_with_atomic_number_on_a_flat_multi_material_specimen() -> None:
+    """Four flat strips: carbon, silica, copper, gold. The BSE image orders them by Z, each
+    strip's signal in the ratio of Reuter's η (away from the boundaries' halo)."""
+    px, n = 0.05, 400
+    zs = (6.0, 10.5, 29.0, 79.0)
+    z = np.repeat(np.array(zs, dtype=np.float32), n // 4)[None, :].repeat(n, axis=0)
+    eta0 = sem.eta(z).astype(np.float32)
+    sig = sem.backscatter(np.zeros_like(z), z, eta0, px, sem.ko_range_um(5.0))
+    means = [float(sig[:, i * 100 + 40:i * 100 + 60].mean()) for i in range(4)]
+    assert means == sorted(means) and means[0] < 0.5 * means[-1], means
+    for m, zz in zip(means, zs, strict=True):
+        assert m / means[0] == pytest.approx(sem.eta(zz) / sem.eta(6.0), rel=0.05), means
+
+
+def test_bse_coated_half_is_brighter_most_at_low_kv_and_the_interaction_volume_blurs_it(
+) -> None:
+    """An organic specimen (Z̄ 6.5), its left half under 15 nm of gold: the coated half
+    backscatters more, by far more at 5 kV (the film holds a larger part of the short
+    range) than at 30 kV; the boundary spreads with the Kanaya–Okayama range."""
+    px, n = 0.05, 400
+    z = np.full((n, n), 6.5, dtype=np.float32)
+    ratio, width = {}, {}
+    for kv in (5.0, 30.0):
+        eta0 = np.full_like(z, sem.eta(6.5))
+        eta0[:, : n // 2] = sem.film_eta(6.5, 79.0, 19.3, 0.015, kv)
+        sig = sem.backscatter(np.zeros_like(z), z, eta0, px, sem.ko_range_um(kv))
+        row = sig[n // 2]
+        ratio[kv] = float(row[20:40].mean() / row[-40:-20].mean())
+        lo, hi = float(row[-40:-20].mean()), float(row[20:40].mean())
+        mid = (row - lo) / (hi - lo)
+        width[kv] = int(((mid > 0.1) & (mid < 0.9)).sum())
+    assert ratio[5.0] > 2.0, ratio  # gold's η 0.49 against tissue's 0.07
+    assert 1.05 < ratio[30.0] < ratio[5.0], ratio
+    assert width[30.0] > width[5.0], width
+
+
+def test_topography_is_weaker_in_backscatter_than_in_secondary_electrons() -> None:
+    """On one material, the steep walls of a mesa outshine its flat top by far in the SE
+    image (δ ∝ sec θ, edge effect) but only slightly with the BSE detector above it."""
+    h = _plateau()
+    z = np.full_like(h, 6.5)
+    se = _regions(sem.topography(h, np.ones_like(h), 0.05, 15.0, "in-lens"))
+    bse = _regions(sem.backscatter(h, z, np.full_like(h, sem.eta(6.5)), 0.05,
+                                   sem.ko_range_um(15.0)))
+    se_contrast = se["wall_left"] / se["top_face"] - 1
+    bse_contrast = bse["wall_left"] / bse["top_face"] - 1
+    assert bse_contrast < 0.25 * se_contrast, (se, bse)
+    # and the symmetric detector shows no side shadow
+    assert bse["wall_towards"] == pytest.approx(bse["wall_away"], rel=0.02), bse
+
+
+def test_bse_shows_silica_frustules_brighter_than_the_carbon_tab_unless_coated(
+        catalog: Catalog) -> None:
+    """Uncoated diatoms: silica (Z̄ 10.5) backscatters about twice as much as the carbon
+    tab (Z 6); under a gold coat the atomic-number contrast is masked by the film."""
+    ratios = {}
+    for stain in ("none", "gold-coating"):
+        req = canonicalize_microscope({"instrument": "benchtop-sem", "objective": 1000,
+                                       "specimen": "diatom-frustule-sem", "stain": stain,
+                                       "detector": "bse", "size": 256}, catalog)
+        s, scene, sig, _ = simulate(req, catalog)
+        valve = np.asarray(s.crop(scene.labels["centric"])) > 0.5
+        v = sig.values[0]
+        ratios[stain] = float(np.median(v[valve]) / np.median(v[~valve]))
+        assert sig.channels == ("BSE",)
+    assert ratios["none"] > 1.4, ratios
+    assert ratios["gold-coating"] < ratios["none"] - 0.2, ratios
+
+
+# --------------------------------------------------------------------------- SEM: working distance
+
+
+def _half_sharp_defocus(catalog: Catalog, wd: float) -> float:
+    """Defocus (µm) at which the image's gradient energy has fallen to half its in-focus
+    value, interpolated on a 2 µm grid."""
+    scene = None
+    dz = np.arange(0.0, 90.0, 2.0)
+    e = []
+    for z in dz:
+        req = canonicalize_microscope({"instrument": "sem-tungsten", "objective": 2000,
+                                       "specimen": "diatom-frustule-sem", "size": 256,
+                                       "wd_mm": wd, "focus_um": float(z)}, catalog)
+        _s, scene, sig, _ = simulate(req, catalog, scene)
+        g = np.diff(sig.values[0], axis=1)
+        e.append(float((g * g).mean()))
+    rel = np.array(e) / e[0]
+    i = int(np.argmax(rel < 0.5))
+    assert i > 0, rel
+    return float(np.interp(0.5, [rel[i], rel[i - 1]], [dz[i], dz[i - 1]]))
+
+
+def test_sem_depth_of_field_doubles_when_the_working_distance_doubles(
+        catalog: Catalog) -> None:
+    """α = aperture radius / WD: at 20 mm the beam converges half as steeply as at 10 mm,
+    so the defocus that blurs the image equally is twice as large, and the reported depth
+    of field (resolution / α) doubles."""
+    d10, d20 = _half_sharp_defocus(catalog, 10.0), _half_sharp_defocus(catalog, 20.0)
+    assert d20 / d10 == pytest.approx(2.0, rel=0.10), (d10, d20)
+    info = {wd: render(canonicalize_microscope(
+        {"instrument": "sem-tungsten", "specimen": "diatom-frustule-sem", "size": 256,
+         "wd_mm": wd}, catalog)).info for wd in (10.0, 20.0)}
+    assert info[20.0]["dof_um"] / info[10.0]["dof_um"] == pytest.approx(2.0, rel=0.01)
+    assert info[20.0]["convergence_mrad"] == pytest.approx(2.5, rel=1e-6)
+
+
+def test_sem_everhart_thornley_shadows_shorten_at_long_working_distance() -> None:
+    """The side detector sits at the height of the pole piece: at a long working distance
+    it looks down more steeply (atan(WD / 12 mm)), so the shadow behind relief is shorter
+    and fainter; at a short one the pole piece screens its field and it collects less."""
+    h = _plateau()
+    behind = {}
+    for wd in (5.0, 30.0):
+        sig = sem.topography(h, np.ones_like(h), 0.05, 15.0, "everhart-thornley", wd)
+        r = _regions(sig)
+        behind[wd] = r["ground_behind"] / r["ground_far"]
+    assert behind[5.0] < behind[30.0] - 0.05, behind
+    assert sem.collection("everhart-thornley", 5.0) < 1.0 < sem.collection(
+        "everhart-thornley", 30.0)
+    assert sem.collection("in-lens", 5.0) > 1.0 > sem.collection("in-lens", 30.0)
+    # a flat annulus above the specimen subtends less at a longer distance
+    assert sem.collection("backscatter", 20.0) < 0.5
+
+
 # --------------------------------------------------------------------------- TEM
 
 

@@ -37,7 +37,8 @@ process.stdout.write(JSON.stringify(out));
 
 UNITS = {"", "×", "nm", "µm", "mm", "cm", "mm³", "mm Al", "ms", "s", "min", "MHz", "Hz",
          "Hz/px", "frames/s", "keV", "kVp", "mAs", "mGy", "MBq", "kBq/mL", "cps/MBq", "cm⁻¹",
-         "HU", "dB", "%", "°", "T", "px", "e⁻", "e⁻ rms", "ADU/e⁻", "counts"}
+         "HU", "dB", "%", "°", "T", "px", "e⁻", "e⁻ rms", "ADU/e⁻", "counts",
+         "kV", "mrad"}
 """Every unit the panel may print, written as a physicist would (no raw-key fragments)."""
 
 RAW_UNIT_WORDS = {"um", "mm3", "pct", "mgy", "kev", "mbq", "hz", "px", "db", "deg", "kvp", "mas",

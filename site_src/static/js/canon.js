@@ -220,6 +220,10 @@ export function canonicalizeMicroscope(params, ctx) {
   if (spec.probe_modes.includes(mode)) {
     for (const name of ["focus_um", "light_pct", "exposure_ms"]) values[name] = mp.find((p) => p.name === name).default;
   }
+  // SEM only: the detector choice and the working distance act on nothing else.
+  if (!spec.sem_modes.includes(mode)) {
+    for (const name of ["detector", "wd_mm"]) values[name] = mp.find((p) => p.name === name).default;
+  }
 
   const rest = mp.map((p) => paramText(p, values[p.name])).join("_");
   const path = `r/${ctx.version}/m/${iid}/${fmtPlain(objective)}/${sid}/${stain}/${mode}/${rest}.${fmt}`;

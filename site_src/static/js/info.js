@@ -30,6 +30,13 @@ export const FIELDS = {
   channels: ["Channels", "", "What each image channel records.", { format: "words" }],
   raw_unit: ["Raw values in", "", "The unit of the quantitative image before it was mapped to grey levels."],
   provenance: ["Provenance", "", "procedural: computed from the specimen model; ai-illustration: an AI-drawn illustration put through the same optics — not a micrograph."],
+  // ---- scanning electron microscope
+  detector: ["Detector", "", "Secondary electrons (a few eV, from the top nanometres) show the surface's relief; backscattered beam electrons (keV, from deep in the interaction volume) show its composition: heavier atoms are brighter."],
+  beam_kv: ["Accelerating voltage", "kV", "The beam's energy: higher kV goes deeper and spreads wider in the specimen (electron range ∝ E^1.67)."],
+  working_distance_mm: ["Working distance", "mm", "From the objective lens to the specimen: a longer distance narrows the beam's cone, deepening the depth of field, and changes what the detectors collect."],
+  convergence_mrad: ["Beam convergence semi-angle", "mrad", "α = aperture radius ÷ working distance; depth of field ≈ resolution ÷ α."],
+  collection_relative: ["Detector collection", "×", "Electrons the detector collects at this working distance, relative to 10 mm: fewer electrons, a noisier image."],
+  electron_range_um: ["Electron range (organic matter)", "µm", "How deep the beam's electrons travel in dried tissue before stopping (Kanaya–Okayama): it sets the edge glow and the blur of the backscatter image."],
   // ---- every scanner
   fov_mm: ["Field of view", "mm", "The width of the patient (phantom) the image covers."],
   pixel_mm: ["Pixel size", "mm", "One image pixel covers this much of the patient."],

@@ -12,7 +12,7 @@ import { completeLab, resolveLink, showLinkProblems } from "./links.js";
 import { labCaption, labTitle } from "./captions.js";
 
 const $ = (id) => document.getElementById(id);
-const STATE_KEYS = ["instrument", "objective", "specimen", "stain", "mode", "focus_um", "x_um", "y_um", "light_pct", "aperture", "oil", "view", "scale_bar", "source"];
+const STATE_KEYS = ["instrument", "objective", "specimen", "stain", "mode", "focus_um", "x_um", "y_um", "light_pct", "aperture", "oil", "detector", "wd_mm", "view", "scale_bar", "source"];
 const FINE_DIVISIONS = 10;
 
 let data;
@@ -124,6 +124,19 @@ function syncControls(r) {
   $("aperture-note").textContent = transmitted
     ? `Condenser NA ≈ ${fmt(r.aperture * o.na)} (objective NA ${o.na}).`
     : "The condenser aperture acts in transmitted-light modes only.";
+  // SEM: detector and working distance (the catalog gives α = o.na at 10 mm; α ∝ 1 / WD)
+  const sem = data.spec.sem_modes.includes(r.mode);
+  $("sem-controls").hidden = !sem;
+  for (const radio of document.querySelectorAll('input[name="detector"]')) {
+    radio.checked = radio.value === r.detector;
+    radio.disabled = !sem;
+  }
+  $("wd").disabled = !sem;
+  $("wd").value = String(r.wd_mm);
+  $("wd-out").textContent = `${fmtPlain(r.wd_mm)} mm`;
+  $("wd-note").textContent = sem
+    ? `Beam convergence α ≈ ${fmt((o.na * 10 / r.wd_mm) * 1000)} mrad: doubling the working distance halves α and doubles the depth of field.`
+    : "";
   for (const radio of document.querySelectorAll('input[name="view"]')) {
     radio.checked = radio.value === r.view;
     radio.disabled = radio.value === "camera" ? !inst.camera : !inst.eyepiece;
@@ -326,6 +339,11 @@ function wireControls() {
     radio.addEventListener("change", () => go({ ...current(), view: radio.value }));
   }
   $("oil").addEventListener("change", () => go({ ...current(), oil: $("oil").checked ? "on" : "off" }));
+  for (const radio of document.querySelectorAll('input[name="detector"]')) {
+    radio.addEventListener("change", () => go({ ...current(), detector: radio.value }));
+  }
+  $("wd").addEventListener("input", () => { $("wd-out").textContent = `${$("wd").value} mm`; });
+  $("wd").addEventListener("change", () => go({ ...current(), wd_mm: Number($("wd").value) }));
   $("scalebar").addEventListener("change", () => go({ ...current(), scale_bar: $("scalebar").checked ? "on" : "off" }));
   const onDisplay = () => {
     display = { b: Number($("brightness").value), c: Number($("contrast").value) };

@@ -261,6 +261,11 @@ class StructureClass(Strict):
     electron_density: Annotated[float, Field(ge=0, le=25)] = Field(
         description="Relative mass-thickness per µm thickness (water = 1).")
     secondary_electron_yield: Fraction = 0.3
+    mean_atomic_number: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="Mass-weighted mean atomic number Z̄ = Σ wᵢZᵢ of the material, for "
+                    "backscattered-electron (atomic-number) contrast in the SEM; "
+                    "null where no SEM specimen uses the class.")
 
 
 # --------------------------------------------------------------------------- stains
@@ -276,6 +281,9 @@ class Dye(Strict):
     pseudocolor_rgb: Annotated[list[Fraction], Field(min_length=3, max_length=3)] | None = None
     quantum_yield: Fraction | None = None
     electron_density: Annotated[float, Field(ge=0, le=25)] | None = None
+    mean_atomic_number: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="Mass-weighted mean atomic number of a metal coating (SEM backscatter).")
 
     @model_validator(mode="after")
     def _has_optics(self) -> Dye:

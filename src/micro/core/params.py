@@ -151,6 +151,13 @@ MICROSCOPE_PARAMS: tuple[Param, ...] = (
            "Immersion oil between slide and objective (oil objectives only)."),
     Number("exposure_ms", "e", 0, 10000, 0.1, 0.0, "ms",
            "Camera exposure; 0 = automatic (mid-range of the detector)."),
+    Choice("detector", "d", ("se", "bse"), "se",
+           "SEM signal: se = the instrument's secondary-electron detector (topography); "
+           "bse = the solid-state backscattered-electron detector above the specimen "
+           "(atomic-number contrast)."),
+    Number("wd_mm", "wd", 3, 40, 0.5, 10.0, "mm",
+           "SEM working distance (objective pole piece to specimen): longer → smaller beam "
+           "convergence angle, deeper depth of field."),
     Choice("view", "", ("camera", "eyepiece"), None,
            "camera: rectangular sensor with its noise; eyepiece: round field stop, the eye."),
     Choice("size", "s", ("256", "512", "1024"), "512", "Output image width in pixels."),
@@ -168,6 +175,9 @@ LIBRARY_MODES = ("brightfield", "stereo")
 PROBE_MODES = ("afm",)
 """Scanned-probe modes: the tip follows the surface, so there is no focus, no lamp and no
 exposure — those parameters take their defaults (one key per image)."""
+SEM_MODES = ("sem",)
+"""Modes with a detector choice and a working distance (detector, wd_mm); elsewhere those
+take their defaults (one key per image)."""
 
 # --------------------------------------------------------------------------- imaging
 
@@ -260,6 +270,7 @@ def quantization_spec() -> dict[str, Any]:
         "transmitted_modes": list(TRANSMITTED_MODES),
         "library_modes": list(LIBRARY_MODES),
         "probe_modes": list(PROBE_MODES),
+        "sem_modes": list(SEM_MODES),
         "microscope": [p.spec() for p in MICROSCOPE_PARAMS],
         "imaging_common": [p.spec() for p in IMAGING_COMMON],
         "imaging": {m: [p.spec() for p in ps] for m, ps in IMAGING_PARAMS.items()},

@@ -4,7 +4,7 @@
     r/<version>/i/<modality>/<instrument>/<phantom>/<variant>/<rest>.<format>
 
 `<rest>` is every other parameter in spec order, each written as tag + canonical value and
-joined by "_" (e.g. `z0_x0_y0_l60_a0.75_e0_camera_s512_b0_c1_baron_procedural`). A request has
+joined by "_" (e.g. `z0_x0_y0_l60_a0.75_oilon_e0_dse_wd10_camera_s512_b0_c1_baron_procedural`). A request has
 exactly one canonical form: defaults filled from the catalog, numbers bounded and quantized,
 ids checked, combinations checked. The path is the static file name, the S3 key, the CDN URL
 and the API route.
@@ -35,6 +35,7 @@ from micro.core.params import (
     MICROSCOPE_PARAMS,
     MRI_PRESETS,
     PROBE_MODES,
+    SEM_MODES,
     TRANSMITTED_MODES,
     Choice,
     Number,
@@ -93,6 +94,8 @@ class MicroscopeRequest:
     aperture: float
     oil: str
     exposure_ms: float
+    detector: str
+    wd_mm: float
     view: str
     size: int
     brightness: float
@@ -217,12 +220,17 @@ def canonicalize_microscope(params: Mapping[str, Any],
     if mode in PROBE_MODES:
         for name in ("focus_um", "light_pct", "exposure_ms"):
             values[name] = _MP[name].default
+    # SEM only: the detector choice and the working distance act on nothing else.
+    if mode not in SEM_MODES:
+        for name in ("detector", "wd_mm"):
+            values[name] = _MP[name].default
 
     return MicroscopeRequest(
         instrument=iid, objective=objective, specimen=sid, stain=str(stain), mode=str(mode),
         focus_um=values["focus_um"], x_um=values["x_um"], y_um=values["y_um"],
         light_pct=int(values["light_pct"]), aperture=values["aperture"], oil=values["oil"],
-        exposure_ms=values["exposure_ms"], view=values["view"], size=int(values["size"]),
+        exposure_ms=values["exposure_ms"], detector=values["detector"],
+        wd_mm=values["wd_mm"], view=values["view"], size=int(values["size"]),
         brightness=values["brightness"], contrast=values["contrast"],
         scale_bar=values["scale_bar"] == "on", source=values["source"], format=fmt,
         version=render_version(cat),

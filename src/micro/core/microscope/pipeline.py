@@ -27,6 +27,7 @@ from micro.core.microscope import (
     fluorescence,
     illustration,
     optics,
+    sem,
     stereo,
 )
 from micro.core.microscope.contrast import Signal
@@ -153,7 +154,9 @@ def microscope_info(req: MicroscopeRequest, s: Setup, signal: Signal,
         dof = fluorescence.two_photon_widths_um(s.wavelength_nm, s.na, n)[1]
     elif req.mode == "light-sheet":
         dof = min(dof, fluorescence.LIGHT_SHEET_FWHM_UM)
-    elif req.mode in ("sem", "tem"):
+    elif req.mode == "sem":  # resolution / α, α = aperture radius / working distance
+        dof = (s.obj.resolution_nm or 2.0) / 1000.0 / max(sem.convergence(s), 1e-4)
+    elif req.mode == "tem":
         dof = (s.obj.resolution_nm or 2.0) / 1000.0 / max(s.na, 1e-4)
     px = s.px_um
     if px > res / 2 * 1.05:
@@ -166,7 +169,7 @@ def microscope_info(req: MicroscopeRequest, s: Setup, signal: Signal,
     total = s.obj.magnification * s.inst.tube_factor * (eyepiece_m or 1.0)
     if eyepiece_m is None:
         total = s.mag_sensor
-    return {
+    info = {
         "path": req.path(),
         "kind": "microscope",
         "instrument": req.instrument,
@@ -199,3 +202,6 @@ def microscope_info(req: MicroscopeRequest, s: Setup, signal: Signal,
         "channels": list(signal.channels),
         "provenance": "procedural",
     }
+    if req.mode == "sem":
+        info.update(sem.sem_info(s))
+    return info

@@ -16,7 +16,11 @@ import numpy as np
 from micro.core.microscope.scene import Layer
 from micro.core.models import Dye, Stain, StructureClass
 
-BASE = ("od_r", "od_g", "od_b", "opd", "scatter", "autofl", "mass", "height", "se", "cover")
+BASE = ("od_r", "od_g", "od_b", "opd", "scatter", "autofl", "mass", "height", "se", "cover",
+        "z", "density")
+ORGANIC_Z = 6.5
+"""Mean atomic number (mass-weighted) of dried biological matter, C–H–O–N: what a structure
+with mass but no `mean_atomic_number` of its own backscatters as (SEM)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ def coefficients(stain: Stain, structures: Mapping[str, StructureClass],
         v[col["height"]] = p.height_um or p.thickness_um
         v[col["se"]] = p.secondary_electron_yield
         v[col["cover"]] = 1.0
+        # Z̄ and density (g/cm³ ≈ mass-thickness per µm) for SEM backscatter; the relief
+        # class carries no material (electron_density 0), so no Z̄ either
+        v[col["z"]] = (p.mean_atomic_number if p.mean_atomic_number is not None
+                       else ORGANIC_Z if p.electron_density > 0 else 0.0)
+        v[col["density"]] = p.electron_density
         for a in stain.affinities:
             if a.structure == cid:
                 add_dye(v, dyes[a.dye], a.amount, path)

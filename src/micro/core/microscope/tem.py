@@ -90,7 +90,8 @@ def first_zero_per_nm(wavelength_nm: float, defocus_nm: float, cs: float) -> flo
 
 @memoized("microscope.tem.k_grid")
 def _k_grid(h: int, w: int, px_nm: float) -> np.ndarray:
-    return np.sqrt(sfft.fftfreq(h, d=px_nm)[:, None] ** 2 + sfft.fftfreq(w, d=px_nm)[None] ** 2)
+    k = np.sqrt(sfft.fftfreq(h, d=px_nm)[:, None] ** 2 + sfft.fftfreq(w, d=px_nm)[None] ** 2)
+    return k.astype(np.float32)
 
 
 @memoized("microscope.tem.transfer")
@@ -98,14 +99,21 @@ def transfer(h: int, w: int, px_nm: float, wavelength_nm: float, defocus_nm: flo
              cs: float, aperture_mrad: float) -> np.ndarray:
     """Objective-lens transfer (complex64, complex-FFT layout): aperture × exp(−iχ) ×
     temporal and spatial coherence envelopes."""
-    k = _k_grid(h, w, px_nm)
+    k = _k_grid(h, w, px_nm)  # float32: every factor below is computed in float32
     lam = wavelength_nm
     x = chi(k, lam, defocus_nm, cs)
-    e_t = np.exp(-0.5 * (np.pi * lam * FOCAL_SPREAD_NM) ** 2 * k**4)
-    grad = defocus_nm * lam * k - cs * lam**3 * k**3  # ∂χ/∂k / 2π
-    e_s = np.exp(-((np.pi * ILLUMINATION_MRAD * 1e-3 / lam) ** 2) * grad * grad)
-    ap = k <= aperture_mrad * 1e-3 / lam
-    return (ap * e_t * e_s * np.exp(-1j * x)).astype(np.complex64)
+    k2 = k * k
+    grad = k * (defocus_nm * lam - cs * lam**3 * k2)  # ∂χ/∂k / 2π
+    # temporal × spatial coherence envelopes in one exponential, zero outside the aperture
+    env = np.exp(-0.5 * (np.pi * lam * FOCAL_SPREAD_NM) ** 2 * (k2 * k2)
+                 - (np.pi * ILLUMINATION_MRAD * 1e-3 / lam) ** 2 * (grad * grad))
+    env *= k <= aperture_mrad * 1e-3 / lam
+    out = np.empty(k.shape, dtype=np.complex64)  # env · e^{−iχ}
+    out.real = np.cos(x)
+    out.real *= env
+    out.imag = np.sin(x)
+    out.imag *= -env
+    return out
 
 
 def _exit_wave_spectrum(scene: Scene, s: Setup, coef: Coefficients, kv: float) -> np.ndarray:
@@ -118,8 +126,8 @@ def _exit_wave_spectrum(scene: Scene, s: Setup, coef: Coefficients, kv: float) -
     for layer in scene.layers:
         mass += layer_quantities(layer, coef, ("mass",))[0]
     k_mt = MASS_CONTRAST_100KV * math.sqrt(100.0 / kv)
-    amp = np.exp(-0.5 * k_mt * mass)
-    phase = interaction_constant(kv) * INNER_POTENTIAL_V * (mass * 1000.0)
+    amp = np.exp(np.float32(-0.5 * k_mt) * mass)
+    phase = mass * np.float32(interaction_constant(kv) * INNER_POTENTIAL_V * 1000.0)
     px_nm = s.px_um * 1000.0
     rough = min(AMORPHOUS_RAD_NM / px_nm, 0.6)
     if rough > 1e-3:  # amorphous embedding: structure of the section, fixed per window
@@ -127,8 +135,13 @@ def _exit_wave_spectrum(scene: Scene, s: Setup, coef: Coefficients, kv: float) -
         rng = np.random.default_rng([s.specimen.seed, round(w.cx_um * 1e4) & 0xFFFFFFFF,
                                      round(w.cy_um * 1e4) & 0xFFFFFFFF,
                                      round(px_nm * 1e4) & 0xFFFFFFFF])
-        phase = phase + rng.standard_normal(s.shape, dtype=np.float32) * np.float32(rough)
-    psi = (amp * np.exp(1j * phase)).astype(np.complex64)
+        phase += rng.standard_normal(s.shape, dtype=np.float32) * np.float32(rough)
+    # ψ = A e^{iφ}, written as A cos φ + i A sin φ in float32 (a complex exp is 4× dearer)
+    psi = np.empty(s.shape, dtype=np.complex64)
+    psi.real = np.cos(phase)
+    psi.real *= amp
+    psi.imag = np.sin(phase)
+    psi.imag *= amp
     spec = sfft.fft2(psi, workers=1)
     scene.derived[key] = spec
     return spec

@@ -76,21 +76,30 @@ def _ring_lattice(theta: np.ndarray, phi: np.ndarray, step: np.ndarray | float
     """Angular distance (rad) to the nearest and second-nearest node of a near-uniform
     lattice on the sphere: rings of latitude `step` apart, each with as many nodes as fit
     at `step` spacing (staggered from ring to ring)."""
-    j0 = np.rint(theta / step)
-    d1 = np.full(theta.shape, np.inf)
-    d2 = np.full(theta.shape, np.inf)
+    # float32 and squared distances (one square root at the end): the lattice is
+    # evaluated on every pixel of every grain, the costliest part of a pollen field
+    theta = np.asarray(theta, dtype=np.float32)
+    phi = np.asarray(phi, dtype=np.float32)
+    step = np.asarray(step, dtype=np.float32)
+    inv = np.float32(1.0) / step
+    j0 = np.rint(theta * inv)
+    top = np.floor(np.float32(np.pi) * inv)
+    turn = np.float32(2 * np.pi)
+    d1 = np.full(theta.shape, np.inf, dtype=np.float32)
+    d2 = np.full(theta.shape, np.inf, dtype=np.float32)
     for dj in (-1.0, 0.0, 1.0):
-        j = np.clip(j0 + dj, 0, np.floor(np.pi / step))
+        j = np.clip(j0 + np.float32(dj), 0, top)
         tj = j * step
-        n = np.maximum(1.0, np.rint(2 * np.pi * np.sin(tj) / step))
-        off = 0.5 * (j % 2)
-        k = np.rint(phi * n / (2 * np.pi) - off)
-        pk = (k + off) * 2 * np.pi / n
-        dphi = (phi - pk) * np.sin(0.5 * (theta + tj))
-        d = np.hypot(theta - tj, dphi)
-        d2 = np.where(d < d1, d1, np.minimum(d2, d))
+        n = np.maximum(np.float32(1.0), np.rint(turn * np.sin(tj) * inv))
+        off = np.float32(0.5) * (j - 2 * np.floor(np.float32(0.5) * j))
+        k = np.rint(phi * n / turn - off)
+        pk = (k + off) * turn / n
+        dphi = (phi - pk) * np.sin(np.float32(0.5) * (theta + tj))
+        dt = theta - tj
+        d = dt * dt + dphi * dphi
+        d2 = np.minimum(d2, np.maximum(d, d1))
         d1 = np.minimum(d1, d)
-    return d1, d2
+    return np.sqrt(d1), np.sqrt(d2)
 
 
 def _rotation(u: np.ndarray) -> np.ndarray:
@@ -107,13 +116,15 @@ def _rotation(u: np.ndarray) -> np.ndarray:
     ], axis=1)
 
 
-def _spherical(rot: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Polar and azimuthal angle of the surface normal (nx, ny, nz) in each object's own
-    (rotated) frame; rot is (pairs, 3, 3)."""
-    vx = rot[:, 0, 0] * nx + rot[:, 0, 1] * ny + rot[:, 0, 2] * nz
-    vy = rot[:, 1, 0] * nx + rot[:, 1, 1] * ny + rot[:, 1, 2] * nz
-    vz = rot[:, 2, 0] * nx + rot[:, 2, 1] * ny + rot[:, 2, 2] * nz
+def _spherical(rot: np.ndarray, obj: np.ndarray, nx: np.ndarray, ny: np.ndarray,
+               nz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polar and azimuthal angle (float32) of the surface normal (nx, ny, nz) in each
+    object's own (rotated) frame; rot is (objects, 3, 3), obj the object of each pair."""
+    r = rot.astype(np.float32)
+    nx, ny, nz = (np.asarray(a, dtype=np.float32) for a in (nx, ny, nz))
+    vx = r[obj, 0, 0] * nx + r[obj, 0, 1] * ny + r[obj, 0, 2] * nz
+    vy = r[obj, 1, 0] * nx + r[obj, 1, 1] * ny + r[obj, 1, 2] * nz
+    vz = r[obj, 2, 0] * nx + r[obj, 2, 1] * ny + r[obj, 2, 2] * nz
     return np.arccos(np.clip(vz, -1.0, 1.0)), np.arctan2(vy, vx)
 
 
@@ -137,13 +148,17 @@ def _combine(canvas: Canvas, ctx: Ctx, obj: np.ndarray, pix: np.ndarray, h: np.n
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     below = canvas.amounts.get((layer, RELIEF))
+    # float32 throughout: ufunc.at takes its fast path only when the dtypes match
+    h = h.astype(np.float32, copy=False)
+    cover = cover.astype(np.float32, copy=False)
     if below is not None and obj.size:
-        rest = np.zeros(int(obj.max()) + 1)
-        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix], 0.0))
-        h = np.where(h > 0, h + rest[obj], 0.0)
-    top = np.zeros(canvas.npix)
+        rest = np.zeros(int(obj.max()) + 1, dtype=np.float32)
+        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix].astype(np.float32),
+                                          np.float32(0.0)))
+        h = np.where(h > 0, h + rest[obj], np.float32(0.0))
+    top = np.zeros(canvas.npix, dtype=np.float32)
     np.maximum.at(top, pix, h)
-    foot = np.zeros(canvas.npix)
+    foot = np.zeros(canvas.npix, dtype=np.float32)
     np.maximum.at(foot, pix, cover)
     if below is not None:
         top = np.maximum(top, below) - below  # what the objects add to the surface
@@ -179,15 +194,17 @@ def stub(canvas: Canvas, ctx: Ctx) -> None:
     amp_k = amp * np.sqrt(2.0 / n) * (lam / scale) ** 1.4  # slopes fade at fine scales
     amp_k *= np.clip(lam / (2.5 * w.px_um) - 1.0, 0.0, 1.0)
     X, Y = w.grids()
-    h = np.zeros((w.height, w.width), dtype=np.float32)
-    for k in np.nonzero(amp_k > 1e-4)[0]:
-        th = 2 * np.pi * u[k, 0]
-        kx, ky = np.cos(th) * 2 * np.pi / lam[k], np.sin(th) * 2 * np.pi / lam[k]
-        ph = 2 * np.pi * u[k, 1]
-        # separable: cos(a + b) = cos a cos b − sin a sin b, O(H + W) trig per wave
-        ax, ay = kx * X + ph, ky * Y
-        h += (amp_k[k] * (np.cos(ay) * np.cos(ax) - np.sin(ay) * np.sin(ax))).astype(
-            np.float32)
+    k = np.nonzero(amp_k > 1e-4)[0]
+    th = 2 * np.pi * u[k, 0]
+    kx, ky = np.cos(th) * 2 * np.pi / lam[k], np.sin(th) * 2 * np.pi / lam[k]
+    ph = 2 * np.pi * u[k, 1]
+    # separable: Σ_k a_k cos(ky·y + kx·x + φ) = Σ_k a_k (cos ky·y cos(kx·x + φ) −
+    # sin ky·y sin(kx·x + φ)): one (H × 2K)·(2K × W) matrix product instead of K passes
+    # over the window
+    ay, ax = Y[:, :1] * ky[None, :], kx[:, None] * X[:1, :] + ph[:, None]
+    left = np.concatenate([amp_k[k] * np.cos(ay), -amp_k[k] * np.sin(ay)], axis=1)
+    right = np.concatenate([np.cos(ax), np.sin(ax)], axis=0)
+    h = left.astype(np.float32) @ right.astype(np.float32)
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     canvas.add(layer, RELIEF, (h + 2 * amp).ravel())
@@ -244,15 +261,16 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     obj, pix, dx, dy = ragged_boxes(canvas, x, y, reach)
     if obj.size == 0:
         return
-    ca, sa = np.cos(ang)[obj], np.sin(ang)[obj]
+    # float32 per (object, pixel) pair: µm within a grain
+    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
+    ca, sa = np.cos(ang).astype(np.float32)[obj], np.sin(ang).astype(np.float32)[obj]
     lx, ly = dx * ca + dy * sa, -dx * sa + dy * ca
     ko = kind[obj]
-    ao, bo, co = a[obj], b[obj], c[obj]
+    ao, bo, co = (v.astype(np.float32)[obj] for v in (a, b, c))
     h, nx, ny, nz = _ellipsoid(lx, ly, ao, bo, co)
     cover = np.clip((1.0 - np.hypot(lx / ao, ly / bo)) * np.minimum(ao, bo) / w.px_um + 0.5,
                     0.0, 1.0)
-    rot = _rotation(u[:, 6:9])[obj]
-    theta, phi = _spherical(rot, nx, ny, nz)
+    theta, phi = _spherical(_rotation(u[:, 6:9]), obj, nx, ny, nz)
     R = np.minimum(ao, bo)
     on = h > 0
     # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
@@ -341,9 +359,12 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
     obj, pix, dx, dy = ragged_boxes(canvas, x, y, L / 2 + px)
     if obj.size == 0:
         return
-    ca, sa = np.cos(ang)[obj], np.sin(ang)[obj]
+    # float32 per (object, pixel) pair: µm within a valve
+    u = u.astype(np.float32)
+    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
+    ca, sa = np.cos(ang).astype(np.float32)[obj], np.sin(ang).astype(np.float32)[obj]
     lx, ly = dx * ca + dy * sa, -dx * sa + dy * ca
-    a = L[obj] / 2
+    a = (L / 2).astype(np.float32)[obj]
     # sub-pixel pores average out into a shallower, uniform depression
     vis = np.clip(pore / (2 * px), 0.0, 1.0)
     if shape == "centric":

@@ -56,7 +56,8 @@ def compound_eye(canvas: Canvas, ctx: Ctx) -> None:
     w = canvas.window
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
-    X, Y = w.grids()
+    # float32 (µm, eye centred on the slide origin: 0.5 nm steps at a 6 mm offset)
+    X, Y = (g.astype(np.float32) for g in w.grids())
     # head capsule: a dome 2 × 1.9 eye sizes across, centred behind the eye
     hx, hy, ha, hb, hc = 0.3 * ew, 0.05 * eh, 1.05 * ew, 0.95 * eh, 0.45 * ew
     r2 = ((X - hx) / ha) ** 2 + ((Y - hy) / hb) ** 2
@@ -106,20 +107,20 @@ def _hex_nearest(u: np.ndarray, v: np.ndarray, pitch: float
     offset by half a pitch), and the ordinary distance to that centre."""
     dy = pitch * SQ3 / 2
     j = np.floor(v / dy)
-    best = np.full(u.shape, np.inf)
-    euclid = np.zeros(u.shape)
+    best = np.full(u.shape, np.inf, dtype=np.float32)
+    euclid = np.zeros(u.shape, dtype=np.float32)
     for jj in (j, j + 1):
+        # in one row the hexagonal norm, max(|ex|, ½|ex| + (√3/2)|ey|), grows with |ex|:
+        # the row's nearest centre is the one nearest in x (no neighbours to try)
         off = 0.5 * (jj.astype(np.int64) & 1)
-        ii = np.rint(u / pitch - off)
-        for di in (-1.0, 0.0, 1.0):
-            cx = (ii + di + off) * pitch
-            ex, ey = u - cx, v - jj * dy
-            # hexagonal norm: the largest distance across the three pairs of facet sides
-            d = np.maximum(np.abs(ex), np.abs(0.5 * ex + SQ3 / 2 * ey))
-            d = np.maximum(d, np.abs(0.5 * ex - SQ3 / 2 * ey))
-            better = d < best
-            best = np.where(better, d, best)
-            euclid = np.where(better, np.hypot(ex, ey), euclid)
+        cx = (np.rint(u / pitch - off) + off) * pitch
+        ex = (u - cx).astype(np.float32)
+        ey = (v - jj * dy).astype(np.float32)
+        # hexagonal norm: the largest distance across the three pairs of facet sides
+        d = np.maximum(np.abs(ex), np.float32(0.5) * np.abs(ex) + np.float32(SQ3 / 2) * np.abs(ey))
+        better = d < best
+        np.copyto(best, d, where=better)
+        np.copyto(euclid, np.hypot(ex, ey), where=better)
     return best, euclid
 
 

@@ -72,7 +72,8 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     # cell borders meander (no straight Voronoi edges): perturb the bisector distance
     wobble = 0.12 * (value_noise(w, ctx.seed ^ 21, 2.0) - 0.5) + 0.04 * (
         value_noise(w, ctx.seed ^ 22, 0.5) - 0.5)
-    f = (d2 - d1) / 2 + wobble
+    # float32 from here on: distances are µm within a cell (float32 keeps 1e-7 relative)
+    f = ((d2 - d1) / 2 + wobble).astype(np.float32)
     gy, gx = np.gradient(f, px)
     edge = np.abs(f) / np.maximum(np.hypot(gx, gy), 0.3)  # distance from the moved border
     half = CLEFT_UM / 2 + LEAFLET_OFFSET_UM + LEAFLET_UM / 2
@@ -81,14 +82,15 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     nf = ctx.params(TemCellsParams).nucleus_frac
     sx, sy = seeds[near, 0], seeds[near, 1]
     X, Y = w.grids()
-    dx, dy = X - sx, Y - sy
+    dx, dy = (X - sx).astype(np.float32), (Y - sy).astype(np.float32)
     ang = np.arctan2(dy, dx)
-    ph = table[near, 3] * 2 * np.pi
-    rn = cell * nf * (0.85 + 0.3 * table[near, 2]) * (
+    tab = table.astype(np.float32)
+    ph = tab[near, 3] * np.float32(2 * np.pi)
+    rn = np.float32(cell * nf) * (0.85 + 0.3 * tab[near, 2]) * (
         1.0 + 0.05 * np.sin(2 * ang + ph) + 0.03 * np.sin(3 * ang + 2 * ph))
     dn = d1 - rn  # < 0 inside the nucleus
     # pores: gaps in the envelope every ~0.22 µm of its circumference
-    s = ang * rn / PORE_SPACING_UM + table[near, 4] * 7.0
+    s = ang * rn / np.float32(PORE_SPACING_UM) + tab[near, 4] * 7.0
     pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM < PORE_WIDTH_UM / 2
     pore &= np.rint(s) % 3 != 1  # not at every site
     envelope = (unit_membrane(dn + LEAFLET_OFFSET_UM + LEAFLET_UM, px)
@@ -160,8 +162,8 @@ def _heterochromatin(w: Window, seed: int, dn: np.ndarray, s: np.ndarray,
                      inside_n: np.ndarray) -> np.ndarray:
     """Fraction of the nucleus that is heterochromatin (0–1): a dense rim along the
     envelope, broken at the pores, and a few clumps inside."""
-    n1 = value_noise(w, seed ^ 5, 0.6)
-    n2 = value_noise(w, seed ^ 6, 0.2)
+    n1 = value_noise(w, seed ^ 5, 0.6).astype(np.float32, copy=False)
+    n2 = value_noise(w, seed ^ 6, 0.2).astype(np.float32, copy=False)
     clump = np.clip((n1 + 0.5 * n2 - 0.95) / 0.06, 0.0, 1.0)
     # the peripheral layer: 40–200 nm thick, thinning into light channels under the pores
     to_pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM
