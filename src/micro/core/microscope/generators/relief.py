@@ -61,13 +61,16 @@ def ragged_boxes(canvas: Canvas, cx: np.ndarray, cy: np.ndarray, reach_um: np.nd
     if total > MAX_PAIRS:  # more than a few layers of objects deep: draw the first ones
         counts = np.where(np.cumsum(counts) <= MAX_PAIRS, counts, 0)
         total = int(counts.sum())
-    obj = np.repeat(np.arange(cx.size), counts)
-    start = np.cumsum(counts) - counts
-    k = np.arange(total) - np.repeat(start, counts)
-    col = x0[obj] + k % nx[obj]
-    row = y0[obj] + k // nx[obj]
+    # one entry per (object, row), then the row's run of columns: no per-pair division
+    ny = np.where(counts > 0, ny, 0)
+    obj_r = np.repeat(np.arange(cx.size), ny)
+    row_r = y0[obj_r] + (np.arange(obj_r.size) - np.repeat(np.cumsum(ny) - ny, ny))
+    nx_r = nx[obj_r]
+    obj = np.repeat(obj_r, nx_r)
+    col = np.repeat(x0[obj_r] - (np.cumsum(nx_r) - nx_r), nx_r) + np.arange(total)
+    row = np.repeat(row_r, nx_r)
     dx = (col + 0.5 - fx[obj]) * px
-    dy = (row + 0.5 - fy[obj]) * px
+    dy = np.repeat((row_r + 0.5 - fy[obj_r]) * px, nx_r)
     return obj, row * w.width + col, dx, dy
 
 
@@ -270,11 +273,18 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     h, nx, ny, nz = _ellipsoid(lx, ly, ao, bo, co)
     cover = np.clip((1.0 - np.hypot(lx / ao, ly / bo)) * np.minimum(ao, bo) / w.px_um + 0.5,
                     0.0, 1.0)
-    theta, phi = _spherical(_rotation(u[:, 6:9]), obj, nx, ny, nz)
     R = np.minimum(ao, bo)
     on = h > 0
-    # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
     spine = float(ctx.p("spine_um", 3.5))
+    rho = np.hypot(lx / ao, ly / bo)
+    # the exine's lattices need the angles in the grain's frame, on echinate grains out to
+    # their spines' reach and on tricolpate grains (not on the rest of the boxes)
+    need = np.flatnonzero(((ko == 0) & (on | (rho < 1.0 + spine / R))) | ((ko == 2) & on))
+    theta = np.zeros(obj.size, dtype=np.float32)
+    phi = np.zeros(obj.size, dtype=np.float32)
+    theta[need], phi[need] = _spherical(_rotation(u[:, 6:9]), obj[need], nx[need], ny[need],
+                                        nz[need])
+    # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
     sp = float(ctx.p("spine_spacing_um", 5.5))
     e = (ko == 0) & on
     if e.any():
@@ -285,7 +295,6 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
         # the spine stands along the normal: seen from above it leans out near the rim
         h[e] += cone * nz[e] + 0.25 * np.clip(1.0 - rad / (1.8 * base), 0.0, 1.0)
     # spines on the rim stand out of the outline in silhouette
-    rho = np.hypot(lx / ao, ly / bo)
     rim = (ko == 0) & (rho >= 1.0) & (rho < 1.0 + spine / R)
     if rim.any():
         d1, _ = _ring_lattice(theta[rim], phi[rim], sp / R[rim])
@@ -318,20 +327,28 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
 def _sacci(lx: np.ndarray, ly: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
            u: np.ndarray, lumen: float, px: float) -> tuple[np.ndarray, np.ndarray]:
     """The two air sacs of a pine grain, either side of the corpus along its long axis:
-    lower, wider domes whose alveolate wall shows a coarse reticulum."""
-    h = np.zeros(lx.shape)
-    cover = np.zeros(lx.shape)
+    lower, wider domes whose alveolate wall shows a coarse reticulum. float32; the wall's
+    reticulum is evaluated only on each sac's own pixels (a fraction of the grain's box)."""
+    f32 = np.float32
+    h = np.zeros(lx.shape, dtype=f32)
+    cover = np.zeros(lx.shape, dtype=f32)
+    u = u.astype(f32)
     for side in (-1.0, 1.0):
-        rs = b * (1.15 + 0.1 * u[:, 0])
-        ox = lx - side * (a + 0.45 * rs)
-        hs, nx, ny, nz = _ellipsoid(ox, ly, rs * 0.95, rs, c * 0.85)
-        d1, d2 = _ring_lattice(np.arccos(np.clip(nz, -1, 1)), np.arctan2(ny, nx),
-                               lumen * 1.3 / rs)
-        muri = np.clip(1.0 - (d2 - d1) * rs / 0.4, 0.0, 1.0)
-        hs = np.where(hs > 0, hs - 0.6 * (1.0 - muri) * nz, 0.0)
-        c_s = np.clip((1.0 - np.hypot(ox / (rs * 0.95), ly / rs)) * rs / px + 0.5, 0.0, 1.0)
-        h = np.maximum(h, hs)
-        cover = np.maximum(cover, c_s)
+        rs = b * (f32(1.15) + f32(0.1) * u[:, 0])
+        ox = lx - f32(side) * (a + f32(0.45) * rs)
+        ex, ey = ox / (rs * f32(0.95)), ly / rs
+        c_s = np.clip((f32(1.0) - np.hypot(ex, ey)) * rs / f32(px) + f32(0.5), 0.0, 1.0)
+        np.maximum(cover, c_s, out=cover)
+        r2 = ex * ex + ey * ey
+        m = np.flatnonzero(r2 < 1.0)  # the dome (`_ellipsoid`): zero height elsewhere
+        if m.size == 0:
+            continue
+        nz = np.sqrt(f32(1.0) - r2[m])
+        d1, d2 = _ring_lattice(np.arccos(nz), np.arctan2(ey[m], ex[m]),
+                               f32(lumen * 1.3) / rs[m])
+        muri = np.clip(f32(1.0) - (d2 - d1) * rs[m] / f32(0.4), 0.0, 1.0)
+        hs = c[m] * f32(0.85) * (f32(1.0) + nz) - f32(0.6) * (f32(1.0) - muri) * nz
+        h[m] = np.maximum(h[m], hs)
     return h, cover
 
 
