@@ -384,33 +384,39 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
     a = (L / 2).astype(np.float32)[obj]
     # sub-pixel pores average out into a shallower, uniform depression
     vis = np.clip(pore / (2 * px), 0.0, 1.0)
+    # the valve's height is worked out only on the pairs inside its outline (0 elsewhere:
+    # most of a pennate valve's square box)
     if shape == "centric":
         r = np.hypot(lx, ly)
         rho = r / a
-        inside = rho < 1.0
         cover = np.clip((a - r) / px + 0.5, 0.0, 1.0)
+        ins = np.flatnonzero(rho < 1.0)
+        r, rho, a, lx, ly, uo = r[ins], rho[ins], a[ins], lx[ins], ly[ins], u[obj[ins], 5]
         # a gently domed valve face, then the mantle turning down at the rim
         h = wall + 0.06 * a * (1 - rho ** 2) + mantle * np.clip((rho - 0.86) / 0.1, 0, 1) ** 2
         h = np.where(rho > 0.96, wall + mantle * np.clip((1 - rho) / 0.04, 0, 1), h)
-        # areolae: rings every stria_um, rows at stria_um along each ring, doubling outwards
+        # areolae: rings every stria_um, rows at stria_um along each ring, doubling
+        # outwards, between a hyaline centre and a plain mantle
+        face = np.flatnonzero((rho > 0.08) & (rho < 0.84))
+        r, lx, ly, uo = r[face], lx[face], ly[face], uo[face]
         ring = np.rint(r / stria)
         n0 = 8.0
         nrow = n0 * 2.0 ** np.floor(np.log2(np.maximum(2 * np.pi * ring / n0, 1.0)))
-        phi = np.arctan2(ly, lx) + u[obj, 5] * 2 * np.pi
+        phi = np.arctan2(ly, lx) + uo * 2 * np.pi
         k = np.rint(phi * nrow / (2 * np.pi))
         dphi = (phi - k * 2 * np.pi / nrow) * r
         d = np.hypot(r - ring * stria, dphi)
         hole = np.clip(1.0 - d / (pore / 2), 0.0, 1.0) ** 0.3
-        hole *= (rho > 0.08) & (rho < 0.84)  # a hyaline centre and a plain mantle
         # areolae perforate the valve: a resolved pore opens down to the mount
-        h = h * (1.0 - 0.95 * hole * vis) - wall * 0.3 * (1 - vis) * ((rho > 0.08)
-                                                                      & (rho < 0.84))
+        h[face] = h[face] * (1.0 - 0.95 * hole * vis) - wall * 0.3 * (1 - vis)
     else:
         b = a * (0.16 + 0.06 * u[obj, 5])
         t = lx / a
         half = b * np.clip(1 - t * t, 0.0, 1.0) ** 0.6  # lanceolate outline
         inside = (np.abs(t) < 1.0) & (np.abs(ly) < half)
         cover = np.clip((half - np.abs(ly)) / px + 0.5, 0.0, 1.0) * (np.abs(t) < 1.0)
+        ins = np.flatnonzero(inside)
+        b, t, half, lx, ly = b[ins], t[ins], half[ins], lx[ins], ly[ins]
         q = np.abs(ly) / np.maximum(half, 1e-6)
         h = wall + 0.35 * half * (1 - q ** 2) + mantle * 0.5 * np.clip((q - 0.85) / 0.15, 0, 1)
         # striae: rows of areolae across the valve, spacing stria_um; pores along each row
@@ -427,5 +433,7 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
         slit = np.clip(1.0 - np.abs(ly) / max(0.12, px), 0.0, 1.0) * (np.abs(t) < 0.92)
         slit *= ~nodule
         h = h - wall * 1.2 * slit + 0.3 * nodule * (1 - q ** 2)
-    h = np.where(inside, np.maximum(h, 0.05), 0.0)
+    height = np.zeros(obj.size, dtype=np.float32)
+    height[ins] = np.maximum(h, 0.05)
+    h = height
     _combine(canvas, ctx, obj, pix, h, cover, "frustule")
