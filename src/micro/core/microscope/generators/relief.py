@@ -152,17 +152,21 @@ def _combine(canvas: Canvas, ctx: Ctx, obj: np.ndarray, pix: np.ndarray, h: np.n
     layer = int(canvas.layer_of(np.array([z]))[0])
     below = canvas.amounts.get((layer, RELIEF))
     # float32 throughout: ufunc.at takes its fast path only when the dtypes match
+    # only pairs that add something: a maximum into zeros ignores h ≤ 0 and cover = 0
     h = h.astype(np.float32, copy=False)
     cover = cover.astype(np.float32, copy=False)
+    up = np.flatnonzero(h > 0)
+    h_up = h[up]
     if below is not None and obj.size:
         rest = np.zeros(int(obj.max()) + 1, dtype=np.float32)
-        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix].astype(np.float32),
-                                          np.float32(0.0)))
-        h = np.where(h > 0, h + rest[obj], np.float32(0.0))
+        solid = np.flatnonzero(cover > 0.5)
+        np.maximum.at(rest, obj[solid], below[pix[solid]].astype(np.float32))
+        h_up = h_up + rest[obj[up]]
     top = np.zeros(canvas.npix, dtype=np.float32)
-    np.maximum.at(top, pix, h)
+    np.maximum.at(top, pix[up], h_up)
     foot = np.zeros(canvas.npix, dtype=np.float32)
-    np.maximum.at(foot, pix, cover)
+    on = np.flatnonzero(cover > 0)
+    np.maximum.at(foot, pix[on], cover[on])
     if below is not None:
         top = np.maximum(top, below) - below  # what the objects add to the surface
         keep = (1.0 - foot).astype(np.float32)
