@@ -70,27 +70,34 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
     mem = ctx.cls("membrane")
     k_mem = _path(canvas, mem, section) if mem else 1.0
     # cell borders meander (no straight Voronoi edges): perturb the bisector distance
-    wobble = 0.12 * (value_noise(w, ctx.seed ^ 21, 2.0) - 0.5) + 0.04 * (
-        value_noise(w, ctx.seed ^ 22, 0.5) - 0.5)
     # float32 from here on: distances are µm within a cell (float32 keeps 1e-7 relative)
-    f = ((d2 - d1) / 2 + wobble).astype(np.float32)
+    f = value_noise(w, ctx.seed ^ 21, 2.0).astype(np.float32)
+    f -= 0.5
+    f *= 0.12
+    wobble = value_noise(w, ctx.seed ^ 22, 0.5).astype(np.float32)
+    wobble -= 0.5
+    wobble *= 0.04
+    f += wobble
+    f += (d2 - d1) / 2
     gy, gx = np.gradient(f, px)
-    edge = np.abs(f) / np.maximum(np.hypot(gx, gy), 0.3)  # distance from the moved border
+    slope = np.sqrt(gx * gx + gy * gy)
+    edge = np.abs(f) / np.maximum(slope, 0.3)  # distance from the moved border
     half = CLEFT_UM / 2 + LEAFLET_OFFSET_UM + LEAFLET_UM / 2
     membranes = unit_membrane(edge - half, px)  # one bilayer each side of the cleft
     # nucleus: a lobed outline round each cell's seed
     nf = ctx.params(TemCellsParams).nucleus_frac
-    sx, sy = seeds[near, 0], seeds[near, 1]
     X, Y = w.grids()
+    # per-cell columns gathered by each pixel's cell (a contiguous column takes faster)
+    sx, sy = (np.ascontiguousarray(c).take(near) for c in seeds.T)
     dx, dy = (X - sx).astype(np.float32), (Y - sy).astype(np.float32)
     ang = np.arctan2(dy, dx)
-    tab = table.astype(np.float32)
-    ph = tab[near, 3] * np.float32(2 * np.pi)
-    rn = np.float32(cell * nf) * (0.85 + 0.3 * tab[near, 2]) * (
+    tab = np.ascontiguousarray(table.T[2:5], dtype=np.float32)  # slots 2, 3, 4
+    ph = tab[1].take(near) * np.float32(2 * np.pi)
+    rn = np.float32(cell * nf) * (0.85 + 0.3 * tab[0].take(near)) * (
         1.0 + 0.05 * np.sin(2 * ang + ph) + 0.03 * np.sin(3 * ang + 2 * ph))
     dn = d1 - rn  # < 0 inside the nucleus
     # pores: gaps in the envelope every ~0.22 µm of its circumference
-    s = ang * rn / np.float32(PORE_SPACING_UM) + tab[near, 4] * 7.0
+    s = ang * rn / np.float32(PORE_SPACING_UM) + tab[2].take(near) * 7.0
     site = np.rint(s)
     to_pore = np.abs(s - site) * PORE_SPACING_UM
     # not at every site: site mod 3 ≠ 1 (by floor: float `%` costs as much as the rest)
