@@ -248,6 +248,8 @@ def _cells(w: Window, seed: int, spacing: float, aspect: float, angle: float, ji
                     k = base + dj * ncols + di
                     du = np.square(u[c0:c1] - seed_u[k])
                     dv = np.square(v[r0:r1] - seed_v[k])
+                    if du.min() + dv.min() >= a2.max():
+                        continue  # nearer to no pixel than its second-nearest seed so far
                     np.add(du[None, :], dv[:, None], out=dd)
                     np.maximum(a1, dd, out=tt)
                     np.minimum(a2, tt, out=a2)
