@@ -269,7 +269,8 @@ def topography(h: np.ndarray, material: np.ndarray, px: float, kv: float,
     working distance (et_elevation_deg)."""
     h = h.astype(np.float32, copy=False)  # float32 throughout (µm heights)
     gy, gx = np.gradient(h, px)
-    sec = np.minimum(np.sqrt(1.0 + gx * gx + gy * gy), MAX_SEC)
+    sec_t = np.sqrt(1.0 + gx * gx + gy * gy)  # sec θ of the local tilt
+    sec = np.minimum(sec_t, MAX_SEC)
     sigma_um = max(EDGE_FRACTION * ko_range_um(kv), 0.5 * px)
     smooth = blur_px(h, sigma_um / px)
     edge = np.clip((h - smooth) / sigma_um, 0.0, 1.5)
@@ -283,7 +284,7 @@ def topography(h: np.ndarray, material: np.ndarray, px: float, kv: float,
     el = math.radians(el_deg)
     norm = math.hypot(dx, dy)
     ux, uy = dx / norm * math.cos(el), dy / norm * math.cos(el)
-    facing = (-gx * ux - gy * uy + math.sin(el)) / np.sqrt(1.0 + gx * gx + gy * gy)
+    facing = (-gx * ux - gy * uy + math.sin(el)) / sec_t
     if detector == "gaseous":
         return (sig * (0.85 + 0.15 * np.clip(facing, 0.0, 1.0) / math.sin(el))).astype(
             np.float32)

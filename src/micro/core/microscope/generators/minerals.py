@@ -44,6 +44,7 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
     # each pixel's grain as one index into both tables stacked (small grains after big)
     grain = np.where(fine, small.near + np.int32(big.table.shape[0]), big.near)
     table = np.concatenate([big.table, small.table]).astype(F32)
+    seed_x, seed_y = np.concatenate([big.seeds, small.seeds]).astype(F32).T.copy()
 
     def col(c: int) -> np.ndarray:
         """Slot c of each pixel's grain table (float32 (H, W))."""
@@ -76,11 +77,11 @@ def granite(canvas: Canvas, ctx: Ctx) -> None:
         ang = ax
         if part == "quartz":
             # strain: the lattice (and extinction) rotates across the grain
-            seeds = np.where(fine[m][:, None], small.seeds[small.near[m]],
-                             big.seeds[big.near[m]])
-            d = ((xm - seeds[:, 0]) * np.cos(uu6 * np.pi)
-                 + (ym - seeds[:, 1]) * np.sin(uu6 * np.pi)) / grain_um
-            ang = ax + np.deg2rad(prm.undulose_deg) * uu5 * np.tanh(2.5 * d)
+            # float32 (µm within a grain; float64 transcendentals cost several times more)
+            gm = grain[m]
+            d = ((xm - seed_x.take(gm)) * np.cos(uu6 * F32(np.pi))
+                 + (ym - seed_y.take(gm)) * np.sin(uu6 * F32(np.pi))) / F32(grain_um)
+            ang = ax + F32(np.deg2rad(prm.undulose_deg)) * uu5 * np.tanh(F32(2.5) * d)
         if part == "feldspar":
             cloud = noise(w, ctx.seed ^ 0xFE, 6.0)[m]
             amt = amt * (1.0 + 0.25 * uu5 * (cloud - 0.3))

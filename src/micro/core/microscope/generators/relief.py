@@ -61,13 +61,16 @@ def ragged_boxes(canvas: Canvas, cx: np.ndarray, cy: np.ndarray, reach_um: np.nd
     if total > MAX_PAIRS:  # more than a few layers of objects deep: draw the first ones
         counts = np.where(np.cumsum(counts) <= MAX_PAIRS, counts, 0)
         total = int(counts.sum())
-    obj = np.repeat(np.arange(cx.size), counts)
-    start = np.cumsum(counts) - counts
-    k = np.arange(total) - np.repeat(start, counts)
-    col = x0[obj] + k % nx[obj]
-    row = y0[obj] + k // nx[obj]
+    # one entry per (object, row), then the row's run of columns: no per-pair division
+    ny = np.where(counts > 0, ny, 0)
+    obj_r = np.repeat(np.arange(cx.size), ny)
+    row_r = y0[obj_r] + (np.arange(obj_r.size) - np.repeat(np.cumsum(ny) - ny, ny))
+    nx_r = nx[obj_r]
+    obj = np.repeat(obj_r, nx_r)
+    col = np.repeat(x0[obj_r] - (np.cumsum(nx_r) - nx_r), nx_r) + np.arange(total)
+    row = np.repeat(row_r, nx_r)
     dx = (col + 0.5 - fx[obj]) * px
-    dy = (row + 0.5 - fy[obj]) * px
+    dy = np.repeat((row_r + 0.5 - fy[obj_r]) * px, nx_r)
     return obj, row * w.width + col, dx, dy
 
 
@@ -149,17 +152,21 @@ def _combine(canvas: Canvas, ctx: Ctx, obj: np.ndarray, pix: np.ndarray, h: np.n
     layer = int(canvas.layer_of(np.array([z]))[0])
     below = canvas.amounts.get((layer, RELIEF))
     # float32 throughout: ufunc.at takes its fast path only when the dtypes match
+    # only pairs that add something: a maximum into zeros ignores h ≤ 0 and cover = 0
     h = h.astype(np.float32, copy=False)
     cover = cover.astype(np.float32, copy=False)
+    up = np.flatnonzero(h > 0)
+    h_up = h[up]
     if below is not None and obj.size:
         rest = np.zeros(int(obj.max()) + 1, dtype=np.float32)
-        np.maximum.at(rest, obj, np.where(cover > 0.5, below[pix].astype(np.float32),
-                                          np.float32(0.0)))
-        h = np.where(h > 0, h + rest[obj], np.float32(0.0))
+        solid = np.flatnonzero(cover > 0.5)
+        np.maximum.at(rest, obj[solid], below[pix[solid]].astype(np.float32))
+        h_up = h_up + rest[obj[up]]
     top = np.zeros(canvas.npix, dtype=np.float32)
-    np.maximum.at(top, pix, h)
+    np.maximum.at(top, pix[up], h_up)
     foot = np.zeros(canvas.npix, dtype=np.float32)
-    np.maximum.at(foot, pix, cover)
+    on = np.flatnonzero(cover > 0)
+    np.maximum.at(foot, pix[on], cover[on])
     if below is not None:
         top = np.maximum(top, below) - below  # what the objects add to the surface
         keep = (1.0 - foot).astype(np.float32)
@@ -270,11 +277,18 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     h, nx, ny, nz = _ellipsoid(lx, ly, ao, bo, co)
     cover = np.clip((1.0 - np.hypot(lx / ao, ly / bo)) * np.minimum(ao, bo) / w.px_um + 0.5,
                     0.0, 1.0)
-    theta, phi = _spherical(_rotation(u[:, 6:9]), obj, nx, ny, nz)
     R = np.minimum(ao, bo)
     on = h > 0
-    # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
     spine = float(ctx.p("spine_um", 3.5))
+    rho = np.hypot(lx / ao, ly / bo)
+    # the exine's lattices need the angles in the grain's frame, on echinate grains out to
+    # their spines' reach and on tricolpate grains (not on the rest of the boxes)
+    need = np.flatnonzero(((ko == 0) & (on | (rho < 1.0 + spine / R))) | ((ko == 2) & on))
+    theta = np.zeros(obj.size, dtype=np.float32)
+    phi = np.zeros(obj.size, dtype=np.float32)
+    theta[need], phi[need] = _spherical(_rotation(u[:, 6:9]), obj[need], nx[need], ny[need],
+                                        nz[need])
+    # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
     sp = float(ctx.p("spine_spacing_um", 5.5))
     e = (ko == 0) & on
     if e.any():
@@ -285,7 +299,6 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
         # the spine stands along the normal: seen from above it leans out near the rim
         h[e] += cone * nz[e] + 0.25 * np.clip(1.0 - rad / (1.8 * base), 0.0, 1.0)
     # spines on the rim stand out of the outline in silhouette
-    rho = np.hypot(lx / ao, ly / bo)
     rim = (ko == 0) & (rho >= 1.0) & (rho < 1.0 + spine / R)
     if rim.any():
         d1, _ = _ring_lattice(theta[rim], phi[rim], sp / R[rim])
@@ -318,20 +331,28 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
 def _sacci(lx: np.ndarray, ly: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
            u: np.ndarray, lumen: float, px: float) -> tuple[np.ndarray, np.ndarray]:
     """The two air sacs of a pine grain, either side of the corpus along its long axis:
-    lower, wider domes whose alveolate wall shows a coarse reticulum."""
-    h = np.zeros(lx.shape)
-    cover = np.zeros(lx.shape)
+    lower, wider domes whose alveolate wall shows a coarse reticulum. float32; the wall's
+    reticulum is evaluated only on each sac's own pixels (a fraction of the grain's box)."""
+    f32 = np.float32
+    h = np.zeros(lx.shape, dtype=f32)
+    cover = np.zeros(lx.shape, dtype=f32)
+    u = u.astype(f32)
     for side in (-1.0, 1.0):
-        rs = b * (1.15 + 0.1 * u[:, 0])
-        ox = lx - side * (a + 0.45 * rs)
-        hs, nx, ny, nz = _ellipsoid(ox, ly, rs * 0.95, rs, c * 0.85)
-        d1, d2 = _ring_lattice(np.arccos(np.clip(nz, -1, 1)), np.arctan2(ny, nx),
-                               lumen * 1.3 / rs)
-        muri = np.clip(1.0 - (d2 - d1) * rs / 0.4, 0.0, 1.0)
-        hs = np.where(hs > 0, hs - 0.6 * (1.0 - muri) * nz, 0.0)
-        c_s = np.clip((1.0 - np.hypot(ox / (rs * 0.95), ly / rs)) * rs / px + 0.5, 0.0, 1.0)
-        h = np.maximum(h, hs)
-        cover = np.maximum(cover, c_s)
+        rs = b * (f32(1.15) + f32(0.1) * u[:, 0])
+        ox = lx - f32(side) * (a + f32(0.45) * rs)
+        ex, ey = ox / (rs * f32(0.95)), ly / rs
+        c_s = np.clip((f32(1.0) - np.hypot(ex, ey)) * rs / f32(px) + f32(0.5), 0.0, 1.0)
+        np.maximum(cover, c_s, out=cover)
+        r2 = ex * ex + ey * ey
+        m = np.flatnonzero(r2 < 1.0)  # the dome (`_ellipsoid`): zero height elsewhere
+        if m.size == 0:
+            continue
+        nz = np.sqrt(f32(1.0) - r2[m])
+        d1, d2 = _ring_lattice(np.arccos(nz), np.arctan2(ey[m], ex[m]),
+                               f32(lumen * 1.3) / rs[m])
+        muri = np.clip(f32(1.0) - (d2 - d1) * rs[m] / f32(0.4), 0.0, 1.0)
+        hs = c[m] * f32(0.85) * (f32(1.0) + nz) - f32(0.6) * (f32(1.0) - muri) * nz
+        h[m] = np.maximum(h[m], hs)
     return h, cover
 
 
@@ -367,33 +388,39 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
     a = (L / 2).astype(np.float32)[obj]
     # sub-pixel pores average out into a shallower, uniform depression
     vis = np.clip(pore / (2 * px), 0.0, 1.0)
+    # the valve's height is worked out only on the pairs inside its outline (0 elsewhere:
+    # most of a pennate valve's square box)
     if shape == "centric":
         r = np.hypot(lx, ly)
         rho = r / a
-        inside = rho < 1.0
         cover = np.clip((a - r) / px + 0.5, 0.0, 1.0)
+        ins = np.flatnonzero(rho < 1.0)
+        r, rho, a, lx, ly, uo = r[ins], rho[ins], a[ins], lx[ins], ly[ins], u[obj[ins], 5]
         # a gently domed valve face, then the mantle turning down at the rim
         h = wall + 0.06 * a * (1 - rho ** 2) + mantle * np.clip((rho - 0.86) / 0.1, 0, 1) ** 2
         h = np.where(rho > 0.96, wall + mantle * np.clip((1 - rho) / 0.04, 0, 1), h)
-        # areolae: rings every stria_um, rows at stria_um along each ring, doubling outwards
+        # areolae: rings every stria_um, rows at stria_um along each ring, doubling
+        # outwards, between a hyaline centre and a plain mantle
+        face = np.flatnonzero((rho > 0.08) & (rho < 0.84))
+        r, lx, ly, uo = r[face], lx[face], ly[face], uo[face]
         ring = np.rint(r / stria)
         n0 = 8.0
         nrow = n0 * 2.0 ** np.floor(np.log2(np.maximum(2 * np.pi * ring / n0, 1.0)))
-        phi = np.arctan2(ly, lx) + u[obj, 5] * 2 * np.pi
+        phi = np.arctan2(ly, lx) + uo * 2 * np.pi
         k = np.rint(phi * nrow / (2 * np.pi))
         dphi = (phi - k * 2 * np.pi / nrow) * r
         d = np.hypot(r - ring * stria, dphi)
         hole = np.clip(1.0 - d / (pore / 2), 0.0, 1.0) ** 0.3
-        hole *= (rho > 0.08) & (rho < 0.84)  # a hyaline centre and a plain mantle
         # areolae perforate the valve: a resolved pore opens down to the mount
-        h = h * (1.0 - 0.95 * hole * vis) - wall * 0.3 * (1 - vis) * ((rho > 0.08)
-                                                                      & (rho < 0.84))
+        h[face] = h[face] * (1.0 - 0.95 * hole * vis) - wall * 0.3 * (1 - vis)
     else:
         b = a * (0.16 + 0.06 * u[obj, 5])
         t = lx / a
         half = b * np.clip(1 - t * t, 0.0, 1.0) ** 0.6  # lanceolate outline
         inside = (np.abs(t) < 1.0) & (np.abs(ly) < half)
         cover = np.clip((half - np.abs(ly)) / px + 0.5, 0.0, 1.0) * (np.abs(t) < 1.0)
+        ins = np.flatnonzero(inside)
+        b, t, half, lx, ly = b[ins], t[ins], half[ins], lx[ins], ly[ins]
         q = np.abs(ly) / np.maximum(half, 1e-6)
         h = wall + 0.35 * half * (1 - q ** 2) + mantle * 0.5 * np.clip((q - 0.85) / 0.15, 0, 1)
         # striae: rows of areolae across the valve, spacing stria_um; pores along each row
@@ -410,5 +437,7 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
         slit = np.clip(1.0 - np.abs(ly) / max(0.12, px), 0.0, 1.0) * (np.abs(t) < 0.92)
         slit *= ~nodule
         h = h - wall * 1.2 * slit + 0.3 * nodule * (1 - q ** 2)
-    h = np.where(inside, np.maximum(h, 0.05), 0.0)
+    height = np.zeros(obj.size, dtype=np.float32)
+    height[ins] = np.maximum(h, 0.05)
+    h = height
     _combine(canvas, ctx, obj, pix, h, cover, "frustule")

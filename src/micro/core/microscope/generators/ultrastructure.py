@@ -21,7 +21,7 @@ from micro.core.genparams import TemCellsParams
 from micro.core.microscope.generators.plants import worley_at
 from micro.core.microscope.generators.relief import blur_px, ragged_boxes
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.lattice import Window
+from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas, band, value_noise, worley
 from micro.core.microscope.registry import Ctx, generator
 
@@ -65,34 +65,44 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
         _tissue_average(canvas, ctx, layer, cell, section)
         return
     args = (ctx.seed, cell, 1.0, 0.0, 0.8, 6)
-    d1, d2, near, table, seeds = worley(w, *args)
+    d1, d2, near, table, seeds = _cells(w, *args)
     lab = ctx.pop.label
     mem = ctx.cls("membrane")
     k_mem = _path(canvas, mem, section) if mem else 1.0
     # cell borders meander (no straight Voronoi edges): perturb the bisector distance
-    wobble = 0.12 * (value_noise(w, ctx.seed ^ 21, 2.0) - 0.5) + 0.04 * (
-        value_noise(w, ctx.seed ^ 22, 0.5) - 0.5)
     # float32 from here on: distances are µm within a cell (float32 keeps 1e-7 relative)
-    f = ((d2 - d1) / 2 + wobble).astype(np.float32)
+    f = value_noise(w, ctx.seed ^ 21, 2.0).astype(np.float32)
+    f -= 0.5
+    f *= 0.12
+    wobble = value_noise(w, ctx.seed ^ 22, 0.5).astype(np.float32)
+    wobble -= 0.5
+    wobble *= 0.04
+    f += wobble
+    f += (d2 - d1) / 2
     gy, gx = np.gradient(f, px)
-    edge = np.abs(f) / np.maximum(np.hypot(gx, gy), 0.3)  # distance from the moved border
+    slope = np.sqrt(gx * gx + gy * gy)
+    edge = np.abs(f) / np.maximum(slope, 0.3)  # distance from the moved border
     half = CLEFT_UM / 2 + LEAFLET_OFFSET_UM + LEAFLET_UM / 2
     membranes = unit_membrane(edge - half, px)  # one bilayer each side of the cleft
     # nucleus: a lobed outline round each cell's seed
     nf = ctx.params(TemCellsParams).nucleus_frac
-    sx, sy = seeds[near, 0], seeds[near, 1]
     X, Y = w.grids()
+    # per-cell columns gathered by each pixel's cell (a contiguous column takes faster)
+    sx, sy = (np.ascontiguousarray(c).take(near) for c in seeds.T)
     dx, dy = (X - sx).astype(np.float32), (Y - sy).astype(np.float32)
     ang = np.arctan2(dy, dx)
-    tab = table.astype(np.float32)
-    ph = tab[near, 3] * np.float32(2 * np.pi)
-    rn = np.float32(cell * nf) * (0.85 + 0.3 * tab[near, 2]) * (
+    tab = np.ascontiguousarray(table.T[2:5], dtype=np.float32)  # slots 2, 3, 4
+    ph = tab[1].take(near) * np.float32(2 * np.pi)
+    rn = np.float32(cell * nf) * (0.85 + 0.3 * tab[0].take(near)) * (
         1.0 + 0.05 * np.sin(2 * ang + ph) + 0.03 * np.sin(3 * ang + 2 * ph))
     dn = d1 - rn  # < 0 inside the nucleus
     # pores: gaps in the envelope every ~0.22 µm of its circumference
-    s = ang * rn / np.float32(PORE_SPACING_UM) + tab[near, 4] * 7.0
-    pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM < PORE_WIDTH_UM / 2
-    pore &= np.rint(s) % 3 != 1  # not at every site
+    s = ang * rn / np.float32(PORE_SPACING_UM) + tab[2].take(near) * 7.0
+    site = np.rint(s)
+    to_pore = np.abs(s - site) * PORE_SPACING_UM
+    # not at every site: site mod 3 ≠ 1 (by floor: float `%` costs as much as the rest)
+    open_site = site - 3 * np.floor(site / 3) != 1
+    pore = (to_pore < PORE_WIDTH_UM / 2) & open_site
     envelope = (unit_membrane(dn + LEAFLET_OFFSET_UM + LEAFLET_UM, px)
                 + unit_membrane(dn - PERINUCLEAR_UM, px)) * ~pore
     pore_complex = pore * band(dn - PERINUCLEAR_UM / 2, PERINUCLEAR_UM + 0.01, px)
@@ -110,7 +120,7 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
         canvas.add(layer, cyt, amt.ravel().astype(np.float32))
         canvas.add_label(lab + "-cytoplasm", amt.ravel().astype(np.float32))
     nuc, het = ctx.cls("nucleus"), ctx.cls("heterochromatin")
-    hc = _heterochromatin(w, ctx.seed, dn, s, inside_n)
+    hc = _heterochromatin(w, ctx.seed, dn, to_pore, open_site, inside_n)
     if nuc:
         eu = 0.45 + 0.05 * fine_grain(w, ctx.seed ^ 4, 0.02)
         amt = inside_n * eu * (1.0 - hc)
@@ -122,7 +132,7 @@ def tem_cells(canvas: Canvas, ctx: Ctx) -> None:
         canvas.add(layer, het, amt.ravel().astype(np.float32))
     nucl = ctx.cls("nucleolus")
     if nucl:
-        ids = np.unique(near)
+        ids = np.flatnonzero(np.bincount(near.ravel(), minlength=len(seeds)))
         r0 = cell * nf
         draw(canvas, nucl, seeds[ids, 0] + 0.3 * r0, seeds[ids, 1] - 0.1 * r0, 0.75, 0.6,
              z_um=z, profile="dome", amount=0.6, label=lab + "-nucleolus")
@@ -158,16 +168,16 @@ def _tissue_average(canvas: Canvas, ctx: Ctx, layer: int, cell: float,
             canvas.add(layer, cls, np.full(n, amount, dtype=np.float32))
 
 
-def _heterochromatin(w: Window, seed: int, dn: np.ndarray, s: np.ndarray,
-                     inside_n: np.ndarray) -> np.ndarray:
+def _heterochromatin(w: Window, seed: int, dn: np.ndarray, to_pore: np.ndarray,
+                     open_site: np.ndarray, inside_n: np.ndarray) -> np.ndarray:
     """Fraction of the nucleus that is heterochromatin (0–1): a dense rim along the
-    envelope, broken at the pores, and a few clumps inside."""
+    envelope, broken at the pores (`to_pore` µm from the nearest pore site, `open_site`
+    where that site has a pore), and a few clumps inside."""
     n1 = value_noise(w, seed ^ 5, 0.6).astype(np.float32, copy=False)
     n2 = value_noise(w, seed ^ 6, 0.2).astype(np.float32, copy=False)
     clump = np.clip((n1 + 0.5 * n2 - 0.95) / 0.06, 0.0, 1.0)
     # the peripheral layer: 40–200 nm thick, thinning into light channels under the pores
-    to_pore = np.abs(s - np.rint(s)) * PORE_SPACING_UM
-    channel = np.clip(1.0 - to_pore / (PORE_WIDTH_UM * 0.7), 0.0, 1.0) * (np.rint(s) % 3 != 1)
+    channel = np.clip(1.0 - to_pore / (PORE_WIDTH_UM * 0.7), 0.0, 1.0) * open_site
     depth = (0.04 + 0.16 * n1 * n1) * (1.0 - 0.8 * channel)
     rim = np.clip((dn + depth) / 0.025, 0.0, 1.0)
     return np.maximum(rim, clump) * inside_n
@@ -189,9 +199,109 @@ def fine_grain(w: Window, seed: int, scale_um: float) -> np.ndarray:
     return g * np.float32(min(1.0, sigma))
 
 
+MAX_BLOCKS = 64
+"""`_cells` takes the block path up to this many lattice cells over the window."""
+
+
+def _cells(w: Window, seed: int, spacing: float, aspect: float, angle: float, jitter: float,
+           slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`raster.worley` (same arguments, bit for bit the same answer) for cells much larger
+    than the window's pixels in an unturned lattice: each lattice cell covers a rectangle of
+    pixels whose nine candidate seeds are the same, and a squared distance there is a row
+    term plus a column term, so no per-pixel gathers are needed."""
+    if angle != 0.0:
+        return worley(w, seed, spacing, aspect, angle, jitter, slots)
+    X, Y = w.grids()
+    U, V = X[0] / aspect, Y[:, 0]  # the frame of `raster.seed_lattice`, unturned
+    ci = np.floor(U / spacing).astype(np.int64)
+    cj = np.floor(V / spacing).astype(np.int64)
+    i_lo, i_hi = int(ci.min()) - 1, int(ci.max()) + 1
+    j_lo, j_hi = int(cj.min()) - 1, int(cj.max()) + 1
+    if (i_hi - i_lo - 1) * (j_hi - j_lo - 1) > MAX_BLOCKS:
+        return worley(w, seed, spacing, aspect, angle, jitter, slots)
+    gi, gj = np.meshgrid(np.arange(i_lo, i_hi + 1), np.arange(j_lo, j_hi + 1), indexing="xy")
+    ncols = i_hi - i_lo + 1
+    table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
+    su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * spacing
+    sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * spacing
+    u0, v0 = i_lo * spacing, j_lo * spacing
+    ca, sa = np.cos(angle), np.sin(angle)
+    seeds = np.stack([su * aspect * ca - sv * sa, su * aspect * sa + sv * ca], axis=1)
+    u = ((U - u0) * aspect).astype(np.float32)
+    v = (V - v0).astype(np.float32)
+    seed_u = ((su - u0) * aspect).astype(np.float32)
+    seed_v = (sv - v0).astype(np.float32)
+    d1 = np.full((w.height, w.width), np.inf, dtype=np.float32)
+    d2 = np.full((w.height, w.width), np.inf, dtype=np.float32)
+    near = np.zeros((w.height, w.width), dtype=np.int32)
+    col_starts = np.flatnonzero(np.diff(ci, prepend=ci[0] - 1))
+    row_starts = np.flatnonzero(np.diff(cj, prepend=cj[0] - 1))
+    for r0, r1 in zip(row_starts, [*row_starts[1:], w.height], strict=True):
+        for c0, c1 in zip(col_starts, [*col_starts[1:], w.width], strict=True):
+            base = (int(cj[r0]) - j_lo) * ncols + int(ci[c0]) - i_lo
+            a1, a2, nn = d1[r0:r1, c0:c1], d2[r0:r1, c0:c1], near[r0:r1, c0:c1]
+            dd = np.empty(a1.shape, dtype=np.float32)
+            tt = np.empty(a1.shape, dtype=np.float32)
+            cl = np.empty(a1.shape, dtype=bool)
+            for di in (-1, 0, 1):  # the order of `raster.worley` (the nearer wins a tie)
+                for dj in (-1, 0, 1):
+                    k = base + dj * ncols + di
+                    du = np.square(u[c0:c1] - seed_u[k])
+                    dv = np.square(v[r0:r1] - seed_v[k])
+                    if du.min() + dv.min() >= a2.max():
+                        continue  # nearer to no pixel than its second-nearest seed so far
+                    np.add(du[None, :], dv[:, None], out=dd)
+                    np.maximum(a1, dd, out=tt)
+                    np.minimum(a2, tt, out=a2)
+                    np.less(dd, a1, out=cl)
+                    np.copyto(nn, np.int32(k), where=cl)
+                    np.minimum(a1, dd, out=a1)
+    np.sqrt(d1, out=d1)
+    np.sqrt(d2, out=d2)
+    return d1, d2, near, table, seeds
+
+
+def _cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing: float, aspect: float,
+              angle: float, jitter: float, slots: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`plants.worley_at` (bit for bit: d1, d2 and the nearest cell's uniforms) for many
+    points among few cells: each lattice cell's seed is hashed once, not once per point."""
+    if x.size == 0:
+        e1, e2, t, _ = worley_at(x, y, seed, spacing, aspect, angle, jitter, slots)
+        return e1, e2, t
+    ca, sa = np.cos(angle), np.sin(angle)
+    U = (x * ca + y * sa) / aspect
+    V = -x * sa + y * ca
+    ci = np.floor(U / spacing).astype(np.int64)
+    cj = np.floor(V / spacing).astype(np.int64)
+    i_lo, j_lo = int(ci.min()) - 1, int(cj.min()) - 1
+    ni, nj = int(ci.max()) + 2 - i_lo, int(cj.max()) + 2 - j_lo
+    if ni * nj > x.size:  # points as sparse as the cells: hash per point
+        e1, e2, t, _ = worley_at(x, y, seed, spacing, aspect, angle, jitter, slots)
+        return e1, e2, t
+    gi, gj = np.meshgrid(np.arange(i_lo, i_lo + ni), np.arange(j_lo, j_lo + nj),
+                         indexing="xy")
+    table = uniforms(seed, gi.ravel(), gj.ravel(), slots)
+    su = (gi.ravel() + 0.5 + (table[:, 0] - 0.5) * jitter) * spacing
+    sv = (gj.ravel() + 0.5 + (table[:, 1] - 0.5) * jitter) * spacing
+    base = (cj - j_lo) * ni + (ci - i_lo)
+    d1 = np.full(x.shape, np.inf)
+    d2 = np.full(x.shape, np.inf)
+    best = np.zeros(x.shape, dtype=np.int64)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            k = base + (dj * ni + di)
+            d = np.hypot((U - su[k]) * aspect, V - sv[k])
+            closer = d < d1
+            d2 = np.where(closer, d1, np.minimum(d2, d))
+            d1 = np.where(closer, d, d1)
+            best = np.where(closer, k, best)
+    return d1, d2, table[best]
+
+
 def _inside_cytoplasm(x: np.ndarray, y: np.ndarray, args: tuple, nf: float,
                       margin_n: float, margin_m: float) -> np.ndarray:
-    e1, e2, t, _ = worley_at(x, y, *args)
+    e1, e2, t = _cells_at(x, y, *args)
     rnuc = args[1] * nf * (0.85 + 0.3 * t[:, 2])
     return (e1 > rnuc * 1.08 + margin_n) & ((e2 - e1) / 2 > margin_m)
 
@@ -221,6 +331,10 @@ def _mitochondria(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: fl
     b = -dx * s_ + dy * c
     half = np.maximum(L[obj] / 2 - W[obj], 0.0)
     ax = np.maximum(np.abs(a) - half, 0.0)
+    # only the pairs within reach of the (wavy, ≤ 1.06 W) outline and its membranes: every
+    # amount below is exactly 0 elsewhere (most of each square box)
+    keep = np.flatnonzero(ax * ax + b * b < (W[obj] * 1.06 + px + 0.01) ** 2)
+    obj, pix, dx, dy, a, b, ax, half = (v[keep] for v in (obj, pix, dx, dy, a, b, ax, half))
     r = np.hypot(ax, b)
     Wo = W[obj] * (1.0 + 0.06 * np.sin(a * 9.0 + u[obj, 6] * 6.3))  # not a perfect capsule
     d = r - Wo  # < 0 inside
@@ -240,15 +354,13 @@ def _mitochondria(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: fl
                   * (d < -0.02) * (np.abs(a) < half + Wo * 0.6))
         membranes = (unit_membrane(d + LEAFLET_OFFSET_UM + 0.001, px)
                      + unit_membrane(d + 0.018, px) + crista)
-        acc = np.zeros(n)
-        np.add.at(acc, pix, membranes * k_mem)
+        acc = np.bincount(pix, weights=membranes * k_mem, minlength=n)
         canvas.add(layer, mem, acc.astype(np.float32))
     cover = np.zeros(n)
     np.maximum.at(cover, pix, inside)
     if mito:
         grain = 0.8 + 0.4 * np.modf(np.abs(np.sin(dx * 311.7 + dy * 197.3) * 9631.7))[0]
-        acc = np.zeros(n)
-        np.add.at(acc, pix, inside * 0.8 * grain)
+        acc = np.bincount(pix, weights=inside * 0.8 * grain, minlength=n)
         canvas.add(layer, mito, acc.astype(np.float32))
         canvas.add_label(ctx.pop.label + "-mitochondrion", cover.astype(np.float32))
     taken += cover.astype(np.float32)
@@ -279,6 +391,12 @@ def _rough_er(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
     c, s_ = np.cos(th)[obj], np.sin(th)[obj]
     a = dx * c + dy * s_
     b = -dx * s_ + dy * c - bend[obj] * a * a
+    # only the pairs along the stack and within reach of its outer cisternae's membranes and
+    # ribosomes (≤ 0.03 + 0.008 + 0.025 µm + a pixel): every amount below is exactly 0
+    # elsewhere
+    keep = np.flatnonzero((np.abs(a) < L[obj] / 2)
+                          & (np.abs(b) < (k[obj] - 1) / 2 * pitch[obj] + 0.08 + px))
+    obj, pix, a, b = obj[keep], pix[keep], a[keep], b[keep]
     p = pitch[obj]
     ko = k[obj]
     # nearest cisterna (0 … k−1) and the distance from its mid-plane
@@ -289,8 +407,7 @@ def _rough_er(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
     n = w.height * w.width
     k_mem = _path(canvas, mem, section)
     membranes = (unit_membrane(np.abs(v) - lumen, px)) * ends
-    acc = np.zeros(n)
-    np.add.at(acc, pix, membranes * k_mem)
+    acc = np.bincount(pix, weights=membranes * k_mem, minlength=n)
     canvas.add(layer, mem, acc.astype(np.float32))
     cover = np.zeros(n)
     np.maximum.at(cover, pix, (np.abs(v) < lumen) * ends * 0.12)
@@ -307,8 +424,7 @@ def _rough_er(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, section: float,
         dot = np.clip((RIBOSOME_UM / 2 - r) / px + 0.5, 0.0, 1.0)
         if px > RIBOSOME_UM:  # sub-pixel: their area fraction along the line
             dot = band(dv, RIBOSOME_UM, px) * 0.8 * np.pi / 4
-        acc = np.zeros(n)
-        np.add.at(acc, pix, dot * present * ends * 0.5)
+        acc = np.bincount(pix, weights=dot * present * ends * 0.5, minlength=n)
         canvas.add(layer, rib, acc.astype(np.float32))
 
 
