@@ -223,7 +223,7 @@ def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.
     prof = PROFILES[profile]
     for layer in np.unique(layers[visible]):
         sel = np.nonzero(visible & (layers == layer))[0]
-        acc, fresh = canvas.accumulator(int(layer), cls)
+        acc, fresh = canvas.accumulator(int(layer), cls, shared=not label)
         tiny = sel[reach[sel] < 0.75]
         if tiny.size:
             _splat(acc, w, cx[tiny], cy[tiny], target[tiny])

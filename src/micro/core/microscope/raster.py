@@ -93,9 +93,10 @@ class Canvas:
         """Keep the first `rows` class maps of a layer in one contiguous block, so that the
         scene can hand them to the optics as they are instead of copying them into a stack.
         Rows are taken in the order the classes are first drawn; pages of rows never used
-        are never touched."""
+        are never touched. The block comes zeroed from the allocator (fresh pages read as
+        zero): a map only costs the pages its structures are drawn into."""
         if rows > 0 and layer not in self.slabs:
-            self.slabs[layer] = np.empty((rows, self.npix), dtype=np.float32)
+            self.slabs[layer] = np.zeros((rows, self.npix), dtype=np.float32)
 
     def _new_map(self, layer: int, key: tuple[int, str]) -> np.ndarray | None:
         """The next free row of the layer's block (registered under key), if any."""
@@ -132,19 +133,22 @@ class Canvas:
             return np.zeros(np.shape(z_um), dtype=np.int64)
         return np.abs(np.asarray(z_um)[..., None] - z).argmin(axis=-1)
 
-    def accumulator(self, layer: int, cls: str) -> tuple[np.ndarray, bool]:
+    def accumulator(self, layer: int, cls: str, shared: bool = False
+                    ) -> tuple[np.ndarray, bool]:
         """Where a drawing of one class into one layer can sum its structures: the class's
         map itself (zeroed, registered) when it has none yet, else a new zeroed array the
-        caller passes to `add` (so the sum is the same either way). Returns (array, fresh)."""
+        caller passes to `add` (so the sum is the same either way) — or, with `shared`,
+        the class's existing map itself (a caller that needs no map of its own drawing
+        adds straight into it). Returns (array, is the class map)."""
         key = (layer, cls)
         if key in self.amounts:
+            if shared:
+                return self.amounts[key], True
             return np.zeros(self.npix, dtype=np.float32), False
         row = self._new_map(layer, key)
         if row is None:
             row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
-        else:
-            row.fill(0.0)
-        return row, True
+        return row, True  # a reserved row is handed out once, still zero
 
     def add(self, layer: int, cls: str, flat_map: np.ndarray) -> None:
         key = (layer, cls)
@@ -172,8 +176,6 @@ class Canvas:
             acc = self._new_map(key[0], key) if store is self.amounts else None  # type: ignore[index, arg-type]
             if acc is None:
                 acc = store[key] = np.zeros(self.npix, dtype=np.float32)
-            else:
-                acc.fill(0.0)
         acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
     def add_retardance_box(self, layer: int, rows: slice, cols: slice, c2: np.ndarray,
@@ -254,7 +256,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
         tiny = sel[reach[sel] < 0.75]
         big = sel[reach[sel] >= 0.75]
         # float32 accumulators with scatter-adds: no full-image temporary per chunk
-        acc, fresh = canvas.accumulator(int(layer), cls)
+        acc, fresh = canvas.accumulator(int(layer), cls, shared=not label)
         c2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         s2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         if tiny.size:
