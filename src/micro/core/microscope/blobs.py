@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from micro.core.microscope.raster import PROFILES as _BASE_PROFILES
-from micro.core.microscope.raster import Canvas, _mean_profile, _splat
+from micro.core.microscope.raster import Canvas, _mean_profile, _splat, flat_span
 
 
 def cortex(r: np.ndarray) -> np.ndarray:
@@ -241,10 +241,11 @@ def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.
             for start in range(0, grp.size, chunk):
                 _chunk(acc, w, grp[start:start + chunk], R, cx, cy, A, B, th, coeffs, amt,
                        planes, tex, tex_u, target, prof)
+        span = flat_span(w, cy[sel], reach[sel])
         if not fresh:
-            canvas.add(int(layer), cls, acc)
+            canvas.add(int(layer), cls, acc, span)
         if label:
-            canvas.add_label(label, acc)
+            canvas.add_label(label, acc, span)
     if centre_label:
         pts = np.zeros(canvas.npix, dtype=np.float32)
         inside = (cx >= 0) & (cx < w.width) & (cy >= 0) & (cy < w.height)

@@ -121,9 +121,10 @@ class Canvas:
         if not all(m.__array_interface__["data"][0] == base + k * row
                    for k, m in enumerate(maps)):
             return None
-        if slab.shape[0] - len(maps) > 1:
-            # many reserved rows were never drawn into: keep a tight copy, so that what the
-            # caches count is what the scene holds
+        if slab.shape[0] - len(maps) > max(1, len(maps)):
+            # most reserved rows were never drawn into: keep a tight copy, so that what the
+            # caches count is near what the scene holds (a row never drawn into was never
+            # touched — its pages are not resident — but the caches count it)
             return slab[:len(maps)].copy()
         return slab[:len(maps)]
 
@@ -150,16 +151,28 @@ class Canvas:
             row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
         return row, True  # a reserved row is handed out once, still zero
 
-    def add(self, layer: int, cls: str, flat_map: np.ndarray) -> None:
+    def add(self, layer: int, cls: str, flat_map: np.ndarray, span: slice | None = None
+            ) -> None:
+        """Add a full-image map into the class's; `span` (a range of flat indices, whole
+        rows) bounds where it can be non-zero, so the rest is neither read nor written."""
         key = (layer, cls)
         if key in self.amounts:
-            self.amounts[key] += flat_map
+            if span is None:
+                self.amounts[key] += flat_map
+            else:
+                self.amounts[key][span] += flat_map[span]
             return
         row = self._new_map(layer, key)
         if row is None:
-            self.amounts[key] = flat_map.astype(np.float32)
-        else:
+            if span is None:
+                self.amounts[key] = flat_map.astype(np.float32)
+            else:
+                row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
+                row[span] = flat_map[span]
+        elif span is None:
             np.copyto(row, flat_map)
+        else:
+            row[span] = flat_map[span]
 
     def add_box(self, layer: int, cls: str, rows: slice, cols: slice, values: np.ndarray,
                 label: str | None = None) -> None:
@@ -194,11 +207,27 @@ class Canvas:
         else:
             self.retard[layer] = (c2.astype(np.float32), s2.astype(np.float32))
 
-    def add_label(self, label: str, flat_map: np.ndarray) -> None:
-        if label in self.labels:
-            self.labels[label] += flat_map
-        else:
-            self.labels[label] = flat_map.astype(np.float32)
+    def add_label(self, label: str, flat_map: np.ndarray, span: slice | None = None) -> None:
+        """Add a full-image map into a label's (`span` as for `add`)."""
+        if span is None:
+            if label in self.labels:
+                self.labels[label] += flat_map
+            else:
+                self.labels[label] = flat_map.astype(np.float32)
+            return
+        acc = self.labels.get(label)
+        if acc is None:
+            acc = self.labels[label] = np.zeros(self.npix, dtype=np.float32)
+        acc[span] += flat_map[span]
+
+
+def flat_span(w: Window, cy: np.ndarray, reach: np.ndarray) -> slice:
+    """The flat indices of the whole image rows that structures centred at rows `cy` (px)
+    and reaching `reach` px can draw into (with a margin for anti-aliased edges and
+    splats): what lies outside stays zero."""
+    r0 = int(max(0, np.floor((cy - reach).min()) - 3))
+    r1 = int(min(w.height, np.ceil((cy + reach).max()) + 4))
+    return slice(r0 * w.width, max(r0, r1) * w.width)
 
 
 def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
@@ -288,10 +317,11 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
                     g = grp[start:start + chunk]
                     _stamp(acc, c2, s2, w, g, R, cx, cy, A, B, H, th, amt, ax, target, prof,
                            orient, rect)
+        span = flat_span(w, cy[sel], reach[sel] + H[sel])
         if not fresh:
-            canvas.add(int(layer), cls, acc)
+            canvas.add(int(layer), cls, acc, span)
         if label:
-            canvas.add_label(label, acc)
+            canvas.add_label(label, acc, span)
         if birefringent and c2 is not None and s2 is not None:
             c2 *= np.float32(retardance_nm)
             s2 *= np.float32(retardance_nm)
