@@ -383,8 +383,9 @@ def _chunk(acc: np.ndarray, w: object, g: np.ndarray, R: int, cx: np.ndarray,
     gx = fx.astype(np.int64)[:, None, None] + off[None, None, :]
     gy = fy.astype(np.int64)[:, None, None] + off[None, :, None]
     m = (gx >= 0) & (gx < W) & (gy >= 0) & (gy < H) & (val > 0)
-    idx = (gy * W + gx)[m]
-    acc += np.bincount(idx, weights=val[m], minlength=acc.size).astype(f32)
+    # a scatter-add of the covered pixels only (a full-image bincount per chunk would
+    # allocate and sweep three image-sized arrays)
+    np.add.at(acc, (gy * W + gx)[m], val[m])
 
 
 def _one_clipped(acc: np.ndarray, w: object, g: int, reach: np.ndarray, cx: np.ndarray,

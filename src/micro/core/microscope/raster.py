@@ -199,11 +199,17 @@ class Canvas:
         for acc, values in zip(self.retard[layer], (c2, s2), strict=True):
             acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
-    def add_retardance(self, layer: int, c2: np.ndarray, s2: np.ndarray) -> None:
+    def add_retardance(self, layer: int, c2: np.ndarray, s2: np.ndarray,
+                       span: slice | None = None, owned: bool = False) -> None:
+        """Add retardance vector maps into the layer's (`span` as for `add`; `owned`: the
+        caller hands over float32 arrays it no longer uses, kept as they are)."""
+        sl = slice(None) if span is None else span
         if layer in self.retard:
             a, b = self.retard[layer]
-            a += c2
-            b += s2
+            a[sl] += c2[sl]
+            b[sl] += s2[sl]
+        elif owned and c2.dtype == np.float32 and s2.dtype == np.float32:
+            self.retard[layer] = (c2, s2)
         else:
             self.retard[layer] = (c2.astype(np.float32), s2.astype(np.float32))
 
@@ -323,9 +329,9 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
         if label:
             canvas.add_label(label, acc, span)
         if birefringent and c2 is not None and s2 is not None:
-            c2 *= np.float32(retardance_nm)
-            s2 *= np.float32(retardance_nm)
-            canvas.add_retardance(int(layer), c2, s2)
+            c2[span] *= np.float32(retardance_nm)
+            s2[span] *= np.float32(retardance_nm)
+            canvas.add_retardance(int(layer), c2, s2, span, owned=True)
 
 
 THIN = 3.0
@@ -421,17 +427,16 @@ def _rows(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Wind
         rr = row[rk]
         m = (col >= 0) & (col < w.width) & (rr >= 0) & (rr < w.height) & (val > 0)
         idx = rr[m] * w.width + col[m]
-        vals = val[m]
-        acc += np.bincount(idx, weights=vals, minlength=acc.size).astype(f32)
+        vals = val[m].astype(f32, copy=False)
+        # scatter-adds of the covered pixels only (no image-sized temporaries)
+        np.add.at(acc, idx, vals)
         if c2 is not None and s2 is not None:
             if orient in ("radial", "tangential"):
                 ang = np.arctan2(vv[m], u[m]) + f32(np.pi / 2 if orient == "tangential" else 0)
             else:
                 ang = _tiny_axis(orient, th[sel], ax[sel])[local[m]]
-            c2 += np.bincount(idx, weights=vals * np.cos(2 * ang), minlength=acc.size
-                              ).astype(f32)
-            s2 += np.bincount(idx, weights=vals * np.sin(2 * ang), minlength=acc.size
-                              ).astype(f32)
+            np.add.at(c2, idx, (vals * np.cos(2 * ang)).astype(f32))
+            np.add.at(s2, idx, (vals * np.sin(2 * ang)).astype(f32))
 
 
 def _tiny_axis(orient: str, th: np.ndarray, ax: np.ndarray) -> np.ndarray:
@@ -554,8 +559,8 @@ def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Win
         else:
             base = _tiny_axis(orient, th[g], ax[g])
             ang = np.broadcast_to(base[:, None, None], val.shape)[m]
-        np.add.at(c2, idx, vals * np.cos(2 * ang))
-        np.add.at(s2, idx, vals * np.sin(2 * ang))
+        np.add.at(c2, idx, (vals * np.cos(2 * ang)).astype(np.float32, copy=False))
+        np.add.at(s2, idx, (vals * np.sin(2 * ang)).astype(np.float32, copy=False))
 
 
 @dataclass(frozen=True)
