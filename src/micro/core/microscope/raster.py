@@ -93,10 +93,9 @@ class Canvas:
         """Keep the first `rows` class maps of a layer in one contiguous block, so that the
         scene can hand them to the optics as they are instead of copying them into a stack.
         Rows are taken in the order the classes are first drawn; pages of rows never used
-        are never touched. The block comes zeroed from the allocator (fresh pages read as
-        zero): a map only costs the pages its structures are drawn into."""
+        are never touched."""
         if rows > 0 and layer not in self.slabs:
-            self.slabs[layer] = np.zeros((rows, self.npix), dtype=np.float32)
+            self.slabs[layer] = np.empty((rows, self.npix), dtype=np.float32)
 
     def _new_map(self, layer: int, key: tuple[int, str]) -> np.ndarray | None:
         """The next free row of the layer's block (registered under key), if any."""
@@ -149,7 +148,9 @@ class Canvas:
         row = self._new_map(layer, key)
         if row is None:
             row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
-        return row, True  # a reserved row is handed out once, still zero
+        else:
+            row.fill(0.0)
+        return row, True
 
     def add(self, layer: int, cls: str, flat_map: np.ndarray, span: slice | None = None
             ) -> None:
@@ -189,6 +190,8 @@ class Canvas:
             acc = self._new_map(key[0], key) if store is self.amounts else None  # type: ignore[index, arg-type]
             if acc is None:
                 acc = store[key] = np.zeros(self.npix, dtype=np.float32)
+            else:
+                acc.fill(0.0)
         acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
     def add_retardance_box(self, layer: int, rows: slice, cols: slice, c2: np.ndarray,
