@@ -15,13 +15,14 @@ cell's area-averaged amount instead of aliasing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from micro.core.microscope.raster import PROFILES as _BASE_PROFILES
-from micro.core.microscope.raster import Canvas, _mean_profile, _splat
+from micro.core.microscope.raster import Canvas, _mean_profile, _splat, flat_span
 
 
 def cortex(r: np.ndarray) -> np.ndarray:
@@ -176,18 +177,35 @@ def grid_contacts(x: np.ndarray, y: np.ndarray, r: np.ndarray, ok: np.ndarray, r
 _BUCKETS = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64)
 
 
+@dataclass(frozen=True)
+class Also:
+    """A further class `draw_cells` draws on the same outlines (see its `also`)."""
+
+    cls: str
+    profile: str
+    amount: np.ndarray | float = 1.0
+    label: str | None = None
+    z_um: np.ndarray | float | None = None
+    """Its depth (default: the cells' own)."""
+
+
 def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.ndarray,
                b_um: np.ndarray, theta: np.ndarray, coeffs: np.ndarray, *,
                z_um: np.ndarray | float = 0.0, amount: np.ndarray | float = 1.0,
                profile: str = "lens", planes: np.ndarray | None = None,
                texture: Texture | None = None, tex_u: np.ndarray | None = None,
-               label: str | None = None, centre_label: str | None = None) -> None:
+               label: str | None = None, centre_label: str | None = None,
+               also: Sequence[Also] = ()) -> None:
     """Draw star-shaped cells of one class.
 
     a_um, b_um: semi-axes along and across theta; coeffs (n, K, 2): radius harmonics of
     orders 2 … K+1 (see `outline`); planes (n, M, 3): contact half-planes (see `contacts`);
     tex_u (n, 3) uniforms choosing each cell's texture tile and offset. `centre_label`
-    adds a unit point per cell at its centre, so tests can count cells.
+    adds a unit point per cell at its centre, so tests can count cells. `also` draws
+    further classes on the very same outlines (a cell body and its cortex, a yeast's
+    cytoplasm and wall), each with its own profile, amount, label and depth and without
+    texture, from one evaluation of the outline: the same maps as separate calls, at
+    about the cost of one.
     """
     n = np.size(x)
     if n == 0:
@@ -215,36 +233,57 @@ def draw_cells(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a_um: np.
     cx, cy = w.to_px(x, y)
     rmax = 1.0 + np.abs(coeffs).sum(axis=(1, 2))
     reach = np.maximum(A, B) * rmax
-    mean_p = _MEANS[profile]
-    target = amt * mean_p * np.pi * A * B * (1.0 + 0.5 * (coeffs ** 2).sum(axis=(1, 2)))
+    area = np.pi * A * B * (1.0 + 0.5 * (coeffs ** 2).sum(axis=(1, 2)))
+    kinds = [(cls, profile, amt, label)] + [(k.cls, k.profile, vec(k.amount) * canvas.weight,
+                                            k.label) for k in also]
+    amts = [k[2] for k in kinds]
+    targets = [k_amt * _MEANS[k_prof] * area for _c, k_prof, k_amt, _l in kinds]
+    drawn = targets[0] > 0
+    for t in targets[1:]:
+        drawn = drawn | (t > 0)
     visible = ((cx + reach + 2 > 0) & (cx - reach - 2 < w.width)
-               & (cy + reach + 2 > 0) & (cy - reach - 2 < w.height) & (target > 0))
+               & (cy + reach + 2 > 0) & (cy - reach - 2 < w.height) & drawn)
     tex = _TexParams.of(texture, px, _RIM[profile])
-    prof = PROFILES[profile]
-    for layer in np.unique(layers[visible]):
-        sel = np.nonzero(visible & (layers == layer))[0]
-        acc, fresh = canvas.accumulator(int(layer), cls)
+    profs = tuple(PROFILES[k[1]] for k in kinds)
+    # each kind's layer per cell; cells are drawn in groups sharing all of them
+    per_kind = np.stack([layers] + [
+        layers if k.z_um is None
+        else np.broadcast_to(canvas.layer_of(np.asarray(k.z_um)), (n,)) for k in also])
+    combos = np.unique(per_kind[:, visible], axis=1)
+    for combo in combos.T:
+        sel = np.nonzero(visible & (per_kind == combo[:, None]).all(axis=0))[0]
+        # a kind shares its class map only if no earlier kind draws the same map (whose
+        # label must not see the later kind's structures)
+        keys = [(int(li), k[0]) for li, k in zip(combo, kinds, strict=True)]
+        accs = [canvas.accumulator(li, k_cls, shared=not kinds[i][3]
+                                   and (li, k_cls) not in keys[:i])
+                for i, (li, k_cls) in enumerate(keys)]
         tiny = sel[reach[sel] < 0.75]
         if tiny.size:
-            _splat(acc, w, cx[tiny], cy[tiny], target[tiny])
+            for (acc, _f), target in zip(accs, targets, strict=True):
+                _splat(acc, w, cx[tiny], cy[tiny], target[tiny])
         big = sel[reach[sel] >= 0.75]
         bucket = np.searchsorted(_BUCKETS, np.ceil(reach[big] + 0.6))
+        outs = [acc for acc, _f in accs]
         for bk in np.unique(bucket):
             grp = big[bucket == bk]
             if bk >= len(_BUCKETS):
                 for g in grp:
-                    _one_clipped(acc, w, int(g), reach, cx, cy, A, B, th, coeffs, amt,
-                                 planes, tex, tex_u, prof)
+                    _one_clipped(outs, w, int(g), reach, cx, cy, A, B, th, coeffs, amts,
+                                 planes, tex, tex_u, profs)
                 continue
             R = _BUCKETS[int(bk)]
             chunk = max(1, 200_000 // ((2 * R + 1) ** 2))
             for start in range(0, grp.size, chunk):
-                _chunk(acc, w, grp[start:start + chunk], R, cx, cy, A, B, th, coeffs, amt,
-                       planes, tex, tex_u, target, prof)
-        if not fresh:
-            canvas.add(int(layer), cls, acc)
-        if label:
-            canvas.add_label(label, acc)
+                _chunk(outs, w, grp[start:start + chunk], R, cx, cy, A, B, th, coeffs, amts,
+                       planes, tex, tex_u, targets, profs)
+        span = flat_span(w, cy[sel], reach[sel])
+        for (li, k_cls), (acc, fresh), k in zip(keys, accs, kinds, strict=True):
+            k_label = k[3]
+            if not fresh:
+                canvas.add(li, k_cls, acc, span)
+            if k_label:
+                canvas.add_label(k_label, acc, span)
     if centre_label:
         pts = np.zeros(canvas.npix, dtype=np.float32)
         inside = (cx >= 0) & (cx < w.width) & (cy >= 0) & (cy < w.height)
@@ -276,9 +315,11 @@ class _TexParams:
 
 def _eval(u: np.ndarray, v: np.ndarray, g: np.ndarray, A: np.ndarray, B: np.ndarray,
           th: np.ndarray, coeffs: np.ndarray, planes: np.ndarray, tex: _TexParams | None,
-          tex_u: np.ndarray, prof: object) -> tuple[np.ndarray, np.ndarray]:
-    """Coverage × profile × texture at pixel offsets (u, v) from each cell's centre (float32,
-    (k, h, w)); also the value without the contact planes (for area normalisation).
+          tex_u: np.ndarray, profs: tuple[object, ...]
+          ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each profile: coverage × profile × texture at pixel offsets (u, v) from each
+    cell's centre (float32, (k, h, w)), and the value without the contact planes (for area
+    normalisation). The outline, edge and planes are evaluated once for all profiles.
     Harmonics that move the outline by less than a quarter pixel, and contact planes of
     cells under three pixels across, are skipped: they cannot show."""
     f32 = np.float32
@@ -316,13 +357,15 @@ def _eval(u: np.ndarray, v: np.ndarray, g: np.ndarray, A: np.ndarray, B: np.ndar
     edge += f32(0.5)
     np.clip(edge, 0.0, 1.0, out=edge)
     np.minimum(rho, f32(1.0), out=rho)
-    val = prof(rho)  # type: ignore[operator]
-    val *= edge
-    val = val.astype(f32, copy=False)
+    vals = []
+    for prof in profs:
+        val = prof(rho)  # type: ignore[operator]
+        val *= edge
+        vals.append(val.astype(f32, copy=False))
     if tex is not None:
-        val *= _texture(u, v, g, rho, tex, tex_u)
+        vals[0] *= _texture(u, v, g, rho, tex, tex_u)
     if big < 1.5:
-        return val, val
+        return [(val, val) for val in vals]
     cut: np.ndarray | None = None
     for m in range(planes.shape[1]):
         s_m = planes[g, m, 2]
@@ -333,7 +376,7 @@ def _eval(u: np.ndarray, v: np.ndarray, g: np.ndarray, A: np.ndarray, B: np.ndar
         h += f32(0.5)
         np.clip(h, 0.0, 1.0, out=h)
         cut = h if cut is None else cut * h
-    return (val if cut is None else val * cut), val
+    return [((val if cut is None else val * cut), val) for val in vals]
 
 
 def _texture(u: np.ndarray, v: np.ndarray, g: np.ndarray, rho: np.ndarray, tex: _TexParams,
@@ -363,33 +406,39 @@ def _texture(u: np.ndarray, v: np.ndarray, g: np.ndarray, rho: np.ndarray, tex: 
     return np.maximum(f, f32(0.0)).astype(f32)
 
 
-def _chunk(acc: np.ndarray, w: object, g: np.ndarray, R: int, cx: np.ndarray,
+def _chunk(accs: list[np.ndarray], w: object, g: np.ndarray, R: int, cx: np.ndarray,
            cy: np.ndarray, A: np.ndarray, B: np.ndarray, th: np.ndarray, coeffs: np.ndarray,
-           amt: np.ndarray, planes: np.ndarray, tex: _TexParams | None, tex_u: np.ndarray,
-           target: np.ndarray, prof: object) -> None:
+           amts: list[np.ndarray], planes: np.ndarray, tex: _TexParams | None,
+           tex_u: np.ndarray, targets: list[np.ndarray], profs: tuple[object, ...]) -> None:
     f32 = np.float32
     W, H = w.width, w.height  # type: ignore[attr-defined]
     off = np.arange(-R, R + 1, dtype=np.int32)
     fx, fy = np.floor(cx[g]), np.floor(cy[g])
     u = off.astype(f32)[None, None, :] + (fx + 0.5 - cx[g]).astype(f32)[:, None, None]
     v = off.astype(f32)[None, :, None] + (fy + 0.5 - cy[g]).astype(f32)[:, None, None]
-    val, free = _eval(u, v, g, A, B, th, coeffs, planes, tex, tex_u, prof)
-    total = free.sum(axis=(1, 2), dtype=np.float64)
-    # small cells: conserve area·amount whatever their sub-pixel placement
-    scale = np.where(np.minimum(A[g], B[g]) < 4.0,
-                     target[g] / np.maximum(total, 1e-12), amt[g])
-    val *= scale.astype(f32)[:, None, None]
     gx = fx.astype(np.int64)[:, None, None] + off[None, None, :]
     gy = fy.astype(np.int64)[:, None, None] + off[None, :, None]
-    m = (gx >= 0) & (gx < W) & (gy >= 0) & (gy < H) & (val > 0)
-    idx = (gy * W + gx)[m]
-    acc += np.bincount(idx, weights=val[m], minlength=acc.size).astype(f32)
+    inside = (gx >= 0) & (gx < W) & (gy >= 0) & (gy < H)
+    flat = gy * W + gx
+    small = np.minimum(A[g], B[g]) < 4.0
+    for (val, free), acc, amt, target in zip(
+            _eval(u, v, g, A, B, th, coeffs, planes, tex, tex_u, profs), accs, amts, targets,
+            strict=True):
+        total = free.sum(axis=(1, 2), dtype=np.float64)
+        # small cells: conserve area·amount whatever their sub-pixel placement
+        scale = np.where(small, target[g] / np.maximum(total, 1e-12), amt[g])
+        val *= scale.astype(f32)[:, None, None]
+        m = inside & (val > 0)
+        # a scatter-add of the covered pixels only (a full-image bincount per chunk would
+        # allocate and sweep three image-sized arrays)
+        np.add.at(acc, flat[m], val[m])
 
 
-def _one_clipped(acc: np.ndarray, w: object, g: int, reach: np.ndarray, cx: np.ndarray,
-                 cy: np.ndarray, A: np.ndarray, B: np.ndarray, th: np.ndarray,
-                 coeffs: np.ndarray, amt: np.ndarray, planes: np.ndarray,
-                 tex: _TexParams | None, tex_u: np.ndarray, prof: object) -> None:
+def _one_clipped(accs: list[np.ndarray], w: object, g: int, reach: np.ndarray,
+                 cx: np.ndarray, cy: np.ndarray, A: np.ndarray, B: np.ndarray,
+                 th: np.ndarray, coeffs: np.ndarray, amts: list[np.ndarray],
+                 planes: np.ndarray, tex: _TexParams | None, tex_u: np.ndarray,
+                 profs: tuple[object, ...]) -> None:
     W, H = w.width, w.height  # type: ignore[attr-defined]
     r = reach[g] + 1.0
     x0, x1 = max(int(np.floor(cx[g] - r)), 0), min(int(np.ceil(cx[g] + r)), W)
@@ -400,8 +449,9 @@ def _one_clipped(acc: np.ndarray, w: object, g: int, reach: np.ndarray, cx: np.n
     gi = np.array([g])
     u = (np.arange(x0, x1) + 0.5 - cx[g]).astype(f32)[None, None, :]
     v = (np.arange(y0, y1) + 0.5 - cy[g]).astype(f32)[None, :, None]
-    val, _ = _eval(u, v, gi, A, B, th, coeffs, planes, tex, tex_u, prof)
-    acc.reshape(H, W)[y0:y1, x0:x1] += val[0] * f32(amt[g])
+    for (val, _), acc, amt in zip(_eval(u, v, gi, A, B, th, coeffs, planes, tex, tex_u, profs),
+                                  accs, amts, strict=True):
+        acc.reshape(H, W)[y0:y1, x0:x1] += val[0] * f32(amt[g])
 
 
 def lognormal(u: np.ndarray, mean: float, cv: float, lo: float, hi: float) -> np.ndarray:

@@ -151,11 +151,27 @@ def _nu2(h: int, w: int, px: float) -> np.ndarray:
     return (freq_grid(h, w, px) ** 2).astype(np.float32)
 
 
+FIELD_QUANTITIES = ("od_r", "od_g", "od_b", "opd", "scatter")
+
+
+def _field_matrix(coef: Coefficients, classes: list[str]) -> np.ndarray:
+    """(6, C) float32: per class, the coefficients of the field's quantities — grey
+    absorbance with 0.3 of the scattering, OPD, the three tint absorbances (each channel's
+    OD minus the grey) and the scattering — so one product per layer gives them all."""
+    idx = [coef.names.index(q) for q in FIELD_QUANTITIES]
+    q = np.stack([coef.table[c][idx] for c in classes])  # (C, 5)
+    grey = q[:, 0:3].mean(axis=1)
+    rows = [grey + 0.3 * q[:, 4], q[:, 3], q[:, 0] - grey, q[:, 1] - grey, q[:, 2] - grey,
+            q[:, 4]]
+    return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+
 def _field_parts(scene: Scene, s: Setup, coef: Coefficients) -> tuple[
-        list[tuple[np.ndarray, np.ndarray, np.ndarray] | None], np.ndarray, np.ndarray]:
-    """Focus-independent parts of the field, kept on the cached scene: per layer the grey
-    absorbance and the OPD (maps and their spectrum), and the stain's RGB tint and the
-    scattering summed over layers."""
+        list[tuple[np.ndarray | None, np.ndarray] | None], np.ndarray, np.ndarray]:
+    """Focus-independent parts of the field, kept on the cached scene: per layer the
+    spectrum of the grey absorbance and the OPD (and, for a single layer, the maps
+    themselves, so an in-focus view needs no inverse transform), and the stain's RGB tint
+    and the scattering summed over layers."""
     key = ("field", s.req.stain, s.specimen.id)
     hit = scene.derived.get(key)
     if hit is not None:
@@ -163,17 +179,30 @@ def _field_parts(scene: Scene, s: Setup, coef: Coefficients) -> tuple[
     h, w = s.shape
     tint_od = np.zeros((3, h, w), dtype=np.float32)
     scatter = np.zeros((h, w), dtype=np.float32)
-    per_layer: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    per_layer: list[tuple[np.ndarray | None, np.ndarray] | None] = []
+    bg = coef.background[[coef.names.index(q) for q in FIELD_QUANTITIES]]
+    keep_maps = len(scene.layers) == 1
+    buf: np.ndarray | None = None  # one product buffer for every layer
     for layer in scene.layers:
         if not layer.amounts:
             per_layer.append(None)
             continue
-        q = layer_quantities(layer, coef, ("od_r", "od_g", "od_b", "opd", "scatter"))
-        grey = q[0:3].mean(axis=0)
-        scatter += q[4]
-        tint_od += q[0:3] - grey[None]
-        pair = np.stack([grey + q[4] * 0.3, q[3]])
-        per_layer.append((pair[0], pair[1], rfft2(pair).astype(np.complex64, copy=False)))
+        if np.any(bg) or layer.stack is None:  # a negative stain's background: the general way
+            q = layer_quantities(layer, coef, FIELD_QUANTITIES)
+            grey = q[0:3].mean(axis=0)
+            scatter += q[4]
+            tint_od += q[0:3] - grey[None]
+            pair = np.stack([grey + q[4] * 0.3, q[3]])
+        else:
+            mat = _field_matrix(coef, list(layer.amounts))
+            if buf is None:
+                buf = np.empty((6, h * w), dtype=np.float32)
+            np.matmul(mat, layer.stack, out=buf)
+            tint_od += buf[2:5].reshape(3, h, w)
+            scatter += buf[5].reshape(h, w)
+            pair = buf[0:2].reshape(2, h, w)
+        spectrum = rfft2(pair).astype(np.complex64, copy=False)
+        per_layer.append((pair.copy() if keep_maps else None, spectrum))
     parts = (per_layer, np.exp(-LN10 * tint_od), scatter)
     scene.derived[key] = parts
     return parts
@@ -193,18 +222,22 @@ def _field(scene: Scene, s: Setup,
     for layer, part in zip(scene.layers, per_layer, strict=True):
         if part is None:
             continue
+        maps, spectrum = part
         dz = s.focus_um - layer.z_um
+        if abs(dz) <= 1e-6 and maps is not None:
+            od += maps[0]
+            opd += maps[1]
+            continue
+        if acc is None:
+            acc = np.zeros_like(spectrum)
+            F = np.empty_like(spectrum)
         if abs(dz) > 1e-6:  # defocus blurs this layer's absorbance and phase
             o = otf(h, w, s.px_um, s.na, RGB_NM[1], s.n_immersion, round(-dz, 3),
                     s.extra_w20_um)
-            if acc is None:
-                acc = np.zeros_like(part[2])
-                F = np.empty_like(part[2])
-            np.multiply(part[2], o, out=F)
+            np.multiply(spectrum, o, out=F)
             acc += F
-        else:
-            od += part[0]
-            opd += part[1]
+        else:  # in focus: the layer as it is (its maps come back from the one inverse FFT)
+            acc += spectrum
     if acc is not None:
         pair = sfft.irfft2(acc, s=(h, w), axes=(-2, -1), workers=1).astype(np.float32, copy=False)
         od += pair[0]

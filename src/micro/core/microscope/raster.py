@@ -120,9 +120,10 @@ class Canvas:
         if not all(m.__array_interface__["data"][0] == base + k * row
                    for k, m in enumerate(maps)):
             return None
-        if slab.shape[0] - len(maps) > 1:
-            # many reserved rows were never drawn into: keep a tight copy, so that what the
-            # caches count is what the scene holds
+        if slab.shape[0] - len(maps) > max(1, len(maps)):
+            # most reserved rows were never drawn into: keep a tight copy, so that what the
+            # caches count is near what the scene holds (a row never drawn into was never
+            # touched — its pages are not resident — but the caches count it)
             return slab[:len(maps)].copy()
         return slab[:len(maps)]
 
@@ -132,12 +133,17 @@ class Canvas:
             return np.zeros(np.shape(z_um), dtype=np.int64)
         return np.abs(np.asarray(z_um)[..., None] - z).argmin(axis=-1)
 
-    def accumulator(self, layer: int, cls: str) -> tuple[np.ndarray, bool]:
+    def accumulator(self, layer: int, cls: str, shared: bool = False
+                    ) -> tuple[np.ndarray, bool]:
         """Where a drawing of one class into one layer can sum its structures: the class's
         map itself (zeroed, registered) when it has none yet, else a new zeroed array the
-        caller passes to `add` (so the sum is the same either way). Returns (array, fresh)."""
+        caller passes to `add` (so the sum is the same either way) — or, with `shared`,
+        the class's existing map itself (a caller that needs no map of its own drawing
+        adds straight into it). Returns (array, is the class map)."""
         key = (layer, cls)
         if key in self.amounts:
+            if shared:
+                return self.amounts[key], True
             return np.zeros(self.npix, dtype=np.float32), False
         row = self._new_map(layer, key)
         if row is None:
@@ -146,16 +152,28 @@ class Canvas:
             row.fill(0.0)
         return row, True
 
-    def add(self, layer: int, cls: str, flat_map: np.ndarray) -> None:
+    def add(self, layer: int, cls: str, flat_map: np.ndarray, span: slice | None = None
+            ) -> None:
+        """Add a full-image map into the class's; `span` (a range of flat indices, whole
+        rows) bounds where it can be non-zero, so the rest is neither read nor written."""
         key = (layer, cls)
         if key in self.amounts:
-            self.amounts[key] += flat_map
+            if span is None:
+                self.amounts[key] += flat_map
+            else:
+                self.amounts[key][span] += flat_map[span]
             return
         row = self._new_map(layer, key)
         if row is None:
-            self.amounts[key] = flat_map.astype(np.float32)
-        else:
+            if span is None:
+                self.amounts[key] = flat_map.astype(np.float32)
+            else:
+                row = self.amounts[key] = np.zeros(self.npix, dtype=np.float32)
+                row[span] = flat_map[span]
+        elif span is None:
             np.copyto(row, flat_map)
+        else:
+            row[span] = flat_map[span]
 
     def add_box(self, layer: int, cls: str, rows: slice, cols: slice, values: np.ndarray,
                 label: str | None = None) -> None:
@@ -184,19 +202,41 @@ class Canvas:
         for acc, values in zip(self.retard[layer], (c2, s2), strict=True):
             acc.reshape(self.window.height, self.window.width)[rows, cols] += values
 
-    def add_retardance(self, layer: int, c2: np.ndarray, s2: np.ndarray) -> None:
+    def add_retardance(self, layer: int, c2: np.ndarray, s2: np.ndarray,
+                       span: slice | None = None, owned: bool = False) -> None:
+        """Add retardance vector maps into the layer's (`span` as for `add`; `owned`: the
+        caller hands over float32 arrays it no longer uses, kept as they are)."""
+        sl = slice(None) if span is None else span
         if layer in self.retard:
             a, b = self.retard[layer]
-            a += c2
-            b += s2
+            a[sl] += c2[sl]
+            b[sl] += s2[sl]
+        elif owned and c2.dtype == np.float32 and s2.dtype == np.float32:
+            self.retard[layer] = (c2, s2)
         else:
             self.retard[layer] = (c2.astype(np.float32), s2.astype(np.float32))
 
-    def add_label(self, label: str, flat_map: np.ndarray) -> None:
-        if label in self.labels:
-            self.labels[label] += flat_map
-        else:
-            self.labels[label] = flat_map.astype(np.float32)
+    def add_label(self, label: str, flat_map: np.ndarray, span: slice | None = None) -> None:
+        """Add a full-image map into a label's (`span` as for `add`)."""
+        if span is None:
+            if label in self.labels:
+                self.labels[label] += flat_map
+            else:
+                self.labels[label] = flat_map.astype(np.float32)
+            return
+        acc = self.labels.get(label)
+        if acc is None:
+            acc = self.labels[label] = np.zeros(self.npix, dtype=np.float32)
+        acc[span] += flat_map[span]
+
+
+def flat_span(w: Window, cy: np.ndarray, reach: np.ndarray) -> slice:
+    """The flat indices of the whole image rows that structures centred at rows `cy` (px)
+    and reaching `reach` px can draw into (with a margin for anti-aliased edges and
+    splats): what lies outside stays zero."""
+    r0 = int(max(0, np.floor((cy - reach).min()) - 3))
+    r1 = int(min(w.height, np.ceil((cy + reach).max()) + 4))
+    return slice(r0 * w.width, max(r0, r1) * w.width)
 
 
 def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
@@ -254,7 +294,7 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
         tiny = sel[reach[sel] < 0.75]
         big = sel[reach[sel] >= 0.75]
         # float32 accumulators with scatter-adds: no full-image temporary per chunk
-        acc, fresh = canvas.accumulator(int(layer), cls)
+        acc, fresh = canvas.accumulator(int(layer), cls, shared=not label)
         c2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         s2 = np.zeros(canvas.npix, dtype=np.float32) if birefringent else None
         if tiny.size:
@@ -286,14 +326,15 @@ def draw(canvas: Canvas, cls: str, x_um: np.ndarray, y_um: np.ndarray,
                     g = grp[start:start + chunk]
                     _stamp(acc, c2, s2, w, g, R, cx, cy, A, B, H, th, amt, ax, target, prof,
                            orient, rect)
+        span = flat_span(w, cy[sel], reach[sel] + H[sel])
         if not fresh:
-            canvas.add(int(layer), cls, acc)
+            canvas.add(int(layer), cls, acc, span)
         if label:
-            canvas.add_label(label, acc)
+            canvas.add_label(label, acc, span)
         if birefringent and c2 is not None and s2 is not None:
-            c2 *= np.float32(retardance_nm)
-            s2 *= np.float32(retardance_nm)
-            canvas.add_retardance(int(layer), c2, s2)
+            c2[span] *= np.float32(retardance_nm)
+            s2[span] *= np.float32(retardance_nm)
+            canvas.add_retardance(int(layer), c2, s2, span, owned=True)
 
 
 THIN = 3.0
@@ -389,17 +430,16 @@ def _rows(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Wind
         rr = row[rk]
         m = (col >= 0) & (col < w.width) & (rr >= 0) & (rr < w.height) & (val > 0)
         idx = rr[m] * w.width + col[m]
-        vals = val[m]
-        acc += np.bincount(idx, weights=vals, minlength=acc.size).astype(f32)
+        vals = val[m].astype(f32, copy=False)
+        # scatter-adds of the covered pixels only (no image-sized temporaries)
+        np.add.at(acc, idx, vals)
         if c2 is not None and s2 is not None:
             if orient in ("radial", "tangential"):
                 ang = np.arctan2(vv[m], u[m]) + f32(np.pi / 2 if orient == "tangential" else 0)
             else:
                 ang = _tiny_axis(orient, th[sel], ax[sel])[local[m]]
-            c2 += np.bincount(idx, weights=vals * np.cos(2 * ang), minlength=acc.size
-                              ).astype(f32)
-            s2 += np.bincount(idx, weights=vals * np.sin(2 * ang), minlength=acc.size
-                              ).astype(f32)
+            np.add.at(c2, idx, (vals * np.cos(2 * ang)).astype(f32))
+            np.add.at(s2, idx, (vals * np.sin(2 * ang)).astype(f32))
 
 
 def _tiny_axis(orient: str, th: np.ndarray, ax: np.ndarray) -> np.ndarray:
@@ -522,8 +562,8 @@ def _stamp(acc: np.ndarray, c2: np.ndarray | None, s2: np.ndarray | None, w: Win
         else:
             base = _tiny_axis(orient, th[g], ax[g])
             ang = np.broadcast_to(base[:, None, None], val.shape)[m]
-        np.add.at(c2, idx, vals * np.cos(2 * ang))
-        np.add.at(s2, idx, vals * np.sin(2 * ang))
+        np.add.at(c2, idx, (vals * np.cos(2 * ang)).astype(np.float32, copy=False))
+        np.add.at(s2, idx, (vals * np.sin(2 * ang)).astype(np.float32, copy=False))
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,12 @@ def _build(specimen: Specimen, window: Window,
            structures: Mapping[str, StructureClass]) -> Scene:
     planes = layer_planes(specimen)
     canvas = Canvas(window, planes, structures)
+    # a thick specimen's organelles can lie a little outside their population's depth
+    # range (a layer beyond it): one spare row per layer keeps its maps in the block (the
+    # block comes zeroed, so a row never drawn into costs no memory traffic)
+    spare = 1 if len(planes) > 1 else 0
     for i, n in enumerate(_classes_per_layer(specimen, canvas)):
-        canvas.reserve(i, n)
+        canvas.reserve(i, n + spare)
     for pop in specimen.populations:
         canvas.weight = 1.0
         GENERATORS[pop.generator](canvas, make_ctx(specimen, pop, window, canvas))

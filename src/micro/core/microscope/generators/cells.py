@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, polygon, uptake
+from micro.core.microscope.blobs import (
+    Also,
+    Texture,
+    draw_cells,
+    lognormal,
+    outline,
+    polygon,
+    uptake,
+)
 from micro.core.microscope.generators.blood import children
 from micro.core.microscope.lattice import MAX_CELLS, lattice_points
 from micro.core.microscope.raster import Canvas, draw
@@ -82,12 +90,15 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     tex = Texture(float(ctx.p("texture_um", 0.8)), float(ctx.p("texture", 0.15)))
     tex_u = u[:, 42:45]
     body = ctx.cls("body")
+    membrane = ctx.cls("membrane")
+    # the membrane (or wall) follows the body's outline: both from one evaluation of it
+    wall = ([Also(membrane, "rim", float(ctx.p("membrane_amount", 0.5)) * stain)]
+            if membrane else [])
     if body:
         draw_cells(canvas, body, x, y, a, b, theta, coeffs, z_um=z, profile=prof,
                    amount=float(ctx.p("body_amount", 1.0)) * stain, texture=tex, tex_u=tex_u,
-                   label=label, centre_label=label + "-centre")
-    membrane = ctx.cls("membrane")
-    if membrane:
+                   label=label, centre_label=label + "-centre", also=wall)
+    elif membrane:
         draw_cells(canvas, membrane, x, y, a, b, theta, coeffs, z_um=z, profile="rim",
                    amount=float(ctx.p("membrane_amount", 0.5)) * stain)
     folds = int(ctx.p("folds", 0))
@@ -301,16 +312,16 @@ def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarr
     bu = children(ctx.seed ^ 0xB0D, u[has, 19], 1, 14)
     bc = outline(bu[:, :10], 0.04)
     asp = 1.0 + 0.15 * bu[:, 10]
+    # the bud's wall on the bud's outline, from the same evaluation of it
+    wall = ([Also(membrane, "rim", float(ctx.p("membrane_amount", 0.5)) * stain[has])]
+            if membrane else [])
     draw_cells(canvas, body, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
                z_um=z[has], profile=prof,
                amount=float(ctx.p("body_amount", 1.0)) * stain[has] * 0.9,
-               label=ctx.pop.label + "-bud")
+               label=ctx.pop.label + "-bud", also=wall)
     geometry = (bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc, z[has],
                 np.nonzero(has)[0])
     if membrane:
-        draw_cells(canvas, membrane, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
-                   z_um=z[has], profile="rim",
-                   amount=float(ctx.p("membrane_amount", 0.5)) * stain[has])
         scars = int(ctx.p("scars", 0))
         if scars:
             su = children(ctx.seed ^ 0x5CA, u[:, 19], scars, 2)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import CulturedCellsParams, NeuronsParams
-from micro.core.microscope.blobs import Texture, draw_cells, lognormal, outline, uptake
+from micro.core.microscope.blobs import Also, Texture, draw_cells, lognormal, outline, uptake
 from micro.core.microscope.generators.blood import anchored, children
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas
@@ -59,14 +59,17 @@ def cultured(canvas: Canvas, ctx: Ctx) -> None:
     level = uptake(u[:, 23], u[:, 24], 0.2, 0.05)  # labelling differs from cell to cell
     body, actin, mito = ctx.cls("body"), ctx.cls("actin"), ctx.cls("mitochondrion")
     nuc, nucl = ctx.cls("nucleus"), ctx.cls("nucleolus")
+    # the cortical actin rim lies on the body's outline: both from one outline evaluation
+    cortex = ([Also(actin, "cortex", 0.9 * level, lab + "-cortex", za)] if actin and body
+              else [])
     if body:
         draw_cells(canvas, body, x, y, a, b, th, coeffs, z_um=zm, profile="lens",
-                   amount=0.6, label=lab)
+                   amount=0.6, label=lab, also=cortex)
     # the nucleus sits off-centre towards the cell's rear
     nx = x + 0.12 * a * c
     ny = y + 0.12 * a * s
     rn = np.minimum(b * 0.5, 9.0) * (0.9 + 0.2 * u[:, 25])
-    if actin:
+    if actin and not cortex:
         draw_cells(canvas, actin, x, y, a, b, th, coeffs, z_um=za, profile="cortex",
                    amount=0.9 * level, label=lab + "-cortex")
     # the fibres, the mitochondria and the nucleus lie inside each cell's ellipse: only

@@ -77,17 +77,19 @@ def paramecium(canvas: Canvas, ctx: Ctx) -> None:
              amount=0.7, label=lab + "-nucleus")
         mx, my = _local(x, y, th, 0.02 * L, 0.17 * W)
         draw(canvas, nuc, mx, my, 0.03 * L, 0.03 * L, z_um=z, profile="dome", amount=0.8)
-    if vac:
-        for sgn in (-1.0, 1.0):
-            vx, vy = _local(x, y, th, sgn * 0.3 * L, -0.1 * W)
-            draw(canvas, vac, vx, vy, 0.05 * L, 0.05 * L, z_um=z, profile="dome", amount=1.0)
-            k = np.arange(6)
-            ang = th[:, None] + k[None, :] * np.pi / 3
-            cx = vx[:, None] + 0.09 * L[:, None] * np.cos(ang)
-            cy = vy[:, None] + 0.09 * L[:, None] * np.sin(ang)
-            draw(canvas, vac, cx.ravel(), cy.ravel(), np.repeat(0.05 * L, 6),
-                 np.repeat(0.008 * L, 6), ang.ravel(), z_um=np.repeat(z, 6), profile="flat",
-                 amount=0.6)
+    if vac:  # the two contractile vacuoles of every cell, then their radiating canals
+        sgn = np.array([-1.0, 1.0])[:, None]
+        vx, vy = _local(x[None], y[None], th[None], sgn * 0.3 * L[None], -0.1 * W[None])
+        vx, vy = vx.ravel(), vy.ravel()
+        L2, th2, z2 = np.tile(L, 2), np.tile(th, 2), np.tile(z, 2)
+        draw(canvas, vac, vx, vy, 0.05 * L2, 0.05 * L2, z_um=z2, profile="dome", amount=1.0)
+        k = np.arange(6)
+        ang = th2[:, None] + k[None, :] * np.pi / 3
+        cx = vx[:, None] + 0.09 * L2[:, None] * np.cos(ang)
+        cy = vy[:, None] + 0.09 * L2[:, None] * np.sin(ang)
+        draw(canvas, vac, cx.ravel(), cy.ravel(), np.repeat(0.05 * L2, 6),
+             np.repeat(0.008 * L2, 6), ang.ravel(), z_um=np.repeat(z2, 6), profile="flat",
+             amount=0.6)
     if food:
         fx, fy = _inside(x, y, L / 2, W / 2, th, u[:, 12:12 + 2 * nf].reshape(-1, nf, 2), 0.7)
         r = np.repeat(0.025 * L, nf)
@@ -111,12 +113,14 @@ def euglena(canvas: Canvas, ctx: Ctx) -> None:
     org, chl, nuc = ctx.cls("body"), ctx.cls("chloroplast"), ctx.cls("nucleus")
     eye, fl = ctx.cls("eyespot"), ctx.cls("flagellum")
     if org:
-        # tapered spindle: three overlapping capsules, widest behind the front
-        for off, w in ((0.0, 0.5), (0.22, 0.36), (-0.25, 0.3)):
-            px, py = _local(x, y, th, off * L, 0.0)
-            draw(canvas, org, px, py, w * W, w * W, th, z_um=z,
-                 half_len_um=np.maximum(L * (0.28 - abs(off) * 0.6), 0.5), profile="lens",
-                 amount=0.5, label=lab)
+        # tapered spindle: three overlapping capsules, widest behind the front (one draw)
+        off = np.array([0.0, 0.22, -0.25])[:, None]
+        wd = np.array([0.5, 0.36, 0.3])[:, None]
+        px, py = _local(x[None], y[None], th[None], off * L[None], 0.0)
+        r = (wd * W[None]).ravel()
+        draw(canvas, org, px.ravel(), py.ravel(), r, r, np.tile(th, 3), z_um=np.tile(z, 3),
+             half_len_um=np.maximum(L[None] * (0.28 - np.abs(off) * 0.6), 0.5).ravel(),
+             profile="lens", amount=0.5, label=lab)
     if chl:
         uu = u[:, 12:12 + 2 * nc].reshape(-1, nc, 2)
         cx, cy = _inside(x, y, L * 0.38, W * 0.42, th, uu, 0.95)
@@ -248,15 +252,15 @@ def diatom(canvas: Canvas, ctx: Ctx) -> None:
             t = (np.arange(k)[None, :] + 0.5) * pitch - L[:, None] / 2  # along the valve
             ok = np.abs(t) < L[:, None] / 2 * 0.92
             half_w = b[:, None] * np.sqrt(np.clip(1 - (2 * t / L[:, None]) ** 2, 0, 1)) * 0.8
-            for side in (-1.0, 1.0):
-                across = side * (half_w / 2 + 0.35)
-                sx, sy = _local(np.repeat(x, k).reshape(n, k), np.repeat(y, k).reshape(n, k),
-                                th[:, None], t, across)
-                draw(canvas, fr, sx[ok], sy[ok], pitch * 0.22,
-                     np.maximum(half_w[ok] / 2 - 0.3, 0.2),
-                     np.broadcast_to(th[:, None], t.shape)[ok],
-                     z_um=np.broadcast_to(z[:, None], t.shape)[ok], rect=True,
-                     amount=amt * 0.9)
+            # the striae of both sides of the raphe in one draw
+            sx, sy = _local(x[None, :, None], y[None, :, None], th[None, :, None], t[None],
+                            np.array([-1.0, 1.0])[:, None, None] * (half_w[None] / 2 + 0.35))
+            ok2 = np.broadcast_to(ok[None], sx.shape)
+            draw(canvas, fr, sx[ok2], sy[ok2], pitch * 0.22,
+                 np.tile(np.maximum(half_w[ok] / 2 - 0.3, 0.2), 2),
+                 np.tile(np.broadcast_to(th[:, None], t.shape)[ok], 2),
+                 z_um=np.tile(np.broadcast_to(z[:, None], t.shape)[ok], 2), rect=True,
+                 amount=amt * 0.9)
             raphe = ctx.cls("raphe") or fr
             draw(canvas, raphe, x, y, 0.25, 0.25, th, z_um=z, half_len_um=a * 0.85,
                  profile="flat", amount=amt)
