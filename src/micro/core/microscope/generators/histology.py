@@ -57,6 +57,17 @@ def line(dist_um: np.ndarray, width_um: np.ndarray | float, px_um: float) -> np.
     return np.clip((w_eff / 2 - np.abs(dist_um)) / px_um + 0.5, 0.0, 1.0) * (width_um / w_eff)
 
 
+def hypot(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray:
+    """√(x² + y²) in np.hypot's dtype, without its overflow guard: glibc's hypot costs
+    about ten square roots in float64 (13 ms on a 512² image), and lengths in µm are far
+    from overflowing."""
+    dt = np.result_type(x, y)
+    if not np.issubdtype(dt, np.floating):
+        dt = np.dtype(np.float64)
+    s = np.add(np.square(x, dtype=dt), np.square(y, dtype=dt))
+    return np.sqrt(s, out=s) if isinstance(s, np.ndarray) else np.sqrt(s)
+
+
 def detail(size_um: float, px_um: float) -> float:
     """How much of a feature of this size survives sampling at px_um: 1 when it spans two
     pixels or more, 0 when it is under half a pixel (its area mean is shown instead)."""
@@ -75,29 +86,55 @@ def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.nda
     """Smooth value noise in [0, 1] at arbitrary points (µm), cubic-eased between lattice
     corners `scale_um` apart. For detail finer than the pixels use `value_noise` on the
     window, which fades it out."""
+    return noise_fields(x, y, (seed,), scale_um)[0]
+
+
+def noise_fields(x: np.ndarray, y: np.ndarray, seeds: tuple[int, ...], scale_um: float
+                 ) -> list[np.ndarray]:
+    """`noise_at` for several seeds at the same points and scale: where the points fall in
+    the lattice and their easing weights are worked out once for all of them."""
     x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
     if x.ndim == 2 and x.size and x.strides[0] == 0 and y.strides[1] == 0:
-        return _grid_noise(x[0], y[:, 0], seed, scale_um)
+        return [_grid_noise(x[0], y[:, 0], s, scale_um) for s in seeds]
+    if x.size == 0:
+        return [np.zeros(x.shape, dtype=F32) for _ in seeds]
     fx = x / scale_um
     fy = y / scale_um
-    if fx.size == 0:
-        return np.zeros(fx.shape, dtype=F32)
-    i0 = np.floor(fx).astype(np.int64)
-    j0 = np.floor(fy).astype(np.int64)
-    tx = (fx - i0).astype(F32)
-    ty = (fy - j0).astype(F32)
+    i0f = np.floor(fx)
+    j0f = np.floor(fy)
+    tx = (fx - i0f).astype(F32)
+    ty = (fy - j0f).astype(F32)
+    del fx, fy
     tx = tx * tx * (3 - 2 * tx)
     ty = ty * ty * (3 - 2 * ty)
-    ilo, jlo = int(i0.min()), int(j0.min())
-    ncol = int(i0.max()) + 2 - ilo
-    nrow = int(j0.max()) + 2 - jlo
+    ilo, jlo = int(i0f.min()), int(j0f.min())
+    ncol = int(i0f.max()) + 2 - ilo
+    nrow = int(j0f.max()) + 2 - jlo
+    j0f -= jlo
+    j0f *= ncol
+    i0f -= ilo
+    j0f += i0f
+    k = j0f.astype(np.intp)  # the lower-left corner's index in the table
+    del i0f, j0f
     gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32)
-    k = (j0 - jlo) * ncol + (i0 - ilo)
-    top = tab[k] * (1 - tx) + tab[k + 1] * tx
-    k += ncol
-    bot = tab[k] * (1 - tx) + tab[k + 1] * tx
-    return top * (1 - ty) + bot * ty
+    out = []
+    for seed in seeds:
+        tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32)
+        top = tab.take(k)
+        t = tab[1:].take(k)
+        t -= top
+        t *= tx
+        top += t
+        bot = tab[ncol:].take(k)
+        tab[ncol + 1:].take(k, out=t)
+        t -= bot
+        t *= tx
+        bot += t
+        bot -= top
+        bot *= ty
+        bot += top
+        out.append(bot)
+    return out
 
 
 CHUNK = 65_536
@@ -176,9 +213,8 @@ def grid(w: Window) -> tuple[np.ndarray, np.ndarray]:
 def warp(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float, amp_um: float
          ) -> tuple[np.ndarray, np.ndarray]:
     """Displace points by smooth noise (µm): straight lattice lines become gentle curves."""
-    dx = (noise_at(x, y, seed, scale_um) - 0.5) * (2 * amp_um)
-    dy = (noise_at(x, y, seed ^ 0x5A5A, scale_um) - 0.5) * (2 * amp_um)
-    return x + dx, y + dy
+    nx, ny = noise_fields(x, y, (seed, seed ^ 0x5A5A), scale_um)
+    return x + (nx - 0.5) * (2 * amp_um), y + (ny - 0.5) * (2 * amp_um)
 
 
 @dataclass(frozen=True)
@@ -367,7 +403,7 @@ def nuclei(canvas: Canvas, layer: int, cls: str | None, x: np.ndarray, y: np.nda
         acc += scatter(canvas.npix, idx, ok, val)
         if acc_n is not None:
             ox = 0.3 * (g[:, 5, None, None] - 0.5)
-            rn = np.hypot(p - ox, q + ox) * np.minimum(A, B)
+            rn = hypot(p - ox, q + ox) * np.minimum(A, B)
             dot = np.clip((0.9 - rn) / w.px_um + 0.5, 0, 1) * edge
             acc_n += scatter(canvas.npix, idx, ok, dot * (0.5 + vesicular))
     canvas.add(layer, cls, acc)
@@ -429,13 +465,43 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
 def hash01(*keys: np.ndarray | int | float) -> np.ndarray:
     """Cheap deterministic hash of integer- or half-integer-valued keys to [0, 1), for
     per-structure choices inside an architecture (which cord branches, which cell holds two
-    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹."""
-    h: np.ndarray | np.uint32 = np.uint32(0x5BD1E995)
+    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹. Works in place on
+    one uint32 array and two scratch arrays (fresh full-size temporaries cost more here than
+    the arithmetic)."""
+    shape = np.broadcast_shapes(*(np.shape(k) for k in keys))
+    if shape == ():
+        return _hash01_scalar(*keys)
+    h = np.full(shape, 0x5BD1E995, dtype=np.uint32)
+    wide = np.empty(shape, dtype=np.int64)
+    shifted = np.empty(shape, dtype=np.uint32)
     for k, key in enumerate(keys):
         if isinstance(key, (int, float, np.integer, np.floating)):
-            v: np.ndarray | np.uint32 = np.uint32(int(key * 2) % 4294967296)
+            np.bitwise_xor(h, np.uint32(int(key * 2) % 4294967296), out=h)
         else:
-            v = (np.asarray(key) * 2).astype(np.int64).astype(np.uint32)
+            # twice the key, truncated to int64 (half-integers stay distinct); its low 32
+            # bits are what the xor keeps
+            np.multiply(key, 2, out=wide, casting="unsafe")
+            np.bitwise_xor(h, wide, out=h, casting="unsafe")
+        _mix(h, shifted, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF), 15)
+    _mix(h, shifted, np.uint32(0x2C1B3C6D), 12)
+    _mix(h, shifted, np.uint32(0x297A2D39), 15)
+    out = h.astype(np.float64)
+    out *= 1.0 / 4294967296.0
+    return out
+
+
+def _mix(h: np.ndarray, scratch: np.ndarray, mul: np.uint32, shift: int) -> None:
+    """h ← h · mul (mod 2³²); h ← h ^ (h >> shift), in place."""
+    np.multiply(h, mul, out=h, casting="unsafe")
+    np.right_shift(h, np.uint32(shift), out=scratch)
+    np.bitwise_xor(h, scratch, out=h)
+
+
+def _hash01_scalar(*keys: int | float | np.ndarray) -> np.ndarray:
+    """`hash01` of scalar keys (a 0-d array)."""
+    h = np.uint32(0x5BD1E995)
+    for k, key in enumerate(keys):
+        v = np.uint32(int(np.asarray(key) * 2) % 4294967296)
         h = np.bitwise_xor(h, v)
         h = np.multiply(h, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF),
                         dtype=np.uint32, casting="unsafe")

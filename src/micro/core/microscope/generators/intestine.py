@@ -15,6 +15,7 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -84,7 +85,7 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
         prof = hw * (1 + leaf * F32(0.45) * np.sin(F32(np.pi) * t) - F32(0.15) * t)
         tip_r = hw * (F32(0.85) - F32(0.15) * leaf)
         at = h - tip_r
-        e = np.hypot(b, np.maximum(a - at, 0))
+        e = hypot(b, np.maximum(a - at, 0))
         d = np.where(a > at, e - tip_r, np.maximum(np.abs(b) - prof, -a))
         closer = e < e1
         e2 = np.where(closer, e1, np.minimum(e2, e))
@@ -118,7 +119,7 @@ def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
     dx, dy = x - c.sx, y - c.sy
     p = (dx * np.cos(th) + dy * np.sin(th)) / ra
     q = (-dx * np.sin(th) + dy * np.cos(th)) / rb
-    d = ((np.hypot(p, q) - 1) * rb).astype(F32)
+    d = ((hypot(p, q) - 1) * rb).astype(F32)
     ok = (u[..., 5] < 0.45) & (c.sy < top - 1.2 * ra)
     d = np.where(ok, d, F32(np.inf))
     return d, d + F32(EPI_UM)
@@ -145,11 +146,11 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float
         bot = top + depth * (0.65 + 0.45 * hv[8])
         cx = (k + (hv[9] - 0.5) * 0.35) * pitch + (y - top) * (hv[10] - 0.5) * 0.45
         dx = np.abs(x - cx)
-        d = np.where(y > bot - r, np.hypot(dx, y - (bot - r)), dx) - r
+        d = np.where(y > bot - r, hypot(dx, y - (bot - r)), dx) - r
         d = np.maximum(d, top - 20.0 - y)
         across = hv[13] < 0.25
         cy = top + depth * (0.35 + 0.45 * hv[14])
-        d_round = np.hypot(x - cx, y - cy) - r * 1.1
+        d_round = hypot(x - cx, y - cy) - r * 1.1
         d = np.where(across, d_round, d).astype(F32)
         closer = d < best
         axis_d = np.where(closer, (d + np.where(across, r * 1.1, r)).astype(F32), axis_d)

@@ -19,6 +19,7 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -80,7 +81,7 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     # 5–8 lobules fanning out from the vascular pole, each with its own bulge: a scalloped
     # outline notched at the clefts between them
     nlob = np.floor(5 + 4 * u[..., 6])
-    r = np.hypot(tx, ty)
+    r = hypot(tx, ty)
     # lobules of unequal width whose clefts curve
     wig = (phi + 0.25 * np.sin(2 * phi + 6.3 * u[..., 7])
            + 0.3 * np.sin(r / (0.35 * np.maximum(rt, 1.0)) + 6.3 * u[..., 5]))
@@ -118,7 +119,7 @@ def anchor(seed: int, density_per_mm2: float, d_min: float, d_max: float
     gx, gy = np.meshgrid(g, g)
     cp = corpuscles(gx, gy, seed, density_per_mm2, d_min, d_max)
     ok = cp.radius > 0
-    k = np.argmin(np.where(ok, np.hypot(cp.cx, cp.cy), np.inf))
+    k = np.argmin(np.where(ok, hypot(cp.cx, cp.cy), np.inf))
     return float(cp.cx.ravel()[k]), float(cp.cy.ravel()[k])
 
 
@@ -181,7 +182,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     mx = cp.cx + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.cos(pole)
     my = cp.cy + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.sin(pole)
     mdx, mdy = (X - mx).astype(F32), (Y - my).astype(F32)
-    mdd = np.where(cp.radius > 0, np.hypot(mdx, mdy), F32(1e6))
+    mdd = np.where(cp.radius > 0, hypot(mdx, mdy), F32(1e6))
     md_tube = inside(mdd - md_r, px)
     md_epi = md_tube * (1 - inside(mdd - 8.0, px))
     psi = np.arctan2(mdy, mdx) - (pole + np.pi)  # 0: facing the corpuscle
@@ -190,7 +191,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     ncell = np.where(dense, 26.0, 12.0)
     a = (psi / 6.2832 + 0.5) * ncell
     t_off = (a - np.floor(a) - 0.5) * 6.2832 / ncell * mdd
-    md_nuc = inside(np.hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
+    md_nuc = inside(hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
     put(canvas, layer, cyto, md_epi * 0.75)
     put(canvas, layer, nuc, limited(md_nuc, 0.2, 3.0, px), "macula-densa")
     put(canvas, layer, bm, line(mdd - md_r, 1.0, px))
@@ -235,7 +236,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     tid = hash01(np.round(tb.sx * 8), np.round(tb.sy * 8))
     has = hash01(tid * 1e6, k) < np.where(prox, 0.5, 0.85)
     nr = 2.6 + 0.6 * hash01(tid * 1e6, k, 2)
-    nd = np.hypot(t_off / 1.05, r_off / 0.95)
+    nd = hypot(t_off / 1.05, r_off / 0.95)
     ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
     chrom = 0.75 + 0.5 * (value_noise(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
     put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.065, 2.6, px) * epi, "tubule-nucleus")

@@ -20,6 +20,7 @@ from micro.core.microscope.generators.histology import (
     F32,
     grid,
     hash01,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -105,7 +106,7 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     base = (j0 - jlo) * ni + (i0 - ilo)
     ka = np.where(down == 1, base + ni + 1, base)  # (i+1, j+1) of a down triangle, else (i, j)
     kb, kc = base + 1, base + ni
-    da, db, dc = (np.hypot(xw - vx_t[k], yw - vy_t[k]) for k in (ka, kb, kc))
+    da, db, dc = (hypot(xw - vx_t[k], yw - vy_t[k]) for k in (ka, kb, kc))
     a_first = (da <= db) & (da <= dc)
     b_first = ~a_first & (db <= dc)
     k1 = np.where(a_first, ka, np.where(b_first, kb, kc))
@@ -120,7 +121,7 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     pair = hash01(np.minimum(k1, k2), np.maximum(k1, k2), 7)
     px = (vx_t[ka] + vx_t[kb] + vx_t[kc]) / 3
     py = (vy_t[ka] + vy_t[kb] + vy_t[kc]) / 3
-    pd = np.hypot(xw - px, yw - py)
+    pd = hypot(xw - px, yw - py)
     tid = 2 * base + down
     tri = uniforms(seed ^ 0x9071, np.arange(ni * nj * 2), np.zeros(ni * nj * 2, np.int64), 6)
     tu = tri.astype(F32)[tid]
@@ -136,7 +137,7 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     # sinusoids and cords, in the vein's polar frame with a finer wiggle
     wx, wy = warp(xw, yw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
     ex, ey = (wx - vx).astype(F32), (wy - vy).astype(F32)
-    r = np.hypot(ex, ey)
+    r = hypot(ex, ey)
     ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu[..., 5]) % F32(1.0)
     r0 = 28.0 + 32.0 * lu[..., 2] + 8.0
     n0 = np.maximum(6, np.round(F32(2 * np.pi / pitch_um) * r0))
@@ -211,7 +212,7 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
     soft = np.zeros(p1.shape, F32)
     k_um = F32(0.09 * S)
     for m, k in enumerate(ks):
-        sep = np.hypot(sx[k] - sx[kb], sy[k] - sy[kb])
+        sep = hypot(sx[k] - sx[kb], sy[k] - sy[kb])
         b = np.where(best == m, F32(np.inf), (pw[m] - p1) / (2 * np.maximum(sep, 1.0)))
         soft += np.exp(-b / k_um)
     border = -k_um * np.log(np.maximum(soft, F32(1e-30)))
@@ -245,7 +246,7 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
                 continue
             rs = row[sel]
             dx, dy = xf[sel] - mxf[rs], yf[sel] - myf[rs]
-            rr = np.maximum(np.hypot(dx, dy), F32(1e-3))
+            rr = np.maximum(hypot(dx, dy), F32(1e-3))
             c, sn = dx / rr, dy / rr
             cos2, sin2 = c * c - sn * sn, 2 * c * sn
             cos3, sin3 = c * (4 * c * c - 3), sn * (3 - 4 * sn * sn)
@@ -324,12 +325,12 @@ def _triad(lv: Liver, tract_um: float) -> dict[str, np.ndarray]:
     th = 6.283 * tu[..., 5]
     qx = (lv.xw - lv.px) * np.cos(th) + (lv.yw - lv.py) * np.sin(th)
     qy = -(lv.xw - lv.px) * np.sin(th) + (lv.yw - lv.py) * np.cos(th)
-    pv = np.hypot((qx - 0.15 * R) / (0.48 * R), qy / (0.3 * R)) - 1
+    pv = hypot((qx - 0.15 * R) / (0.48 * R), qy / (0.3 * R)) - 1
     pv = pv * 0.3 * R
     art_r = np.maximum(0.16 * R, 11.0)
-    art = np.hypot(qx + 0.4 * R, qy - 0.42 * R) - art_r
+    art = hypot(qx + 0.4 * R, qy - 0.42 * R) - art_r
     duct_r = np.maximum(0.17 * R, 13.0)
-    duct = np.hypot(qx + 0.35 * R, qy + 0.45 * R) - duct_r
+    duct = hypot(qx + 0.35 * R, qy + 0.45 * R) - duct_r
     return {"pv": pv, "art": art, "art_r": art_r, "duct": duct,
             "duct_r": duct_r, "qx": qx, "qy": qy}
 
@@ -387,8 +388,8 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     off = np.where(binuc, 4.6, 0.0)
     rn = np.where(binuc, rn * 0.85, rn)
     wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx) + 6.3 * c)
-    da = np.hypot(lv.along - ncx - off, lv.across - ncy) / wob
-    db = np.hypot(lv.along - ncx + off, lv.across - ncy) / wob
+    da = hypot(lv.along - ncx - off, lv.across - ncy) / wob
+    db = hypot(lv.along - ncx + off, lv.across - ncy) / wob
     dn = np.minimum(da, db)
     has = hash01(ckey, 5) < 0.82
     nuc_cov = np.where(has, inside(dn - rn, px), 0.0)
@@ -396,7 +397,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     chrom = 0.75 + 0.6 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
         value_noise(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
     nuc = limited(nuc_cov * chrom, 0.114, 4.6, px) * hep
-    nucleolus = np.where(has, inside(np.hypot(lv.along - ncx - off - 1.0,
+    nucleolus = np.where(has, inside(hypot(lv.along - ncx - off - 1.0,
                                               lv.across - ncy - 0.6) - 1.0, px), 0.0)
     nucleolus = limited(nucleolus, 0.01, 2.0, px) * hep
     cyto = hep * (1 - 0.35 * memb) * cu * grain * (1 - 0.5 * nuc_cov)
@@ -442,11 +443,11 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     dr = lv.radial - (k + 0.3 + 0.4 * hash01(lv.line, k, 4)) * 16.0
     ds = lv.sinus
     on = paren * (ds < 6.0)
-    endo = np.where(pick < 0.22, inside((np.hypot(dr / 3.8, ds / 1.4) - 1) * 1.4, px), 0.0)
+    endo = np.where(pick < 0.22, inside((hypot(dr / 3.8, ds / 1.4) - 1) * 1.4, px), 0.0)
     kup = (pick >= 0.22) & (pick < 0.3)
-    kn = np.where(kup, inside((np.hypot(dr / 4.2, ds / 2.4) - 1) * 2.4, px), 0.0)
-    kc = np.where(kup, inside((np.hypot(dr / 7.0, ds / 3.6) - 1) * 3.6, px), 0.0)
-    rho = np.hypot(dr / 3.6, ds / 3.4)
+    kn = np.where(kup, inside((hypot(dr / 4.2, ds / 2.4) - 1) * 2.4, px), 0.0)
+    kc = np.where(kup, inside((hypot(dr / 7.0, ds / 3.6) - 1) * 3.6, px), 0.0)
+    rho = hypot(dr / 3.6, ds / 3.4)
     red = np.where(pick > 0.62, biconcave(np.minimum(rho, 1.0)) * inside((rho - 1) * 3.4, px),
                    0.0)
     put(canvas, layer, ctx.cls("nucleus"), limited(endo + kn * 0.9, 0.012, 2.8, px) * on)

@@ -18,6 +18,7 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -67,7 +68,7 @@ def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
     rx, ry = (wx - ilo * S).astype(F32), (wy - jlo * S).astype(F32)
     base = (cj - jlo) * ni + (ci - ilo)
     ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
-    rr = np.stack([np.hypot(rx - sx[k], ry - sy[k]) / wt[k] for k in ks])
+    rr = np.stack([hypot(rx - sx[k], ry - sy[k]) / wt[k] for k in ks])
     best = np.argmin(rr, axis=0)
     kb = np.choose(best, ks)
     r1 = np.take_along_axis(rr, best[None], 0)[0]
@@ -103,7 +104,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
     asp = 1.0 + 0.45 * u[..., 8]  # cut obliquely: an ellipse of axis ratio up to 2
     qa = (ex * np.cos(psi) + ey * np.sin(psi)) / np.sqrt(asp)
     qb = (-ex * np.sin(psi) + ey * np.cos(psi)) * np.sqrt(asp)
-    r = np.hypot(qa, qb)
+    r = hypot(qa, qb)
     phi = np.arctan2(qb, qa)
     lum0 = np.where(present, 95.0 + 70.0 * u[..., 3], 0.0).astype(F32)
     folds = np.floor(6 + 5 * u[..., 4])
@@ -120,7 +121,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
     fx, fy = xw - ax, yw - ay  # the artery is cut in the same plane: the same ellipse
     fa = (fx * np.cos(psi) + fy * np.sin(psi)) / np.sqrt(asp)
     fb = (-fx * np.sin(psi) + fy * np.cos(psi)) * np.sqrt(asp)
-    ar = np.where(present, np.hypot(fa, fb) * (1 + 0.05 * np.cos(
+    ar = np.where(present, hypot(fa, fb) * (1 + 0.05 * np.cos(
         2 * np.arctan2(fb, fa) + 6.3 * u[..., 5])), 1e6).astype(F32)
     return {"r": np.where(present, r, F32(1e6)), "phi": phi, "lumen": lumen, "outer": outer,
             "ar": ar, "ra": ra}
@@ -162,7 +163,7 @@ def anchor(seed: int) -> tuple[float, float]:
     aw = airways_at(gx, gy, seed)
     c = cells_at(gx, gy, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8)
     ok = aw["outer"] > 0
-    k = np.argmin(np.where(ok, np.hypot(c.sx, c.sy), np.inf))
+    k = np.argmin(np.where(ok, hypot(c.sx, c.sy), np.inf))
     return float(c.sx.ravel()[k]) + 300.0, float(c.sy.ravel()[k])
 
 
@@ -226,7 +227,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     # nuclei of the epithelium: a row of elongated nuclei along the fold
     cell = (aw["phi"] * np.maximum(r, 1.0)) / 6.0
     k = np.floor(cell)
-    nd = np.hypot((cell - k - 0.5) * 6.0 / 1.6, (d - 12.0 - 3.0 * np.sin(k * 2.1)) / 3.6)
+    nd = hypot((cell - k - 0.5) * 6.0 / 1.6, (d - 12.0 - 3.0 * np.sin(k * 2.1)) / 3.6)
     put(canvas, layer, ctx.cls("nucleus"), limited(inside(nd - 1, px), 0.18, 3.2, px) * epi)
     # companion artery and parenchymal vessels: walls, lumina full of blood
     vwall = np.clip(art_wall - art_lumen, 0, 1) + np.clip(ves - ves_lumen, 0, 1)
@@ -264,7 +265,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     m1, _ = alveoli_at(xs + e, ys, ctx.seed, size)
     m2, _ = alveoli_at(xs, ys + e, ctx.seed, size)
     gx, gy = (m1 - mem) / e, (m2 - mem) / e
-    gn = np.maximum(np.hypot(gx, gy), 0.3)
+    gn = np.maximum(hypot(gx, gy), 0.3)
     step = np.where(mem > 0, mem, 0.0) * (0.3 + 0.7 * u[:, 6])  # not all on the mid-line
     x, y = x - gx / gn * step, y - gy / gn * step
     xs, ys = x + ox, y + oy

@@ -15,6 +15,7 @@ from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
     grid,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -110,7 +111,7 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
         be = basal[E] > 0.5
         rn = np.where(be, 3.0, 3.4) * (0.9 + 0.2 * c.slot(3).astype(F32))
         flatten = sq / np.minimum(sq, 1.7)  # nuclei flatten less than their cells
-        nd = np.hypot((cx - c.sx).astype(F32) * flatten,
+        nd = hypot((cx - c.sx).astype(F32) * flatten,
                       (Ye - c.sy).astype(F32) * np.where(be, 0.7, 1.0))
         has = c.slot(4) < 0.8
         ncov[E] = np.where(has, inside(nd - rn, px), 0.0) * (1 - 0.6 * rise ** 4)
