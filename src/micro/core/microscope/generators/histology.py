@@ -462,32 +462,66 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     return t
 
 
-def hash01(*keys: np.ndarray | int | float) -> np.ndarray:
+def hash01(*keys: np.ndarray | int | float, after: HashPrefix | None = None) -> np.ndarray:
     """Cheap deterministic hash of integer- or half-integer-valued keys to [0, 1), for
     per-structure choices inside an architecture (which cord branches, which cell holds two
-    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹. Works in place on
-    one uint32 array and two scratch arrays (fresh full-size temporaries cost more here than
-    the arithmetic)."""
+    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹. `after`: the keys
+    before these, absorbed once by `hash_prefix` (hash01(a, b) == hash01(b,
+    after=hash_prefix(a))), for several hashes that share their first keys. Works in place
+    on one uint32 array (fresh full-size temporaries cost more here than the arithmetic)."""
+    if after is None:
+        shape = np.broadcast_shapes(*(np.shape(k) for k in keys))
+        if shape == ():
+            return _hash01_scalar(*keys)
+        h = np.full(shape, 0x5BD1E995, dtype=np.uint32)
+        k0 = 0
+    else:
+        shape = np.broadcast_shapes(after.state.shape, *(np.shape(k) for k in keys))
+        h = np.array(np.broadcast_to(after.state, shape), dtype=np.uint32)
+        k0 = after.n
+    scratch = np.empty(shape, dtype=np.uint32)
+    _absorb(h, scratch, keys, k0)
+    _mix(h, scratch, np.uint32(0x2C1B3C6D), 12)
+    _mix(h, scratch, np.uint32(0x297A2D39), 15)
+    out = h.astype(np.float64)
+    out *= 1.0 / 4294967296.0
+    return out
+
+
+@dataclass(frozen=True)
+class HashPrefix:
+    """The state of `hash01` after its first keys (see `hash_prefix`)."""
+
+    state: np.ndarray
+    n: int
+
+
+def hash_prefix(*keys: np.ndarray | int | float) -> HashPrefix:
+    """Absorb the first keys of several `hash01` calls once (pass it as `after=`)."""
     shape = np.broadcast_shapes(*(np.shape(k) for k in keys))
-    if shape == ():
-        return _hash01_scalar(*keys)
     h = np.full(shape, 0x5BD1E995, dtype=np.uint32)
-    wide = np.empty(shape, dtype=np.int64)
-    shifted = np.empty(shape, dtype=np.uint32)
-    for k, key in enumerate(keys):
+    _absorb(h, np.empty(shape, dtype=np.uint32), keys, 0)
+    return HashPrefix(h, len(keys))
+
+
+def _absorb(h: np.ndarray, scratch: np.ndarray, keys: tuple, k0: int) -> None:
+    """Mix keys (positions k0, k0 + 1, ...) into the state h, in place."""
+    wide = None
+    for k, key in enumerate(keys, start=k0):
         if isinstance(key, (int, float, np.integer, np.floating)):
             np.bitwise_xor(h, np.uint32(int(key * 2) % 4294967296), out=h)
         else:
             # twice the key, truncated to int64 (half-integers stay distinct); its low 32
             # bits are what the xor keeps
-            np.multiply(key, 2, out=wide, casting="unsafe")
-            np.bitwise_xor(h, wide, out=h, casting="unsafe")
-        _mix(h, shifted, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF), 15)
-    _mix(h, shifted, np.uint32(0x2C1B3C6D), 12)
-    _mix(h, shifted, np.uint32(0x297A2D39), 15)
-    out = h.astype(np.float64)
-    out *= 1.0 / 4294967296.0
-    return out
+            if np.shape(key) == h.shape:
+                if wide is None:
+                    wide = np.empty(h.shape, dtype=np.int64)
+                np.multiply(key, 2, out=wide, casting="unsafe")
+                np.bitwise_xor(h, wide, out=h, casting="unsafe")
+            else:
+                np.bitwise_xor(h, (np.asarray(key) * 2).astype(np.int64), out=h,
+                               casting="unsafe")
+        _mix(h, scratch, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF), 15)
 
 
 def _mix(h: np.ndarray, scratch: np.ndarray, mul: np.uint32, shift: int) -> None:
