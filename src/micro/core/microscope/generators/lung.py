@@ -66,22 +66,46 @@ def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
     sy = ((gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * 0.85) * S - jlo * S).astype(F32)
     wt = np.exp(0.7 * (tab[:, 2] - 0.5)).astype(F32)  # 0.70–1.42
     rx, ry = (wx - ilo * S).astype(F32), (wy - jlo * S).astype(F32)
-    base = (cj - jlo) * ni + (ci - ilo)
-    ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
-    rr = np.stack([hypot(rx - sx[k], ry - sy[k]) / wt[k] for k in ks])
+    base = ((cj - jlo) * ni + (ci - ilo)).astype(np.intp)
+    del ci, cj
+    offs = np.array([dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)], dtype=np.intp)
+    k = np.empty_like(base)
+    rr = np.empty((9, *base.shape), F32)  # weighted distance d/w to each of the 3×3 sites
+    tmp = np.empty(base.shape, F32)
+    for m, off in enumerate(offs):
+        np.add(base, off, out=k)
+        t = rr[m]
+        np.subtract(rx, sx.take(k), out=t)
+        t *= t
+        np.subtract(ry, sy.take(k), out=tmp)
+        tmp *= tmp
+        t += tmp
+        np.sqrt(t, out=t)
+        t /= wt.take(k)
     best = np.argmin(rr, axis=0)
-    kb = np.choose(best, ks)
-    r1 = np.take_along_axis(rr, best[None], 0)[0]
-    w1 = wt[kb]
+    kb = base + offs.take(best)
+    r1 = rr.min(axis=0)
+    w1 = wt.take(kb)
     soft = np.zeros(r1.shape, F32)
     second = np.full(r1.shape, np.inf, F32)
     k2 = kb.copy()
     knob = F32(2.5)
-    for m, k in enumerate(ks):  # each neighbour's wall: distance ≈ Δ(d/w)·w₁w₂/(w₁+w₂)
-        b = np.where(best == m, F32(np.inf), (rr[m] - r1) * (w1 * wt[k] / (w1 + wt[k])))
-        soft += np.exp(-b / knob)
-        k2 = np.where(b < second, k, k2)
-        second = np.minimum(second, b)
+    for m, off in enumerate(offs):  # each neighbour's wall: distance ≈ Δ(d/w)·w₁w₂/(w₁+w₂)
+        np.add(base, off, out=k)
+        wk = wt.take(k)
+        np.add(w1, wk, out=tmp)
+        wk *= w1
+        wk /= tmp
+        b = rr[m]
+        b -= r1
+        b *= wk
+        np.copyto(b, F32(np.inf), where=best == m)
+        np.copyto(k2, k, where=b < second)
+        np.minimum(second, b, out=second)
+        b /= -knob
+        np.exp(b, out=b)
+        soft += b
+    del rr
     mem = -knob * np.log(np.maximum(soft, F32(1e-30)))
     gid1 = (gi.ravel()[kb] * 100003.0 + gj.ravel()[kb])
     gid2 = (gi.ravel()[k2] * 100003.0 + gj.ravel()[k2])
