@@ -423,20 +423,30 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     strip where the section lies doubled). Labels are left as drawn."""
     w = canvas.window
     X, Y = grid(w)
-    t = 1.0 + 0.24 * (noise_at(X, Y, seed ^ 0x7A1C, 350.0) - 0.5)
+    xs, ys = X[0], Y[:, 0]
+    t = noise_at(X, Y, seed ^ 0x7A1C, 350.0)
+    t -= F32(0.5)
+    t *= F32(0.24)
+    t += F32(1.0)
     f = detail(chatter_um / 2, w.px_um)
     if f > 0:
-        gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
-        t = t.astype(np.float64)
-        on = gate > 0  # chatter only in some stretches: the waves where it shows
-        if on.any():
-            r, c = np.nonzero(on)
-            t[on] += 0.08 * f * gate[on] * np.sin(2 * np.pi * (X[0, c] * 0.94 + Y[r, 0] * 0.34)
-                                                  / chatter_um)
+        gate = noise_at(X, Y, seed ^ 0xC4A7, 600.0)
+        gate -= F32(0.55)
+        gate *= F32(6)
+        np.clip(gate, 0, 1, out=gate)
+        if gate.any():  # chatter only in some stretches: the waves where it shows
+            # sin(a x + b y) = sin(a x) cos(b y) + cos(a x) sin(b y): one row and one column
+            ax = 2 * np.pi * xs * 0.94 / chatter_um
+            by = 2 * np.pi * ys * 0.34 / chatter_um
+            wave = (np.sin(ax).astype(F32)[None, :] * np.cos(by).astype(F32)[:, None])
+            wave += np.cos(ax).astype(F32)[None, :] * np.sin(by).astype(F32)[:, None]
+            wave *= gate
+            wave *= F32(0.08 * f)
+            t += wave
     # folds: one candidate line per lattice cell of fold_every_um (half of them present), a
     # strip 15–40 µm wide tapering at its ends; only the few cells near the window are tried
     L = fold_every_um
-    fold = np.zeros(X.shape, F32)
+    fold = np.zeros(t.shape, F32)
     i0, i1 = int(np.floor((w.x0_um - L) / L)), int(np.floor((w.x0_um + w.width_um + L) / L))
     j0, j1 = int(np.floor((w.y0_um - L) / L)), int(np.floor((w.y0_um + w.height_um + L) / L))
     gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
@@ -449,10 +459,11 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
                 or fy[k] + half < w.y0_um or fy[k] - half > w.y0_um + w.height_um):
             continue
         ang = np.pi * fu[k, 2]
-        dist = np.abs((X - fx[k]) * np.sin(ang) - (Y - fy[k]) * np.cos(ang))
-        along = np.abs((X - fx[k]) * np.cos(ang) + (Y - fy[k]) * np.sin(ang))
-        taper = np.sqrt(np.clip(1 - (along / half) ** 2, 0, 1))
-        width = (15.0 + 25.0 * fu[k, 3]) * taper
+        rx, ry = (xs - fx[k]).astype(F32)[None, :], (ys - fy[k]).astype(F32)[:, None]
+        dist = np.abs(rx * F32(np.sin(ang)) - ry * F32(np.cos(ang)))
+        along = np.abs(rx * F32(np.cos(ang)) + ry * F32(np.sin(ang)))
+        taper = np.sqrt(np.clip(1 - (along / F32(half)) ** 2, 0, 1))
+        width = (F32(15.0 + 25.0 * fu[k, 3])) * taper
         fold = np.maximum(fold, inside(dist - width / 2, w.px_um))
     t = (t + fold * 0.9).astype(F32)
     flat = t.ravel()

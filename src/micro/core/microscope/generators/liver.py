@@ -239,19 +239,45 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
     sy = ((gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * 0.7) * S - jlo * S).astype(F32)
     wt = (((tab[:, 2] - 0.5) * 1.1 * S) ** 2 * np.sign(tab[:, 2] - 0.5)).astype(F32)
     rx, ry = (xw - ilo * S).astype(F32), (yw - jlo * S).astype(F32)
-    base = (cj - jlo) * ni + (ci - ilo)
-    ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
-    pw = np.stack([np.square(rx - sx[k]) + np.square(ry - sy[k]) - wt[k] for k in ks])
+    base = ((cj - jlo) * ni + (ci - ilo)).astype(np.intp)
+    offs = np.array([dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)], dtype=np.intp)
+    k = np.empty_like(base)
+    tmp = np.empty(base.shape, F32)
+    pw = np.empty((9, *base.shape), F32)  # power distance to each of the 3×3 sites
+    for m, off in enumerate(offs):
+        np.add(base, off, out=k)
+        t = pw[m]
+        np.subtract(rx, sx.take(k), out=t)
+        t *= t
+        np.subtract(ry, sy.take(k), out=tmp)
+        tmp *= tmp
+        t += tmp
+        t -= wt.take(k)
     best = np.argmin(pw, axis=0)
-    kb = np.choose(best, ks)
-    p1 = np.take_along_axis(pw, best[None], 0)[0]
-    # distance to each neighbour's power bisector (a straight line), rounded at the corners
+    kb = base + offs.take(best)
+    p1 = pw.min(axis=0)
+    # distance to each neighbour's power bisector (a straight line), rounded at the corners:
+    # b = (pw − p1) / 2|s − s_best| summed as exp(−b / k); the factor −1 / (2|Δs| k) comes
+    # from a table of each site against its 5×5 neighbourhood
     soft = np.zeros(p1.shape, F32)
     k_um = F32(0.09 * S)
-    for m, k in enumerate(ks):
-        sep = hypot(sx[k] - sx[kb], sy[k] - sy[kb])
-        b = np.where(best == m, F32(np.inf), (pw[m] - p1) / (2 * np.maximum(sep, 1.0)))
-        soft += np.exp(-b / k_um)
+    near9 = [(dj, di) for dj in (-1, 0, 1) for di in (-1, 0, 1)]
+    rel = np.array([[(a[0] - b[0] + 2) * 5 + (a[1] - b[1] + 2) for b in near9] for a in near9],
+                   dtype=np.intp)  # [neighbour m, best]: index into the 5×5 neighbourhood
+    o25 = np.array([dj * ni + di for dj in range(-2, 3) for di in range(-2, 3)])
+    nb = np.clip(np.arange(sx.size)[:, None] + o25[None, :], 0, sx.size - 1)
+    sep = np.maximum(hypot(sx[nb] - sx[:, None], sy[nb] - sy[:, None]), F32(1.0))
+    factor = (F32(-1.0) / (2 * sep * k_um)).astype(F32).ravel()
+    kb25 = kb * 25
+    for m in range(9):
+        np.add(kb25, rel[m].take(best), out=k)
+        b = pw[m]
+        b -= p1
+        b *= factor.take(k)
+        np.copyto(b, F32(-np.inf), where=best == m)
+        np.exp(b, out=b)
+        soft += b
+    del pw
     border = -k_um * np.log(np.maximum(soft, F32(1e-30)))
     nid = (gi.ravel()[kb] * 7919 + gj.ravel()[kb]).astype(np.float64)
     cx, cy = sx[kb] + ilo * S, sy[kb] + jlo * S
@@ -313,7 +339,8 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
     xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
     nid, cx, cy, border = _nodules(xw, yw, seed, nodule_um)
-    th = 6.283 * hash01(nid, 11)
+    by_nid = hash_prefix(nid)
+    th = 6.283 * hash01(11, after=by_nid)
     # plates: parallel bands in the nodule's direction, bent by a finer warp
     # (gentle warps: a steep one would squash the cells)
     wx, wy = warp(x, y, seed ^ 0x51, 180.0, 22.0)
@@ -326,13 +353,14 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     a = u / p
     ell = np.floor(a)
     af = a - ell
-    seg = np.floor((v + 40.0 * hash01(nid, ell)) / 45.0)
+    seg = np.floor((v + 40.0 * hash01(ell, after=by_nid)) / 45.0)
     reg = np.where(af < 0.5, ell, ell + 1)
-    ds = np.where(hash01(nid, reg, seg) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
+    ds = np.where(hash01(reg, seg, after=by_nid) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
     line = nid * 1e5 + reg
-    cord = hash01(nid, ell, 3)
-    clen = (24.0 * (0.8 + 0.45 * hash01(nid, ell, 5))).astype(F32)
-    two = hash01(nid, ell, 7) < 0.7  # two-cell-thick plates (regeneration)
+    by_plate = hash_prefix(nid, ell)
+    cord = hash01(3, after=by_plate)
+    clen = (24.0 * (0.8 + 0.45 * hash01(5, after=by_plate))).astype(F32)
+    two = hash01(7, after=by_plate) < 0.7  # two-cell-thick plates (regeneration)
     side = np.where(two, (af > 0.5).astype(F32), F32(0.0))
     cwid = np.where(two, p / 2, p)
     shift = side * F32(0.5) * clen  # the two rows of cells are staggered
@@ -344,7 +372,7 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     big = np.full(x.shape, F32(1e6))
     zero = np.zeros(x.shape, F32)
     tu = np.zeros((*x.shape, 6), F32)
-    tu[..., 5] = hash01(nid, 17)  # the collagen's direction in the septum round the nodule
+    tu[..., 5] = hash01(17, after=by_nid)  # the collagen's direction in the septum round the nodule
     return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, v, along,
                  across, cell, clen, cwid, xw, yw)
 
