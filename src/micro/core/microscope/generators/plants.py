@@ -65,15 +65,18 @@ def cell_field(w: Window, seed: int, width: float, aspect: float, angle: float,
     d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
     k1 = np.zeros(lat.u.shape, dtype=np.int32)
     k2 = np.zeros(lat.u.shape, dtype=np.int32)
+    c1 = np.empty(lat.u.shape, dtype=bool)
+    c2 = np.empty(lat.u.shape, dtype=bool)
+    t = np.empty(lat.u.shape, dtype=np.float32)
     for k, d in lat.squared_distances():
-        c1 = d < d1
-        c2 = ~c1 & (d < d2)
-        np.copyto(d2, d1, where=c1)  # the old nearest becomes the second
-        np.copyto(k2, k1, where=c1)
-        np.copyto(d2, d, where=c2)
-        np.copyto(k2, k, where=c2)
-        np.copyto(d1, d, where=c1)
+        np.less(d, d1, out=c1)
+        np.less(d, d2, out=c2)
+        np.copyto(k2, k, where=c2)  # closer than the second: the new second ...
+        np.copyto(k2, k1, where=c1)  # ... unless closer than the first, which moves down
+        np.maximum(d1, d, out=t)
+        np.minimum(d2, t, out=d2)
         np.copyto(k1, k, where=c1)
+        np.minimum(d1, d, out=d1)
     # distance to the bisector of the two nearest seeds, converted to real µm
     su, sv = lat.seed_u, lat.seed_v
     nu, nv = su.take(k2) - su.take(k1), sv.take(k2) - sv.take(k1)
@@ -423,7 +426,7 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
              label=lab + "-chloroplast")
     nuc = ctx.cls("nucleus")
     if nuc:
-        ids = np.unique(near)
+        ids = np.flatnonzero(np.bincount(near.ravel(), minlength=len(table)))  # cells seen
         ids = ids[table[ids, 2] < prm.nucleus_prob]
         r = prm.nucleus_um / 2 * (0.85 + 0.3 * table[ids, 3])
         # pressed against a side wall by the vacuole

@@ -75,7 +75,7 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
     if nucleus:
         nuc_um = prm.nucleus_um if prm.nucleus_um is not None else cell * 0.3
         nprob = prm.nucleus_prob
-        ids = np.unique(near)
+        ids = np.flatnonzero(np.bincount(near.ravel(), minlength=len(table)))  # cells seen
         ok = (table[ids, 2] >= lumen_frac) & (table[ids, 4] < nprob)
         ids = ids[ok]
         sx, sy = seeds[ids, 0], seeds[ids, 1]
