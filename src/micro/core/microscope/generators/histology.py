@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx
@@ -193,8 +194,7 @@ def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> n
     ilo, jlo = int(i0.min()), int(j0.min())
     ncol = int(i0.max()) + 2 - ilo
     nrow = int(j0.max()) + 2 - jlo
-    gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32).reshape(nrow, ncol)
+    tab = lattice_table(seed, ilo, jlo, ncol, nrow)
     a = i0 - ilo
     rows = tab[:, a] * (1 - tx) + tab[:, a + 1] * tx  # (nrow, W)
     b = j0 - jlo
@@ -202,6 +202,49 @@ def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> n
     out *= (1 - ty)[:, None]
     out += rows[b + 1] * ty[:, None]
     return out
+
+
+TILE = 128
+"""Lattice nodes per side of a cached block of lattice values (`lattice_table`)."""
+
+
+@memoized("microscope.generators.histology.lattice_tile")
+def _lattice_tile(seed: int, ti: int, tj: int) -> np.ndarray:
+    """`uniforms(seed, i, j, 1)` of the TILE × TILE lattice nodes of block (ti, tj), float32,
+    rows along j."""
+    gi, gj = np.meshgrid(np.arange(ti * TILE, (ti + 1) * TILE),
+                         np.arange(tj * TILE, (tj + 1) * TILE), indexing="xy")
+    return uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32).reshape(TILE, TILE)
+
+
+def lattice_table(seed: int, ilo: int, jlo: int, ncol: int, nrow: int) -> np.ndarray:
+    """The value-noise lattice of a seed over nodes ilo… × jlo… (float32 (nrow, ncol)),
+    `uniforms(seed, i, j, 1)` assembled from blocks kept in `micro.core.memory`: a pan
+    mostly reuses the blocks of the last view instead of hashing every node again."""
+    out = np.empty((nrow, ncol), dtype=F32)
+    for tj in range(jlo // TILE, (jlo + nrow - 1) // TILE + 1):
+        j0, j1 = max(jlo, tj * TILE), min(jlo + nrow, (tj + 1) * TILE)
+        for ti in range(ilo // TILE, (ilo + ncol - 1) // TILE + 1):
+            i0, i1 = max(ilo, ti * TILE), min(ilo + ncol, (ti + 1) * TILE)
+            tile = _lattice_tile(seed, ti, tj)
+            out[j0 - jlo:j1 - jlo, i0 - ilo:i1 - ilo] = tile[j0 - tj * TILE:j1 - tj * TILE,
+                                                            i0 - ti * TILE:i1 - ti * TILE]
+    return out
+
+
+def texture(w: Window, seed: int, scale_um: float) -> np.ndarray:
+    """`raster.value_noise` (the same lattice values, interpolation and fading to 0.5 as
+    pixels outgrow the scale) in float32, from cached lattice blocks (`lattice_table`)."""
+    fade = min(1.0, scale_um / max(w.px_um, 1e-9))
+    if fade < 0.5:  # the texture averages out inside a pixel
+        return np.full((w.height, w.width), 0.5, dtype=F32)
+    X, Y = w.grids()
+    v = _grid_noise(X[0], Y[:, 0], seed, scale_um)
+    if fade < 1.0:
+        v -= F32(0.5)
+        v *= F32(fade)
+        v += F32(0.5)
+    return v
 
 
 def grid(w: Window) -> tuple[np.ndarray, np.ndarray]:

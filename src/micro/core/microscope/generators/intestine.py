@@ -24,8 +24,9 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
 )
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 EPI_UM = 26.0
@@ -261,16 +262,16 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, None, sub, "submucosa")
     put(canvas, layer, None, circ + longi, "muscularis-externa")
     # epithelium: cytoplasm with faint lateral borders, brush border on the surface
-    grain = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 0x61, 1.2)
+    grain = 0.85 + 0.3 * texture(w, ctx.seed ^ 0x61, 1.2)
     lateral = limited(inside(np.abs(((Y + 0.3 * Xs) % 5.5) - 2.75) - 2.3, px), 0.85, 1.0, px)
     put(canvas, layer, ctx.cls("cytoplasm"), (epi * 0.9 * (0.75 + 0.25 * lateral)
                                               + crypt_epi * 0.7) * grain)
     brush = epi * line(v + 1.0, 2.0, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.6)
-    loose = 0.5 + 0.5 * value_noise(w, ctx.seed ^ 0x62, 5.0)
+    loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0)
     put(canvas, layer, ctx.cls("stroma"), (lp - 0.8 * lacteal) * loose * 0.8)
     # muscle layers and connective tissue
-    fib = 0.75 + 0.4 * value_noise(w, ctx.seed ^ 0x63, 6.0)
+    fib = 0.75 + 0.4 * texture(w, ctx.seed ^ 0x63, 6.0)
     put(canvas, layer, ctx.cls("muscle"), (mm + circ + longi) * fib)
     wavy = limited(0.7 + 0.5 * np.cos(2 * np.pi * (Y + 12 * np.sin(X / 40.0)) / 9.0), 0.7,
                    4.5, px)

@@ -28,9 +28,10 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 CAPSULE_UM = 3.0
@@ -227,13 +228,13 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     e = np.minimum(e, tub_um * (0.56 + 0.12 * u[..., 7]) - d1 + gap)
     tube = inside(gap - e, px) * free
     epi = tube * (1 - inside(np.maximum(d1 - lum, gap + 5.0 - e), px))  # cells ≥ 5 µm tall
-    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x9A, 1.0)
+    grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x9A, 1.0)
     tint = 0.88 + 0.24 * u[..., 6]
     put(canvas, layer, cyto, epi * np.where(prox, 1.25, 0.7) * tint * grain)
     put(canvas, layer, None, epi * prox, "proximal-tubule")
     put(canvas, layer, None, epi * ~prox, "distal-tubule")
     put(canvas, layer, bm, line(e - gap, 1.0, px) * free)
-    fuzz = 0.6 + 0.8 * value_noise(w, ctx.seed ^ 0xB8, 0.6)
+    fuzz = 0.6 + 0.8 * texture(w, ctx.seed ^ 0xB8, 0.6)
     brush = np.where(prox, line(d1 - lum - 1.4, 2.8, px), 0.0) * epi
     put(canvas, layer, ctx.cls("brush_border"), brush * fuzz)
     # nuclei: one per cell around the profile; proximal cells are wide and few are cut
@@ -251,7 +252,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     nr = 2.6 + 0.6 * hash01(2, after=by_cell)
     nd = hypot(t_off / 1.05, r_off / 0.95)
     ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
-    chrom = 0.75 + 0.5 * (value_noise(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
+    chrom = 0.75 + 0.5 * (texture(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
     put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.065, 2.6, px) * epi, "tubule-nucleus")
     lateral = inside(np.abs(a - k - 0.5) * 6.2832 / ncell * d1 - 0.5 * ncell / 9.0, px)
     lateral = np.where(prox, 0.0, 1 - lateral) * epi

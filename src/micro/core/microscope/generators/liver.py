@@ -29,10 +29,11 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, biconcave, draw, value_noise
+from micro.core.microscope.raster import Canvas, biconcave, draw
 from micro.core.microscope.registry import Ctx, generator
 
 SQ3 = np.sqrt(3.0)
@@ -449,7 +450,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     memb = limited(inside(memb_d - 0.6, px), 0.06, 1.2, px)
     c = lv.cell
     cu = (1.0 + 0.24 * (c - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
-    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x6A, 1.1)
+    grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x6A, 1.1)
     # nuclei (1, sometimes 2, per cell; not every cell is cut through its nucleus)
     ckey = hash_prefix(np.floor(c * 1e6))  # an integer key per cell for further choices
     ncx = (hash01(1, after=ckey) - 0.5) * 4.0
@@ -466,7 +467,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     nuc_cov = np.where(has, inside(dn - rn, px), 0.0)
     rho = np.clip(dn / rn, 0, 1)
     chrom = 0.75 + 0.6 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
-        value_noise(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
+        texture(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
     nuc = limited(nuc_cov * chrom, 0.114, 4.6, px) * hep
     nucleolus = np.where(has, inside(hypot(lv.along - ncx - off - 1.0,
                                               lv.across - ncy - 0.6) - 1.0, px), 0.0)

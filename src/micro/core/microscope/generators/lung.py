@@ -27,10 +27,11 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 BRONCHIOLE_SPACING_UM = 2600.0
@@ -228,7 +229,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     t = ctx.params(AlveoliParams).septum_um * (0.7 + 0.7 * noise_at(X, Y, ctx.seed ^ 0x5E, 60.0))
     sep = np.where(mem < 0, 1.0, line(mem, t, px)) * wall_ok
     sep = sep * (1 - inside(r - outer - 25.0, px)) * (1 - solid)
-    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x61, 1.5)
+    grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x61, 1.5)
     put(canvas, layer, ctx.cls("septum"), sep * grain, "alveolar-septum")
     put(canvas, layer, ctx.cls("elastic"), sep * 0.25)
     put(canvas, layer, None, np.clip(1 - sep - solid, 0, 1), "airspace")
@@ -245,7 +246,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     hair = limited(0.6 + 0.4 * np.cos(aw["phi"] * r / 0.8), 0.6, 0.8, px)
     put(canvas, layer, ctx.cls("cilia"), cil * hair, "cilia")
     put(canvas, layer, ctx.cls("septum"), lp * 0.5)
-    fib = 0.75 + 0.4 * value_noise(w, ctx.seed ^ 0x63, 5.0)
+    fib = 0.75 + 0.4 * texture(w, ctx.seed ^ 0x63, 5.0)
     put(canvas, layer, ctx.cls("muscle"), musc * fib)
     put(canvas, layer, ctx.cls("collagen"), adv * fib * 0.7)
     # nuclei of the epithelium: a row of elongated nuclei along the fold

@@ -24,9 +24,10 @@ from micro.core.microscope.generators.histology import (
     scatter,
     section,
     stamp_grid,
+    texture,
 )
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, value_noise
+from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
 
 
@@ -92,7 +93,7 @@ def spinal_cord(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, None, gm, "grey-matter")
     put(canvas, layer, None, wm, "white-matter")
     put(canvas, layer, None, canal, "central-canal")
-    felt = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 4, 3.0)
+    felt = 0.8 + 0.4 * texture(w, ctx.seed ^ 4, 3.0)
     put(canvas, layer, ctx.cls("neuropil"), gm * felt * 0.45)
     # white matter: myelin rings around axons 1–8 µm across (their area mean when the pixel
     # is larger), pale in Nissl stains, coarse blue-black in osmium

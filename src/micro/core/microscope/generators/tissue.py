@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import TissueParams
-from micro.core.microscope.raster import Canvas, band, draw, value_noise, worley
+from micro.core.microscope.raster import Canvas, band, draw, worley
 from micro.core.microscope.registry import Ctx, generator
 
 
@@ -40,7 +40,7 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
     texture: float | np.ndarray = 1.0
     tex_um = prm.texture_um
     if tex_um > 0:
-        texture = 0.75 + 0.5 * value_noise(w, ctx.seed ^ 0x7E47, tex_um)
+        texture = 0.75 + 0.5 * texture(w, ctx.seed ^ 0x7E47, tex_um)
     label = ctx.pop.label
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
@@ -53,7 +53,7 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
         canvas.add_label(label, amt.ravel().astype(np.float32))
         inclusion = ctx.cls("inclusion")
         if inclusion:
-            grain = 0.5 + value_noise(w, ctx.seed ^ 0x61C0, 0.8)
+            grain = 0.5 + texture(w, ctx.seed ^ 0x61C0, 0.8)
             canvas.add(layer, inclusion, (amt * grain * prm.inclusion_amount
                                           ).ravel().astype(np.float32))
     wall_cls = ctx.cls("wall")
