@@ -203,7 +203,7 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     lo = np.where(split, F32(0.5) * upper, F32(0.0))
     span = np.where(split, F32(0.5), F32(1.0)) * unit
     pos = (af - lo) * unit
-    cord = hash01(lvl * 1000 + ell, half, after=by_lob)
+    cord = hash01(lvl * 1000 + ell, half, after=by_lob).astype(F32)
     clen = (22.0 * (0.85 + 0.3 * cord)).astype(F32)
     rr = r + cord * clen
     m = np.floor(rr / clen)
@@ -449,17 +449,19 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     memb_d = np.minimum(lv.cell_len / 2 - np.abs(lv.along), lv.cell_wid / 2 - np.abs(lv.across))
     memb = limited(inside(memb_d - 0.6, px), 0.06, 1.2, px)
     c = lv.cell
-    cu = (1.0 + 0.24 * (c - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
+    c32 = c.astype(F32)
+    cu = (1.0 + 0.24 * (c32 - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
     grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x6A, 1.1)
     # nuclei (1, sometimes 2, per cell; not every cell is cut through its nucleus)
     ckey = hash_prefix(np.floor(c * 1e6))  # an integer key per cell for further choices
-    ncx = (hash01(1, after=ckey) - 0.5) * 4.0
-    ncy = (hash01(2, after=ckey) - 0.5) * 0.3 * lv.cell_wid
-    rn = 4.0 + 1.3 * hash01(3, after=ckey)
+    ncx = ((hash01(1, after=ckey) - 0.5) * 4.0).astype(F32)
+    ncy = ((hash01(2, after=ckey) - 0.5) * 0.3).astype(F32) * lv.cell_wid
+    rn = (4.0 + 1.3 * hash01(3, after=ckey)).astype(F32)
     binuc = hash01(4, after=ckey) < 0.2
-    off = np.where(binuc, 4.6, 0.0)
-    rn = np.where(binuc, rn * 0.85, rn)
-    wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx) + 6.3 * c)
+    off = np.where(binuc, F32(4.6), F32(0.0))
+    rn = np.where(binuc, rn * F32(0.85), rn)
+    wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx)
+                            + F32(6.3) * c32)
     da = hypot(lv.along - ncx - off, lv.across - ncy) / wob
     db = hypot(lv.along - ncx + off, lv.across - ncy) / wob
     dn = np.minimum(da, db)
