@@ -31,18 +31,22 @@ def layer_of(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
 
 def put(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
         label: str | None = None) -> None:
-    """Add an amount map (any shape of H·W values, clipped at 0) to a class and a label."""
+    """Add an amount map (any shape of H·W values, clipped at 0) to a class and a label.
+    (Canvas.add and add_label copy what they keep, so one clipped float32 map serves both.)"""
     if cls is None and label is None:
         return
-    flat = np.clip(np.asarray(amt, dtype=F32), 0.0, None).ravel()
-    if flat.size != canvas.npix:
-        flat = np.broadcast_to(np.asarray(amt, dtype=F32), (canvas.window.height,
-                                                           canvas.window.width)).ravel()
-        flat = np.clip(flat, 0.0, None)
+    a = np.asarray(amt)
+    if a.size != canvas.npix:
+        a = np.broadcast_to(a, (canvas.window.height, canvas.window.width))
+    if a.dtype == F32:
+        flat = np.maximum(a, F32(0.0)).ravel()
+    else:
+        flat = a.astype(F32).ravel()
+        np.maximum(flat, F32(0.0), out=flat)
     if cls:
-        canvas.add(layer, cls, flat.copy())
+        canvas.add(layer, cls, flat)
     if label:
-        canvas.add_label(label, flat.copy())
+        canvas.add_label(label, flat)
 
 
 def inside(sd_um: np.ndarray, px_um: float) -> np.ndarray:
