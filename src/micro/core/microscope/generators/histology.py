@@ -251,10 +251,13 @@ def texture(w: Window, seed: int, scale_um: float) -> np.ndarray:
     return v
 
 
-def grid(w: Window) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre slide coordinates (µm), full (H, W) float64 arrays."""
+def grid(w: Window, dx_um: float = 0.0, dy_um: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre slide coordinates (µm), shifted by (dx_um, dy_um): (H, W) float64 views
+    of one row and one column (read-only; `noise_at` and `warp` see a grid and work
+    separably)."""
     X, Y = w.grids()
-    return np.broadcast_to(X, (w.height, w.width)), np.broadcast_to(Y, (w.height, w.width))
+    return (np.broadcast_to(X + dx_um, (w.height, w.width)),
+            np.broadcast_to(Y + dy_um, (w.height, w.width)))
 
 
 def warp(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float, amp_um: float

@@ -149,8 +149,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     dens = ctx.pop.density_per_mm2
     dmin, dmax = ctx.pop.size_um
     ox, oy = anchor(ctx.seed, dens, dmin, dmax)
-    X, Y = grid(w)
-    X, Y = X + ox, Y + oy
+    X, Y = grid(w, ox, oy)
     cp = corpuscles(X, Y, ctx.seed, dens, dmin, dmax)
     cyto, nuc, bm = ctx.cls("cytoplasm"), ctx.cls("nucleus"), ctx.cls("basement")
     # --- corpuscles

@@ -203,8 +203,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     px = w.px_um
     size = float(np.mean(ctx.pop.size_um))
     ox, oy = anchor(ctx.seed)
-    X, Y = grid(w)
-    X, Y = X + ox, Y + oy
+    X, Y = grid(w, ox, oy)
     # bronchioles and vessels are sparse: found on a coarse grid first, then computed at
     # full resolution only in the blocks near one (the result is the same as everywhere)
     reach = 60.0 + 24.0 * px
