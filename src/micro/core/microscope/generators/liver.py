@@ -341,13 +341,13 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
     nid, cx, cy, border = _nodules(xw, yw, seed, nodule_um)
     by_nid = hash_prefix(nid)
-    th = 6.283 * hash01(11, after=by_nid)
+    th = (6.283 * hash01(11, after=by_nid)).astype(F32)
     # plates: parallel bands in the nodule's direction, bent by a finer warp
     # (gentle warps: a steep one would squash the cells)
     wx, wy = warp(x, y, seed ^ 0x51, 180.0, 22.0)
     wx, wy = warp(wx, wy, seed ^ 0x52, 60.0, 4.0)
     ex, ey = (wx - cx).astype(F32), (wy - cy).astype(F32)
-    c, s = np.cos(th).astype(F32), np.sin(th).astype(F32)
+    c, s = np.cos(th), np.sin(th)
     u = ex * c + ey * s
     v = -ex * s + ey * c
     p = F32(1.6 * pitch_um)
