@@ -254,9 +254,16 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
         tmp *= tmp
         t += tmp
         t -= wt.take(k)
-    best = np.argmin(pw, axis=0)
+    # the nearest site (the first of equals, as argmin), by a running minimum over the
+    # nine contiguous rows (a reduction across them would stride through memory)
+    p1 = pw[0].copy()
+    best = np.zeros(base.shape, dtype=np.intp)
+    closer = np.empty(base.shape, dtype=bool)
+    for m in range(1, 9):
+        np.less(pw[m], p1, out=closer)
+        np.copyto(best, m, where=closer)
+        np.minimum(p1, pw[m], out=p1)
     kb = base + offs.take(best)
-    p1 = pw.min(axis=0)
     # distance to each neighbour's power bisector (a straight line), rounded at the corners:
     # b = (pw − p1) / 2|s − s_best| summed as exp(−b / k); the factor −1 / (2|Δs| k) comes
     # from a table of each site against its 5×5 neighbourhood

@@ -83,9 +83,16 @@ def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
         t += tmp
         np.sqrt(t, out=t)
         t /= wt.take(k)
-    best = np.argmin(rr, axis=0)
+    # the nearest site (the first of equals, as argmin), by a running minimum over the
+    # nine contiguous rows (a reduction across them would stride through memory)
+    r1 = rr[0].copy()
+    best = np.zeros(base.shape, dtype=np.intp)
+    closer = np.empty(base.shape, dtype=bool)
+    for m in range(1, 9):
+        np.less(rr[m], r1, out=closer)
+        np.copyto(best, m, where=closer)
+        np.minimum(r1, rr[m], out=r1)
     kb = base + offs.take(best)
-    r1 = rr.min(axis=0)
     w1 = wt.take(kb)
     soft = np.zeros(r1.shape, F32)
     second = np.full(r1.shape, np.inf, F32)
