@@ -115,8 +115,8 @@ def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
         soft += b
     del rr
     mem = -knob * np.log(np.maximum(soft, F32(1e-30)))
-    gid1 = (gi.ravel()[kb] * 100003.0 + gj.ravel()[kb])
-    gid2 = (gi.ravel()[k2] * 100003.0 + gj.ravel()[k2])
+    gid = gi.ravel() * 100003.0 + gj.ravel()  # each site's lattice identity
+    gid1, gid2 = gid.take(kb), gid.take(k2)
     pair = hash01(np.minimum(gid1, gid2), np.maximum(gid1, gid2), seed % 65521)
     # alveolar ducts: winding corridors where the walls stop short in free knobs
     duct = np.abs(noise_at(x, y, seed ^ 0xD0C7, 4.0 * size_um) - 0.5)
