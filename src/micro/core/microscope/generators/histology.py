@@ -149,9 +149,10 @@ CHUNK = 65_536
 
 def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
                  base: np.ndarray, ncol: int, d1: np.ndarray, d2: np.ndarray,
-                 near: np.ndarray, near2: np.ndarray) -> None:
+                 near: np.ndarray, near2: np.ndarray, second: bool = True) -> None:
     """Fill the squared distances to the nearest two of the 3×3 seeds around each point
-    (flat arrays; d1, d2 start at inf) and which seeds they are."""
+    (flat arrays; d1, d2 start at inf) and which seeds they are (with `second` False only
+    the nearest: d2 and near2 are left as they are)."""
     n = rx.size
     m = min(n, CHUNK)
     d, t = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
@@ -173,6 +174,11 @@ def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarra
                 np.subtract(y, tt, out=tt)
                 np.square(tt, out=tt)
                 dd += tt
+                if not second:  # the nearest only
+                    np.less(dd, a1, out=fi)
+                    np.copyto(n1, kk, where=fi)
+                    np.minimum(a1, dd, out=a1)
+                    continue
                 # (d1, d2, near, near2) take the new distance in where it is among the two
                 # least
                 np.less(dd, a1, out=fi)
@@ -323,9 +329,11 @@ class Cells:
 
 
 def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter: float = 0.8,
-             slots: int = 6) -> Cells:
+             slots: int = 6, second: bool = True) -> Cells:
     """Nearest and second-nearest seeds of a jittered lattice (one seed per cell of
-    `spacing_um`) at points x, y (µm, any shape)."""
+    `spacing_um`) at points x, y (µm, any shape). With `second` False only the nearest is
+    found (cheaper): d2 is then inf and near2 the nearest, so `wall` and `pair` mean
+    nothing."""
     x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
     ci = np.floor(x / spacing_um).astype(np.int64)
     cj = np.floor(y / spacing_um).astype(np.int64)
@@ -358,7 +366,9 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     near = np.zeros(shape, dtype=np.int32)
     near2 = np.zeros(shape, dtype=np.int32)
     _nearest_two(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
-                 d2.reshape(-1), near.reshape(-1), near2.reshape(-1))
+                 d2.reshape(-1), near.reshape(-1), near2.reshape(-1), second)
+    if not second:
+        near2 = near
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return Cells(d1, d2, near, near2, tab, seed_x, seed_y, (ilo, jlo, ncol, seed))

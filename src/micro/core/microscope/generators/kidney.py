@@ -70,7 +70,7 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     S = spacing_um(density_per_mm2)
     outer = d_max / 2 + CAPSULE_UM + 8.0
     jitter = float(np.clip(1.0 - 2 * outer / S, 0.0, 0.8))
-    c: Cells = cells_at(x, y, seed, S, jitter, 9)
+    c: Cells = cells_at(x, y, seed, S, jitter, 9, second=False)  # the nearest only
     u = c.table.astype(F32)[c.near]
     present = u[..., 2] < 0.85
     R = np.where(present, (d_min + (d_max - d_min) * u[..., 3]) / 2, 0.0).astype(F32)
