@@ -112,7 +112,7 @@ def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
             ) -> tuple[np.ndarray, np.ndarray]:
     """Villi cut across or obliquely, lying free in the lumen above the tips (y < top):
     ovals of epithelium round a core. Signed distances (µm) to the oval and to its core."""
-    c = cells_at(x, y, seed ^ 0x151A, 260.0, 0.7, 6)
+    c = cells_at(x, y, seed ^ 0x151A, 260.0, 0.7, 6, second=False)
     u = c.u
     ra = 45.0 + 40.0 * u[..., 2]
     rb = ra * (0.55 + 0.4 * u[..., 3])

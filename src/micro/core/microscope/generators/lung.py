@@ -127,7 +127,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
     """The bronchiole nearest each point (one per lattice cell of 2.6 mm, some absent):
     distance to its centre in its own (oblique-cut, elliptical, gently warped) frame, angle,
     lumen radius there (irregular mucosal folds), outer radius; and its artery."""
-    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 10)
+    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 10, second=False)
     u = c.u.astype(F32)
     present = u[..., 2] < 0.7
     xw, yw = warp(x, y, seed ^ 0xB7, 160.0, 14.0)
@@ -161,7 +161,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
 
 def vessels_at(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Distance to the nearest parenchymal vessel's centre and its radius (0: none)."""
-    c = cells_at(x, y, seed ^ 0x7E55, VESSEL_SPACING_UM, 0.8, 4)
+    c = cells_at(x, y, seed ^ 0x7E55, VESSEL_SPACING_UM, 0.8, 4, second=False)
     R = np.where(c.u[..., 2] < 0.45, 25.0 + 70.0 * c.u[..., 3] ** 2, 0.0).astype(F32)
     return c.d1.astype(F32), R
 
@@ -193,7 +193,7 @@ def anchor(seed: int) -> tuple[float, float]:
     g = np.linspace(-1.5, 1.5, 31) * BRONCHIOLE_SPACING_UM
     gx, gy = np.meshgrid(g, g)
     aw = airways_at(gx, gy, seed)
-    c = cells_at(gx, gy, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8)
+    c = cells_at(gx, gy, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8, second=False)
     ok = aw["outer"] > 0
     k = np.argmin(np.where(ok, hypot(c.sx, c.sy), np.inf))
     return float(c.sx.ravel()[k]) + 300.0, float(c.sy.ravel()[k])

@@ -98,7 +98,7 @@ def spinal_cord(canvas: Canvas, ctx: Ctx) -> None:
     # white matter: myelin rings around axons 1–8 µm across (their area mean when the pixel
     # is larger), pale in Nissl stains, coarse blue-black in osmium
     if px < 2.5:
-        fib = cells_at(X, Y, ctx.seed ^ 3, 4.5, 0.9, 3)
+        fib = cells_at(X, Y, ctx.seed ^ 3, 4.5, 0.9, 3, second=False)
         ax_r = 0.6 + 1.6 * fib.u[..., 2].astype(F32)
         ring = inside(np.abs(fib.d1 - ax_r - 0.6) - 0.6, px)
         ring = limited(ring, 0.45, 1.2, px)
