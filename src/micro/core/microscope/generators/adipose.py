@@ -20,9 +20,10 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 
@@ -73,7 +74,7 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
     lipid = np.clip(1 - rim - gap, 0, 1)
-    tint = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x71, 2.0)
+    tint = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x71, 2.0)
     put(canvas, layer, ctx.cls("rim"), rim * tint * 1.3, "fat-rim")
     put(canvas, layer, ctx.cls("rim"), gap * 0.35)
     put(canvas, layer, ctx.cls("lipid"), lipid * 0.5, "fat")
@@ -87,7 +88,7 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     depth = mem - half
     nuc = np.where(has & (mem > 0) & (arc < hl), inside(depth - thick, px), 0.0)
     nuc = np.clip(nuc - rim, 0, 1)
-    chrom = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 0x7C, 0.7)
+    chrom = 0.85 + 0.3 * texture(w, ctx.seed ^ 0x7C, 0.7)
     near_rim = inside(mem - 6.0, px)
     put(canvas, layer, ctx.cls("nucleus"), limited(nuc * chrom * 1.1, 0.02, 2.6, px) * near_rim,
         "fat-nucleus")

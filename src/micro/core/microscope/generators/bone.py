@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from micro.core.microscope.generators.histology import hypot
 from micro.core.microscope.generators.layout import noise
 from micro.core.microscope.generators.muscle import sarcomere_bands
 from micro.core.microscope.generators.section import thickness
@@ -149,7 +150,7 @@ class Osteons:
         for di in (-1, 0, 1):
             for dj in (-1, 0, 1):
                 k = base + (dj * ncols + di)
-                d = np.hypot(x - cx[k], y - cy[k])
+                d = hypot(x - cx[k], y - cy[k])
                 cand.append((k, d))
                 take = (d < R[k]) & (age[k] > best_age)
                 own = np.where(take, k, own)

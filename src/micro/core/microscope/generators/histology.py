@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from micro.core.memory import memoized
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx
@@ -30,18 +31,22 @@ def layer_of(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
 
 def put(canvas: Canvas, layer: int, cls: str | None, amt: np.ndarray,
         label: str | None = None) -> None:
-    """Add an amount map (any shape of H·W values, clipped at 0) to a class and a label."""
+    """Add an amount map (any shape of H·W values, clipped at 0) to a class and a label.
+    (Canvas.add and add_label copy what they keep, so one clipped float32 map serves both.)"""
     if cls is None and label is None:
         return
-    flat = np.clip(np.asarray(amt, dtype=F32), 0.0, None).ravel()
-    if flat.size != canvas.npix:
-        flat = np.broadcast_to(np.asarray(amt, dtype=F32), (canvas.window.height,
-                                                           canvas.window.width)).ravel()
-        flat = np.clip(flat, 0.0, None)
+    a = np.asarray(amt)
+    if a.size != canvas.npix:
+        a = np.broadcast_to(a, (canvas.window.height, canvas.window.width))
+    if a.dtype == F32:
+        flat = np.maximum(a, F32(0.0)).ravel()
+    else:
+        flat = a.astype(F32).ravel()
+        np.maximum(flat, F32(0.0), out=flat)
     if cls:
-        canvas.add(layer, cls, flat.copy())
+        canvas.add(layer, cls, flat)
     if label:
-        canvas.add_label(label, flat.copy())
+        canvas.add_label(label, flat)
 
 
 def inside(sd_um: np.ndarray, px_um: float) -> np.ndarray:
@@ -55,6 +60,17 @@ def line(dist_um: np.ndarray, width_um: np.ndarray | float, px_um: float) -> np.
     area kept (never aliased, never smeared over pixels it does not touch)."""
     w_eff = np.maximum(width_um, px_um)
     return np.clip((w_eff / 2 - np.abs(dist_um)) / px_um + 0.5, 0.0, 1.0) * (width_um / w_eff)
+
+
+def hypot(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray:
+    """√(x² + y²) in np.hypot's dtype, without its overflow guard: glibc's hypot costs
+    about ten square roots in float64 (13 ms on a 512² image), and lengths in µm are far
+    from overflowing."""
+    dt = np.result_type(x, y)
+    if not np.issubdtype(dt, np.floating):
+        dt = np.dtype(np.float64)
+    s = np.add(np.square(x, dtype=dt), np.square(y, dtype=dt))
+    return np.sqrt(s, out=s) if isinstance(s, np.ndarray) else np.sqrt(s)
 
 
 def detail(size_um: float, px_um: float) -> float:
@@ -75,29 +91,55 @@ def noise_at(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float) -> np.nda
     """Smooth value noise in [0, 1] at arbitrary points (µm), cubic-eased between lattice
     corners `scale_um` apart. For detail finer than the pixels use `value_noise` on the
     window, which fades it out."""
+    return noise_fields(x, y, (seed,), scale_um)[0]
+
+
+def noise_fields(x: np.ndarray, y: np.ndarray, seeds: tuple[int, ...], scale_um: float
+                 ) -> list[np.ndarray]:
+    """`noise_at` for several seeds at the same points and scale: where the points fall in
+    the lattice and their easing weights are worked out once for all of them."""
     x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
     if x.ndim == 2 and x.size and x.strides[0] == 0 and y.strides[1] == 0:
-        return _grid_noise(x[0], y[:, 0], seed, scale_um)
+        return [_grid_noise(x[0], y[:, 0], s, scale_um) for s in seeds]
+    if x.size == 0:
+        return [np.zeros(x.shape, dtype=F32) for _ in seeds]
     fx = x / scale_um
     fy = y / scale_um
-    if fx.size == 0:
-        return np.zeros(fx.shape, dtype=F32)
-    i0 = np.floor(fx).astype(np.int64)
-    j0 = np.floor(fy).astype(np.int64)
-    tx = (fx - i0).astype(F32)
-    ty = (fy - j0).astype(F32)
+    i0f = np.floor(fx)
+    j0f = np.floor(fy)
+    tx = (fx - i0f).astype(F32)
+    ty = (fy - j0f).astype(F32)
+    del fx, fy
     tx = tx * tx * (3 - 2 * tx)
     ty = ty * ty * (3 - 2 * ty)
-    ilo, jlo = int(i0.min()), int(j0.min())
-    ncol = int(i0.max()) + 2 - ilo
-    nrow = int(j0.max()) + 2 - jlo
+    ilo, jlo = int(i0f.min()), int(j0f.min())
+    ncol = int(i0f.max()) + 2 - ilo
+    nrow = int(j0f.max()) + 2 - jlo
+    j0f -= jlo
+    j0f *= ncol
+    i0f -= ilo
+    j0f += i0f
+    k = j0f.astype(np.intp)  # the lower-left corner's index in the table
+    del i0f, j0f
     gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32)
-    k = (j0 - jlo) * ncol + (i0 - ilo)
-    top = tab[k] * (1 - tx) + tab[k + 1] * tx
-    k += ncol
-    bot = tab[k] * (1 - tx) + tab[k + 1] * tx
-    return top * (1 - ty) + bot * ty
+    out = []
+    for seed in seeds:
+        tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32)
+        top = tab.take(k)
+        t = tab[1:].take(k)
+        t -= top
+        t *= tx
+        top += t
+        bot = tab[ncol:].take(k)
+        tab[ncol + 1:].take(k, out=t)
+        t -= bot
+        t *= tx
+        bot += t
+        bot -= top
+        bot *= ty
+        bot += top
+        out.append(bot)
+    return out
 
 
 CHUNK = 65_536
@@ -107,9 +149,10 @@ CHUNK = 65_536
 
 def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
                  base: np.ndarray, ncol: int, d1: np.ndarray, d2: np.ndarray,
-                 near: np.ndarray, near2: np.ndarray) -> None:
+                 near: np.ndarray, near2: np.ndarray, second: bool = True) -> None:
     """Fill the squared distances to the nearest two of the 3×3 seeds around each point
-    (flat arrays; d1, d2 start at inf) and which seeds they are."""
+    (flat arrays; d1, d2 start at inf) and which seeds they are (with `second` False only
+    the nearest: d2 and near2 are left as they are)."""
     n = rx.size
     m = min(n, CHUNK)
     d, t = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
@@ -131,6 +174,11 @@ def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarra
                 np.subtract(y, tt, out=tt)
                 np.square(tt, out=tt)
                 dd += tt
+                if not second:  # the nearest only
+                    np.less(dd, a1, out=fi)
+                    np.copyto(n1, kk, where=fi)
+                    np.minimum(a1, dd, out=a1)
+                    continue
                 # (d1, d2, near, near2) take the new distance in where it is among the two
                 # least
                 np.less(dd, a1, out=fi)
@@ -156,8 +204,7 @@ def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> n
     ilo, jlo = int(i0.min()), int(j0.min())
     ncol = int(i0.max()) + 2 - ilo
     nrow = int(j0.max()) + 2 - jlo
-    gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32).reshape(nrow, ncol)
+    tab = lattice_table(seed, ilo, jlo, ncol, nrow)
     a = i0 - ilo
     rows = tab[:, a] * (1 - tx) + tab[:, a + 1] * tx  # (nrow, W)
     b = j0 - jlo
@@ -167,18 +214,63 @@ def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> n
     return out
 
 
-def grid(w: Window) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre slide coordinates (µm), full (H, W) float64 arrays."""
+TILE = 128
+"""Lattice nodes per side of a cached block of lattice values (`lattice_table`)."""
+
+
+@memoized("microscope.generators.histology.lattice_tile")
+def _lattice_tile(seed: int, ti: int, tj: int) -> np.ndarray:
+    """`uniforms(seed, i, j, 1)` of the TILE × TILE lattice nodes of block (ti, tj), float32,
+    rows along j."""
+    gi, gj = np.meshgrid(np.arange(ti * TILE, (ti + 1) * TILE),
+                         np.arange(tj * TILE, (tj + 1) * TILE), indexing="xy")
+    return uniforms(seed, gi.ravel(), gj.ravel(), 1)[:, 0].astype(F32).reshape(TILE, TILE)
+
+
+def lattice_table(seed: int, ilo: int, jlo: int, ncol: int, nrow: int) -> np.ndarray:
+    """The value-noise lattice of a seed over nodes ilo… × jlo… (float32 (nrow, ncol)),
+    `uniforms(seed, i, j, 1)` assembled from blocks kept in `micro.core.memory`: a pan
+    mostly reuses the blocks of the last view instead of hashing every node again."""
+    out = np.empty((nrow, ncol), dtype=F32)
+    for tj in range(jlo // TILE, (jlo + nrow - 1) // TILE + 1):
+        j0, j1 = max(jlo, tj * TILE), min(jlo + nrow, (tj + 1) * TILE)
+        for ti in range(ilo // TILE, (ilo + ncol - 1) // TILE + 1):
+            i0, i1 = max(ilo, ti * TILE), min(ilo + ncol, (ti + 1) * TILE)
+            tile = _lattice_tile(seed, ti, tj)
+            out[j0 - jlo:j1 - jlo, i0 - ilo:i1 - ilo] = tile[j0 - tj * TILE:j1 - tj * TILE,
+                                                            i0 - ti * TILE:i1 - ti * TILE]
+    return out
+
+
+def texture(w: Window, seed: int, scale_um: float) -> np.ndarray:
+    """`raster.value_noise` (the same lattice values, interpolation and fading to 0.5 as
+    pixels outgrow the scale) in float32, from cached lattice blocks (`lattice_table`)."""
+    fade = min(1.0, scale_um / max(w.px_um, 1e-9))
+    if fade < 0.5:  # the texture averages out inside a pixel
+        return np.full((w.height, w.width), 0.5, dtype=F32)
     X, Y = w.grids()
-    return np.broadcast_to(X, (w.height, w.width)), np.broadcast_to(Y, (w.height, w.width))
+    v = _grid_noise(X[0], Y[:, 0], seed, scale_um)
+    if fade < 1.0:
+        v -= F32(0.5)
+        v *= F32(fade)
+        v += F32(0.5)
+    return v
+
+
+def grid(w: Window, dx_um: float = 0.0, dy_um: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre slide coordinates (µm), shifted by (dx_um, dy_um): (H, W) float64 views
+    of one row and one column (read-only; `noise_at` and `warp` see a grid and work
+    separably)."""
+    X, Y = w.grids()
+    return (np.broadcast_to(X + dx_um, (w.height, w.width)),
+            np.broadcast_to(Y + dy_um, (w.height, w.width)))
 
 
 def warp(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float, amp_um: float
          ) -> tuple[np.ndarray, np.ndarray]:
     """Displace points by smooth noise (µm): straight lattice lines become gentle curves."""
-    dx = (noise_at(x, y, seed, scale_um) - 0.5) * (2 * amp_um)
-    dy = (noise_at(x, y, seed ^ 0x5A5A, scale_um) - 0.5) * (2 * amp_um)
-    return x + dx, y + dy
+    nx, ny = noise_fields(x, y, (seed, seed ^ 0x5A5A), scale_um)
+    return x + (nx - 0.5) * (2 * amp_um), y + (ny - 0.5) * (2 * amp_um)
 
 
 @dataclass(frozen=True)
@@ -237,9 +329,11 @@ class Cells:
 
 
 def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter: float = 0.8,
-             slots: int = 6) -> Cells:
+             slots: int = 6, second: bool = True) -> Cells:
     """Nearest and second-nearest seeds of a jittered lattice (one seed per cell of
-    `spacing_um`) at points x, y (µm, any shape)."""
+    `spacing_um`) at points x, y (µm, any shape). With `second` False only the nearest is
+    found (cheaper): d2 is then inf and near2 the nearest, so `wall` and `pair` mean
+    nothing."""
     x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
     ci = np.floor(x / spacing_um).astype(np.int64)
     cj = np.floor(y / spacing_um).astype(np.int64)
@@ -272,7 +366,9 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     near = np.zeros(shape, dtype=np.int32)
     near2 = np.zeros(shape, dtype=np.int32)
     _nearest_two(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
-                 d2.reshape(-1), near.reshape(-1), near2.reshape(-1))
+                 d2.reshape(-1), near.reshape(-1), near2.reshape(-1), second)
+    if not second:
+        near2 = near
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return Cells(d1, d2, near, near2, tab, seed_x, seed_y, (ilo, jlo, ncol, seed))
@@ -367,7 +463,7 @@ def nuclei(canvas: Canvas, layer: int, cls: str | None, x: np.ndarray, y: np.nda
         acc += scatter(canvas.npix, idx, ok, val)
         if acc_n is not None:
             ox = 0.3 * (g[:, 5, None, None] - 0.5)
-            rn = np.hypot(p - ox, q + ox) * np.minimum(A, B)
+            rn = hypot(p - ox, q + ox) * np.minimum(A, B)
             dot = np.clip((0.9 - rn) / w.px_um + 0.5, 0, 1) * edge
             acc_n += scatter(canvas.npix, idx, ok, dot * (0.5 + vesicular))
     canvas.add(layer, cls, acc)
@@ -387,20 +483,30 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     strip where the section lies doubled). Labels are left as drawn."""
     w = canvas.window
     X, Y = grid(w)
-    t = 1.0 + 0.24 * (noise_at(X, Y, seed ^ 0x7A1C, 350.0) - 0.5)
+    xs, ys = X[0], Y[:, 0]
+    t = noise_at(X, Y, seed ^ 0x7A1C, 350.0)
+    t -= F32(0.5)
+    t *= F32(0.24)
+    t += F32(1.0)
     f = detail(chatter_um / 2, w.px_um)
     if f > 0:
-        gate = np.clip((noise_at(X, Y, seed ^ 0xC4A7, 600.0) - 0.55) * 6, 0, 1)
-        t = t.astype(np.float64)
-        on = gate > 0  # chatter only in some stretches: the waves where it shows
-        if on.any():
-            r, c = np.nonzero(on)
-            t[on] += 0.08 * f * gate[on] * np.sin(2 * np.pi * (X[0, c] * 0.94 + Y[r, 0] * 0.34)
-                                                  / chatter_um)
+        gate = noise_at(X, Y, seed ^ 0xC4A7, 600.0)
+        gate -= F32(0.55)
+        gate *= F32(6)
+        np.clip(gate, 0, 1, out=gate)
+        if gate.any():  # chatter only in some stretches: the waves where it shows
+            # sin(a x + b y) = sin(a x) cos(b y) + cos(a x) sin(b y): one row and one column
+            ax = 2 * np.pi * xs * 0.94 / chatter_um
+            by = 2 * np.pi * ys * 0.34 / chatter_um
+            wave = (np.sin(ax).astype(F32)[None, :] * np.cos(by).astype(F32)[:, None])
+            wave += np.cos(ax).astype(F32)[None, :] * np.sin(by).astype(F32)[:, None]
+            wave *= gate
+            wave *= F32(0.08 * f)
+            t += wave
     # folds: one candidate line per lattice cell of fold_every_um (half of them present), a
     # strip 15–40 µm wide tapering at its ends; only the few cells near the window are tried
     L = fold_every_um
-    fold = np.zeros(X.shape, F32)
+    fold = np.zeros(t.shape, F32)
     i0, i1 = int(np.floor((w.x0_um - L) / L)), int(np.floor((w.x0_um + w.width_um + L) / L))
     j0, j1 = int(np.floor((w.y0_um - L) / L)), int(np.floor((w.y0_um + w.height_um + L) / L))
     gi, gj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="xy")
@@ -413,10 +519,11 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
                 or fy[k] + half < w.y0_um or fy[k] - half > w.y0_um + w.height_um):
             continue
         ang = np.pi * fu[k, 2]
-        dist = np.abs((X - fx[k]) * np.sin(ang) - (Y - fy[k]) * np.cos(ang))
-        along = np.abs((X - fx[k]) * np.cos(ang) + (Y - fy[k]) * np.sin(ang))
-        taper = np.sqrt(np.clip(1 - (along / half) ** 2, 0, 1))
-        width = (15.0 + 25.0 * fu[k, 3]) * taper
+        rx, ry = (xs - fx[k]).astype(F32)[None, :], (ys - fy[k]).astype(F32)[:, None]
+        dist = np.abs(rx * F32(np.sin(ang)) - ry * F32(np.cos(ang)))
+        along = np.abs(rx * F32(np.cos(ang)) + ry * F32(np.sin(ang)))
+        taper = np.sqrt(np.clip(1 - (along / F32(half)) ** 2, 0, 1))
+        width = (F32(15.0 + 25.0 * fu[k, 3])) * taper
         fold = np.maximum(fold, inside(dist - width / 2, w.px_um))
     t = (t + fold * 0.9).astype(F32)
     flat = t.ravel()
@@ -426,16 +533,80 @@ def section(canvas: Canvas, layer: int, seed: int, chatter_um: float = 40.0,
     return t
 
 
-def hash01(*keys: np.ndarray | int | float) -> np.ndarray:
+def hash01(*keys: np.ndarray | int | float, after: HashPrefix | None = None) -> np.ndarray:
     """Cheap deterministic hash of integer- or half-integer-valued keys to [0, 1), for
     per-structure choices inside an architecture (which cord branches, which cell holds two
-    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹."""
-    h: np.ndarray | np.uint32 = np.uint32(0x5BD1E995)
-    for k, key in enumerate(keys):
+    nuclei). 32-bit multiply–xorshift mixing; keys are taken modulo 2³¹. `after`: the keys
+    before these, absorbed once by `hash_prefix` (hash01(a, b) == hash01(b,
+    after=hash_prefix(a))), for several hashes that share their first keys. Works in place
+    on one uint32 array (fresh full-size temporaries cost more here than the arithmetic)."""
+    if after is None:
+        shape = np.broadcast_shapes(*(np.shape(k) for k in keys))
+        if shape == ():
+            return _hash01_scalar(*keys)
+        h = np.full(shape, 0x5BD1E995, dtype=np.uint32)
+        k0 = 0
+    else:
+        shape = np.broadcast_shapes(after.state.shape, *(np.shape(k) for k in keys))
+        h = np.array(np.broadcast_to(after.state, shape), dtype=np.uint32)
+        k0 = after.n
+    scratch = np.empty(shape, dtype=np.uint32)
+    _absorb(h, scratch, keys, k0)
+    _mix(h, scratch, np.uint32(0x2C1B3C6D), 12)
+    _mix(h, scratch, np.uint32(0x297A2D39), 15)
+    out = h.astype(np.float64)
+    out *= 1.0 / 4294967296.0
+    return out
+
+
+@dataclass(frozen=True)
+class HashPrefix:
+    """The state of `hash01` after its first keys (see `hash_prefix`)."""
+
+    state: np.ndarray
+    n: int
+
+
+def hash_prefix(*keys: np.ndarray | int | float) -> HashPrefix:
+    """Absorb the first keys of several `hash01` calls once (pass it as `after=`)."""
+    shape = np.broadcast_shapes(*(np.shape(k) for k in keys))
+    h = np.full(shape, 0x5BD1E995, dtype=np.uint32)
+    _absorb(h, np.empty(shape, dtype=np.uint32), keys, 0)
+    return HashPrefix(h, len(keys))
+
+
+def _absorb(h: np.ndarray, scratch: np.ndarray, keys: tuple, k0: int) -> None:
+    """Mix keys (positions k0, k0 + 1, ...) into the state h, in place."""
+    wide = None
+    for k, key in enumerate(keys, start=k0):
         if isinstance(key, (int, float, np.integer, np.floating)):
-            v: np.ndarray | np.uint32 = np.uint32(int(key * 2) % 4294967296)
+            np.bitwise_xor(h, np.uint32(int(key * 2) % 4294967296), out=h)
         else:
-            v = (np.asarray(key) * 2).astype(np.int64).astype(np.uint32)
+            # twice the key, truncated to int64 (half-integers stay distinct); its low 32
+            # bits are what the xor keeps
+            if np.shape(key) == h.shape:
+                if wide is None:
+                    wide = np.empty(h.shape, dtype=np.int64)
+                np.multiply(key, 2, out=wide, casting="unsafe")
+                np.bitwise_xor(h, wide, out=h, casting="unsafe")
+            else:
+                np.bitwise_xor(h, (np.asarray(key) * 2).astype(np.int64), out=h,
+                               casting="unsafe")
+        _mix(h, scratch, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF), 15)
+
+
+def _mix(h: np.ndarray, scratch: np.ndarray, mul: np.uint32, shift: int) -> None:
+    """h ← h · mul (mod 2³²); h ← h ^ (h >> shift), in place."""
+    np.multiply(h, mul, out=h, casting="unsafe")
+    np.right_shift(h, np.uint32(shift), out=scratch)
+    np.bitwise_xor(h, scratch, out=h)
+
+
+def _hash01_scalar(*keys: int | float | np.ndarray) -> np.ndarray:
+    """`hash01` of scalar keys (a 0-d array)."""
+    h = np.uint32(0x5BD1E995)
+    for k, key in enumerate(keys):
+        v = np.uint32(int(np.asarray(key) * 2) % 4294967296)
         h = np.bitwise_xor(h, v)
         h = np.multiply(h, np.uint32((0x9E3779B1 + 0x6A09E667 * k) & 0xFFFFFFFF),
                         dtype=np.uint32, casting="unsafe")

@@ -15,6 +15,7 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -23,8 +24,9 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
 )
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 EPI_UM = 26.0
@@ -84,7 +86,7 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
         prof = hw * (1 + leaf * F32(0.45) * np.sin(F32(np.pi) * t) - F32(0.15) * t)
         tip_r = hw * (F32(0.85) - F32(0.15) * leaf)
         at = h - tip_r
-        e = np.hypot(b, np.maximum(a - at, 0))
+        e = hypot(b, np.maximum(a - at, 0))
         d = np.where(a > at, e - tip_r, np.maximum(np.abs(b) - prof, -a))
         closer = e < e1
         e2 = np.where(closer, e1, np.minimum(e2, e))
@@ -110,7 +112,7 @@ def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
             ) -> tuple[np.ndarray, np.ndarray]:
     """Villi cut across or obliquely, lying free in the lumen above the tips (y < top):
     ovals of epithelium round a core. Signed distances (µm) to the oval and to its core."""
-    c = cells_at(x, y, seed ^ 0x151A, 260.0, 0.7, 6)
+    c = cells_at(x, y, seed ^ 0x151A, 260.0, 0.7, 6, second=False)
     u = c.u
     ra = 45.0 + 40.0 * u[..., 2]
     rb = ra * (0.55 + 0.4 * u[..., 3])
@@ -118,7 +120,7 @@ def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
     dx, dy = x - c.sx, y - c.sy
     p = (dx * np.cos(th) + dy * np.sin(th)) / ra
     q = (-dx * np.sin(th) + dy * np.cos(th)) / rb
-    d = ((np.hypot(p, q) - 1) * rb).astype(F32)
+    d = ((hypot(p, q) - 1) * rb).astype(F32)
     ok = (u[..., 5] < 0.45) & (c.sy < top - 1.2 * ra)
     d = np.where(ok, d, F32(np.inf))
     return d, d + F32(EPI_UM)
@@ -145,11 +147,11 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float
         bot = top + depth * (0.65 + 0.45 * hv[8])
         cx = (k + (hv[9] - 0.5) * 0.35) * pitch + (y - top) * (hv[10] - 0.5) * 0.45
         dx = np.abs(x - cx)
-        d = np.where(y > bot - r, np.hypot(dx, y - (bot - r)), dx) - r
+        d = np.where(y > bot - r, hypot(dx, y - (bot - r)), dx) - r
         d = np.maximum(d, top - 20.0 - y)
         across = hv[13] < 0.25
         cy = top + depth * (0.35 + 0.45 * hv[14])
-        d_round = np.hypot(x - cx, y - cy) - r * 1.1
+        d_round = hypot(x - cx, y - cy) - r * 1.1
         d = np.where(across, d_round, d).astype(F32)
         closer = d < best
         axis_d = np.where(closer, (d + np.where(across, r * 1.1, r)).astype(F32), axis_d)
@@ -260,16 +262,16 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, None, sub, "submucosa")
     put(canvas, layer, None, circ + longi, "muscularis-externa")
     # epithelium: cytoplasm with faint lateral borders, brush border on the surface
-    grain = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 0x61, 1.2)
+    grain = 0.85 + 0.3 * texture(w, ctx.seed ^ 0x61, 1.2)
     lateral = limited(inside(np.abs(((Y + 0.3 * Xs) % 5.5) - 2.75) - 2.3, px), 0.85, 1.0, px)
     put(canvas, layer, ctx.cls("cytoplasm"), (epi * 0.9 * (0.75 + 0.25 * lateral)
                                               + crypt_epi * 0.7) * grain)
     brush = epi * line(v + 1.0, 2.0, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.6)
-    loose = 0.5 + 0.5 * value_noise(w, ctx.seed ^ 0x62, 5.0)
+    loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0)
     put(canvas, layer, ctx.cls("stroma"), (lp - 0.8 * lacteal) * loose * 0.8)
     # muscle layers and connective tissue
-    fib = 0.75 + 0.4 * value_noise(w, ctx.seed ^ 0x63, 6.0)
+    fib = 0.75 + 0.4 * texture(w, ctx.seed ^ 0x63, 6.0)
     put(canvas, layer, ctx.cls("muscle"), (mm + circ + longi) * fib)
     wavy = limited(0.7 + 0.5 * np.cos(2 * np.pi * (Y + 12 * np.sin(X / 40.0)) / 9.0), 0.7,
                    4.5, px)

@@ -19,6 +19,8 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
+    hash_prefix,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -26,9 +28,10 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 CAPSULE_UM = 3.0
@@ -67,8 +70,8 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     S = spacing_um(density_per_mm2)
     outer = d_max / 2 + CAPSULE_UM + 8.0
     jitter = float(np.clip(1.0 - 2 * outer / S, 0.0, 0.8))
-    c: Cells = cells_at(x, y, seed, S, jitter, 9)
-    u = c.u.astype(F32)
+    c: Cells = cells_at(x, y, seed, S, jitter, 9, second=False)  # the nearest only
+    u = c.table.astype(F32)[c.near]
     present = u[..., 2] < 0.85
     R = np.where(present, (d_min + (d_max - d_min) * u[..., 3]) / 2, 0.0).astype(F32)
     dx, dy = (x - c.sx).astype(F32), (y - c.sy).astype(F32)
@@ -76,21 +79,32 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     rt = R * (0.8 + 0.08 * u[..., 5])
     tx = dx - (R - rt) * 0.85 * np.cos(pole)
     ty = dy - (R - rt) * 0.85 * np.sin(pole)
-    phi = np.arctan2(ty, tx)
-    # 5–8 lobules fanning out from the vascular pole, each with its own bulge: a scalloped
-    # outline notched at the clefts between them
-    nlob = np.floor(5 + 4 * u[..., 6])
-    r = np.hypot(tx, ty)
-    # lobules of unequal width whose clefts curve
-    wig = (phi + 0.25 * np.sin(2 * phi + 6.3 * u[..., 7])
-           + 0.3 * np.sin(r / (0.35 * np.maximum(rt, 1.0)) + 6.3 * u[..., 5]))
-    f = ((wig - pole) / 6.2832 * nlob + 0.5 + u[..., 8]) % 1.0
-    bulge = 0.85 + 0.15 * np.sqrt(np.sin(np.pi * f)) * (0.9 + 0.2 * np.cos(3 * phi + 6.3
-                                                                           * u[..., 5]))
-    tuft = np.where(present, r / np.maximum(rt * bulge, 1e-3), 9.0)
-    width = 6.2832 * r / nlob
-    return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft.astype(F32), u, r.astype(F32),
-                      f.astype(F32), width.astype(F32))
+    r = hypot(tx, ty)
+    # the tuft's lobules, worked out only near a corpuscle: beyond 1.8 R the normalised
+    # radius is over 1.5 everywhere (rt ≥ 0.8 R, its offset ≤ 0.17 R, the bulge ≤ 1.18),
+    # and every use of it (< 1 inside the tuft) reads the far value 9 the same
+    tuft = np.full(r.shape, F32(9.0))
+    lobe = np.zeros(r.shape, F32)
+    lobe_um = np.zeros(r.shape, F32)
+    at = np.flatnonzero(present & (c.d1 < 1.8 * R + 2.0))
+    if at.size:
+        uu = u.reshape(-1, u.shape[-1])[at]
+        tx_s, ty_s, r_s = tx.reshape(-1)[at], ty.reshape(-1)[at], r.reshape(-1)[at]
+        rt_s, pole_s = rt.reshape(-1)[at], pole.reshape(-1)[at]
+        phi = np.arctan2(ty_s, tx_s)
+        # 5–8 lobules fanning out from the vascular pole, each with its own bulge: a
+        # scalloped outline notched at the clefts between them
+        nlob = np.floor(5 + 4 * uu[:, 6])
+        # lobules of unequal width whose clefts curve
+        wig = (phi + 0.25 * np.sin(2 * phi + 6.3 * uu[:, 7])
+               + 0.3 * np.sin(r_s / (0.35 * np.maximum(rt_s, 1.0)) + 6.3 * uu[:, 5]))
+        f = ((wig - pole_s) / 6.2832 * nlob + 0.5 + uu[:, 8]) % 1.0
+        bulge = 0.85 + 0.15 * np.sqrt(np.sin(np.pi * f)) * (0.9 + 0.2 * np.cos(3 * phi + 6.3
+                                                                               * uu[:, 5]))
+        tuft.reshape(-1)[at] = r_s / np.maximum(rt_s * bulge, 1e-3)
+        lobe.reshape(-1)[at] = f
+        lobe_um.reshape(-1)[at] = 6.2832 * r_s / nlob
+    return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft, u, r.astype(F32), lobe, lobe_um)
 
 
 def tuft_parts(cp: Corpuscles) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +132,7 @@ def anchor(seed: int, density_per_mm2: float, d_min: float, d_max: float
     gx, gy = np.meshgrid(g, g)
     cp = corpuscles(gx, gy, seed, density_per_mm2, d_min, d_max)
     ok = cp.radius > 0
-    k = np.argmin(np.where(ok, np.hypot(cp.cx, cp.cy), np.inf))
+    k = np.argmin(np.where(ok, hypot(cp.cx, cp.cy), np.inf))
     return float(cp.cx.ravel()[k]), float(cp.cy.ravel()[k])
 
 
@@ -135,8 +149,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     dens = ctx.pop.density_per_mm2
     dmin, dmax = ctx.pop.size_um
     ox, oy = anchor(ctx.seed, dens, dmin, dmax)
-    X, Y = grid(w)
-    X, Y = X + ox, Y + oy
+    X, Y = grid(w, ox, oy)
     cp = corpuscles(X, Y, ctx.seed, dens, dmin, dmax)
     cyto, nuc, bm = ctx.cls("cytoplasm"), ctx.cls("nucleus"), ctx.cls("basement")
     # --- corpuscles
@@ -181,7 +194,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     mx = cp.cx + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.cos(pole)
     my = cp.cy + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.sin(pole)
     mdx, mdy = (X - mx).astype(F32), (Y - my).astype(F32)
-    mdd = np.where(cp.radius > 0, np.hypot(mdx, mdy), F32(1e6))
+    mdd = np.where(cp.radius > 0, hypot(mdx, mdy), F32(1e6))
     md_tube = inside(mdd - md_r, px)
     md_epi = md_tube * (1 - inside(mdd - 8.0, px))
     psi = np.arctan2(mdy, mdx) - (pole + np.pi)  # 0: facing the corpuscle
@@ -190,7 +203,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     ncell = np.where(dense, 26.0, 12.0)
     a = (psi / 6.2832 + 0.5) * ncell
     t_off = (a - np.floor(a) - 0.5) * 6.2832 / ncell * mdd
-    md_nuc = inside(np.hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
+    md_nuc = inside(hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
     put(canvas, layer, cyto, md_epi * 0.75)
     put(canvas, layer, nuc, limited(md_nuc, 0.2, 3.0, px), "macula-densa")
     put(canvas, layer, bm, line(mdd - md_r, 1.0, px))
@@ -201,7 +214,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     tb = cells_at(WX, WY, ctx.seed ^ 0x7B, tub_um, 0.85, 8)
     e = tb.wall.astype(F32)
     d1 = tb.d1.astype(F32)
-    u = tb.u.astype(F32)
+    u = tb.table.astype(F32)[tb.near]
     prox = u[..., 2] < prm.proximal
     free = (1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)) * (
         1 - inside(mdd - md_r - 4.0, px))
@@ -214,13 +227,13 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     e = np.minimum(e, tub_um * (0.56 + 0.12 * u[..., 7]) - d1 + gap)
     tube = inside(gap - e, px) * free
     epi = tube * (1 - inside(np.maximum(d1 - lum, gap + 5.0 - e), px))  # cells ≥ 5 µm tall
-    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x9A, 1.0)
+    grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x9A, 1.0)
     tint = 0.88 + 0.24 * u[..., 6]
     put(canvas, layer, cyto, epi * np.where(prox, 1.25, 0.7) * tint * grain)
     put(canvas, layer, None, epi * prox, "proximal-tubule")
     put(canvas, layer, None, epi * ~prox, "distal-tubule")
     put(canvas, layer, bm, line(e - gap, 1.0, px) * free)
-    fuzz = 0.6 + 0.8 * value_noise(w, ctx.seed ^ 0xB8, 0.6)
+    fuzz = 0.6 + 0.8 * texture(w, ctx.seed ^ 0xB8, 0.6)
     brush = np.where(prox, line(d1 - lum - 1.4, 2.8, px), 0.0) * epi
     put(canvas, layer, ctx.cls("brush_border"), brush * fuzz)
     # nuclei: one per cell around the profile; proximal cells are wide and few are cut
@@ -233,11 +246,12 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     t_off = (a - k - 0.5) * 6.2832 / ncell * d1
     r_off = d1 - rn
     tid = hash01(np.round(tb.sx * 8), np.round(tb.sy * 8))
-    has = hash01(tid * 1e6, k) < np.where(prox, 0.5, 0.85)
-    nr = 2.6 + 0.6 * hash01(tid * 1e6, k, 2)
-    nd = np.hypot(t_off / 1.05, r_off / 0.95)
+    by_cell = hash_prefix(tid * 1e6, k)
+    has = hash01(after=by_cell) < np.where(prox, 0.5, 0.85)
+    nr = 2.6 + 0.6 * hash01(2, after=by_cell)
+    nd = hypot(t_off / 1.05, r_off / 0.95)
     ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
-    chrom = 0.75 + 0.5 * (value_noise(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
+    chrom = 0.75 + 0.5 * (texture(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
     put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.065, 2.6, px) * epi, "tubule-nucleus")
     lateral = inside(np.abs(a - k - 0.5) * 6.2832 / ncell * d1 - 0.5 * ncell / 9.0, px)
     lateral = np.where(prox, 0.0, 1 - lateral) * epi

@@ -20,6 +20,8 @@ from micro.core.microscope.generators.histology import (
     F32,
     grid,
     hash01,
+    hash_prefix,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -27,10 +29,11 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, biconcave, draw, value_noise
+from micro.core.microscope.raster import Canvas, biconcave, draw
 from micro.core.microscope.registry import Ctx, generator
 
 SQ3 = np.sqrt(3.0)
@@ -91,54 +94,89 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
                   (0.1 + 0.12 * disorder) * L)
     t = yw / h
     s = xw / L - t / 2
-    i0, j0 = np.floor(s).astype(np.int64), np.floor(t).astype(np.int64)
-    down = ((s - i0) + (t - j0) >= 1.0).astype(np.int64)
+    i0, j0 = np.floor(s), np.floor(t)
+    down = (s - i0) + (t - j0) >= 1.0
+    del s, t
     # per-vein table over the index range the points can reach; with the veins jittered by
     # at most ±0.07 L the nearest two always lie among the corners of the lattice triangle
     # that holds the point, and its portal tract is that triangle's (jittered) centroid
     ilo, jlo = int(i0.min()) - 1, int(j0.min()) - 1
     ni, nj = int(i0.max()) + 3 - ilo, int(j0.max()) + 3 - jlo
     gi, gj = np.meshgrid(np.arange(ilo, ilo + ni), np.arange(jlo, jlo + nj), indexing="xy")
-    tab = uniforms(seed, gi.ravel(), gj.ravel(), 6)
-    vx_t = gi.ravel() * L + gj.ravel() * L / 2 + (tab[:, 0] - 0.5) * 0.14 * L
-    vy_t = gj.ravel() * h + (tab[:, 1] - 0.5) * 0.14 * L
-    base = (j0 - jlo) * ni + (i0 - ilo)
-    ka = np.where(down == 1, base + ni + 1, base)  # (i+1, j+1) of a down triangle, else (i, j)
+    gi, gj = gi.ravel(), gj.ravel()
+    tab = uniforms(seed, gi, gj, 6)
+    vx_t = gi * L + gj * L / 2 + (tab[:, 0] - 0.5) * 0.14 * L
+    vy_t = gj * h + (tab[:, 1] - 0.5) * 0.14 * L
+    vein_id = (gi * 8191 + gj).astype(np.float64)  # the vein's own (lattice) identity
+    # from here on in float32, relative to a vein near the points
+    ox, oy = float(vx_t[0]), float(vy_t[0])
+    vxr, vyr = (vx_t - ox).astype(F32), (vy_t - oy).astype(F32)
+    xr, yr = (xw - ox).astype(F32), (yw - oy).astype(F32)
+    j0 -= jlo
+    j0 *= ni
+    i0 -= ilo
+    j0 += i0
+    base = j0.astype(np.intp)
+    del i0, j0
+    ka = np.where(down, base + (ni + 1), base)  # (i+1, j+1) of a down triangle, else (i, j)
     kb, kc = base + 1, base + ni
-    da, db, dc = (np.hypot(xw - vx_t[k], yw - vy_t[k]) for k in (ka, kb, kc))
+
+    def sq_dist(k: np.ndarray) -> np.ndarray:
+        dx = xr - vxr.take(k)
+        dx *= dx
+        dy = yr - vyr.take(k)
+        dy *= dy
+        dx += dy
+        return dx
+
+    da, db, dc = sq_dist(ka), sq_dist(kb), sq_dist(kc)  # squared distances to the corners
     a_first = (da <= db) & (da <= dc)
     b_first = ~a_first & (db <= dc)
     k1 = np.where(a_first, ka, np.where(b_first, kb, kc))
-    d1 = np.where(a_first, da, np.where(b_first, db, dc))
+    d1 = np.sqrt(np.where(a_first, da, np.where(b_first, db, dc)))
     rest_1 = np.where(a_first, db, da)  # the two others
     rest_2 = np.where(a_first | b_first, dc, db)
     krest_1 = np.where(a_first, kb, ka)
     krest_2 = np.where(a_first | b_first, kc, kb)
-    d2 = np.minimum(rest_1, rest_2)
+    d2 = np.sqrt(np.minimum(rest_1, rest_2))
     k2 = np.where(rest_1 <= rest_2, krest_1, krest_2)
-    vx, vy, lu = vx_t[k1], vy_t[k1], tab.astype(F32)[k1]
-    pair = hash01(np.minimum(k1, k2), np.maximum(k1, k2), 7)
-    px = (vx_t[ka] + vx_t[kb] + vx_t[kc]) / 3
-    py = (vy_t[ka] + vy_t[kb] + vy_t[kc]) / 3
-    pd = np.hypot(xw - px, yw - py)
+    del da, db, dc, rest_1, rest_2, krest_1, krest_2, a_first, b_first
+    vx, vy = vx_t.take(k1), vy_t.take(k1)
+    tab32 = tab.astype(F32)
+    lu2, lu3, lu4, lu5 = (tab32[:, c].take(k1) for c in (2, 3, 4, 5))
+    id1, id2 = vein_id.take(k1), vein_id.take(k2)
+    pair = hash01(np.minimum(id1, id2), np.maximum(id1, id2), 7)
+    del id2
+    pxr = vxr.take(ka)
+    pxr += vxr.take(kb)
+    pxr += vxr.take(kc)
+    pxr /= 3
+    pyr = vyr.take(ka)
+    pyr += vyr.take(kb)
+    pyr += vyr.take(kc)
+    pyr /= 3
+    px, py = pxr + ox, pyr + oy  # float64
+    tdx, tdy = xr - pxr, yr - pyr
+    pd = hypot(tdx, tdy)
+    # the portal tracts' uniforms, keyed by their triangle's lattice identity
     tid = 2 * base + down
-    tri = uniforms(seed ^ 0x9071, np.arange(ni * nj * 2), np.zeros(ni * nj * 2, np.int64), 6)
+    tri = uniforms(seed ^ 0x9071, (2 * gi[:, None] + np.arange(2)).ravel(), np.repeat(gj, 2), 6)
     tu = tri.astype(F32)[tid]
-    # vein and tract outlines: a few low harmonics, drawn per structure; from here on in
-    # float32, relative to the vein and tract centres
-    phi = np.arctan2((yw - vy).astype(F32), (xw - vx).astype(F32))
-    vr = (28.0 + 32.0 * lu[..., 2]) * (1 - disorder) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu[..., 3])
-                                       + 0.06 * np.cos(3 * phi + 6.3 * lu[..., 4]))
-    tphi = np.arctan2((yw - py).astype(F32), (xw - px).astype(F32))
+    # vein and tract outlines: a few low harmonics, drawn per structure
+    phi = np.arctan2(yr - vyr.take(k1), xr - vxr.take(k1))
+    vr = (28.0 + 32.0 * lu2) * (1 - disorder) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu3)
+                                                 + 0.06 * np.cos(3 * phi + 6.3 * lu4))
+    tphi = np.arctan2(tdy, tdx)
     tr = tract_um * (0.6 + 0.6 * tu[..., 2]) * (
         1 + 0.12 * np.cos(2 * tphi + 6.3 * tu[..., 3]) + 0.08 * np.cos(3 * tphi + 6.3 * tu[..., 4]))
-    tract = pd.astype(F32) - tr * (0.8 + 0.4 * noise_at(xw, yw, seed ^ 0x7AC7, 60.0))
+    tract = pd - tr * (0.8 + 0.4 * noise_at(xw, yw, seed ^ 0x7AC7, 60.0))
+    del phi, tphi, tdx, tdy, tr, pd
     # sinusoids and cords, in the vein's polar frame with a finer wiggle
     wx, wy = warp(xw, yw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
     ex, ey = (wx - vx).astype(F32), (wy - vy).astype(F32)
-    r = np.hypot(ex, ey)
-    ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu[..., 5]) % F32(1.0)
-    r0 = 28.0 + 32.0 * lu[..., 2] + 8.0
+    r = hypot(ex, ey)
+    ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu5) % F32(1.0)
+    r0 = 28.0 + 32.0 * lu2 + 8.0
     n0 = np.maximum(6, np.round(F32(2 * np.pi / pitch_um) * r0))
     lvl = np.clip(np.floor(np.log2(np.maximum(r, r0) / r0)), 0, 7)
     n = n0 * F32(2.0) ** lvl
@@ -146,16 +184,17 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     ell = np.floor(a)
     af = a - ell
     unit = F32(2 * np.pi) * np.maximum(r, 1.0) / n
-    lob = k1.astype(np.float64)
-    born = r0 * 2.0 ** (lvl + 1) * (0.5 + 0.5 * hash01(lob, lvl, ell))
+    lob = id1  # the vein's identity: the same in every window
+    by_lob = hash_prefix(lob)
+    born = r0 * 2.0 ** (lvl + 1) * (0.5 + 0.5 * hash01(lvl, ell, after=by_lob))
     split = r > born
     # distance to the nearest sinusoid; a sinusoid is interrupted now and then over one
     # segment, where neighbouring plates join (anastomoses)
-    seg = np.floor((r + 40.0 * hash01(lob, ell)) / 38.0)
+    seg = np.floor((r + 40.0 * hash01(ell, after=by_lob)) / 38.0)
     reg = np.where(af < 0.5, ell, ell + 1) % n
-    ds = np.where(hash01(lob, lvl * 1000 + reg, seg) < 0.15, F32(np.inf),
+    ds = np.where(hash01(lvl * 1000 + reg, seg, after=by_lob) < 0.15, F32(np.inf),
                   np.minimum(af, 1 - af) * unit)
-    dnew = np.where(split & (hash01(lob, lvl * 1000 + ell + 0.5, seg) >= 0.15),
+    dnew = np.where(split & (hash01(lvl * 1000 + ell + 0.5, seg, after=by_lob) >= 0.15),
                     np.abs(af - 0.5) * unit, F32(np.inf))
     line = np.where(dnew < ds, lvl * 1000 + ell + 0.5, lvl * 1000 + reg) + lob * 1e5  # f64
     ds = np.minimum(ds, dnew)
@@ -164,7 +203,7 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     lo = np.where(split, F32(0.5) * upper, F32(0.0))
     span = np.where(split, F32(0.5), F32(1.0)) * unit
     pos = (af - lo) * unit
-    cord = hash01(lob, lvl * 1000 + ell, half)
+    cord = hash01(lvl * 1000 + ell, half, after=by_lob).astype(F32)
     clen = (22.0 * (0.85 + 0.3 * cord)).astype(F32)
     rr = r + cord * clen
     m = np.floor(rr / clen)
@@ -201,19 +240,52 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
     sy = ((gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * 0.7) * S - jlo * S).astype(F32)
     wt = (((tab[:, 2] - 0.5) * 1.1 * S) ** 2 * np.sign(tab[:, 2] - 0.5)).astype(F32)
     rx, ry = (xw - ilo * S).astype(F32), (yw - jlo * S).astype(F32)
-    base = (cj - jlo) * ni + (ci - ilo)
-    ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
-    pw = np.stack([np.square(rx - sx[k]) + np.square(ry - sy[k]) - wt[k] for k in ks])
-    best = np.argmin(pw, axis=0)
-    kb = np.choose(best, ks)
-    p1 = np.take_along_axis(pw, best[None], 0)[0]
-    # distance to each neighbour's power bisector (a straight line), rounded at the corners
+    base = ((cj - jlo) * ni + (ci - ilo)).astype(np.intp)
+    offs = np.array([dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)], dtype=np.intp)
+    k = np.empty_like(base)
+    tmp = np.empty(base.shape, F32)
+    pw = np.empty((9, *base.shape), F32)  # power distance to each of the 3×3 sites
+    for m, off in enumerate(offs):
+        np.add(base, off, out=k)
+        t = pw[m]
+        np.subtract(rx, sx.take(k), out=t)
+        t *= t
+        np.subtract(ry, sy.take(k), out=tmp)
+        tmp *= tmp
+        t += tmp
+        t -= wt.take(k)
+    # the nearest site (the first of equals, as argmin), by a running minimum over the
+    # nine contiguous rows (a reduction across them would stride through memory)
+    p1 = pw[0].copy()
+    best = np.zeros(base.shape, dtype=np.intp)
+    closer = np.empty(base.shape, dtype=bool)
+    for m in range(1, 9):
+        np.less(pw[m], p1, out=closer)
+        np.copyto(best, m, where=closer)
+        np.minimum(p1, pw[m], out=p1)
+    kb = base + offs.take(best)
+    # distance to each neighbour's power bisector (a straight line), rounded at the corners:
+    # b = (pw − p1) / 2|s − s_best| summed as exp(−b / k); the factor −1 / (2|Δs| k) comes
+    # from a table of each site against its 5×5 neighbourhood
     soft = np.zeros(p1.shape, F32)
     k_um = F32(0.09 * S)
-    for m, k in enumerate(ks):
-        sep = np.hypot(sx[k] - sx[kb], sy[k] - sy[kb])
-        b = np.where(best == m, F32(np.inf), (pw[m] - p1) / (2 * np.maximum(sep, 1.0)))
-        soft += np.exp(-b / k_um)
+    near9 = [(dj, di) for dj in (-1, 0, 1) for di in (-1, 0, 1)]
+    rel = np.array([[(a[0] - b[0] + 2) * 5 + (a[1] - b[1] + 2) for b in near9] for a in near9],
+                   dtype=np.intp)  # [neighbour m, best]: index into the 5×5 neighbourhood
+    o25 = np.array([dj * ni + di for dj in range(-2, 3) for di in range(-2, 3)])
+    nb = np.clip(np.arange(sx.size)[:, None] + o25[None, :], 0, sx.size - 1)
+    sep = np.maximum(hypot(sx[nb] - sx[:, None], sy[nb] - sy[:, None]), F32(1.0))
+    factor = (F32(-1.0) / (2 * sep * k_um)).astype(F32).ravel()
+    kb25 = kb * 25
+    for m in range(9):
+        np.add(kb25, rel[m].take(best), out=k)
+        b = pw[m]
+        b -= p1
+        b *= factor.take(k)
+        np.copyto(b, F32(-np.inf), where=best == m)
+        np.exp(b, out=b)
+        soft += b
+    del pw
     border = -k_um * np.log(np.maximum(soft, F32(1e-30)))
     nid = (gi.ravel()[kb] * 7919 + gj.ravel()[kb]).astype(np.float64)
     cx, cy = sx[kb] + ilo * S, sy[kb] + jlo * S
@@ -245,7 +317,7 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
                 continue
             rs = row[sel]
             dx, dy = xf[sel] - mxf[rs], yf[sel] - myf[rs]
-            rr = np.maximum(np.hypot(dx, dy), F32(1e-3))
+            rr = np.maximum(hypot(dx, dy), F32(1e-3))
             c, sn = dx / rr, dy / rr
             cos2, sin2 = c * c - sn * sn, 2 * c * sn
             cos3, sin3 = c * (4 * c * c - 3), sn * (3 - 4 * sn * sn)
@@ -275,26 +347,28 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
     xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
     nid, cx, cy, border = _nodules(xw, yw, seed, nodule_um)
-    th = 6.283 * hash01(nid, 11)
+    by_nid = hash_prefix(nid)
+    th = (6.283 * hash01(11, after=by_nid)).astype(F32)
     # plates: parallel bands in the nodule's direction, bent by a finer warp
     # (gentle warps: a steep one would squash the cells)
     wx, wy = warp(x, y, seed ^ 0x51, 180.0, 22.0)
     wx, wy = warp(wx, wy, seed ^ 0x52, 60.0, 4.0)
     ex, ey = (wx - cx).astype(F32), (wy - cy).astype(F32)
-    c, s = np.cos(th).astype(F32), np.sin(th).astype(F32)
+    c, s = np.cos(th), np.sin(th)
     u = ex * c + ey * s
     v = -ex * s + ey * c
     p = F32(1.6 * pitch_um)
     a = u / p
     ell = np.floor(a)
     af = a - ell
-    seg = np.floor((v + 40.0 * hash01(nid, ell)) / 45.0)
+    seg = np.floor((v + 40.0 * hash01(ell, after=by_nid)) / 45.0)
     reg = np.where(af < 0.5, ell, ell + 1)
-    ds = np.where(hash01(nid, reg, seg) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
+    ds = np.where(hash01(reg, seg, after=by_nid) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
     line = nid * 1e5 + reg
-    cord = hash01(nid, ell, 3)
-    clen = (24.0 * (0.8 + 0.45 * hash01(nid, ell, 5))).astype(F32)
-    two = hash01(nid, ell, 7) < 0.7  # two-cell-thick plates (regeneration)
+    by_plate = hash_prefix(nid, ell)
+    cord = hash01(3, after=by_plate)
+    clen = (24.0 * (0.8 + 0.45 * hash01(5, after=by_plate))).astype(F32)
+    two = hash01(7, after=by_plate) < 0.7  # two-cell-thick plates (regeneration)
     side = np.where(two, (af > 0.5).astype(F32), F32(0.0))
     cwid = np.where(two, p / 2, p)
     shift = side * F32(0.5) * clen  # the two rows of cells are staggered
@@ -306,7 +380,7 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     big = np.full(x.shape, F32(1e6))
     zero = np.zeros(x.shape, F32)
     tu = np.zeros((*x.shape, 6), F32)
-    tu[..., 5] = hash01(nid, 17)  # the collagen's direction in the septum round the nodule
+    tu[..., 5] = hash01(17, after=by_nid)  # the collagen's direction in the septum round the nodule
     return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, v, along,
                  across, cell, clen, cwid, xw, yw)
 
@@ -319,17 +393,23 @@ def _ring(d: np.ndarray, r_in: np.ndarray | float, r_out: np.ndarray | float, px
 def _triad(lv: Liver, tract_um: float) -> dict[str, np.ndarray]:
     """Signed distances (µm) to the portal vein, hepatic artery and bile duct of the tract
     at each point, in the tract's own frame."""
-    tu = lv.tu
+    return _triad_at(lv.tu, lv.xw - lv.px, lv.yw - lv.py, tract_um)
+
+
+def _triad_at(tu: np.ndarray, dx: np.ndarray, dy: np.ndarray, tract_um: float
+              ) -> dict[str, np.ndarray]:
+    """`_triad` from the tract's uniforms (…, 6) and the offsets (µm) from its centre."""
     R = tract_um * (0.6 + 0.6 * tu[..., 2])
     th = 6.283 * tu[..., 5]
-    qx = (lv.xw - lv.px) * np.cos(th) + (lv.yw - lv.py) * np.sin(th)
-    qy = -(lv.xw - lv.px) * np.sin(th) + (lv.yw - lv.py) * np.cos(th)
-    pv = np.hypot((qx - 0.15 * R) / (0.48 * R), qy / (0.3 * R)) - 1
+    c, sn = np.cos(th), np.sin(th)
+    qx = dx * c + dy * sn
+    qy = -dx * sn + dy * c
+    pv = hypot((qx - 0.15 * R) / (0.48 * R), qy / (0.3 * R)) - 1
     pv = pv * 0.3 * R
     art_r = np.maximum(0.16 * R, 11.0)
-    art = np.hypot(qx + 0.4 * R, qy - 0.42 * R) - art_r
+    art = hypot(qx + 0.4 * R, qy - 0.42 * R) - art_r
     duct_r = np.maximum(0.17 * R, 13.0)
-    duct = np.hypot(qx + 0.35 * R, qy + 0.45 * R) - duct_r
+    duct = hypot(qx + 0.35 * R, qy + 0.45 * R) - duct_r
     return {"pv": pv, "art": art, "art_r": art_r, "duct": duct,
             "duct_r": duct_r, "qx": qx, "qy": qy}
 
@@ -376,27 +456,29 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     memb_d = np.minimum(lv.cell_len / 2 - np.abs(lv.along), lv.cell_wid / 2 - np.abs(lv.across))
     memb = limited(inside(memb_d - 0.6, px), 0.06, 1.2, px)
     c = lv.cell
-    cu = (1.0 + 0.24 * (c - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
-    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x6A, 1.1)
+    c32 = c.astype(F32)
+    cu = (1.0 + 0.24 * (c32 - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
+    grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x6A, 1.1)
     # nuclei (1, sometimes 2, per cell; not every cell is cut through its nucleus)
-    ckey = np.floor(c * 1e6)  # an integer key per cell for further choices
-    ncx = (hash01(ckey, 1) - 0.5) * 4.0
-    ncy = (hash01(ckey, 2) - 0.5) * 0.3 * lv.cell_wid
-    rn = 4.0 + 1.3 * hash01(ckey, 3)
-    binuc = hash01(ckey, 4) < 0.2
-    off = np.where(binuc, 4.6, 0.0)
-    rn = np.where(binuc, rn * 0.85, rn)
-    wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx) + 6.3 * c)
-    da = np.hypot(lv.along - ncx - off, lv.across - ncy) / wob
-    db = np.hypot(lv.along - ncx + off, lv.across - ncy) / wob
+    ckey = hash_prefix(np.floor(c * 1e6))  # an integer key per cell for further choices
+    ncx = ((hash01(1, after=ckey) - 0.5) * 4.0).astype(F32)
+    ncy = ((hash01(2, after=ckey) - 0.5) * 0.3).astype(F32) * lv.cell_wid
+    rn = (4.0 + 1.3 * hash01(3, after=ckey)).astype(F32)
+    binuc = hash01(4, after=ckey) < 0.2
+    off = np.where(binuc, F32(4.6), F32(0.0))
+    rn = np.where(binuc, rn * F32(0.85), rn)
+    wob = 1 + 0.06 * np.cos(2 * np.arctan2(lv.across - ncy, lv.along - ncx)
+                            + F32(6.3) * c32)
+    da = hypot(lv.along - ncx - off, lv.across - ncy) / wob
+    db = hypot(lv.along - ncx + off, lv.across - ncy) / wob
     dn = np.minimum(da, db)
-    has = hash01(ckey, 5) < 0.82
+    has = hash01(5, after=ckey) < 0.82
     nuc_cov = np.where(has, inside(dn - rn, px), 0.0)
     rho = np.clip(dn / rn, 0, 1)
     chrom = 0.75 + 0.6 * np.exp(-((1 - rho) / 0.2) ** 2) + 0.25 * (
-        value_noise(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
+        texture(w, ctx.seed ^ 0xC4, 0.8) - 0.5) * 2
     nuc = limited(nuc_cov * chrom, 0.114, 4.6, px) * hep
-    nucleolus = np.where(has, inside(np.hypot(lv.along - ncx - off - 1.0,
+    nucleolus = np.where(has, inside(hypot(lv.along - ncx - off - 1.0,
                                               lv.across - ncy - 0.6) - 1.0, px), 0.0)
     nucleolus = limited(nucleolus, 0.01, 2.0, px) * hep
     cyto = hep * (1 - 0.35 * memb) * cu * grain * (1 - 0.5 * nuc_cov)
@@ -404,55 +486,72 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     if cirr:
         put(canvas, layer, None, paren, "nodule")
     put(canvas, layer, ctx.cls("membrane"), hep * memb * 0.8)
-    put(canvas, layer, ctx.cls("nucleus"), nuc * (0.85 + 0.3 * hash01(ckey, 6)),
+    put(canvas, layer, ctx.cls("nucleus"), nuc * (0.85 + 0.3 * hash01(6, after=ckey)),
         "hepatocyte-nucleus")
     put(canvas, layer, ctx.cls("nucleolus"), nucleolus * 0.9)
     put(canvas, layer, ctx.cls("cytoplasm"), sinus * 0.12, "sinusoid")  # plasma, lining
     put(canvas, layer, None, vein, "central-vein")
     # central-vein wall and portal tract connective tissue
-    tri = _triad(lv, tract_um)
-    pv_lumen = inside(tri["pv"], px) * tract
-    art_all = inside(tri["art"], px) * tract
-    art_lumen = inside(tri["art"] + 0.55 * tri["art_r"], px) * tract
-    duct_all = inside(tri["duct"], px) * tract
-    duct_lumen = inside(tri["duct"] + 0.6 * tri["duct_r"], px) * tract
-    fib = np.full(vein.shape, 0.75, F32)
-    ct = (tract > 0) | (septum > 0)
-    if ct.any():  # wavy collagen fibres, only where there is connective tissue
-        qx, qy = tri["qx"][ct], tri["qy"][ct]
+    # the tract's structures and the collagen, only where there is connective tissue
+    shape = vein.shape
+    coll = vwall * 0.8
+    muscle = np.zeros(shape, F32)
+    duct_epi = np.zeros(shape, F32)
+    it = np.flatnonzero((tract > 0) | (septum > 0))
+    if it.size:
+        tr_s, sep_s = tract.reshape(-1)[it], septum.reshape(-1)[it]
+        xw_s, yw_s = lv.xw.reshape(-1)[it], lv.yw.reshape(-1)[it]
+        tri = _triad_at(lv.tu.reshape(-1, 6)[it], xw_s - lv.px.reshape(-1)[it],
+                        yw_s - lv.py.reshape(-1)[it], tract_um)
+        pv_lumen = inside(tri["pv"], px) * tr_s
+        art_all = inside(tri["art"], px) * tr_s
+        art_lumen = inside(tri["art"] + 0.55 * tri["art_r"], px) * tr_s
+        duct_all = inside(tri["duct"], px) * tr_s
+        duct_lumen = inside(tri["duct"] + 0.6 * tri["duct_r"], px) * tr_s
         amp = 0.35
         if cirr:  # bundles that fade in and out rather than a uniform grain
-            amp = 0.1 + 0.35 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1D, 30.0)
-        fib[ct] = limited(0.75 + amp * np.cos(
-            2 * np.pi * (qx * 0.8 + qy * 0.6) / 5.0
-            + 9 * noise_at(lv.xw[ct], lv.yw[ct], ctx.seed ^ 0xF1B, 25.0)), 0.75, 2.5, px)
-    stroma = np.clip(tract - pv_lumen - art_all - duct_all, 0, 1)
-    coll = (stroma * 0.7 + septum * 0.95) * fib + vwall * 0.8
-    coll = coll + tract * inside(np.abs(tri["pv"]) - 1.5, px) * 0.8
+            amp = 0.1 + 0.35 * noise_at(xw_s, yw_s, ctx.seed ^ 0xF1D, 30.0)
+        # wavy collagen fibres
+        fib = limited(0.75 + amp * np.cos(
+            2 * np.pi * (tri["qx"] * 0.8 + tri["qy"] * 0.6) / 5.0
+            + 9 * noise_at(xw_s, yw_s, ctx.seed ^ 0xF1B, 25.0)), 0.75, 2.5, px)
+        stroma = np.clip(tr_s - pv_lumen - art_all - duct_all, 0, 1)
+        coll.reshape(-1)[it] += ((stroma * 0.7 + sep_s * 0.95) * fib
+                                 + tr_s * inside(np.abs(tri["pv"]) - 1.5, px) * 0.8)
+        muscle.reshape(-1)[it] = (art_all - art_lumen) * 0.9
+        duct_epi.reshape(-1)[it] = duct_all - duct_lumen
     put(canvas, layer, ctx.cls("collagen"), coll)
     put(canvas, layer, None, septum, "septum")
     put(canvas, layer, None, tract, "portal-tract")
-    put(canvas, layer, ctx.cls("muscle"), (art_all - art_lumen) * 0.9)
-    duct_epi = duct_all - duct_lumen
+    put(canvas, layer, ctx.cls("muscle"), muscle)
     put(canvas, layer, ctx.cls("duct"), duct_epi * 0.8, "bile-duct")
     # sinusoid contents, per pixel: each 16 µm slot along a sinusoid holds an endothelial
-    # nucleus, a Kupffer cell, a red cell or nothing
-    k = np.floor(lv.radial / 16.0)
-    pick = hash01(lv.line, k, 3)
-    dr = lv.radial - (k + 0.3 + 0.4 * hash01(lv.line, k, 4)) * 16.0
-    ds = lv.sinus
-    on = paren * (ds < 6.0)
-    endo = np.where(pick < 0.22, inside((np.hypot(dr / 3.8, ds / 1.4) - 1) * 1.4, px), 0.0)
-    kup = (pick >= 0.22) & (pick < 0.3)
-    kn = np.where(kup, inside((np.hypot(dr / 4.2, ds / 2.4) - 1) * 2.4, px), 0.0)
-    kc = np.where(kup, inside((np.hypot(dr / 7.0, ds / 3.6) - 1) * 3.6, px), 0.0)
-    rho = np.hypot(dr / 3.6, ds / 3.4)
-    red = np.where(pick > 0.62, biconcave(np.minimum(rho, 1.0)) * inside((rho - 1) * 3.4, px),
-                   0.0)
-    put(canvas, layer, ctx.cls("nucleus"), limited(endo + kn * 0.9, 0.012, 2.8, px) * on)
-    put(canvas, layer, None, limited(kn, 0.003, 4.8, px) * on, "kupffer")
-    put(canvas, layer, ctx.cls("cytoplasm"), limited((kc - kn) * 0.45, 0.005, 7.0, px) * on)
-    put(canvas, layer, ctx.cls("rbc"), limited(red * 0.85, 0.03, 7.0, px) * on)
+    # nucleus, a Kupffer cell, a red cell or nothing (worked out where a sinusoid is)
+    on = paren * (lv.sinus < 6.0)
+    io = np.flatnonzero(on)
+    nuc_s, kup_s, kcyt_s, red_s = (np.zeros(shape, F32) for _ in range(4))
+    if io.size:
+        radial, ln = lv.radial.reshape(-1)[io], lv.line.reshape(-1)[io]
+        ds, on_s = lv.sinus.reshape(-1)[io], on.reshape(-1)[io]
+        k = np.floor(radial / 16.0)
+        by_slot = hash_prefix(ln, k)
+        pick = hash01(3, after=by_slot)
+        dr = radial - (k + 0.3 + 0.4 * hash01(4, after=by_slot)) * 16.0
+        endo = np.where(pick < 0.22, inside((hypot(dr / 3.8, ds / 1.4) - 1) * 1.4, px), 0.0)
+        kup = (pick >= 0.22) & (pick < 0.3)
+        kn = np.where(kup, inside((hypot(dr / 4.2, ds / 2.4) - 1) * 2.4, px), 0.0)
+        kc = np.where(kup, inside((hypot(dr / 7.0, ds / 3.6) - 1) * 3.6, px), 0.0)
+        rho = hypot(dr / 3.6, ds / 3.4)
+        red = np.where(pick > 0.62,
+                       biconcave(np.minimum(rho, 1.0)) * inside((rho - 1) * 3.4, px), 0.0)
+        nuc_s.reshape(-1)[io] = limited(endo + kn * 0.9, 0.012, 2.8, px) * on_s
+        kup_s.reshape(-1)[io] = limited(kn, 0.003, 4.8, px) * on_s
+        kcyt_s.reshape(-1)[io] = limited((kc - kn) * 0.45, 0.005, 7.0, px) * on_s
+        red_s.reshape(-1)[io] = limited(red * 0.85, 0.03, 7.0, px) * on_s
+    put(canvas, layer, ctx.cls("nucleus"), nuc_s)
+    put(canvas, layer, None, kup_s, "kupffer")
+    put(canvas, layer, ctx.cls("cytoplasm"), kcyt_s)
+    put(canvas, layer, ctx.cls("rbc"), red_s)
     if cirr:
         _septal_cells(canvas, ctx, layer, (ctx.seed, L, pitch, sept_um), edge)
     else:

@@ -18,6 +18,7 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -26,10 +27,11 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
     warp,
 )
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 BRONCHIOLE_SPACING_UM = 2600.0
@@ -65,25 +67,56 @@ def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
     sy = ((gj.ravel() + 0.5 + (tab[:, 1] - 0.5) * 0.85) * S - jlo * S).astype(F32)
     wt = np.exp(0.7 * (tab[:, 2] - 0.5)).astype(F32)  # 0.70–1.42
     rx, ry = (wx - ilo * S).astype(F32), (wy - jlo * S).astype(F32)
-    base = (cj - jlo) * ni + (ci - ilo)
-    ks = [base + dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)]
-    rr = np.stack([np.hypot(rx - sx[k], ry - sy[k]) / wt[k] for k in ks])
-    best = np.argmin(rr, axis=0)
-    kb = np.choose(best, ks)
-    r1 = np.take_along_axis(rr, best[None], 0)[0]
-    w1 = wt[kb]
+    base = ((cj - jlo) * ni + (ci - ilo)).astype(np.intp)
+    del ci, cj
+    offs = np.array([dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)], dtype=np.intp)
+    k = np.empty_like(base)
+    rr = np.empty((9, *base.shape), F32)  # weighted distance d/w to each of the 3×3 sites
+    tmp = np.empty(base.shape, F32)
+    for m, off in enumerate(offs):
+        np.add(base, off, out=k)
+        t = rr[m]
+        np.subtract(rx, sx.take(k), out=t)
+        t *= t
+        np.subtract(ry, sy.take(k), out=tmp)
+        tmp *= tmp
+        t += tmp
+        np.sqrt(t, out=t)
+        t /= wt.take(k)
+    # the nearest site (the first of equals, as argmin), by a running minimum over the
+    # nine contiguous rows (a reduction across them would stride through memory)
+    r1 = rr[0].copy()
+    best = np.zeros(base.shape, dtype=np.intp)
+    closer = np.empty(base.shape, dtype=bool)
+    for m in range(1, 9):
+        np.less(rr[m], r1, out=closer)
+        np.copyto(best, m, where=closer)
+        np.minimum(r1, rr[m], out=r1)
+    kb = base + offs.take(best)
+    w1 = wt.take(kb)
     soft = np.zeros(r1.shape, F32)
     second = np.full(r1.shape, np.inf, F32)
     k2 = kb.copy()
     knob = F32(2.5)
-    for m, k in enumerate(ks):  # each neighbour's wall: distance ≈ Δ(d/w)·w₁w₂/(w₁+w₂)
-        b = np.where(best == m, F32(np.inf), (rr[m] - r1) * (w1 * wt[k] / (w1 + wt[k])))
-        soft += np.exp(-b / knob)
-        k2 = np.where(b < second, k, k2)
-        second = np.minimum(second, b)
+    for m, off in enumerate(offs):  # each neighbour's wall: distance ≈ Δ(d/w)·w₁w₂/(w₁+w₂)
+        np.add(base, off, out=k)
+        wk = wt.take(k)
+        np.add(w1, wk, out=tmp)
+        wk *= w1
+        wk /= tmp
+        b = rr[m]
+        b -= r1
+        b *= wk
+        np.copyto(b, F32(np.inf), where=best == m)
+        np.copyto(k2, k, where=b < second)
+        np.minimum(second, b, out=second)
+        b /= -knob
+        np.exp(b, out=b)
+        soft += b
+    del rr
     mem = -knob * np.log(np.maximum(soft, F32(1e-30)))
-    gid1 = (gi.ravel()[kb] * 100003.0 + gj.ravel()[kb])
-    gid2 = (gi.ravel()[k2] * 100003.0 + gj.ravel()[k2])
+    gid = gi.ravel() * 100003.0 + gj.ravel()  # each site's lattice identity
+    gid1, gid2 = gid.take(kb), gid.take(k2)
     pair = hash01(np.minimum(gid1, gid2), np.maximum(gid1, gid2), seed % 65521)
     # alveolar ducts: winding corridors where the walls stop short in free knobs
     duct = np.abs(noise_at(x, y, seed ^ 0xD0C7, 4.0 * size_um) - 0.5)
@@ -94,7 +127,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
     """The bronchiole nearest each point (one per lattice cell of 2.6 mm, some absent):
     distance to its centre in its own (oblique-cut, elliptical, gently warped) frame, angle,
     lumen radius there (irregular mucosal folds), outer radius; and its artery."""
-    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 10)
+    c = cells_at(x, y, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 10, second=False)
     u = c.u.astype(F32)
     present = u[..., 2] < 0.7
     xw, yw = warp(x, y, seed ^ 0xB7, 160.0, 14.0)
@@ -103,7 +136,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
     asp = 1.0 + 0.45 * u[..., 8]  # cut obliquely: an ellipse of axis ratio up to 2
     qa = (ex * np.cos(psi) + ey * np.sin(psi)) / np.sqrt(asp)
     qb = (-ex * np.sin(psi) + ey * np.cos(psi)) * np.sqrt(asp)
-    r = np.hypot(qa, qb)
+    r = hypot(qa, qb)
     phi = np.arctan2(qb, qa)
     lum0 = np.where(present, 95.0 + 70.0 * u[..., 3], 0.0).astype(F32)
     folds = np.floor(6 + 5 * u[..., 4])
@@ -120,7 +153,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
     fx, fy = xw - ax, yw - ay  # the artery is cut in the same plane: the same ellipse
     fa = (fx * np.cos(psi) + fy * np.sin(psi)) / np.sqrt(asp)
     fb = (-fx * np.sin(psi) + fy * np.cos(psi)) * np.sqrt(asp)
-    ar = np.where(present, np.hypot(fa, fb) * (1 + 0.05 * np.cos(
+    ar = np.where(present, hypot(fa, fb) * (1 + 0.05 * np.cos(
         2 * np.arctan2(fb, fa) + 6.3 * u[..., 5])), 1e6).astype(F32)
     return {"r": np.where(present, r, F32(1e6)), "phi": phi, "lumen": lumen, "outer": outer,
             "ar": ar, "ra": ra}
@@ -128,7 +161,7 @@ def airways_at(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]
 
 def vessels_at(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Distance to the nearest parenchymal vessel's centre and its radius (0: none)."""
-    c = cells_at(x, y, seed ^ 0x7E55, VESSEL_SPACING_UM, 0.8, 4)
+    c = cells_at(x, y, seed ^ 0x7E55, VESSEL_SPACING_UM, 0.8, 4, second=False)
     R = np.where(c.u[..., 2] < 0.45, 25.0 + 70.0 * c.u[..., 3] ** 2, 0.0).astype(F32)
     return c.d1.astype(F32), R
 
@@ -160,9 +193,9 @@ def anchor(seed: int) -> tuple[float, float]:
     g = np.linspace(-1.5, 1.5, 31) * BRONCHIOLE_SPACING_UM
     gx, gy = np.meshgrid(g, g)
     aw = airways_at(gx, gy, seed)
-    c = cells_at(gx, gy, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8)
+    c = cells_at(gx, gy, seed ^ 0xB0, BRONCHIOLE_SPACING_UM, 0.5, 8, second=False)
     ok = aw["outer"] > 0
-    k = np.argmin(np.where(ok, np.hypot(c.sx, c.sy), np.inf))
+    k = np.argmin(np.where(ok, hypot(c.sx, c.sy), np.inf))
     return float(c.sx.ravel()[k]) + 300.0, float(c.sy.ravel()[k])
 
 
@@ -177,8 +210,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     px = w.px_um
     size = float(np.mean(ctx.pop.size_um))
     ox, oy = anchor(ctx.seed)
-    X, Y = grid(w)
-    X, Y = X + ox, Y + oy
+    X, Y = grid(w, ox, oy)
     # bronchioles and vessels are sparse: found on a coarse grid first, then computed at
     # full resolution only in the blocks near one (the result is the same as everywhere)
     reach = 60.0 + 24.0 * px
@@ -203,7 +235,7 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     t = ctx.params(AlveoliParams).septum_um * (0.7 + 0.7 * noise_at(X, Y, ctx.seed ^ 0x5E, 60.0))
     sep = np.where(mem < 0, 1.0, line(mem, t, px)) * wall_ok
     sep = sep * (1 - inside(r - outer - 25.0, px)) * (1 - solid)
-    grain = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 0x61, 1.5)
+    grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x61, 1.5)
     put(canvas, layer, ctx.cls("septum"), sep * grain, "alveolar-septum")
     put(canvas, layer, ctx.cls("elastic"), sep * 0.25)
     put(canvas, layer, None, np.clip(1 - sep - solid, 0, 1), "airspace")
@@ -220,13 +252,13 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     hair = limited(0.6 + 0.4 * np.cos(aw["phi"] * r / 0.8), 0.6, 0.8, px)
     put(canvas, layer, ctx.cls("cilia"), cil * hair, "cilia")
     put(canvas, layer, ctx.cls("septum"), lp * 0.5)
-    fib = 0.75 + 0.4 * value_noise(w, ctx.seed ^ 0x63, 5.0)
+    fib = 0.75 + 0.4 * texture(w, ctx.seed ^ 0x63, 5.0)
     put(canvas, layer, ctx.cls("muscle"), musc * fib)
     put(canvas, layer, ctx.cls("collagen"), adv * fib * 0.7)
     # nuclei of the epithelium: a row of elongated nuclei along the fold
     cell = (aw["phi"] * np.maximum(r, 1.0)) / 6.0
     k = np.floor(cell)
-    nd = np.hypot((cell - k - 0.5) * 6.0 / 1.6, (d - 12.0 - 3.0 * np.sin(k * 2.1)) / 3.6)
+    nd = hypot((cell - k - 0.5) * 6.0 / 1.6, (d - 12.0 - 3.0 * np.sin(k * 2.1)) / 3.6)
     put(canvas, layer, ctx.cls("nucleus"), limited(inside(nd - 1, px), 0.18, 3.2, px) * epi)
     # companion artery and parenchymal vessels: walls, lumina full of blood
     vwall = np.clip(art_wall - art_lumen, 0, 1) + np.clip(ves - ves_lumen, 0, 1)
@@ -240,13 +272,14 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     if px > 4.0:  # septal cells below the pixel size: their area means
         put(canvas, layer, ctx.cls("rbc"), sep * (1 - solid) * 0.2)
         put(canvas, layer, ctx.cls("nucleus"), sep * (1 - solid) * 0.1)
-    _cells(canvas, ctx, layer, z, size, ox, oy, blood * clot)
+    _cells(canvas, ctx, layer, z, size, ox, oy, blood * clot, mem)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
 def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: float,
-           oy: float, blood: np.ndarray) -> None:
-    """Septal red cells and nuclei, red cells in vessels, alveolar macrophages."""
+           oy: float, blood: np.ndarray, grid_mem: np.ndarray) -> None:
+    """Septal red cells and nuclei, red cells in vessels, alveolar macrophages (`grid_mem`:
+    the wall distance on the window's pixels)."""
     w = canvas.window
     nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
     if w.px_um > 4.0:
@@ -256,6 +289,16 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     # cells, flat type I and endothelial nuclei in the wall, rounded type II cells with
     # foamy cytoplasm bulging from it, most often near the junctions
     x, y, u = ctx.points(6.0, 6.0, 8)
+    # points deep in an air space cannot be near a wall: the pixel grid's wall distance
+    # rules them out first (it changes by < 4 µm per µm: each warp stretches by < 2, the
+    # soft minimum of the walls' distances not at all; so within 0.71 pixel of a pixel
+    # centre by < 3 pixels); the rest are checked exactly
+    fx, fy = (x - w.x0_um) / w.px_um, (y - w.y0_um) / w.px_um
+    inwin = (fx >= 0) & (fx < w.width) & (fy >= 0) & (fy < w.height)
+    ix = np.clip(fx.astype(np.int64), 0, w.width - 1)
+    iy = np.clip(fy.astype(np.int64), 0, w.height - 1)
+    maybe = ~inwin | (grid_mem[iy, ix] < 5.0 + 3.0 * w.px_um)
+    x, y, u = x[maybe], y[maybe], u[maybe]
     xs, ys = x + ox, y + oy
     mem, ok = alveoli_at(xs, ys, ctx.seed, size)
     near = ok & (mem < 5.0)
@@ -264,7 +307,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     m1, _ = alveoli_at(xs + e, ys, ctx.seed, size)
     m2, _ = alveoli_at(xs, ys + e, ctx.seed, size)
     gx, gy = (m1 - mem) / e, (m2 - mem) / e
-    gn = np.maximum(np.hypot(gx, gy), 0.3)
+    gn = np.maximum(hypot(gx, gy), 0.3)
     step = np.where(mem > 0, mem, 0.0) * (0.3 + 0.7 * u[:, 6])  # not all on the mid-line
     x, y = x - gx / gn * step, y - gy / gn * step
     xs, ys = x + ox, y + oy

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import CardiacMuscleParams, SkeletalMuscleParams, SmoothMuscleParams
+from micro.core.microscope.generators.histology import hypot
 from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
@@ -322,10 +323,10 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     vc = (lo + hi) / 2 + (t0[..., 4] - 0.5) * 1.5
     a_n = 5.0 + 1.5 * t0[..., 5]
     b_n = np.minimum(2.6, width * 0.22)
-    rho = np.hypot((U - uc) / a_n, (V - vc) / b_n)
+    rho = hypot((U - uc) / a_n, (V - vc) / b_n)
     edge = np.clip((1.0 - rho) * b_n / w.px_um + 0.5, 0.0, 1.0)
     nuc_amt = np.sqrt(np.clip(1.0 - rho * rho, 0.0, 1.0)) * 1.3 * edge * cov
-    pale = np.clip(1.0 - np.hypot((U - uc) / (a_n * 1.9), (V - vc) / (b_n * 1.3)), 0.0, 1.0)
+    pale = np.clip(1.0 - hypot((U - uc) / (a_n * 1.9), (V - vc) / (b_n * 1.3)), 0.0, 1.0)
     stripe = sarcomere_bands(U, prm.sarcomere_um, 0.6, w.px_um, angle,
                              tab[i, 4] * 5.0)
     shade = (0.9 + 0.2 * tab[i, 3]) * sec * (0.9 + 0.2 * noise(w, ctx.seed ^ 0x63, 1.5))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.microscope.generators.fibers import coverage
+from micro.core.microscope.generators.histology import texture
 from micro.core.microscope.generators.shapes import draw
-from micro.core.microscope.raster import Canvas, value_noise
+from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
 
 
@@ -40,7 +41,7 @@ def cartilage(canvas: Canvas, ctx: Ctx) -> None:
     matrix = ctx.cls("matrix")
     lab = ctx.pop.label
     amt = (1.0 - np.clip(lac, 0, 1)) * (0.75 + 0.5 * np.clip(territory, 0, 1))
-    amt = amt * (0.9 + 0.2 * value_noise(w, ctx.seed ^ 9, 25.0).ravel())
+    amt = amt * (0.9 + 0.2 * texture(w, ctx.seed ^ 9, 25.0).ravel())
     if matrix:
         canvas.add(layer, matrix, amt.astype(np.float32))
         canvas.add_label(lab, amt.astype(np.float32))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import PlantCellsParams, RootTipParams
-from micro.core.microscope.generators.histology import F32, hash01, noise_at
+from micro.core.microscope.generators.histology import F32, hash01, hypot, noise_at
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas, band, seed_lattice, worley
@@ -41,7 +41,7 @@ def worley_at(x: np.ndarray, y: np.ndarray, seed: int, spacing: float, aspect: f
             t = uniforms(seed, ci + di, cj + dj, slots)
             su = (ci + di + 0.5 + (t[:, 0] - 0.5) * jitter) * spacing
             sv = (cj + dj + 0.5 + (t[:, 1] - 0.5) * jitter) * spacing
-            d = np.hypot((U - su) * aspect, V - sv)
+            d = hypot((U - su) * aspect, V - sv)
             closer = d < d1
             d2 = np.where(closer, d1, np.minimum(d2, d))
             d1 = np.where(closer, d, d1)
@@ -65,24 +65,27 @@ def cell_field(w: Window, seed: int, width: float, aspect: float, angle: float,
     d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
     k1 = np.zeros(lat.u.shape, dtype=np.int32)
     k2 = np.zeros(lat.u.shape, dtype=np.int32)
+    c1 = np.empty(lat.u.shape, dtype=bool)
+    c2 = np.empty(lat.u.shape, dtype=bool)
+    t = np.empty(lat.u.shape, dtype=np.float32)
     for k, d in lat.squared_distances():
-        c1 = d < d1
-        c2 = ~c1 & (d < d2)
-        np.copyto(d2, d1, where=c1)  # the old nearest becomes the second
-        np.copyto(k2, k1, where=c1)
-        np.copyto(d2, d, where=c2)
-        np.copyto(k2, k, where=c2)
-        np.copyto(d1, d, where=c1)
+        np.less(d, d1, out=c1)
+        np.less(d, d2, out=c2)
+        np.copyto(k2, k, where=c2)  # closer than the second: the new second ...
+        np.copyto(k2, k1, where=c1)  # ... unless closer than the first, which moves down
+        np.maximum(d1, d, out=t)
+        np.minimum(d2, t, out=d2)
         np.copyto(k1, k, where=c1)
+        np.minimum(d1, d, out=d1)
     # distance to the bisector of the two nearest seeds, converted to real µm
     su, sv = lat.seed_u, lat.seed_v
     nu, nv = su.take(k2) - su.take(k1), sv.take(k2) - sv.take(k1)
-    norm = np.maximum(np.hypot(nu, nv), np.float32(1e-9))
+    norm = np.maximum(hypot(nu, nv), np.float32(1e-9))
     nu /= norm
     nv /= norm
     mu = (su.take(k1) + su.take(k2)) * np.float32(0.5)
     mv = (sv.take(k1) + sv.take(k2)) * np.float32(0.5)
-    edge = np.abs((mu - lat.u) * nu + (mv - lat.v) * nv) / np.hypot(nu / np.float32(aspect), nv)
+    edge = np.abs((mu - lat.u) * nu + (mv - lat.v) * nv) / hypot(nu / np.float32(aspect), nv)
     return edge, k1, lat.table, lat.seeds
 
 
@@ -122,10 +125,10 @@ def cell_edge_at(x: np.ndarray, y: np.ndarray, seed: int, width: float, aspect: 
             np.copyto(d1, d, where=c1)
             np.copyto(k1, k, where=c1)
     nu, nv = su[k2] - su[k1], sv[k2] - sv[k1]
-    norm = np.maximum(np.hypot(nu, nv), 1e-9)
+    norm = np.maximum(hypot(nu, nv), 1e-9)
     nu, nv = nu / norm, nv / norm
     mu, mv = (su[k1] + su[k2]) / 2, (sv[k1] + sv[k2]) / 2
-    return np.abs((mu - U) * nu + (mv - V) * nv) / np.hypot(nu / aspect, nv)
+    return np.abs((mu - U) * nu + (mv - V) * nv) / hypot(nu / aspect, nv)
 
 
 def _layer(canvas: Canvas, ctx: Ctx) -> tuple[int, float]:
@@ -423,7 +426,7 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
              label=lab + "-chloroplast")
     nuc = ctx.cls("nucleus")
     if nuc:
-        ids = np.unique(near)
+        ids = np.flatnonzero(np.bincount(near.ravel(), minlength=len(table)))  # cells seen
         ids = ids[table[ids, 2] < prm.nucleus_prob]
         r = prm.nucleus_um / 2 * (0.85 + 0.3 * table[ids, 3])
         # pressed against a side wall by the vacuole

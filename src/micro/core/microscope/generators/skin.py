@@ -15,6 +15,7 @@ from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
     grid,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -23,8 +24,9 @@ from micro.core.microscope.generators.histology import (
     nuclei,
     put,
     section,
+    texture,
 )
-from micro.core.microscope.raster import Canvas, draw, value_noise
+from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
 
 LUCIDUM_UM = 8.0
@@ -104,23 +106,23 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
         wall = c.wall.astype(F32)
         bridges = limited(0.5 + 0.5 * np.cos(2 * np.pi * (Xe + Ye) / 1.6), 0.5, 0.8, px)
         border = line(wall, 1.4, px) * (0.5 + 0.5 * bridges)
-        grain = 0.85 + 0.3 * value_noise(w, ctx.seed ^ 9, 1.2)[E]
+        grain = 0.85 + 0.3 * texture(w, ctx.seed ^ 9, 1.2)[E]
         tint = 0.85 + 0.3 * c.slot(2).astype(F32)
         cyto[E] = epi[E] * (1 - 0.75 * border) * grain * tint * 0.9
         be = basal[E] > 0.5
         rn = np.where(be, 3.0, 3.4) * (0.9 + 0.2 * c.slot(3).astype(F32))
         flatten = sq / np.minimum(sq, 1.7)  # nuclei flatten less than their cells
-        nd = np.hypot((cx - c.sx).astype(F32) * flatten,
+        nd = hypot((cx - c.sx).astype(F32) * flatten,
                       (Ye - c.sy).astype(F32) * np.where(be, 0.7, 1.0))
         has = c.slot(4) < 0.8
         ncov[E] = np.where(has, inside(nd - rn, px), 0.0) * (1 - 0.6 * rise ** 4)
     put(canvas, layer, ctx.cls("cytoplasm"), cyto)
-    chrom = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 10, 0.7)
+    chrom = 0.8 + 0.4 * texture(w, ctx.seed ^ 10, 0.7)
     put(canvas, layer, ctx.cls("nucleus"), limited(ncov * chrom, 0.12, 6.0, px) * epi
         * (1 + 0.3 * basal), "epidermis-nucleus")
-    kh = np.clip((value_noise(w, ctx.seed ^ 11, 0.9) - 0.55) * 5, 0, 1)
+    kh = np.clip((texture(w, ctx.seed ^ 11, 0.9) - 0.55) * 5, 0, 1)
     put(canvas, layer, ctx.cls("granules"), gran * limited(kh, 0.2, 1.0, px) * 3.0)
-    mel = np.clip((value_noise(w, ctx.seed ^ 12, 0.8) - 0.5) * 4, 0, 1)
+    mel = np.clip((texture(w, ctx.seed ^ 12, 0.8) - 0.5) * 4, 0, 1)
     put(canvas, layer, ctx.cls("melanin"), basal * limited(mel, 0.25, 0.8, px) * 0.35)
     # dermis: fine loose collagen in the papillae, coarse wavy bundles below
     dj = Y - junc
@@ -137,7 +139,7 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
         cleft = line(b.wall, 1.3, px) * (0.4 + 0.6 * b.slot(2).astype(F32))
         fibril = limited(0.85 + 0.15 * np.cos(2 * np.pi * wy / 1.8), 0.85, 0.9, px)
         bundles[D] = (0.7 + 0.45 * b.slot(1).astype(F32)) * (1 - cleft) * fibril
-    fine = 0.55 + 0.2 * value_noise(w, ctx.seed ^ 15, 3.0)
+    fine = 0.55 + 0.2 * texture(w, ctx.seed ^ 15, 3.0)
     put(canvas, layer, ctx.cls("collagen"), derm * (pap * fine + (1 - pap) * bundles))
     bm = line(Y - junc, 1.0, px)
     put(canvas, layer, ctx.cls("collagen"), bm * 0.6)

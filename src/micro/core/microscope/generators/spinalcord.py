@@ -14,6 +14,7 @@ from micro.core.microscope.generators.histology import (
     F32,
     cells_at,
     grid,
+    hypot,
     inside,
     layer_of,
     limited,
@@ -23,9 +24,10 @@ from micro.core.microscope.generators.histology import (
     scatter,
     section,
     stamp_grid,
+    texture,
 )
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, value_noise
+from micro.core.microscope.raster import Canvas
 from micro.core.microscope.registry import Ctx, generator
 
 
@@ -34,7 +36,7 @@ def _segment(ax: np.ndarray, y: np.ndarray, a: tuple[float, float], b: tuple[flo
     """Signed distance to a tapered capsule from a (radius ra) to b (radius rb)."""
     dx, dy = b[0] - a[0], b[1] - a[1]
     t = np.clip(((ax - a[0]) * dx + (y - a[1]) * dy) / (dx * dx + dy * dy), 0, 1)
-    return np.hypot(ax - a[0] - t * dx, y - a[1] - t * dy) - (ra + (rb - ra) * t)
+    return hypot(ax - a[0] - t * dx, y - a[1] - t * dy) - (ra + (rb - ra) * t)
 
 
 def _smin(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
@@ -52,7 +54,7 @@ def cord(x: np.ndarray, y: np.ndarray, seed: int, height_um: float
     ax = np.abs(x).astype(F32) / R
     yy = y.astype(F32) / R
     ph = np.arctan2(yy, ax)
-    body = np.hypot(ax / 1.25, yy) - (1 + 0.03 * np.cos(3 * ph) - 0.04 * np.sin(ph))
+    body = hypot(ax / 1.25, yy) - (1 + 0.03 * np.cos(3 * ph) - 0.04 * np.sin(ph))
     fissure = _segment(ax, yy, (0.0, 0.55), (0.0, 1.1), 0.006, 0.03)
     septum = _segment(ax, yy, (0.0, -0.12), (0.0, -1.1), 0.003, 0.012)
     outline = np.maximum(body, -fissure)
@@ -85,18 +87,18 @@ def spinal_cord(canvas: Canvas, ctx: Ctx) -> None:
     outline, grey = cord(X, Y, ctx.seed, H)
     tissue = inside(outline, px)
     canal_r = 0.006 * H
-    canal = inside(np.hypot(X, Y) - canal_r, px)
+    canal = inside(hypot(X, Y) - canal_r, px)
     gm = inside(grey, px) * tissue * (1 - canal)
     wm = np.clip(tissue - gm - canal, 0, 1)
     put(canvas, layer, None, gm, "grey-matter")
     put(canvas, layer, None, wm, "white-matter")
     put(canvas, layer, None, canal, "central-canal")
-    felt = 0.8 + 0.4 * value_noise(w, ctx.seed ^ 4, 3.0)
+    felt = 0.8 + 0.4 * texture(w, ctx.seed ^ 4, 3.0)
     put(canvas, layer, ctx.cls("neuropil"), gm * felt * 0.45)
     # white matter: myelin rings around axons 1–8 µm across (their area mean when the pixel
     # is larger), pale in Nissl stains, coarse blue-black in osmium
     if px < 2.5:
-        fib = cells_at(X, Y, ctx.seed ^ 3, 4.5, 0.9, 3)
+        fib = cells_at(X, Y, ctx.seed ^ 3, 4.5, 0.9, 3, second=False)
         ax_r = 0.6 + 1.6 * fib.u[..., 2].astype(F32)
         ring = inside(np.abs(fib.d1 - ax_r - 0.6) - 0.6, px)
         ring = limited(ring, 0.45, 1.2, px)
@@ -118,7 +120,7 @@ def _glia(canvas: Canvas, ctx: Ctx, layer: int, H: float) -> None:
     x, y, u = ctx.points(13.0, 5.0, 8)
     o, g = cord(x, y, ctx.seed, H)
     canal_r = 0.006 * H
-    rr = np.hypot(x, y)
+    rr = hypot(x, y)
     keep = (o < -4) & (rr > canal_r + 3) & (u[:, 2] < np.where(g < 0, 0.75, 0.4))
     nuclei(canvas, layer, nuc, x[keep], y[keep], 2.5, 2.1, 6.3 * u[keep, 3], u[keep], 1.0,
            label="glia")
@@ -170,7 +172,7 @@ def _neurons(canvas: Canvas, ctx: Ctx, layer: int, H: float) -> None:
         uu, vv, idx, ok = stamp_grid(w, x[sl], y[sl], reach)
         g = u[sl].astype(F32)
         r = (D[sl] / 2).astype(F32)[:, None, None]
-        rho = np.hypot(uu, vv)
+        rho = hypot(uu, vv)
         phi = np.arctan2(vv, uu)
         rs = r * (1 + 0.12 * np.cos(2 * phi + 6.3 * g[:, 4, None, None])
                   + 0.08 * np.cos(3 * phi + 6.3 * g[:, 5, None, None]))
@@ -189,9 +191,9 @@ def _neurons(canvas: Canvas, ctx: Ctx, layer: int, H: float) -> None:
         rn = r * 0.3
         nx = r * 0.15 * (g[:, 10, None, None] - 0.5)
         ny = r * 0.15 * (g[:, 11, None, None] - 0.5)
-        nrho = np.hypot(uu - nx, vv - ny)
+        nrho = hypot(uu - nx, vv - ny)
         nucleus = inside(nrho - rn, px)
-        nucleolus = inside(np.hypot(uu - nx - 0.3 * rn, vv - ny) - np.maximum(rn * 0.28, 1.2),
+        nucleolus = inside(hypot(uu - nx - 0.3 * rn, vv - ny) - np.maximum(rn * 0.28, 1.2),
                            px)
         # Nissl bodies: coarse clumps (~1–2 µm) in the soma and proximal dendrites
         if f_nissl > 0:

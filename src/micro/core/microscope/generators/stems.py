@@ -17,6 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from micro.core.genparams import DicotStemParams, MonocotStemParams
+from micro.core.microscope.generators.histology import hypot
 from micro.core.microscope.generators.layout import Cells, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
@@ -206,11 +207,11 @@ def monocot_stem(canvas: Canvas, ctx: Ctx) -> None:
     # function of the candidates around it, so every window agrees).
     spacing = prm.bundle_spacing_um
     x, y, u = ctx.points(spacing, 500.0, 8, jitter=0.9)
-    frac = np.hypot(x, y) / R
+    frac = hypot(x, y) / R
     keep = (frac < 0.76) & (u[:, 2] < 0.45 + 0.55 * (frac / 0.76) ** 2)
     size = 0.62 * spacing * (1.0 - 0.25 * frac) * (0.8 + 0.2 * u[:, 3])
     x2, y2, u2 = ctx.points(spacing * 0.5, 300.0, 8, jitter=0.9)
-    f2 = np.hypot(x2, y2) / R
+    f2 = hypot(x2, y2) / R
     k2 = (f2 > 0.82) & (f2 < 0.965) & (u2[:, 2] < 0.8)
     size2 = 0.3 * spacing * (0.8 + 0.2 * u2[:, 3])
     x = np.concatenate([x[keep], x2[k2]])
@@ -222,7 +223,7 @@ def monocot_stem(canvas: Canvas, ctx: Ctx) -> None:
                                                             output_type="ndarray")
         if pairs.size:
             i, j = pairs[:, 0], pairs[:, 1]
-            touch = np.hypot(x[i] - x[j], y[i] - y[j]) < (size[i] + size[j]) / 2 + 15.0
+            touch = hypot(x[i] - x[j], y[i] - y[j]) < (size[i] + size[j]) / 2 + 15.0
             loser = np.where(u[i, 5] < u[j, 5], j, i)[touch]
             ok = np.ones(x.size, dtype=bool)
             ok[loser] = False

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import TissueParams
-from micro.core.microscope.raster import Canvas, band, draw, value_noise, worley
+from micro.core.microscope.generators.histology import texture
+from micro.core.microscope.raster import Canvas, band, draw, worley
 from micro.core.microscope.registry import Ctx, generator
 
 
@@ -37,23 +38,23 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
         rd1, rd2, rnear, rtab, _ = worley(w, ctx.seed ^ 0x5EED, region_um, 1.0, 0.0, 0.9, 4)
         hole = rtab[rnear, 2] < prm.region_frac
         present = np.where(hole, np.clip((rd1 - region_um * 0.45) / region_um * 6, 0, 1), 1.0)
-    texture: float | np.ndarray = 1.0
+    tex: float | np.ndarray = 1.0
     tex_um = prm.texture_um
     if tex_um > 0:
-        texture = 0.75 + 0.5 * value_noise(w, ctx.seed ^ 0x7E47, tex_um)
+        tex = 0.75 + 0.5 * texture(w, ctx.seed ^ 0x7E47, tex_um)
     label = ctx.pop.label
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     tint = 0.85 + 0.3 * table[near, 3]
     body = ctx.cls("body")
     if body:
-        amt = (np.where(is_lumen, 0.0, inside * tint * texture) * present
+        amt = (np.where(is_lumen, 0.0, inside * tint * tex) * present
                * prm.body_amount)
         canvas.add(layer, body, amt.ravel().astype(np.float32))
         canvas.add_label(label, amt.ravel().astype(np.float32))
         inclusion = ctx.cls("inclusion")
         if inclusion:
-            grain = 0.5 + value_noise(w, ctx.seed ^ 0x61C0, 0.8)
+            grain = 0.5 + texture(w, ctx.seed ^ 0x61C0, 0.8)
             canvas.add(layer, inclusion, (amt * grain * prm.inclusion_amount
                                           ).ravel().astype(np.float32))
     wall_cls = ctx.cls("wall")
@@ -75,7 +76,7 @@ def tissue(canvas: Canvas, ctx: Ctx) -> None:
     if nucleus:
         nuc_um = prm.nucleus_um if prm.nucleus_um is not None else cell * 0.3
         nprob = prm.nucleus_prob
-        ids = np.unique(near)
+        ids = np.flatnonzero(np.bincount(near.ravel(), minlength=len(table)))  # cells seen
         ok = (table[ids, 2] >= lumen_frac) & (table[ids, 4] < nprob)
         ids = ids[ok]
         sx, sy = seeds[ids, 0], seeds[ids, 1]
