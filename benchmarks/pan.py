@@ -59,7 +59,7 @@ def pan(cat: Catalog, specimen: str, steps: int = STEPS) -> tuple[float, float, 
 def run(only: list[str] | None = None) -> None:
     cat = default_catalog()
     ids = only or sorted(cat.specimens)
-    print(f"pan: recommended view of each specimen, 512² PNG, {STEPS} quarter-field stage moves "
+    print(f"pan: recommended view of each specimen, 512² JPEG, {STEPS} quarter-field stage moves "
           "(new scene each); median ms")
     print(f"  {'specimen':<28} {'mode':<15} {'pan wall':>8} {'pan cpu':>8} "
           f"{'focus wall':>10} {'focus cpu':>9}")
