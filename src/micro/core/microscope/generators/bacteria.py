@@ -172,7 +172,7 @@ def _displace(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a: np.ndar
         acc = canvas.amounts.get(key)
         if acc is not None:
             np.maximum(acc - m, 0.0, out=acc)
-    for key, m in hole.labels.items():
-        acc = canvas.labels.get(key)
+    for name, m in hole.labels.items():
+        acc = canvas.labels.get(name)
         if acc is not None:
             np.maximum(acc - m, 0.0, out=acc)

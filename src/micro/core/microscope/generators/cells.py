@@ -37,7 +37,8 @@ def _grain_spacing(rate: float) -> float:
 
 def _cost(ctx: Ctx) -> float:
     """Stamps per lattice candidate: the cell, plus its share of the stain grains."""
-    rate = float(ctx.pop.params.get("grains_per_100um2", 0.0))
+    raw = ctx.pop.params.get("grains_per_100um2", 0.0)
+    rate = float(raw) if isinstance(raw, (int, float)) else 0.0
     if rate <= 0:
         return 1.0
     w = ctx.window

@@ -6,6 +6,8 @@ circular and outer longitudinal muscle layers and the serosa."""
 
 from __future__ import annotations
 
+from typing import Any, Literal, overload
+
 import numpy as np
 
 from micro.core.genparams import VilliParams
@@ -34,9 +36,23 @@ LEAN = 0.38
 """Largest lean of the villi (radians), shared by neighbours."""
 
 
+VilliArgs = tuple[int, float, float, float, float]
+"""(seed, pitch, base, height, width) of `villus_sdf`."""
+
+
+@overload
 def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: float,
-               height: float, width: float, core: bool = False
-               ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+               height: float, width: float, core: Literal[False] = False) -> np.ndarray: ...
+
+
+@overload
+def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: float,
+               height: float, width: float, core: Literal[True]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: float,
+               height: float, width: float, core: bool = False) -> Any:
     """Signed distance (µm, negative inside) to the nearest villus. Villus k rises from
     y = base towards −y along an axis that leans (neighbours lean alike: the villi are
     packed) and bends; its height varies ±35 %, its width ±30 %, its profile from a finger
@@ -182,8 +198,8 @@ def bend(x: np.ndarray, seed: int) -> np.ndarray:
             + 30.0 * (noise_at(x, x * 0.0, seed ^ 0xBF, 350.0) - 0.5)).astype(F32)
 
 
-def _on(mask: np.ndarray, fn, x: np.ndarray, y: np.ndarray, n: int, fill: float
-        ) -> tuple[np.ndarray, ...]:
+def _on(mask: np.ndarray, fn, x: np.ndarray, y: np.ndarray, n: int,
+        fill: float | np.floating) -> tuple[np.ndarray, ...]:
     """The n arrays fn(x, y) returns, evaluated only where `mask` holds (`fill` elsewhere)."""
     outs = tuple(np.full(mask.shape, fill, dtype=F32) for _ in range(n))
     if mask.any():
@@ -217,7 +233,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     row = X[0]
     Y = Y0 - bend(row, ctx.seed)  # x-only functions are evaluated once per column
     Xs = np.broadcast_to(row + ox, X.shape)
-    args = (ctx.seed, pitch, base, H, wid)
+    args: VilliArgs = (ctx.seed, pitch, base, H, wid)
     far = F32(1e6)
     # each structure is computed only where it can lie
     v, cd, lact = _on(Y < base + 30.0, lambda xm, ym: villus_sdf(xm, ym, *args, core=True),
@@ -290,14 +306,14 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
-def _normal(x: np.ndarray, y: np.ndarray, args: tuple) -> np.ndarray:
+def _normal(x: np.ndarray, y: np.ndarray, args: VilliArgs) -> np.ndarray:
     e = 1.0
     nx = villus_sdf(x + e, y, *args) - villus_sdf(x - e, y, *args)
     ny = villus_sdf(x, y + e, *args) - villus_sdf(x, y - e, *args)
     return np.arctan2(ny, nx)
 
 
-def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, ox: float,
+def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs, ox: float,
            cdep: float, fine: bool = True) -> None:
     """Enterocyte nuclei (basal, elongated across the surface), goblet cells, crypt
     nuclei, lymphocytes and plasma cells of the lamina propria, smooth-muscle nuclei."""

@@ -102,8 +102,8 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     # that holds the point, and its portal tract is that triangle's (jittered) centroid
     ilo, jlo = int(i0.min()) - 1, int(j0.min()) - 1
     ni, nj = int(i0.max()) + 3 - ilo, int(j0.max()) + 3 - jlo
-    gi, gj = np.meshgrid(np.arange(ilo, ilo + ni), np.arange(jlo, jlo + nj), indexing="xy")
-    gi, gj = gi.ravel(), gj.ravel()
+    gi, gj = (a.ravel() for a in np.meshgrid(np.arange(ilo, ilo + ni),
+                                             np.arange(jlo, jlo + nj), indexing="xy"))
     tab = uniforms(seed, gi, gj, 6)
     vx_t = gi * L + gj * L / 2 + (tab[:, 0] - 0.5) * 0.14 * L
     vy_t = gj * h + (tab[:, 1] - 0.5) * 0.14 * L
@@ -508,7 +508,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
         art_lumen = inside(tri["art"] + 0.55 * tri["art_r"], px) * tr_s
         duct_all = inside(tri["duct"], px) * tr_s
         duct_lumen = inside(tri["duct"] + 0.6 * tri["duct_r"], px) * tr_s
-        amp = 0.35
+        amp: float | np.ndarray = 0.35
         if cirr:  # bundles that fade in and out rather than a uniform grain
             amp = 0.1 + 0.35 * noise_at(xw_s, yw_s, ctx.seed ^ 0xF1D, 30.0)
         # wavy collagen fibres

@@ -194,9 +194,9 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
         draw(canvas, nuc, sx[ok], sy[ok], rr, rr, 0.0, z_um=z, profile="dome",
              amount=nmt * 0.5, label=f"{lab}-interphase")
     # meristem and elongation zone: one nucleus per cell of the files, at the cell's centre
-    kk, jj = np.meshgrid(np.arange(int(k.min()) - 1, int(k.max()) + 2),
-                         np.arange(int(j.min()) - 1, int(j.max()) + 2), indexing="ij")
-    kk, jj = kk.ravel(), jj.ravel()
+    kk, jj = (a.ravel() for a in np.meshgrid(np.arange(int(k.min()) - 1, int(k.max()) + 2),
+                                             np.arange(int(j.min()) - 1, int(j.max()) + 2),
+                                             indexing="ij"))
     cx, cy, cw, cl = files.centre(kk, jj)
     vis = (np.abs(cx - w.cx_um) < w.width_um / 2 + cell) & (
         np.abs(cy - w.cy_um) < w.height_um / 2 + 3 * cell)
@@ -241,7 +241,7 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     _chromosomes(canvas, ctx, chrom, ph, cx, cy, r, ax, z)
 
 
-def _hash(seed: int, k: np.ndarray, j: np.ndarray, slot: int) -> np.ndarray:
+def _hash(seed: int, k: np.ndarray, j: np.ndarray | int, slot: int) -> np.ndarray:
     """Per-cell uniform of file k, cell j."""
     return hash01(np.asarray(k) * 4099 + (seed % 4093), j, slot)
 
