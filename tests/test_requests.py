@@ -17,7 +17,6 @@ from micro.core.params import (
     LIBRARY_MODES,
     MICROSCOPE_PARAMS,
     Number,
-    quantization_spec,
 )
 from micro.core.render import render
 from micro.core.requests import (
@@ -26,6 +25,7 @@ from micro.core.requests import (
     parse_info_path,
     parse_path,
 )
+from micro.core.rules import quantization_spec
 
 CAT = default_catalog()
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -15,9 +15,9 @@ from micro.core import canon
 from micro.core.catalog import default_catalog
 from micro.core.errors import InvalidRequest
 from micro.core.models import MicroscopeInstrument
-from micro.core.params import IMAGING_PARAMS, MICROSCOPE_PARAMS, quantization_spec
+from micro.core.params import IMAGING_PARAMS, MICROSCOPE_PARAMS
 from micro.core.requests import canonicalize_microscope
-from micro.core.rules import spec
+from micro.core.rules import quantization_spec, spec
 
 CAT = default_catalog()
 BASE = {"instrument": "student-compound", "specimen": "cheek-cells", "objective": 40}

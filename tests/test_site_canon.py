@@ -26,9 +26,9 @@ from micro.core.params import (
     Choice,
     Number,
     fmt_plain,
-    quantization_spec,
 )
 from micro.core.requests import canonicalize_imaging, canonicalize_microscope
+from micro.core.rules import quantization_spec
 from micro.core.version import render_version
 from micro.site.build import catalog_json
 

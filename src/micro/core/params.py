@@ -1,7 +1,7 @@
 """Parameter specs of the key space: bounds, steps, defaults and path tags.
 
-The same specs are exported as JSON (`quantization_spec()`, with the request rules of
-`micro.core.rules`) so the browser canonicalizes a request exactly as Python does. Numbers are
+The same specs are exported as JSON (`micro.core.rules.quantization_spec()`, with the request
+rules) so the browser canonicalizes a request exactly as Python does. Numbers are
 quantized on an integer grid and written from the integer, so Python and JavaScript produce the
 same text without float formatting.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from micro.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from micro.core.catalog import Catalog
+    pass
 
 
 @dataclass(frozen=True)
@@ -266,10 +266,3 @@ MRI_PRESETS = {  # sequence, TR, TE, TI, flip
     "gre-t2star": ("gradient-echo", 500, 20, 0, 20),
 }
 
-
-def quantization_spec(catalog: Catalog | None = None) -> dict[str, Any]:
-    """The key space as JSON for the browser (and for humans): these parameter specs plus the
-    request rules as data (`micro.core.rules`), for `catalog` (default: the shipped one)."""
-    from micro.core.rules import spec_json  # the rules read the catalog, which reads params
-
-    return spec_json(catalog)

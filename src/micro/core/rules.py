@@ -304,3 +304,10 @@ def spec_json(catalog: Catalog | None = None) -> dict[str, Any]:
     from micro.core.catalog import default_catalog
 
     return _jsonable(spec(catalog or default_catalog()))
+
+
+def quantization_spec(catalog: Catalog | None = None) -> dict[str, Any]:
+    """The key space as JSON for the browser (and for humans): the parameter specs of
+    `micro.core.params` plus the request rules as data, for `catalog` (default: the shipped
+    one). The site ships it as `quantization.json`."""
+    return spec_json(catalog)

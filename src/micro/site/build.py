@@ -22,8 +22,8 @@ from xml.sax.saxutils import escape
 from micro.core.catalog import Catalog, default_catalog
 from micro.core.errors import MicroError
 from micro.core.models import MODES
-from micro.core.params import quantization_spec
 from micro.core.resources import package_folder
+from micro.core.rules import quantization_spec
 from micro.core.version import render_version
 from micro.site.courses import CourseError, load_courses
 from micro.site.pages import SiteContext, broken_links, environment, render_pages
