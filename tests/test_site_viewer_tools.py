@@ -143,6 +143,9 @@ def test_wheel_steps_through_the_objectives_about_the_pointer(page: Any, server:
     ratio_x = float(q["x_um"]) / (100 * (canvas_w / box["width"]) * (1 - 10 / up))
     ratio_y = float(q["y_um"]) / (-50 * (canvas_w / box["width"]) * (1 - 10 / up))
     assert ratio_x == pytest.approx(ratio_y, rel=0.05)  # both scaled by the same µm per pixel
+    # the stage takes one objective step per wheel burst: events within 250 ms of the last
+    # step are part of that burst (stage.js WHEEL_PAUSE_MS), so the way back is a new burst
+    pg.wait_for_timeout(400)
     pg.mouse.wheel(0, 120)
     pg.wait_for_function("() => location.search.includes('objective=10&')", timeout=30000)
     _settled(pg)
