@@ -151,6 +151,17 @@ def test_wheel_steps_through_the_objectives_about_the_pointer(page: Any, server:
     _settled(pg)
 
 
+def test_the_sem_caption_names_the_detector_and_working_distance(page: Any, server: str) -> None:  # noqa: F811
+    pg, _ = page
+    _lab(pg, server, "instrument=sem-tungsten&specimen=pollen-sem&detector=bse&wd_mm=20")
+    status = pg.text_content("#status")
+    assert "backscattered electrons" in status and "secondary electrons" not in status
+    assert "working distance 20 mm" in status
+    _lab(pg, server, "instrument=sem-tungsten&specimen=pollen-sem&detector=se")
+    status = pg.text_content("#status")
+    assert "secondary electrons" in status and "working distance 10 mm" in status
+
+
 def test_overview_shows_the_field_and_goes_where_clicked(page: Any, server: str) -> None:  # noqa: F811
     pg, _ = page
     _lab(pg, server, TEXTURED)

@@ -22,15 +22,25 @@ const MODE_TEXT = {
   afm: "AFM height map (the tip traces the surface)",
 };
 const ELECTRON_OR_PROBE = new Set(["sem", "tem", "afm"]);
+const SEM_DETECTOR_TEXT = {
+  se: MODE_TEXT.sem,
+  bse: "SEM (backscattered electrons: heavier elements brighter, topography weaker)",
+};
+
+function modeText(r) {
+  if (r.mode === "sem") return SEM_DETECTOR_TEXT[r.detector] || MODE_TEXT.sem;
+  return MODE_TEXT[r.mode] || r.mode;
+}
 
 /** The lab's caption of a canonical microscope request's params. */
 export function labCaption(r, catalog, spec) {
   const inst = catalog.instruments[r.instrument];
   const o = inst.objectives.find((x) => x.magnification === r.objective);
-  const optics = ELECTRON_OR_PROBE.has(r.mode) ? `${fmtPlain(r.objective)}×`
+  const wd = r.mode === "sem" ? `, working distance ${fmtPlain(r.wd_mm)} mm` : "";
+  const optics = ELECTRON_OR_PROBE.has(r.mode) ? `${fmtPlain(r.objective)}×${wd}`
     : `${fmtPlain(r.objective)}× objective (NA ${o.na})${r.view === "eyepiece" ? ", through the eyepiece" : ""}`;
   const focus = spec.probe_modes.includes(r.mode) ? "" : `, focus ${fmtPlain(r.focus_um)} µm`;
-  return `${catalog.specimens[r.specimen].name}, ${catalog.stains[r.stain].name}: ${MODE_TEXT[r.mode] || r.mode}, `
+  return `${catalog.specimens[r.specimen].name}, ${catalog.stains[r.stain].name}: ${modeText(r)}, `
     + `${optics}${focus}, stage ${fmtPlain(r.x_um)}, ${fmtPlain(r.y_um)} µm`
     + `${r.source === "library" ? " — AI illustration, not a micrograph" : ""}`;
 }
