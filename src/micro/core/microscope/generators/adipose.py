@@ -18,7 +18,9 @@ from micro.core.microscope.generators.histology import (
     limited,
     line,
     nuclei,
+    pack_red_cells,
     put,
+    red_cells,
     section,
     texture,
     warp,
@@ -93,10 +95,12 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("nucleus"), limited(nuc * chrom * 1.1, 0.02, 2.6, px) * near_rim,
         "fat-nucleus")
     if px > 2.5:  # red cells and endothelium below the pixel size: their area means
-        put(canvas, layer, ctx.cls("rbc"), gap * 0.3)
+        rbc, hb = red_cells(canvas, ctx)
+        put(canvas, layer, rbc, gap * (0.3 * hb))
         put(canvas, layer, ctx.cls("nucleus"), gap * 0.05)
     else:
         _capillaries(canvas, ctx, layer, z, size)
+    pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -107,10 +111,10 @@ def _capillaries(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float) ->
     mem, wall, _ang, _d1, _cid = fat_cells(x, y, ctx.seed, size)
     corner = (mem < -2.0) & (wall > 0)
     red = corner & (u[:, 2] < 0.3)
-    rbc = ctx.cls("rbc")
+    rbc, hb = red_cells(canvas, ctx)
     if rbc and red.any():
         draw(canvas, rbc, x[red], y[red], 3.6, 3.2, 6.3 * u[red, 3], z_um=z,
-             profile="biconcave", amount=0.85, label="capillary")
+             profile="biconcave", amount=hb, label="capillary")
     endo = corner & (u[:, 2] > 0.9)
     nuclei(canvas, layer, ctx.cls("nucleus"), x[endo], y[endo], 3.2, 1.5, 6.3 * u[endo, 3],
            u[endo], 1.0)

@@ -7,6 +7,7 @@ import numpy as np
 
 from micro.core.genparams import SeptaParams, VesselsParams
 from micro.core.microscope.generators.blood import carve
+from micro.core.microscope.generators.histology import red_cells
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.raster import Canvas, value_noise, worley
 from micro.core.microscope.registry import Ctx, generator
@@ -108,7 +109,7 @@ def vessels(canvas: Canvas, ctx: Ctx) -> None:
     ring = np.clip(outer - lumen, 0.0, 1.0)
     carve(canvas, layer, clear)
     _add(canvas, layer, ctx.cls("wall"), ring, ctx.pop.label)
-    rbc = ctx.cls("rbc")
+    rbc, hb = red_cells(canvas, ctx)
     if rbc:
         uu = u[:, 8:8 + 3 * n].reshape(-1, 3)
         rr = np.sqrt(uu[:, 0]) * np.repeat(R, n) * 0.85
@@ -116,4 +117,4 @@ def vessels(canvas: Canvas, ctx: Ctx) -> None:
         ok = uu[:, 2] < prm.rbc_fill
         draw(canvas, rbc, (np.repeat(x, n) + rr * np.cos(ph))[ok],
              (np.repeat(y, n) + rr * np.sin(ph))[ok], 3.7, 3.7, z_um=z,
-             profile="biconcave", amount=0.8)
+             profile="biconcave", amount=hb)

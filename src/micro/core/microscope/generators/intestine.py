@@ -24,6 +24,8 @@ from micro.core.microscope.generators.histology import (
     line,
     noise_at,
     nuclei,
+    pack_red_cells,
+    packed_lumen,
     put,
     section,
     texture,
@@ -303,6 +305,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     else:  # goblet cells and lamina-propria cells are resolved from 10× on
         _cells(canvas, ctx, layer, z, args, ox, cdep, fine=px <= 2.0)
     _muscle_and_vessels(canvas, ctx, layer, z, mm_top)
+    pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -393,12 +396,6 @@ def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
     ok = (vy > vw["mm"] + 35) & (vy < vw["sub"] - 40) & (vu[:, 2] < 0.7)
     if rbc and ok.any():
         R = 12.0 + 18.0 * vu[ok, 3]
-        n = 12
-        ang = 6.283 * (np.arange(n)[None, :] / n + vu[ok, 4, None])
-        rr = R[:, None] * np.sqrt((np.arange(n)[None, :] + 0.5) / n) * 0.8
-        keep2 = (np.arange(n)[None, :] / n) < vu[ok, 5, None]
-        draw(canvas, rbc, (vx[ok, None] + rr * np.cos(ang))[keep2],
-             (vy[ok, None] + rr * np.sin(ang))[keep2], 3.6, 3.2, z_um=z,
-             profile="biconcave", amount=0.85)
+        packed_lumen(canvas, ctx, vx[ok], vy[ok], R, 0.55 + 0.45 * vu[ok, 5], z)
         draw(canvas, ctx.cls("collagen") or rbc, vx[ok], vy[ok], R + 3, R + 3, z_um=z,
              profile="rim", amount=0.5)

@@ -26,7 +26,9 @@ from micro.core.microscope.generators.histology import (
     limited,
     line,
     nuclei,
+    pack_red_cells,
     put,
+    red_cells,
     section,
     texture,
     warp,
@@ -186,7 +188,8 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
         put(canvas, layer, None, spread(open_), "capillary-lumen")
         put(canvas, layer, bm, spread(limited(loop_wall, 0.3, 2.2, px) * 1.2 + 0.5 * mes))
         red = open_ * (cap.u[:, 3] < 0.4) * (1 - np.clip(cap.d1 / lumen_r, 0, 1) ** 2) ** 0.3
-        put(canvas, layer, ctx.cls("rbc"), spread(limited(red, 0.15, 5.0, px) * 0.8))
+        rbc, hb = red_cells(canvas, ctx)
+        put(canvas, layer, rbc, spread(limited(red, 0.15, 5.0, px) * hb))
     # macula densa: the distal tubule pressed against the vascular pole, its cells tall and
     # crowded (nuclei packed together on the side facing the corpuscle)
     pole = 6.283 * cp.u[..., 4] + 0.45
@@ -260,10 +263,12 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     if px > 2.5:  # cells below the pixel size: their area means
         put(canvas, layer, nuc, tuft * 0.3, "glomerulus-nucleus")
         interstitium = np.clip(free - tube, 0, 1)
-        put(canvas, layer, ctx.cls("rbc"), interstitium * 0.25)
+        rbc, hb = red_cells(canvas, ctx)
+        put(canvas, layer, rbc, interstitium * (0.25 * hb))
         put(canvas, layer, nuc, interstitium * 0.06)
     else:
         _points(canvas, ctx, layer, z, dens, dmin, dmax, tub_um, ox, oy)
+    pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -271,7 +276,7 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
             dmax: float, tub_um: float, ox: float, oy: float) -> None:
     """Nuclei of the tuft and the capsule, red cells and endothelium of peritubular
     capillaries: points checked against the architecture (slide frame shifted by ox, oy)."""
-    nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    nuc, (rbc, hb) = ctx.cls("nucleus"), red_cells(canvas, ctx)
     x, y, u = ctx.points(5.0, 6.0, 8)
     cp = corpuscles(x + ox, y + oy, ctx.seed, dens, dmin, dmax)
     cap = cells_at(x + ox, y + oy, ctx.seed ^ 0xCA9, 9.0, 0.9, 4)
@@ -304,6 +309,6 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
     red = inter & (u[:, 2] < 0.22)
     if rbc and red.any():
         draw(canvas, rbc, x[red], y[red], 3.6, 3.0, 6.3 * u[red, 3], z_um=z,
-             profile="biconcave", amount=0.85)
+             profile="biconcave", amount=hb)
     endo = inter & (u[:, 2] > 0.85)
     nuclei(canvas, layer, nuc, x[endo], y[endo], 3.6, 1.3, 6.3 * u[endo, 3], u[endo], 1.0)

@@ -27,7 +27,9 @@ from micro.core.microscope.generators.histology import (
     limited,
     noise_at,
     nuclei,
+    pack_red_cells,
     put,
+    red_cells,
     section,
     texture,
     warp,
@@ -547,16 +549,18 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
         nuc_s.reshape(-1)[io] = limited(endo + kn * 0.9, 0.012, 2.8, px) * on_s
         kup_s.reshape(-1)[io] = limited(kn, 0.003, 4.8, px) * on_s
         kcyt_s.reshape(-1)[io] = limited((kc - kn) * 0.45, 0.005, 7.0, px) * on_s
-        red_s.reshape(-1)[io] = limited(red * 0.85, 0.03, 7.0, px) * on_s
+        red_s.reshape(-1)[io] = limited(red, 0.03, 7.0, px) * on_s
     put(canvas, layer, ctx.cls("nucleus"), nuc_s)
     put(canvas, layer, None, kup_s, "kupffer")
     put(canvas, layer, ctx.cls("cytoplasm"), kcyt_s)
-    put(canvas, layer, ctx.cls("rbc"), red_s)
+    rbc, hb = red_cells(canvas, ctx)
+    put(canvas, layer, rbc, red_s * hb)
     if cirr:
         _septal_cells(canvas, ctx, layer, (ctx.seed, L, pitch, sept_um), edge)
     else:
         cand = (lv.r < lv.vein_r + 10) | (lv.tract < 10) | (septum > 0)
         _points(canvas, ctx, layer, z, args, tract_um, sept_frac, cand)
+    pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -565,7 +569,7 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
     """Cells placed as points and checked against the architecture (only points near a
     vein, tract or septum, `cand` on the pixel grid): red cells in vein lumina, endothelium,
     fibroblast and lymphocyte nuclei in tracts and septa, duct and arterial nuclei."""
-    nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    nuc, (rbc, hb) = ctx.cls("nucleus"), red_cells(canvas, ctx)
     w = canvas.window
 
     def near(x: np.ndarray, y: np.ndarray, u: np.ndarray
@@ -583,7 +587,7 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
     red = lumen & (u[:, 2] < 0.18)
     if rbc and red.any():
         draw(canvas, rbc, x[red], y[red], 3.7, 3.6, 6.3 * u[red, 3], z_um=z,
-             profile="biconcave", amount=0.85)
+             profile="biconcave", amount=hb)
     # endothelium of the central vein
     rim = (np.abs(lv.r - lv.vein_r - 2) < 2.5) & (u[:, 2] > 0.75)
     nuclei(canvas, layer, nuc, x[rim], y[rim], 3.8, 1.3, np.arctan2(lv.yw - lv.vy, lv.xw -

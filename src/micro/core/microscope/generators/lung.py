@@ -25,7 +25,9 @@ from micro.core.microscope.generators.histology import (
     line,
     noise_at,
     nuclei,
+    pack_red_cells,
     put,
+    red_cells,
     section,
     texture,
     warp,
@@ -267,12 +269,14 @@ def alveoli(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, None, np.clip(art_lumen + ves_lumen, 0, 1), "vessel")
     blood = np.clip(art_lumen + ves_lumen, 0, 1)
     clot = np.clip((noise_at(X, Y, ctx.seed ^ 0xB1, 18.0) - 0.25) * 2, 0, 1)
+    rbc, hb = red_cells(canvas, ctx)
     if px > 2.0:
-        put(canvas, layer, ctx.cls("rbc"), blood * (0.35 + 0.3 * clot))
+        put(canvas, layer, rbc, blood * (0.35 + 0.3 * clot) * hb)
     if px > 4.0:  # septal cells below the pixel size: their area means
-        put(canvas, layer, ctx.cls("rbc"), sep * (1 - solid) * 0.2)
+        put(canvas, layer, rbc, sep * (1 - solid) * (0.2 * hb))
         put(canvas, layer, ctx.cls("nucleus"), sep * (1 - solid) * 0.1)
     _cells(canvas, ctx, layer, z, size, ox, oy, blood * clot, mem)
+    pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -281,7 +285,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     """Septal red cells and nuclei, red cells in vessels, alveolar macrophages (`grid_mem`:
     the wall distance on the window's pixels)."""
     w = canvas.window
-    nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    nuc, (rbc, hb) = ctx.cls("nucleus"), red_cells(canvas, ctx)
     if w.px_um > 4.0:
         _macrophages(canvas, ctx, layer, z, size, ox, oy)
         return
@@ -318,7 +322,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
     red = free & (u[:, 2] < 0.3)
     if rbc and red.any():
         draw(canvas, rbc, x[red], y[red], 3.6, 3.0, along[red], z_um=z,
-             profile="biconcave", amount=0.85)
+             profile="biconcave", amount=hb)
     flat = free & (u[:, 2] > 0.66)  # type I pneumocytes and endothelium
     nuclei(canvas, layer, nuc, x[flat], y[flat], 3.6, 1.4, along[flat], u[flat], 1.0)
     t2 = free & (u[:, 2] > 0.3) & (u[:, 2] < 0.3 + np.where(mem < 0, 0.3, 0.06))
@@ -335,7 +339,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float, ox: floa
         iy = np.clip(((y2 - w.y0_um) / w.px_um).astype(int), 0, w.height - 1)
         inb = (blood[iy, ix] > 0.5) & (u2[:, 2] < 0.85)
         draw(canvas, rbc, x2[inb], y2[inb], 3.6, 3.3, 6.3 * u2[inb, 3], z_um=z,
-             profile="biconcave", amount=0.85)
+             profile="biconcave", amount=hb)
     _macrophages(canvas, ctx, layer, z, size, ox, oy)
 
 

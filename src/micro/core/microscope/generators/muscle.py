@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import CardiacMuscleParams, SkeletalMuscleParams, SmoothMuscleParams
-from micro.core.microscope.generators.histology import hypot
+from micro.core.microscope.generators.histology import hypot, red_cells
 from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
@@ -348,7 +348,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
     endo = ctx.cls("endomysium")
     if endo:
         _add(canvas, layer, endo, (1.0 - cov) * 0.8 * sec)
-    rbc = ctx.cls("rbc")
+    rbc, hb = red_cells(canvas, ctx)
     if rbc:
         # capillaries run in the interstitium: red cells in single file where it is open
         x, y, u = ctx.points(14.0, 6.0, 5)
@@ -362,7 +362,7 @@ def cardiac(canvas: Canvas, ctx: Ctx) -> None:
         dv = nlo - vv
         c, s = np.cos(angle), np.sin(angle)
         draw(canvas, rbc, (x - dv * s)[open_], (y + dv * c)[open_], 3.6, 1.6 + 0.4 * u[open_, 3],
-             angle, z_um=z, profile="dome", amount=0.6)
+             angle, z_um=z, profile="dome", amount=0.6 * hb)
 
 
 @generator("smooth-muscle")

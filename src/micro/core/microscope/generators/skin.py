@@ -22,7 +22,10 @@ from micro.core.microscope.generators.histology import (
     line,
     noise_at,
     nuclei,
+    pack_red_cells,
+    packed_lumen,
     put,
+    red_cells,
     section,
     texture,
 )
@@ -144,6 +147,7 @@ def skin(canvas: Canvas, ctx: Ctx) -> None:
     bm = line(Y - junc, 1.0, px)
     put(canvas, layer, ctx.cls("collagen"), bm * 0.6)
     _dermal_cells(canvas, ctx, layer, z, top, corneum)
+    pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
@@ -157,7 +161,7 @@ def _dermal_cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, top: float,
                   corneum: float) -> None:
     """Fibroblasts along the bundles, capillary loops in the papillae and small vessels
     with red cells deeper down."""
-    nuc, rbc = ctx.cls("nucleus"), ctx.cls("rbc")
+    nuc, (rbc, hb) = ctx.cls("nucleus"), red_cells(canvas, ctx)
     x, y, u = ctx.points(28.0, 6.0, 8)
     _, _, j = surfaces(x, ctx.seed, top, corneum)
     fib = (y > j + 8) & (u[:, 2] < 0.7)
@@ -171,14 +175,7 @@ def _dermal_cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, top: float,
         R = 6.0 + 14.0 * vu[ok, 3]
         draw(canvas, ctx.cls("cytoplasm") or rbc, vx[ok], vy[ok], R + 2.5, R + 2.5, z_um=z,
              profile="rim", amount=0.6)
-        n = 10
-        k = np.arange(n)[None, :]
-        ang = 6.283 * (k / n + vu[ok, 4, None])
-        rr = R[:, None] * 0.8 * np.sqrt((k + 0.5) / n)
-        keep = (k / n) < vu[ok, 5, None]
-        draw(canvas, rbc, (vx[ok, None] + rr * np.cos(ang))[keep],
-             (vy[ok, None] + rr * np.sin(ang))[keep], 3.6, 3.2, z_um=z,
-             profile="biconcave", amount=0.85)
+        packed_lumen(canvas, ctx, vx[ok], vy[ok], R, 0.55 + 0.45 * vu[ok, 5], z)
         ex = vx[ok] + R * np.cos(6.283 * vu[ok, 6])
         ey = vy[ok] + R * np.sin(6.283 * vu[ok, 6])
         nuclei(canvas, layer, nuc, ex, ey, 3.5, 1.2, 6.283 * vu[ok, 6] + np.pi / 2, vu[ok],
@@ -189,4 +186,4 @@ def _dermal_cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, top: float,
     loop = (y2 > j2 + 6) & (y2 < j2 + 40) & (u2[:, 2] < 0.18)
     if rbc and loop.any():
         draw(canvas, rbc, x2[loop], y2[loop], 3.6, 3.2, 6.3 * u2[loop, 3], z_um=z,
-             profile="biconcave", amount=0.85)
+             profile="biconcave", amount=hb)
