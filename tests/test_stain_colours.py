@@ -20,8 +20,15 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from micro.core.catalog import Catalog, default_catalog
 from micro.core.microscope import flatfield, slide
 from micro.core.microscope.display import finish, to_linear_rgb
-from micro.core.microscope.generators.histology import haemoglobin_path
+from micro.core.microscope.generators.histology import (
+    haemoglobin_path,
+    pack_red_cells,
+    packed_lumen,
+)
+from micro.core.microscope.lattice import Window
 from micro.core.microscope.pipeline import render_microscope_request, simulate
+from micro.core.microscope.raster import Canvas
+from micro.core.microscope.registry import make_ctx
 from micro.core.microscope.scene import Layer, Scene
 from micro.core.microscope.setup import make_setup
 from micro.core.requests import canonicalize_microscope
@@ -190,6 +197,29 @@ def test_red_cells_in_a_tissue_render_match_the_table(cat: Catalog, specimen: st
     pale = np.median(img[pink], axis=0)
     assert got[0] - got[1] > pale[0] - pale[1] + 30  # redder
     assert got.sum() < pale.sum() - 100  # darker
+
+
+def test_a_packed_lumen_holds_one_section_of_haemoglobin(cat: Catalog) -> None:
+    """Red cells packed in a vessel overlap in projection, yet a ray through them crosses no
+    more haemoglobin than the section is thick: after `pack_red_cells` the map is at most the
+    section's path, and the lumen is full (most of it at half the path or more), not a few
+    sparse discs. A thicker section reaches no deeper than a capillary, one cell across."""
+    spec = cat.specimens["skin-thick"]
+    pop = next(p for p in spec.populations if p.classes.get("rbc"))
+    canvas = Canvas(Window(0.0, 0.0, 0.25, 240, 240), [0.0], cat.structures)
+    ctx = make_ctx(spec, pop, canvas.window, canvas)
+    path = haemoglobin_path(spec.thickness_um, cat.structures["rbc"].thickness_um)
+    packed_lumen(canvas, ctx, np.array([0.0]), np.array([0.0]), np.array([25.0]),
+                 np.array([1.0]), 0.0)
+    amount = canvas.amounts[(0, "rbc")].reshape(240, 240)
+    assert amount.max() > 1.3 * path  # neighbours overlap before packing
+    pack_red_cells(canvas, ctx, 0)
+    assert amount.max() == pytest.approx(path, rel=1e-6)
+    yy, xx = (np.mgrid[0:240, 0:240] - 119.5) * 0.25
+    lumen = np.hypot(xx, yy) < 20.0
+    assert np.mean(amount[lumen] > 0.5 * path) > 0.75
+    assert haemoglobin_path(10.0, 2.2) == pytest.approx(7.5 / 2.2)  # fat: capillary-deep
+    assert haemoglobin_path(1.0, 2.2) == 1.0  # never less than one cell
 
 
 def test_gram_positive_darker_than_gram_negative(cat: Catalog) -> None:

@@ -80,7 +80,7 @@ def packed_lumen(canvas: Canvas, ctx: Ctx, cx: np.ndarray, cy: np.ndarray, r_um:
     rbc, hb = red_cells(canvas, ctx)
     if rbc is None or np.size(cx) == 0:
         return
-    reach = np.maximum(r_um - 3.2, 0.5)[:, None]  # cell centres keep a cell's half-width in
+    reach = np.maximum(r_um - 2.5, 0.5)[:, None]  # cells pressed to the wall
     n = (np.pi * reach**2 / 25.0 + 1.0).astype(np.int64)
     k = np.arange(int(n.max()))[None, :]
     kx, ky = np.floor(cx)[:, None], np.floor(cy)[:, None]
