@@ -303,3 +303,17 @@ def test_tirf_excites_stress_fibres_not_nuclei(catalog: Catalog) -> None:
         ch = {c: sig.values[i].sum() for i, c in enumerate(sig.channels)}
         ratios[mode] = ch["dapi"] / ch["phalloidin-af488"]
     assert ratios["tirf"] < 0.1 * ratios["fluorescence"], ratios
+
+
+def test_bead_ladder_text_matches_its_parameters(catalog: Catalog) -> None:
+    """The look-for text tells a student where each pair is and how far apart its beads are;
+    the numbers must be the generator's own (they once said 0.01·k for a 0.005 µm step)."""
+    import re
+
+    spec = catalog.specimens["fluorescent-beads"]
+    p = next(pop.params for pop in spec.populations if "ladder_step_um" in pop.params)
+    text = " ".join(spec.look_for)
+    m = re.search(r"x = ([\d.]+) µm × k, separation ([\d.]+) \+ ([\d.]+)·k µm", text)
+    assert m, text
+    pitch, lo, step = (float(g) for g in m.groups())
+    assert (pitch, lo, step) == (p["ladder_pitch_um"], p["ladder_min_um"], p["ladder_step_um"])
