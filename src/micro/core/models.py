@@ -52,7 +52,7 @@ class Objective(Strict):
 
     @model_validator(mode="after")
     def _immersion_fits_na(self) -> Objective:
-        limits = {"air": 0.95, "water": 1.33, "glycerol": 1.47, "silicone": 1.406, "oil": 1.49,
+        limits = {"air": 0.95, "water": 1.33, "glycerol": 1.47, "silicone": 1.406, "oil": 1.45,
                   "vacuum": 1.7}
         if self.na > limits[self.immersion] + 1e-9:
             raise ValueError(
