@@ -351,3 +351,21 @@ def test_scale_bar_length_matches_its_label(cat: Catalog) -> None:
     off = render_microscope_request(req.replace(cat, scale_bar="off"), cat)
     img_off = np.asarray(Image.open(io.BytesIO(off.image)).convert("L"))
     assert (img_off >= 250).sum() < white.sum() / 2
+
+
+def test_reported_depth_of_field_is_the_instruments_not_the_renders(cat: Catalog) -> None:
+    """DOF = λn/NA² + n·e/(M·NA) with e the camera's own pixel and M the magnification onto
+    it (PHYSICS.md, Nikon's formula): rendering the same view smaller or larger must not
+    change the depth of field the info reports."""
+    inst = cat.instruments["student-compound"]
+    cam = inst.camera  # type: ignore[union-attr]
+    assert cam is not None
+    dofs = []
+    for size in (256, 1024):
+        req = canonicalize_microscope(dict(instrument="student-compound", specimen="usaf-1951",
+                                           objective=10, view="camera", size=size), cat)
+        info = render_microscope_request(req, cat).info
+        dofs.append(info["dof_um"])
+    lam, na, m = info["wavelength_nm"] / 1000.0, 0.25, 10 * cam.adapter_magnification
+    assert dofs[0] == dofs[1] == pytest.approx(lam / na**2 + cam.pixel_size_um / (m * na),
+                                               rel=1e-3)

@@ -140,9 +140,10 @@ def microscope_info(req: MicroscopeRequest, s: Setup, signal: Signal,
                     det: Detected) -> dict[str, Any]:
     lam = signal.wavelength_nm
     res = resolution_um(s, signal)
-    if s.view == "camera":
-        # the image's pixel, projected back onto the sensor (binned sensor pixels)
-        e_um, mag_e = s.px_um * s.mag_sensor, s.mag_sensor
+    if s.view == "camera" and s.inst.camera is not None:
+        # the camera's own pixel (the formula's detector resolution e): the instrument's
+        # depth of field does not change with the size the image is rendered at
+        e_um, mag_e = s.inst.camera.pixel_size_um, s.mag_sensor
     else:
         e_um, mag_e = optics.EYE_RESOLVABLE_UM, s.mag_sensor * (
             s.inst.eyepiece.magnification if s.inst.eyepiece else 1.0)
