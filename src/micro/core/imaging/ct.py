@@ -35,9 +35,9 @@ from micro.core.imaging.display import largest_uniform, resize, tissue_means, wi
 from micro.core.imaging.phantom import (
     Additive,
     Section,
+    Solid,
     additive,
     chords,
-    Solid,
     fractions,
     kspace,
     pixel_centres,
@@ -159,10 +159,12 @@ def _coarse_factor(views: int, n: int) -> int:
                  and n // k >= 64), 1)
 
 
-def shapes_limit(add: Additive, mu_rel: np.ndarray, n: int, bins: int, filt: str
+def shapes_limit(add: Additive, mu_t: np.ndarray, n: int, bins: int, filt: str
                  ) -> np.ndarray:
-    """FBP's many-view limit of a 2-D test object, float32 (n, n) in the units of mu_rel
-    (per tissue, the background's entry 0): the inverse Fourier transform of the object's
+    """FBP's many-view limit of a 2-D test object, float32 (n, n): μ(x) − μ_background in the
+    units of mu_t (per tissue; like the sinogram, the additive form leaves out only the
+    background's own constant, so the shapes' −1 weights on it count): the inverse Fourier
+    transform of the object's
     exact transform (phantom.kspace, no raster, so no aliasing however small its rods and
     bars) times FBP's transfer function with the pixel footprint (fbp.many_view_response),
     sampled at the pixel centres. The response is 0 beyond the detector's Nyquist frequency,
@@ -177,7 +179,7 @@ def shapes_limit(add: Additive, mu_rel: np.ndarray, n: int, bins: int, filt: str
     x0, y0 = (0.5 - n / 2) * px, (n / 2 - 0.5) * px
     one = Additive(add.phantom_id, add.variant, ("mu",), 0,
                    tuple(Solid(s.kind, s.x0 - x0, s.y0 - y0, s.a, s.b, s.phi,
-                               (float(np.dot(s.weights, mu_rel)),)) for s in add.solids),
+                               (float(np.dot(s.weights, mu_t)),)) for s in add.solids),
                    fov)
     fx = sfft.rfftfreq(m, d=fine)[None, :]
     fy = sfft.fftfreq(m, d=fine)[:, None]
@@ -196,9 +198,7 @@ def _reconstruct_shapes(add: Additive, mu_t: np.ndarray, n: int, views: int, bin
     view on an (n / k)² matrix), from the exact sinogram of those views only."""
     from scipy import ndimage
 
-    mu_rel = np.array(mu_t, dtype=np.float64)
-    mu_rel[add.background] = 0.0
-    mu = shapes_limit(add, mu_rel, n, bins, filt)
+    mu = shapes_limit(add, np.asarray(mu_t, dtype=np.float64), n, bins, filt)
     k = _coarse_factor(views, n)
     ds = add.fov_mm / bins
     s = (np.arange(bins) - (bins - 1) / 2) * ds
