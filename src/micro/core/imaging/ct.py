@@ -42,6 +42,7 @@ from micro.core.imaging.phantom import (
     kspace,
     pixel_centres,
     raster_projections,
+    weighted_sum,
 )
 from micro.core.memory import memoized
 from micro.core.models import CtSpec, ImagingInstrument, Phantom
@@ -108,14 +109,14 @@ def line_integrals(add: Additive | Section, mu_of_e: Any, e_kev: float, views: i
         trans = np.zeros(L.shape[1:])
         for ratio, weight in SPECTRUM:
             mu = mu_of_e(e_kev * ratio)
-            p_e = np.tensordot(mu, L, axes=1)
+            p_e = weighted_sum(mu, L)
             if metal is not None:
                 p_e = p_e + (mu_table_at(IRON_MU, e_kev * ratio)
                              - mu_table_at(WATER_MU, e_kev * ratio)) * metal
             trans += weight * np.exp(-p_e)
         p = -np.log(trans)
     else:
-        p = np.tensordot(mu_of_e(e_kev), L, axes=1)
+        p = weighted_sum(mu_of_e(e_kev), L)
     if artifact == "ring":
         p = p.copy()
         p[:, bins // 2 + int(bins * RING_BIN_OFFSET)] += RING_ERROR
@@ -203,7 +204,7 @@ def _reconstruct_shapes(add: Additive, mu_t: np.ndarray, n: int, views: int, bin
     ds = add.fov_mm / bins
     s = (np.arange(bins) - (bins - 1) / 2) * ds
     theta = np.arange(0, views, k) * np.pi / views
-    p = np.tensordot(mu_t, chords(add, theta, s), axes=1) / 10.0
+    p = weighted_sum(mu_t, chords(add, theta, s)) / 10.0
     # (π/(V/k)) Σ over the V/k views, as fbp.variance_map forms it from p[::k]
     mean_bp = fbp.backproject(np.exp(p), n // k, add.fov_mm, ds, float(s[0]), 1)
     var = mean_bp * (np.pi / views) * fbp.noise_gain(bins, filt, round(add.fov_mm / n / ds, 4)) \

@@ -543,7 +543,7 @@ def line_integral(add: Additive | Section, mu: np.ndarray, n: int) -> np.ndarray
     line = ndimage.zoom(native, n / paths.shape[-1], order=1, mode="nearest",
                         grid_mode=True).astype(np.float32)
     if add.anatomy.specks:
-        line += np.tensordot(mu, _speck_paths(add.anatomy, n), axes=1)
+        line += weighted_sum(mu, _speck_paths(add.anatomy, n))
     return line
 
 
