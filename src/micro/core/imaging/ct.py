@@ -165,9 +165,9 @@ def shapes_limit(add: Additive, mu_t: np.ndarray, n: int, bins: int, filt: str
     """FBP's many-view limit of a 2-D test object, float32 (n, n): μ(x) − μ_background in the
     units of mu_t (per tissue; like the sinogram, the additive form leaves out only the
     background's own constant, so the shapes' −1 weights on it count): the inverse Fourier
-    transform of the object's
-    exact transform (phantom.kspace, no raster, so no aliasing however small its rods and
-    bars) times FBP's transfer function with the pixel footprint (fbp.many_view_response),
+    transform of the object's exact transform (phantom.kspace, no raster, so no aliasing
+    however small its rods and bars) times FBP's transfer function with the pixel footprint
+    (fbp.many_view_response),
     sampled at the pixel centres. The response is 0 beyond the detector's Nyquist frequency,
     so a grid of u·n points per field of view (u·n ≥ bins) holds the whole band and its
     every u-th sample is the pixel value, exactly up to the wrap-around of ringing one field
@@ -193,10 +193,14 @@ def shapes_limit(add: Additive, mu_t: np.ndarray, n: int, bins: int, filt: str
 def _reconstruct_shapes(add: Additive, mu_t: np.ndarray, n: int, views: int, bins: int,
                         filt: str) -> tuple[np.ndarray, np.ndarray]:
     """(μ image, variance per unit N0) of a 2-D test object at MANY_VIEWS or more: the
-    noiseless image is FBP's many-view limit (shapes_limit: at these view counts view
-    aliasing lies below the quantum noise, and the full FBP of ~400 views at 512² is most of
-    a cold render); the variance map is the full path's (fbp.variance_map over every k-th
-    view on an (n / k)² matrix), from the exact sinogram of those views only."""
+    noiseless image is FBP's many-view limit (shapes_limit; the back-projection of ~400
+    views at 512² was most of a cold render). The full FBP of the point-sampled exact
+    sinogram differs from it only by aliasing: faint view-aliasing streaks, and streaks along
+    sharp high-contrast edges (the aluminium bars: tens of HU) where the sampled projections
+    fold energy above the detector's Nyquist frequency back, which a scanner's integrating
+    detector elements and ~1000 views largely avoid (test_imaging_ct checks the agreement;
+    `few-views` shows view aliasing). The variance map is the full path's (fbp.variance_map
+    over every k-th view on an (n / k)² matrix), from the exact sinogram of those views."""
     from scipy import ndimage
 
     mu = shapes_limit(add, np.asarray(mu_t, dtype=np.float64), n, bins, filt)
@@ -211,7 +215,10 @@ def _reconstruct_shapes(add: Additive, mu_t: np.ndarray, n: int, views: int, bin
         / ds ** 2 * 100.0
     if k > 1:
         var = ndimage.zoom(var, k, order=1, mode="nearest", grid_mode=True)
-    return mu, np.maximum(var, 0).astype(np.float32)
+    var = np.maximum(var, 0).astype(np.float32)
+    for a in (mu, var):  # cached
+        a.setflags(write=False)
+    return mu, var
 
 
 def _reconstruct_section(sec: Section, mu_t: np.ndarray, n: int, views: int, bins: int,
