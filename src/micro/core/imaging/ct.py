@@ -167,11 +167,10 @@ def shapes_limit(add: Additive, mu_t: np.ndarray, n: int, bins: int, filt: str
     background's own constant, so the shapes' −1 weights on it count): the inverse Fourier
     transform of the object's exact transform (phantom.kspace, no raster, so no aliasing
     however small its rods and bars) times FBP's transfer function with the pixel footprint
-    (fbp.many_view_response),
-    sampled at the pixel centres. The response is 0 beyond the detector's Nyquist frequency,
-    so a grid of u·n points per field of view (u·n ≥ bins) holds the whole band and its
-    every u-th sample is the pixel value, exactly up to the wrap-around of ringing one field
-    of view away."""
+    (fbp.many_view_response), sampled at the pixel centres. The response is 0 beyond the
+    detector's Nyquist frequency, so a grid of u·n points per field of view (u·n ≥ bins)
+    holds the whole band and its every u-th sample is the pixel value, exactly up to the
+    wrap-around of ringing one field of view away."""
     fov = add.fov_mm
     u = max(1, -(-bins // n))
     m = u * n
