@@ -6,13 +6,23 @@
     RMSEs against the partial-volume phantom;
   * the median time of a 512² render for every modality (cold first render shown apart).
 scikit-image is a development dependency; it is imported here, never by the core.
+
+`python -m benchmarks.imaging --help`: run one part, or the per-phantom table for some
+phantoms only (`--table --phantom derenzo --phantom breast`).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
+# micro first: it sets one BLAS thread per process before NumPy loads, as the server, the
+# build and `make bench` run; with NumPy first, BLAS threads spin after any matrix product
+# and add their CPU time to the render's (a mammogram's one small product once doubled it)
+import micro
+
+# isort: split
 import numpy as np
 
 
@@ -79,7 +89,6 @@ SWEEP = {"mas": (40, 60, 80, 100, 120, 140, 160, 180, 200, 220, 240),
 
 
 def _render_times() -> None:
-    import micro
     from micro.core.catalog import default_catalog
 
     cat = default_catalog()
@@ -118,7 +127,6 @@ def _cold_all(phantoms: tuple[str, ...] | None = None) -> list[tuple[str, str, f
     modules imported); warm: the median of the next three renders, each with one setting
     changed (new noise, same phantom). Breast radiography uses the mammography unit. Times are
     CPU seconds (process_time), which the other jobs on a shared machine do not inflate."""
-    import micro
     from micro.core import memory
     from micro.core.catalog import default_catalog
 
@@ -163,5 +171,28 @@ def run() -> None:
     _cold_all()
 
 
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.imaging", description=(
+        "Imaging benchmark. Without options: everything (CT against scikit-image, the "
+        "render sweep, then the cold and warm 512² render of every phantom × modality)."))
+    ap.add_argument("--table", action="store_true",
+                    help="only the cold/warm table of every phantom × modality (CPU ms)")
+    ap.add_argument("--phantom", action="append", metavar="ID",
+                    help="with --table: this phantom only (repeatable)")
+    ap.add_argument("--skimage", action="store_true", help="only CT against scikit-image")
+    ap.add_argument("--sweep", action="store_true", help="only the 512² render sweep")
+    args = ap.parse_args(argv)
+    if not (args.table or args.skimage or args.sweep):
+        run()
+        return
+    if args.skimage:
+        _ct_versus_skimage()
+    if args.sweep:
+        _render_times()
+    if args.table:
+        print("Every phantom × modality at its defaults, 512², CPU time:")
+        _cold_all(tuple(args.phantom) if args.phantom else None)
+
+
 if __name__ == "__main__":
-    run()
+    main()

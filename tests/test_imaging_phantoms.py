@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from micro.core.catalog import default_catalog
-from micro.core.imaging.phantom import Additive, Solid, additive, chords, fractions, kspace
+from micro.core.imaging.phantom import (
+    Additive,
+    Solid,
+    additive,
+    chords,
+    fractions,
+    kspace,
+    pure_masks,
+)
 
 IDS = ("shepp-logan", "mr-shepp-logan", "water-cylinder", "line-pairs", "contrast-detail",
        "derenzo", "brain", "abdomen")
@@ -67,3 +75,20 @@ def test_derenzo_rod_spacing(cat):
         dist = np.hypot(*(c[:, None, :] - c[None, :, :]).transpose(2, 0, 1))
         nearest = np.min(dist + np.eye(len(c)) * 1e9, axis=1)
         assert np.allclose(nearest, 2 * d, rtol=1e-3)
+
+
+@pytest.mark.parametrize("pid", ["abdomen", "contrast-detail", "shepp-logan"])
+def test_pure_masks_are_each_tissues_eroded_pure_pixels(cat, pid):
+    """pure_masks erodes every tissue's pure pixels (> 0.999) by a (2e+1)² square, outside the
+    image counting as no tissue: checked pixel by pixel against a plain erosion of each mask
+    (the abdomen's and the test object's masks are disjoint and take the one-label-image
+    path; the additive Shepp-Logan's overlap and take the per-tissue one)."""
+    from scipy import ndimage
+
+    frac = fractions(additive(cat.phantoms[pid]), 128)
+    for e in (2, 3):
+        got = pure_masks(frac, e)
+        square = np.ones((2 * e + 1, 2 * e + 1), dtype=bool)
+        for t in range(frac.shape[0]):
+            want = ndimage.binary_erosion(frac[t] > 0.999, square, border_value=0)
+            assert np.array_equal(got[t], want), (pid, e, t)

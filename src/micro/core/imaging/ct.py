@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import fft as sfft
 
 from micro.core.imaging import fbp
 from micro.core.imaging.attenuation import (
@@ -34,11 +35,14 @@ from micro.core.imaging.display import largest_uniform, resize, tissue_means, wi
 from micro.core.imaging.phantom import (
     Additive,
     Section,
+    Solid,
     additive,
     chords,
     fractions,
+    kspace,
     pixel_centres,
     raster_projections,
+    weighted_sum,
 )
 from micro.core.memory import memoized
 from micro.core.models import CtSpec, ImagingInstrument, Phantom
@@ -57,8 +61,10 @@ RING_BIN_OFFSET = 1 / 7
 RING_ERROR = 0.05
 MOTION_MM = (6.0, 3.0)
 MANY_VIEWS = 360
-"""From this many views (the default) a 3-D phantom's section is reconstructed in FBP's
-many-view limit (no view-aliasing streaks: fewer views show them, as does `few-views`)."""
+"""From this many views (the default), without an artefact, a slice is reconstructed in FBP's
+many-view limit (no view-aliasing streaks: fewer views show them, as does `few-views`): a
+3-D phantom's section from its raster, a 2-D test object from its exact Fourier transform.
+The artefacts (and fewer views) keep the full FBP of the sinogram, which is their point."""
 COARSE = 128
 """Views, bins and matrix of the coarse sinogram that gives a section's noise variance map."""
 
@@ -85,8 +91,6 @@ def _chords(add: Additive, views: int, bins: int, motion: bool) -> np.ndarray:
 
 @memoized("imaging.ct.metal_chords")
 def _metal_chords(add: Additive, views: int, bins: int) -> np.ndarray:
-    from micro.core.imaging.phantom import Solid
-
     centres, r = _metal(add)
     solids = tuple(Solid("ellipse", x, y, r, r, 0.0, (1.0,)) for x, y in centres)
     metal = Additive("metal", "default", ("iron",), 0, solids, add.fov_mm)
@@ -105,14 +109,14 @@ def line_integrals(add: Additive | Section, mu_of_e: Any, e_kev: float, views: i
         trans = np.zeros(L.shape[1:])
         for ratio, weight in SPECTRUM:
             mu = mu_of_e(e_kev * ratio)
-            p_e = np.tensordot(mu, L, axes=1)
+            p_e = weighted_sum(mu, L)
             if metal is not None:
                 p_e = p_e + (mu_table_at(IRON_MU, e_kev * ratio)
                              - mu_table_at(WATER_MU, e_kev * ratio)) * metal
             trans += weight * np.exp(-p_e)
         p = -np.log(trans)
     else:
-        p = np.tensordot(mu_of_e(e_kev), L, axes=1)
+        p = weighted_sum(mu_of_e(e_kev), L)
     if artifact == "ring":
         p = p.copy()
         p[:, bins // 2 + int(bins * RING_BIN_OFFSET)] += RING_ERROR
@@ -131,20 +135,89 @@ def _reconstruct(add: Additive, mu_key: tuple[tuple[float, tuple[float, ...]], .
     def mu_of_e(e: float) -> np.ndarray:
         return np.array(table[round(e, 3)])
 
-    if isinstance(add, Section) and artifact == "none" and views >= MANY_VIEWS:
-        return _reconstruct_section(add, np.array(table[round(e_kev, 3)]), n, views, bins,
-                                    filt), None
+    if artifact == "none" and views >= MANY_VIEWS:
+        if isinstance(add, Section):
+            return _reconstruct_section(add, np.array(table[round(e_kev, 3)]), n, views, bins,
+                                        filt), None
+        return _reconstruct_shapes(add, np.array(table[round(e_kev, 3)]), n, views, bins,
+                                   filt), None
     p = line_integrals(add, mu_of_e, e_kev, views, bins, artifact)
     if artifact == "metal":  # photon starvation: fewer than ~1 photon reads as 1
         p = np.minimum(p, np.log(n0_floor))
     ds = add.fov_mm / bins
     mu = fbp.fbp(p, ds, n, add.fov_mm, filt) * 10.0
-    coarse = next((k for k in (4, 3, 2) if views % k == 0 and views // k >= 32 and n % k == 0
-                   and n // k >= 64), 1)
+    coarse = _coarse_factor(views, n)
     var = fbp.variance_map(p, 1.0, ds, n, add.fov_mm, filt, coarse) * 100.0
     for a in (mu, var, p):
         a.setflags(write=False)
     return (mu, var), p
+
+
+def _coarse_factor(views: int, n: int) -> int:
+    """The step of the views (and the matrix reduction) for a variance map: the map is smooth,
+    so every k-th view on an (n / k)² matrix, interpolated back, is enough."""
+    return next((k for k in (4, 3, 2) if views % k == 0 and views // k >= 32 and n % k == 0
+                 and n // k >= 64), 1)
+
+
+def shapes_limit(add: Additive, mu_t: np.ndarray, n: int, bins: int, filt: str
+                 ) -> np.ndarray:
+    """FBP's many-view limit of a 2-D test object, float32 (n, n): μ(x) − μ_background in the
+    units of mu_t (per tissue; like the sinogram, the additive form leaves out only the
+    background's own constant, so the shapes' −1 weights on it count): the inverse Fourier
+    transform of the object's exact transform (phantom.kspace, no raster, so no aliasing
+    however small its rods and bars) times FBP's transfer function with the pixel footprint
+    (fbp.many_view_response), sampled at the pixel centres. The response is 0 beyond the
+    detector's Nyquist frequency, so a grid of u·n points per field of view (u·n ≥ bins)
+    holds the whole band and its every u-th sample is the pixel value, exactly up to the
+    wrap-around of ringing one field of view away."""
+    fov = add.fov_mm
+    u = max(1, -(-bins // n))
+    m = u * n
+    px, fine = fov / n, fov / m
+    # the first pixel's centre (top left) becomes the origin: the inverse DFT's sample 0
+    x0, y0 = (0.5 - n / 2) * px, (n / 2 - 0.5) * px
+    one = Additive(add.phantom_id, add.variant, ("mu",), 0,
+                   tuple(Solid(s.kind, s.x0 - x0, s.y0 - y0, s.a, s.b, s.phi,
+                               (float(np.dot(s.weights, mu_t)),)) for s in add.solids),
+                   fov)
+    fx = sfft.rfftfreq(m, d=fine)[None, :]
+    fy = sfft.fftfreq(m, d=fine)[:, None]
+    # rows run down (−y): the transform is taken at (fx, −fy)
+    spec = kspace(one, fx, -fy)[0] * fbp.many_view_response(fx, fy, fov / bins, filt, px)
+    img = sfft.irfft2(spec, s=(m, m), workers=1) / fine ** 2
+    return np.ascontiguousarray(img[::u, ::u], dtype=np.float32)
+
+
+def _reconstruct_shapes(add: Additive, mu_t: np.ndarray, n: int, views: int, bins: int,
+                        filt: str) -> tuple[np.ndarray, np.ndarray]:
+    """(μ image, variance per unit N0) of a 2-D test object at MANY_VIEWS or more: the
+    noiseless image is FBP's many-view limit (shapes_limit; the back-projection of ~400
+    views at 512² was most of a cold render). The full FBP of the point-sampled exact
+    sinogram differs from it only by aliasing: faint view-aliasing streaks, and streaks along
+    sharp high-contrast edges (the aluminium bars: tens of HU) where the sampled projections
+    fold energy above the detector's Nyquist frequency back, which a scanner's integrating
+    detector elements and ~1000 views largely avoid (test_imaging_ct checks the agreement;
+    `few-views` shows view aliasing). The variance map is the full path's (fbp.variance_map
+    over every k-th view on an (n / k)² matrix), from the exact sinogram of those views."""
+    from scipy import ndimage
+
+    mu = shapes_limit(add, np.asarray(mu_t, dtype=np.float64), n, bins, filt)
+    k = _coarse_factor(views, n)
+    ds = add.fov_mm / bins
+    s = (np.arange(bins) - (bins - 1) / 2) * ds
+    theta = np.arange(0, views, k) * np.pi / views
+    p = weighted_sum(mu_t, chords(add, theta, s)) / 10.0
+    # (π/(V/k)) Σ over the V/k views, as fbp.variance_map forms it from p[::k]
+    mean_bp = fbp.backproject(np.exp(p), n // k, add.fov_mm, ds, float(s[0]), 1)
+    var = mean_bp * (np.pi / views) * fbp.noise_gain(bins, filt, round(add.fov_mm / n / ds, 4)) \
+        / ds ** 2 * 100.0
+    if k > 1:
+        var = ndimage.zoom(var, k, order=1, mode="nearest", grid_mode=True)
+    var = np.maximum(var, 0).astype(np.float32)
+    for a in (mu, var):  # cached
+        a.setflags(write=False)
+    return mu, var
 
 
 def _reconstruct_section(sec: Section, mu_t: np.ndarray, n: int, views: int, bins: int,

@@ -69,12 +69,24 @@ def many_view_limit(image: np.ndarray, pixel_mm: float, ds: float, name: str) ->
     The pixel footprint is left to the caller's area-averaging onto its matrix."""
     m = image.shape[0]
     f = sfft.fftfreq(m, d=pixel_mm)
-    rho = np.hypot(f[:, None], f[None, : m // 2 + 1])
-    nyq = 0.5 / ds
-    h = np.where(rho <= nyq, window(name, np.minimum(rho / nyq, 1.0)) * np.sinc(rho * ds), 0.0)
+    h = many_view_response(f[None, : m // 2 + 1], f[:, None], ds, name)
     out = sfft.irfft2(sfft.rfft2(image, workers=1) * h.astype(np.float32), s=image.shape,
                       workers=1)
     return out.astype(np.float32)
+
+
+def many_view_response(fx: np.ndarray, fy: np.ndarray, ds: float, name: str,
+                       pixel_mm: float = 0.0) -> np.ndarray:
+    """The transfer function of FBP with infinitely many views at image frequency (fx, fy)
+    (cycles/mm): W(|ν| / ν_N) · sinc(|ν| ds) inside the detector's Nyquist disc |ν| ≤ ν_N,
+    0 outside; pixel_mm > 0 adds the square pixel's footprint sinc(fx px) · sinc(fy px)
+    (filter_projections' distance-driven weighting, seen in 2-D)."""
+    rho = np.hypot(fx, fy)
+    nyq = 0.5 / ds
+    h = np.where(rho <= nyq, window(name, np.minimum(rho / nyq, 1.0)) * np.sinc(rho * ds), 0.0)
+    if pixel_mm > 0:
+        h = h * (np.sinc(fx * pixel_mm) * np.sinc(fy * pixel_mm))
+    return h
 
 
 def filter_projections(sino: np.ndarray, name: str, ds: float, pixel_mm: float = 0.0,

@@ -258,14 +258,24 @@ def property_map(frac: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def pure_masks(frac: np.ndarray, erode_px: int = 2) -> np.ndarray:
     """Boolean (tissues, n, n): pixels wholly of one tissue, eroded away from edges."""
-    from scipy.ndimage import minimum_filter
+    from scipy.ndimage import maximum_filter, minimum_filter
 
     m = frac > 0.999
-    if erode_px:
-        # erosion by a square is a separable minimum filter (outside the image counts as 0)
-        k = 2 * erode_px + 1
-        m = minimum_filter(m.view(np.uint8), size=(1, k, k), mode="constant", cval=0) > 0
-    return m
+    if not erode_px:
+        return m
+    k = 2 * erode_px + 1
+    if frac.shape[0] > 1 and frac.shape[0] < 127 and m.sum(axis=0, dtype=np.uint8).max() <= 1:
+        # the masks are disjoint (true fractions): one label image, eroded once for every
+        # tissue — a pixel stays when its whole k×k square carries its own label (outside the
+        # image counts as no tissue), which is each mask's erosion by the square
+        lab = np.full(m.shape[1:], -1, dtype=np.int8)
+        for t in range(m.shape[0]):
+            lab[m[t]] = t
+        lo = minimum_filter(lab, size=k, mode="constant", cval=-1)
+        keep = (lo == lab) & (maximum_filter(lab, size=k, mode="constant", cval=-1) == lab)
+        return (lab[None] == np.arange(m.shape[0], dtype=np.int8)[:, None, None]) & keep
+    # erosion by a square is a separable minimum filter (outside the image counts as 0)
+    return minimum_filter(m.view(np.uint8), size=(1, k, k), mode="constant", cval=0) > 0
 
 
 # --------------------------------------------------------------------------- line integrals
@@ -543,7 +553,7 @@ def line_integral(add: Additive | Section, mu: np.ndarray, n: int) -> np.ndarray
     line = ndimage.zoom(native, n / paths.shape[-1], order=1, mode="nearest",
                         grid_mode=True).astype(np.float32)
     if add.anatomy.specks:
-        line += np.tensordot(mu, _speck_paths(add.anatomy, n), axes=1)
+        line += weighted_sum(mu, _speck_paths(add.anatomy, n))
     return line
 
 
