@@ -760,3 +760,28 @@ def test_text_is_compressed_images_are_not(app: Any) -> None:
     assert img.status_code == 200 and "content-encoding" not in img.headers
     plain = call(app, "GET", "/api/openapi.json", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["render", "microscope", "--view", "side", "--instrument", "student-compound",
+      "--specimen", "blood-smear", "-o", "x.png"], ["view", "camera", "eyepiece"]),
+    (["render", "microscope", "--specimen", "blood-smear", "-o", "x.png"], ["--instrument"]),
+    (["render", "imaging", "--instrument", "mri-1-5t", "--phantom", "shepp-logan", "-o",
+      "x.png"], ["phantom", "mr-shepp-logan"]),
+])
+def test_cli_usage_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       args: list[str], names: list[str]) -> None:
+    """A bad or missing option is one line naming the option (and what is allowed), exit 2:
+    not Click's usage block, and not "unknown id" for a phantom that exists elsewhere."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "micro", *args], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    assert all(n in lines[0] for n in names), lines[0]
+    assert "unknown id" not in lines[0]
+    assert not (tmp_path / "x.png").exists()

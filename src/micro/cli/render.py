@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import numpy as np
 
 from micro.cli.catalog import write_atomic
 from micro.cli.errors import CliError, one_line_errors
+from micro.core.params import MICROSCOPE_PARAMS, Choice, Number
 from micro.core.render import render
 from micro.core.requests import canonicalize_imaging, canonicalize_microscope
 from micro.core.result import RenderResult
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _write_outputs(result: RenderResult, out: Path, info_json: Path | None,
@@ -36,6 +40,23 @@ def _format_from(out: Path, fmt: str | None) -> str | None:
     return {"jpeg": "jpg"}.get(ext, ext) or None
 
 
+def _param_options(params: Sequence[Number | Choice]) -> Callable[[F], F]:
+    """One CLI option per request parameter, from the parameter specs themselves, so the CLI
+    offers every parameter the API does. Values are checked by the request canonicaliser,
+    whose one-line errors name the field and what is allowed."""
+    def decorate(func: F) -> F:
+        for p in reversed(params):
+            if isinstance(p, Choice):
+                help_text = f"{p.doc} One of: {', '.join(p.choices)}."
+            else:
+                unit = f" {p.unit}" if p.unit else ""
+                help_text = f"{p.doc} ({p.lo:g}–{p.hi:g}{unit})."
+            func = click.option("--" + p.name.replace("_", "-"), p.name, help=help_text)(func)
+        return func
+    return decorate
+
+
+
 @click.group("render")
 def render_group() -> None:
     """Render one microscope view or one medical image to a file."""
@@ -47,19 +68,8 @@ def render_group() -> None:
 @click.option("--objective", help="Objective magnification, e.g. 40.")
 @click.option("--stain")
 @click.option("--mode")
-@click.option("--focus-um")
-@click.option("--x-um")
-@click.option("--y-um")
-@click.option("--light-pct")
-@click.option("--aperture", help="Condenser aperture as a fraction of the objective NA.")
-@click.option("--exposure-ms", help="Camera exposure; 0 = automatic.")
-@click.option("--view", type=click.Choice(["camera", "eyepiece"]))
-@click.option("--size")
+@_param_options(MICROSCOPE_PARAMS)
 @click.option("--format", "fmt")
-@click.option("--brightness")
-@click.option("--contrast")
-@click.option("--scale-bar", type=click.Choice(["on", "off"]))
-@click.option("--source", type=click.Choice(["procedural", "library"]))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--info-json", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--raw", type=click.Path(dir_okay=False, path_type=Path),

@@ -169,7 +169,10 @@ IMAGING_STEPS: list[dict[str, Any]] = [
     {"op": "preset", "field": "preset", "among": "presets.{modality}",
      "message": "unknown preset {preset:q40}"},
     {"op": "id", "field": "phantom", "among": "inst.phantoms", "table": "tables.phantoms",
-     "bind": "ph"},
+     "bind": "ph",
+     "refuse": {"among": "inst.elsewhere",
+                "message": "phantom {phantom:q40} has no {inst.modality} version: "
+                           "{instrument} cannot image it"}},
     {"op": "pick", "field": "variant", "falsy": True, "default": "default",
      "among": "ph.variants", "message": "unknown variant {variant:q40}"},
     {"op": "pick", "field": "format", "falsy": True, "default": "png",
@@ -238,7 +241,10 @@ def _imager_entry(inst: ImagingInstrument, catalog: Catalog) -> dict[str, Any]:
     return {"modality": inst.modality, "defaults": _imaging_defaults(inst),
             "checks": _imaging_checks(inst),
             "phantoms": sorted(p for p, ph in catalog.phantoms.items()
-                               if inst.modality in ph.modalities)}
+                               if inst.modality in ph.modalities),
+            "elsewhere": {p: {"modalities": sorted(ph.modalities)}
+                          for p, ph in sorted(catalog.phantoms.items())
+                          if inst.modality not in ph.modalities}}
 
 
 def _imaging_tables(catalog: Catalog) -> dict[str, Any]:
