@@ -666,7 +666,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     Parenchyma: an envelope (dense centrally and upper-outer, a cone narrowing to the
     nipple, none in the subcutaneous and retromammary fat) plus multi-scale noise whose
     axes follow rays converging on the nipple (coordinates: distance ρ from the nipple, angle
-    × (40 mm + ρ/2), y), thresholded: a scalloped, cloud-like region of fine lobulated texture whose
+    × (60 mm + 0.4 ρ), y), thresholded: a scalloped, cloud-like region of fine lobulated texture whose
     glandular fraction falls towards the skin and the fat. Cooper's ligaments: thin sheets
     (the zero set of a field nearly constant along y) rising from the parenchyma's edge to
     the skin; lactiferous ducts converge on the nipple; a few tortuous vessels cross the
@@ -681,11 +681,14 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     xyz_lo, xyz_hi = (-135.0, -26.0, -125.0), (60.0, 26.0, 125.0)
     margin = _Lattice(rng, xyz_lo, xyz_hi, (12.0, 12.0, 12.0))
     ligament = _Lattice(rng, xyz_lo, xyz_hi, (4.0, 14.0, 4.0))
+    # (distance from the breast's centre at the chest wall, angle × 100 mm, y): the septa
+    # of the subcutaneous fat run out to the skin, across the skin line
+    septa = _Lattice(rng, (0.0, -320.0, -26.0), (200.0, 320.0, 26.0), (9.0, 3.5, 12.0))
     mass_noise = _Lattice(rng, (-80.0, -26.0, -40.0), (-20.0, 26.0, 40.0), (2.5, 2.5, 2.5))
     h0, xn = BREAST_HALF_T, BREAST_CHEST_WALL_X + BREAST_DEPTH
     # the carcinoma: lobulated core, spicules along random directions (flattened towards
     # the compression plane, as compression spreads them)
-    mc = np.array([-52.0, 2.0, 3.0], dtype=np.float32)
+    mc = np.array([-52.0, 6.0, 3.0], dtype=np.float32)  # 16 mm under the upper skin
     sp_dir = rng.standard_normal((30, 3)).astype(np.float32)
     sp_dir[:, 1] *= 0.3
     sp_dir /= np.linalg.norm(sp_dir, axis=1, keepdims=True)
@@ -696,7 +699,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
                 rng.uniform(0.5, 0.9), rng.uniform(-40, 10)) for _ in range(6)]
     # lactiferous ducts: from behind the nipple back into the parenchyma
     ducts = [(rng.uniform(-0.6, 0.6), rng.uniform(-8, 8), rng.uniform(35, 70),
-              rng.uniform(0, 2 * np.pi)) for _ in range(6)]
+              rng.uniform(0, 2 * np.pi)) for _ in range(5)]
 
     def outline(x: np.ndarray, z: np.ndarray) -> np.ndarray:
         d, nip = _breast_rim(x, z)
@@ -722,14 +725,14 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         lab = np.full(px.shape, fat, dtype=np.uint8)
         # parenchyma: envelope + noise in nipple-centred coordinates
         rho = dn
-        ang = np.arctan2(pz, xn - px) * (40.0 + 0.5 * rho)
+        ang = np.arctan2(pz, xn - px) * (60.0 + 0.4 * rho)
         u = (px - BREAST_CHEST_WALL_X) / BREAST_DEPTH  # 0 chest wall … 1 nipple
         w = 0.62 * (1.0 - u) + 0.10  # the cone narrows to the nipple
         v = (pz / 100.0 - 0.10 * (1.0 - u)) / w  # centred a little upper (lateral)
         sub = 7.0 + 3.0 * margin(px, py, pz)  # subcutaneous fat thickness (mm)
         env = (1.15 - 1.1 * v ** 2 - 0.9 * np.clip((14.0 - (px - BREAST_CHEST_WALL_X))
                                                    / 14.0, 0, None)
-               - 1.2 * np.clip((sub - s) / sub, 0, None) ** 0.5)
+               - 1.2 * np.clip((sub - s) / sub, 0, None) ** 0.5 - 0.7 * u ** 4)
         env -= 2.2 * np.exp(-np.sum([(c - m) ** 2 for c, m in zip((px, py, pz), mc,
                                                                    strict=True)], axis=0)
                             / 24.0 ** 2)  # fatty surroundings of the carcinoma
@@ -737,14 +740,17 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
             + 0.45 * grain(rho, ang, py) - 0.9
         lab[dens > 0] = gl
         # Cooper's ligaments: sheets from the parenchyma's edge out to the skin
-        lig = np.abs(ligament(px, py, pz)) < 0.035
-        lab[lig & (dens > -0.6) & (dens <= 0) & (s > skin_t)] = gl
+        lig = np.abs(ligament(px, py, pz))
+        lab[(lig < 0.035) & (dens > -0.6) & (dens <= 0) & (s > skin_t)] = gl
+        rc = np.sqrt((px - BREAST_CHEST_WALL_X) ** 2 + pz ** 2)
+        sep = np.abs(septa(rc, np.arctan2(pz, px - BREAST_CHEST_WALL_X) * 100.0, py))
+        lab[(sep < 0.022) & (s < sub + 3.0) & (s > skin_t)] = gl  # on through the fat
         # lactiferous ducts converging on the nipple (tubes of ~1.2 mm)
         for a0, y0, length, ph in ducts:
             th = a0 * (1 - np.exp(-rho / 25.0)) + 0.08 * np.sin(rho / 9.0 + ph)
             phi = np.arctan2(pz, xn - px)
             tube = ((np.abs(phi - th) * rho) ** 2 + (py - y0 * np.clip(rho / 40, 0, 1)) ** 2
-                    < (0.35 + 0.55 * np.exp(-rho / 20.0)) ** 2)
+                    < (0.3 + 0.4 * np.exp(-rho / 20.0)) ** 2)
             lab[tube & (rho < length)] = gl
         # vessels (blood attenuates as fibroglandular tissue does at mammographic energies)
         for z0, slope, y0, amp, lam, ph, r, x_end in vessels:
@@ -784,7 +790,8 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     cx0, cz0 = -22.0, 30.0  # a cluster ~10 mm across in the upper-outer parenchyma
     for _ in range(16):
         cx, cz = cx0 + crng.normal(0, 3.0), cz0 + crng.normal(0, 2.5)
-        rad = float(crng.uniform(0.05, 0.25))  # 0.1–0.5 mm across
+        rad = float(crng.uniform(0.05, 0.25) if crng.random() < 0.25
+                    else crng.uniform(0.1, 0.25))  # 0.1–0.5 mm across, most ≥ 0.2
         n_seg = int(crng.choice([1, 1, 2, 3]))  # pleomorphic: dots, rods, branches
         ang = crng.uniform(0, np.pi)
         for j in range(n_seg):
@@ -813,8 +820,8 @@ def _breast_rim(x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d = (1.0 - r) / np.maximum(grad, 1e-6)
     d = np.where(x > BREAST_CHEST_WALL_X, d, -1.0)
     xn = BREAST_CHEST_WALL_X + BREAST_DEPTH
-    nr = np.sqrt(((x - xn + 1.0) / 6.0) ** 2 + (z / 6.0) ** 2)
-    nip = np.where(nr < 1, 5.0 * np.sqrt(np.clip(1 - nr * nr, 0, None)), 0.0)
+    nr = np.sqrt(((x - xn + 1.0) / 5.0) ** 2 + (z / 5.5) ** 2)
+    nip = np.where(nr < 1, 4.0 * np.sqrt(np.clip(1 - nr * nr, 0, None)), 0.0)
     return d.astype(np.float32), nip.astype(np.float32)
 
 
@@ -831,13 +838,15 @@ GENERATORS["breast"] = _breast
 
 def speck_paths(an: Anatomy, n: int) -> np.ndarray:
     """Exact path lengths (cm) through the anatomy's specks, on the n-pixel frontal grid,
-    per tissue (tissues, n, n)."""
+    per tissue (tissues, n, n), area-averaged over each pixel: a speck smaller than a pixel
+    still adds its whole volume (a faint dot), a larger one is resolved (supersampled at
+    ≥ 4 samples per speck radius, then scaled so its integral is the sphere's volume)."""
     out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
     px = an.fov_mm / n
-    ss = 4
-    sub = (np.arange(ss) + 0.5) / ss
     for tid, cx, cz, rad in an.specks:
         t = an.tissues.index(tid)
+        ss = int(np.clip(np.ceil(4 * px / rad), 4, 64))
+        sub = (np.arange(ss) + 0.5) / ss
         j0 = max(int((cx - rad) / px + n / 2) - 1, 0)
         j1 = min(int((cx + rad) / px + n / 2) + 2, n)
         i0 = max(int(n / 2 - (cz + rad) / px) - 1, 0)
@@ -846,5 +855,9 @@ def speck_paths(an: Anatomy, n: int) -> np.ndarray:
         zs = (n / 2 - (np.arange(i0, i1)[:, None] + sub[None, :]).ravel()) * px
         d2 = (xs[None, :] - cx) ** 2 + (zs[:, None] - cz) ** 2
         path = 2 * np.sqrt(np.clip(rad ** 2 - d2, 0, None))
-        out[t, i0:i1, j0:j1] += path.reshape(i1 - i0, ss, j1 - j0, ss).mean(axis=(1, 3)) / 10
+        area = path.reshape(i1 - i0, ss, j1 - j0, ss).mean(axis=(1, 3))
+        whole = i0 > 0 and j0 > 0 and i1 < n and j1 < n  # not cut by the raster's edge
+        if whole and area.sum() > 0:  # Σ of the pixel means = the sphere's volume / px²
+            area *= 4.0 / 3.0 * np.pi * rad ** 3 / (px * px) / area.sum()
+        out[t, i0:i1, j0:j1] += area / 10
     return out
