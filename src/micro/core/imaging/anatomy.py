@@ -696,10 +696,10 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     # vessels: tortuous tubes from the chest wall towards the nipple
     vessels = [(rng.uniform(-70, 75), rng.uniform(-0.45, 0.45), rng.uniform(-14, 14),
                 rng.uniform(3, 7), rng.uniform(25, 45), rng.uniform(0, 2 * np.pi),
-                rng.uniform(0.5, 0.9), rng.uniform(-40, 10)) for _ in range(6)]
+                rng.uniform(0.8, 1.3), rng.uniform(-40, 10)) for _ in range(6)]
     # lactiferous ducts: from behind the nipple back into the parenchyma
     ducts = [(rng.uniform(-0.6, 0.6), rng.uniform(-8, 8), rng.uniform(35, 70),
-              rng.uniform(0, 2 * np.pi)) for _ in range(5)]
+              rng.uniform(0, 2 * np.pi)) for _ in range(4)]
 
     def outline(x: np.ndarray, z: np.ndarray) -> np.ndarray:
         d, nip = _breast_rim(x, z)
@@ -732,7 +732,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         sub = 7.0 + 3.0 * margin(px, py, pz)  # subcutaneous fat thickness (mm)
         env = (1.15 - 1.1 * v ** 2 - 0.9 * np.clip((14.0 - (px - BREAST_CHEST_WALL_X))
                                                    / 14.0, 0, None)
-               - 1.2 * np.clip((sub - s) / sub, 0, None) ** 0.5 - 0.7 * u ** 4)
+               - 1.2 * np.clip((sub - s) / sub, 0, None) ** 0.5 - 1.0 * u ** 4)
         env -= 2.2 * np.exp(-np.sum([(c - m) ** 2 for c, m in zip((px, py, pz), mc,
                                                                    strict=True)], axis=0)
                             / 24.0 ** 2)  # fatty surroundings of the carcinoma
@@ -744,7 +744,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         lab[(lig < 0.035) & (dens > -0.6) & (dens <= 0) & (s > skin_t)] = gl
         rc = np.sqrt((px - BREAST_CHEST_WALL_X) ** 2 + pz ** 2)
         sep = np.abs(septa(rc, np.arctan2(pz, px - BREAST_CHEST_WALL_X) * 100.0, py))
-        lab[(sep < 0.022) & (s < sub + 3.0) & (s > skin_t)] = gl  # on through the fat
+        lab[(sep < 0.016) & (s < sub + 3.0) & (s > skin_t)] = gl  # on through the fat
         # lactiferous ducts converging on the nipple (tubes of ~1.2 mm)
         for a0, y0, length, ph in ducts:
             th = a0 * (1 - np.exp(-rho / 25.0)) + 0.08 * np.sin(rho / 9.0 + ph)

@@ -18,7 +18,8 @@ fluence: 3.5·10⁴ /mm² for radiography (≈ 2.5 µGy at 30 keV, a speed-400 s
 compresses the object: path lengths are scaled so the thickest part is COMPRESSED_CM.
 The display maps attenuation (−ln T) over the body's 0.5–99.5 percentiles (mammography: over
 the uniformly compressed part, where the diagnosis is made): bone and dense tissue white, the
-unattenuated beam black.
+unattenuated beam black. A mammogram is shown "for presentation": the thinning periphery is
+thickness-equalised and fat is dark grey, so the skin line and the subcutaneous fat show.
 """
 
 from __future__ import annotations
