@@ -165,3 +165,42 @@ def test_speck_paths_keep_the_volume_of_a_subpixel_speck():
     an = dataclasses.replace(AN, specks=(("calcification", 0.0, 0.0, 2.0),))
     p = speck_paths(an, 1024)[T["calcification"]] * 10
     assert p.max() == pytest.approx(4.0, rel=0.02)  # the diameter through the centre
+
+
+def test_ultrasound_mass_is_hypoechoic_with_a_shadow():
+    """Breast ultrasound (linear probe, the phantom's defaults): fat hypoechoic, glandular
+    tissue echogenic, the carcinoma darker than fat; beneath it (its attenuation) the fat
+    is darker than the fat beside it at the same depth."""
+    from micro.core.imaging import ultrasound
+    from micro.core.imaging.anatomy import section_labels
+    from micro.core.imaging.phantom import additive
+
+    n = 256
+    r = micro.render_imaging(catalog=CAT, instrument="ultrasound-linear", phantom="breast",
+                             size=n, format="png")
+    d = np.asarray(Image.open(BytesIO(r.image)).convert("L"), dtype=np.float64) / 255.0
+    add = additive(PH, "default", 0.0)
+    g = ultrasound.geometry(add, CAT.instruments["ultrasound-linear"].spec,
+                            float(r.info["depth_cm"]), n)
+    x0, y0, px = g.frame
+    jj, ii = np.meshgrid(np.arange(n), np.arange(n))
+    lab = section_labels(add.anatomy, 0.0)
+    m = lab.shape[0]
+    col = np.clip(((x0 + jj * px) / (add.fov_mm / m) + m / 2).astype(int), 0, m - 1)
+    row = np.clip((m / 2 - (y0 - ii * px) / (add.fov_mm / m)).astype(int), 0, m - 1)
+    tissue = lab[row, col]
+    mean = {t: float(d[ndimage.binary_erosion(tissue == T[t], iterations=2) & (d > 0)].mean())
+            for t in ("fat", "fibroglandular", "mass")}
+    assert mean["mass"] < mean["fat"] - 0.1 < mean["fibroglandular"] - 0.2, mean
+    mass = tissue == T["mass"]
+    cols = np.nonzero(mass.sum(axis=0) > 0.6 * mass.sum(axis=0).max())[0]
+    below = np.zeros_like(mass)
+    bottom = int(np.nonzero(mass.any(axis=1))[0].max())
+    below[bottom + 2:, cols] = True
+    beside = np.zeros_like(mass)
+    beside[bottom + 2:, :] = True
+    beside[:, max(cols.min() - 20, 0):cols.max() + 20] = False
+    fat = (tissue == T["fat"]) & (d > 0)
+    assert (below & fat).sum() > 50 and (beside & fat).sum() > 50
+    assert d[below & fat].mean() < 0.85 * d[beside & fat].mean(), (
+        d[below & fat].mean(), d[beside & fat].mean())

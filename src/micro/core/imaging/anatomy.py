@@ -688,7 +688,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     h0, xn = BREAST_HALF_T, BREAST_CHEST_WALL_X + BREAST_DEPTH
     # the carcinoma: lobulated core, spicules along random directions (flattened towards
     # the compression plane, as compression spreads them)
-    mc = np.array([-52.0, 6.0, 3.0], dtype=np.float32)  # 16 mm under the upper skin
+    mc = np.array([-52.0, 9.0, 3.0], dtype=np.float32)  # 13 mm under the upper skin
     sp_dir = rng.standard_normal((30, 3)).astype(np.float32)
     sp_dir[:, 1] *= 0.3
     sp_dir /= np.linalg.norm(sp_dir, axis=1, keepdims=True)
