@@ -724,7 +724,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         skin_t = BREAST_SKIN_MM + 1.6 * np.exp(-(dn / 16.0) ** 2)  # thicker areola
         lab = np.full(px.shape, fat, dtype=np.uint8)
         # parenchyma: envelope + noise in nipple-centred coordinates
-        rho = dn
+        rho = dn + 30.0 * (1.0 - np.exp(-dn / 20.0))  # radial scale shortened near the nipple
         ang = np.arctan2(pz, xn - px) * (60.0 + 0.4 * rho)
         u = (px - BREAST_CHEST_WALL_X) / BREAST_DEPTH  # 0 chest wall … 1 nipple
         w = 0.62 * (1.0 - u) + 0.10  # the cone narrows to the nipple
@@ -746,12 +746,12 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         sep = np.abs(septa(rc, np.arctan2(pz, px - BREAST_CHEST_WALL_X) * 100.0, py))
         lab[(sep < 0.016) & (s < sub + 3.0) & (s > skin_t)] = gl  # on through the fat
         # lactiferous ducts converging on the nipple (tubes of ~1.2 mm)
+        phi = np.arctan2(pz, xn - px)
         for a0, y0, length, ph in ducts:
-            th = a0 * (1 - np.exp(-rho / 25.0)) + 0.08 * np.sin(rho / 9.0 + ph)
-            phi = np.arctan2(pz, xn - px)
-            tube = ((np.abs(phi - th) * rho) ** 2 + (py - y0 * np.clip(rho / 40, 0, 1)) ** 2
-                    < (0.3 + 0.4 * np.exp(-rho / 20.0)) ** 2)
-            lab[tube & (rho < length)] = gl
+            th = a0 * (1 - np.exp(-dn / 25.0)) + 0.08 * np.sin(dn / 9.0 + ph)
+            tube = ((np.abs(phi - th) * dn) ** 2 + (py - y0 * np.clip(dn / 40, 0, 1)) ** 2
+                    < (0.3 + 0.4 * np.exp(-dn / 20.0)) ** 2)
+            lab[tube & (dn < length)] = gl
         # vessels (blood attenuates as fibroglandular tissue does at mammographic energies)
         for z0, slope, y0, amp, lam, ph, r, x_end in vessels:
             t = px - BREAST_CHEST_WALL_X
