@@ -692,7 +692,8 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     sp_dir = rng.standard_normal((30, 3)).astype(np.float32)
     sp_dir[:, 1] *= 0.3
     sp_dir /= np.linalg.norm(sp_dir, axis=1, keepdims=True)
-    sp_len = rng.uniform(16.0, 32.0, 30).astype(np.float32)
+    sp_len = rng.uniform(12.0, 32.0, 30).astype(np.float32)
+    sp_w = rng.uniform(0.8, 1.9, 30).astype(np.float32)  # base half-width, mm
     # vessels: tortuous tubes from the chest wall towards the nipple
     vessels = [(rng.uniform(-70, 75), rng.uniform(-0.45, 0.45), rng.uniform(-14, 14),
                 rng.uniform(3, 7), rng.uniform(25, 45), rng.uniform(0, 2 * np.pi),
@@ -741,7 +742,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         lab[dens > 0] = gl
         # Cooper's ligaments: sheets from the parenchyma's edge out to the skin
         lig = np.abs(ligament(px, py, pz))
-        lab[(lig < 0.035) & (dens > -0.6) & (dens <= 0) & (s > skin_t)] = gl
+        lab[(lig < 0.028) & (dens > -0.6) & (dens <= 0) & (s > skin_t)] = gl
         rc = np.sqrt((px - BREAST_CHEST_WALL_X) ** 2 + pz ** 2)
         sep = np.abs(septa(rc, np.arctan2(pz, px - BREAST_CHEST_WALL_X) * 100.0, py))
         lab[(sep < 0.016) & (s < sub + 3.0) & (s > skin_t)] = gl  # on through the fat
@@ -776,7 +777,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
             # offset from the spicule's axis; the strands are flattened bands (3× wider
             # along y, the compression), so each projects as a line
             off = unit * rr - sp_dir[k].T * (np.max(cosang, axis=0) * rr)
-            width = 1.5 * np.clip(1 - rr / sp_len[k], 0, None) ** 1.5 + 0.2
+            width = sp_w[k] * np.clip(1 - rr / sp_len[k], 0, None) ** 1.5 + 0.2
             spic = ((off[0] ** 2 + off[2] ** 2 + (off[1] / 3.0) ** 2 < width ** 2)
                     & (rr < sp_len[k]) & (rr > 5.0))
             m = np.zeros(px.shape, dtype=bool)
