@@ -18,6 +18,7 @@ z); the frontal projection (radiography) integrates a coarser volume along y onc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import sys
@@ -673,27 +674,34 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     fat; a spiculated carcinoma; a cluster of microcalcifications (specks)."""
     ix = {t: i for i, t in enumerate(tissues)}
     gl, fat = ix["fibroglandular"], ix["fat"]
-    rng = np.random.default_rng(seed)
-    box_lo, box_hi = (0.0, -260.0, -26.0), (260.0, 260.0, 26.0)  # (ρ, angle·80, y)
-    lobes = _Lattice(rng, box_lo, box_hi, (18.0, 9.0, 7.0))
-    lobules = _Lattice(rng, box_lo, box_hi, (7.0, 2.6, 2.6))
-    grain = _Lattice(rng, box_lo, box_hi, (2.6, 1.1, 1.1))
+    box_lo, box_hi = (0.0, -260.0, -26.0), (260.0, 260.0, 26.0)  # (ρ, angle·scale, y)
     xyz_lo, xyz_hi = (-135.0, -26.0, -125.0), (60.0, 26.0, 125.0)
-    margin = _Lattice(rng, xyz_lo, xyz_hi, (12.0, 12.0, 12.0))
-    ligament = _Lattice(rng, xyz_lo, xyz_hi, (4.0, 14.0, 4.0))
-    # (distance from the breast's centre at the chest wall, angle × 100 mm, y): the septa
-    # of the subcutaneous fat run out to the skin, across the skin line
-    septa = _Lattice(rng, (0.0, -320.0, -26.0), (200.0, 320.0, 26.0), (9.0, 3.5, 12.0))
-    mass_noise = _Lattice(rng, (-80.0, -26.0, -40.0), (-20.0, 26.0, 40.0), (2.5, 2.5, 2.5))
+
+    @functools.cache
+    def fields() -> tuple[_Lattice, ...]:
+        """The noise lattices, made on the first label query (a mammogram uses the stored
+        projection and never needs them)."""
+        frng = np.random.default_rng(seed)
+        return (_Lattice(frng, box_lo, box_hi, (18.0, 9.0, 7.0)),  # lobes
+                _Lattice(frng, box_lo, box_hi, (7.0, 2.6, 2.6)),  # lobules
+                _Lattice(frng, box_lo, box_hi, (2.6, 1.1, 1.1)),  # grain
+                _Lattice(frng, xyz_lo, xyz_hi, (12.0, 12.0, 12.0)),  # fat margin
+                _Lattice(frng, xyz_lo, xyz_hi, (4.0, 14.0, 4.0)),  # ligaments
+                # (distance from the breast's centre at the chest wall, angle × 100 mm,
+                # y): the septa of the subcutaneous fat run out to the skin
+                _Lattice(frng, (0.0, -320.0, -26.0), (200.0, 320.0, 26.0), (9.0, 3.5, 12.0)),
+                _Lattice(frng, (-80.0, -26.0, -40.0), (-20.0, 26.0, 40.0), (2.5, 2.5, 2.5)))
+
+    rng = np.random.default_rng([seed, 1])
     h0, xn = BREAST_HALF_T, BREAST_CHEST_WALL_X + BREAST_DEPTH
     # the carcinoma: lobulated core, spicules along random directions (flattened towards
     # the compression plane, as compression spreads them)
     mc = np.array([-52.0, 9.0, 3.0], dtype=np.float32)  # 13 mm under the upper skin
-    sp_dir = rng.standard_normal((30, 3)).astype(np.float32)
-    sp_dir[:, 1] *= 0.3
-    sp_dir /= np.linalg.norm(sp_dir, axis=1, keepdims=True)
+    th = 2 * np.pi * (np.arange(30) + rng.uniform(-0.35, 0.35, 30)) / 30  # all round
+    sp_dir = np.stack([np.cos(th), rng.normal(0, 0.35, 30), np.sin(th)], axis=1)
+    sp_dir = (sp_dir / np.linalg.norm(sp_dir, axis=1, keepdims=True)).astype(np.float32)
     sp_len = rng.uniform(12.0, 32.0, 30).astype(np.float32)
-    sp_w = rng.uniform(0.8, 1.9, 30).astype(np.float32)  # base half-width, mm
+    sp_w = rng.uniform(0.9, 2.0, 30).astype(np.float32)  # base half-width, mm
     # vessels: tortuous tubes from the chest wall towards the nipple
     vessels = [(rng.uniform(-70, 75), rng.uniform(-0.45, 0.45), rng.uniform(-14, 14),
                 rng.uniform(3, 7), rng.uniform(25, 45), rng.uniform(0, 2 * np.pi),
@@ -715,6 +723,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out = np.full(shape, ix["air"], dtype=np.uint8)
         if not inside.any():
             return out
+        lobes, lobules, grain, margin, ligament, septa, mass_noise = fields()
         sel = np.nonzero(inside)
         px, py, pz = (np.broadcast_to(v, shape)[sel] for v in (x, y, z))
         pd = np.broadcast_to(d, shape)[sel]
@@ -777,7 +786,7 @@ def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
             # offset from the spicule's axis; the strands are flattened bands (3× wider
             # along y, the compression), so each projects as a line
             off = unit * rr - sp_dir[k].T * (np.max(cosang, axis=0) * rr)
-            width = sp_w[k] * np.clip(1 - rr / sp_len[k], 0, None) ** 1.5 + 0.2
+            width = sp_w[k] * np.clip(1 - rr / sp_len[k], 0, None) + 0.2
             spic = ((off[0] ** 2 + off[2] ** 2 + (off[1] / 3.0) ** 2 < width ** 2)
                     & (rr < sp_len[k]) & (rr > 5.0))
             m = np.zeros(px.shape, dtype=bool)

@@ -105,7 +105,9 @@ def _thickness_equalisation(att: np.ndarray, body: np.ndarray, thick_cm: np.ndar
     rim = body & (thick_cm > 0.2 * full) & (thick_cm < 0.9 * full)
     if rim.sum() < 16:
         return att
-    slope = float(np.polyfit(thick_cm[rim], att[rim], 1)[0])  # ≈ μ of the fatty rim, /cm
+    t, a = thick_cm[rim].astype(np.float64), att[rim].astype(np.float64)
+    t -= t.mean()
+    slope = float(t @ (a - a.mean()) / max(float(t @ t), 1e-12))  # ≈ μ of the rim, /cm
     deficit = np.clip(full - thick_cm, 0, None) * body
     return (att + np.float32(MAMMO_EQUALISE * max(slope, 0.0)) * deficit).astype(np.float32)
 
