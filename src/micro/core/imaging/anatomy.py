@@ -18,6 +18,7 @@ z); the frontal projection (radiography) integrates a coarser volume along y onc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import sys
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from micro.core.memory import memoized
 
@@ -619,64 +621,226 @@ GENERATORS["abdomen"] = _abdomen
 
 # --------------------------------------------------------------------------- the breast
 
+BREAST_CHEST_WALL_X = -132.0
+"""The chest wall (mm): beyond the image's left edge (x = −120 at 240 mm), as on a CC view,
+where the breast runs off the detector's chest-wall side."""
+BREAST_DEPTH = 160.0
+"""Chest wall to the nipple (mm): the nipple 148 mm from the image edge."""
+BREAST_HALF_WIDTH = (100.0, 92.0)
+"""Half-width (mm) at the chest wall above (lateral) and below (medial) the nipple line."""
+BREAST_HALF_T = 22.5
+"""Half the compressed thickness (mm): 45 mm between the paddles."""
+BREAST_SKIN_MM = 1.5
+
+
+class _Lattice:
+    """Band-limited random field: a seeded Gaussian lattice (spacing `cell` mm per axis over
+    the box lo…hi), smoothed by one cell, unit variance, read by trilinear interpolation.
+    Unlike a sum of a few plane waves it has no preferred direction or period."""
+
+    def __init__(self, rng: np.random.Generator, lo: tuple[float, float, float],
+                 hi: tuple[float, float, float], cell: tuple[float, float, float]) -> None:
+        self.lo = np.asarray(lo, dtype=np.float32)
+        self.cell = np.asarray(cell, dtype=np.float32)
+        shape = tuple(int(np.ceil((h - lo_) / c)) + 3 for lo_, h, c in zip(lo, hi, cell,
+                                                                             strict=True))
+        g = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 1.0,
+                                    mode="wrap")
+        self.grid = (g / g.std()).astype(np.float32)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        coords = [(np.asarray(v, dtype=np.float32) - lo) / cl + 1.0
+                  for v, lo, cl in zip((a, b, c), self.lo, self.cell, strict=True)]
+        return ndimage.map_coordinates(self.grid, coords, order=1, mode="nearest",
+                                       prefilter=False)
+
+
 def _breast(tissues: tuple[str, ...], seed: int) -> Anatomy:
     """A compressed breast, cranio-caudal view: compression along y (the projection axis),
-    the chest wall at the image left (x = −95 mm), the nipple to the right, z up."""
+    the chest wall just beyond the image left, the nipple to the right, z up (lateral).
+
+    Geometry: a D-shaped outline in (x, z) with a few low-order wobbles; between the paddles
+    the breast is BREAST_HALF_T thick, and within that distance of the skin line it rounds
+    off (a half-disc profile), so the periphery thins to the skin. The body is the skin
+    (1.5 mm, thicker over the areola), the nipple, subcutaneous fat, and the parenchyma.
+
+    Parenchyma: an envelope (dense centrally and upper-outer, a cone narrowing to the
+    nipple, none in the subcutaneous and retromammary fat) plus multi-scale noise whose
+    axes follow rays converging on the nipple (coordinates: distance ρ from the nipple, angle
+    × (60 mm + 0.4 ρ), y), thresholded: a scalloped, cloud-like region of fine lobulated texture whose
+    glandular fraction falls towards the skin and the fat. Cooper's ligaments: thin sheets
+    (the zero set of a field nearly constant along y) rising from the parenchyma's edge to
+    the skin; lactiferous ducts converge on the nipple; a few tortuous vessels cross the
+    fat; a spiculated carcinoma; a cluster of microcalcifications (specks)."""
     ix = {t: i for i, t in enumerate(tissues)}
-    rng = np.random.default_rng(seed)
-    gland = Waves(rng, 16.0, 16, (0.35, 1.0, 1.0))  # streaks converging on the nipple
-    gland_coarse = Waves(rng, 60.0, 8)
-    ligament = Waves(rng, 16.0, 12)
-    mass_noise = Waves(rng, 7.0, 12)
-    spicule = Waves(rng, 4.0, 14)
-    half_t = 25.0  # compressed thickness 50 mm
+    gl, fat = ix["fibroglandular"], ix["fat"]
+    box_lo, box_hi = (0.0, -260.0, -26.0), (260.0, 260.0, 26.0)  # (ρ, angle·scale, y)
+    xyz_lo, xyz_hi = (-135.0, -26.0, -125.0), (60.0, 26.0, 125.0)
+
+    @functools.cache
+    def fields() -> tuple[_Lattice, ...]:
+        """The noise lattices, made on the first label query (a mammogram uses the stored
+        projection and never needs them)."""
+        frng = np.random.default_rng(seed)
+        return (_Lattice(frng, box_lo, box_hi, (18.0, 9.0, 7.0)),  # lobes
+                _Lattice(frng, box_lo, box_hi, (7.0, 2.6, 2.6)),  # lobules
+                _Lattice(frng, box_lo, box_hi, (2.6, 1.1, 1.1)),  # grain
+                _Lattice(frng, xyz_lo, xyz_hi, (12.0, 12.0, 12.0)),  # fat margin
+                _Lattice(frng, xyz_lo, xyz_hi, (4.0, 14.0, 4.0)),  # ligaments
+                # (distance from the breast's centre at the chest wall, angle × 100 mm,
+                # y): the septa of the subcutaneous fat run out to the skin
+                _Lattice(frng, (0.0, -320.0, -26.0), (200.0, 320.0, 26.0), (9.0, 3.5, 12.0)),
+                _Lattice(frng, (-80.0, -26.0, -40.0), (-20.0, 26.0, 40.0), (2.5, 2.5, 2.5)))
+
+    rng = np.random.default_rng([seed, 1])
+    h0, xn = BREAST_HALF_T, BREAST_CHEST_WALL_X + BREAST_DEPTH
+    # the carcinoma: lobulated core, spicules along random directions (flattened towards
+    # the compression plane, as compression spreads them)
+    mc = np.array([-52.0, 9.0, 3.0], dtype=np.float32)  # 13 mm under the upper skin
+    th = 2 * np.pi * (np.arange(30) + rng.uniform(-0.35, 0.35, 30)) / 30  # all round
+    sp_dir = np.stack([np.cos(th), rng.normal(0, 0.35, 30), np.sin(th)], axis=1)
+    sp_dir = (sp_dir / np.linalg.norm(sp_dir, axis=1, keepdims=True)).astype(np.float32)
+    sp_len = rng.uniform(12.0, 32.0, 30).astype(np.float32)
+    sp_w = rng.uniform(0.9, 2.0, 30).astype(np.float32)  # base half-width, mm
+    # vessels: tortuous tubes from the chest wall towards the nipple
+    vessels = [(rng.uniform(-70, 75), rng.uniform(-0.45, 0.45), rng.uniform(-14, 14),
+                rng.uniform(3, 7), rng.uniform(25, 45), rng.uniform(0, 2 * np.pi),
+                rng.uniform(0.8, 1.3), rng.uniform(-40, 10)) for _ in range(6)]
+    # lactiferous ducts: from behind the nipple back into the parenchyma
+    ducts = [(rng.uniform(-0.6, 0.6), rng.uniform(-8, 8), rng.uniform(35, 70),
+              rng.uniform(0, 2 * np.pi)) for _ in range(4)]
 
     def outline(x: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return 2 * half_t * _breast_edge(x, z)
+        d, nip = _breast_rim(x, z)
+        return 2 * np.maximum(_breast_half_thickness(d), nip)
 
     def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
         shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
-        edge = _breast_edge(x, z)
-        u = np.clip((x + 95.0) / 150.0, 0, None)  # 0 at the chest wall, 1 at the nipple
-        r = np.sqrt(u ** 2 + (z / 85.0) ** 2)
-        inside = (edge > 0) & (np.abs(y) < half_t * edge)
+        d, nip = _breast_rim(x, z)  # mm inside the skin line; nipple half-thickness
+        half = np.maximum(_breast_half_thickness(d), nip)
+        inside = np.abs(y) < half
         out = np.full(shape, ix["air"], dtype=np.uint8)
-        out[inside] = ix["fat"]
-        # fibroglandular tissue: a cone of denser tissue behind the nipple, lobulated
-        # (scattered fibroglandular density; fatty around the mass so it can be seen)
-        near_mass = ellipsoid(x, y, z, (5.0, 0.0, 2.0), (24.0, 30.0, 24.0))
-        density = (gland(x, y, z) + 0.8 * gland_coarse(x, y, z) + 1.6 * (0.75 - r)
-                   - 0.9 * np.clip(0.3 - u, 0, None) / 0.3 - 3.0 * np.exp(-near_mass ** 2))
-        out[inside & (density > 0.7) & (r < 0.93)] = ix["fibroglandular"]
-        # Cooper's ligaments: thin sheets crossing the fat
-        out[inside & (np.abs(ligament(x, y, z)) < 0.05) & (r > 0.35) & (r < 0.97)] = \
-            ix["fibroglandular"]
-        # an irregular, spiculated mass in the upper outer breast
-        m = ellipsoid(x, y, z, (5.0, 0.0, 2.0), (8.0, 7.0, 8.0))
-        mass = (m + 0.18 * mass_noise(x, y, z) < 1) | ((m < 2.3) & (spicule(x, y, z) > 1.9)
-                                                       & (np.abs(mass_noise(y, z, x)) < 0.5))
-        out[inside & mass] = ix["mass"]
+        if not inside.any():
+            return out
+        lobes, lobules, grain, margin, ligament, septa, mass_noise = fields()
+        sel = np.nonzero(inside)
+        px, py, pz = (np.broadcast_to(v, shape)[sel] for v in (x, y, z))
+        pd = np.broadcast_to(d, shape)[sel]
+        # depth below the 3-D surface: the paddles' faces, the half-disc rim, the nipple
+        s = h0 - np.sqrt(np.clip(h0 - pd, 0, None) ** 2 + py ** 2)
+        dn = np.sqrt((px - xn) ** 2 + pz ** 2)  # distance from the nipple in (x, z)
+        s = np.maximum(s, np.broadcast_to(nip, shape)[sel] - np.abs(py))
+        skin_t = BREAST_SKIN_MM + 1.6 * np.exp(-(dn / 16.0) ** 2)  # thicker areola
+        lab = np.full(px.shape, fat, dtype=np.uint8)
+        # parenchyma: envelope + noise in nipple-centred coordinates
+        rho = dn + 30.0 * (1.0 - np.exp(-dn / 20.0))  # radial scale shortened near the nipple
+        ang = np.arctan2(pz, xn - px) * (60.0 + 0.4 * rho)
+        u = (px - BREAST_CHEST_WALL_X) / BREAST_DEPTH  # 0 chest wall … 1 nipple
+        w = 0.62 * (1.0 - u) + 0.10  # the cone narrows to the nipple
+        v = (pz / 100.0 - 0.10 * (1.0 - u)) / w  # centred a little upper (lateral)
+        sub = 7.0 + 3.0 * margin(px, py, pz)  # subcutaneous fat thickness (mm)
+        env = (1.15 - 1.1 * v ** 2 - 0.9 * np.clip((14.0 - (px - BREAST_CHEST_WALL_X))
+                                                   / 14.0, 0, None)
+               - 1.2 * np.clip((sub - s) / sub, 0, None) ** 0.5 - 1.0 * u ** 4)
+        env -= 2.2 * np.exp(-np.sum([(c - m) ** 2 for c, m in zip((px, py, pz), mc,
+                                                                   strict=True)], axis=0)
+                            / 24.0 ** 2)  # fatty surroundings of the carcinoma
+        dens = env + 0.5 * lobes(rho, ang, py) + 0.5 * lobules(rho, ang, py) \
+            + 0.45 * grain(rho, ang, py) - 0.9
+        lab[dens > 0] = gl
+        # Cooper's ligaments: sheets from the parenchyma's edge out to the skin
+        lig = np.abs(ligament(px, py, pz))
+        lab[(lig < 0.028) & (dens > -0.6) & (dens <= 0) & (s > skin_t)] = gl
+        rc = np.sqrt((px - BREAST_CHEST_WALL_X) ** 2 + pz ** 2)
+        sep = np.abs(septa(rc, np.arctan2(pz, px - BREAST_CHEST_WALL_X) * 100.0, py))
+        lab[(sep < 0.016) & (s < sub + 3.0) & (s > skin_t)] = gl  # on through the fat
+        # lactiferous ducts converging on the nipple (tubes of ~1.2 mm)
+        phi = np.arctan2(pz, xn - px)
+        for a0, y0, length, ph in ducts:
+            th = a0 * (1 - np.exp(-dn / 25.0)) + 0.08 * np.sin(dn / 9.0 + ph)
+            tube = ((np.abs(phi - th) * dn) ** 2 + (py - y0 * np.clip(dn / 40, 0, 1)) ** 2
+                    < (0.3 + 0.4 * np.exp(-dn / 20.0)) ** 2)
+            lab[tube & (dn < length)] = gl
+        # vessels (blood attenuates as fibroglandular tissue does at mammographic energies)
+        for z0, slope, y0, amp, lam, ph, r, x_end in vessels:
+            t = px - BREAST_CHEST_WALL_X
+            zc = z0 + slope * t * (1 - 0.004 * t) + amp * np.sin(t / lam * 2 * np.pi + ph) \
+                + 0.4 * amp * np.sin(t / (0.37 * lam) * 2 * np.pi + 2 * ph)
+            yc = y0 + 4.0 * np.sin(t / (1.3 * lam) + ph)
+            lab[((zc - pz) ** 2 + (yc - py) ** 2 < r * r) & (px < x_end)] = gl
+        # skin and nipple
+        lab[s < skin_t] = gl
+        lab[(np.broadcast_to(nip, shape)[sel] > 0) & (pd < 3.0)] = gl  # the nipple
+        # the carcinoma: a lobulated core 8 mm across… with radiating spicules
+        dx, dy, dz = px - mc[0], py - mc[1], pz - mc[2]
+        r3 = np.sqrt(dx * dx + dy * dy + dz * dz)
+        near = r3 < 33.0
+        if near.any():
+            mn = mass_noise(px[near], py[near], pz[near])
+            rr = r3[near]
+            core = rr < 9.5 * (1.0 + 0.14 * mn)
+            unit = np.stack([dx[near], dy[near], dz[near]]) / np.maximum(rr, 1e-3)
+            cosang = sp_dir @ unit  # (spicules, points)
+            k = np.argmax(cosang, axis=0)
+            # offset from the spicule's axis; the strands are flattened bands (3× wider
+            # along y, the compression), so each projects as a line
+            off = unit * rr - sp_dir[k].T * (np.max(cosang, axis=0) * rr)
+            width = sp_w[k] * np.clip(1 - rr / sp_len[k], 0, None) + 0.2
+            spic = ((off[0] ** 2 + off[2] ** 2 + (off[1] / 3.0) ** 2 < width ** 2)
+                    & (rr < sp_len[k]) & (rr > 5.0))
+            m = np.zeros(px.shape, dtype=bool)
+            m[near] = core | spic
+            lab[m & (s > skin_t)] = ix["mass"]
+        out[sel] = lab
         return out  # the microcalcifications (specks) are added exactly to projections
 
     crng = np.random.default_rng(seed + 1)
-    n_calc = 11
-    cx = -20.0 + crng.normal(0, 3.0, n_calc)
-    cz = -22.0 + crng.normal(0, 3.0, n_calc)
-    rad = crng.uniform(0.15, 0.4, n_calc)
-    specks = tuple(("calcification", float(a), float(b), float(c))
-                   for a, b, c in zip(cx, cz, rad, strict=True))
-    return Anatomy("breast", tissues, 240.0, (-80.0, 80.0), labels, 26.0, specks, 256,
-                   outline)
+    specks: list[tuple[str, float, float, float]] = []
+    cx0, cz0 = -22.0, 30.0  # a cluster ~10 mm across in the upper-outer parenchyma
+    for _ in range(16):
+        cx, cz = cx0 + crng.normal(0, 3.0), cz0 + crng.normal(0, 2.5)
+        rad = float(crng.uniform(0.05, 0.25) if crng.random() < 0.25
+                    else crng.uniform(0.1, 0.25))  # 0.1–0.5 mm across, most ≥ 0.2
+        n_seg = int(crng.choice([1, 1, 2, 3]))  # pleomorphic: dots, rods, branches
+        ang = crng.uniform(0, np.pi)
+        for j in range(n_seg):
+            r_j = rad * (1.0 - 0.25 * j)
+            off = j * 1.8 * rad
+            specks.append(("calcification", float(cx + off * np.cos(ang)),
+                           float(cz + off * np.sin(ang)), float(r_j)))
+    return Anatomy("breast", tissues, 240.0, (-80.0, 80.0), labels, BREAST_HALF_T + 0.5,
+                   tuple(specks), 512, outline, projection_step_mm=0.75)
 
 
-def _breast_edge(x: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Compressed breast half-thickness / 25 mm at (x, z): 1 in the middle, rounding to 0
-    at the skin (a D-shaped outline from the chest wall at x = −95 mm to the nipple)."""
-    u = np.clip((np.asarray(x, dtype=np.float32) + 95.0) / 150.0, 0, None)
-    r = np.sqrt(u ** 2 + (np.asarray(z, dtype=np.float32) / 85.0) ** 2)
-    return np.where((np.asarray(x) > -95.0) & (r < 1),
-                    np.sqrt(np.clip(1 - r ** 4, 0, None)), 0.0).astype(np.float32)
+def _breast_rim(x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (mm) inside the breast's skin line at (x, z) (negative outside), and the
+    nipple's half-thickness there (0 off the nipple). The outline: a half-ellipse from the
+    chest wall, wider above (lateral) than below, gently irregular."""
+    x = np.asarray(x, dtype=np.float32)
+    z = np.asarray(z, dtype=np.float32)
+    a = BREAST_DEPTH
+    b = np.where(z > 0, BREAST_HALF_WIDTH[0], BREAST_HALF_WIDTH[1]).astype(np.float32)
+    u = np.clip((x - BREAST_CHEST_WALL_X) / a, 0, None)
+    v = z / b
+    r = np.sqrt(u * u + v * v)
+    th = np.arctan2(v, u)
+    r = r * (1.0 + 0.018 * np.sin(3 * th + 0.7) + 0.012 * np.sin(5 * th + 2.1))
+    grad = np.sqrt((u / a) ** 2 + (v / b) ** 2) / np.maximum(r, 1e-3)
+    d = (1.0 - r) / np.maximum(grad, 1e-6)
+    d = np.where(x > BREAST_CHEST_WALL_X, d, -1.0)
+    xn = BREAST_CHEST_WALL_X + BREAST_DEPTH
+    nr = np.sqrt(((x - xn + 1.0) / 5.0) ** 2 + (z / 5.5) ** 2)
+    nip = np.where(nr < 1, 4.0 * np.sqrt(np.clip(1 - nr * nr, 0, None)), 0.0)
+    return d.astype(np.float32), nip.astype(np.float32)
+
+
+def _breast_half_thickness(d: np.ndarray) -> np.ndarray:
+    """Half-thickness (mm) of the compressed breast at distance d inside the skin line:
+    BREAST_HALF_T where the paddles press, a half-disc roll-off within that of the edge."""
+    h = BREAST_HALF_T
+    return np.where(d > 0, np.sqrt(np.clip(h * h - np.clip(h - d, 0, None) ** 2, 0, None)),
+                    0.0).astype(np.float32)
 
 
 GENERATORS["breast"] = _breast
@@ -684,13 +848,15 @@ GENERATORS["breast"] = _breast
 
 def speck_paths(an: Anatomy, n: int) -> np.ndarray:
     """Exact path lengths (cm) through the anatomy's specks, on the n-pixel frontal grid,
-    per tissue (tissues, n, n)."""
+    per tissue (tissues, n, n), area-averaged over each pixel: a speck smaller than a pixel
+    still adds its whole volume (a faint dot), a larger one is resolved (supersampled at
+    ≥ 4 samples per speck radius, then scaled so its integral is the sphere's volume)."""
     out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
     px = an.fov_mm / n
-    ss = 4
-    sub = (np.arange(ss) + 0.5) / ss
     for tid, cx, cz, rad in an.specks:
         t = an.tissues.index(tid)
+        ss = int(np.clip(np.ceil(4 * px / rad), 4, 64))
+        sub = (np.arange(ss) + 0.5) / ss
         j0 = max(int((cx - rad) / px + n / 2) - 1, 0)
         j1 = min(int((cx + rad) / px + n / 2) + 2, n)
         i0 = max(int(n / 2 - (cz + rad) / px) - 1, 0)
@@ -699,5 +865,9 @@ def speck_paths(an: Anatomy, n: int) -> np.ndarray:
         zs = (n / 2 - (np.arange(i0, i1)[:, None] + sub[None, :]).ravel()) * px
         d2 = (xs[None, :] - cx) ** 2 + (zs[:, None] - cz) ** 2
         path = 2 * np.sqrt(np.clip(rad ** 2 - d2, 0, None))
-        out[t, i0:i1, j0:j1] += path.reshape(i1 - i0, ss, j1 - j0, ss).mean(axis=(1, 3)) / 10
+        area = path.reshape(i1 - i0, ss, j1 - j0, ss).mean(axis=(1, 3))
+        whole = i0 > 0 and j0 > 0 and i1 < n and j1 < n  # not cut by the raster's edge
+        if whole and area.sum() > 0:  # Σ of the pixel means = the sphere's volume / px²
+            area *= 4.0 / 3.0 * np.pi * rad ** 3 / (px * px) / area.sum()
+        out[t, i0:i1, j0:j1] += area / 10
     return out

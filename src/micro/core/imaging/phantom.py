@@ -550,8 +550,9 @@ def line_integral(add: Additive | Section, mu: np.ndarray, n: int) -> np.ndarray
 
     paths = frontal_paths(add.anatomy)
     native = weighted_sum(mu, paths)
-    line = ndimage.zoom(native, n / paths.shape[-1], order=1, mode="nearest",
-                        grid_mode=True).astype(np.float32)
+    line = (native.astype(np.float32) if paths.shape[-1] == n else
+            ndimage.zoom(native, n / paths.shape[-1], order=1, mode="nearest",
+                         grid_mode=True).astype(np.float32))
     if add.anatomy.specks:
         line += weighted_sum(mu, _speck_paths(add.anatomy, n))
     return line

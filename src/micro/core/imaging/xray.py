@@ -18,7 +18,8 @@ fluence: 3.5·10⁴ /mm² for radiography (≈ 2.5 µGy at 30 keV, a speed-400 s
 compresses the object: path lengths are scaled so the thickest part is COMPRESSED_CM.
 The display maps attenuation (−ln T) over the body's 0.5–99.5 percentiles (mammography: over
 the uniformly compressed part, where the diagnosis is made): bone and dense tissue white, the
-unattenuated beam black.
+unattenuated beam black. A mammogram is shown "for presentation": the thinning periphery is
+thickness-equalised and fat is dark grey, so the skin line and the subcutaneous fat show.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ least a 16 % change of transmission, so a uniform slab shows its noise as fine g
 details (a few per cent) as grey steps instead of stretching the noise over black to white."""
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
+MAMMO_EQUALISE = 0.95
+"""Mammography "for presentation" processing: the fraction of the periphery's attenuation
+deficit (where the compressed breast rounds off towards the skin) added back."""
+MAMMO_WINDOW_MARGIN = 0.3
+"""A mammogram's window starts this fraction of its width below the fattiest tissue: fat
+dark grey against the black of the unattenuated beam, so the skin line and the
+subcutaneous fat read (a "for presentation" look-up table)."""
 
 
 def _latitude_processing(att: np.ndarray, body: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -81,6 +89,27 @@ def _latitude_processing(att: np.ndarray, body: np.ndarray, sigma_px: float) -> 
     out = att.copy()
     out[body] = att[body] - DR_LATITUDE * (trend[body] - ref)
     return out
+
+
+def _thickness_equalisation(att: np.ndarray, body: np.ndarray, thick_cm: np.ndarray
+                            ) -> np.ndarray:
+    """Peripheral (thickness) equalisation of a mammogram's log image (Snoeren &
+    Karssemeijer, IEEE Trans Med Imaging 23:799, 2004): towards the skin line the
+    compressed breast rounds off, so the periphery is dark on the raw image and the skin
+    line burns out. The console models the thickness profile from the distance to the skin
+    line (here: the compressed thickness, thick_cm), fits the effective attenuation per cm
+    of the thinning periphery from the image itself, and adds MAMMO_EQUALISE of the
+    deficit back: the subcutaneous fat and the skin line show, the periphery a little
+    darker than the centre, and every detail keeps its own contrast."""
+    full = float(thick_cm.max())
+    rim = body & (thick_cm > 0.2 * full) & (thick_cm < 0.9 * full)
+    if rim.sum() < 16:
+        return att
+    t, a = thick_cm[rim].astype(np.float64), att[rim].astype(np.float64)
+    t -= t.mean()
+    slope = float(t @ (a - a.mean()) / max(float(t @ t), 1e-12))  # ≈ μ of the rim, /cm
+    deficit = np.clip(full - thick_cm, 0, None) * body
+    return (att + np.float32(MAMMO_EQUALISE * max(slope, 0.0)) * deficit).astype(np.float32)
 
 
 def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
@@ -182,9 +211,9 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     # display: attenuation bright (as on a radiograph): −ln(T) windowed over the body
     att = -np.log(np.maximum(raw, 1e-4))
     region_w = body
-    if mammography:  # window on the uniformly compressed breast; the thin rim burns out
-        thick = body_cm
-        region_w = body & (thick > 0.45 * float(thick.max()))
+    if mammography:  # window on the uniformly compressed breast, the periphery equalised
+        region_w = body & (body_cm > 0.45 * float(body_cm.max()))
+        att = _thickness_equalisation(att, body, body_cm)
     if not mammography and region_w.any():
         att = _latitude_processing(att, region_w, DR_KERNEL_MM / px)
     if region_w.any():
@@ -200,7 +229,7 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         lo, hi = mid - 0.5 * MIN_WINDOW, mid + 0.5 * MIN_WINDOW
     # the window keeps a margin (WINDOW_MARGIN of its width) below the values of interest,
     # so a uniform background (a test object's slab) is dark grey, not clipped to black
-    lo -= WINDOW_MARGIN * (hi - lo)
+    lo -= (MAMMO_WINDOW_MARGIN if mammography else WINDOW_MARGIN) * (hi - lo)
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     if not mammography:  # the console's tone curve: soft tissue mid-grey, bone white
         display **= np.float32(DR_GAMMA)
