@@ -21,6 +21,7 @@ from micro.core.catalog import Catalog, default_data_dir
 from micro.core.microscope import flatfield, optics
 from micro.core.microscope.generators.calibration import bead_pairs
 from micro.core.microscope.pipeline import render_microscope_request, simulate
+from micro.core.microscope.quantities import is_cleared_section, mounted_index
 from micro.core.requests import canonicalize_microscope
 
 FIXTURE = Path(__file__).parent / "fixtures" / "test-nyquist.json"
@@ -374,3 +375,23 @@ def test_scale_bar_length_matches_its_label(cat: Catalog) -> None:
     off = render_microscope_request(req.replace(cat, scale_bar="off"), cat)
     img_off = np.asarray(Image.open(io.BytesIO(off.image)).convert("L"))
     assert (img_off >= 250).sum() < white.sum() / 2
+
+
+def test_a_cleared_section_holds_mountant_where_the_water_was(cat: Catalog) -> None:
+    """Gladstone–Dale: a hydrated structure's index is its dry matter's (1.58) and water's
+    (1.333) mixed by volume; in a paraffin section the water is replaced by the resin, so
+    cytoplasm (1.36) moves to within 0.01 of a 1.515 mountant, and in water nothing moves.
+    Sections cut by microtome are cleared, a 60 µm ground section of bone is not."""
+    assert mounted_index(1.36, 1.333) == pytest.approx(1.36)
+    assert mounted_index(1.36, 1.515) == pytest.approx(1.522, abs=0.001)
+    assert mounted_index(1.58, 1.515) == pytest.approx(1.58)
+    assert is_cleared_section(cat.specimens["liver-he"])
+    assert not is_cleared_section(cat.specimens["compact-bone"])
+    assert not is_cleared_section(cat.specimens["cheek-cells"])
+    # unstained, the section's cells all but vanish: the contrast left is a few per cent
+    s, scene, sig, _ = run(cat, instrument="student-compound", specimen="liver-he",
+                           objective=40, stain="none", x_um=0, y_um=0)
+    cells = s.crop(scene.labels["hepatocyte"]) > 0.5
+    g = sig.values[1]
+    assert cells.mean() > 0.2
+    assert np.percentile(g[cells], 5) > 0.9 * np.median(g[cells])

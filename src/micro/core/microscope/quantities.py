@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from micro.core.microscope.scene import Layer
-from micro.core.models import Dye, Stain, StructureClass
+from micro.core.models import Dye, Specimen, Stain, StructureClass
 
 BASE = ("od_r", "od_g", "od_b", "opd", "scatter", "autofl", "mass", "height", "se", "cover",
         "z", "density")
@@ -26,11 +26,20 @@ N_DRY = 1.58
 """Refractive index of dry protein and nucleic acid: water plus the specific refraction
 increment (≈ 0.185 ml/g, Barer & Joseph 1954) times the dry matter's density (≈ 1.35 g/ml)."""
 CLEARED_CATEGORIES = ("histology", "pathology")
-"""Specimens that are paraffin sections: dewaxed, dehydrated through alcohols, cleared in
-xylene and mounted in a resin, so the water in every structure is replaced by the mountant."""
+MICROTOME_MAX_UM = 20.0
+"""Tissue sections of these categories cut no thicker than this are paraffin sections (a
+microtome cuts them at 3–10 µm): dewaxed, dehydrated through alcohols, cleared in xylene and
+mounted in a resin, so the water in every structure is replaced by the mountant. A ground
+section of undecalcified bone (50–100 µm) is not: its mineral keeps scattering."""
 EXTRACTED = ("lipid",)
 """Classes the alcohols and xylene of paraffin processing dissolve: in a cleared section they
 hold mountant (the empty fat cells of an H&E section)."""
+
+
+def is_cleared_section(specimen: Specimen) -> bool:
+    """Whether the specimen is a cleared paraffin section (see MICROTOME_MAX_UM)."""
+    return (specimen.category in CLEARED_CATEGORIES
+            and specimen.thickness_um <= MICROTOME_MAX_UM)
 
 
 def mounted_index(n: float, medium_n: float) -> float:
