@@ -34,7 +34,7 @@ from micro.core.microscope.contrast import Signal
 from micro.core.microscope.detector import Detected, afm_noise, camera, eye
 from micro.core.microscope.display import finish, scale_bar, to_linear_rgb
 from micro.core.microscope.illustration import IllustrationStore
-from micro.core.microscope.quantities import Coefficients, coefficients
+from micro.core.microscope.quantities import Coefficients, coefficients, is_cleared_section
 from micro.core.microscope.scene import Scene, build_scene
 from micro.core.microscope.setup import FLUORESCENCE_MODES, Setup, make_setup
 from micro.core.params import LIBRARY_MODES
@@ -55,7 +55,8 @@ MODES: dict[str, ModeFn] = {
 def _coefficients(catalog: Catalog, stain_id: str, specimen_id: str) -> Coefficients:
     spec = catalog.specimens[specimen_id]
     return coefficients(catalog.stains[stain_id], catalog.structures,
-                        spec.medium_refractive_index, spec.thickness_um)
+                        spec.medium_refractive_index, spec.thickness_um,
+                        cleared=is_cleared_section(spec))
 
 
 def simulate(req: MicroscopeRequest, catalog: Catalog, scene: Scene | None = None,
