@@ -12,7 +12,7 @@ the two half-widths at each height), so a window evaluates one small block per v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -45,6 +45,11 @@ one another, villi a few apart lean in different directions."""
 FOOT_UM = 40.0
 """How far a villus reaches below its foot (hidden by the crypt layer): no gap at the base."""
 TAU = 2 * np.pi
+MARGIN_UM = 16.0
+"""How far outside a villus its distance is needed (the cleft between neighbours, the
+anti-aliased edge)."""
+Params = dict[str, Any]
+"""Per-villus constants: floats for one villus, (K, 1) arrays for several."""
 ISLES_UM = 650.0
 """Villi cut across lie free in the lumen up to this far above the tallest tips."""
 
@@ -84,7 +89,7 @@ def _table(seed: int, pitch: float, base: float, height: float, width: float, ox
         "aR": 0.08 + 0.1 * u[18], "lR": 90.0 + 110.0 * u[19],
         "bL": 0.03 + 0.04 * u[21], "mL": 55.0 + 50.0 * u[22],
         "bR": 0.03 + 0.04 * u[24], "mR": 55.0 + 50.0 * u[25],
-        "R": R, "sR": h - R, "seed": np.full(k.shape, float(seed)),
+        "R": R, "sR": h - R,
     }
     for i in range(5):  # the phases of the centre line's and the sides' waves
         for j in range(3):
@@ -97,7 +102,7 @@ def _reach(height: float, width: float) -> float:
     return 1.38 * height * (LEAN + 0.14) + width * 1.0 + 60.0
 
 
-def _wave(v: dict[str, float], S: np.ndarray, i: int, scale: float) -> np.ndarray:
+def _wave(v: Params, S: np.ndarray, i: int, scale: Any) -> np.ndarray:
     """Smooth irregular wave in about [−1, 1] along a villus: three sines of incommensurate
     periods (scale, 0.58 and 0.34 of it) with the villus' own phases."""
     p = f"w{i}_"
@@ -109,42 +114,61 @@ def _wave(v: dict[str, float], S: np.ndarray, i: int, scale: float) -> np.ndarra
 def flow(x: np.ndarray | float, y: np.ndarray | float, seed: int) -> np.ndarray:
     """The shared lean (tangent of the angle from upright) of the villi at slide point
     (x, y): a smooth field of long waves, so neighbours lean and bend alike."""
-    ph = TAU * hash01(seed, np.arange(3.0), 0x1EA)
+    ph = _flow_phases(seed)
     return LEAN * (0.5 * np.sin(x * (TAU / 2600.0) + y * (TAU / 3100.0) + ph[0])
                    + 0.35 * np.sin(x * (TAU / 1500.0) - y * (TAU / 1900.0) + ph[1])
                    + 0.15 * np.sin(x * (TAU / 1000.0) + y * (TAU / 4000.0) + ph[2]))
 
 
-def _centre(v: dict[str, float], S: np.ndarray, lean: np.ndarray) -> np.ndarray:
+@memoized("microscope.generators.intestine.flow")
+def _flow_phases(seed: int) -> np.ndarray:
+    return TAU * hash01(seed, np.arange(3.0), 0x1EA)
+
+
+def _centre(v: Params, S: np.ndarray, lean: np.ndarray) -> np.ndarray:
     """The villus' centre line: x (µm, from its foot) at height S above the foot."""
-    t = np.clip(S / v["h"], 0.0, 1.0)
+    t = np.minimum(np.maximum(S / v["h"], 0.0), 1.0)
     return np.maximum(S, 0.0) * lean + v["h"] * (v["tl"] * t + v["bc"] * t * t) \
         + v["wa"] * t * _wave(v, S, 0, v["wl"])
 
 
-def _one(v: dict[str, float], X: np.ndarray, S: np.ndarray, core: bool
-         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Signed distance (µm) to one villus at points X (villus frame, relative to its foot)
-    and S (height above its foot), broadcastable; with `core`, also its core's and its
-    lacteal's. Quantities of S alone are worked out at S's shape (one per row on a grid)."""
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]
+"""(centre x, left and right half-widths, cos of the lean, tip centre x) of one villus at
+heights S: what its outline is, row by row."""
+
+
+def _rows(v: Params, S: np.ndarray, seed: int) -> Rows:
+    """The outline of one villus at heights S above its foot (µm, any shape), or of
+    several at once (v's values (K, 1) arrays, S (K, H))."""
     h, sR = v["h"], v["sR"]
-    t = np.clip(S / h, 0.0, 1.0)
-    lean = flow(v["fx"], v["fy"] - S, int(v["seed"]))
+    t = np.minimum(np.maximum(S / h, 0.0), 1.0)
+    lean = flow(v["fx"], v["fy"] - S, seed)
     xc = _centre(v, S, lean)
     hw0 = v["hw"] * (1 - v["taper"] * t) * (1 + v["leaf"] * 0.3 * np.sin(np.pi * t)) \
         + 14.0 * np.exp(-np.maximum(S, 0.0) / 22.0)
-    fade = np.clip((sR - S) / 60.0, 0.0, 1.0)
+    fade = np.minimum(np.maximum((sR - S) / 60.0, 0.0), 1.0)
     hwL = hw0 * (1 + fade * (v["aL"] * _wave(v, S, 1, v["lL"])
                              + v["bL"] * _wave(v, S, 2, v["mL"])))
     hwR = hw0 * (1 + fade * (v["aR"] * _wave(v, S, 3, v["lR"])
                              + v["bR"] * _wave(v, S, 4, v["mR"])))
     slope = lean + v["tl"] + 2 * v["bc"] * t
     cf = 1.0 / np.sqrt(1 + slope * slope)
-    sr = np.array([sR])
-    xcap = float(_centre(v, sr, flow(v["fx"], v["fy"] - sr, int(v["seed"])))[0])
-    xc, hwL, hwR, cf, S = (np.asarray(a, dtype=F32) for a in (xc, hwL, hwR, cf, S))
-    dx = X - xc
-    side = np.where(dx < 0, -dx - hwL, dx - hwR) * cf
+    xcap = _centre(v, sR, flow(v["fx"], v["fy"] - sR, seed))
+    return xc, hwL, hwR, cf, xcap
+
+
+def _one(v: dict[str, float], rows: Rows, X: np.ndarray, S: np.ndarray, core: bool
+         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Signed distance (µm) to one villus at points X (villus frame, relative to its foot)
+    and S (height above its foot; `rows` its outline there), broadcastable; with `core`,
+    also its core's and its lacteal's."""
+    h, sR = v["h"], v["sR"]
+    xc, hwL, hwR, cf, xcap = rows
+    xcap = float(np.asarray(xcap).ravel()[0])
+    xc32, hwL32, hwR32, cf32, S32 = (np.asarray(a, dtype=F32) for a in (xc, hwL, hwR, cf, S))
+    S = S32
+    dx = X - xc32
+    side = np.where(dx < 0, -dx - hwL32, dx - hwR32) * cf32
     tip = S > F32(sR)
     if np.any(tip):
         cap = hypot(X - F32(xcap), S - F32(sR)) - F32(v["R"])
@@ -211,7 +235,12 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
     tab = _table(seed, pitch, base, height, width, ox, klo, khi)
     ymax = float(y.max())
     if is_grid:
-        order = None
+        order = xf = yf = xs = x
+        # every villus' outline on every row at once (small: villi × rows)
+        Q = {key: a[:, None] for key, a in tab.q.items()}
+        S_tab = Q["fy"] - y[None, :]
+        xc_t, hwL_t, hwR_t, cf_t, xcap_t = _rows(Q, S_tab, seed)
+        band = max(8, int(300.0 / max(abs(float(y[1] - y[0])) if y.size > 1 else 1.0, 1e-6)))
     else:
         xf, yf = x.ravel(), y.ravel()
         order = np.argsort(xf, kind="stable")
@@ -224,17 +253,29 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
         pad = (LEAN + abs(v["tl"]) + abs(v["bc"])) * v["h"] + v["wa"] + v["hw"] * 1.55 + 16.0
         xlo, xhi = v["fx"] - pad, v["fx"] + pad
         if is_grid:
-            c0, c1 = np.searchsorted(x, [xlo, xhi])
             if y[0] <= y[-1]:
                 r0, r1 = np.searchsorted(y, [top - 1.0, foot + 1.0])
             else:  # rows run towards −y
                 r1, r0 = y.size - np.searchsorted(y[::-1], [top - 1.0, foot + 1.0])
-            if c1 <= c0 or r1 <= r0:
+            if r1 <= r0:
                 continue
-            X = (x[c0:c1] - v["fx"]).astype(F32)[None, :]
-            S = (v["fy"] - y[r0:r1]).astype(F32)[:, None]
-            d, cd, ld = _one(v, X, S, core)
-            _merge(d, cd, ld, out, (slice(r0, r1), slice(c0, c1)))
+            S_all = S_tab[j, r0:r1]
+            xc, hwL, hwR, _cf = xc_t[j, r0:r1], hwL_t[j, r0:r1], hwR_t[j, r0:r1], cf_t[j, r0:r1]
+            xcap = float(xcap_t[j, 0])
+            tip = S_all > v["sR"]
+            lo = np.where(tip, xcap - v["R"], xc - hwL) + v["fx"] - MARGIN_UM
+            hi = np.where(tip, xcap + v["R"], xc + hwR) + v["fx"] + MARGIN_UM
+            # bands of rows, each over the columns its part of the villus can reach
+            for b0 in range(0, r1 - r0, band):
+                b1 = min(b0 + band, r1 - r0)
+                c0, c1 = np.searchsorted(x, [lo[b0:b1].min(), hi[b0:b1].max()])
+                if c1 <= c0:
+                    continue
+                X = (x[c0:c1] - v["fx"]).astype(F32)[None, :]
+                band_rows: Rows = (xc[b0:b1, None], hwL[b0:b1, None], hwR[b0:b1, None],
+                                   _cf[b0:b1, None], xcap)
+                d, cd, ld = _one(v, band_rows, X, S_all[b0:b1, None], core)
+                _merge(d, cd, ld, out, (slice(r0 + b0, r0 + b1), slice(c0, c1)))
         else:
             i0, i1 = np.searchsorted(xs, [xlo, xhi])
             idx = order[i0:i1]
@@ -242,8 +283,8 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
             if idx.size == 0:
                 continue
             X = (xf[idx] - v["fx"]).astype(F32)
-            S = (v["fy"] - yf[idx]).astype(F32)
-            d, cd, ld = _one(v, X, S, core)
+            S = v["fy"] - yf[idx]
+            d, cd, ld = _one(v, _rows(v, S, seed), X, S, core)
             flat = [o.reshape(-1) for o in out]
             _merge(d, cd, ld, flat, idx)
     d1, d2 = out[0], out[1]
@@ -452,20 +493,26 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     # epithelium: cytoplasm with faint lateral borders, brush border on the surface; the
     # crypt cells are smaller and more basophilic
     grain = 0.85 + 0.3 * texture(w, ctx.seed ^ 0x61, 1.2)
-    lateral = limited(inside(np.abs(((Y + 0.3 * Xs) % 5.5) - 2.75) - 2.3, px), 0.85, 1.0, px)
+    lateral = limited(inside(np.abs(((Y + 0.3 * Xs) % 5.5) - 2.75) - 2.3, px), 0.85, 1.0,
+                      px) if px < 1.5 else F32(0.85)  # cell borders: their mean when unresolved
     put(canvas, layer, ctx.cls("cytoplasm"), (epi * 0.9 * (0.75 + 0.25 * lateral)
                                               + crypt_epi * 0.6) * grain)
     brush = epi * line(v + 1.0, 1.5, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.1)
-    loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0)
+    # the loose stroma's texture (its area mean where pixels are as large as its grain)
+    loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0) if px <= 3.0 else F32(0.75)
     put(canvas, layer, ctx.cls("stroma"), (lp - 0.8 * lacteal) * loose * 0.75
         + crypt_epi * 0.45)
     put(canvas, layer, ctx.cls("mucin"), crypt_lumen * 0.5)  # the crypts' secretion
     put(canvas, layer, ctx.cls("collagen"), (lp - 0.9 * lacteal) * loose * 0.25)
     # Paneth cells at the crypt bases: apical granules, bright with eosin (and PAS)
-    paneth = crypt_epi * inside(c_up - 26.0, px) * (texture(w, ctx.seed ^ 0x9A, 9.0) > 0.35)
-    gran = limited((texture(w, ctx.seed ^ 0x9B, 0.9) > 0.55) * 1.0, 0.45, 1.2, px)
-    put(canvas, layer, ctx.cls("brush_border"), paneth * gran * 1.6, "paneth-cell")
+    paneth = crypt_epi * inside(c_up - 26.0, px)
+    if px <= 3.0:  # in clusters, the granules resolved
+        paneth = paneth * (texture(w, ctx.seed ^ 0x9A, 9.0) > 0.35) * limited(
+            (texture(w, ctx.seed ^ 0x9B, 0.9) > 0.55) * 1.0, 0.45, 1.2, px)
+    else:
+        paneth = paneth * 0.3
+    put(canvas, layer, ctx.cls("brush_border"), paneth * 1.6, "paneth-cell")
     # muscle layers and connective tissue
     tex6 = texture(w, ctx.seed ^ 0x63, 6.0)
     fib = 0.75 + 0.4 * tex6
