@@ -434,7 +434,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     """Jejunum. Params: pitch_um (villus spacing), base_um (y of the villus bases),
     height_um, width_um, crypt_um (crypt depth). Parts: cytoplasm, nucleus, mucin,
     brush_border (also the Paneth cells' granules), stroma, muscle, collagen, rbc. Labels:
-    villus, crypt, lamina-propria, goblet, enterocyte-nucleus, paneth-cell,
+    villus, crypt, crypt-lumen, lamina-propria, goblet, enterocyte-nucleus, paneth-cell,
     muscularis-mucosae, submucosa, muscularis-externa, lacteal, circular-muscle,
     longitudinal-muscle, serosa."""
     w = canvas.window
@@ -486,6 +486,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, None, serosa, "serosa")
     put(canvas, layer, None, villus, "villus")
     put(canvas, layer, None, crypt, "crypt")
+    put(canvas, layer, None, crypt_lumen, "crypt-lumen")
     put(canvas, layer, None, lp, "lamina-propria")
     put(canvas, layer, None, mm, "muscularis-mucosae")
     put(canvas, layer, None, sub, "submucosa")
