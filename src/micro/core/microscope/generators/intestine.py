@@ -502,10 +502,10 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.1)
     # the loose stroma's texture (its area mean where pixels are as large as its grain)
     loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0) if px <= 3.0 else F32(0.75)
-    put(canvas, layer, ctx.cls("stroma"), (lp - 0.8 * lacteal) * loose * 0.75
+    put(canvas, layer, ctx.cls("stroma"), (lp - 0.6 * lacteal) * loose * 0.75
         + crypt_epi * 0.45)
     put(canvas, layer, ctx.cls("mucin"), crypt_lumen * 0.5)  # the crypts' secretion
-    put(canvas, layer, ctx.cls("collagen"), (lp - 0.9 * lacteal) * loose * 0.25)
+    put(canvas, layer, ctx.cls("collagen"), (lp - 0.6 * lacteal) * loose * 0.25)
     # Paneth cells at the crypt bases: apical granules, bright with eosin (and PAS)
     paneth = crypt_epi * inside(c_up - 26.0, px)
     if px <= 3.0:  # in clusters, the granules resolved
@@ -518,8 +518,13 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     tex6 = texture(w, ctx.seed ^ 0x63, 6.0)
     fib = 0.75 + 0.4 * tex6
     put(canvas, layer, ctx.cls("muscle"), (mm + circ + longi) * fib)
-    wavy = limited(0.7 + 0.5 * np.cos(2 * np.pi * (Y + 12 * np.sin(X / 40.0)) / 9.0), 0.7,
-                   4.5, px)
+    if px <= 3.0:  # loose, wavy collagen bundles of varying spacing and density
+        drift = texture(w, ctx.seed ^ 0x65, 60.0)
+        wavy = limited(0.35 + 0.45 * drift + 0.5 * np.cos(
+            2 * np.pi * (Y + 12 * np.sin(X / 40.0) + 30.0 * drift) / 9.0) * (0.4 + drift),
+            0.7, 4.5, px)
+    else:
+        wavy = F32(0.7)
     put(canvas, layer, ctx.cls("collagen"), (sub * 0.6 * wavy + plexus * 0.4 + serosa * 0.5))
     # nuclei: drawn one by one where the pixels resolve them, as their area mean below
     nuc = ctx.cls("nucleus")
@@ -571,12 +576,12 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
         th2 = _normal(x2[gob] + ox, y2[gob], args)
         gx, gy = x2[gob], y2[gob]
         cup = Canvas(canvas.window, [0.0], canvas.structures)
-        draw(cup, mucin, gx, gy, 8.5, 5.0, th2, profile="flat", retardance_nm=0.0)
+        draw(cup, mucin, gx, gy, 9.0, 5.5, th2, profile="flat", retardance_nm=0.0)
         cov = cup.amounts.get((0, mucin))
         cyto = ctx.cls("cytoplasm")
         if cov is not None and cyto and (layer, cyto) in canvas.amounts:
             canvas.amounts[(layer, cyto)] *= 1 - 0.9 * np.clip(cov, 0, 1)  # the pale cup
-        draw(canvas, mucin, gx, gy, 8.5, 5.0, th2, z_um=z, profile="dome",
+        draw(canvas, mucin, gx, gy, 9.0, 5.5, th2, z_um=z, profile="dome",
              amount=0.9 + 0.3 * u2[gob, 3], label="goblet")
         nuclei(canvas, layer, nuc, gx - 10.5 * np.cos(th2), gy - 10.5 * np.sin(th2),
                2.2, 1.7, th2, u2[gob], 1.3)
@@ -616,10 +621,11 @@ def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
     wl = wall_layers(x, t, ctx.seed)
     musc = ((y > t) & (y < wl["mm"])) | ((y > wl["sub"]) & (y < wl["longi"]))
     circ = (y > wl["sub"]) & (y < wl["circ"])
-    keep = musc & (u[:, 2] < 0.6)
-    th = np.where(circ, 6.3 * u[:, 3], 0.05 * (u[:, 3] - 0.5))
-    a = np.where(circ, 2.0, 5.0)
-    b = np.where(circ, 1.8, 1.2)
+    fibro = (y > wl["mm"]) & (y < wl["sub"]) & (u[:, 2] < 0.1)  # submucosal fibroblasts
+    keep = (musc & (u[:, 2] < 0.6)) | fibro
+    th = np.where(circ, 6.3 * u[:, 3], np.where(fibro, 0.6, 0.05) * (u[:, 3] - 0.5))
+    a = np.where(circ, 2.0, np.where(fibro, 4.0, 5.0))
+    b = np.where(circ, 1.8, np.where(fibro, 1.0, 1.2))
     nuclei(canvas, layer, ctx.cls("nucleus"), x[keep], y[keep], a[keep], b[keep], th[keep],
            u[keep], 1.0)
     rbc = ctx.cls("rbc")
@@ -628,7 +634,10 @@ def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
     vw = wall_layers(vx, vt, ctx.seed)
     ok = (vy > vw["mm"] + 35) & (vy < vw["sub"] - 40) & (vu[:, 2] < 0.7)
     if rbc and ok.any():
-        R = 12.0 + 18.0 * vu[ok, 3]
+        R = 10.0 + 45.0 * vu[ok, 3] ** 2  # capillaries and venules to small veins
+        art = vu[ok, 6] < 0.35  # arterioles: a muscular wall
+        draw(canvas, ctx.cls("muscle") or rbc, vx[ok][art], vy[ok][art], R[art] + 7,
+             R[art] + 7, z_um=z, profile="rim", amount=0.9)
         n = 12
         ang = 6.283 * (np.arange(n)[None, :] / n + vu[ok, 4, None])
         rr = R[:, None] * np.sqrt((np.arange(n)[None, :] + 0.5) / n) * 0.8
