@@ -518,13 +518,12 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     tex6 = texture(w, ctx.seed ^ 0x63, 6.0)
     fib = 0.75 + 0.4 * tex6
     put(canvas, layer, ctx.cls("muscle"), (mm + circ + longi) * fib)
+    wavy: np.ndarray | np.floating = F32(0.7)
     if px <= 3.0:  # loose, wavy collagen bundles of varying spacing and density
         drift = texture(w, ctx.seed ^ 0x65, 60.0)
         wavy = limited(0.35 + 0.45 * drift + 0.5 * np.cos(
             2 * np.pi * (Y + 12 * np.sin(X / 40.0) + 30.0 * drift) / 9.0) * (0.4 + drift),
             0.7, 4.5, px)
-    else:
-        wavy = F32(0.7)
     put(canvas, layer, ctx.cls("collagen"), (sub * 0.6 * wavy + plexus * 0.4 + serosa * 0.5))
     # nuclei: drawn one by one where the pixels resolve them, as their area mean below
     nuc = ctx.cls("nucleus")
