@@ -81,8 +81,8 @@ def _table(seed: int, pitch: float, base: float, height: float, width: float, ox
     q = {
         "fx": fx, "fy": base + bend(fx - ox, seed).astype(np.float64), "h": h, "hw": hw,
         "taper": taper, "leaf": leaf,
-        "tl": 0.14 * (u[4] - 0.5), "bc": 0.12 * (u[6] - 0.5),
-        "wa": 8.0 + 22.0 * u[8], "wl": h * (0.5 + 0.4 * u[9]),
+        "tl": 0.1 * (u[4] - 0.5), "bc": 0.1 * (u[6] - 0.5),
+        "wa": 6.0 + 14.0 * u[8], "wl": h * (0.5 + 0.4 * u[9]),
         "graze": u[11], "l12": u[12], "l13": TAU * u[13], "l14": TAU * u[14],
         # each side's slow waviness (relative) and the cell-scale irregularity
         "aL": 0.08 + 0.1 * u[15], "lL": 90.0 + 110.0 * u[16],
@@ -158,10 +158,12 @@ def _rows(v: Params, S: np.ndarray, seed: int) -> Rows:
 
 
 def _one(v: dict[str, float], rows: Rows, X: np.ndarray, S: np.ndarray, core: bool
-         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Signed distance (µm) to one villus at points X (villus frame, relative to its foot)
-    and S (height above its foot; `rows` its outline there), broadcastable; with `core`,
-    also its core's and its lacteal's."""
+    and S (height above its foot; `rows` its outline there), broadcastable, and its claim
+    on the points (the distance to its axis, growing fast outside it: where two villi
+    overlap, the nearer axis keeps the point); with `core`, also the distances to its core
+    and to its lacteal."""
     h, sR = v["h"], v["sR"]
     xc, hwL, hwR, cf, xcap = rows
     xcap = float(np.asarray(xcap).ravel()[0])
@@ -170,33 +172,37 @@ def _one(v: dict[str, float], rows: Rows, X: np.ndarray, S: np.ndarray, core: bo
     dx = X - xc32
     side = np.where(dx < 0, -dx - hwL32, dx - hwR32) * cf32
     tip = S > F32(sR)
+    ax = np.abs(dx) * cf32
     if np.any(tip):
-        cap = hypot(X - F32(xcap), S - F32(sR)) - F32(v["R"])
-        d = np.where(tip, cap, side)
+        r = hypot(X - F32(xcap), S - F32(sR))
+        d = np.where(tip, r - F32(v["R"]), side)
+        ax = np.where(tip, r, ax)
     else:
         d = side
     d = np.maximum(d, F32(-FOOT_UM) - S)
+    claim = ax + F32(4.0) * np.maximum(d, F32(0.0))
     if not core:
-        return d, None, None
+        return d, claim, None, None
     cd = d + F32(EPI_UM) if v["graze"] >= 0.12 else np.full_like(d, np.inf)
     wob = F32(3.0) * np.sin(S / F32(45.0) + F32(v["l13"]))  # a collapsed, wavy slit
     lw = F32(3.5 * (0.6 + 0.8 * v["l12"])) * (F32(0.6) + F32(0.5) * np.sin(
         S / F32(70.0) + F32(v["l14"])) ** 2)
     ld = np.maximum(np.abs(dx - wob) - lw, np.maximum(F32(0.12 * h) - S, S - F32(0.78 * h)))
-    return d, cd, ld
+    return d, claim, cd, ld
 
 
-def _merge(d: np.ndarray, cd: np.ndarray | None, ld: np.ndarray | None,
+def _merge(d: np.ndarray, e: np.ndarray, cd: np.ndarray | None, ld: np.ndarray | None,
            out: list[np.ndarray], sl: tuple[slice, ...] | np.ndarray) -> None:
-    """Fold one villus into the running nearest two (d1, d2) and the owner's core and
-    lacteal distances, at `sl` of the output arrays."""
-    d1, d2 = out[0][sl], out[1][sl]
-    closer = d < d1
-    out[1][sl] = np.where(closer, d1, np.minimum(d2, d))
-    out[0][sl] = np.where(closer, d, d1)
+    """Fold one villus into the running strongest two claims (e1, e2) and the owner's
+    distance, core and lacteal distances, at `sl` of the output arrays."""
+    e1, e2 = out[0][sl], out[1][sl]
+    closer = e < e1
+    out[1][sl] = np.where(closer, e1, np.minimum(e2, e))
+    out[0][sl] = np.where(closer, e, e1)
+    out[2][sl] = np.where(closer, d, out[2][sl])
     if cd is not None and ld is not None:
-        out[2][sl] = np.where(closer, cd, out[2][sl])
-        out[3][sl] = np.where(closer, ld, out[3][sl])
+        out[3][sl] = np.where(closer, cd, out[3][sl])
+        out[4][sl] = np.where(closer, ld, out[4][sl])
 
 
 @overload
@@ -219,16 +225,16 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
     window's grid (the result is H×W), or both are point lists of one shape. Villus k
     stands on the wall at x ≈ k·pitch (its foot follows the wall's bend) and rises to −y.
     With `core`, also the distance to its lamina-propria core (none where the section
-    grazes it: epithelium only) and to its lacteal, a pale central slit. Neighbours that
-    lean together keep a narrow cleft of lumen between them (each yields along the line
-    where both are equally deep)."""
+    grazes it: epithelium only) and to its lacteal, a pale central slit. Where neighbours
+    press together, the one whose axis is nearer keeps each point and a narrow cleft of
+    lumen stays between them."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     is_grid = x.ndim == 1 and y.ndim == 1 and x.shape != y.shape
     shape = (y.size, x.size) if is_grid else np.broadcast(x, y).shape
-    out = [np.full(shape, np.inf, dtype=F32) for _ in range(4 if core else 2)]
+    out = [np.full(shape, np.inf, dtype=F32) for _ in range(5 if core else 3)]
     if x.size == 0 or y.size == 0:
-        return (out[0], out[2], out[3]) if core else out[0]
+        return (out[2], out[3], out[4]) if core else out[2]
     reach = _reach(height, width)
     klo = int(np.floor((x.min() - reach) / pitch)) - 1
     khi = int(np.ceil((x.max() + reach) / pitch)) + 1
@@ -274,8 +280,8 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
                 X = (x[c0:c1] - v["fx"]).astype(F32)[None, :]
                 band_rows: Rows = (xc[b0:b1, None], hwL[b0:b1, None], hwR[b0:b1, None],
                                    _cf[b0:b1, None], xcap)
-                d, cd, ld = _one(v, band_rows, X, S_all[b0:b1, None], core)
-                _merge(d, cd, ld, out, (slice(r0 + b0, r0 + b1), slice(c0, c1)))
+                d, e, cd, ld = _one(v, band_rows, X, S_all[b0:b1, None], core)
+                _merge(d, e, cd, ld, out, (slice(r0 + b0, r0 + b1), slice(c0, c1)))
         else:
             i0, i1 = np.searchsorted(xs, [xlo, xhi])
             idx = order[i0:i1]
@@ -284,14 +290,14 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
                 continue
             X = (xf[idx] - v["fx"]).astype(F32)
             S = v["fy"] - yf[idx]
-            d, cd, ld = _one(v, _rows(v, S, seed), X, S, core)
+            d, e, cd, ld = _one(v, _rows(v, S, seed), X, S, core)
             flat = [o.reshape(-1) for o in out]
-            _merge(d, cd, ld, flat, idx)
-    d1, d2 = out[0], out[1]
-    gap = F32(6.0) - (np.minimum(d2, F32(1e6)) - np.minimum(d1, F32(1e6))) / 2
-    best = np.maximum(d1, gap)
+            _merge(d, e, cd, ld, flat, idx)
+    e1, e2 = out[0], out[1]
+    gap = F32(6.0) - (np.minimum(e2, F32(1e6)) - np.minimum(e1, F32(1e6))) / 2
+    best = np.maximum(out[2], gap)
     if core:
-        return best, np.maximum(out[2], best + F32(EPI_UM)), out[3]
+        return best, np.maximum(out[3], best + F32(EPI_UM)), out[4]
     return best
 
 
@@ -303,7 +309,7 @@ def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
     grazed (epithelium only). Signed distances (µm) to the profile and to its core."""
     c = cells_at(x, y, seed ^ 0x151A, 240.0, 0.7, 9, second=False)
     ra = (40.0 + 45.0 * c.slot(2)).astype(F32)
-    rb = ra * (0.5 + 0.45 * c.slot(3)).astype(F32)
+    rb = ra * (0.4 + 0.55 * c.slot(3)).astype(F32)
     th = TAU * c.slot(4)
     dx, dy = (x - c.sx).astype(F32), (y - c.sy).astype(F32)
     cs, sn = np.cos(th).astype(F32), np.sin(th).astype(F32)
@@ -315,7 +321,7 @@ def islands(x: np.ndarray, y: np.ndarray, seed: int, top: float
     a2, a3 = (TAU * c.slot(6)).astype(F32), (TAU * c.slot(7)).astype(F32)
     c2, s2 = (p * p - q * q) / r2, 2 * p * q / r2
     c3, s3 = (c2 * p - s2 * q) / r, (s2 * p + c2 * q) / r
-    wob = 1 + F32(0.08) * (c2 * np.cos(a2) - s2 * np.sin(a2)) + F32(0.05) * (
+    wob = 1 + F32(0.1) * (c2 * np.cos(a2) - s2 * np.sin(a2)) + F32(0.07) * (
         c3 * np.cos(a3) - s3 * np.sin(a3))
     d = (r - wob) * rb
     ok = (c.slot(5) < 0.5) & (c.sy < top - 1.2 * ra) & (c.sy > top - ISLES_UM)
@@ -328,11 +334,11 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float,
               angle: bool = False) -> tuple[np.ndarray, ...]:
     """The crypts of Lieberkühn in the wall frame below `top`: signed distances (µm) to
     the nearest crypt and to its lumen, and the height above its blind end. Crypts are
-    crowded tubes 30–46 µm wide with a narrow lumen, slightly tortuous (a slow wave of
-    their axis), of varied depth and slant; four in ten are cut across (one or two round
+    crowded tubes 30–42 µm wide with a narrow lumen, slightly tortuous (a slow wave of
+    their axis), of varied depth and slant; three in ten are cut across (one or two round
     or oval rings of cells round a tiny lumen), a few grazed (a cord of cells, no lumen).
     With `angle`, also the direction (radians) across the crypt wall at each point."""
-    pitch = 50.0
+    pitch = 46.0
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     k0 = np.round(x / pitch)
@@ -348,7 +354,7 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float,
     for dk in (-1, 0, 1):
         k = k0 + dk
         hv = {q: v[(k - klo).astype(np.int64)].astype(F32) for q, v in tab.items()}
-        r = F32(15.0) + F32(8.0) * hv[7]
+        r = F32(15.0) + F32(6.0) * hv[7]
         bot = F32(depth) * (F32(0.62) + F32(0.33) * hv[8])
         lam = F32(110.0) + F32(110.0) * hv[16]
         amp = F32(3.0) + F32(8.0) * hv[15]
@@ -365,9 +371,9 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float,
         d = np.maximum(np.where(low, ad - r, dx - rr), F32(-20.0) - yr)
         # the lumen: narrow, collapsed in stretches, none where the section grazes the crypt
         open_ = np.clip(F32(0.2) + F32(1.3) * np.sin(yr / F32(28.0) + F32(TAU) * hv[21]), 0, 1)
-        lr = np.where(hv[19] < 0.15, F32(-1.0), (F32(1.2) + F32(2.0) * hv[20]) * open_)
+        lr = np.where(hv[19] < 0.15, F32(-1.0), (F32(0.8) + F32(1.5) * hv[20]) * open_)
         # cut across: one or two rings at different depths
-        across = hv[13] < 0.4
+        across = hv[13] < 0.3
         cy1 = F32(depth) * (F32(0.25) + F32(0.45) * hv[14])
         cy2 = cy1 + np.where(hv[18] < 0.5, F32(2.4), F32(-2.4)) * r
         e1 = hypot(cx, (yr - cy1) * F32(1.15))
@@ -531,7 +537,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
         patchy = 0.6 + 0.8 * tex6
         band = inside(np.abs(v + EPI_UM - 10) - 5.0, px) * (cd < 1e5)
         grazed = cd > 1e5  # cut en face: nuclei all over the epithelium
-        put(canvas, layer, nuc, (epi * (band * 0.3 + 0.08 + 0.22 * grazed) + crypt_epi * 0.4)
+        put(canvas, layer, nuc, (epi * (band * 0.3 + 0.08 + 0.14 * grazed) + crypt_epi * 0.4)
             * patchy
             + (mm + circ + longi) * 0.08, "enterocyte-nucleus")
         put(canvas, layer, nuc, lp * 0.2 * patchy)
