@@ -559,7 +559,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
            cdep: float) -> None:
     """Enterocyte nuclei (basal, elongated across the surface, crowded at slightly
     different heights), goblet cells, crypt nuclei round the lumen, lymphocytes and plasma
-    cells of the lamina propria. Villi are asked in the slide frame, crypts in the wall
+    cells of the lamina propria and the red cells of its subepithelial capillaries. Villi are asked in the slide frame, crypts in the wall
     frame."""
     nuc, mucin = ctx.cls("nucleus"), ctx.cls("mucin")
     base, ox = args[2], args[5]
@@ -605,6 +605,12 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
     plasma = u3[:, 5] < 0.3  # plasma cells: larger, oval
     nuclei(canvas, layer, nuc, x3[lp], y3[lp], np.where(plasma, 3.0, 2.4)[lp],
            np.where(plasma, 2.4, 2.2)[lp], TAU * u3[lp, 4], u3[lp], 1.2)
+    # capillaries just under the epithelium: red cells in single file
+    cap = (core3 > -8) & (core3 < -3) & (u3[:, 6] < 0.08) & (y3 - yb3 < base)
+    rbc = ctx.cls("rbc")
+    if rbc and cap.any():
+        draw(canvas, rbc, x3[cap], y3[cap], 3.6, 3.0, TAU * u3[cap, 7], z_um=z,
+             profile="biconcave", amount=0.8)
 
 
 def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
