@@ -503,13 +503,13 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     lateral = limited(inside(np.abs(((Y + 0.3 * Xs) % 5.5) - 2.75) - 2.3, px), 0.85, 1.0,
                       px) if px < 1.5 else F32(0.85)  # cell borders: their mean when unresolved
     put(canvas, layer, ctx.cls("cytoplasm"), (epi * 0.9 * (0.75 + 0.25 * lateral)
-                                              + crypt_epi * 0.6) * grain)
+                                              + crypt_epi * 0.4) * grain)
     brush = epi * line(v + 1.0, 1.5, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.1)
     # the loose stroma's texture (its area mean where pixels are as large as its grain)
     loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0) if px <= 3.0 else F32(0.75)
     put(canvas, layer, ctx.cls("stroma"), (lp - 0.6 * lacteal) * loose * 0.75
-        + crypt_epi * 0.45)
+        + crypt_epi * 0.65)
     put(canvas, layer, ctx.cls("mucin"), crypt_lumen * 0.5)  # the crypts' secretion
     put(canvas, layer, ctx.cls("collagen"), (lp - 0.6 * lacteal) * loose * 0.25)
     # Paneth cells at the crypt bases: apical granules, bright with eosin (and PAS)
