@@ -548,10 +548,24 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
+def _mucosa(x: np.ndarray, y: np.ndarray, args: VilliArgs
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At slide points (x without the villus frame's offset): the signed distances to the
+    villi and the profiles cut across in the lumen, to their cores, and to the lacteals."""
+    seed, base, H, ox = args[0], args[2], args[3], args[5]
+    v, cd, lact = villus_sdf(x + ox, y, *args, core=True)
+    yw = y - bend(x, seed)
+    top = base - 1.45 * H
+    isl, isl_core = _on((yw < top + 20.0) & (yw > top - ISLES_UM - 100.0),
+                        lambda xm, ym: islands(xm, ym, seed, top), x + ox, yw, 2, F32(1e6))
+    return np.minimum(v, isl), np.minimum(cd, isl_core), lact
+
+
 def _normal(x: np.ndarray, y: np.ndarray, args: VilliArgs) -> np.ndarray:
+    """Direction (radians) of the outward normal of the mucosal surface at slide points."""
     e = 1.0
-    nx = villus_sdf(x + e, y, *args) - villus_sdf(x - e, y, *args)
-    ny = villus_sdf(x, y + e, *args) - villus_sdf(x, y - e, *args)
+    nx = _mucosa(x + e, y, args)[0] - _mucosa(x - e, y, args)[0]
+    ny = _mucosa(x, y + e, args)[0] - _mucosa(x, y - e, args)[0]
     return np.arctan2(ny, nx)
 
 
@@ -565,20 +579,20 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
     base, ox = args[2], args[5]
     x, y, u = ctx.points(4.0, 8.0, 8)
     yb = bend(x, ctx.seed)
-    s, sc, _lc = villus_sdf(x + ox, y, *args, core=True)
+    s, sc, _lc = _mucosa(x, y, args)
     deep = s + EPI_UM - 4.0 * u[:, 4]  # nuclei at slightly different heights
     row = (deep > 4) & (deep < 12) & (u[:, 2] < 0.88) & (y - yb < base)
-    flat = (s < -2) & ~np.isfinite(sc) & (u[:, 2] < 0.3) & (y - yb < base)  # cut en face
+    flat = (s < -2) & (sc > 1e5) & (u[:, 2] < 0.3) & (y - yb < base)  # cut en face
     th = np.where(flat, TAU * u[:, 4], 0.0)
-    th[row] = _normal(x[row] + ox, y[row], args)
+    th[row] = _normal(x[row], y[row], args)
     row |= flat
     nuclei(canvas, layer, nuc, x[row], y[row], np.where(flat, 2.3, 3.8)[row],
            np.where(flat, 1.9, 1.5)[row], th[row], u[row], 1.0, label="enterocyte-nucleus")
     x2, y2, u2 = ctx.points(16.0, 8.0, 8)
-    s2 = villus_sdf(x2 + ox, y2, *args)
+    s2 = _mucosa(x2, y2, args)[0]
     gob = (s2 > -EPI_UM + 8) & (s2 < -8) & (u2[:, 2] < 0.55) & (y2 - bend(x2, ctx.seed) < base)
     if mucin and gob.any():
-        th2 = _normal(x2[gob] + ox, y2[gob], args)
+        th2 = _normal(x2[gob], y2[gob], args)
         gx, gy = x2[gob], y2[gob]
         cup = Canvas(canvas.window, [0.0], canvas.structures)
         draw(cup, mucin, gx, gy, 9.0, 5.5, th2, profile="flat", retardance_nm=0.0)
@@ -598,7 +612,7 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
     # lamina propria: lymphocytes and plasma cells, densely scattered
     x3, y3, u3 = ctx.points(7.0, 6.0, 8)
     yb3 = bend(x3, ctx.seed)
-    _s3, core3, lact3 = villus_sdf(x3 + ox, y3, *args, core=True)
+    _s3, core3, lact3 = _mucosa(x3, y3, args)
     c3, _l3, _u3 = crypt_sdf(x3 + ox, y3 - yb3, ctx.seed, base, cdep)
     lp = (((core3 < -3) & (lact3 > 1)) | ((y3 - yb3 > base) & (y3 - yb3 < base + cdep)
                                          & (c3 > 3))) & (u3[:, 2] < 0.6)
