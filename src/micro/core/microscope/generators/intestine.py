@@ -50,6 +50,8 @@ MARGIN_UM = 16.0
 anti-aliased edge)."""
 Params = dict[str, Any]
 """Per-villus constants: floats for one villus, (K, 1) arrays for several."""
+FLOOR_UM = 22.0
+"""Thickness of the epithelium lining the floor between the villus feet."""
 ISLES_UM = 650.0
 """Villi cut across lie free in the lumen up to this far above the tallest tips."""
 
@@ -462,7 +464,8 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
                         Y, 2, far)
     v = np.minimum(v, isl)
     cd = np.minimum(cd, isl_core)
-    villus = inside(v, px) * (Y < base + 1)
+    below = inside(F32(base) - Y, px)  # the mucosa under the villus feet
+    villus = inside(v, px) * (1 - below)
     core = inside(cd, px) * villus
     epi = villus - core
     lacteal = inside(lact, px) * core
@@ -470,11 +473,15 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
                                           - 0.5)
     c, c_lum, c_up = _on((Y > base - 25.0) & (Y < mm_top + 5.0),
                          lambda xm, ym: crypt_sdf(xm, ym, ctx.seed, base, cdep), Xs, Y, 3, far)
-    zone = (Y >= base) & (Y < mm_top)
+    zone = below * (Y < mm_top)
     crypt = inside(c, px) * zone
     crypt_lumen = inside(c_lum, px) * crypt
     crypt_epi = crypt - crypt_lumen
-    lp = np.clip(core + (zone * 1.0 - crypt) * (Y < mm_top), 0, 1)
+    # the surface between the villus feet: the same epithelium, the crypts opening through it
+    floor = zone * inside(Y - (base + FLOOR_UM), px) * (1 - crypt) * (1 - inside(cd, px))
+    surf = np.minimum(v, F32(base) - Y)  # distance to the mucosal surface
+    epi = epi + floor
+    lp = np.clip(core + (zone - crypt - floor), 0, 1)
     wl = wall_layers(row, mm_top, ctx.seed)
 
     def between(top: np.ndarray, bot: np.ndarray) -> np.ndarray:
@@ -504,7 +511,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
                       px) if px < 1.5 else F32(0.85)  # cell borders: their mean when unresolved
     put(canvas, layer, ctx.cls("cytoplasm"), (epi * 0.9 * (0.75 + 0.25 * lateral)
                                               + crypt_epi * 0.4) * grain)
-    brush = epi * line(v + 1.0, 1.5, px)
+    brush = epi * line(surf + 1.0, 1.5, px)
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.1)
     # the loose stroma's texture (its area mean where pixels are as large as its grain)
     loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0) if px <= 3.0 else F32(0.75)
@@ -535,8 +542,8 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     nuc = ctx.cls("nucleus")
     if px > 3.0:  # nuclei below the pixel size: their area means, unevenly packed
         patchy = 0.6 + 0.8 * tex6
-        band = inside(np.abs(v + EPI_UM - 10) - 5.0, px) * (cd < 1e5)
-        grazed = cd > 1e5  # cut en face: nuclei all over the epithelium
+        grazed = (cd > 1e5) & (below < 0.5)  # cut en face: nuclei all over the epithelium
+        band = inside(np.abs(surf + EPI_UM - 10) - 5.0, px) * ~grazed
         put(canvas, layer, nuc, (epi * (band * 0.3 + 0.08 + 0.14 * grazed) + crypt_epi * 0.4)
             * patchy
             + (mm + circ + longi) * 0.08, "enterocyte-nucleus")
@@ -551,14 +558,15 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
 def _mucosa(x: np.ndarray, y: np.ndarray, args: VilliArgs
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At slide points (x without the villus frame's offset): the signed distances to the
-    villi and the profiles cut across in the lumen, to their cores, and to the lacteals."""
+    mucosal surface (the villi, the profiles cut across in the lumen, the floor between the
+    villus feet), to the villus cores, and to the lacteals."""
     seed, base, H, ox = args[0], args[2], args[3], args[5]
     v, cd, lact = villus_sdf(x + ox, y, *args, core=True)
     yw = y - bend(x, seed)
     top = base - 1.45 * H
     isl, isl_core = _on((yw < top + 20.0) & (yw > top - ISLES_UM - 100.0),
                         lambda xm, ym: islands(xm, ym, seed, top), x + ox, yw, 2, F32(1e6))
-    return np.minimum(v, isl), np.minimum(cd, isl_core), lact
+    return np.minimum(np.minimum(v, isl), F32(base) - yw), np.minimum(cd, isl_core), lact
 
 
 def _normal(x: np.ndarray, y: np.ndarray, args: VilliArgs) -> np.ndarray:
@@ -579,10 +587,13 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
     base, ox = args[2], args[5]
     x, y, u = ctx.points(4.0, 8.0, 8)
     yb = bend(x, ctx.seed)
+    yw = y - yb
     s, sc, _lc = _mucosa(x, y, args)
+    c, lum, _up, ca = crypt_sdf(x + ox, yw, ctx.seed, base, cdep, angle=True)
+    surface = (yw < base) | ((yw < base + FLOOR_UM + 4) & (c > 2))  # not in a crypt
     deep = s + EPI_UM - 4.0 * u[:, 4]  # nuclei at slightly different heights
-    row = (deep > 4) & (deep < 12) & (u[:, 2] < 0.88) & (y - yb < base)
-    flat = (s < -2) & (sc > 1e5) & (u[:, 2] < 0.3) & (y - yb < base)  # cut en face
+    row = (deep > 4) & (deep < 12) & (u[:, 2] < 0.88) & surface
+    flat = (s < -2) & (sc > 1e5) & (u[:, 2] < 0.3) & (yw < base)  # cut en face
     th = np.where(flat, TAU * u[:, 4], 0.0)
     th[row] = _normal(x[row], y[row], args)
     row |= flat
@@ -590,7 +601,10 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
            np.where(flat, 1.9, 1.5)[row], th[row], u[row], 1.0, label="enterocyte-nucleus")
     x2, y2, u2 = ctx.points(16.0, 8.0, 8)
     s2 = _mucosa(x2, y2, args)[0]
-    gob = (s2 > -EPI_UM + 8) & (s2 < -8) & (u2[:, 2] < 0.55) & (y2 - bend(x2, ctx.seed) < base)
+    yw2 = y2 - bend(x2, ctx.seed)
+    c2 = crypt_sdf(x2 + ox, yw2, ctx.seed, base, cdep)[0]
+    gob = (s2 > -EPI_UM + 8) & (s2 < -8) & (u2[:, 2] < 0.55) & (
+        (yw2 < base) | ((yw2 < base + FLOOR_UM) & (c2 > 6)))
     if mucin and gob.any():
         th2 = _normal(x2[gob], y2[gob], args)
         gx, gy = x2[gob], y2[gob]
@@ -605,8 +619,6 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
         nuclei(canvas, layer, nuc, gx - 10.5 * np.cos(th2), gy - 10.5 * np.sin(th2),
                2.2, 1.7, th2, u2[gob], 1.3)
     # crypt epithelium: nuclei at the base of the cells, round the narrow lumen
-    yw = y - yb
-    c, lum, _up, ca = crypt_sdf(x + ox, yw, ctx.seed, base, cdep, angle=True)
     ring = (c < -2) & (c > -11) & (lum > 4) & (u[:, 3] < 0.7) & (yw > base)
     nuclei(canvas, layer, nuc, x[ring], y[ring], 3.4, 1.8, ca[ring], u[ring], 1.05)
     # lamina propria: lymphocytes and plasma cells, densely scattered
@@ -614,8 +626,8 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
     yb3 = bend(x3, ctx.seed)
     _s3, core3, lact3 = _mucosa(x3, y3, args)
     c3, _l3, _u3 = crypt_sdf(x3 + ox, y3 - yb3, ctx.seed, base, cdep)
-    lp = (((core3 < -3) & (lact3 > 1)) | ((y3 - yb3 > base) & (y3 - yb3 < base + cdep)
-                                         & (c3 > 3))) & (u3[:, 2] < 0.6)
+    lp = (((core3 < -3) & (lact3 > 1)) | ((y3 - yb3 > base + FLOOR_UM + 2)
+                                         & (y3 - yb3 < base + cdep) & (c3 > 3))) & (u3[:, 2] < 0.6)
     plasma = u3[:, 5] < 0.3  # plasma cells: larger, oval
     nuclei(canvas, layer, nuc, x3[lp], y3[lp], np.where(plasma, 3.0, 2.4)[lp],
            np.where(plasma, 2.4, 2.2)[lp], TAU * u3[lp, 4], u3[lp], 1.2)
