@@ -124,7 +124,7 @@ def flow(x: np.ndarray | float, y: np.ndarray | float, seed: int) -> np.ndarray:
 
 @memoized("microscope.generators.intestine.flow")
 def _flow_phases(seed: int) -> np.ndarray:
-    return TAU * hash01(seed, np.arange(3.0), 0x1EA)
+    return (TAU * hash01(seed, np.arange(3.0), 0x1EA)).astype(F32)
 
 
 def _centre(v: Params, S: np.ndarray, lean: np.ndarray) -> np.ndarray:
@@ -241,25 +241,27 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
     klo = int(np.floor((x.min() - reach) / pitch)) - 1
     khi = int(np.ceil((x.max() + reach) / pitch)) + 1
     tab = _table(seed, pitch, base, height, width, ox, klo, khi)
-    ymax = float(y.max())
+    q = tab.q
+    # the villi that can reach the points: their feet, heights, leans and widths
+    pad = (LEAN + np.abs(q["tl"]) + np.abs(q["bc"])) * q["h"] + q["wa"] + q["hw"] * 1.55 + 16.0
+    ymin, ymax = float(y.min()), float(y.max())
+    near = np.nonzero((q["fx"] + pad >= x.min()) & (q["fx"] - pad <= x.max())
+                      & (q["fy"] + FOOT_UM >= ymin) & (q["fy"] - q["h"] <= ymax))[0]
     if is_grid:
         order = xf = yf = xs = x
-        # every villus' outline on every row at once (small: villi × rows)
-        Q = {key: a[:, None] for key, a in tab.q.items()}
-        S_tab = Q["fy"] - y[None, :]
+        # the outlines of all these villi on every row at once (small: villi × rows)
+        Q = {key: a[near, None].astype(F32) for key, a in q.items()}
+        S_tab = (q["fy"][near, None] - y[None, :]).astype(F32)
         xc_t, hwL_t, hwR_t, cf_t, xcap_t = _rows(Q, S_tab, seed)
-        band = max(8, int(300.0 / max(abs(float(y[1] - y[0])) if y.size > 1 else 1.0, 1e-6)))
+        band = max(8, int(500.0 / max(abs(float(y[1] - y[0])) if y.size > 1 else 1.0, 1e-6)))
     else:
         xf, yf = x.ravel(), y.ravel()
         order = np.argsort(xf, kind="stable")
         xs = xf[order]
-    for j in range(khi - klo + 1):
-        v = {key: float(a[j]) for key, a in tab.q.items()}
+    for n, j in enumerate(near):
+        v = {key: float(a[j]) for key, a in q.items()}
         top, foot = v["fy"] - v["h"], v["fy"] + FOOT_UM
-        if foot < float(y.min()) or top > ymax:
-            continue
-        pad = (LEAN + abs(v["tl"]) + abs(v["bc"])) * v["h"] + v["wa"] + v["hw"] * 1.55 + 16.0
-        xlo, xhi = v["fx"] - pad, v["fx"] + pad
+        xlo, xhi = v["fx"] - float(pad[j]), v["fx"] + float(pad[j])
         if is_grid:
             if y[0] <= y[-1]:
                 r0, r1 = np.searchsorted(y, [top - 1.0, foot + 1.0])
@@ -267,9 +269,9 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
                 r1, r0 = y.size - np.searchsorted(y[::-1], [top - 1.0, foot + 1.0])
             if r1 <= r0:
                 continue
-            S_all = S_tab[j, r0:r1]
-            xc, hwL, hwR, _cf = xc_t[j, r0:r1], hwL_t[j, r0:r1], hwR_t[j, r0:r1], cf_t[j, r0:r1]
-            xcap = float(xcap_t[j, 0])
+            S_all = S_tab[n, r0:r1]
+            xc, hwL, hwR, _cf = xc_t[n, r0:r1], hwL_t[n, r0:r1], hwR_t[n, r0:r1], cf_t[n, r0:r1]
+            xcap = float(xcap_t[n, 0])
             tip = S_all > v["sR"]
             lo = np.where(tip, xcap - v["R"], xc - hwL) + v["fx"] - MARGIN_UM
             hi = np.where(tip, xcap + v["R"], xc + hwR) + v["fx"] + MARGIN_UM
@@ -455,6 +457,7 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     X, Y0 = grid(w)
     row = X[0]
     Y = Y0 - bend(row, ctx.seed)  # the wall frame (x-only functions: once per column)
+    Yf = Y.astype(F32)
     Xs = np.broadcast_to(row + ox, X.shape)
     args: VilliArgs = (ctx.seed, pitch, base, H, wid, ox)
     far = F32(1e6)
@@ -464,9 +467,10 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
                         Y, 2, far)
     v = np.minimum(v, isl)
     cd = np.minimum(cd, isl_core)
-    below = inside(F32(base) - Y, px)  # the mucosa under the villus feet
+    below = inside(F32(base) - Yf, px)  # the mucosa under the villus feet
     villus = inside(v, px) * (1 - below)
-    core = inside(cd, px) * villus
+    core_in = inside(cd, px)
+    core = core_in * villus
     epi = villus - core
     lacteal = inside(lact, px) * core
     mm_top = base + cdep + 10.0 + 15.0 * (noise_at(row, row * 0, ctx.seed ^ 0x3B, 300.0)
@@ -478,14 +482,14 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     crypt_lumen = inside(c_lum, px) * crypt
     crypt_epi = crypt - crypt_lumen
     # the surface between the villus feet: the same epithelium, the crypts opening through it
-    floor = zone * inside(Y - (base + FLOOR_UM), px) * (1 - crypt) * (1 - inside(cd, px))
-    surf = np.minimum(v, F32(base) - Y)  # distance to the mucosal surface
+    floor = zone * inside(Yf - F32(base + FLOOR_UM), px) * (1 - crypt) * (1 - core_in)
+    surf = np.minimum(v, F32(base) - Yf)  # distance to the mucosal surface
     epi = epi + floor
     lp = np.clip(core + (zone - crypt - floor), 0, 1)
     wl = wall_layers(row, mm_top, ctx.seed)
 
     def between(top: np.ndarray, bot: np.ndarray) -> np.ndarray:
-        return inside(np.abs(Y - (top + bot) / 2) - (bot - top) / 2, px)
+        return inside(np.abs(Yf - (top + bot) / 2) - (bot - top) / 2, px)
 
     mm = between(mm_top, wl["mm"])
     sub = between(wl["mm"], wl["sub"])
