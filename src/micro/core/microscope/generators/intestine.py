@@ -519,10 +519,10 @@ def villi(canvas: Canvas, ctx: Ctx) -> None:
     put(canvas, layer, ctx.cls("brush_border"), brush * 1.1)
     # the loose stroma's texture (its area mean where pixels are as large as its grain)
     loose = 0.5 + 0.5 * texture(w, ctx.seed ^ 0x62, 5.0) if px <= 3.0 else F32(0.75)
-    put(canvas, layer, ctx.cls("stroma"), (lp - 0.6 * lacteal) * loose * 0.75
+    put(canvas, layer, ctx.cls("stroma"), (lp - 0.6 * lacteal) * loose * 0.6
         + crypt_epi * 0.65)
     put(canvas, layer, ctx.cls("mucin"), crypt_lumen * 0.5)  # the crypts' secretion
-    put(canvas, layer, ctx.cls("collagen"), (lp - 0.6 * lacteal) * loose * 0.25)
+    put(canvas, layer, ctx.cls("collagen"), (lp - 0.6 * lacteal) * loose * 0.45)
     # Paneth cells at the crypt bases: apical granules, bright with eosin (and PAS)
     paneth = crypt_epi * inside(c_up - 26.0, px)
     if px <= 3.0:  # in clusters, the granules resolved
