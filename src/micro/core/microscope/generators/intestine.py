@@ -680,10 +680,12 @@ def _muscle_and_vessels(canvas: Canvas, ctx: Ctx, layer: int, z: float,
         art = vu[ok, 6] < 0.35  # arterioles: a muscular wall
         draw(canvas, ctx.cls("muscle") or rbc, vx[ok][art], vy[ok][art], R[art] + 7,
              R[art] + 7, z_um=z, profile="rim", amount=0.9)
-        n = 12
-        ang = 6.283 * (np.arange(n)[None, :] / n + vu[ok, 4, None])
-        rr = R[:, None] * np.sqrt((np.arange(n)[None, :] + 0.5) / n) * 0.8
-        keep2 = (np.arange(n)[None, :] / n) < vu[ok, 5, None]
+        n = 48  # red cells packed in a sunflower pattern, as many as the lumen holds
+        i = np.arange(n)[None, :]
+        ang = 2.39996 * i + TAU * vu[ok, 4, None]
+        rr = R[:, None] * np.sqrt((i + 0.5) / n) * 0.85
+        full = np.clip((R / 45.0) ** 2, 0.08, 1.0)[:, None]  # small vessels hold few
+        keep2 = (i / n) < full * (0.3 + 0.7 * vu[ok, 5, None])
         draw(canvas, rbc, (vx[ok, None] + rr * np.cos(ang))[keep2],
              (vy[ok, None] + rr * np.sin(ang))[keep2], 3.6, 3.2, z_um=z,
              profile="biconcave", amount=0.85)
