@@ -45,6 +45,8 @@ one another, villi a few apart lean in different directions."""
 FOOT_UM = 40.0
 """How far a villus reaches below its foot (hidden by the crypt layer): no gap at the base."""
 TAU = 2 * np.pi
+STEP_UM = 2.0
+"""Height step (µm) of the outline table that point lists are interpolated in."""
 MARGIN_UM = 16.0
 """How far outside a villus its distance is needed (the cleft between neighbours, the
 anti-aliased edge)."""
@@ -248,17 +250,23 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
     ymin, ymax = float(y.min()), float(y.max())
     near = np.nonzero((q["fx"] + pad >= x.min()) & (q["fx"] - pad <= x.max())
                       & (q["fy"] + FOOT_UM >= ymin) & (q["fy"] - q["h"] <= ymax))[0]
+    Q = {key: a[near, None].astype(F32) for key, a in q.items()}
     if is_grid:
         order = xf = yf = xs = x
         # the outlines of all these villi on every row at once (small: villi × rows)
-        Q = {key: a[near, None].astype(F32) for key, a in q.items()}
         S_tab = (q["fy"][near, None] - y[None, :]).astype(F32)
-        xc_t, hwL_t, hwR_t, cf_t, xcap_t = _rows(Q, S_tab, seed)
         band = max(8, int(500.0 / max(abs(float(y[1] - y[0])) if y.size > 1 else 1.0, 1e-6)))
     else:
         xf, yf = x.ravel(), y.ravel()
-        order = np.argsort(xf, kind="stable")
+        order = np.argsort(xf)
         xs = xf[order]
+        # the outlines sampled every STEP_UM of height, interpolated at the points
+        S_tab = np.arange(-FOOT_UM - STEP_UM, float(q["h"].max()) + 2 * STEP_UM, STEP_UM,
+                          dtype=F32)[None, :] + np.zeros((near.size, 1), dtype=F32)
+    xc_t, hwL_t, hwR_t, cf_t, xcap_t = _rows(Q, S_tab, seed)
+    if not is_grid:  # how far each villus actually reaches either side of its foot
+        left = np.minimum((xc_t - hwL_t).min(axis=1), (xcap_t - Q["R"])[:, 0])
+        right = np.maximum((xc_t + hwR_t).max(axis=1), (xcap_t + Q["R"])[:, 0])
     for n, j in enumerate(near):
         v = {key: float(a[j]) for key, a in q.items()}
         top, foot = v["fy"] - v["h"], v["fy"] + FOOT_UM
@@ -288,14 +296,30 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
                 d, e, cd, ld = _one(v, band_rows, X, S_all[b0:b1, None], core)
                 _merge(d, e, cd, ld, out, (slice(r0 + b0, r0 + b1), slice(c0, c1)))
         else:
+            xlo = v["fx"] + float(left[n]) - MARGIN_UM - 1.0
+            xhi = v["fx"] + float(right[n]) + MARGIN_UM + 1.0
             i0, i1 = np.searchsorted(xs, [xlo, xhi])
             idx = order[i0:i1]
             idx = idx[(yf[idx] >= top - 1.0) & (yf[idx] <= foot + 1.0)]
             if idx.size == 0:
                 continue
+            S = (v["fy"] - yf[idx]).astype(F32)
+            g = np.clip((S - S_tab[0, 0]) / F32(STEP_UM), 0, S_tab.shape[1] - 1.001)
+            g0 = g.astype(np.intp)
+            f = g - g0
+            rows = [(1 - f) * t[n, g0] + f * t[n, g0 + 1] for t in (xc_t, hwL_t, hwR_t, cf_t)]
             X = (xf[idx] - v["fx"]).astype(F32)
-            S = v["fy"] - yf[idx]
-            d, e, cd, ld = _one(v, _rows(v, S, seed), X, S, core)
+            # only the points near this villus' outline at their height
+            xcap = float(xcap_t[n, 0])
+            tip = S > v["sR"]
+            lo = np.where(tip, xcap - v["R"], rows[0] - rows[1]) - MARGIN_UM
+            hi = np.where(tip, xcap + v["R"], rows[0] + rows[2]) + MARGIN_UM
+            keep = (X >= lo) & (X <= hi)
+            if not keep.any():
+                continue
+            idx, X, S = idx[keep], X[keep], S[keep]
+            pt_rows: Rows = (rows[0][keep], rows[1][keep], rows[2][keep], rows[3][keep], xcap)
+            d, e, cd, ld = _one(v, pt_rows, X, S, core)
             flat = [o.reshape(-1) for o in out]
             _merge(d, e, cd, ld, flat, idx)
     e1, e2 = out[0], out[1]
@@ -354,11 +378,13 @@ def crypt_sdf(x: np.ndarray, y: np.ndarray, seed: int, top: float, depth: float,
     ang = np.zeros(shape, dtype=F32)
     klo = int(k0.min()) - 1 if k0.size else 0
     kt = np.arange(klo, (int(k0.max()) + 2) if k0.size else 1, dtype=np.float64)
-    tab = {q: hash01(seed, kt, q) for q in (7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21)}
+    tab = {q: hash01(seed, kt, q).astype(F32)
+           for q in (7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21)}
     yr = (y - top).astype(F32)
+    ki = (k0 - klo).astype(np.intp)
     for dk in (-1, 0, 1):
         k = k0 + dk
-        hv = {q: v[(k - klo).astype(np.int64)].astype(F32) for q, v in tab.items()}
+        hv = {q: v.take(ki + dk) for q, v in tab.items()}
         r = F32(15.0) + F32(6.0) * hv[7]
         bot = F32(depth) * (F32(0.62) + F32(0.33) * hv[8])
         lam = F32(110.0) + F32(110.0) * hv[16]
@@ -575,43 +601,59 @@ def _mucosa(x: np.ndarray, y: np.ndarray, args: VilliArgs
 
 
 def _normal(x: np.ndarray, y: np.ndarray, args: VilliArgs) -> np.ndarray:
-    """Direction (radians) of the outward normal of the mucosal surface at slide points."""
-    e = 1.0
-    nx = _mucosa(x + e, y, args)[0] - _mucosa(x - e, y, args)[0]
-    ny = _mucosa(x, y + e, args)[0] - _mucosa(x, y - e, args)[0]
-    return np.arctan2(ny, nx)
+    """Direction (radians) of the outward normal of the mucosal surface at slide points
+    (central differences, the four offsets asked in one call)."""
+    e, n = 1.0, x.size
+    s = _mucosa(np.concatenate([x + e, x - e, x, x]), np.concatenate([y, y, y + e, y - e]),
+                args)[0]
+    return np.arctan2(s[2 * n:3 * n] - s[3 * n:], s[:n] - s[n:2 * n])
 
 
 def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
            cdep: float) -> None:
     """Enterocyte nuclei (basal, elongated across the surface, crowded at slightly
     different heights), goblet cells, crypt nuclei round the lumen, lymphocytes and plasma
-    cells of the lamina propria and the red cells of its subepithelial capillaries. Villi are asked in the slide frame, crypts in the wall
-    frame."""
+    cells of the lamina propria and the red cells of its subepithelial capillaries. Villi
+    are asked in the slide frame, crypts in the wall frame; the three lattices of cells
+    ask their questions together (one call each for the mucosa, the crypts and the
+    normals)."""
     nuc, mucin = ctx.cls("nucleus"), ctx.cls("mucin")
     base, ox = args[2], args[5]
     x, y, u = ctx.points(4.0, 8.0, 8)
-    yb = bend(x, ctx.seed)
-    yw = y - yb
-    s, sc, _lc = _mucosa(x, y, args)
-    c, lum, _up, ca = crypt_sdf(x + ox, yw, ctx.seed, base, cdep, angle=True)
+    w1 = canvas.weight
+    x2, y2, u2 = ctx.points(16.0, 8.0, 8)
+    w2 = canvas.weight
+    x3, y3, u3 = ctx.points(7.0, 6.0, 8)
+    w3 = canvas.weight
+    n1, n2 = x.size, x.size + x2.size
+    xa, ya = np.concatenate([x, x2, x3]), np.concatenate([y, y2, y3])
+    ywa = ya - bend(xa, ctx.seed)
+    sa, sca, la = _mucosa(xa, ya, args)
+    ca, luma, _up, anga = crypt_sdf(xa + ox, ywa, ctx.seed, base, cdep, angle=True)
+    yw, yw2, yw3 = ywa[:n1], ywa[n1:n2], ywa[n2:]
+    s, sc, c, lum, ang = sa[:n1], sca[:n1], ca[:n1], luma[:n1], anga[:n1]
     surface = (yw < base) | ((yw < base + FLOOR_UM + 4) & (c > 2))  # not in a crypt
     deep = s + EPI_UM - 4.0 * u[:, 4]  # nuclei at slightly different heights
     row = (deep > 4) & (deep < 12) & (u[:, 2] < 0.88) & surface
     flat = (s < -2) & (sc > 1e5) & (u[:, 2] < 0.3) & (yw < base)  # cut en face
-    th = np.where(flat, TAU * u[:, 4], 0.0)
-    th[row] = _normal(x[row], y[row], args)
-    row |= flat
-    nuclei(canvas, layer, nuc, x[row], y[row], np.where(flat, 2.3, 3.8)[row],
-           np.where(flat, 1.9, 1.5)[row], th[row], u[row], 1.0, label="enterocyte-nucleus")
-    x2, y2, u2 = ctx.points(16.0, 8.0, 8)
-    s2 = _mucosa(x2, y2, args)[0]
-    yw2 = y2 - bend(x2, ctx.seed)
-    c2 = crypt_sdf(x2 + ox, yw2, ctx.seed, base, cdep)[0]
+    s2, c2 = sa[n1:n2], ca[n1:n2]
     gob = (s2 > -EPI_UM + 8) & (s2 < -8) & (u2[:, 2] < 0.55) & (
         (yw2 < base) | ((yw2 < base + FLOOR_UM) & (c2 > 6)))
+    nr = int(row.sum())
+    normal = _normal(np.concatenate([x[row], x2[gob]]), np.concatenate([y[row], y2[gob]]),
+                     args)
+    th = np.where(flat, TAU * u[:, 4], 0.0)
+    th[row] = normal[:nr]
+    row |= flat
+    canvas.weight = w1
+    nuclei(canvas, layer, nuc, x[row], y[row], np.where(flat, 2.3, 3.8)[row],
+           np.where(flat, 1.9, 1.5)[row], th[row], u[row], 1.0, label="enterocyte-nucleus")
+    # crypt epithelium: nuclei at the base of the cells, round the narrow lumen
+    ring = (c < -2) & (c > -11) & (lum > 4) & (u[:, 3] < 0.7) & (yw > base)
+    nuclei(canvas, layer, nuc, x[ring], y[ring], 3.4, 1.8, ang[ring], u[ring], 1.05)
+    canvas.weight = w2
     if mucin and gob.any():
-        th2 = _normal(x2[gob], y2[gob], args)
+        th2 = normal[nr:]
         gx, gy = x2[gob], y2[gob]
         cup = Canvas(canvas.window, [0.0], canvas.structures)
         draw(cup, mucin, gx, gy, 9.0, 5.5, th2, profile="flat", retardance_nm=0.0)
@@ -623,21 +665,16 @@ def _cells(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: VilliArgs,
              amount=0.9 + 0.3 * u2[gob, 3], label="goblet")
         nuclei(canvas, layer, nuc, gx - 10.5 * np.cos(th2), gy - 10.5 * np.sin(th2),
                2.2, 1.7, th2, u2[gob], 1.3)
-    # crypt epithelium: nuclei at the base of the cells, round the narrow lumen
-    ring = (c < -2) & (c > -11) & (lum > 4) & (u[:, 3] < 0.7) & (yw > base)
-    nuclei(canvas, layer, nuc, x[ring], y[ring], 3.4, 1.8, ca[ring], u[ring], 1.05)
     # lamina propria: lymphocytes and plasma cells, densely scattered
-    x3, y3, u3 = ctx.points(7.0, 6.0, 8)
-    yb3 = bend(x3, ctx.seed)
-    _s3, core3, lact3 = _mucosa(x3, y3, args)
-    c3, _l3, _u3 = crypt_sdf(x3 + ox, y3 - yb3, ctx.seed, base, cdep)
-    lp = (((core3 < -3) & (lact3 > 1)) | ((y3 - yb3 > base + FLOOR_UM + 2)
-                                         & (y3 - yb3 < base + cdep) & (c3 > 3))) & (u3[:, 2] < 0.6)
+    canvas.weight = w3
+    core3, lact3, c3 = sca[n2:], la[n2:], ca[n2:]
+    lp = (((core3 < -3) & (lact3 > 1)) | ((yw3 > base + FLOOR_UM + 2) & (yw3 < base + cdep)
+                                         & (c3 > 3))) & (u3[:, 2] < 0.6)
     plasma = u3[:, 5] < 0.3  # plasma cells: larger, oval
     nuclei(canvas, layer, nuc, x3[lp], y3[lp], np.where(plasma, 3.0, 2.4)[lp],
            np.where(plasma, 2.4, 2.2)[lp], TAU * u3[lp, 4], u3[lp], 1.2)
     # capillaries just under the epithelium: red cells in single file
-    cap = (core3 > -8) & (core3 < -3) & (u3[:, 6] < 0.08) & (y3 - yb3 < base)
+    cap = (core3 > -8) & (core3 < -3) & (u3[:, 6] < 0.08) & (yw3 < base)
     rbc = ctx.cls("rbc")
     if rbc and cap.any():
         draw(canvas, rbc, x3[cap], y3[cap], 3.6, 3.0, TAU * u3[cap, 7], z_um=z,
