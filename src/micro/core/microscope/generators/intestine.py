@@ -76,8 +76,8 @@ def _table(seed: int, pitch: float, base: float, height: float, width: float, ox
            klo: int, khi: int) -> Villi:
     """The constants of villi klo…khi, hashed from the slide seed and the villus index."""
     k = np.arange(klo, khi + 1, dtype=np.float64)
-    u = {i: hash01(seed, k, i) for i in (*range(1, 10), *range(11, 17), 18, 19, 21, 22, 24, 25)}
-    fx = (k + (u[5] - 0.5) * 0.3) * pitch
+    u = {i: hash01(seed, k, i) for i in (*range(1, 17), 18, 19, 21, 22, 24, 25)}
+    fx = (k + (u[5] - 0.5) * 0.45) * pitch
     h = height * (0.62 + 0.76 * u[1])
     hw = width / 2 * (0.72 + 0.56 * u[2])
     taper = 0.25 + 0.35 * u[7]
@@ -95,6 +95,8 @@ def _table(seed: int, pitch: float, base: float, height: float, width: float, ox
         "bL": 0.03 + 0.04 * u[21], "mL": 55.0 + 50.0 * u[22],
         "bR": 0.03 + 0.04 * u[24], "mR": 55.0 + 50.0 * u[25],
         "R": R, "sR": h - R,
+        # the section misses a few (a wider gap), never the one at the start position
+        "absent": ((u[10] < 0.07) & (k != 0)) * 1.0,
     }
     for i in range(5):  # the phases of the centre line's and the sides' waves
         for j in range(3):
@@ -248,8 +250,9 @@ def villus_sdf(x: np.ndarray, y: np.ndarray, seed: int, pitch: float, base: floa
     # the villi that can reach the points: their feet, heights, leans and widths
     pad = (LEAN + np.abs(q["tl"]) + np.abs(q["bc"])) * q["h"] + q["wa"] + q["hw"] * 1.55 + 16.0
     ymin, ymax = float(y.min()), float(y.max())
-    near = np.nonzero((q["fx"] + pad >= x.min()) & (q["fx"] - pad <= x.max())
-                      & (q["fy"] + FOOT_UM >= ymin) & (q["fy"] - q["h"] <= ymax))[0]
+    near = np.nonzero((q["absent"] < 0.5) & (q["fx"] + pad >= x.min())
+                      & (q["fx"] - pad <= x.max()) & (q["fy"] + FOOT_UM >= ymin)
+                      & (q["fy"] - q["h"] <= ymax))[0]
     Q = {key: a[near, None].astype(F32) for key, a in q.items()}
     if is_grid:
         order = xf = yf = xs = x
@@ -463,7 +466,7 @@ def _on(mask: np.ndarray, fn, x: np.ndarray, y: np.ndarray, n: int,
 @memoized("microscope.generators.intestine.anchor")
 def anchor(seed: int, pitch: float) -> float:
     """x offset (µm) that puts villus 0 at the slide's start position."""
-    return float((hash01(seed, 0, 5) - 0.5) * 0.3 * pitch)
+    return float((hash01(seed, 0, 5) - 0.5) * 0.45 * pitch)
 
 
 @generator("villi")
