@@ -204,3 +204,15 @@ def test_ultrasound_mass_is_hypoechoic_with_a_shadow():
     assert (below & fat).sum() > 50 and (beside & fat).sum() > 50
     assert d[below & fat].mean() < 0.85 * d[beside & fat].mean(), (
         d[below & fat].mean(), d[beside & fat].mean())
+
+
+def test_automatic_exposure_of_a_breast_is_clinical(mammo512):
+    """A 4.5 cm compressed breast at 28 kV Mo/Mo: clinical AEC ends at tens of mAs, with an
+    entrance air kerma of a few mGy (EUREF: typical tube output 40–70 µGy/mAs at 1 m; dose
+    surveys put a 4.5 cm breast's entrance kerma near 5 mGy) — well inside the tube's range,
+    not at its 500 mAs limit."""
+    _, info = mammo512
+    lo, hi = CAT.instruments["mammography"].spec.mas_range  # type: ignore[union-attr]
+    assert info["exposure"].startswith("automatic")
+    assert 15 <= info["mas"] <= 150 and info["mas"] < hi
+    assert 2.0 <= info["entrance_air_kerma_mgy"] <= 10.0

@@ -40,9 +40,17 @@ from micro.core.imaging.phantom import (
 )
 from micro.core.models import ImagingInstrument, Phantom, XraySpec
 
-FLUENCE_PER_MM2_PER_MAS = 2.5e5
-"""Photons per mm² per mAs at the detector at 80 kVp (tungsten, 2.5 mm Al, 1 m); scales as
-(kVp/80)²."""
+TUBE_OUTPUT = {"tungsten": (80.0, 2.5e5, 0.05), "molybdenum": (28.0, 5.2e5, 0.146),
+               "rhodium": (28.0, 5.2e5, 0.146)}
+"""Per anode: (reference kVp, photons per mm² per mAs at the detector, entrance air kerma
+mGy per mAs), both scaling as (kVp / reference)². Tungsten: 80 kVp, 2.5 mm Al, 1 m.
+Molybdenum and rhodium (mammography, 0.5 mm Al equivalent): a tube output of 50 µGy/mAs at
+1 m at 28 kV (EUREF European guidelines, 4th ed.: ≥ 30 µGy/mAs, typical systems 40–70), at the
+detector 65 cm from the focus (× 2.37) and 4.35·10³ photons/mm² per µGy at the spectrum's
+≈ 17.5 keV (μen/ρ of air 0.82 cm²/g, NIST) → 5.2·10⁵ /mm²/mAs; the entrance surface of a
+4.5 cm breast 58.5 cm from the focus gets 0.146 mGy/mAs. A 4.5 cm breast then takes ≈ 50–100
+mAs under AEC, as in clinical practice (it took the tube's 500 mAs limit with tungsten's
+output scaled down to 28 kVp)."""
 DQE = 0.65
 SPR_PER_CM = 0.12
 GRID_SCATTER, GRID_PRIMARY = 0.12, 0.70
@@ -160,16 +168,18 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     else:
         frac = fractions(add, n)
         body = frac[add.background] < 0.5
+    kvp_ref, fluence_ref, kerma_ref = TUBE_OUTPUT[spec.anode]
+    fluence = fluence_ref * (kvp / kvp_ref) ** 2  # photons / mm² / mAs at the detector
     aec = mas == 0
     if aec:
         third = np.zeros_like(body)
         third[n // 3:n - n // 3, n // 3:n - n // 3] = True
         field = third & body if (third & body).any() else third
         t_aec = float((primary_d + scatter_d)[field].mean())
-        per_mas = FLUENCE_PER_MM2_PER_MAS * (kvp / 80.0) ** 2 * max(t_aec, 1e-12)
+        per_mas = fluence * max(t_aec, 1e-12)
         lo_mas, hi_mas = spec.mas_range
         mas = float(np.clip(round(AEC_TARGET_PER_MM2[spec.anode] / per_mas, 1), lo_mas, hi_mas))
-    n0 = FLUENCE_PER_MM2_PER_MAS * (kvp / 80.0) ** 2 * mas * px * px * DQE
+    n0 = fluence * mas * px * px * DQE
     expected = n0 * (primary_d + scatter_d)
     counts = _poisson(rng, expected)
     blur = 1.5 if spec.detector == "image-intensifier" else 0.5
@@ -200,7 +210,7 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
         "noise_sigma": round(sigma, 5), "snr": round(mean / sigma, 1) if sigma > 0 else None,
         "tissue_transmission": means,
         "contrast": {t: round((bg - v) / bg, 4) for t, v in means.items() if bg > 0},
-        "entrance_air_kerma_mgy": round(0.05 * (kvp / 80.0) ** 2 * mas, 3),
+        "entrance_air_kerma_mgy": round(kerma_ref * (kvp / kvp_ref) ** 2 * mas, 3),
         "raw_unit": "transmitted fraction (primary + scatter, per unattenuated beam)",
     }
     if mammography:
