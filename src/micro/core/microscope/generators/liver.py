@@ -18,6 +18,7 @@ import numpy as np
 from micro.core.genparams import LiverParams
 from micro.core.microscope.generators.histology import (
     F32,
+    cells_at,
     grid,
     hash01,
     hash_prefix,
@@ -79,6 +80,8 @@ class Liver:
     xw: np.ndarray
     """The warped points (µm)."""
     yw: np.ndarray
+    memb: np.ndarray
+    """Distance (µm) from the point to its hepatocyte's membrane."""
 
 
 def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
@@ -213,8 +216,9 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     cwid = np.where(two, span / 2, span)
     across = pos - (side + 0.5) * cwid
     cell = hash01(lob * 7 + half, lvl * 1000 + ell, m * 3 + side)
+    memb = np.minimum(clen / 2 - np.abs(along), cwid / 2 - np.abs(across))
     return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu, ds, line, r, along,
-                 across, cell, clen, cwid, xw, yw)
+                 across, cell, clen, cwid, xw, yw, memb)
 
 
 # --------------------------------------------------------------------------- cirrhosis
@@ -337,52 +341,146 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
               ) -> Liver:
     """The architecture of a cirrhotic liver at points x, y: rounded regenerative nodules
     (`nodule_um` is the micronodules' spacing; macronodules are about three times larger)
-    of irregular, often two-cell-thick hepatocyte plates with no central vein, the plates
-    of each nodule running in their own curving direction. `border` is the distance to the
-    nodule's outline (where the septa lie); there are no veins or portal tracts (their
-    remnants are drawn in the septa)."""
+    of irregular, anastomosing hepatocyte plates one or two cells thick, with no central
+    vein. `border` is the distance to the nodule's outline (where the septa lie); there
+    are no veins or portal tracts (their remnants are drawn in the septa)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size == 0:
         one = cirrhosis(np.zeros(1), np.zeros(1), seed, nodule_um, pitch_um)
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
-    xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
-    nid, cx, cy, border = _nodules(xw, yw, seed, nodule_um)
-    by_nid = hash_prefix(nid)
-    th = (6.283 * hash01(11, after=by_nid)).astype(F32)
-    # plates: parallel bands in the nodule's direction, bent by a finer warp
-    # (gentle warps: a steep one would squash the cells)
-    wx, wy = warp(x, y, seed ^ 0x51, 180.0, 22.0)
-    wx, wy = warp(wx, wy, seed ^ 0x52, 60.0, 4.0)
-    ex, ey = (wx - cx).astype(F32), (wy - cy).astype(F32)
-    c, s = np.cos(th), np.sin(th)
-    u = ex * c + ey * s
-    v = -ex * s + ey * c
-    p = F32(1.6 * pitch_um)
-    a = u / p
-    ell = np.floor(a)
-    af = a - ell
-    seg = np.floor((v + 40.0 * hash01(ell, after=by_nid)) / 45.0)
-    reg = np.where(af < 0.5, ell, ell + 1)
-    ds = np.where(hash01(reg, seg, after=by_nid) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
-    line = nid * 1e5 + reg
-    by_plate = hash_prefix(nid, ell)
-    cord = hash01(3, after=by_plate)
-    clen = (24.0 * (0.8 + 0.45 * hash01(5, after=by_plate))).astype(F32)
-    two = hash01(7, after=by_plate) < 0.7  # two-cell-thick plates (regeneration)
-    side = np.where(two, (af > 0.5).astype(F32), F32(0.0))
-    cwid = np.where(two, p / 2, p)
-    shift = side * F32(0.5) * clen  # the two rows of cells are staggered
-    vv = v + cord * clen + shift
-    m = np.floor(vv / clen)
-    along = vv - (m + 0.5) * clen
-    across = af * p - (side + 0.5) * cwid
-    cell = hash01(nid * 3 + ell, m * 3 + side, 13)
+    xw, yw, nid, cx, cy, border = nodule_frame(x, y, seed, nodule_um)
+    ds, line, radial, along, across, cell, memb, spacing = _plates(x, y, seed, pitch_um)
+    size = np.full(x.shape, F32(spacing))
     big = np.full(x.shape, F32(1e6))
     zero = np.zeros(x.shape, F32)
     tu = np.zeros((*x.shape, 6), F32)
-    tu[..., 5] = hash01(17, after=by_nid)  # the collagen's direction in the septum round the nodule
-    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, v, along,
-                 across, cell, clen, cwid, xw, yw)
+    # the collagen's direction in the septum round each nodule
+    tu[..., 5] = hash01(17, after=hash_prefix(nid))
+    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, radial, along,
+                 across, cell, size, size, xw, yw, memb)
+
+
+NODE_PX = 4
+"""Spacing (pixels) of the coarse grid on which a window's nodule outlines are worked out."""
+
+
+def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float
+                 ) -> tuple[np.ndarray, ...]:
+    """The warped points, the regenerative nodule's identity and centre, and the distance
+    (µm) to its outline at points x, y (float64 µm, any shape)."""
+    xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
+    if not (x.ndim == 2 and x.strides[0] == 0 and y.strides[1] == 0 and x.shape[1] > 8
+            and y.shape[0] > 8):
+        return (xw, yw, *_nodules(xw, yw, seed, nodule_um))
+    # a window's pixel grid: the outline distance is smooth inside the nodules (its one
+    # kink, on the outline itself, lies mid-septum), so it is worked out on a coarser grid
+    # fixed to the slide (nodes every NODE_PX pixels) and interpolated; the nodule's
+    # identity and centre are taken where the four nodes around a pixel agree and worked
+    # out exactly at the pixels whose nodes disagree (along the outlines)
+    xs, ys = x[0], y[:, 0]
+    px = float(xs[1] - xs[0])
+    h = NODE_PX * px
+    mx0, my0 = int(np.floor(xs[0] / h)), int(np.floor(ys[0] / h))
+    nx = int(np.floor(xs[-1] / h)) + 2 - mx0
+    ny = int(np.floor(ys[-1] / h)) + 2 - my0
+    gx = (np.arange(nx) + mx0) * h
+    gy = (np.arange(ny) + my0) * h
+    GX, GY = np.broadcast_to(gx, (ny, nx)), np.broadcast_to(gy[:, None], (ny, nx))
+    gxw, gyw = warp(GX, GY, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
+    g_nid, g_cx, g_cy, g_border = _nodules(gxw, gyw, seed, nodule_um)
+    fx, fy = xs / h - mx0, ys / h - my0
+    ix, iy = np.floor(fx).astype(np.intp), np.floor(fy).astype(np.intp)
+    ax, ay = (fx - ix).astype(F32), (fy - iy).astype(F32)[:, None]
+    b0 = g_border.take(ix, axis=1)
+    bx = b0 + (g_border.take(ix + 1, axis=1) - b0) * ax  # along x first, then y
+    border = bx.take(iy, axis=0)
+    border += (bx.take(iy + 1, axis=0) - border) * ay
+
+    def corner(a: np.ndarray, di: int, dj: int) -> np.ndarray:
+        return a.take(ix + di, axis=1).take(iy + dj, axis=0)
+
+    nid = corner(g_nid, 0, 0)
+    same = ((nid == corner(g_nid, 1, 0)) & (nid == corner(g_nid, 0, 1))
+            & (nid == corner(g_nid, 1, 1)))
+    cx, cy = corner(g_cx, 0, 0), corner(g_cy, 0, 0)
+    odd = np.flatnonzero(~same)
+    if odd.size:
+        exact = _nodules(xw.reshape(-1)[odd], yw.reshape(-1)[odd], seed, nodule_um)
+        for full, part in zip((nid, cx, cy, border), exact):
+            full.reshape(-1)[odd] = part
+    return xw, yw, nid, cx, cy, border
+
+
+def _plates(x: np.ndarray, y: np.ndarray, seed: int, pitch_um: float) -> tuple:
+    """Hepatocyte plates of a regenerative nodule at points x, y: polygonal hepatocytes
+    (a Voronoi tessellation about `pitch_um` across) some of whose walls open into
+    sinusoids. A wall opens more often when it runs along the local plate direction, a
+    smooth field that turns through every direction over a few hundred µm, so the cells
+    join into short, curving, branching cords one or two cells thick, with no overall
+    direction. Returns the distance to the nearest sinusoid's axis, its identity, the
+    position along it, the position in the cell (along, across), the cell's hash, the
+    distance to the cell's membrane and the cell size (µm)."""
+    spacing = 0.9 * pitch_um
+    cl = cells_at(x, y, seed ^ 0x4E9A, spacing, 0.85, 3)
+    k1 = cl.near
+    sx_t, sy_t = cl.seed_x, cl.seed_y
+    ilo, jlo, ncol, _ = cl.corner
+    n = sx_t.size
+    # per lattice cell and each of its 8 neighbours (the only cells it can share a wall
+    # with): the wall's normal, its distance from the cell's seed, whether it is open and
+    # its identity; a wall opens more often the better it runs along the plate direction
+    # (θ, a doubled-angle vector: the mean of the two cells' directions at their seeds)
+    th = (4 * np.pi) * noise_at(sx_t, sy_t, seed ^ 0x7A7E, 220.0)
+    c2_t, s2_t = np.cos(th), np.sin(th)
+    offs = np.array([dj * ncol + di for dj in (-1, 0, 1) for di in (-1, 0, 1)
+                     if dj or di])
+    k = np.arange(n)[:, None]
+    km = k + offs[None, :]
+    valid = (km >= 0) & (km < n) & (np.abs(km % ncol - k % ncol) <= 1)
+    km = np.clip(km, 0, n - 1)
+    dx, dy = sx_t[km] - sx_t[:, None], sy_t[km] - sy_t[:, None]
+    sep = np.maximum(np.hypot(dx, dy), 1e-3)
+    dx, dy = dx / sep, dy / sep
+    cm, sm = c2_t[:, None] + c2_t[km], s2_t[:, None] + s2_t[km]
+    fit = ((dy * dy - dx * dx) * cm - 2 * dx * dy * sm) / np.maximum(np.hypot(cm, sm), 1e-3)
+    gid = (ilo + k % ncol) * 100003.0 + (jlo + k // ncol)
+    gidm = (ilo + km % ncol) * 100003.0 + (jlo + km // ncol)
+    pair = hash01(np.minimum(gid, gidm), np.maximum(gid, gidm), 0x5A1)
+    opened = valid & (pair < 0.12 + 0.3 * (1 + fit))
+    half_t = np.where(opened, sep / 2, np.inf).astype(F32).ravel()
+    dx_t, dy_t = dx.astype(F32).ravel(), dy.astype(F32).ravel()
+    line_t = np.floor(pair * 2.0 ** 30).ravel()
+    flip_t = np.where(km > k, F32(1.0), F32(-1.0)).ravel()
+    # per point: the offset from its cell's seed, and the distance to each open wall
+    ox, oy = float(sx_t[0]), float(sy_t[0])
+    ex = (x - ox).astype(F32) - (sx_t - ox).astype(F32).take(k1)
+    ey = (y - oy).astype(F32) - (sy_t - oy).astype(F32).take(k1)
+    memb = cl.wall.astype(F32)  # the nearest wall, open or not
+    shape = x.shape
+    ds = np.full(shape, F32(np.inf))
+    radial = np.zeros(shape, F32)
+    line = np.zeros(shape)
+    near = np.flatnonzero(memb < SINUS_REACH)  # no open wall can be nearer elsewhere
+    if near.size:
+        e_x, e_y = ex.reshape(-1)[near], ey.reshape(-1)[near]
+        k8 = k1.reshape(-1)[near].astype(np.intp) * 8
+        best = np.full(near.size, F32(np.inf))
+        arg = np.zeros(near.size, np.intp)
+        for m in range(8):
+            km8 = k8 + m
+            d = half_t.take(km8) - e_x * dx_t.take(km8) - e_y * dy_t.take(km8)
+            closer = d < best
+            np.copyto(arg, km8, where=closer)
+            np.minimum(best, d, out=best)
+        ds.reshape(-1)[near] = np.maximum(best, F32(0.0))
+        radial.reshape(-1)[near] = (e_y * dx_t.take(arg) - e_x * dy_t.take(arg)) * flip_t.take(arg)
+        line.reshape(-1)[near] = line_t.take(arg)
+    cell = cl.slot(2)
+    return ds, line, radial, ex, ey, cell, memb, spacing
+
+
+SINUS_REACH = 9.0
+"""µm from a cell wall beyond which no sinusoid (at most 8.5 µm wide) reaches a point."""
 
 
 def _ring(d: np.ndarray, r_in: np.ndarray | float, r_out: np.ndarray | float, px: float
@@ -453,8 +551,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     sinus = limited(inside(lv.sinus - sw_um / 2, px), 0.2, 6.0, px) * paren
     hep = paren - sinus
     # hepatocytes: membranes between neighbours, per-cell uptake, granular cytoplasm
-    memb_d = np.minimum(lv.cell_len / 2 - np.abs(lv.along), lv.cell_wid / 2 - np.abs(lv.across))
-    memb = limited(inside(memb_d - 0.6, px), 0.06, 1.2, px)
+    memb = limited(inside(lv.memb - 0.6, px), 0.06, 1.2, px)
     c = lv.cell
     c32 = c.astype(F32)
     cu = (1.0 + 0.24 * (c32 - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
@@ -612,8 +709,13 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
 def septum_edge(lv: Liver, seed: int, sept_um: float) -> np.ndarray:
     """Signed distance (µm) to the edge of a cirrhotic septum, negative inside it: the
     septa are 0.6–1.7 × `sept_um` wide, their edges gently ragged."""
-    sw = sept_um * (0.6 + 1.1 * noise_at(lv.xw, lv.yw, seed ^ 0x5E97, 260.0))
-    return (lv.border + 14.0 * (noise_at(lv.xw, lv.yw, seed ^ 0xB0D, 70.0) - 0.5)
+    return _septum_edge(lv.border, lv.xw, lv.yw, seed, sept_um)
+
+
+def _septum_edge(border: np.ndarray, xw: np.ndarray, yw: np.ndarray, seed: int,
+                 sept_um: float) -> np.ndarray:
+    sw = sept_um * (0.6 + 1.1 * noise_at(xw, yw, seed ^ 0x5E97, 260.0))
+    return (border + 14.0 * (noise_at(xw, yw, seed ^ 0xB0D, 70.0) - 0.5)
             - sw / 2).astype(F32)
 
 
@@ -639,7 +741,8 @@ def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: 
         e = np.full(x.shape, F32(1e6))
         maybe = ~inwin | (grid_edge[iy, ix] < 30.0 + 2 * w.px_um)
         if maybe.any():
-            e[maybe] = septum_edge(cirrhosis(x[maybe], y[maybe], seed, L, pitch), seed, sept_um)
+            xw, yw, _, _, _, border = nodule_frame(x[maybe], y[maybe], seed, L)
+            e[maybe] = _septum_edge(border, xw, yw, seed, sept_um)
         return e
 
     x, y, u = ctx.points(9.0, 8.0, 8)
