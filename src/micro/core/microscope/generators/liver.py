@@ -11,6 +11,7 @@ branch, so cords split as they run outwards the way real plates anastomose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -82,6 +83,11 @@ class Liver:
     yw: np.ndarray
     memb: np.ndarray
     """Distance (µm) from the point to its hepatocyte's membrane."""
+    sinus_w: np.ndarray
+    """Width (µm) of the sinusoids there."""
+    septum: np.ndarray
+    """Signed distance (µm) to the edge of a cirrhotic septum (negative inside; +inf where
+    the liver is not cirrhotic)."""
 
 
 def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
@@ -93,8 +99,19 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
     L = lobule_um
     h = L * SQ3 / 2
-    xw, yw = warp(np.asarray(x, float), np.asarray(y, float), seed ^ 0x10B, 0.7 * L,
-                  (0.1 + 0.12 * disorder) * L)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+
+    def smooth(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The fields that vary only over tens of µm or more: the lobules' warp, the tracts'
+        raggedness, the cords' finer wiggle (as displacements) and the sinusoids' width."""
+        aw, bw = warp(a, b, seed ^ 0x10B, 0.7 * L, (0.1 + 0.12 * disorder) * L)
+        rag = noise_at(aw, bw, seed ^ 0x7AC7, 60.0)
+        cw, dw = warp(aw, bw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
+        return (aw - a, bw - b, rag, cw - aw, dw - bw,
+                4.5 + 4.0 * noise_at(aw, bw, seed ^ 0x5177, 35.0))
+
+    dxw, dyw, rag, dwx, dwy, sinus_w = smoothly(x, y, smooth, FINE_UM)
+    xw, yw = x + dxw, y + dyw
     t = yw / h
     s = xw / L - t / 2
     i0, j0 = np.floor(s), np.floor(t)
@@ -172,10 +189,10 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     tphi = np.arctan2(tdy, tdx)
     tr = tract_um * (0.6 + 0.6 * tu[..., 2]) * (
         1 + 0.12 * np.cos(2 * tphi + 6.3 * tu[..., 3]) + 0.08 * np.cos(3 * tphi + 6.3 * tu[..., 4]))
-    tract = pd - tr * (0.8 + 0.4 * noise_at(xw, yw, seed ^ 0x7AC7, 60.0))
+    tract = pd - tr * (0.8 + 0.4 * rag)
     del phi, tphi, tdx, tdy, tr, pd
     # sinusoids and cords, in the vein's polar frame with a finer wiggle
-    wx, wy = warp(xw, yw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
+    wx, wy = xw + dwx, yw + dwy
     ex, ey = (wx - vx).astype(F32), (wy - vy).astype(F32)
     r = hypot(ex, ey)
     ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu5) % F32(1.0)
@@ -218,7 +235,8 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     cell = hash01(lob * 7 + half, lvl * 1000 + ell, m * 3 + side)
     memb = np.minimum(clen / 2 - np.abs(along), cwid / 2 - np.abs(across))
     return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu, ds, line, r, along,
-                 across, cell, clen, cwid, xw, yw, memb)
+                 across, cell, clen, cwid, xw, yw, memb, sinus_w,
+                 np.broadcast_to(F32(np.inf), x.shape))
 
 
 # --------------------------------------------------------------------------- cirrhosis
@@ -228,12 +246,13 @@ MACRO = 3.2
 
 
 def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Regenerative nodules at warped points: a power diagram of a jittered lattice of
     micronodule sites `S` apart (sizes vary with the sites' weights), overlaid by rounded
     macronodules on a coarser lattice. Returns the nodule's identity, its centre (µm) and
     the distance (µm) to its outline, whose corners are rounded (a smooth minimum over the
-    neighbours' bisectors)."""
+    neighbours' bisectors), and which lattice cells the point was checked in (the
+    distance is continuous only within one set)."""
     ci = np.floor(xw / S).astype(np.int64)
     cj = np.floor(yw / S).astype(np.int64)
     ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
@@ -334,21 +353,26 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
             nid[sel] = np.where(ins, -1.0 - ((mi[sel] + di) * 7919 + (mj[sel] + dj)), nid[sel])
             cx[sel] = np.where(ins, mx_t[rs], cx[sel])
             cy[sel] = np.where(ins, my_t[rs], cy[sel])
-    return nid, cx, cy, border.astype(F32)
+    # the lattice cells the point was checked in (its micronodule neighbours, its
+    # macronodule candidates): the outline distance is continuous within them
+    piece = (mi * 65537 + mj).astype(np.float64) * 2.0 ** 26 + (ci * 8191 + cj) % 2 ** 26
+    return nid, cx, cy, border.astype(F32), piece
 
 
-def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_um: float
-              ) -> Liver:
+def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_um: float,
+              septum_um: float = 40.0) -> Liver:
     """The architecture of a cirrhotic liver at points x, y: rounded regenerative nodules
     (`nodule_um` is the micronodules' spacing; macronodules are about three times larger)
     of irregular, anastomosing hepatocyte plates one or two cells thick, with no central
     vein. `border` is the distance to the nodule's outline (where the septa lie); there
-    are no veins or portal tracts (their remnants are drawn in the septa)."""
+    are no veins or portal tracts (their remnants are drawn in the septa), and `septum`
+    the distance to the edge of the septa, `septum_um` wide on average."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size == 0:
-        one = cirrhosis(np.zeros(1), np.zeros(1), seed, nodule_um, pitch_um)
+        one = cirrhosis(np.zeros(1), np.zeros(1), seed, nodule_um, pitch_um, septum_um)
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
-    xw, yw, nid, cx, cy, border = nodule_frame(x, y, seed, nodule_um)
+    xw, yw, nid, cx, cy, border, edge, sinus_w = nodule_frame(x, y, seed, nodule_um,
+                                                              septum_um)
     ds, line, radial, along, across, cell, memb, spacing = _plates(x, y, seed, pitch_um)
     size = np.full(x.shape, F32(spacing))
     big = np.full(x.shape, F32(1e6))
@@ -357,58 +381,123 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     # the collagen's direction in the septum round each nodule
     tu[..., 5] = hash01(17, after=hash_prefix(nid))
     return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, radial, along,
-                 across, cell, size, size, xw, yw, memb)
+                 across, cell, size, size, xw, yw, memb, sinus_w, edge)
 
 
-NODE_PX = 4
-"""Spacing (pixels) of the coarse grid on which a window's nodule outlines are worked out."""
+FINE_UM = 2.4
+"""Node spacing (µm, at 1 µm pixels; it scales as the pixels' square root) for fields that
+vary over 35–60 µm: interpolated, they are then within 0.05 pixel of exact."""
+COARSE_UM = 6.0
+"""Node spacing (µm) for the nodules' outlines, which vary over hundreds of µm."""
 
 
-def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float
-                 ) -> tuple[np.ndarray, ...]:
-    """The warped points, the regenerative nodule's identity and centre, and the distance
-    (µm) to its outline at points x, y (float64 µm, any shape)."""
-    xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
+@dataclass(frozen=True)
+class Nodes:
+    """A window's pixel grid seen from a coarser grid of nodes fixed to the slide (every
+    k pixels' width, at multiples of it in slide µm, so the same nodes serve every window
+    at that pixel size): fields that vary only over many pixels are worked out at the
+    nodes and interpolated bilinearly."""
+
+    x: np.ndarray
+    """(ny, nx) the nodes (µm), read-only views of one row and one column."""
+    y: np.ndarray
+    ix: np.ndarray
+    """(W,) the node column left of each pixel column, and the pixel's fraction beyond."""
+    ax: np.ndarray
+    iy: np.ndarray
+    """(H,) likewise for rows; ay is (H, 1)."""
+    ay: np.ndarray
+
+    def up(self, g: np.ndarray) -> np.ndarray:
+        """The field g at the nodes (ny, nx), interpolated to the pixels (H, W), float32."""
+        g = np.asarray(g, F32)
+        b0 = g.take(self.ix, axis=1)
+        bx = b0 + (g.take(self.ix + 1, axis=1) - b0) * self.ax  # along x, then y
+        out = bx.take(self.iy, axis=0)
+        out += (bx.take(self.iy + 1, axis=0) - out) * self.ay
+        return out
+
+    def at(self, g: np.ndarray, di: int, dj: int) -> np.ndarray:
+        """The value at one of the four nodes round each pixel (no interpolation)."""
+        return g.take(self.ix + di, axis=1).take(self.iy + dj, axis=0)
+
+    def agree(self, g: np.ndarray) -> np.ndarray:
+        """Whether the four nodes round each pixel hold the same value of g."""
+        a = self.at(g, 0, 0)
+        return (a == self.at(g, 1, 0)) & (a == self.at(g, 0, 1)) & (a == self.at(g, 1, 1))
+
+
+def nodes_of(x: np.ndarray, y: np.ndarray, step_um: float) -> Nodes | None:
+    """Nodes at most `step_um` apart (a whole number, ≥ 2, of pixels) for points x, y if
+    they are a window's pixel grid (as `grid` makes it), else None."""
     if not (x.ndim == 2 and x.strides[0] == 0 and y.strides[1] == 0 and x.shape[1] > 8
             and y.shape[0] > 8):
-        return (xw, yw, *_nodules(xw, yw, seed, nodule_um))
-    # a window's pixel grid: the outline distance is smooth inside the nodules (its one
-    # kink, on the outline itself, lies mid-septum), so it is worked out on a coarser grid
-    # fixed to the slide (nodes every NODE_PX pixels) and interpolated; the nodule's
-    # identity and centre are taken where the four nodes around a pixel agree and worked
-    # out exactly at the pixels whose nodes disagree (along the outlines)
+        return None
     xs, ys = x[0], y[:, 0]
     px = float(xs[1] - xs[0])
-    h = NODE_PX * px
+    k = int(step_um / px)
+    if k < 2:
+        return None
+    h = k * px
     mx0, my0 = int(np.floor(xs[0] / h)), int(np.floor(ys[0] / h))
     nx = int(np.floor(xs[-1] / h)) + 2 - mx0
     ny = int(np.floor(ys[-1] / h)) + 2 - my0
     gx = (np.arange(nx) + mx0) * h
     gy = (np.arange(ny) + my0) * h
-    GX, GY = np.broadcast_to(gx, (ny, nx)), np.broadcast_to(gy[:, None], (ny, nx))
-    gxw, gyw = warp(GX, GY, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
-    g_nid, g_cx, g_cy, g_border = _nodules(gxw, gyw, seed, nodule_um)
     fx, fy = xs / h - mx0, ys / h - my0
     ix, iy = np.floor(fx).astype(np.intp), np.floor(fy).astype(np.intp)
-    ax, ay = (fx - ix).astype(F32), (fy - iy).astype(F32)[:, None]
-    b0 = g_border.take(ix, axis=1)
-    bx = b0 + (g_border.take(ix + 1, axis=1) - b0) * ax  # along x first, then y
-    border = bx.take(iy, axis=0)
-    border += (bx.take(iy + 1, axis=0) - border) * ay
+    return Nodes(np.broadcast_to(gx, (ny, nx)), np.broadcast_to(gy[:, None], (ny, nx)),
+                 ix, (fx - ix).astype(F32), iy, (fy - iy).astype(F32)[:, None])
 
-    def corner(a: np.ndarray, di: int, dj: int) -> np.ndarray:
-        return a.take(ix + di, axis=1).take(iy + dj, axis=0)
 
-    nid = corner(g_nid, 0, 0)
-    same = ((nid == corner(g_nid, 1, 0)) & (nid == corner(g_nid, 0, 1))
-            & (nid == corner(g_nid, 1, 1)))
-    cx, cy = corner(g_cx, 0, 0), corner(g_cy, 0, 0)
-    odd = np.flatnonzero(~same)
+def smoothly(x: np.ndarray, y: np.ndarray, f: Callable[[np.ndarray, np.ndarray],
+             tuple[np.ndarray, ...]], step_um: float) -> tuple[np.ndarray, ...]:
+    """The fields f(x, y) — each smooth over `step_um` (at 1 µm pixels; see FINE_UM) — at
+    points x, y: on a window's pixel grid worked out at nodes and interpolated, elsewhere
+    exactly."""
+    nodes = nodes_of(x, y, step_um * float(np.sqrt(abs(x[0, 1] - x[0, 0])))
+                     if x.ndim == 2 and x.shape[1] > 1 else 0.0)
+    if nodes is None:
+        return f(x, y)
+    return tuple(nodes.up(v) for v in f(nodes.x, nodes.y))
+
+
+def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float,
+                 septum_um: float = 40.0) -> tuple[np.ndarray, ...]:
+    """At points x, y (float64 µm, any shape): the warped points, the regenerative
+    nodule's identity and centre, the distance (µm) to its outline, to the edge of the
+    septum round it (`septum_um` wide on average) and the sinusoids' width there."""
+
+    def warped(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return warp(a, b, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
+
+    def sinus_w(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
+        return (4.5 + 4.0 * noise_at(*warped(a, b), seed ^ 0x5177, 35.0),)
+
+    nodes = nodes_of(x, y, COARSE_UM)
+    if nodes is None:
+        xw, yw = warped(x, y)
+        nid, cx, cy, border, _ = _nodules(xw, yw, seed, nodule_um)
+        return (xw, yw, nid, cx, cy, border,
+                (border + _septum_rag(xw, yw, seed, septum_um)).astype(F32),
+                sinus_w(x, y)[0])
+    # a window's pixel grid: the outline distance is smooth inside the nodules (its one
+    # kink, on the outline itself, lies mid-septum), so it too is interpolated from the
+    # nodes where the four nodes round a pixel lie in one nodule and were checked against
+    # the same lattice cells; elsewhere (along outlines and cell lines) exactly
+    gxw, gyw = warped(nodes.x, nodes.y)
+    g_nid, g_cx, g_cy, g_border, g_piece = _nodules(gxw, gyw, seed, nodule_um)
+    xw = x + nodes.up(gxw - nodes.x)
+    yw = y + nodes.up(gyw - nodes.y)
+    border = nodes.up(g_border)
+    nid, cx, cy = nodes.at(g_nid, 0, 0), nodes.at(g_cx, 0, 0), nodes.at(g_cy, 0, 0)
+    odd = np.flatnonzero(~(nodes.agree(g_nid) & nodes.agree(g_piece)))
     if odd.size:
-        exact = _nodules(xw.reshape(-1)[odd], yw.reshape(-1)[odd], seed, nodule_um)
-        for full, part in zip((nid, cx, cy, border), exact):
+        exact = _nodules(xw.reshape(-1)[odd], yw.reshape(-1)[odd], seed, nodule_um)[:4]
+        for full, part in zip((nid, cx, cy, border), exact, strict=True):
             full.reshape(-1)[odd] = part
-    return xw, yw, nid, cx, cy, border
+    edge = border + nodes.up(_septum_rag(gxw, gyw, seed, septum_um))
+    return xw, yw, nid, cx, cy, border, edge, smoothly(x, y, sinus_w, FINE_UM)[0]
 
 
 def _plates(x: np.ndarray, y: np.ndarray, seed: int, pitch_um: float) -> tuple:
@@ -530,7 +619,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     args = (ctx.seed, L, pitch, tract_um, prm.disorder)
     X, Y = grid(w)
     cirr = prm.disorder >= 0.5 and sept_frac > 0
-    lv = cirrhosis(X, Y, ctx.seed, L, pitch) if cirr else layout(X, Y, *args)
+    lv = cirrhosis(X, Y, ctx.seed, L, pitch, sept_um) if cirr else layout(X, Y, *args)
     # regions
     vein = inside(lv.r - lv.vein_r, px)
     vwall = inside(lv.r - lv.vein_r - 4.0, px) - vein
@@ -538,7 +627,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     septum = np.zeros(vein.shape, F32)
     edge = np.zeros(vein.shape, F32)
     if cirr:  # every nodule wrapped in a septum of varying width, widest at the junctions
-        edge = septum_edge(lv, ctx.seed, sept_um)
+        edge = lv.septum
         septum = inside(edge, px)
     elif sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
         sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
@@ -547,8 +636,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
         tract = inside(lv.tract - 40.0, px)
     septum = np.maximum(septum - tract, 0) * (1 - vein)
     paren = np.clip(1 - vein - vwall - tract - septum, 0, 1)
-    sw_um = 4.5 + 4.0 * noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5177, 35.0)
-    sinus = limited(inside(lv.sinus - sw_um / 2, px), 0.2, 6.0, px) * paren
+    sinus = limited(inside(lv.sinus - lv.sinus_w / 2, px), 0.2, 6.0, px) * paren
     hep = paren - sinus
     # hepatocytes: membranes between neighbours, per-cell uptake, granular cytoplasm
     memb = limited(inside(lv.memb - 0.6, px), 0.06, 1.2, px)
@@ -706,17 +794,12 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
            u[a_ring], 1.0)
 
 
-def septum_edge(lv: Liver, seed: int, sept_um: float) -> np.ndarray:
-    """Signed distance (µm) to the edge of a cirrhotic septum, negative inside it: the
-    septa are 0.6–1.7 × `sept_um` wide, their edges gently ragged."""
-    return _septum_edge(lv.border, lv.xw, lv.yw, seed, sept_um)
-
-
-def _septum_edge(border: np.ndarray, xw: np.ndarray, yw: np.ndarray, seed: int,
-                 sept_um: float) -> np.ndarray:
+def _septum_rag(xw: np.ndarray, yw: np.ndarray, seed: int, sept_um: float) -> np.ndarray:
+    """Where the edge of a cirrhotic septum lies against the distance to the nodules'
+    outline at the warped points (µm): the septa are 0.6–1.7 × `sept_um` wide, their edges
+    gently ragged."""
     sw = sept_um * (0.6 + 1.1 * noise_at(xw, yw, seed ^ 0x5E97, 260.0))
-    return (border + 14.0 * (noise_at(xw, yw, seed ^ 0xB0D, 70.0) - 0.5)
-            - sw / 2).astype(F32)
+    return 14.0 * (noise_at(xw, yw, seed ^ 0xB0D, 70.0) - 0.5) - sw / 2
 
 
 def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: np.ndarray
@@ -741,8 +824,7 @@ def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: 
         e = np.full(x.shape, F32(1e6))
         maybe = ~inwin | (grid_edge[iy, ix] < 30.0 + 2 * w.px_um)
         if maybe.any():
-            xw, yw, _, _, _, border = nodule_frame(x[maybe], y[maybe], seed, L)
-            e[maybe] = _septum_edge(border, xw, yw, seed, sept_um)
+            e[maybe] = nodule_frame(x[maybe], y[maybe], seed, L, sept_um)[6]
         return e
 
     x, y, u = ctx.points(9.0, 8.0, 8)
