@@ -198,7 +198,7 @@ def _node_rows(n: int, k: int) -> np.ndarray:
     return r if r[-1] == n - 1 else np.append(r, n - 1)
 
 
-def _nearest_two_grid(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
+def nearest_two_on_grid(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
                       base_of: Callable[[tuple], np.ndarray], ncol: int,
                       d1: np.ndarray, d2: np.ndarray, near: np.ndarray, near2: np.ndarray,
                       second: bool, k: int) -> None:
@@ -263,7 +263,7 @@ def _nearest_two_grid(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.n
 
 
 def grid_step(x: np.ndarray, y: np.ndarray, spacing_um: float, second: bool) -> int:
-    """The node step (pixels) for `_nearest_two_grid` on the grid x, y, or 0 when the
+    """The node step (pixels) for `nearest_two_on_grid` on the grid x, y, or 0 when the
     seeds are too close together (in pixels) for it to pay."""
     if x.ndim != 2 or min(x.shape) < 16:
         return 0
@@ -451,7 +451,7 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
             cj = np.floor(y[at] / spacing_um).astype(np.int64) - jlo
             return (cj * ncol + ci).astype(np.int32)
 
-        _nearest_two_grid(rx, ry, ssx, ssy, base_of, ncol, d1, d2, near, near2, second, k)
+        nearest_two_on_grid(rx, ry, ssx, ssy, base_of, ncol, d1, d2, near, near2, second, k)
     else:
         ci = np.floor(x / spacing_um).astype(np.int64)
         cj = np.floor(y / spacing_um).astype(np.int64)
