@@ -472,7 +472,9 @@ def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float,
         return warp(a, b, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
 
     def sinus_w(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
-        return (4.5 + 4.0 * noise_at(*warped(a, b), seed ^ 0x5177, 35.0),)
+        # narrower than in a normal lobule: the sinusoids of regenerating plates are
+        # compressed and capillarised
+        return (3.5 + 3.5 * noise_at(*warped(a, b), seed ^ 0x5177, 35.0),)
 
     nodes = nodes_of(x, y, COARSE_UM)
     if nodes is None:
