@@ -11,7 +11,6 @@ branch, so cords split as they run outwards the way real plates anastomose.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from micro.core.genparams import LiverParams
 from micro.core.microscope.generators.histology import (
     F32,
+    FINE_UM,
     cells_at,
     grid,
     hash01,
@@ -27,10 +27,12 @@ from micro.core.microscope.generators.histology import (
     inside,
     layer_of,
     limited,
+    nodes_of,
     noise_at,
     nuclei,
     put,
     section,
+    smoothly,
     texture,
     warp,
 )
@@ -373,7 +375,21 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
     xw, yw, nid, cx, cy, border, edge, sinus_w = nodule_frame(x, y, seed, nodule_um,
                                                               septum_um)
-    ds, line, radial, along, across, cell, memb, spacing = _plates(x, y, seed, pitch_um)
+    # the plates, only where a septum does not cover a pixel wholly (edge > -px/2 there)
+    px = abs(float(x[0, 1] - x[0, 0])) if x.ndim == 2 and x.shape[1] > 1 else 0.0
+    cut = np.flatnonzero(edge > -(px / 2 + 0.5)) if px > 0 else None
+    if cut is None:
+        ds, line, radial, along, across, cell, memb, spacing = _plates(x, y, seed, pitch_um)
+    else:
+        rows, cols = np.divmod(cut, x.shape[1])
+        got = _plates(x[rows, cols], y[rows, cols], seed, pitch_um)
+        spacing = got[-1]
+        full = [np.full(x.shape, np.inf, F32), np.zeros(x.shape), np.zeros(x.shape, F32),
+                np.zeros(x.shape, F32), np.zeros(x.shape, F32), np.zeros(x.shape),
+                np.zeros(x.shape, F32)]
+        for a, v in zip(full, got[:-1], strict=True):
+            a.reshape(-1)[cut] = v
+        ds, line, radial, along, across, cell, memb = full
     size = np.full(x.shape, F32(spacing))
     big = np.full(x.shape, F32(1e6))
     zero = np.zeros(x.shape, F32)
@@ -384,82 +400,9 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
                  across, cell, size, size, xw, yw, memb, sinus_w, edge)
 
 
-FINE_UM = 2.4
-"""Node spacing (µm, at 1 µm pixels; it scales as the pixels' square root) for fields that
-vary over 35–60 µm: interpolated, they are then within 0.05 pixel of exact."""
-COARSE_UM = 6.0
-"""Node spacing (µm) for the nodules' outlines, which vary over hundreds of µm."""
-
-
-@dataclass(frozen=True)
-class Nodes:
-    """A window's pixel grid seen from a coarser grid of nodes fixed to the slide (every
-    k pixels' width, at multiples of it in slide µm, so the same nodes serve every window
-    at that pixel size): fields that vary only over many pixels are worked out at the
-    nodes and interpolated bilinearly."""
-
-    x: np.ndarray
-    """(ny, nx) the nodes (µm), read-only views of one row and one column."""
-    y: np.ndarray
-    ix: np.ndarray
-    """(W,) the node column left of each pixel column, and the pixel's fraction beyond."""
-    ax: np.ndarray
-    iy: np.ndarray
-    """(H,) likewise for rows; ay is (H, 1)."""
-    ay: np.ndarray
-
-    def up(self, g: np.ndarray) -> np.ndarray:
-        """The field g at the nodes (ny, nx), interpolated to the pixels (H, W), float32."""
-        g = np.asarray(g, F32)
-        b0 = g.take(self.ix, axis=1)
-        bx = b0 + (g.take(self.ix + 1, axis=1) - b0) * self.ax  # along x, then y
-        out = bx.take(self.iy, axis=0)
-        out += (bx.take(self.iy + 1, axis=0) - out) * self.ay
-        return out
-
-    def at(self, g: np.ndarray, di: int, dj: int) -> np.ndarray:
-        """The value at one of the four nodes round each pixel (no interpolation)."""
-        return g.take(self.ix + di, axis=1).take(self.iy + dj, axis=0)
-
-    def agree(self, g: np.ndarray) -> np.ndarray:
-        """Whether the four nodes round each pixel hold the same value of g."""
-        a = self.at(g, 0, 0)
-        return (a == self.at(g, 1, 0)) & (a == self.at(g, 0, 1)) & (a == self.at(g, 1, 1))
-
-
-def nodes_of(x: np.ndarray, y: np.ndarray, step_um: float) -> Nodes | None:
-    """Nodes at most `step_um` apart (a whole number, ≥ 2, of pixels) for points x, y if
-    they are a window's pixel grid (as `grid` makes it), else None."""
-    if not (x.ndim == 2 and x.strides[0] == 0 and y.strides[1] == 0 and x.shape[1] > 8
-            and y.shape[0] > 8):
-        return None
-    xs, ys = x[0], y[:, 0]
-    px = float(xs[1] - xs[0])
-    k = int(step_um / px)
-    if k < 2:
-        return None
-    h = k * px
-    mx0, my0 = int(np.floor(xs[0] / h)), int(np.floor(ys[0] / h))
-    nx = int(np.floor(xs[-1] / h)) + 2 - mx0
-    ny = int(np.floor(ys[-1] / h)) + 2 - my0
-    gx = (np.arange(nx) + mx0) * h
-    gy = (np.arange(ny) + my0) * h
-    fx, fy = xs / h - mx0, ys / h - my0
-    ix, iy = np.floor(fx).astype(np.intp), np.floor(fy).astype(np.intp)
-    return Nodes(np.broadcast_to(gx, (ny, nx)), np.broadcast_to(gy[:, None], (ny, nx)),
-                 ix, (fx - ix).astype(F32), iy, (fy - iy).astype(F32)[:, None])
-
-
-def smoothly(x: np.ndarray, y: np.ndarray, f: Callable[[np.ndarray, np.ndarray],
-             tuple[np.ndarray, ...]], step_um: float) -> tuple[np.ndarray, ...]:
-    """The fields f(x, y) — each smooth over `step_um` (at 1 µm pixels; see FINE_UM) — at
-    points x, y: on a window's pixel grid worked out at nodes and interpolated, elsewhere
-    exactly."""
-    nodes = nodes_of(x, y, step_um * float(np.sqrt(abs(x[0, 1] - x[0, 0])))
-                     if x.ndim == 2 and x.shape[1] > 1 else 0.0)
-    if nodes is None:
-        return f(x, y)
-    return tuple(nodes.up(v) for v in f(nodes.x, nodes.y))
+COARSE_UM = 5.4
+"""Node spacing (µm at 1 µm pixels; it scales as the pixels' square root) for the
+nodules' outlines, which bend over ≥ 70 µm: interpolated, within 0.05 pixel of exact."""
 
 
 def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float,
@@ -476,7 +419,8 @@ def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float,
         # compressed and capillarised
         return (3.5 + 3.5 * noise_at(*warped(a, b), seed ^ 0x5177, 35.0),)
 
-    nodes = nodes_of(x, y, COARSE_UM)
+    nodes = nodes_of(x, y, COARSE_UM * float(np.sqrt(abs(x[0, 1] - x[0, 0])))
+                     if x.ndim == 2 and x.shape[1] > 1 else 0.0)
     if nodes is None:
         xw, yw = warped(x, y)
         nid, cx, cy, border, _ = _nodules(xw, yw, seed, nodule_um)
