@@ -63,8 +63,10 @@ class Liver:
     py: np.ndarray
     tract: np.ndarray
     """Signed distance to the portal tract's outline (µm, negative inside)."""
-    tu: np.ndarray
-    """(…, 6) uniforms of that portal tract."""
+    tu_table: np.ndarray
+    """(n, 6) uniforms of the portal tracts round the points."""
+    tu_index: np.ndarray
+    """Each point's portal tract: its row in `tu_table`."""
     sinus: np.ndarray
     """Distance to the nearest sinusoid's axis (µm)."""
     line: np.ndarray
@@ -91,11 +93,22 @@ class Liver:
     """Signed distance (µm) to the edge of a cirrhotic septum (negative inside; +inf where
     the liver is not cirrhotic)."""
 
+    @property
+    def tu(self) -> np.ndarray:
+        """(…, 6) uniforms of each point's portal tract."""
+        return self.tu_table[self.tu_index]
+
+    def tu_at(self, flat: np.ndarray) -> np.ndarray:
+        """(k, 6) uniforms of the portal tracts of the points at flat indices `flat`."""
+        return self.tu_table[self.tu_index.reshape(-1)[flat]]
+
 
 def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
-           pitch_um: float = 27.0, tract_um: float = 90.0, disorder: float = 0.0) -> Liver:
+           pitch_um: float = 27.0, tract_um: float = 90.0, disorder: float = 0.0,
+           septa: bool = True) -> Liver:
     """The architecture at points x, y (µm, any shape). `disorder` (0–1) is cirrhosis:
-    the central veins are lost and the plates of the regenerative nodules run irregularly."""
+    the central veins are lost and the plates of the regenerative nodules run irregularly.
+    With `septa` False, `pair` (which borders are bridged) is not worked out (all 1)."""
     if np.size(x) == 0:
         one = layout(np.zeros(1), np.zeros(1), seed, lobule_um, pitch_um, tract_um, disorder)
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
@@ -167,7 +180,8 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     tab32 = tab.astype(F32)
     lu2, lu3, lu4, lu5 = (tab32[:, c].take(k1) for c in (2, 3, 4, 5))
     id1, id2 = vein_id.take(k1), vein_id.take(k2)
-    pair = hash01(np.minimum(id1, id2), np.maximum(id1, id2), 7)
+    pair = (hash01(np.minimum(id1, id2), np.maximum(id1, id2), 7) if septa
+            else np.broadcast_to(F32(1.0), id1.shape))
     del id2
     pxr = vxr.take(ka)
     pxr += vxr.take(kb)
@@ -183,14 +197,15 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     # the portal tracts' uniforms, keyed by their triangle's lattice identity
     tid = 2 * base + down
     tri = uniforms(seed ^ 0x9071, (2 * gi[:, None] + np.arange(2)).ravel(), np.repeat(gj, 2), 6)
-    tu = tri.astype(F32)[tid]
+    tu_t = tri.astype(F32)
+    tu2, tu3, tu4 = (tu_t[:, c].take(tid) for c in (2, 3, 4))
     # vein and tract outlines: a few low harmonics, drawn per structure
     phi = np.arctan2(yr - vyr.take(k1), xr - vxr.take(k1))
     vr = (28.0 + 32.0 * lu2) * (1 - disorder) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu3)
                                                  + 0.06 * np.cos(3 * phi + 6.3 * lu4))
     tphi = np.arctan2(tdy, tdx)
-    tr = tract_um * (0.6 + 0.6 * tu[..., 2]) * (
-        1 + 0.12 * np.cos(2 * tphi + 6.3 * tu[..., 3]) + 0.08 * np.cos(3 * tphi + 6.3 * tu[..., 4]))
+    tr = tract_um * (0.6 + 0.6 * tu2) * (
+        1 + 0.12 * np.cos(2 * tphi + 6.3 * tu3) + 0.08 * np.cos(3 * tphi + 6.3 * tu4))
     tract = pd - tr * (0.8 + 0.4 * rag)
     del phi, tphi, tdx, tdy, tr, pd
     # sinusoids and cords, in the vein's polar frame with a finer wiggle
@@ -236,7 +251,8 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     across = pos - (side + 0.5) * cwid
     cell = hash01(lob * 7 + half, lvl * 1000 + ell, m * 3 + side)
     memb = np.minimum(clen / 2 - np.abs(along), cwid / 2 - np.abs(across))
-    return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu, ds, line, r, along,
+    return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu_t, tid, ds, line, r,
+                 along,
                  across, cell, clen, cwid, xw, yw, memb, sinus_w,
                  np.broadcast_to(F32(np.inf), x.shape))
 
@@ -393,10 +409,11 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     size = np.full(x.shape, F32(spacing))
     big = np.full(x.shape, F32(1e6))
     zero = np.zeros(x.shape, F32)
-    tu = np.zeros((*x.shape, 6), F32)
+    tu = np.zeros((x.size, 6), F32)  # a row per point
     # the collagen's direction in the septum round each nodule
-    tu[..., 5] = hash01(17, after=hash_prefix(nid))
-    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, radial, along,
+    tu[:, 5] = hash01(17, after=hash_prefix(nid)).ravel()
+    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu,
+                 np.arange(x.size).reshape(x.shape), ds, line, radial, along,
                  across, cell, size, size, xw, yw, memb, sinus_w, edge)
 
 
@@ -565,7 +582,8 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     args = (ctx.seed, L, pitch, tract_um, prm.disorder)
     X, Y = grid(w)
     cirr = prm.disorder >= 0.5 and sept_frac > 0
-    lv = cirrhosis(X, Y, ctx.seed, L, pitch, sept_um) if cirr else layout(X, Y, *args)
+    lv = (cirrhosis(X, Y, ctx.seed, L, pitch, sept_um) if cirr
+          else layout(X, Y, *args, septa=sept_frac > 0))
     # regions
     vein = inside(lv.r - lv.vein_r, px)
     vwall = inside(lv.r - lv.vein_r - 4.0, px) - vein
@@ -632,7 +650,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     if it.size:
         tr_s, sep_s = tract.reshape(-1)[it], septum.reshape(-1)[it]
         xw_s, yw_s = lv.xw.reshape(-1)[it], lv.yw.reshape(-1)[it]
-        tri = _triad_at(lv.tu.reshape(-1, 6)[it], xw_s - lv.px.reshape(-1)[it],
+        tri = _triad_at(lv.tu_at(it), xw_s - lv.px.reshape(-1)[it],
                         yw_s - lv.py.reshape(-1)[it], tract_um)
         pv_lumen = inside(tri["pv"], px) * tr_s
         art_all = inside(tri["art"], px) * tr_s
@@ -704,7 +722,8 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
         ix = np.clip(((x - w.x0_um) / w.px_um).astype(np.int64), 0, w.width - 1)
         iy = np.clip(((y - w.y0_um) / w.px_um).astype(np.int64), 0, w.height - 1)
         keep = cand[iy, ix]
-        return x[keep], y[keep], u[keep], layout(x[keep], y[keep], *args)
+        return x[keep], y[keep], u[keep], layout(x[keep], y[keep], *args,
+                                                 septa=sept_frac > 0)
 
     # vein lumina: a few red cells (most drain out in fixation)
     x, y, u, lv = near(*ctx.points(9.0, 8.0, 8))
