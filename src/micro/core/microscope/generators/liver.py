@@ -399,11 +399,11 @@ def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_u
     else:
         rows, cols = np.divmod(cut, x.shape[1])
         got = _plates(x[rows, cols], y[rows, cols], seed, pitch_um)
-        spacing = got[-1]
-        full = [np.full(x.shape, np.inf, F32), np.zeros(x.shape), np.zeros(x.shape, F32),
+        spacing = got[7]
+        full: list[np.ndarray] = [np.full(x.shape, np.inf, F32), np.zeros(x.shape), np.zeros(x.shape, F32),
                 np.zeros(x.shape, F32), np.zeros(x.shape, F32), np.zeros(x.shape),
                 np.zeros(x.shape, F32)]
-        for a, v in zip(full, got[:-1], strict=True):
+        for a, v in zip(full, got[:7], strict=True):
             a.reshape(-1)[cut] = v
         ds, line, radial, along, across, cell, memb = full
     size = np.full(x.shape, F32(spacing))
@@ -463,7 +463,9 @@ def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float,
     return xw, yw, nid, cx, cy, border, edge, smoothly(x, y, sinus_w, FINE_UM)[0]
 
 
-def _plates(x: np.ndarray, y: np.ndarray, seed: int, pitch_um: float) -> tuple:
+def _plates(x: np.ndarray, y: np.ndarray, seed: int, pitch_um: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                       np.ndarray, float]:
     """Hepatocyte plates of a regenerative nodule at points x, y: polygonal hepatocytes
     (a Voronoi tessellation about `pitch_um` across) some of whose walls open into
     sinusoids. A wall opens more often when it runs along the local plate direction, a
@@ -709,8 +711,9 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
-def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_um: float,
-            sept_frac: float, cand: np.ndarray) -> None:
+def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float,
+            args: tuple[int, float, float, float, float], tract_um: float, sept_frac: float,
+            cand: np.ndarray) -> None:
     """Cells placed as points and checked against the architecture (only points near a
     vein, tract or septum, `cand` on the pixel grid): red cells in vein lumina, endothelium,
     fibroblast and lymphocyte nuclei in tracts and septa, duct and arterial nuclei."""
