@@ -280,6 +280,41 @@ def test_cirrhosis_is_nodules_wrapped_in_septa(catalog: Catalog) -> None:
     assert np.std(diam) / np.mean(diam) > 0.2  # sizes vary, unlike lobules
 
 
+def test_cirrhotic_nodules_hold_irregular_thin_plates(catalog: Catalog) -> None:
+    """Inside a regenerative nodule the hepatocyte plates are irregular, anastomosing and
+    one or two cells thick, with no central vein to converge on (Robbins, ch. 18): they do
+    not run parallel across the nodule. From the labels: the sinusoids' local orientation
+    (structure tensor, weighted by its strength) has no dominant direction in any nodule —
+    the histogram's peak is under 3x its mean (parallel plates give 6–11) — and no
+    hepatocyte lies more than about a cell from a sinusoid (plates of at most two cells)."""
+    ratios = []
+    for x0, y0 in ((0.0, 0.0), (3000.0, 1000.0)):
+        lab = _labels(catalog, "liver-fibrosis", Window(x0, y0, 1.0, 700, 700))
+        sin = _mask(lab, "sinusoid")
+        sm = ndimage.gaussian_filter(sin.astype(np.float64), 2.0)
+        gy, gx = np.gradient(sm)
+        jxx = ndimage.gaussian_filter(gx * gx, 6.0)
+        jyy = ndimage.gaussian_filter(gy * gy, 6.0)
+        jxy = ndimage.gaussian_filter(gx * gy, 6.0)
+        theta = (0.5 * np.arctan2(2 * jxy, jxx - jyy)) % np.pi
+        strength = np.hypot(jxx - jyy, 2 * jxy)
+        inner = ndimage.binary_erosion(lab["nodule"] > 0.5, iterations=15)
+        comp, n = ndimage.label(inner)
+        for k in range(1, n + 1):
+            c = comp == k
+            if c.sum() < 20000:  # too little of the nodule in the window to judge
+                continue
+            h, _ = np.histogram(theta[c], bins=12, range=(0, np.pi), weights=strength[c])
+            ratios.append(h.max() / h.mean())
+        deep = ndimage.binary_erosion(lab["nodule"] > 0.5, iterations=30)
+        dist = ndimage.distance_transform_edt(~sin)[deep]  # µm (1 µm pixels)
+        assert deep.sum() > 50000
+        assert np.percentile(dist, 95) < 18.0, np.percentile(dist, 95)
+        assert dist.max() < 32.0, dist.max()
+    assert len(ratios) >= 3, ratios
+    assert max(ratios) < 3.0, ratios
+
+
 # --------------------------------------------------------------------------- adipose
 
 def test_adipocyte_nuclei_sit_on_the_rim(catalog: Catalog) -> None:

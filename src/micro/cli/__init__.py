@@ -27,7 +27,7 @@ class OneLineGroup(click.Group):
     """The root group: a usage error (an option missing, a value not among its choices) is one
     line naming the option and what is allowed, exit code 2 — not Click's usage block."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("standalone_mode", True) is False:
             return super().main(*args, **kwargs)
         try:

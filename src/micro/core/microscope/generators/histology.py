@@ -11,6 +11,7 @@ chromatin; the section itself varies in thickness, shows knife chatter and the o
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -254,6 +255,88 @@ def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarra
                 np.minimum(a1, dd, out=a1)
 
 
+def _node_rows(n: int, k: int) -> np.ndarray:
+    """Every k-th of n pixel rows (or columns) and the last: the nodes of a coarse grid."""
+    r = np.arange(0, n, k)
+    return r if r[-1] == n - 1 else np.append(r, n - 1)
+
+
+def nearest_two_on_grid(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
+                      base_of: Callable[[tuple], np.ndarray], ncol: int,
+                      d1: np.ndarray, d2: np.ndarray, near: np.ndarray, near2: np.ndarray,
+                      second: bool, k: int) -> None:
+    """`_nearest_two` for points that lie on a smooth (H, W) grid (a window's pixels,
+    perhaps gently warped), with seeds many pixels apart. A Voronoi cell is convex, and so
+    is the region where two given seeds are the nearest two: where the four nodes of a
+    coarse grid (every k pixels) round a pixel agree on them, the pixels between do too,
+    and only their distances are worked out; the full search runs at the nodes and at the
+    pixels whose nodes disagree (near the cell walls). `base_of(rows, cols)`: the lattice
+    cells (int32 indices) of the pixels at those rows and columns."""
+    H, W = rx.shape
+    rows, cols = _node_rows(H, k), _node_rows(W, k)
+    sub = np.ix_(rows, cols)
+    nshape = (rows.size, cols.size)
+    n_d1, n_d2 = np.full(nshape, np.inf, F32), np.full(nshape, np.inf, F32)
+    n_k1, n_k2 = np.zeros(nshape, np.int32), np.zeros(nshape, np.int32)
+    _nearest_two(np.ascontiguousarray(rx[sub]).ravel(), np.ascontiguousarray(ry[sub]).ravel(),
+                 ssx, ssy, base_of(sub).ravel(), ncol, n_d1.reshape(-1),
+                 n_d2.reshape(-1), n_k1.reshape(-1), n_k2.reshape(-1), second)
+
+    def agree(a: np.ndarray) -> np.ndarray:
+        c = a[:-1, :-1]
+        return (c == a[1:, :-1]) & (c == a[:-1, 1:]) & (c == a[1:, 1:])
+
+    ok = agree(n_k1) & agree(n_k2) if second else agree(n_k1)
+    # each pixel's node cell (its top-left node)
+    lr = np.minimum(np.searchsorted(rows, np.arange(H), side="right") - 1, rows.size - 2)
+    lc = np.minimum(np.searchsorted(cols, np.arange(W), side="right") - 1, cols.size - 2)
+
+    def spread(a: np.ndarray) -> np.ndarray:  # a value per node cell, to its pixels
+        return a.take(lr, axis=0).take(lc, axis=1)
+
+    ok_px = spread(ok)
+    near[...] = spread(n_k1[:-1, :-1])
+    t = np.empty((H, W), F32)
+
+    def sq_dist(kk: np.ndarray, out: np.ndarray) -> None:
+        np.take(ssx, kk, out=out)
+        np.subtract(rx, out, out=out)
+        np.square(out, out=out)
+        np.take(ssy, kk, out=t)
+        np.subtract(ry, t, out=t)
+        np.square(t, out=t)
+        out += t
+
+    sq_dist(near, d1)
+    if second:
+        near2[...] = spread(n_k2[:-1, :-1])
+        sq_dist(near2, d2)
+    bad = np.flatnonzero(~ok_px)
+    if bad.size:
+        b_d1, b_d2 = np.full(bad.size, np.inf, F32), np.full(bad.size, np.inf, F32)
+        b_k1, b_k2 = np.zeros(bad.size, np.int32), np.zeros(bad.size, np.int32)
+        _nearest_two(rx.reshape(-1)[bad], ry.reshape(-1)[bad], ssx, ssy,
+                     base_of(np.unravel_index(bad, (H, W))), ncol, b_d1, b_d2, b_k1, b_k2,
+                     second)
+        d1.reshape(-1)[bad] = b_d1
+        near.reshape(-1)[bad] = b_k1
+        if second:
+            d2.reshape(-1)[bad] = b_d2
+            near2.reshape(-1)[bad] = b_k2
+
+
+def grid_step(x: np.ndarray, y: np.ndarray, spacing_um: float, second: bool) -> int:
+    """The node step (pixels) for `nearest_two_on_grid` on the grid x, y, or 0 when the
+    seeds are too close together (in pixels) for it to pay."""
+    if x.ndim != 2 or min(x.shape) < 16:
+        return 0
+    H, W = x.shape
+    px = float(np.hypot(x[0, -1] - x[0, 0], y[0, -1] - y[0, 0])) / (W - 1)
+    cells_px = spacing_um / max(px, 1e-9)
+    k = int(cells_px / (24.0 if second else 12.0))
+    return min(k, 16) if k >= 3 else 0
+
+
 def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> np.ndarray:
     """`noise_at` on the grid xs (W,) × ys (H,) (a window's pixel centres): the table is
     interpolated along x once per lattice row, then between rows (the same arithmetic)."""
@@ -336,6 +419,80 @@ def warp(x: np.ndarray, y: np.ndarray, seed: int, scale_um: float, amp_um: float
     return x + (nx - 0.5) * (2 * amp_um), y + (ny - 0.5) * (2 * amp_um)
 
 
+FINE_UM = 2.4
+"""Node spacing (µm, at 1 µm pixels; it scales as the pixels' square root) for fields that
+vary over 35–60 µm: interpolated, they are then within 0.05 pixel of exact."""
+@dataclass(frozen=True)
+class Nodes:
+    """A window's pixel grid seen from a coarser grid of nodes fixed to the slide (every
+    k pixels' width, at multiples of it in slide µm, so the same nodes serve every window
+    at that pixel size): fields that vary only over many pixels are worked out at the
+    nodes and interpolated bilinearly."""
+
+    x: np.ndarray
+    """(ny, nx) the nodes (µm), read-only views of one row and one column."""
+    y: np.ndarray
+    ix: np.ndarray
+    """(W,) the node column left of each pixel column, and the pixel's fraction beyond."""
+    ax: np.ndarray
+    iy: np.ndarray
+    """(H,) likewise for rows; ay is (H, 1)."""
+    ay: np.ndarray
+
+    def up(self, g: np.ndarray) -> np.ndarray:
+        """The field g at the nodes (ny, nx), interpolated to the pixels (H, W), float32."""
+        g = np.asarray(g, F32)
+        b0 = g.take(self.ix, axis=1)
+        bx = b0 + (g.take(self.ix + 1, axis=1) - b0) * self.ax  # along x, then y
+        out = bx.take(self.iy, axis=0)
+        out += (bx.take(self.iy + 1, axis=0) - out) * self.ay
+        return out
+
+    def at(self, g: np.ndarray, di: int, dj: int) -> np.ndarray:
+        """The value at one of the four nodes round each pixel (no interpolation)."""
+        return g.take(self.ix + di, axis=1).take(self.iy + dj, axis=0)
+
+    def agree(self, g: np.ndarray) -> np.ndarray:
+        """Whether the four nodes round each pixel hold the same value of g."""
+        a = self.at(g, 0, 0)
+        return (a == self.at(g, 1, 0)) & (a == self.at(g, 0, 1)) & (a == self.at(g, 1, 1))
+
+
+def nodes_of(x: np.ndarray, y: np.ndarray, step_um: float) -> Nodes | None:
+    """Nodes at most `step_um` apart (a whole number, ≥ 2, of pixels) for points x, y if
+    they are a window's pixel grid (as `grid` makes it), else None."""
+    if not (x.ndim == 2 and x.strides[0] == 0 and y.strides[1] == 0 and x.shape[1] > 8
+            and y.shape[0] > 8):
+        return None
+    xs, ys = x[0], y[:, 0]
+    px = float(xs[1] - xs[0])
+    k = int(step_um / px)
+    if k < 2:
+        return None
+    h = k * px
+    mx0, my0 = int(np.floor(xs[0] / h)), int(np.floor(ys[0] / h))
+    nx = int(np.floor(xs[-1] / h)) + 2 - mx0
+    ny = int(np.floor(ys[-1] / h)) + 2 - my0
+    gx = (np.arange(nx) + mx0) * h
+    gy = (np.arange(ny) + my0) * h
+    fx, fy = xs / h - mx0, ys / h - my0
+    ix, iy = np.floor(fx).astype(np.intp), np.floor(fy).astype(np.intp)
+    return Nodes(np.broadcast_to(gx, (ny, nx)), np.broadcast_to(gy[:, None], (ny, nx)),
+                 ix, (fx - ix).astype(F32), iy, (fy - iy).astype(F32)[:, None])
+
+
+def smoothly(x: np.ndarray, y: np.ndarray, f: Callable[[np.ndarray, np.ndarray],
+             tuple[np.ndarray, ...]], step_um: float) -> tuple[np.ndarray, ...]:
+    """The fields f(x, y) — each smooth over `step_um` (at 1 µm pixels; see FINE_UM) — at
+    points x, y: on a window's pixel grid worked out at nodes and interpolated, elsewhere
+    exactly."""
+    nodes = nodes_of(x, y, step_um * float(np.sqrt(abs(x[0, 1] - x[0, 0])))
+                     if x.ndim == 2 and x.shape[1] > 1 else 0.0)
+    if nodes is None:
+        return f(x, y)
+    return tuple(nodes.up(v) for v in f(nodes.x, nodes.y))
+
+
 @dataclass(frozen=True)
 class Cells:
     """Voronoi cells of a jittered square lattice, looked up at arbitrary points.
@@ -392,22 +549,24 @@ class Cells:
 
 
 def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter: float = 0.8,
-             slots: int = 6, second: bool = True) -> Cells:
+             slots: int = 6, second: bool = True, *, on_grid: bool = False) -> Cells:
     """Nearest and second-nearest seeds of a jittered lattice (one seed per cell of
     `spacing_um`) at points x, y (µm, any shape). With `second` False only the nearest is
     found (cheaper): d2 is then inf and near2 the nearest, so `wall` and `pair` mean
-    nothing."""
+    nothing. `on_grid`: x, y are (H, W) pixels of a window, perhaps smoothly warped (the
+    search then runs on a coarser grid where the seeds are many pixels apart)."""
     x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
-    ci = np.floor(x / spacing_um).astype(np.int64)
-    cj = np.floor(y / spacing_um).astype(np.int64)
-    if ci.size == 0:
+    if x.size == 0:
         e = np.zeros(x.shape, dtype=F32)
         z = np.zeros(x.shape, dtype=np.int32)
         return Cells(e, e, z, z, np.zeros((1, slots)), np.zeros(1), np.zeros(1),
                      (0, 0, 1, seed))
-    ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
-    ncol = int(ci.max()) + 2 - ilo
-    nrow = int(cj.max()) + 2 - jlo
+    k = grid_step(x, y, spacing_um, second) if on_grid else 0
+    # the lattice cells the points reach (floor is monotonic: the extremes' cells)
+    ilo = int(np.floor(x.min() / spacing_um)) - 1
+    jlo = int(np.floor(y.min() / spacing_um)) - 1
+    ncol = int(np.floor(x.max() / spacing_um)) + 2 - ilo
+    nrow = int(np.floor(y.max() / spacing_um)) + 2 - jlo
     gi, gj = np.meshgrid(np.arange(ilo, ilo + ncol), np.arange(jlo, jlo + nrow), indexing="xy")
     tab = uniforms(seed, gi.ravel(), gj.ravel(), slots)
     seed_x = (gi.ravel() + 0.5 + (tab[:, 0] - 0.5) * jitter) * spacing_um
@@ -417,19 +576,30 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
     ry = (y - oy).astype(F32)
     ssx = (seed_x - ox).astype(F32)
     ssy = (seed_y - oy).astype(F32)
-    ci -= ilo
-    cj -= jlo
-    cj *= ncol
-    cj += ci
-    base = cj.astype(np.int32)
-    del ci, cj
     shape = x.shape
     d1 = np.full(shape, np.inf, dtype=F32)
     d2 = np.full(shape, np.inf, dtype=F32)
     near = np.zeros(shape, dtype=np.int32)
     near2 = np.zeros(shape, dtype=np.int32)
-    _nearest_two(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
-                 d2.reshape(-1), near.reshape(-1), near2.reshape(-1), second)
+    if k:
+        def base_of(at: tuple) -> np.ndarray:
+            """The lattice cells of some of the points (as below, from the points)."""
+            ci = np.floor(x[at] / spacing_um).astype(np.int64) - ilo
+            cj = np.floor(y[at] / spacing_um).astype(np.int64) - jlo
+            return (cj * ncol + ci).astype(np.int32)
+
+        nearest_two_on_grid(rx, ry, ssx, ssy, base_of, ncol, d1, d2, near, near2, second, k)
+    else:
+        ci = np.floor(x / spacing_um).astype(np.int64)
+        cj = np.floor(y / spacing_um).astype(np.int64)
+        ci -= ilo
+        cj -= jlo
+        cj *= ncol
+        cj += ci
+        base = cj.astype(np.int32)
+        del ci, cj
+        _nearest_two(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
+                     d2.reshape(-1), near.reshape(-1), near2.reshape(-1), second)
     if not second:
         near2 = near
     np.sqrt(d1, out=d1)

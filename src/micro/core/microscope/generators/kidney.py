@@ -52,7 +52,14 @@ class Corpuscles:
     """Inner radius of Bowman's capsule (µm); 0 where the lattice cell holds none."""
     tuft: np.ndarray
     """Normalised radius in the glomerular tuft (< 1 inside)."""
-    u: np.ndarray
+    near: np.ndarray
+    """The corpuscle's row in `table`, `seed_x`, `seed_y` and `radius_t`."""
+    table: np.ndarray
+    """(n, 9) float32 uniforms of the corpuscles round the points."""
+    seed_x: np.ndarray
+    """(n,) their centres (µm) and inner capsule radii (0: none)."""
+    seed_y: np.ndarray
+    radius_t: np.ndarray
     r_um: np.ndarray
     """Distance from the tuft's centre (µm)."""
     lobe: np.ndarray
@@ -60,27 +67,36 @@ class Corpuscles:
     lobe_um: np.ndarray
     """Width of the lobule at that radius (µm)."""
 
+    def slot(self, k: int) -> np.ndarray:
+        """Uniform k of each point's corpuscle."""
+        return self.table[:, k].take(self.near)
+
 
 def spacing_um(density_per_mm2: float) -> float:
     return float(1000.0 / max(density_per_mm2, 1e-9) ** 0.5)
 
 
 def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
-               d_min: float, d_max: float) -> Corpuscles:
+               d_min: float, d_max: float, on_grid: bool = False) -> Corpuscles:
     """Corpuscles of diameter d_min–d_max on a lattice of the given density, jittered only
-    as much as keeps neighbours apart: two capsules never touch."""
+    as much as keeps neighbours apart: two capsules never touch. `on_grid`: x, y are a
+    window's pixels (see `cells_at`)."""
     S = spacing_um(density_per_mm2)
     outer = d_max / 2 + CAPSULE_UM + 8.0
     jitter = float(np.clip(1.0 - 2 * outer / S, 0.0, 0.8))
-    c: Cells = cells_at(x, y, seed, S, jitter, 9, second=False)  # the nearest only
-    u = c.table.astype(F32)[c.near]
-    present = u[..., 2] < 0.85
-    R = np.where(present, (d_min + (d_max - d_min) * u[..., 3]) / 2, 0.0).astype(F32)
+    c: Cells = cells_at(x, y, seed, S, jitter, 9, second=False,  # the nearest only
+                        on_grid=on_grid)
+    # per corpuscle (a table row), then gathered per point
+    tab = c.table.astype(F32)
+    present = tab[:, 2] < 0.85
+    R_t = np.where(present, (d_min + (d_max - d_min) * tab[:, 3]) / 2, 0.0).astype(F32)
+    pole_t = 6.283 * tab[:, 4]
+    rt_t = R_t * (0.8 + 0.08 * tab[:, 5])
+    shift = (R_t - rt_t) * 0.85
+    R = R_t.take(c.near)
     dx, dy = (x - c.sx).astype(F32), (y - c.sy).astype(F32)
-    pole = 6.283 * u[..., 4]
-    rt = R * (0.8 + 0.08 * u[..., 5])
-    tx = dx - (R - rt) * 0.85 * np.cos(pole)
-    ty = dy - (R - rt) * 0.85 * np.sin(pole)
+    tx = dx - (shift * np.cos(pole_t)).take(c.near)
+    ty = dy - (shift * np.sin(pole_t)).take(c.near)
     r = hypot(tx, ty)
     # the tuft's lobules, worked out only near a corpuscle: beyond 1.8 R the normalised
     # radius is over 1.5 everywhere (rt ≥ 0.8 R, its offset ≤ 0.17 R, the bulge ≤ 1.18),
@@ -88,11 +104,12 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
     tuft = np.full(r.shape, F32(9.0))
     lobe = np.zeros(r.shape, F32)
     lobe_um = np.zeros(r.shape, F32)
-    at = np.flatnonzero(present & (c.d1 < 1.8 * R + 2.0))
+    at = np.flatnonzero((R > 0) & (c.d1 < 1.8 * R + 2.0))
     if at.size:
-        uu = u.reshape(-1, u.shape[-1])[at]
+        uu = tab[c.near.reshape(-1)[at]]
         tx_s, ty_s, r_s = tx.reshape(-1)[at], ty.reshape(-1)[at], r.reshape(-1)[at]
-        rt_s, pole_s = rt.reshape(-1)[at], pole.reshape(-1)[at]
+        near_s = c.near.reshape(-1)[at]
+        rt_s, pole_s = rt_t.take(near_s), pole_t.take(near_s)
         phi = np.arctan2(ty_s, tx_s)
         # 5–8 lobules fanning out from the vascular pole, each with its own bulge: a
         # scalloped outline notched at the clefts between them
@@ -106,17 +123,18 @@ def corpuscles(x: np.ndarray, y: np.ndarray, seed: int, density_per_mm2: float,
         tuft.reshape(-1)[at] = r_s / np.maximum(rt_s * bulge, 1e-3)
         lobe.reshape(-1)[at] = f
         lobe_um.reshape(-1)[at] = 6.2832 * r_s / nlob
-    return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft, u, r.astype(F32), lobe, lobe_um)
+    return Corpuscles(c.sx, c.sy, c.d1.astype(F32), R, tuft, c.near, tab, c.seed_x, c.seed_y,
+                      R_t, r.astype(F32), lobe, lobe_um)
 
 
 def tuft_parts(cp: Corpuscles) -> tuple[np.ndarray, np.ndarray]:
     """Where the tuft's clefts (urinary space between lobules, < 0 inside) and mesangial
     stalks (< 0 inside, thickest towards the hilum) are: signed distances (µm)."""
     t = cp.tuft
-    axis = 0.5 + 0.12 * np.sin(t * 9.0 + 6.3 * cp.u[..., 7])  # a stalk that bends
+    axis = 0.5 + 0.12 * np.sin(t * 9.0 + 6.3 * cp.slot(7))  # a stalk that bends
     off = np.abs(cp.lobe - axis) * cp.lobe_um  # from the lobule's axis
     edge = (0.5 - np.abs(cp.lobe - 0.5)) * cp.lobe_um  # from the cleft
-    depth = 0.62 + 0.2 * cp.u[..., 0]  # the clefts notch the outer third
+    depth = 0.62 + 0.2 * cp.slot(0)  # the clefts notch the outer third
     cleft = np.where(t > depth, edge - 1.3 * np.clip((t - depth) * 4, 0, 1), 9.0)
     # the stalks meet in a mesangial hub at the hilum; branches thin out towards the rim
     stalk = np.where(t < 0.22, t * 30.0 - 5.0,
@@ -152,7 +170,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     dmin, dmax = ctx.pop.size_um
     ox, oy = anchor(ctx.seed, dens, dmin, dmax)
     X, Y = grid(w, ox, oy)
-    cp = corpuscles(X, Y, ctx.seed, dens, dmin, dmax)
+    cp = corpuscles(X, Y, ctx.seed, dens, dmin, dmax, on_grid=True)
     cyto, nuc, bm = ctx.cls("cytoplasm"), ctx.cls("nucleus"), ctx.cls("basement")
     # --- corpuscles
     body = inside(cp.d - cp.radius - CAPSULE_UM, px) * (cp.radius > 0)
@@ -192,10 +210,12 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
         put(canvas, layer, rbc, spread(limited(red, 0.15, 5.0, px) * hb))
     # macula densa: the distal tubule pressed against the vascular pole, its cells tall and
     # crowded (nuclei packed together on the side facing the corpuscle)
-    pole = 6.283 * cp.u[..., 4] + 0.45
+    pole_t = 6.283 * cp.table[:, 4] + 0.45  # per corpuscle, then per pixel
+    pole = pole_t.take(cp.near)
     md_r = 20.0
-    mx = cp.cx + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.cos(pole)
-    my = cp.cy + (cp.radius + CAPSULE_UM + md_r + 3.0) * np.sin(pole)
+    reach = cp.radius_t + CAPSULE_UM + md_r + 3.0
+    mx = (cp.seed_x + reach * np.cos(pole_t)).take(cp.near)
+    my = (cp.seed_y + reach * np.sin(pole_t)).take(cp.near)
     mdx, mdy = (X - mx).astype(F32), (Y - my).astype(F32)
     mdd = np.where(cp.radius > 0, hypot(mdx, mdy), F32(1e6))
     md_tube = inside(mdd - md_r, px)
@@ -214,24 +234,25 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     WX, WY = warp(X, Y, ctx.seed ^ 0x70B, 60.0, 7.0)
     prm = ctx.params(KidneyParams)
     tub_um = prm.tubule_um
-    tb = cells_at(WX, WY, ctx.seed ^ 0x7B, tub_um, 0.85, 8)
+    tb = cells_at(WX, WY, ctx.seed ^ 0x7B, tub_um, 0.85, 8, on_grid=True)
     e = tb.wall.astype(F32)
     d1 = tb.d1.astype(F32)
-    u = tb.table.astype(F32)[tb.near]
-    prox = u[..., 2] < prm.proximal
+    tab8 = tb.table.astype(F32)
+    u2, u3, u4, u5, u6, u7 = (tab8[:, k].take(tb.near) for k in range(2, 8))
+    prox = u2 < prm.proximal
     free = (1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)) * (
         1 - inside(mdd - md_r - 4.0, px))
     phi = np.arctan2((WY - tb.sy).astype(F32), (WX - tb.sx).astype(F32))
-    lum = np.where(prox, tub_um * (0.06 + 0.07 * u[..., 3]) * (  # small, slit-like
-        1 + 0.35 * np.cos(2 * phi + 6.3 * u[..., 4]) + 0.15 * np.cos(3 * phi + 6.3 * u[..., 7])),
-        tub_um * (0.2 + 0.1 * u[..., 3]) * (1 + 0.08 * np.cos(2 * phi + 6.3 * u[..., 4])))
-    gap = 1.8 + 1.5 * u[..., 5]
+    lum = np.where(prox, tub_um * (0.06 + 0.07 * u3) * (  # small, slit-like
+        1 + 0.35 * np.cos(2 * phi + 6.3 * u4) + 0.15 * np.cos(3 * phi + 6.3 * u7)),
+        tub_um * (0.2 + 0.1 * u3) * (1 + 0.08 * np.cos(2 * phi + 6.3 * u4)))
+    gap = 1.8 + 1.5 * u5
     # round the polygon's corners: the profile is at most a (slightly wobbly) circle
-    e = np.minimum(e, tub_um * (0.56 + 0.12 * u[..., 7]) - d1 + gap)
+    e = np.minimum(e, tub_um * (0.56 + 0.12 * u7) - d1 + gap)
     tube = inside(gap - e, px) * free
     epi = tube * (1 - inside(np.maximum(d1 - lum, gap + 5.0 - e), px))  # cells ≥ 5 µm tall
     grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x9A, 1.0)
-    tint = 0.88 + 0.24 * u[..., 6]
+    tint = 0.88 + 0.24 * u6
     put(canvas, layer, cyto, epi * np.where(prox, 1.25, 0.7) * tint * grain)
     put(canvas, layer, None, epi * prox, "proximal-tubule")
     put(canvas, layer, None, epi * ~prox, "distal-tubule")

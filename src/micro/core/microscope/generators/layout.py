@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from micro.core.memory import memoized
+from micro.core.microscope.generators.histology import grid_step, nearest_two_on_grid
 from micro.core.microscope.lattice import Window, uniforms
 
 F32 = np.float32
@@ -104,10 +105,12 @@ class Cells:
 def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9,
                  warp_um: float = 0.0, warp_scale_um: float = 100.0,
                  rough_um: float = 0.0, rough_scale_um: float = 20.0,
-                 slots: int = 8) -> Cells:
+                 slots: int = 8, on_grid: bool = False) -> Cells:
     """Voronoi cells of one jittered seed per `spacing_um` lattice cell, evaluated on the
     pixel grid displaced by up to ±`warp_um` of smooth noise of scale `warp_scale_um`, plus
-    ±`rough_um` of finer noise (`rough_scale_um`) for ragged, sutured borders."""
+    ±`rough_um` of finer noise (`rough_scale_um`) for ragged, sutured borders. `on_grid`:
+    search for the nearest seeds on a coarser grid where they are many pixels apart (see
+    `histology.cells_at`; exact for cells far larger than the warp's bends)."""
     X, Y = w.grids()
     ox, oy = w.x0_um, w.y0_um
     gx: np.ndarray = np.broadcast_to((X - ox).astype(F32), (w.height, w.width))
@@ -138,6 +141,15 @@ def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9
     d1 = np.full(gx.shape, np.inf, dtype=F32)
     d2 = np.full(gx.shape, np.inf, dtype=F32)
     near = np.zeros(gx.shape, dtype=np.int32)
+    k_grid = grid_step(gx, gy, s, True) if on_grid else 0
+    if k_grid:
+        nearest_two_on_grid(np.asarray(gx), np.asarray(gy), rel_x, rel_y,
+                          lambda at: base[at], ncols, d1, d2, near,
+                          np.zeros(gx.shape, np.int32), True, k_grid)
+        np.sqrt(d1, out=d1)
+        np.sqrt(d2, out=d2)
+        return Cells(d1, d2, near, table, np.stack([sx, sy], axis=1), np.asarray(gx),
+                     np.asarray(gy))
     fx, fy, fb = gx.ravel(), gy.ravel(), base.ravel()
     f1, f2, fn = d1.reshape(-1), d2.reshape(-1), near.reshape(-1)
     n = fx.size

@@ -18,6 +18,8 @@ import numpy as np
 from micro.core.genparams import LiverParams
 from micro.core.microscope.generators.histology import (
     F32,
+    FINE_UM,
+    cells_at,
     grid,
     hash01,
     hash_prefix,
@@ -25,12 +27,14 @@ from micro.core.microscope.generators.histology import (
     inside,
     layer_of,
     limited,
+    nodes_of,
     noise_at,
     nuclei,
     pack_red_cells,
     put,
     red_cells,
     section,
+    smoothly,
     texture,
     warp,
 )
@@ -61,8 +65,10 @@ class Liver:
     py: np.ndarray
     tract: np.ndarray
     """Signed distance to the portal tract's outline (µm, negative inside)."""
-    tu: np.ndarray
-    """(…, 6) uniforms of that portal tract."""
+    tu_table: np.ndarray
+    """(n, 6) uniforms of the portal tracts round the points."""
+    tu_index: np.ndarray
+    """Each point's portal tract: its row in `tu_table`."""
     sinus: np.ndarray
     """Distance to the nearest sinusoid's axis (µm)."""
     line: np.ndarray
@@ -81,19 +87,48 @@ class Liver:
     xw: np.ndarray
     """The warped points (µm)."""
     yw: np.ndarray
+    memb: np.ndarray
+    """Distance (µm) from the point to its hepatocyte's membrane."""
+    sinus_w: np.ndarray
+    """Width (µm) of the sinusoids there."""
+    septum: np.ndarray
+    """Signed distance (µm) to the edge of a cirrhotic septum (negative inside; +inf where
+    the liver is not cirrhotic)."""
+
+    @property
+    def tu(self) -> np.ndarray:
+        """(…, 6) uniforms of each point's portal tract."""
+        return self.tu_table[self.tu_index]
+
+    def tu_at(self, flat: np.ndarray) -> np.ndarray:
+        """(k, 6) uniforms of the portal tracts of the points at flat indices `flat`."""
+        return self.tu_table[self.tu_index.reshape(-1)[flat]]
 
 
 def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
-           pitch_um: float = 27.0, tract_um: float = 90.0, disorder: float = 0.0) -> Liver:
+           pitch_um: float = 27.0, tract_um: float = 90.0, disorder: float = 0.0,
+           septa: bool = True) -> Liver:
     """The architecture at points x, y (µm, any shape). `disorder` (0–1) is cirrhosis:
-    the central veins are lost and the plates of the regenerative nodules run irregularly."""
+    the central veins are lost and the plates of the regenerative nodules run irregularly.
+    With `septa` False, `pair` (which borders are bridged) is not worked out (all 1)."""
     if np.size(x) == 0:
         one = layout(np.zeros(1), np.zeros(1), seed, lobule_um, pitch_um, tract_um, disorder)
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
     L = lobule_um
     h = L * SQ3 / 2
-    xw, yw = warp(np.asarray(x, float), np.asarray(y, float), seed ^ 0x10B, 0.7 * L,
-                  (0.1 + 0.12 * disorder) * L)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+
+    def smooth(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The fields that vary only over tens of µm or more: the lobules' warp, the tracts'
+        raggedness, the cords' finer wiggle (as displacements) and the sinusoids' width."""
+        aw, bw = warp(a, b, seed ^ 0x10B, 0.7 * L, (0.1 + 0.12 * disorder) * L)
+        rag = noise_at(aw, bw, seed ^ 0x7AC7, 60.0)
+        cw, dw = warp(aw, bw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
+        return (aw - a, bw - b, rag, cw - aw, dw - bw,
+                4.5 + 4.0 * noise_at(aw, bw, seed ^ 0x5177, 35.0))
+
+    dxw, dyw, rag, dwx, dwy, sinus_w = smoothly(x, y, smooth, FINE_UM)
+    xw, yw = x + dxw, y + dyw
     t = yw / h
     s = xw / L - t / 2
     i0, j0 = np.floor(s), np.floor(t)
@@ -147,7 +182,8 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     tab32 = tab.astype(F32)
     lu2, lu3, lu4, lu5 = (tab32[:, c].take(k1) for c in (2, 3, 4, 5))
     id1, id2 = vein_id.take(k1), vein_id.take(k2)
-    pair = hash01(np.minimum(id1, id2), np.maximum(id1, id2), 7)
+    pair = (hash01(np.minimum(id1, id2), np.maximum(id1, id2), 7) if septa
+            else np.broadcast_to(F32(1.0), id1.shape))
     del id2
     pxr = vxr.take(ka)
     pxr += vxr.take(kb)
@@ -163,18 +199,19 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     # the portal tracts' uniforms, keyed by their triangle's lattice identity
     tid = 2 * base + down
     tri = uniforms(seed ^ 0x9071, (2 * gi[:, None] + np.arange(2)).ravel(), np.repeat(gj, 2), 6)
-    tu = tri.astype(F32)[tid]
+    tu_t = tri.astype(F32)
+    tu2, tu3, tu4 = (tu_t[:, c].take(tid) for c in (2, 3, 4))
     # vein and tract outlines: a few low harmonics, drawn per structure
     phi = np.arctan2(yr - vyr.take(k1), xr - vxr.take(k1))
     vr = (28.0 + 32.0 * lu2) * (1 - disorder) * (1 + 0.1 * np.cos(2 * phi + 6.3 * lu3)
                                                  + 0.06 * np.cos(3 * phi + 6.3 * lu4))
     tphi = np.arctan2(tdy, tdx)
-    tr = tract_um * (0.6 + 0.6 * tu[..., 2]) * (
-        1 + 0.12 * np.cos(2 * tphi + 6.3 * tu[..., 3]) + 0.08 * np.cos(3 * tphi + 6.3 * tu[..., 4]))
-    tract = pd - tr * (0.8 + 0.4 * noise_at(xw, yw, seed ^ 0x7AC7, 60.0))
+    tr = tract_um * (0.6 + 0.6 * tu2) * (
+        1 + 0.12 * np.cos(2 * tphi + 6.3 * tu3) + 0.08 * np.cos(3 * tphi + 6.3 * tu4))
+    tract = pd - tr * (0.8 + 0.4 * rag)
     del phi, tphi, tdx, tdy, tr, pd
     # sinusoids and cords, in the vein's polar frame with a finer wiggle
-    wx, wy = warp(xw, yw, seed ^ 0x51, 55.0 + 120.0 * disorder, 9.0 + 22.0 * disorder)
+    wx, wy = xw + dwx, yw + dwy
     ex, ey = (wx - vx).astype(F32), (wy - vy).astype(F32)
     r = hypot(ex, ey)
     ang = (np.arctan2(ey, ex) / F32(2 * np.pi) + lu5) % F32(1.0)
@@ -215,8 +252,11 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     cwid = np.where(two, span / 2, span)
     across = pos - (side + 0.5) * cwid
     cell = hash01(lob * 7 + half, lvl * 1000 + ell, m * 3 + side)
-    return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu, ds, line, r, along,
-                 across, cell, clen, cwid, xw, yw)
+    memb = np.minimum(clen / 2 - np.abs(along), cwid / 2 - np.abs(across))
+    return Liver(vx, vy, d1, vr, (d2 - d1) / 2, pair, px, py, tract, tu_t, tid, ds, line, r,
+                 along,
+                 across, cell, clen, cwid, xw, yw, memb, sinus_w,
+                 np.broadcast_to(F32(np.inf), x.shape))
 
 
 # --------------------------------------------------------------------------- cirrhosis
@@ -226,12 +266,13 @@ MACRO = 3.2
 
 
 def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Regenerative nodules at warped points: a power diagram of a jittered lattice of
     micronodule sites `S` apart (sizes vary with the sites' weights), overlaid by rounded
     macronodules on a coarser lattice. Returns the nodule's identity, its centre (µm) and
     the distance (µm) to its outline, whose corners are rounded (a smooth minimum over the
-    neighbours' bisectors)."""
+    neighbours' bisectors), and which lattice cells the point was checked in (the
+    distance is continuous only within one set)."""
     ci = np.floor(xw / S).astype(np.int64)
     cj = np.floor(yw / S).astype(np.int64)
     ilo, jlo = int(ci.min()) - 1, int(cj.min()) - 1
@@ -332,59 +373,170 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
             nid[sel] = np.where(ins, -1.0 - ((mi[sel] + di) * 7919 + (mj[sel] + dj)), nid[sel])
             cx[sel] = np.where(ins, mx_t[rs], cx[sel])
             cy[sel] = np.where(ins, my_t[rs], cy[sel])
-    return nid, cx, cy, border.astype(F32)
+    # the lattice cells the point was checked in (its micronodule neighbours, its
+    # macronodule candidates): the outline distance is continuous within them
+    piece = (mi * 65537 + mj).astype(np.float64) * 2.0 ** 26 + (ci * 8191 + cj) % 2 ** 26
+    return nid, cx, cy, border.astype(F32), piece
 
 
-def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_um: float
-              ) -> Liver:
+def cirrhosis(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float, pitch_um: float,
+              septum_um: float = 40.0) -> Liver:
     """The architecture of a cirrhotic liver at points x, y: rounded regenerative nodules
     (`nodule_um` is the micronodules' spacing; macronodules are about three times larger)
-    of irregular, often two-cell-thick hepatocyte plates with no central vein, the plates
-    of each nodule running in their own curving direction. `border` is the distance to the
-    nodule's outline (where the septa lie); there are no veins or portal tracts (their
-    remnants are drawn in the septa)."""
+    of irregular, anastomosing hepatocyte plates one or two cells thick, with no central
+    vein. `border` is the distance to the nodule's outline (where the septa lie); there
+    are no veins or portal tracts (their remnants are drawn in the septa), and `septum`
+    the distance to the edge of the septa, `septum_um` wide on average."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size == 0:
-        one = cirrhosis(np.zeros(1), np.zeros(1), seed, nodule_um, pitch_um)
+        one = cirrhosis(np.zeros(1), np.zeros(1), seed, nodule_um, pitch_um, septum_um)
         return Liver(*(getattr(one, f.name)[:0] for f in fields(Liver)))
-    xw, yw = warp(x, y, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
-    nid, cx, cy, border = _nodules(xw, yw, seed, nodule_um)
-    by_nid = hash_prefix(nid)
-    th = (6.283 * hash01(11, after=by_nid)).astype(F32)
-    # plates: parallel bands in the nodule's direction, bent by a finer warp
-    # (gentle warps: a steep one would squash the cells)
-    wx, wy = warp(x, y, seed ^ 0x51, 180.0, 22.0)
-    wx, wy = warp(wx, wy, seed ^ 0x52, 60.0, 4.0)
-    ex, ey = (wx - cx).astype(F32), (wy - cy).astype(F32)
-    c, s = np.cos(th), np.sin(th)
-    u = ex * c + ey * s
-    v = -ex * s + ey * c
-    p = F32(1.6 * pitch_um)
-    a = u / p
-    ell = np.floor(a)
-    af = a - ell
-    seg = np.floor((v + 40.0 * hash01(ell, after=by_nid)) / 45.0)
-    reg = np.where(af < 0.5, ell, ell + 1)
-    ds = np.where(hash01(reg, seg, after=by_nid) < 0.2, F32(np.inf), np.minimum(af, 1 - af) * p)
-    line = nid * 1e5 + reg
-    by_plate = hash_prefix(nid, ell)
-    cord = hash01(3, after=by_plate)
-    clen = (24.0 * (0.8 + 0.45 * hash01(5, after=by_plate))).astype(F32)
-    two = hash01(7, after=by_plate) < 0.7  # two-cell-thick plates (regeneration)
-    side = np.where(two, (af > 0.5).astype(F32), F32(0.0))
-    cwid = np.where(two, p / 2, p)
-    shift = side * F32(0.5) * clen  # the two rows of cells are staggered
-    vv = v + cord * clen + shift
-    m = np.floor(vv / clen)
-    along = vv - (m + 0.5) * clen
-    across = af * p - (side + 0.5) * cwid
-    cell = hash01(nid * 3 + ell, m * 3 + side, 13)
+    xw, yw, nid, cx, cy, border, edge, sinus_w = nodule_frame(x, y, seed, nodule_um,
+                                                              septum_um)
+    # the plates, only where a septum does not cover a pixel wholly (edge > -px/2 there)
+    px = abs(float(x[0, 1] - x[0, 0])) if x.ndim == 2 and x.shape[1] > 1 else 0.0
+    cut = np.flatnonzero(edge > -(px / 2 + 0.5)) if px > 0 else None
+    if cut is None:
+        ds, line, radial, along, across, cell, memb, spacing = _plates(x, y, seed, pitch_um)
+    else:
+        rows, cols = np.divmod(cut, x.shape[1])
+        got = _plates(x[rows, cols], y[rows, cols], seed, pitch_um)
+        spacing = got[7]
+        full: list[np.ndarray] = [np.full(x.shape, np.inf, F32), np.zeros(x.shape), np.zeros(x.shape, F32),
+                np.zeros(x.shape, F32), np.zeros(x.shape, F32), np.zeros(x.shape),
+                np.zeros(x.shape, F32)]
+        for a, v in zip(full, got[:7], strict=True):
+            a.reshape(-1)[cut] = v
+        ds, line, radial, along, across, cell, memb = full
+    size = np.full(x.shape, F32(spacing))
     big = np.full(x.shape, F32(1e6))
     zero = np.zeros(x.shape, F32)
-    tu = np.zeros((*x.shape, 6), F32)
-    tu[..., 5] = hash01(17, after=by_nid)  # the collagen's direction in the septum round the nodule
-    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu, ds, line, v, along,
-                 across, cell, clen, cwid, xw, yw)
+    tu = np.zeros((x.size, 6), F32)  # a row per point
+    # the collagen's direction in the septum round each nodule
+    tu[:, 5] = hash01(17, after=hash_prefix(nid)).ravel()
+    return Liver(cx, cy, big, zero, border, zero, cx, cy, big, tu,
+                 np.arange(x.size).reshape(x.shape), ds, line, radial, along,
+                 across, cell, size, size, xw, yw, memb, sinus_w, edge)
+
+
+COARSE_UM = 5.4
+"""Node spacing (µm at 1 µm pixels; it scales as the pixels' square root) for the
+nodules' outlines, which bend over ≥ 70 µm: interpolated, within 0.05 pixel of exact."""
+
+
+def nodule_frame(x: np.ndarray, y: np.ndarray, seed: int, nodule_um: float,
+                 septum_um: float = 40.0) -> tuple[np.ndarray, ...]:
+    """At points x, y (float64 µm, any shape): the warped points, the regenerative
+    nodule's identity and centre, the distance (µm) to its outline, to the edge of the
+    septum round it (`septum_um` wide on average) and the sinusoids' width there."""
+
+    def warped(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return warp(a, b, seed ^ 0x10B, 0.45 * nodule_um, 0.1 * nodule_um)
+
+    def sinus_w(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
+        # narrower than in a normal lobule: the sinusoids of regenerating plates are
+        # compressed and capillarised
+        return (3.5 + 3.5 * noise_at(*warped(a, b), seed ^ 0x5177, 35.0),)
+
+    nodes = nodes_of(x, y, COARSE_UM * float(np.sqrt(abs(x[0, 1] - x[0, 0])))
+                     if x.ndim == 2 and x.shape[1] > 1 else 0.0)
+    if nodes is None:
+        xw, yw = warped(x, y)
+        nid, cx, cy, border, _ = _nodules(xw, yw, seed, nodule_um)
+        return (xw, yw, nid, cx, cy, border,
+                (border + _septum_rag(xw, yw, seed, septum_um)).astype(F32),
+                sinus_w(x, y)[0])
+    # a window's pixel grid: the outline distance is smooth inside the nodules (its one
+    # kink, on the outline itself, lies mid-septum), so it too is interpolated from the
+    # nodes where the four nodes round a pixel lie in one nodule and were checked against
+    # the same lattice cells; elsewhere (along outlines and cell lines) exactly
+    gxw, gyw = warped(nodes.x, nodes.y)
+    g_nid, g_cx, g_cy, g_border, g_piece = _nodules(gxw, gyw, seed, nodule_um)
+    xw = x + nodes.up(gxw - nodes.x)
+    yw = y + nodes.up(gyw - nodes.y)
+    border = nodes.up(g_border)
+    nid, cx, cy = nodes.at(g_nid, 0, 0), nodes.at(g_cx, 0, 0), nodes.at(g_cy, 0, 0)
+    odd = np.flatnonzero(~(nodes.agree(g_nid) & nodes.agree(g_piece)))
+    if odd.size:
+        exact = _nodules(xw.reshape(-1)[odd], yw.reshape(-1)[odd], seed, nodule_um)[:4]
+        for full, part in zip((nid, cx, cy, border), exact, strict=True):
+            full.reshape(-1)[odd] = part
+    edge = border + nodes.up(_septum_rag(gxw, gyw, seed, septum_um))
+    return xw, yw, nid, cx, cy, border, edge, smoothly(x, y, sinus_w, FINE_UM)[0]
+
+
+def _plates(x: np.ndarray, y: np.ndarray, seed: int, pitch_um: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                       np.ndarray, float]:
+    """Hepatocyte plates of a regenerative nodule at points x, y: polygonal hepatocytes
+    (a Voronoi tessellation about `pitch_um` across) some of whose walls open into
+    sinusoids. A wall opens more often when it runs along the local plate direction, a
+    smooth field that turns through every direction over a few hundred µm, so the cells
+    join into short, curving, branching cords one or two cells thick, with no overall
+    direction. Returns the distance to the nearest sinusoid's axis, its identity, the
+    position along it, the position in the cell (along, across), the cell's hash, the
+    distance to the cell's membrane and the cell size (µm)."""
+    spacing = 0.9 * pitch_um
+    cl = cells_at(x, y, seed ^ 0x4E9A, spacing, 0.85, 3)
+    k1 = cl.near
+    sx_t, sy_t = cl.seed_x, cl.seed_y
+    ilo, jlo, ncol, _ = cl.corner
+    n = sx_t.size
+    # per lattice cell and each of its 8 neighbours (the only cells it can share a wall
+    # with): the wall's normal, its distance from the cell's seed, whether it is open and
+    # its identity; a wall opens more often the better it runs along the plate direction
+    # (θ, a doubled-angle vector: the mean of the two cells' directions at their seeds)
+    th = (4 * np.pi) * noise_at(sx_t, sy_t, seed ^ 0x7A7E, 220.0)
+    c2_t, s2_t = np.cos(th), np.sin(th)
+    offs = np.array([dj * ncol + di for dj in (-1, 0, 1) for di in (-1, 0, 1)
+                     if dj or di])
+    k = np.arange(n)[:, None]
+    km = k + offs[None, :]
+    valid = (km >= 0) & (km < n) & (np.abs(km % ncol - k % ncol) <= 1)
+    km = np.clip(km, 0, n - 1)
+    dx, dy = sx_t[km] - sx_t[:, None], sy_t[km] - sy_t[:, None]
+    sep = np.maximum(np.hypot(dx, dy), 1e-3)
+    dx, dy = dx / sep, dy / sep
+    cm, sm = c2_t[:, None] + c2_t[km], s2_t[:, None] + s2_t[km]
+    fit = ((dy * dy - dx * dx) * cm - 2 * dx * dy * sm) / np.maximum(np.hypot(cm, sm), 1e-3)
+    gid = (ilo + k % ncol) * 100003.0 + (jlo + k // ncol)
+    gidm = (ilo + km % ncol) * 100003.0 + (jlo + km // ncol)
+    pair = hash01(np.minimum(gid, gidm), np.maximum(gid, gidm), 0x5A1)
+    opened = valid & (pair < 0.12 + 0.3 * (1 + fit))
+    half_t = np.where(opened, sep / 2, np.inf).astype(F32).ravel()
+    dx_t, dy_t = dx.astype(F32).ravel(), dy.astype(F32).ravel()
+    line_t = np.floor(pair * 2.0 ** 30).ravel()
+    flip_t = np.where(km > k, F32(1.0), F32(-1.0)).ravel()
+    # per point: the offset from its cell's seed, and the distance to each open wall
+    ox, oy = float(sx_t[0]), float(sy_t[0])
+    ex = (x - ox).astype(F32) - (sx_t - ox).astype(F32).take(k1)
+    ey = (y - oy).astype(F32) - (sy_t - oy).astype(F32).take(k1)
+    memb = cl.wall.astype(F32)  # the nearest wall, open or not
+    shape = x.shape
+    ds = np.full(shape, F32(np.inf))
+    radial = np.zeros(shape, F32)
+    line = np.zeros(shape)
+    near = np.flatnonzero(memb < SINUS_REACH)  # no open wall can be nearer elsewhere
+    if near.size:
+        e_x, e_y = ex.reshape(-1)[near], ey.reshape(-1)[near]
+        k8 = k1.reshape(-1)[near].astype(np.intp) * 8
+        best = np.full(near.size, F32(np.inf))
+        arg = np.zeros(near.size, np.intp)
+        for m in range(8):
+            km8 = k8 + m
+            d = half_t.take(km8) - e_x * dx_t.take(km8) - e_y * dy_t.take(km8)
+            closer = d < best
+            np.copyto(arg, km8, where=closer)
+            np.minimum(best, d, out=best)
+        ds.reshape(-1)[near] = np.maximum(best, F32(0.0))
+        radial.reshape(-1)[near] = (e_y * dx_t.take(arg) - e_x * dy_t.take(arg)) * flip_t.take(arg)
+        line.reshape(-1)[near] = line_t.take(arg)
+    cell = cl.slot(2)
+    return ds, line, radial, ex, ey, cell, memb, spacing
+
+
+SINUS_REACH = 9.0
+"""µm from a cell wall beyond which no sinusoid (at most 8.5 µm wide) reaches a point."""
 
 
 def _ring(d: np.ndarray, r_in: np.ndarray | float, r_out: np.ndarray | float, px: float
@@ -434,7 +586,8 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     args = (ctx.seed, L, pitch, tract_um, prm.disorder)
     X, Y = grid(w)
     cirr = prm.disorder >= 0.5 and sept_frac > 0
-    lv = cirrhosis(X, Y, ctx.seed, L, pitch) if cirr else layout(X, Y, *args)
+    lv = (cirrhosis(X, Y, ctx.seed, L, pitch, sept_um) if cirr
+          else layout(X, Y, *args, septa=sept_frac > 0))
     # regions
     vein = inside(lv.r - lv.vein_r, px)
     vwall = inside(lv.r - lv.vein_r - 4.0, px) - vein
@@ -442,7 +595,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     septum = np.zeros(vein.shape, F32)
     edge = np.zeros(vein.shape, F32)
     if cirr:  # every nodule wrapped in a septum of varying width, widest at the junctions
-        edge = septum_edge(lv, ctx.seed, sept_um)
+        edge = lv.septum
         septum = inside(edge, px)
     elif sept_frac > 0:  # wavy septa along the bridged borders; the tracts expand into them
         sw = sept_um * (0.5 + noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5E97, 150.0))
@@ -451,12 +604,10 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
         tract = inside(lv.tract - 40.0, px)
     septum = np.maximum(septum - tract, 0) * (1 - vein)
     paren = np.clip(1 - vein - vwall - tract - septum, 0, 1)
-    sw_um = 4.5 + 4.0 * noise_at(lv.xw, lv.yw, ctx.seed ^ 0x5177, 35.0)
-    sinus = limited(inside(lv.sinus - sw_um / 2, px), 0.2, 6.0, px) * paren
+    sinus = limited(inside(lv.sinus - lv.sinus_w / 2, px), 0.2, 6.0, px) * paren
     hep = paren - sinus
     # hepatocytes: membranes between neighbours, per-cell uptake, granular cytoplasm
-    memb_d = np.minimum(lv.cell_len / 2 - np.abs(lv.along), lv.cell_wid / 2 - np.abs(lv.across))
-    memb = limited(inside(memb_d - 0.6, px), 0.06, 1.2, px)
+    memb = limited(inside(lv.memb - 0.6, px), 0.06, 1.2, px)
     c = lv.cell
     c32 = c.astype(F32)
     cu = (1.0 + 0.24 * (c32 - 0.5)) * (1.05 - 0.1 * np.clip(lv.r / (0.6 * L), 0, 1))
@@ -503,7 +654,7 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     if it.size:
         tr_s, sep_s = tract.reshape(-1)[it], septum.reshape(-1)[it]
         xw_s, yw_s = lv.xw.reshape(-1)[it], lv.yw.reshape(-1)[it]
-        tri = _triad_at(lv.tu.reshape(-1, 6)[it], xw_s - lv.px.reshape(-1)[it],
+        tri = _triad_at(lv.tu_at(it), xw_s - lv.px.reshape(-1)[it],
                         yw_s - lv.py.reshape(-1)[it], tract_um)
         pv_lumen = inside(tri["pv"], px) * tr_s
         art_all = inside(tri["art"], px) * tr_s
@@ -564,8 +715,9 @@ def liver(canvas: Canvas, ctx: Ctx) -> None:
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
-def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_um: float,
-            sept_frac: float, cand: np.ndarray) -> None:
+def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float,
+            args: tuple[int, float, float, float, float], tract_um: float, sept_frac: float,
+            cand: np.ndarray) -> None:
     """Cells placed as points and checked against the architecture (only points near a
     vein, tract or septum, `cand` on the pixel grid): red cells in vein lumina, endothelium,
     fibroblast and lymphocyte nuclei in tracts and septa, duct and arterial nuclei."""
@@ -577,7 +729,8 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
         ix = np.clip(((x - w.x0_um) / w.px_um).astype(np.int64), 0, w.width - 1)
         iy = np.clip(((y - w.y0_um) / w.px_um).astype(np.int64), 0, w.height - 1)
         keep = cand[iy, ix]
-        return x[keep], y[keep], u[keep], layout(x[keep], y[keep], *args)
+        return x[keep], y[keep], u[keep], layout(x[keep], y[keep], *args,
+                                                 septa=sept_frac > 0)
 
     # vein lumina: a few red cells (most drain out in fixation)
     x, y, u, lv = near(*ctx.points(9.0, 8.0, 8))
@@ -613,12 +766,12 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, args: tuple, tract_u
            u[a_ring], 1.0)
 
 
-def septum_edge(lv: Liver, seed: int, sept_um: float) -> np.ndarray:
-    """Signed distance (µm) to the edge of a cirrhotic septum, negative inside it: the
-    septa are 0.6–1.7 × `sept_um` wide, their edges gently ragged."""
-    sw = sept_um * (0.6 + 1.1 * noise_at(lv.xw, lv.yw, seed ^ 0x5E97, 260.0))
-    return (lv.border + 14.0 * (noise_at(lv.xw, lv.yw, seed ^ 0xB0D, 70.0) - 0.5)
-            - sw / 2).astype(F32)
+def _septum_rag(xw: np.ndarray, yw: np.ndarray, seed: int, sept_um: float) -> np.ndarray:
+    """Where the edge of a cirrhotic septum lies against the distance to the nodules'
+    outline at the warped points (µm): the septa are 0.6–1.7 × `sept_um` wide, their edges
+    gently ragged."""
+    sw = sept_um * (0.6 + 1.1 * noise_at(xw, yw, seed ^ 0x5E97, 260.0))
+    return 14.0 * (noise_at(xw, yw, seed ^ 0xB0D, 70.0) - 0.5) - sw / 2
 
 
 def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: np.ndarray
@@ -643,7 +796,7 @@ def _septal_cells(canvas: Canvas, ctx: Ctx, layer: int, args: tuple, grid_edge: 
         e = np.full(x.shape, F32(1e6))
         maybe = ~inwin | (grid_edge[iy, ix] < 30.0 + 2 * w.px_um)
         if maybe.any():
-            e[maybe] = septum_edge(cirrhosis(x[maybe], y[maybe], seed, L, pitch), seed, sept_um)
+            e[maybe] = nodule_frame(x[maybe], y[maybe], seed, L, sept_um)[6]
         return e
 
     x, y, u = ctx.points(9.0, 8.0, 8)

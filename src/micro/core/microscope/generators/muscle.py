@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from micro.core.genparams import CardiacMuscleParams, SkeletalMuscleParams, SmoothMuscleParams
-from micro.core.microscope.generators.histology import hypot, red_cells
+from micro.core.microscope.generators.histology import cells_at, hypot, red_cells
 from micro.core.microscope.generators.layout import noise, warped_cells
 from micro.core.microscope.generators.section import thickness
 from micro.core.microscope.generators.shapes import draw
 from micro.core.microscope.lattice import uniforms
-from micro.core.microscope.raster import Canvas, band, worley
+from micro.core.microscope.raster import Canvas, band
 from micro.core.microscope.registry import Ctx, generator
 
 F32 = np.float32
@@ -380,7 +380,7 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     X, Y = (g.astype(F32) for g in w.grids())
     # fascicles: cells with curving, interlocking borders
     cells = warped_cells(w, ctx.seed, fasc, jitter=0.9, warp_um=0.3 * fasc,
-                         warp_scale_um=0.6 * fasc, slots=6)
+                         warp_scale_um=0.6 * fasc, slots=6, on_grid=True)
     near, table = cells.near, cells.table.astype(F32)
     border = cells.edge
     sep_um = prm.septum_um
@@ -427,11 +427,21 @@ def smooth(canvas: Canvas, ctx: Ctx) -> None:
     nuc_long = np.clip(-sd / w.px_um + 0.5, 0.0, 1.0) * (0.75 + 0.25 * np.sqrt(
         np.clip(1.0 - rho, 0.0, 1.0)))
     # across: polygonal profiles of the same cells; about one in four shows its nucleus
-    e1, e2, near2, tab2, _ = worley(w, ctx.seed ^ 0x72, width * 1.05, 1.0, 0.0, 0.9, 4)
-    memb_x = band((e2 - e1) / 2, 0.4, w.px_um)
-    has = tab2[near2, 2] < 0.3  # cut through the nucleus: a round profile 2–4 µm across
-    rn = width * 0.3 * (0.75 + 0.5 * tab2[near2, 3])
-    nuc_cross = np.where(has, np.clip((rn - e1) / w.px_um + 0.5, 0.0, 1.0), 0.0)
+    # (worked out only in the fascicles cut across: the Voronoi cells of the same lattice
+    # as `worley` on the window)
+    memb_x = np.zeros(across.shape, F32)
+    nuc_cross = np.zeros(across.shape, F32)
+    ia = np.flatnonzero(across)
+    if ia.size:
+        xs, ys = w.grids()
+        rows, cols = np.divmod(ia, w.width)
+        cl = cells_at(xs[0].take(cols), ys[:, 0].take(rows), ctx.seed ^ 0x72, width * 1.05,
+                      0.9, 4)
+        memb_x.reshape(-1)[ia] = band((cl.d2 - cl.d1) / 2, 0.4, w.px_um)
+        has = cl.slot(2) < 0.3  # cut through the nucleus: a round profile 2–4 µm across
+        rn = width * 0.3 * (0.75 + 0.5 * cl.slot(3))
+        nuc_cross.reshape(-1)[ia] = np.where(has, np.clip((rn - cl.d1) / w.px_um + 0.5, 0.0,
+                                                          1.0), 0.0)
     sec = thickness(w, ctx.seed ^ 0x5EC, chatter=prm.chatter,
                     fold_prob=prm.fold_prob)
     tissue = (1.0 - septum)
