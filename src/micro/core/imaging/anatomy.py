@@ -70,9 +70,20 @@ def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[Coord, Coord
     """Normalised radius ρ of an ellipsoid (ρ < 1 inside), yawed about z."""
     t = np.deg2rad(yaw_deg)
     dx, dy = x - c[0], y - c[1]
-    u = dx * np.cos(t) + dy * np.sin(t)
-    v = -dx * np.sin(t) + dy * np.cos(t)
-    return np.sqrt((u / r[0]) ** 2 + (v / r[1]) ** 2 + ((z - c[2]) / r[2]) ** 2)
+    if yaw_deg == 0:  # the same numbers, without forming the rotation at full size
+        u, v = dx.astype(np.float64), dy.astype(np.float64)
+    else:
+        u = dx * np.cos(t) + dy * np.sin(t)
+        v = -dx * np.sin(t) + dy * np.cos(t)
+    u = u / r[0]
+    u *= u
+    v = v / r[1]
+    v *= v
+    out = u + v
+    w = ((z - c[2]) / r[2]) ** 2
+    out = np.add(out, w, out=out if np.ndim(w) <= out.ndim and np.broadcast_shapes(
+        out.shape, np.shape(w)) == out.shape else None)
+    return np.sqrt(out, out=out)
 
 
 @dataclass(frozen=True)
