@@ -229,6 +229,15 @@ def _system(add: Additive, modality: str, mu_key: tuple[float, ...], subsets: in
     return tuple(blocks), frac.reshape(frac.shape[0], -1)
 
 
+@memoized("imaging.emission.system")
+def _per_mbq(add: Additive, modality: str, mu_key: tuple[float, ...], subsets: int,
+             uptake: tuple[float, ...]) -> np.ndarray:
+    """A x for 1 MBq in the slice spread as the uptakes have it (per line of response)."""
+    blocks, basis = _system(add, modality, mu_key, subsets)
+    x = np.asarray(uptake) @ basis  # relative activity per pixel
+    return _forward(blocks, x / max(float(x.sum()), 1e-12))
+
+
 def _block(a: sparse.csc_matrix, data: np.ndarray, rows: np.ndarray) -> Block:
     """A subset with new weights on a's pattern (its index arrays shared)."""
     sub = sparse.csc_matrix((data, a.indices, a.indptr), shape=a.shape)
@@ -309,16 +318,14 @@ def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,
         int(settings["subsets"])
     views, _span = VIEWS[modality], SPAN[modality]
     mu_key = tuple(round(mu_at(t, ENERGY_KEV[modality]), 6) for t in phantom.tissues)
-    blocks, basis = _system(add, modality, mu_key, subsets if recon != "mlem" else 1)
-
-    uptake = np.array([t.uptake for t in phantom.tissues])
-    x_true = uptake @ basis  # relative activity per pixel
+    sets = subsets if recon != "mlem" else 1
+    blocks, _ = _system(add, modality, mu_key, sets)
+    uptake = tuple(float(t.uptake) for t in phantom.tissues)
     slice_mbq = dose * SLICE_FRACTION
-    x_true = x_true * (slice_mbq / max(float(x_true.sum()), 1e-12))  # MBq per pixel
     lam = np.log(2) / HALF_LIFE_MIN[modality]
     decay = (1 - np.exp(-lam * minutes)) / (lam * minutes)
     scale = spec.sensitivity_cps_per_mbq * minutes * 60.0 * decay / views
-    ybar = scale * _forward(blocks, x_true)
+    ybar = (scale * slice_mbq) * _per_mbq(add, modality, mu_key, sets, uptake)
     px = phantom.fov_mm / N_RECON
     sig_bins = spec.spatial_resolution_mm / 2.355 / px
     ybar = ndimage.gaussian_filter1d(ybar.reshape(views, N_RECON), sig_bins, axis=1).ravel()
