@@ -64,6 +64,26 @@ class Waves:
         out *= self.scale
         return out
 
+    def at(self, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+           where: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The field at the points `where` (indices into the broadcast shape of x, y, z):
+        the same numbers as __call__ there, the 1-D factors formed at their own size and
+        only their products at the points."""
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        out = np.zeros(where[0].shape, dtype=np.float32)
+        for (kx, ky, kz), ph in zip(self.k, self.phase, strict=True):
+            ex = np.exp(1j * (kx * x + ph)).astype(np.complex64)
+            eyz = (np.exp(1j * ky * y) * np.exp(1j * kz * z)).astype(np.complex64)
+            out += (np.broadcast_to(ex, shape)[where] * np.broadcast_to(eyz, shape)[where]).real
+        out *= self.scale
+        return out
+
+
+def _take(where: tuple[np.ndarray, ...], keep: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The points of `where` that `keep` selects."""
+    return tuple(i[keep] for i in where)
+
 
 def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[Coord, Coord, Coord],
               r: tuple[Coord, Coord, Coord], yaw_deg: float = 0.0) -> np.ndarray:
@@ -572,8 +592,10 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
                  + 0.05 * on) < 1
         liver &= cavity
         out[liver] = ix["liver"]
-        ves = (np.abs(vessel_a(x, y, z)) < 0.16) & (np.abs(vessel_b(x, y, z)) < 0.16)
-        out[liver & ves] = ix["blood"]  # hepatic and portal vein branches
+        pts = np.nonzero(liver)  # (the vessel fields matter in the liver only)
+        ves = ((np.abs(vessel_a.at(x, y, z, pts)) < 0.16)
+               & (np.abs(vessel_b.at(x, y, z, pts)) < 0.16))
+        out[_take(pts, ves)] = ix["blood"]  # hepatic and portal vein branches
         out[liver & (ellipsoid(x, y, z, (-58, 30, 6), (12, 12, 12)) < 1)] = ix["cyst"]
         out[liver & (ellipsoid(x, y, z, (-30, 8, 2), (3.5, 3.5, 3.5)) < 1)] = \
             ix["calcification"]
@@ -598,7 +620,8 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             kid = (k < 1) & cavity
             out[kid] = ix["kidney"]
             inner = kid & (k < 0.72)
-            out[inner & (pyramid(x, y, z) > -0.2)] = ix["kidney-medulla"]
+            pts = np.nonzero(inner)
+            out[_take(pts, pyramid.at(x, y, z, pts) > -0.2)] = ix["kidney-medulla"]
             hilum = ellipsoid(x, y, z, (sx * 52, -42, zc), (11, 13, 30), sx * 30) < 1
             out[kid & hilum] = ix["fat"]
         # great vessels: aorta left-anterior of the spine, IVC to its right
@@ -606,12 +629,12 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[(ellipsoid(x, y, z * 0, (-24, -16, 0), (13, 9, 1)) < 1)] = ix["blood"]
         # bowel loops below the liver and stomach: walls, fluid contents and gas
         free = cavity & (out == ix["fat"]) & (y > -40) & (z < -8 - 0.25 * np.abs(x))
-        g = bowel_a(x, y, z)
-        loop = free & (g > 0.25)
-        out[loop] = ix["muscle"]
-        inside_loop = loop & (g > 0.5)
+        pts = np.nonzero(free)
+        g = bowel_a.at(x, y, z, pts)
+        out[_take(pts, g > 0.25)] = ix["muscle"]
+        inside_loop = _take(pts, g > 0.5)  # (inside the walls: 0.5 > 0.25)
         out[inside_loop] = ix["fluid"]
-        out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
+        out[_take(inside_loop, bowel_b.at(x, y, z, inside_loop) > 0.7)] = ix["gas"]
         # the pelvis: the iliac wings, plates (cortex round marrow) flaring out from the
         # sacroiliac joints, under a thick rounded crest at the level of L4–5
         if float(np.min(z)) > -100.0:  # above the crests (a slice of the upper abdomen)
