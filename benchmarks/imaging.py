@@ -132,9 +132,15 @@ def _cold_all(phantoms: tuple[str, ...] | None = None) -> list[tuple[str, str, f
 
     cat = default_catalog()
     rows = []
-    # import every renderer (and warm NumPy/SciPy's own first-call costs) before timing
+    # import every renderer (and warm NumPy/SciPy's own first-call costs) before timing: a
+    # CT render, then the other renderers' modules (the first emission render otherwise
+    # paid ~50 ms importing scipy.sparse)
     micro.render_imaging(catalog=cat, instrument="ct-64-slice", phantom="water-cylinder",
                          size=256)
+    from micro.core.imaging.render import _renderer
+
+    for modality in INSTRUMENTS:
+        _renderer(modality)
     for pid in sorted(cat.phantoms) if phantoms is None else phantoms:
         for modality in cat.phantoms[pid].modalities:
             inst = INSTRUMENTS[modality]

@@ -66,15 +66,46 @@ class Waves:
         out *= self.scale
         return out
 
+    def at(self, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+           where: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The field at the points `where` (indices into the broadcast shape of x, y, z):
+        the same numbers as __call__ there, the 1-D factors formed at their own size and
+        only their products at the points."""
+        x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
+        shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+        out = np.zeros(where[0].shape, dtype=np.float32)
+        for (kx, ky, kz), ph in zip(self.k, self.phase, strict=True):
+            ex = np.exp(1j * (kx * x + ph)).astype(np.complex64)
+            eyz = (np.exp(1j * ky * y) * np.exp(1j * kz * z)).astype(np.complex64)
+            out += (np.broadcast_to(ex, shape)[where] * np.broadcast_to(eyz, shape)[where]).real
+        out *= self.scale
+        return out
+
+
+def _take(where: tuple[np.ndarray, ...], keep: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The points of `where` that `keep` selects."""
+    return tuple(i[keep] for i in where)
+
 
 def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[Coord, Coord, Coord],
               r: tuple[Coord, Coord, Coord], yaw_deg: float = 0.0) -> np.ndarray:
     """Normalised radius ρ of an ellipsoid (ρ < 1 inside), yawed about z."""
     t = np.deg2rad(yaw_deg)
     dx, dy = x - c[0], y - c[1]
-    u = dx * np.cos(t) + dy * np.sin(t)
-    v = -dx * np.sin(t) + dy * np.cos(t)
-    return np.sqrt((u / r[0]) ** 2 + (v / r[1]) ** 2 + ((z - c[2]) / r[2]) ** 2)
+    if yaw_deg == 0:  # the same numbers, without forming the rotation at full size
+        u, v = dx.astype(np.float64), dy.astype(np.float64)
+    else:
+        u = dx * np.cos(t) + dy * np.sin(t)
+        v = -dx * np.sin(t) + dy * np.cos(t)
+    u = u / r[0]
+    u *= u
+    v = v / r[1]
+    v *= v
+    out = u + v
+    w = ((z - c[2]) / r[2]) ** 2
+    out = np.add(out, w, out=out if np.ndim(w) <= out.ndim and np.broadcast_shapes(
+        out.shape, np.shape(w)) == out.shape else None)
+    return np.sqrt(out, out=out)
 
 
 @dataclass(frozen=True)
@@ -318,8 +349,19 @@ def section_fractions(an: Anatomy, z_mm: float, n: int, fov_mm: float) -> np.nda
     """Tissue fractions (tissues, n, n) of the section on an n-pixel grid over fov_mm
     (centred), area-averaged from the section raster; outside the phantom's FOV, background."""
     lab = section_labels(an, z_mm)
+    r = lab.shape[0]
+    if r % n == 0 and n < r and fov_mm == an.fov_mm:
+        # whole raster pixels per output pixel: the fractions are label counts per block
+        # (what the box resampling below computes, exactly: k/f² in float32)
+        f = r // n
+        block = (np.arange(r) // f)
+        key = ((block[:, None] * n + block[None, :]) * len(an.tissues) + lab).ravel()
+        counts = np.bincount(key, minlength=n * n * len(an.tissues))
+        return np.ascontiguousarray(
+            counts.reshape(n, n, len(an.tissues)).transpose(2, 0, 1)).astype(np.float32) \
+            * np.float32(1.0 / (f * f))
     frac = _one_hot(lab, len(an.tissues))
-    if n == lab.shape[0] and abs(fov_mm - an.fov_mm) < 1e-9:
+    if n == r and abs(fov_mm - an.fov_mm) < 1e-9:
         return frac
     bg = int(np.argmax(frac[:, 0, :].sum(axis=1)))  # the tissue along the raster's edge
     return resample(frac, an.fov_mm, n, fov_mm, fill=bg)
@@ -552,8 +594,10 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
                  + 0.05 * on) < 1
         liver &= cavity
         out[liver] = ix["liver"]
-        ves = (np.abs(vessel_a(x, y, z)) < 0.16) & (np.abs(vessel_b(x, y, z)) < 0.16)
-        out[liver & ves] = ix["blood"]  # hepatic and portal vein branches
+        pts = np.nonzero(liver)  # (the vessel fields matter in the liver only)
+        ves = ((np.abs(vessel_a.at(x, y, z, pts)) < 0.16)
+               & (np.abs(vessel_b.at(x, y, z, pts)) < 0.16))
+        out[_take(pts, ves)] = ix["blood"]  # hepatic and portal vein branches
         out[liver & (ellipsoid(x, y, z, (-58, 30, 6), (12, 12, 12)) < 1)] = ix["cyst"]
         out[liver & (ellipsoid(x, y, z, (-30, 8, 2), (3.5, 3.5, 3.5)) < 1)] = \
             ix["calcification"]
@@ -578,7 +622,8 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             kid = (k < 1) & cavity
             out[kid] = ix["kidney"]
             inner = kid & (k < 0.72)
-            out[inner & (pyramid(x, y, z) > -0.2)] = ix["kidney-medulla"]
+            pts = np.nonzero(inner)
+            out[_take(pts, pyramid.at(x, y, z, pts) > -0.2)] = ix["kidney-medulla"]
             hilum = ellipsoid(x, y, z, (sx * 52, -42, zc), (11, 13, 30), sx * 30) < 1
             out[kid & hilum] = ix["fat"]
         # great vessels: aorta left-anterior of the spine, IVC to its right
@@ -586,12 +631,12 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[(ellipsoid(x, y, z * 0, (-24, -16, 0), (13, 9, 1)) < 1)] = ix["blood"]
         # bowel loops below the liver and stomach: walls, fluid contents and gas
         free = cavity & (out == ix["fat"]) & (y > -40) & (z < -8 - 0.25 * np.abs(x))
-        g = bowel_a(x, y, z)
-        loop = free & (g > 0.25)
-        out[loop] = ix["muscle"]
-        inside_loop = loop & (g > 0.5)
+        pts = np.nonzero(free)
+        g = bowel_a.at(x, y, z, pts)
+        out[_take(pts, g > 0.25)] = ix["muscle"]
+        inside_loop = _take(pts, g > 0.5)  # (inside the walls: 0.5 > 0.25)
         out[inside_loop] = ix["fluid"]
-        out[inside_loop & (bowel_b(x, y, z) > 0.7)] = ix["gas"]
+        out[_take(inside_loop, bowel_b.at(x, y, z, inside_loop) > 0.7)] = ix["gas"]
         # the pelvis: the iliac wings, plates (cortex round marrow) flaring out from the
         # sacroiliac joints, under a thick rounded crest at the level of L4–5
         if float(np.min(z)) > -100.0:  # above the crests (a slice of the upper abdomen)

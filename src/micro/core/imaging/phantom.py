@@ -444,7 +444,9 @@ def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
     """Per-tissue k-space (tissues, n_phase, n_freq) of a section, complex64, in fraction
     units per acquisition pixel, sampled at (k_x, −k_y) like the analytic path: the DFT of the
     raster resampled to 2× the matrix, folded into the phase field of view (wrap-around)."""
-    from micro.core.imaging.anatomy import _one_hot, resample, section_labels
+    from scipy import fft as sfft
+
+    from micro.core.imaging.anatomy import _one_hot, _overlap, resample, section_labels
 
     an = sec.anatomy
     lab = section_labels(an, sec.z_mm or 0.0)
@@ -452,23 +454,42 @@ def section_kspace(sec: Section, n_freq: int, n_phase: int, fov_freq: float,
     extent = max(sec.fov_mm, fov_freq, fov_phase)
     q = int(np.ceil(extent / fov_phase))
     q += 1 - q % 2  # odd: the middle block is the phase field of view
-    onehot = _one_hot(lab, len(sec.tissues))
     out = np.zeros((len(sec.tissues), n_phase, n_freq), dtype=np.complex64)  # cached: compact
     px, py = fov_freq / nx, fov_phase / ny
     kx_i = (np.fft.fftfreq(n_freq) * n_freq).astype(int)
     ky_i = (np.fft.fftfreq(n_phase) * n_phase).astype(int)
     ph_x = np.exp(-2j * np.pi * kx_i * (0.5 - nx / 2) / nx) * np.sinc(kx_i / nx)
     ph_y = np.exp(2j * np.pi * ky_i * (ny / 2 - 0.5) / ny) * np.sinc(ky_i / ny)
-    for t in range(len(sec.tissues)):
-        if t == sec.background or not np.any(lab == t):
-            continue
-        img = resample(onehot[t:t + 1], sec.fov_mm, nx, fov_freq, q * ny, q * fov_phase)[0]
+    present = np.bincount(lab.ravel(), minlength=len(sec.tissues)) > 0
+    present[sec.background] = False
+    ts = np.flatnonzero(present)
+    if ts.size:
+        onehot = _one_hot(lab, len(sec.tissues))[ts]
+        r = lab.shape[-1]
+        if _unit(_overlap(r, sec.fov_mm, nx, fov_freq)) and _unit(
+                _overlap(r, sec.fov_mm, q * ny, q * fov_phase)):
+            img = onehot  # the acquisition grid is the raster's: resampling is the identity
+        else:
+            img = resample(onehot, sec.fov_mm, nx, fov_freq, q * ny, q * fov_phase)
         # (area beyond the raster is background, excluded like the analytic path's)
-        img = img.reshape(q, ny, nx).sum(axis=0)  # fold: coarse k sampling aliases in y
-        f = np.fft.fft2(img)[np.ix_(ky_i % ny, kx_i % nx)]
-        out[t] = f * ph_y[:, None] * ph_x[None, :] * (px * py)
+        if q > 1:  # fold: coarse k sampling aliases in y
+            img = img.reshape(len(ts), q, ny, nx).sum(axis=1)
+        # the DFT at |k_x| < nx/4 only, from the half spectrum of the real images: a
+        # negative k_x is the conjugate of (−k_y, −k_x)
+        half = sfft.rfft2(img, axes=(-2, -1), workers=1)
+        pos = kx_i >= 0
+        f = np.empty((len(ts), n_phase, n_freq), dtype=half.dtype)
+        f[:, :, pos] = half[:, (ky_i % ny)[:, None], kx_i[pos][None, :]]
+        f[:, :, ~pos] = np.conj(half[:, (-ky_i % ny)[:, None], -kx_i[~pos][None, :]])
+        out[ts] = f * (ph_y[:, None] * ph_x[None, :] * (px * py))
     out /= (fov_freq / n_freq) * (fov_phase / n_phase)
     return out
+
+
+def _unit(w) -> bool:
+    """Whether a sparse resampling operator is exactly the identity."""
+    return bool(w.shape[0] == w.shape[1] == w.nnz and np.all(w.data == 1)
+                and np.array_equal(w.indices, np.arange(w.shape[1])))
 
 
 @memoized("imaging.phantom.thickness")
