@@ -27,6 +27,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+from scipy.special import erf
 
 from micro.core.memory import memoized
 
@@ -604,8 +605,12 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             ped = ((x - sx * 13.0) / 5.0) ** 2 + (lz / 7.0) ** 2
             out[post & (y > -74.0) & (ped < 1)] = ix["cortical-bone"]
             out[post & (y > -74.0) & (ped < 0.45)] = ix["cancellous-bone"]
-        tp = ((np.abs(lz) < 3.5) & (np.abs(x) > 12.0) & (np.abs(x) < 38.0)
-              & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
+        # transverse processes: tapering, tilted a little upwards, their length varying
+        # from level to level
+        along_tp = np.clip((np.abs(x) - 12.0) / 26.0, 0, 1)
+        tip = 34.0 + 5.0 * np.sin(1.7 * np.floor((z + 12.0) / 35.0))
+        tp = ((np.abs(lz - 4.0 * along_tp) < 3.5 - 2.0 * along_tp) & (np.abs(x) > 12.0)
+              & (np.abs(x) < tip) & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
         out[tp] = ix["cortical-bone"]
         r_canal = np.sqrt(x ** 2 + (y + 77.0) ** 2) + 0 * z
         out[(r_canal > 7.5) & (r_canal < 13.0) & (y < -77.0) & (np.abs(lz) < 10)] = \
@@ -763,9 +768,13 @@ def _ribs(rng: np.random.Generator) -> list[tuple[tuple[float, float], tuple[flo
 
 
 def _rib_fall(s: np.ndarray, fall: Coord) -> np.ndarray:
-    """Descent (mm) of a rib's centre-line below its head after a way s round the body: linear
-    with a steeper start (the neck and angle of the rib beside the spine)."""
-    return fall * s + 25.0 * (1 - np.exp(-s / 0.1))
+    """Descent (mm) of a rib's centre-line below its head after a way s round the body (0 at
+    the back, ½ at the flank): steep at the neck and angle beside the spine, steepest again
+    where the rib curves down the side of the chest (so on a frontal film its lateral turn is
+    a broad curve, not a hairpin), and steady between."""
+    w = 0.14
+    side = 0.5 * w * np.sqrt(np.pi) * (erf((s - 0.5) / w) + erf(0.5 / w))
+    return fall * (0.65 * s + 1.2 * side) + 25.0 * (1 - np.exp(-s / 0.1))
 
 
 COLON = ((-92.0, 0.0, -175.0, 30.0), (-105.0, -12.0, -120.0, 28.0),
