@@ -86,9 +86,10 @@ def test_posterior_ribs_slope_down_and_out_and_the_floating_ribs_are_short() -> 
         ribs = _posterior_ribs(sign)
         assert len(ribs) >= 5, ribs  # 12th up to at least the 8th
         slopes = [r[1] for r in ribs]
-        # every posterior rib falls laterally, by a third of a millimetre per mm or more
-        assert max(slopes) < -0.3, slopes
-        # the lower ribs fall more steeply than the upper (12–10 against the top ones)
+        # every posterior rib falls laterally (a ladder's rungs would be level), the 12th to
+        # 10th by 0.4 mm per mm or more, more steeply than the upper ones
+        assert max(slopes) < -0.2, slopes
+        assert np.mean(slopes[:3]) < -0.4, slopes
         assert np.mean(slopes[:3]) < np.mean(slopes[-2:]) - 0.05, slopes
         # the 12th rib floats: it ends well short of the flank the 10th reaches
         assert ribs[0][2] < ribs[2][2] - 25.0, ribs
