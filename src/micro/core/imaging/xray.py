@@ -217,7 +217,7 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     g = MEDIAN_GREY ** (1.0 / gamma)  # the median's place in the window before the tone curve
     if (med - lo) < g * (hi - lo):
         open_beam = -float(np.log(GRID_PRIMARY if grid else 1.0))
-        lo = max(min(lo, (med - g * hi) / (1.0 - g)), open_beam)
+        lo = min(lo, max((med - g * hi) / (1.0 - g), open_beam))
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     if not mammography:  # the console's tone curve: soft tissue mid-grey, bone white
         display **= np.float32(gamma)
