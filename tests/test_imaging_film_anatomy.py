@@ -174,3 +174,34 @@ def test_abdominal_film_shows_the_renal_outlines() -> None:
         s = np.array(steps)
         assert len(s) > 40, len(s)
         assert s.mean() > 0.015 and (s > 0).mean() > 0.6, (sign, s.mean(), (s > 0).mean())
+
+
+def test_abdominal_film_shows_the_psoas_margins() -> None:
+    """Along each psoas muscle's lateral border (found in the label function, on the plane
+    through the muscles), the film is brighter just inside the muscle than in the fat just
+    outside, on most rows from L1 to the pelvis."""
+    n = 256
+    img = _film("abdomen", n)
+    an = _anatomy("abdomen")
+    muscle = an.tissues.index("muscle")
+    px = 400.0 / n
+    for sign in (-1.0, 1.0):
+        xs = (sign * np.arange(30.0, 110.0, 0.5)).astype(np.float32)
+        steps = []
+        for i in range(n):
+            z = (n / 2 - i - 0.5) * px
+            if not -140.0 < z < -20.0:
+                continue
+            lab = an.labels(xs, np.float32(-50.0), np.float32(z))
+            m = lab == muscle
+            if not m[0]:  # the psoas runs out from beside the vertebral body
+                continue
+            edge = float(xs[int(np.argmin(m)) - 1])  # its last muscle sample going out
+            j = int(n / 2 + edge / px)
+            d = int(sign)
+            inside = img[i, [j - d * q for q in range(1, 4)]].mean()
+            outside = img[i, [j + d * q for q in range(2, 5)]].mean()
+            steps.append(inside - outside)
+        s = np.array(steps)
+        assert len(s) > 40, len(s)
+        assert s.mean() > 0.01 and (s > 0).mean() > 0.65, (sign, s.mean(), (s > 0).mean())
