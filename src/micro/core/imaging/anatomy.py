@@ -625,21 +625,25 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         # more steeply. 11 and 12 float: short, tapering to a point (12 the shorter); 7–10 end
         # at their costal cartilages (soft tissue, invisible on a film). Heights, slopes and
         # lengths differ a little per rib and side.
-        ang = np.arctan2(yb / b, x / 160.0)
-        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2)))) / np.pi  # 0 back … 1 front
         radial = depth - fat_t - 0.5 * wall_t
-        side = x > 0
-        beside = np.abs(x) > 24.0
+        band = (np.abs(radial) < 3.8) & (np.abs(x) > 24.0)  # where a rib can lie
+        xs, ybs, bs, zs = (np.broadcast_to(v, shape)[band] for v in (x, yb, b, z))
+        rs = radial[band]
+        ang = np.arctan2(ybs / bs, xs / 160.0)
+        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2)))) / np.pi  # 0 back … 1 front
+        side = xs > 0
+        lab = out[band]
         for z0, fall, s_end, floating in ribs:
             zc = np.where(side, z0[1], z0[0]) - _rib_fall(s_post, np.where(side, fall[1], fall[0]))
             end = np.where(side, s_end[1], s_end[0])
             u = np.clip(s_post / end, 0, 1)
             taper = np.sqrt(1 - u ** 2) if floating else 1.0 + 0.0 * u
             h = (5.0 + 2.0 * u) * taper + 0.3  # half-height (mm): broader towards the front
-            tube = ((z - zc) / h) ** 2 + (radial / (3.4 * taper + 0.3)) ** 2
-            on_rib = beside & (s_post < end)
-            out[on_rib & (tube < 1)] = ix["cortical-bone"]
-            out[on_rib & (tube < 0.45)] = ix["cancellous-bone"]
+            tube = ((zs - zc) / h) ** 2 + (rs / (3.4 * taper + 0.3)) ** 2
+            on_rib = s_post < end
+            lab[on_rib & (tube < 1)] = ix["cortical-bone"]
+            lab[on_rib & (tube < 0.45)] = ix["cancellous-bone"]
+        out[band] = lab
         # the diaphragm: two domes (the right higher, over the liver); above them the lung
         # bases, either side of the mediastinum
         dome = (100.0 + 8.0 * (x < 0) - 0.0035 * ((np.abs(x) - 60.0) ** 2 + (y + 10.0) ** 2)
@@ -701,16 +705,20 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         # splenic flexure high on the left, the descending colon down the left flank into the
         # sigmoid; haustral folds every ~3 cm; contents faeces (soft tissue) mottled with gas
         # bubbles, and gas pockets rising to the front of the lumen (supine), patchy along it
-        free = cavity & (out == ix["fat"]) & ~retro
-        dist, along, yc, r = _tube(x, y, z, COLON)
+        near = cavity & (out == ix["fat"]) & ~retro & (z < COLON_TOP)
+        xs, ys, zs = (np.broadcast_to(v, shape)[near] for v in (x, y, z))
+        dist, along, yc, r = _tube(xs, ys, zs, COLON)
         r = r * (1.0 - 0.13 * np.cos(2 * np.pi * along / 30.0) ** 8)  # haustral folds
-        colon = free & (dist < r)
-        out[colon] = ix["muscle"]
+        lab = out[near]
+        colon = dist < r
+        lab[colon] = ix["muscle"]
         lumen = colon & (dist < r - 2.5)
-        out[lumen] = ix["fluid"]
-        bubbles = lumen & (stool(x, y, z) > 1.0)
-        pocket = lumen & ((y - yc) > r * (0.3 + 0.5 * gas_patch(x, y, z) - 0.3 * (yc > 20)))
-        out[bubbles | pocket] = ix["gas"]
+        lab[lumen] = ix["fluid"]
+        lx, ly, lz, lyc, lr = (v[lumen] for v in (xs, ys, zs, yc, r))
+        bubbles = stool(lx, ly, lz) > 1.0
+        pocket = (ly - lyc) > lr * (0.3 + 0.5 * gas_patch(lx, ly, lz) - 0.3 * (lyc > 20))
+        lab[lumen] = np.where(bubbles | pocket, ix["gas"], ix["fluid"]).astype(np.uint8)
+        out[near] = lab
         # small-bowel loops packed in the middle and below: walls round fluid contents, thin
         # seams of mesenteric fat between them, a few small gas pockets
         free = cavity & (out == ix["fat"]) & ~retro & (y > -40) & (z < -8 - 0.25 * np.abs(x))
@@ -783,6 +791,8 @@ COLON = ((-92.0, 0.0, -175.0, 30.0), (-105.0, -12.0, -120.0, 28.0),
          (100.0, 5.0, -5.0, 22.0), (112.0, -18.0, -50.0, 19.0), (112.0, -22.0, -130.0, 18.0),
          (70.0, -5.0, -175.0, 18.0), (15.0, 5.0, -195.0, 18.0))
 """The colon's centre-line (x, y, z, radius mm), caecum to sigmoid."""
+COLON_TOP = max(p[2] + p[3] for p in COLON)
+"""Height (mm) above which there is no colon."""
 
 
 def _tube(x: np.ndarray, y: np.ndarray, z: np.ndarray,
