@@ -24,10 +24,12 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import erf
 
 from micro.core.memory import memoized
 
@@ -155,6 +157,8 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         low = float(np.min(z)) < SKULL_BASE_TOP
         if low:
             face = 52.0 * (1 - ellipsoid(x, y, z, (0, 38, -80), (58, 56, 40)))
+            jaw = 40.0 * (1 - ellipsoid(x, y, z, (0, 36, -108), (60, 52, 30)))  # lips, chin
+            face = np.maximum(face, jaw)
             neck = 46.0 * (1 - np.sqrt((x / 52.0) ** 2 + ((y + 12.0) / 50.0) ** 2)) \
                 + 0 * z
             neck = np.where(z < -75, neck, -1.0)
@@ -209,7 +213,7 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
             _skull_base_and_face(out, ix, x, y, z, skin, depth, mastoid_noise)
         return out
 
-    return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0, (), 192,
+    return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0, (), 256,
                    projection_step_mm=0.75)
 
 
@@ -289,27 +293,20 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
     # the pharynx behind the nose and mouth, and the oral cavity between the arches
     out[ellipsoid(x, y, z, (0, 22, -92), (10, 8, 30)) < 1] = air
     out[ellipsoid(x, y, z, (0, 45, -93), (22, 20, 3.5)) < 1] = air
-    # hard palate and the upper teeth on the maxillary arch
-    arch_up = 72.0 - 0.030 * x ** 2
-    out[(np.abs(z + 86) < 2.5) & (y < arch_up) & (y > 18) & (np.abs(x) < 34)] = bone
-    # mandible: a horseshoe body (cortex round marrow) and two rami up to the condyles
-    arch = 76.0 - 0.029 * x ** 2
-    d_arch = np.abs(y - arch) * np.cos(np.arctan(0.058 * np.abs(x)))
-    body = (d_arch < 6.0) & (z < -95) & (z > -122 + 0.1 * np.abs(x)) & (np.abs(x) < 50)
+    # hard palate behind the upper teeth
+    arch_up = UPPER_ARCH[0] - ARCH_CURVE * x ** 2
+    out[(np.abs(z + 86) < 2.5) & (y < arch_up - 2.0) & (y > 18) & (np.abs(x) < 34)] = bone
+    # mandible: a horseshoe body (cortex round marrow) under the lower teeth, and two rami
+    # up to the condyles
+    arch = LOWER_ARCH[0] - ARCH_CURVE * x ** 2
+    d_arch = np.abs(y - arch) * np.cos(np.arctan(2 * ARCH_CURVE * np.abs(x)))
+    body = (d_arch < 6.5) & (z < -106.5) & (z > -136 + 0.15 * np.abs(x)) & (np.abs(x) < 50)
     out[body] = bone
-    out[body & (d_arch < 3.5) & (z < -98) & (z > -118 + 0.1 * np.abs(x))] = marrow
+    out[body & (d_arch < 4.5) & (z > -133 + 0.15 * np.abs(x))] = marrow
     for sx in (-1.0, 1.0):
         ramus = ellipsoid(x, y, z, (sx * 50, 8, -80), (4.5, 13, 30), 0)
         out[(ramus < 1) & (skin > 2.0)] = bone
-    # teeth: crowns along both arches (enamel and dentine, denser than cortical bone; here
-    # cortical bone), with gaps between them
-    along = np.arctan2(x, 60.0) * 60.0  # ≈ arc length (mm) from the midline
-    t = ((along + 4.0) / 8.0) % 1.0 - 0.5  # −½…½ across one tooth (8 mm)
-    for arch_y, z0, z1, half in ((arch_up, -98.0, -88.5, 36.0), (arch, -104.0, -95.0, 34.0)):
-        zm, hz = 0.5 * (z0 + z1), 0.5 * (z1 - z0)
-        crown = (t / 0.42) ** 2 + ((z - zm) / hz) ** 4 < 1  # rounded crowns, dark gaps
-        tooth = crown & (np.abs(y - arch_y + 1.0) < 4.5) & (np.abs(x) < half)
-        out[tooth & (skin > 1.0)] = bone
+    _teeth(out, ix, x, y, z)
     # upper cervical spine: the atlas ring and the axis with its dens, in the midline
     vb = np.sqrt((x / 9.0) ** 2 + ((y + 12.0) / 8.0) ** 2) + 0 * z
     cord = (z < -70) & (z > -140)
@@ -319,6 +316,95 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
     canal = np.sqrt((x / 9.0) ** 2 + ((y + 32.0) / 8.0) ** 2) + 0 * z
     ring = (canal >= 1) & (canal < 1.5) & (np.abs(z + 80) < 4)
     out[ring] = bone  # the atlas
+
+
+ARCH_CURVE = 0.03
+"""Both dental arches are parabolas y = y0 − ARCH_CURVE·x² (mm) in the axial plane."""
+UPPER_ARCH = (74.0, -97.0)
+LOWER_ARCH = (72.0, -99.0)
+"""(y0 of the arch, height of its occlusal surface): the upper incisors 2 mm in front of the
+lower (overjet), the jaws 2 mm apart."""
+TEETH = {  # per quadrant from the midline: (mesiodistal width, crown height, root length,
+    # buccolingual half-thickness (mm), roots seen in a frontal view)
+    "upper": ((8.6, 10.5, 13.0, 3.5, 1), (6.6, 9.0, 13.0, 3.1, 1), (7.6, 10.0, 17.0, 4.0, 1),
+              (7.0, 8.2, 14.0, 4.5, 1), (6.6, 7.8, 14.0, 4.5, 1), (10.2, 7.2, 13.0, 5.4, 2),
+              (9.2, 7.0, 12.5, 5.2, 2)),
+    "lower": ((5.2, 9.0, 12.5, 3.0, 1), (5.8, 9.5, 14.0, 3.1, 1), (7.0, 11.0, 16.0, 3.8, 1),
+              (7.0, 8.5, 14.0, 3.9, 1), (7.2, 8.0, 14.5, 4.1, 1), (11.2, 7.5, 14.0, 5.0, 2),
+              (10.5, 7.2, 13.0, 4.9, 2)),
+}
+"""The permanent teeth (central and lateral incisor, canine, two premolars, two molars) with
+typical adult crown and root dimensions (Wheeler's Dental Anatomy, ch. 1 tables)."""
+ENAMEL_MM = (1.1, 2.0)
+"""Enamel thickness on the sides of a crown and over its incisal edge or cusps."""
+
+
+def _arc_length(x: np.ndarray) -> np.ndarray:
+    """Arc length (mm) along y = y0 − c·x² from the midline to x (signed like x)."""
+    q = 2 * ARCH_CURVE * np.abs(x)
+    return np.sign(x) * (q * np.sqrt(1 + q * q) + np.arcsinh(q)) / (4 * ARCH_CURVE)
+
+
+def _teeth(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: np.ndarray,
+           z: np.ndarray) -> None:
+    """Both dental arches, tooth by tooth: each crown a rounded block (widest at its contact
+    point, narrowing to the neck, so dark embrasures part neighbours) of dentine capped by
+    enamel, thickest over the cusps; below the neck the root (one, or two for a molar seen
+    from the front) tapers to its apex inside the alveolar bone; a pulp chamber and canal of
+    soft tissue run down the middle. Enamel is the catalogue's hydroxyapatite-rich
+    calcification, dentine cortical bone, pulp soft tissue (muscle); the maxilla's alveolar
+    process (cortex round marrow) holds the upper roots, the mandible the lower ones."""
+    shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+    box = ((np.abs(x) < 48) & (y > 5) & (y < 86)) & (np.abs(z + 98) < 36)
+    if not box.any():
+        return
+    sel = np.broadcast_to(box, shape)
+    xs, ys, zs = (np.broadcast_to(v, shape)[sel] for v in (x, y, z))
+    lab = out[sel]
+    cos_t = np.cos(np.arctan(2 * ARCH_CURVE * np.abs(xs)))
+    along = np.abs(_arc_length(xs))
+    bone, marrow = ix["cortical-bone"], ix["cancellous-bone"]
+    for jaw, (y0, z_occ), up in (("upper", UPPER_ARCH, 1.0), ("lower", LOWER_ARCH, -1.0)):
+        t_ = np.array(TEETH[jaw], dtype=np.float32)
+        width, crown_h, root_l, half_bl, roots = t_.T
+        edge = np.cumsum(width)
+        k = np.minimum(np.searchsorted(edge, along), len(edge) - 1)
+        u = along - (edge[k] - width[k] / 2)  # mesiodistal offset from the tooth's axis
+        v = (ys - (y0 - ARCH_CURVE * xs ** 2)) * cos_t  # buccolingual, + outwards
+        h = up * (zs - z_occ)  # height into the tooth from its occlusal surface
+        hw, hc, lr, bt = width[k] / 2 - 0.3, crown_h[k], root_l[k], half_bl[k]
+        in_arch = along < edge[-1]
+        # alveolar process of the maxilla (the mandible's body is drawn by the caller)
+        if up > 0:
+            alv = in_arch & (np.abs(v) < bt + 3.5) & (h > hc - 1.5) & (h < hc + lr + 9.0) \
+                & ((lab != ix["air"]) | (h < hc + 3.0))
+            lab[alv] = bone
+            lab[alv & (np.abs(v) < bt + 2.0)] = marrow
+        # the crown
+        tc = np.clip(h / hc, 0, 1)
+        a = hw * (1 - 0.3 * tc ** 2) * (0.55 + 0.45 * np.sqrt(np.clip(tc / 0.18, 0, 1)))
+        b = bt * (1 - 0.2 * tc ** 2) * np.where(k < 2, 0.4 + 0.6 * np.sqrt(
+            np.clip(tc / 0.6, 0, 1)), 1.0)  # incisors: a thin incisal edge
+        crown = in_arch & (h >= 0) & (h <= hc) \
+            & ((np.abs(u) / a) ** 3 + (np.abs(v) / b) ** 3 < 1)
+        te = ENAMEL_MM[0] * (1 - 0.6 * tc)
+        core = ((np.abs(u) / np.maximum(a - te, 0.1)) ** 3
+                + (np.abs(v) / np.maximum(b - te, 0.1)) ** 3 < 1) & (h > ENAMEL_MM[1])
+        # the root(s), tapering to the apex (a molar's two diverging a little)
+        r = np.clip((h - hc) / lr, 0, 1)
+        two = roots[k] > 1
+        u0 = np.where(two, np.sign(u) * 0.42 * hw * (1 + 0.3 * r), 0.0)
+        ar = np.where(two, 0.32, 0.5) * hw * (1 - r) ** 0.8 + 0.3
+        br = 0.85 * bt * (1 - r) ** 0.6 + 0.3
+        du = u - u0
+        root = in_arch & (h > hc) & (h < hc + lr) & ((du / ar) ** 2 + (v / br) ** 2 < 1)
+        pulp = (crown & (np.abs(u) < 0.28 * hw) & (np.abs(v) < 0.35 * bt) & (tc > 0.45)) \
+            | (root & ((du / (0.22 * ar + 0.3)) ** 2 + (v / (0.25 * br + 0.3)) ** 2 < 1)
+               & (r < 0.93))
+        lab[crown] = ix["calcification"]
+        lab[(crown & core) | root] = bone
+        lab[pulp] = ix["muscle"]
+    out[sel] = lab
 
 
 GENERATORS: dict[str, Callable[[tuple[str, ...], int], Anatomy]] = {"head": _head}
@@ -513,6 +599,11 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
     bowel_a = Waves(rng, 42.0, 12)
     bowel_b = Waves(rng, 30.0, 10)
     pyramid = Waves(rng, 14.0, 10)
+    rng2 = np.random.default_rng(seed + 1)  # (the fields above keep their seed's draws)
+    stool = Waves(rng2, 7.0, 12)
+    gas_patch = Waves(rng2, 45.0, 10)
+    ribs = _ribs(rng2)
+    solid_organs = [ix[t] for t in ("liver", "blood", "spleen", "pancreas", "cyst")]
 
     def labels(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         x, y, z = (np.asarray(v, dtype=np.float32) for v in (x, y, z))
@@ -534,12 +625,14 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         # the back: erector spinae; the psoas muscles from T12 down, diverging and widening
         # towards the pelvis (their fat-bordered margins are the psoas shadows of a film)
         below_t12 = np.clip(30.0 - z, 0, 260)
+        psoas_sleeve = np.zeros(shape, dtype=bool)
         for sx in (-1.0, 1.0):
             out[ellipsoid(x, y, z * 0, (sx * 38, -80, 0), (30, 24, 1)) < 1] = ix["muscle"]
             r_psoas = 6.0 + 0.085 * np.clip(below_t12, 0, 150)
-            psoas = ellipsoid(x, y, z * 0, (sx * (21.0 + 0.2 * below_t12), -50.0, 0),
-                              (r_psoas, r_psoas * 1.15, 1)) < 1
-            out[psoas & (z < 30.0)] = ix["muscle"]
+            rho_psoas = ellipsoid(x, y, z * 0, (sx * (21.0 + 0.2 * below_t12), -50.0, 0),
+                                  (r_psoas, r_psoas * 1.15, 1))
+            out[(rho_psoas < 1) & (z < 30.0)] = ix["muscle"]
+            psoas_sleeve |= (rho_psoas * r_psoas < r_psoas + 9.0) & (z < 30.0)
         # vertebral bodies 27 mm tall, waisted, with 8 mm discs between them (levels every
         # 35 mm), each with its own pedicles (cortical rings: the "eyes" of a frontal film),
         # transverse processes, lamina and spinous process
@@ -556,8 +649,12 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             ped = ((x - sx * 13.0) / 5.0) ** 2 + (lz / 7.0) ** 2
             out[post & (y > -74.0) & (ped < 1)] = ix["cortical-bone"]
             out[post & (y > -74.0) & (ped < 0.45)] = ix["cancellous-bone"]
-        tp = ((np.abs(lz) < 3.5) & (np.abs(x) > 12.0) & (np.abs(x) < 38.0)
-              & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
+        # transverse processes: tapering, tilted a little upwards, their length varying
+        # from level to level
+        along_tp = np.clip((np.abs(x) - 12.0) / 26.0, 0, 1)
+        tip = 34.0 + 5.0 * np.sin(1.7 * np.floor((z + 12.0) / 35.0))
+        tp = ((np.abs(lz - 4.0 * along_tp) < 3.5 - 2.0 * along_tp) & (np.abs(x) > 12.0)
+              & (np.abs(x) < tip) & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
         out[tp] = ix["cortical-bone"]
         r_canal = np.sqrt(x ** 2 + (y + 77.0) ** 2) + 0 * z
         out[(r_canal > 7.5) & (r_canal < 13.0) & (y < -77.0) & (np.abs(lz) < 10)] = \
@@ -565,22 +662,32 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 10, 1)) < 1)
             & (np.abs(level - 0.5) < 0.28)] = ix["cortical-bone"]  # spinous process
         out[r_canal < 8.0] = ix["csf"]  # canal
-        # ribs 9–12: round tubes (a cortex round marrow) inside the wall, each starting
-        # beside the spine at height z0 and running round the side and forward while falling
-        # ever more steeply (an arc on a frontal film: the posterior part nearly level, the
-        # anterior part sloping down and in); 12 and 11 float and end early, the others
-        # become costal cartilage (soft tissue here) towards the front
-        ang = np.arctan2(yb / b, x / 160.0)
-        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2)))) / np.pi  # 0 back … 1 front
+        # ribs 7–12, each its own curve inside the wall (a cortex round marrow): from its head
+        # beside the spine round the side and forward, falling all the way, steepest beside
+        # the spine. On a frontal film each posterior rib slopes down and out from the spine,
+        # turns down at the flank, and its anterior part slopes down and in; lower ribs fall
+        # more steeply. 11 and 12 float: short, tapering to a point (12 the shorter); 7–10 end
+        # at their costal cartilages (soft tissue, invisible on a film). Heights, slopes and
+        # lengths differ a little per rib and side.
         radial = depth - fat_t - 0.5 * wall_t
-        zr = z + 120.0 * s_post ** 1.5  # the height at the back of the rib through here
-        k = np.clip(np.round((zr - 30.0) / 32.0), 0, 5)
-        dz = zr - (30.0 + 32.0 * k)
-        s_end = np.where(k == 0, 0.30, np.where(k == 1, 0.45, 0.78))
-        tube = (dz / 5.0) ** 2 + (radial / 3.8) ** 2
-        on_rib = (s_post < s_end) & (np.abs(x) > 30.0)
-        out[on_rib & (tube < 1)] = ix["cortical-bone"]
-        out[on_rib & (tube < 0.45)] = ix["cancellous-bone"]
+        band = (np.abs(radial) < 3.8) & (np.abs(x) > 24.0)  # where a rib can lie
+        xs, ybs, bs, zs = (np.broadcast_to(v, shape)[band] for v in (x, yb, b, z))
+        rs = radial[band]
+        ang = np.arctan2(ybs / bs, xs / 160.0)
+        s_post = np.abs(np.angle(np.exp(1j * (ang + np.pi / 2)))) / np.pi  # 0 back … 1 front
+        side = xs > 0
+        lab = out[band]
+        for z0, fall, s_end, floating in ribs:
+            zc = np.where(side, z0[1], z0[0]) - _rib_fall(s_post, np.where(side, fall[1], fall[0]))
+            end = np.where(side, s_end[1], s_end[0])
+            u = np.clip(s_post / end, 0, 1)
+            taper = np.sqrt(1 - u ** 2) if floating else 1.0 + 0.0 * u
+            h = (5.0 + 2.0 * u) * taper + 0.3  # half-height (mm): broader towards the front
+            tube = ((zs - zc) / h) ** 2 + (rs / (3.4 * taper + 0.3)) ** 2
+            on_rib = s_post < end
+            lab[on_rib & (tube < 1)] = ix["cortical-bone"]
+            lab[on_rib & (tube < 0.45)] = ix["cancellous-bone"]
+        out[band] = lab
         # the diaphragm: two domes (the right higher, over the liver); above them the lung
         # bases, either side of the mediastinum
         dome = (100.0 + 8.0 * (x < 0) - 0.0035 * ((np.abs(x) - 60.0) ** 2 + (y + 10.0) ** 2)
@@ -620,6 +727,11 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             c = (sx * 68, -55, zc)
             k = ellipsoid(x, y, z, c, (27, 33, 55), sx * 30) + 0.03 * on
             kid = (k < 1) & cavity
+            # perirenal fat inside the renal fascia, between the kidney and the liver or
+            # spleen too: on a film the fat stripe that outlines the kidney
+            capsule = ((ellipsoid(x, y, z, c, (36, 42, 66), sx * 30) < 1) & cavity
+                       & np.isin(out, solid_organs))
+            out[capsule] = ix["fat"]
             out[kid] = ix["kidney"]
             inner = kid & (k < 0.72)
             pts = np.nonzero(inner)
@@ -629,14 +741,40 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         # great vessels: aorta left-anterior of the spine, IVC to its right
         out[ellipsoid(x, y, z * 0, (14, -22, 0), (11, 11, 1)) < 1] = ix["blood"]
         out[(ellipsoid(x, y, z * 0, (-24, -16, 0), (13, 9, 1)) < 1)] = ix["blood"]
-        # bowel loops below the liver and stomach: walls, fluid contents and gas
-        free = cavity & (out == ix["fat"]) & (y > -40) & (z < -8 - 0.25 * np.abs(x))
+        # retroperitoneal fat: a capsule round each kidney and a sleeve round each psoas keeps
+        # the bowel off them (their fat-bordered outlines are what a plain film shows)
+        retro = np.zeros(shape, dtype=bool)
+        for sx, zc in ((-1.0, -38.0), (1.0, -22.0)):
+            retro |= ellipsoid(x, y, z, (sx * 68, -55, zc), (36, 42, 66), sx * 30) < 1
+        retro |= psoas_sleeve
+        # the colon framing the abdomen: caecum and ascending colon in the right flank, the
+        # hepatic flexure under the liver, the transverse colon sagging across the front, the
+        # splenic flexure high on the left, the descending colon down the left flank into the
+        # sigmoid; haustral folds every ~3 cm; contents faeces (soft tissue) mottled with gas
+        # bubbles, and gas pockets rising to the front of the lumen (supine), patchy along it
+        near = cavity & (out == ix["fat"]) & ~retro & (z < COLON_TOP)
+        xs, ys, zs = (np.broadcast_to(v, shape)[near] for v in (x, y, z))
+        dist, along, yc, r = _tube(xs, ys, zs, COLON)
+        r = r * (1.0 - 0.13 * np.cos(2 * np.pi * along / 30.0) ** 8)  # haustral folds
+        lab = out[near]
+        colon = dist < r
+        lab[colon] = ix["muscle"]
+        lumen = colon & (dist < r - 2.5)
+        lab[lumen] = ix["fluid"]
+        lx, ly, lz, lyc, lr = (v[lumen] for v in (xs, ys, zs, yc, r))
+        bubbles = stool(lx, ly, lz) > 1.0
+        pocket = (ly - lyc) > lr * (0.3 + 0.5 * gas_patch(lx, ly, lz) - 0.3 * (lyc > 20))
+        lab[lumen] = np.where(bubbles | pocket, ix["gas"], ix["fluid"]).astype(np.uint8)
+        out[near] = lab
+        # small-bowel loops packed in the middle and below: walls round fluid contents, thin
+        # seams of mesenteric fat between them, a few small gas pockets
+        free = cavity & (out == ix["fat"]) & ~retro & (y > -40) & (z < -8 - 0.25 * np.abs(x))
         pts = np.nonzero(free)
         g = bowel_a.at(x, y, z, pts)
-        out[_take(pts, g > 0.25)] = ix["muscle"]
-        inside_loop = _take(pts, g > 0.5)  # (inside the walls: 0.5 > 0.25)
+        out[_take(pts, g > -1.1)] = ix["muscle"]
+        inside_loop = _take(pts, g > -0.75)
         out[inside_loop] = ix["fluid"]
-        out[_take(inside_loop, bowel_b.at(x, y, z, inside_loop) > 0.7)] = ix["gas"]
+        out[_take(inside_loop, bowel_b.at(x, y, z, inside_loop) > 1.75)] = ix["gas"]
         # the pelvis: the iliac wings, plates (cortex round marrow) flaring out from the
         # sacroiliac joints, under a thick rounded crest at the level of L4–5
         if float(np.min(z)) > -100.0:  # above the crests (a slice of the upper abdomen)
@@ -662,6 +800,73 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
 
 
 GENERATORS["abdomen"] = _abdomen
+
+RIBS = ((12, 28.0, 235.0, 0.22), (11, 63.0, 190.0, 0.40), (10, 98.0, 150.0, 0.72),
+        (9, 133.0, 128.0, 0.76), (8, 168.0, 112.0, 0.78), (7, 203.0, 100.0, 0.80))
+"""Ribs on an AP abdomen: (number, height of the head beside the spine (mm), fall (mm of
+descent per unit of the way round, s 0 at the back … 1 at the front), s where the bone ends).
+The heads sit one vertebral level (35 mm) apart."""
+
+
+def _ribs(rng: np.random.Generator) -> list[tuple[tuple[float, float], tuple[float, float],
+                                                 tuple[float, float], bool]]:
+    """Per rib: (head height, fall, end) for the right and the left side, each jittered a
+    little, and whether it floats."""
+    out = []
+    for num, z0, fall, end in RIBS:
+        j = rng.normal(0, 1, (3, 2))
+        out.append(((z0 + 3.0 * float(j[0, 0]), z0 + 3.0 * float(j[0, 1])),
+                    (fall * (1 + 0.07 * float(j[1, 0])), fall * (1 + 0.07 * float(j[1, 1]))),
+                    (end * (1 + 0.05 * float(j[2, 0])), end * (1 + 0.05 * float(j[2, 1]))),
+                    num >= 11))
+    return out
+
+
+def _rib_fall(s: np.ndarray, fall: Coord) -> np.ndarray:
+    """Descent (mm) of a rib's centre-line below its head after a way s round the body (0 at
+    the back, ½ at the flank): steep at the neck and angle beside the spine, steepest again
+    where the rib curves down the side of the chest (so on a frontal film its lateral turn is
+    a broad curve, not a hairpin), and steady between."""
+    w = 0.14
+    side = 0.5 * w * np.sqrt(np.pi) * (erf((s - 0.5) / w) + erf(0.5 / w))
+    return fall * (0.65 * s + 1.2 * side) + 25.0 * (1 - np.exp(-s / 0.1))
+
+
+COLON = ((-92.0, 0.0, -175.0, 30.0), (-105.0, -12.0, -120.0, 28.0),
+         (-110.0, -15.0, -80.0, 26.0), (-95.0, 5.0, -62.0, 24.0),
+         (-55.0, 45.0, -78.0, 22.0), (0.0, 55.0, -92.0, 22.0), (55.0, 45.0, -62.0, 22.0),
+         (100.0, 5.0, -5.0, 22.0), (112.0, -18.0, -50.0, 19.0), (112.0, -22.0, -130.0, 18.0),
+         (70.0, -5.0, -175.0, 18.0), (15.0, 5.0, -195.0, 18.0))
+"""The colon's centre-line (x, y, z, radius mm), caecum to sigmoid."""
+COLON_TOP = max(p[2] + p[3] for p in COLON)
+"""Height (mm) above which there is no colon."""
+
+
+def _tube(x: np.ndarray, y: np.ndarray, z: np.ndarray,
+          path: tuple[tuple[float, float, float, float], ...]
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distance (mm) to a polyline through `path`, and at the nearest point: the arc length
+    along it, its y and the radius (interpolated along each segment)."""
+    shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+    best = np.full(shape, np.inf, dtype=np.float32)
+    along = np.zeros(shape, dtype=np.float32)
+    yc = np.zeros(shape, dtype=np.float32)
+    rad = np.zeros(shape, dtype=np.float32)
+    s0 = 0.0
+    for a, b in pairwise(path):
+        d = np.subtract(b[:3], a[:3])
+        length = float(np.linalg.norm(d))
+        u = d / length
+        t = np.clip((x - a[0]) * u[0] + (y - a[1]) * u[1] + (z - a[2]) * u[2], 0, length)
+        dist = np.sqrt((x - a[0] - t * u[0]) ** 2 + (y - a[1] - t * u[1]) ** 2
+                       + (z - a[2] - t * u[2]) ** 2)
+        closer = dist < best
+        best = np.where(closer, dist, best)
+        along = np.where(closer, s0 + t, along)
+        yc = np.where(closer, a[1] + t * u[1], yc)
+        rad = np.where(closer, a[3] + (b[3] - a[3]) * t / length, rad)
+        s0 += length
+    return best, along, yc, rad
 
 
 # --------------------------------------------------------------------------- the breast

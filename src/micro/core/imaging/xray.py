@@ -20,6 +20,10 @@ The display maps attenuation (−ln T) over the body's 0.5–99.5 percentiles (m
 the uniformly compressed part, where the diagnosis is made): bone and dense tissue white, the
 unattenuated beam black. A mammogram is shown "for presentation": the thinning periphery is
 thickness-equalised and fat is dark grey, so the skin line and the subcutaneous fat show.
+When a few small inserts far denser than the object (a line-pair
+phantom's aluminium bars) would leave the object's median darker than MEDIAN_GREY, the window's
+lower end moves down towards the open beam's attenuation until it is not: the bars keep their
+Beer–Lambert contrast, the slab they lie in shows grey instead of black.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ MIN_WINDOW = 0.15
 """Narrowest display window, in attenuation (−ln T): the console's look-up table spans at
 least a 16 % change of transmission, so a uniform slab shows its noise as fine grain and its
 details (a few per cent) as grey steps instead of stretching the noise over black to white."""
+MEDIAN_GREY = 0.3
+"""Darkest grey (display fraction, after the tone curve) the object's median attenuation is
+shown at: below it the window opens towards the open beam (see render_xray)."""
 COMPRESSED_CM = 4.5
 """Compressed breast thickness (mammography), cm: the thickest path through the object."""
 MAMMO_EQUALISE = 0.95
@@ -240,7 +247,18 @@ def render_xray(settings: dict[str, Any], phantom: Phantom, variant: str,
     # the window keeps a margin (WINDOW_MARGIN of its width) below the values of interest,
     # so a uniform background (a test object's slab) is dark grey, not clipped to black
     lo -= (MAMMO_WINDOW_MARGIN if mammography else WINDOW_MARGIN) * (hi - lo)
+    # a few small inserts far denser than the object (a line-pair phantom's metal bars)
+    # would stretch the window over the slab they lie in and leave it black: the window then
+    # opens downwards, towards the open beam's attenuation (the darkest a film can show),
+    # until the object's median shows at least MEDIAN_GREY (the inserts' contrast is the
+    # measured one, only mapped to grey differently)
+    gamma = 1.0 if mammography else DR_GAMMA
+    med = float(np.median(att[region_w])) if region_w.sum() > 16 else float(np.median(att))
+    g = MEDIAN_GREY ** (1.0 / gamma)  # the median's place in the window before the tone curve
+    if (med - lo) < g * (hi - lo):
+        open_beam = -float(np.log(GRID_PRIMARY if grid else 1.0))
+        lo = min(lo, max((med - g * hi) / (1.0 - g), open_beam))
     display = np.clip((att - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
     if not mammography:  # the console's tone curve: soft tissue mid-grey, bone white
-        display **= np.float32(DR_GAMMA)
+        display **= np.float32(gamma)
     return display, raw, info
