@@ -88,6 +88,7 @@ export const FIELDS = {
   matrix: ["Acquisition matrix", "", "Phase × frequency encoding steps."],
   nex: ["Averages (NEX)", "", "Number of excitations averaged: SNR ∝ √NEX, time ∝ NEX."],
   bandwidth_hz_px: ["Receiver bandwidth", "Hz/px", "Frequency range per pixel: a wider band is less noisy per unit time but noisier per image, with less chemical shift."],
+  coil: ["Receive coil", "", "normalized: the coil array's sensitivity divided out, as scanners do by default (uniform signal, more noise in the centre); array: uncorrected, brighter near the coils (receive-coil shading)."],
   fat_shift_px: ["Fat–water shift", "px", "How far fat is displaced from water along the frequency direction (chemical shift)."],
   tissue_signal_expected: ["Signal by tissue (expected)", "", "Each tissue's signal from the Bloch equations, relative to fully relaxed proton density (1)."],
   tissue_signal: ["Signal by tissue (measured)", "", "Mean signal measured in each tissue of this image, relative to fully relaxed proton density (1)."],
