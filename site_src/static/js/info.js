@@ -108,7 +108,7 @@ export const FIELDS = {
   mean_decay_factor: ["Mean decay factor", "", "The fraction of the activity left, averaged over the scan."],
   activity_in_slice_mbq: ["Activity in the slice", "MBq", "The part of the injected activity inside the imaged slice."],
   tissue_kbq_ml: ["Activity concentration by tissue", "kBq/mL", "Mean reconstructed activity concentration in each tissue."],
-  noise_cv_pct: ["Noise (coefficient of variation)", "%", "Standard deviation ÷ mean in a uniform region."],
+  noise_cv_pct: ["Noise (coefficient of variation)", "%", "Standard deviation ÷ local mean well inside a uniform region, slow trends removed: it grows with iterations and falls as 1/√counts."],
   uniform_region: ["Noise measured in", "", "The uniform tissue the noise figures come from."],
   // ---- ultrasound
   probe: ["Probe", "", "Linear, curvilinear or phased array: the shape of the image and its depth."],
