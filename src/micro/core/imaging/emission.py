@@ -257,11 +257,14 @@ def render_emission(settings: dict[str, Any], phantom: Phantom, variant: str,
         "raw_unit": "activity concentration, kBq/mL",
     }
     if uniform_tissue is not None:
-        blur_px = float(np.hypot(spec.spatial_resolution_mm, post)) / (phantom.fov_mm / n)
-        m = noise_region(frac_n, add.background, blur_px)
+        # measured on the reconstruction's own pixels (the figure does not depend on the
+        # output size, and the smooth trend costs little there)
+        frac_r = fractions(add, N_RECON)
+        m = noise_region(frac_r, add.background, float(np.hypot(spec.spatial_resolution_mm,
+                                                                 post)) / px)
         if m is not None:
-            uniform_tissue = add.tissues[int(np.argmax([(f[m]).mean() for f in frac_n]))]
-            cv = local_cv(img, m, blur_px)
+            uniform_tissue = add.tissues[int(np.argmax([(f[m]).mean() for f in frac_r]))]
+            cv = local_cv(conc, m, float(np.hypot(spec.spatial_resolution_mm, post)) / px)
             info["noise_cv_pct"] = round(100 * cv, 2)
             info["snr"] = round(1 / max(cv, 1e-12), 2)
             info["uniform_region"] = uniform_tissue
