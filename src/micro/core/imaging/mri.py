@@ -143,7 +143,8 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
 
     voxel = (fov / n_freq) * (fov_phase / n_phase) * thick
     rel = snr_factor(b0, voxel, nex, n_phase, n_freq, bw)
-    sigma = 1.0 / (REF_SNR * rel)  # image-domain σ per channel, PD units
+    sigma = 1.0 / (REF_SNR * rel)  # image-domain σ per channel, PD units, where S = 1
+    # (the body's mean sensitivity): normalised, it is σ / S at each pixel
     noise = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * (
         sigma * np.sqrt(n_freq * n_phase))
     k_noisy = k + noise * sampled
