@@ -84,11 +84,19 @@ def test_kspace_view_and_artifacts(cat):
         assert a.info["artifact"] == art
 
 
+def _radius(r):
+    fov = r.info["fov_mm"]
+    c = (np.arange(256) + 0.5 - 128) * fov / 256
+    return np.hypot(c[None, :], c[:, None])
+
+
 def test_receive_coil_shading_brightens_the_periphery(cat):
-    """An array of surface coils sees the edge of a uniform cylinder better than its centre;
-    the receiver noise (outside the object) is not shaded."""
+    """Without normalisation (coil=array) an array of surface coils sees the edge of a
+    uniform cylinder better than its centre; the receiver noise (outside the object) is not
+    shaded."""
     r = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="water-cylinder",
-                             nex=16, size=256)
+                             nex=16, size=256, coil="array")
+    assert r.info["coil"] == "array"
     fov = r.info["fov_mm"]
     c = (np.arange(256) + 0.5 - 128) * fov / 256
     rad = np.hypot(c[None, :], c[:, None])
@@ -97,3 +105,57 @@ def test_receive_coil_shading_brightens_the_periphery(cat):
     assert rim > 1.03 * centre
     corners = [r.raw[:30, :30].std(), r.raw[-30:, -30:].std()]
     assert corners[0] == pytest.approx(corners[1], rel=0.15)
+
+
+def test_normalized_coil_image_obeys_the_signal_equation(cat):
+    """coil=normalized (the default) divides the array's sensitivity out: at high SNR a
+    uniform water cylinder reads the spin-echo equation at every radius (PHYSICS.md: ±5 %),
+    and brain tissues' ROI means match the equation, as the info's measured signals say."""
+    r = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="water-cylinder",
+                             preset="pdw", nex=16, thickness_mm=10, size=256)
+    assert r.info["coil"] == "normalized"
+    water = next(t for t in cat.phantoms["water-cylinder"].tissues if t.id == "water")
+    p = water.mri["1.5"]
+    expected = p.pd * (1 - np.exp(-4000 / p.t1_ms)) * np.exp(-15 / p.t2_ms)
+    rad = _radius(r)
+    for lo, hi in ((0, 20), (20, 40), (40, 60), (60, 80), (80, 95)):
+        ring = r.raw[(rad >= lo) & (rad < hi)].mean()
+        assert ring == pytest.approx(expected, rel=0.05), (lo, hi)
+    b = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="brain", preset="t1w",
+                             nex=16, thickness_mm=10, bandwidth_hz_px=50, size=256)
+    exp, got = b.info["tissue_signal_expected"], b.info["tissue_signal"]
+    for tid in ("fat", "white-matter", "gray-matter", "csf"):
+        assert got[tid] == pytest.approx(exp[tid], rel=0.05), tid
+    shaded = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="brain",
+                                  preset="t1w", nex=16, thickness_mm=10, bandwidth_hz_px=50,
+                                  size=256, coil="array")
+    assert max(abs(shaded.info["tissue_signal"][t] / exp[t] - 1)
+               for t in ("fat", "white-matter", "gray-matter", "csf")) > 0.05
+
+
+def test_normalisation_raises_the_noise_where_the_coils_see_least(cat):
+    """Dividing by the sensitivity divides the receiver noise too: in a uniform cylinder the
+    noise at the centre (low sensitivity) exceeds the rim's; unnormalised it is uniform."""
+    def noise(coil):
+        r = micro.render_imaging(catalog=cat, instrument="mri-1-5t", phantom="water-cylinder",
+                                 preset="pdw", size=256, coil=coil)
+        rad = _radius(r)
+        return r.raw[rad < 25].std(), r.raw[(rad > 75) & (rad < 88)].std()
+    centre, rim = noise("normalized")
+    assert centre > 1.25 * rim
+    centre, rim = noise("array")
+    assert centre == pytest.approx(rim, rel=0.15)
+
+
+def test_coil_choice_is_checked_and_kspace_has_no_coil(cat):
+    from micro.core.errors import InvalidRequest
+    from micro.core.requests import canonicalize_imaging
+
+    with pytest.raises(InvalidRequest) as e:
+        canonicalize_imaging({"instrument": "mri-3t", "phantom": "brain", "coil": "body"}, cat)
+    assert e.value.field == "coil"
+    k = canonicalize_imaging({"instrument": "mri-3t", "phantom": "brain", "view": "kspace",
+                              "coil": "array"}, cat)
+    assert k["coil"] == "normalized"
+    assert "_coilarray_" in canonicalize_imaging(
+        {"instrument": "mri-3t", "phantom": "brain", "coil": "array"}, cat).path()

@@ -116,3 +116,25 @@ def test_speckle_size_is_the_resolution_cell(f_mhz, depth_cm, focus_cm):
     assert axial == pytest.approx(r.info["axial_resolution_mm"], rel=0.25)
     lateral = _acf_fwhm(inten[row - 8:row + 8, 512 - half:512 + half].T) * px
     assert lateral == pytest.approx(r.info["lateral_resolution_mm_at_focus"], rel=0.3)
+
+
+def test_lateral_speckle_follows_wavelength_times_f_number():
+    """PHYSICS.md: lateral resolution ≈ λ·F#, F# = focal depth / the active sub-aperture that
+    forms a line (64 of the L12-5's 256 elements: F/2 at 25 mm, not F/0.5 for the whole
+    50 mm face). The info says so, and the envelope's lateral autocorrelation FWHM in the
+    uniform gel within ±2 mm of the focus is ∝ λ·F# (±15 %) across the probe's band."""
+    cat = default_catalog()
+    spec = cat.instruments["ultrasound-linear"].spec
+    ratios = []
+    for f_mhz in (5.0, 7.5, 12.0):
+        r = micro.render_imaging(catalog=cat, instrument="ultrasound-linear",
+                                 phantom="contrast-detail", frequency_mhz=f_mhz, depth_cm=5,
+                                 focus_cm=2.5, size=512)
+        info, px = r.info, r.info["pixel_mm"]
+        lam_f = 1.54 / f_mhz * 25.0 / spec.active_aperture_mm
+        assert info["f_number"] == pytest.approx(25.0 / spec.active_aperture_mm, abs=0.01)
+        assert 1 <= info["f_number"] <= 3
+        assert info["lateral_resolution_mm_at_focus"] == pytest.approx(lam_f, rel=0.01)
+        band = r.raw[round(23 / px):round(27 / px), 128:384].astype(np.float64)
+        ratios.append(_acf_fwhm(band.T) * px / lam_f)
+    assert max(ratios) / min(ratios) < 1.15 ** 2 and all(0.85 < q < 1.15 for q in ratios), ratios

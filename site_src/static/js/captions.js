@@ -69,7 +69,7 @@ export function imagingCaption(c, catalog) {
   let extra = "";
   if (c.modality === "xray") extra = `, ${p.kvp} kVp, ${p.mas} mAs, grid ${p.grid}`;
   if (c.modality === "ct") extra = `, ${p.kvp} kVp, ${p.mas} mAs, window ${p.window} / level ${p.level} HU`;
-  if (c.modality === "mri") extra = `, ${p.sequence}, TR ${p.tr_ms} ms, TE ${p.te_ms} ms${p.sequence === "inversion-recovery" ? `, TI ${p.ti_ms} ms` : ""}`;
+  if (c.modality === "mri") extra = `, ${p.sequence}, TR ${p.tr_ms} ms, TE ${p.te_ms} ms${p.sequence === "inversion-recovery" ? `, TI ${p.ti_ms} ms` : ""}${p.coil === "array" ? ", receive coils not normalised" : ""}`;
   if (c.modality === "ultrasound") extra = `, ${p.frequency_mhz} MHz, depth ${p.depth_cm} cm, focus ${p.focus_cm} cm`;
   if (c.modality === "pet" || c.modality === "spect") extra = `, injected activity ${p.dose_mbq} MBq, ${p.scan_min} min, ${String(p.recon).toUpperCase()} reconstruction`;
   const artefact = p.artifact && p.artifact !== "none" ? `, with a simulated ${p.artifact} artefact` : "";

@@ -195,6 +195,15 @@ class UltrasoundSpec(Strict):
     aperture_mm: Annotated[float, Field(gt=0, le=100)]
     max_depth_cm: Annotated[float, Field(gt=0, le=40)]
     sector_deg: Annotated[float, Field(ge=0, le=120)] = 0.0
+    active_elements: Annotated[int, Field(ge=8, le=4096)] | None = None
+    """Elements of the sub-aperture that forms one scan line (None: all of them, as a
+    phased array fires); the F-number is the focal depth over their width."""
+
+    @property
+    def active_aperture_mm(self) -> float:
+        used = self.elements if self.active_elements is None else min(self.active_elements,
+                                                                      self.elements)
+        return self.aperture_mm * used / self.elements
 
 
 class NuclearSpec(Strict):

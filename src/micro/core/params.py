@@ -229,6 +229,10 @@ IMAGING_PARAMS: dict[str, tuple[Param, ...]] = {
         Number("bandwidth_hz_px", "bw", 50, 1000, 10, 200, "Hz/px", "Receiver bandwidth."),
         Choice("artifact", "a", ("none", "motion", "wrap", "chemical-shift", "gibbs",
                                  "undersampling"), "none", "Simulated artefact."),
+        Choice("coil", "coil", ("normalized", "array"), "normalized",
+               "Receive coil: normalized = the array's sensitivity divided out (prescan "
+               "normalize, as scanners do by default); array = uncorrected, brighter near "
+               "the coils (receive-coil shading)."),
         Choice("view", "", ("image", "kspace"), "image", "Image or k-space."),
         SLICE,
     ),

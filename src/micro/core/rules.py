@@ -138,6 +138,8 @@ IMAGING_RULES: list[Rule] = [
                "allowed": "1 to 5000 ms"}},
     {"when": {"modality": {"eq": "mri"}, "sequence": {"ne": "gradient-echo"}},
      "set": {"flip_deg": 90}},
+    {"when": {"modality": {"eq": "mri"}, "view": {"eq": "kspace"}},  # raw k-space: no coil map
+     "set": {"coil": "normalized"}},
     {"when": {"modality": {"eq": "mri"}, "te_ms": {"ge": _ref("tr_ms")}},
      "error": {"field": "te_ms", "message": "TE must be shorter than TR",
                "allowed": "1 to {tr_ms-1:plain} ms"}},

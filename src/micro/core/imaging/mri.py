@@ -9,9 +9,11 @@ exact analytic transform of the phantom's ellipses and rectangles, sampled on th
 grid (Δk = 1/FOV, matrix × matrix). Truncation (Gibbs), wrap-around and the chemical shift
 of fat (a phase ramp along the read direction, shown with artifact=chemical-shift) are exact.
 
-Receive coil: an 8-element array's root-sum-of-squares sensitivity weights the signal, partly
-normalised as scanners do, leaving a brighter periphery (coil_shading); the noise is the
-receiver's and stays uniform.
+Receive coil: an 8-element array's sensitivity S (coil_shading, mean 1 over the body) weights
+the signal, not the receiver noise. With coil=normalized (the default, as scanners apply
+prescan normalize / CLEAR / PURE) the image is divided by S: tissue means follow the signal
+equations everywhere and the noise rises where S is low (the centre). With coil=array the
+uncorrected image keeps the receive-coil shading: a brighter periphery over uniform noise.
 
 Noise: complex Gaussian in k-space, σ chosen from SNR ∝ B0 · voxel volume ·
 √(NEX · N_phase · N_freq / BW_total) and normalized to a reference protocol; the magnitude
@@ -141,16 +143,21 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
 
     voxel = (fov / n_freq) * (fov_phase / n_phase) * thick
     rel = snr_factor(b0, voxel, nex, n_phase, n_freq, bw)
-    sigma = 1.0 / (REF_SNR * rel)  # image-domain σ per channel, PD units
+    sigma = 1.0 / (REF_SNR * rel)  # image-domain σ per channel, PD units, where S = 1
+    # (the body's mean sensitivity): normalised, it is σ / S at each pixel
     noise = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * (
         sigma * np.sqrt(n_freq * n_phase))
     k_noisy = k + noise * sampled
 
     # zero-fill to the output grid (n over the frequency FOV) and reconstruct; the receive
-    # array weights the signal (not the receiver noise) by its sensitivity
+    # array weights the signal (not the receiver noise) by its sensitivity, which the
+    # scanner's normalisation divides out again (taking the noise with it)
     coil = coil_shading(add, n, ny_out, fov, fov_phase)
-    img = np.abs(coil * _recon(k, n, ny_out, magnitude=False)
-                 + _recon(k_noisy - k, n, ny_out, magnitude=False)).astype(np.float32)
+    combined = (coil * _recon(k, n, ny_out, magnitude=False)
+                + _recon(k_noisy - k, n, ny_out, magnitude=False))
+    if settings["coil"] == "normalized":
+        combined = combined / coil
+    img = np.abs(combined).astype(np.float32)
     if ny_out != n:  # phase FOV smaller than frequency FOV: centre it in a square frame
         frame = np.zeros((n, n), dtype=np.float32)
         off = (n - ny_out) // 2
@@ -163,6 +170,7 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
         "field_strength_t": b0, "sequence": seq, "tr_ms": tr, "te_ms": te, "ti_ms": ti,
         "flip_deg": flip, "fov_mm": fov, "matrix": [n_freq, n_phase], "nex": nex,
         "bandwidth_hz_px": bw, "thickness_mm": thick, "artifact": artifact,
+        "coil": settings["coil"],
         "slice_mm": float(settings["slice_mm"]),
         "voxel_mm": [round(fov / n_freq, 3), round(fov_phase / n_phase, 3), thick],
         "voxel_mm3": round(voxel, 3),
@@ -188,18 +196,21 @@ def render_mri(settings: dict[str, Any], phantom: Phantom, variant: str,
 
 COIL_ELEMENTS = 8
 COIL_GAP_MM = 25.0
-PRESCAN_NORMALISE = 0.7
-"""Fraction (in log) of the array's shading that the scanner's intensity normalisation
-(prescan normalise / CLEAR) removes: the residual is the familiar bright periphery."""
+LOOP_SOFTENING = 0.7
+"""Fraction (in log) of the on-axis loop model's fall-off dropped from the array's
+sensitivity: a lone loop's a²/(a² + d²)^{3/2} on its axis falls far faster than an array of
+overlapping elements that also see off axis; the rest (exponent 0.3) leaves a uniform
+head-sized cylinder's centre at ≈ 0.76 and its rim at ≈ 1.1 of the mean."""
 
 
 @memoized("imaging.mri.coil_shading")
 def coil_shading(add: Additive | Section, nx: int, ny: int, fov: float, fov_phase: float
                  ) -> np.ndarray:
-    """Residual receive-coil shading (ny, nx), float32, mean 1 over the body: an array of
-    COIL_ELEMENTS loops on an ellipse COIL_GAP_MM outside the body, each with the on-axis
-    loop sensitivity a²/(a² + d²)^{3/2}, combined as the root sum of squares, partly
-    normalised away (PRESCAN_NORMALISE)."""
+    """Receive sensitivity of the coil array (ny, nx), float32, mean 1 over the body, smooth
+    and positive everywhere: COIL_ELEMENTS loops on an ellipse COIL_GAP_MM outside the body,
+    each with the on-axis loop sensitivity a²/(a² + d²)^{3/2}, combined as the root sum of
+    squares and softened (LOOP_SOFTENING). The image is S·m + noise; coil=normalized
+    divides by S."""
     frac = fractions(add, nx, fov)
     off = (nx - ny) // 2
     body = frac[add.background][off:off + ny] < 0.5
@@ -214,7 +225,7 @@ def coil_shading(add: Additive | Section, nx: int, ny: int, fov: float, fov_phas
     for phi in np.arange(COIL_ELEMENTS) * 2 * np.pi / COIL_ELEMENTS + np.pi / COIL_ELEMENTS:
         d2 = (x[None, :] - big_a * np.cos(phi)) ** 2 + (y[:, None] - big_b * np.sin(phi)) ** 2
         sos += (loop ** 2 / (loop ** 2 + d2) ** 1.5) ** 2
-    out = (np.sqrt(sos) / float(np.sqrt(sos)[body].mean())) ** (1 - PRESCAN_NORMALISE)
+    out = (np.sqrt(sos) / float(np.sqrt(sos)[body].mean())) ** (1 - LOOP_SOFTENING)
     out /= float(out[body].mean())
     res = out.astype(np.float32)
     res.setflags(write=False)

@@ -9,9 +9,11 @@ Work is done in the beam domain (depth × scan lines) in complex baseband (IQ):
               shadows behind calcification and bone, enhancement behind fluid
   reverberation  copies of the first strong interface echo at 2× and 3× its depth
   PSF         axial Gaussian, FWHM = spatial pulse length / 2 = λ (two-cycle pulse);
-              lateral Gaussian, FWHM = √((λ·max(z/D, 1))² + (0.05·D·(1 − z/z_f))²): dynamic
-              receive focusing (F/1 minimum) with a fixed transmit focus; λ·F# at the focus;
-              both unit-energy, so speckle brightness does not depend on the beam width
+              lateral Gaussian, FWHM = √((λ·max(z/A, 1))² + (0.1·A·(1 − z/z_f))²), A the
+              active sub-aperture that forms a line (not the whole array): dynamic receive
+              focusing (F/1 minimum) with a fixed transmit focus, λ·F# at the focus
+              (F# = z_f/A); both unit-energy, so speckle brightness does not depend on the
+              beam width
   TGC         gain e^{+2·tgc·0.5 dB/cm/MHz·f·z} (tgc = 1 compensates soft tissue)
 Probes: linear (parallel lines across the aperture), curvilinear (lines radiating from the
 centre of curvature) and phased (a sector from the skin). Scan conversion is nearest-sample so
@@ -38,7 +40,11 @@ CURVILINEAR_RADIUS_MM = 50.0
 REVERB_THRESHOLD = 0.25
 RASTER = 512  # phantom raster used to sample tissue properties
 F_NUMBER_MIN = 1.0  # dynamic receive aperture grows with depth down to F/1
-TX_DEFOCUS = 0.05  # transmit beam widening away from the focus, × aperture
+TX_DEFOCUS = 0.1
+"""Widening of the two-way beam away from the transmit focus, × active aperture × |1 − z/z_f|:
+a quarter of a Gaussian beam's one-way divergence (waist λF#: |Δz|/(2.3 F#) = 0.44 A|Δz|/z_f),
+because the dynamically focused receive beam narrows the two-way product (3 mm at the skin
+for the convex probe's 30 mm sub-aperture)."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ def render_ultrasound(settings: dict[str, Any], phantom: Phantom, variant: str,
 
     lam = C_MM_US / f_mhz  # mm
     sigma_ax = lam / 2.355 / dz
-    d_ap = spec.aperture_mm
+    d_ap = spec.active_aperture_mm
     zf = focus_cm * 10
     fwhm_lat = np.sqrt((lam * np.maximum(depth / d_ap, F_NUMBER_MIN)) ** 2
                        + (TX_DEFOCUS * d_ap * (1 - depth / zf)) ** 2)
@@ -256,7 +262,8 @@ def render_ultrasound(settings: dict[str, Any], phantom: Phantom, variant: str,
     info: dict[str, Any] = {
         "probe": spec.probe, "frequency_mhz": f_mhz, "wavelength_mm": round(lam, 3),
         "depth_cm": depth_cm, "focus_cm": focus_cm, "gain_db": gain_db,
-        "dynamic_range_db": dr_db, "tgc": tgc, "aperture_mm": d_ap,
+        "dynamic_range_db": dr_db, "tgc": tgc, "aperture_mm": spec.aperture_mm,
+        "active_aperture_mm": round(d_ap, 2),
         "f_number": round(f_number, 2),
         "axial_resolution_mm": round(lam, 3),
         "lateral_resolution_mm_at_focus": round(lam * max(f_number, F_NUMBER_MIN), 3),
