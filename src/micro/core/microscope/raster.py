@@ -9,7 +9,7 @@ density and a 100× view resolves the very structures it showed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from micro.core.errors import TooMuchWork
 from micro.core.microscope.lattice import Window, uniforms
-from micro.core.microscope.seeds import nearest, offsets, sq_dist
+from micro.core.microscope.seeds import nearest
 from micro.core.models import StructureClass
 
 Profile = Callable[[np.ndarray], np.ndarray]
@@ -587,14 +587,18 @@ class SeedLattice:
     seeds: np.ndarray
     """(n, 2) seeds in slide µm."""
 
-    def squared_distances(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """For each of the 3×3 cells around each pixel: (cell index, squared distance), the
-        distance array reused between steps."""
-        d = np.empty(self.u.shape, dtype=np.float32)
-        t = np.empty(self.u.shape, dtype=np.float32)
-        for step in offsets(self.ncols, columns_first=True):
-            k = self.cell + step
-            yield k, sq_dist(self.u, self.v, self.seed_u, self.seed_v, k, d, t)
+    def nearest_two(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each pixel's squared distances (float32 (H, W)) to its nearest and second-nearest
+        seed, and those seeds' indices (int32 (H, W)), by `seeds.nearest` (the 3×3 cells
+        column by column)."""
+        d1 = np.full(self.u.shape, np.inf, dtype=np.float32)
+        d2 = np.full(self.u.shape, np.inf, dtype=np.float32)
+        k1 = np.zeros(self.u.shape, dtype=np.int32)
+        k2 = np.zeros(self.u.shape, dtype=np.int32)
+        nearest(self.u.ravel(), self.v.ravel(), self.seed_u, self.seed_v, self.cell.ravel(),
+                self.ncols, d1.reshape(-1), k1.reshape(-1), d2.reshape(-1), k2.reshape(-1),
+                columns_first=True)
+        return d1, d2, k1, k2
 
 
 def seed_lattice(window: Window, seed: int, spacing_um: float, aspect: float, angle: float,
@@ -634,11 +638,7 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     0–1 are the seed jitter), and `seeds` (n, 2) in slide µm.
     """
     lat = seed_lattice(window, seed, spacing_um, aspect, angle, jitter, slots, u_scale=aspect)
-    d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
-    d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
-    near = np.zeros(lat.u.shape, dtype=np.int32)
-    nearest(lat.u.ravel(), lat.v.ravel(), lat.seed_u, lat.seed_v, lat.cell.ravel(), lat.ncols,
-            d1.reshape(-1), near.reshape(-1), d2.reshape(-1), columns_first=True)
+    d1, d2, near, _ = lat.nearest_two()
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return d1, d2, near, lat.table, lat.seeds
