@@ -590,7 +590,7 @@ class SeedLattice:
     def nearest_two(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each pixel's squared distances (float32 (H, W)) to its nearest and second-nearest
         seed, and those seeds' indices (int32 (H, W)), by `seeds.nearest` (the 3×3 cells
-        column by column)."""
+        column by column, as `worley`, which needs no second index)."""
         d1 = np.full(self.u.shape, np.inf, dtype=np.float32)
         d2 = np.full(self.u.shape, np.inf, dtype=np.float32)
         k1 = np.zeros(self.u.shape, dtype=np.int32)
@@ -638,7 +638,11 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     0–1 are the seed jitter), and `seeds` (n, 2) in slide µm.
     """
     lat = seed_lattice(window, seed, spacing_um, aspect, angle, jitter, slots, u_scale=aspect)
-    d1, d2, near, _ = lat.nearest_two()
+    d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
+    d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
+    near = np.zeros(lat.u.shape, dtype=np.int32)
+    nearest(lat.u.ravel(), lat.v.ravel(), lat.seed_u, lat.seed_v, lat.cell.ravel(), lat.ncols,
+            d1.reshape(-1), near.reshape(-1), d2.reshape(-1), columns_first=True)
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return d1, d2, near, lat.table, lat.seeds
