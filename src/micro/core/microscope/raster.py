@@ -9,7 +9,7 @@ density and a 100× view resolves the very structures it showed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from micro.core.errors import TooMuchWork
 from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.seeds import nearest
 from micro.core.models import StructureClass
 
 Profile = Callable[[np.ndarray], np.ndarray]
@@ -586,20 +587,18 @@ class SeedLattice:
     seeds: np.ndarray
     """(n, 2) seeds in slide µm."""
 
-    def squared_distances(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """For each of the 3×3 cells around each pixel: (cell index, squared distance), the
-        distance array reused between steps."""
-        d = np.empty(self.u.shape, dtype=np.float32)
-        t = np.empty(self.u.shape, dtype=np.float32)
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                k = self.cell + np.int32(dj * self.ncols + di)
-                np.subtract(self.u, self.seed_u.take(k), out=d)
-                np.square(d, out=d)
-                np.subtract(self.v, self.seed_v.take(k), out=t)
-                np.square(t, out=t)
-                d += t
-                yield k, d
+    def nearest_two(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each pixel's squared distances (float32 (H, W)) to its nearest and second-nearest
+        seed, and those seeds' indices (int32 (H, W)), by `seeds.nearest` (the 3×3 cells
+        column by column, as `worley`, which needs no second index)."""
+        d1 = np.full(self.u.shape, np.inf, dtype=np.float32)
+        d2 = np.full(self.u.shape, np.inf, dtype=np.float32)
+        k1 = np.zeros(self.u.shape, dtype=np.int32)
+        k2 = np.zeros(self.u.shape, dtype=np.int32)
+        nearest(self.u.ravel(), self.v.ravel(), self.seed_u, self.seed_v, self.cell.ravel(),
+                self.ncols, d1.reshape(-1), k1.reshape(-1), d2.reshape(-1), k2.reshape(-1),
+                columns_first=True)
+        return d1, d2, k1, k2
 
 
 def seed_lattice(window: Window, seed: int, spacing_um: float, aspect: float, angle: float,
@@ -628,9 +627,6 @@ def seed_lattice(window: Window, seed: int, spacing_um: float, aspect: float, an
                        seeds)
 
 
-WORLEY_CHUNK = 65_536
-
-
 def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
            angle: float = 0.0, jitter: float = 0.8, slots: int = 8
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -642,38 +638,11 @@ def worley(window: Window, seed: int, spacing_um: float, aspect: float = 1.0,
     0–1 are the seed jitter), and `seeds` (n, 2) in slide µm.
     """
     lat = seed_lattice(window, seed, spacing_um, aspect, angle, jitter, slots, u_scale=aspect)
-    # the nearest two seeds: a new squared distance d makes
-    # (d1, d2) → (min(d1, d), min(d2, max(d1, d))); 64k pixels at a time, so that the
-    # scratch arrays stay in the cache (as `SeedLattice.squared_distances`, faster)
     d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
     d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
     near = np.zeros(lat.u.shape, dtype=np.int32)
-    fu, fv, fc = lat.u.ravel(), lat.v.ravel(), lat.cell.ravel()
-    f1, f2, fn = d1.reshape(-1), d2.reshape(-1), near.reshape(-1)
-    n = fu.size
-    m = min(n, WORLEY_CHUNK)
-    d, t = np.empty(m, dtype=np.float32), np.empty(m, dtype=np.float32)
-    k, closer = np.empty(m, dtype=np.int32), np.empty(m, dtype=bool)
-    for s0 in range(0, n, WORLEY_CHUNK):
-        sl = slice(s0, min(n, s0 + WORLEY_CHUNK))
-        q = sl.stop - sl.start
-        dd, tt, kk, cl = d[:q], t[:q], k[:q], closer[:q]
-        u, v, c, a1, a2, nn = fu[sl], fv[sl], fc[sl], f1[sl], f2[sl], fn[sl]
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                np.add(c, np.int32(dj * lat.ncols + di), out=kk)
-                np.take(lat.seed_u, kk, out=dd)
-                np.subtract(u, dd, out=dd)
-                np.square(dd, out=dd)
-                np.take(lat.seed_v, kk, out=tt)
-                np.subtract(v, tt, out=tt)
-                np.square(tt, out=tt)
-                dd += tt
-                np.maximum(a1, dd, out=tt)
-                np.minimum(a2, tt, out=a2)
-                np.less(dd, a1, out=cl)
-                np.copyto(nn, kk, where=cl)
-                np.minimum(a1, dd, out=a1)
+    nearest(lat.u.ravel(), lat.v.ravel(), lat.seed_u, lat.seed_v, lat.cell.ravel(), lat.ncols,
+            d1.reshape(-1), near.reshape(-1), d2.reshape(-1), columns_first=True)
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return d1, d2, near, lat.table, lat.seeds

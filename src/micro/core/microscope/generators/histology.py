@@ -20,6 +20,7 @@ from micro.core.memory import memoized
 from micro.core.microscope.lattice import Window, uniforms
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx
+from micro.core.microscope.seeds import grid_step, nearest, nearest_on_grid
 
 F32 = np.float32
 
@@ -204,137 +205,6 @@ def noise_fields(x: np.ndarray, y: np.ndarray, seeds: tuple[int, ...], scale_um:
         bot += top
         out.append(bot)
     return out
-
-
-CHUNK = 65_536
-"""Points `cells_at` works on at once: its dozen scratch arrays then stay in the cache
-(1.6x faster than whole 512² windows, the same results)."""
-
-
-def _nearest_two(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
-                 base: np.ndarray, ncol: int, d1: np.ndarray, d2: np.ndarray,
-                 near: np.ndarray, near2: np.ndarray, second: bool = True) -> None:
-    """Fill the squared distances to the nearest two of the 3×3 seeds around each point
-    (flat arrays; d1, d2 start at inf) and which seeds they are (with `second` False only
-    the nearest: d2 and near2 are left as they are)."""
-    n = rx.size
-    m = min(n, CHUNK)
-    d, t = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
-    k = np.empty(m, dtype=np.int32)
-    first, closer = np.empty(m, dtype=bool), np.empty(m, dtype=bool)
-    for s0 in range(0, n, CHUNK):
-        sl = slice(s0, min(n, s0 + CHUNK))
-        q = sl.stop - sl.start
-        dd, tt, kk, fi, cl = d[:q], t[:q], k[:q], first[:q], closer[:q]
-        x, y, b = rx[sl], ry[sl], base[sl]
-        a1, a2, n1, n2 = d1[sl], d2[sl], near[sl], near2[sl]
-        for dj in (-1, 0, 1):
-            for di in (-1, 0, 1):
-                np.add(b, np.int32(dj * ncol + di), out=kk)
-                np.take(ssx, kk, out=dd)
-                np.subtract(x, dd, out=dd)
-                np.square(dd, out=dd)
-                np.take(ssy, kk, out=tt)
-                np.subtract(y, tt, out=tt)
-                np.square(tt, out=tt)
-                dd += tt
-                if not second:  # the nearest only
-                    np.less(dd, a1, out=fi)
-                    np.copyto(n1, kk, where=fi)
-                    np.minimum(a1, dd, out=a1)
-                    continue
-                # (d1, d2, near, near2) take the new distance in where it is among the two
-                # least
-                np.less(dd, a1, out=fi)
-                np.less(dd, a2, out=cl)
-                np.copyto(n2, kk, where=cl)
-                np.copyto(n2, n1, where=fi)
-                np.maximum(a1, dd, out=tt)
-                np.minimum(a2, tt, out=a2)
-                np.copyto(n1, kk, where=fi)
-                np.minimum(a1, dd, out=a1)
-
-
-def _node_rows(n: int, k: int) -> np.ndarray:
-    """Every k-th of n pixel rows (or columns) and the last: the nodes of a coarse grid."""
-    r = np.arange(0, n, k)
-    return r if r[-1] == n - 1 else np.append(r, n - 1)
-
-
-def nearest_two_on_grid(rx: np.ndarray, ry: np.ndarray, ssx: np.ndarray, ssy: np.ndarray,
-                      base_of: Callable[[tuple], np.ndarray], ncol: int,
-                      d1: np.ndarray, d2: np.ndarray, near: np.ndarray, near2: np.ndarray,
-                      second: bool, k: int) -> None:
-    """`_nearest_two` for points that lie on a smooth (H, W) grid (a window's pixels,
-    perhaps gently warped), with seeds many pixels apart. A Voronoi cell is convex, and so
-    is the region where two given seeds are the nearest two: where the four nodes of a
-    coarse grid (every k pixels) round a pixel agree on them, the pixels between do too,
-    and only their distances are worked out; the full search runs at the nodes and at the
-    pixels whose nodes disagree (near the cell walls). `base_of(rows, cols)`: the lattice
-    cells (int32 indices) of the pixels at those rows and columns."""
-    H, W = rx.shape
-    rows, cols = _node_rows(H, k), _node_rows(W, k)
-    sub = np.ix_(rows, cols)
-    nshape = (rows.size, cols.size)
-    n_d1, n_d2 = np.full(nshape, np.inf, F32), np.full(nshape, np.inf, F32)
-    n_k1, n_k2 = np.zeros(nshape, np.int32), np.zeros(nshape, np.int32)
-    _nearest_two(np.ascontiguousarray(rx[sub]).ravel(), np.ascontiguousarray(ry[sub]).ravel(),
-                 ssx, ssy, base_of(sub).ravel(), ncol, n_d1.reshape(-1),
-                 n_d2.reshape(-1), n_k1.reshape(-1), n_k2.reshape(-1), second)
-
-    def agree(a: np.ndarray) -> np.ndarray:
-        c = a[:-1, :-1]
-        return (c == a[1:, :-1]) & (c == a[:-1, 1:]) & (c == a[1:, 1:])
-
-    ok = agree(n_k1) & agree(n_k2) if second else agree(n_k1)
-    # each pixel's node cell (its top-left node)
-    lr = np.minimum(np.searchsorted(rows, np.arange(H), side="right") - 1, rows.size - 2)
-    lc = np.minimum(np.searchsorted(cols, np.arange(W), side="right") - 1, cols.size - 2)
-
-    def spread(a: np.ndarray) -> np.ndarray:  # a value per node cell, to its pixels
-        return a.take(lr, axis=0).take(lc, axis=1)
-
-    ok_px = spread(ok)
-    near[...] = spread(n_k1[:-1, :-1])
-    t = np.empty((H, W), F32)
-
-    def sq_dist(kk: np.ndarray, out: np.ndarray) -> None:
-        np.take(ssx, kk, out=out)
-        np.subtract(rx, out, out=out)
-        np.square(out, out=out)
-        np.take(ssy, kk, out=t)
-        np.subtract(ry, t, out=t)
-        np.square(t, out=t)
-        out += t
-
-    sq_dist(near, d1)
-    if second:
-        near2[...] = spread(n_k2[:-1, :-1])
-        sq_dist(near2, d2)
-    bad = np.flatnonzero(~ok_px)
-    if bad.size:
-        b_d1, b_d2 = np.full(bad.size, np.inf, F32), np.full(bad.size, np.inf, F32)
-        b_k1, b_k2 = np.zeros(bad.size, np.int32), np.zeros(bad.size, np.int32)
-        _nearest_two(rx.reshape(-1)[bad], ry.reshape(-1)[bad], ssx, ssy,
-                     base_of(np.unravel_index(bad, (H, W))), ncol, b_d1, b_d2, b_k1, b_k2,
-                     second)
-        d1.reshape(-1)[bad] = b_d1
-        near.reshape(-1)[bad] = b_k1
-        if second:
-            d2.reshape(-1)[bad] = b_d2
-            near2.reshape(-1)[bad] = b_k2
-
-
-def grid_step(x: np.ndarray, y: np.ndarray, spacing_um: float, second: bool) -> int:
-    """The node step (pixels) for `nearest_two_on_grid` on the grid x, y, or 0 when the
-    seeds are too close together (in pixels) for it to pay."""
-    if x.ndim != 2 or min(x.shape) < 16:
-        return 0
-    H, W = x.shape
-    px = float(np.hypot(x[0, -1] - x[0, 0], y[0, -1] - y[0, 0])) / (W - 1)
-    cells_px = spacing_um / max(px, 1e-9)
-    k = int(cells_px / (24.0 if second else 12.0))
-    return min(k, 16) if k >= 3 else 0
 
 
 def _grid_noise(xs: np.ndarray, ys: np.ndarray, seed: int, scale_um: float) -> np.ndarray:
@@ -588,7 +458,7 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
             cj = np.floor(y[at] / spacing_um).astype(np.int64) - jlo
             return (cj * ncol + ci).astype(np.int32)
 
-        nearest_two_on_grid(rx, ry, ssx, ssy, base_of, ncol, d1, d2, near, near2, second, k)
+        nearest_on_grid(rx, ry, ssx, ssy, base_of, ncol, d1, d2, near, near2, second, k)
     else:
         ci = np.floor(x / spacing_um).astype(np.int64)
         cj = np.floor(y / spacing_um).astype(np.int64)
@@ -598,8 +468,9 @@ def cells_at(x: np.ndarray, y: np.ndarray, seed: int, spacing_um: float, jitter:
         cj += ci
         base = cj.astype(np.int32)
         del ci, cj
-        _nearest_two(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
-                     d2.reshape(-1), near.reshape(-1), near2.reshape(-1), second)
+        nearest(rx.ravel(), ry.ravel(), ssx, ssy, base.ravel(), ncol, d1.reshape(-1),
+                near.reshape(-1), d2.reshape(-1) if second else None,
+                near2.reshape(-1) if second else None)
     if not second:
         near2 = near
     np.sqrt(d1, out=d1)

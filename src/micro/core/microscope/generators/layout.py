@@ -11,12 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from micro.core.memory import memoized
-from micro.core.microscope.generators.histology import grid_step, nearest_two_on_grid
 from micro.core.microscope.lattice import Window, uniforms
+from micro.core.microscope.seeds import grid_step, nearest, nearest_on_grid
 
 F32 = np.float32
-CHUNK = 65_536
-"""Pixels `warped_cells` looks up at once (its scratch arrays then stay in the cache)."""
 
 
 def _axis(coords: np.ndarray, scale_um: float) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -142,40 +140,12 @@ def warped_cells(w: Window, seed: int, spacing_um: float, *, jitter: float = 0.9
     d2 = np.full(gx.shape, np.inf, dtype=F32)
     near = np.zeros(gx.shape, dtype=np.int32)
     k_grid = grid_step(gx, gy, s, True) if on_grid else 0
-    if k_grid:
-        nearest_two_on_grid(np.asarray(gx), np.asarray(gy), rel_x, rel_y,
-                          lambda at: base[at], ncols, d1, d2, near,
-                          np.zeros(gx.shape, np.int32), True, k_grid)
-        np.sqrt(d1, out=d1)
-        np.sqrt(d2, out=d2)
-        return Cells(d1, d2, near, table, np.stack([sx, sy], axis=1), np.asarray(gx),
-                     np.asarray(gy))
-    fx, fy, fb = gx.ravel(), gy.ravel(), base.ravel()
-    f1, f2, fn = d1.reshape(-1), d2.reshape(-1), near.reshape(-1)
-    n = fx.size
-    m = min(n, CHUNK)
-    d, t = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
-    k, closer = np.empty(m, dtype=np.int32), np.empty(m, dtype=bool)
-    for s0 in range(0, n, CHUNK):  # 64k pixels at a time: the scratch arrays stay in cache
-        sl = slice(s0, min(n, s0 + CHUNK))
-        q = sl.stop - sl.start
-        dd, tt, kk, cl = d[:q], t[:q], k[:q], closer[:q]
-        x, y, b, a1, a2, nn = fx[sl], fy[sl], fb[sl], f1[sl], f2[sl], fn[sl]
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                np.add(b, np.int32(dj * ncols + di), out=kk)
-                np.take(rel_x, kk, out=dd)
-                np.subtract(x, dd, out=dd)
-                np.square(dd, out=dd)
-                np.take(rel_y, kk, out=tt)
-                np.subtract(y, tt, out=tt)
-                np.square(tt, out=tt)
-                dd += tt
-                np.maximum(a1, dd, out=tt)
-                np.minimum(a2, tt, out=a2)
-                np.less(dd, a1, out=cl)
-                np.copyto(nn, kk, where=cl)
-                np.minimum(a1, dd, out=a1)
+    if k_grid:  # the grid search has always taken the 3×3 cells row by row
+        nearest_on_grid(np.asarray(gx), np.asarray(gy), rel_x, rel_y, lambda at: base[at],
+                        ncols, d1, d2, near, np.zeros(gx.shape, np.int32), True, k_grid)
+    else:
+        nearest(gx.ravel(), gy.ravel(), rel_x, rel_y, base.ravel(), ncols, d1.reshape(-1),
+                near.reshape(-1), d2.reshape(-1), columns_first=True)
     np.sqrt(d1, out=d1)
     np.sqrt(d2, out=d2)
     return Cells(d1, d2, near, table, np.stack([sx, sy], axis=1), np.asarray(gx),

@@ -41,6 +41,7 @@ from micro.core.microscope.generators.histology import (
 from micro.core.microscope.lattice import uniforms
 from micro.core.microscope.raster import Canvas, biconcave, draw
 from micro.core.microscope.registry import Ctx, generator
+from micro.core.microscope.seeds import first_min, offsets, sq_dist
 
 SQ3 = np.sqrt(3.0)
 
@@ -158,15 +159,9 @@ def layout(x: np.ndarray, y: np.ndarray, seed: int, lobule_um: float = 900.0,
     ka = np.where(down, base + (ni + 1), base)  # (i+1, j+1) of a down triangle, else (i, j)
     kb, kc = base + 1, base + ni
 
-    def sq_dist(k: np.ndarray) -> np.ndarray:
-        dx = xr - vxr.take(k)
-        dx *= dx
-        dy = yr - vyr.take(k)
-        dy *= dy
-        dx += dy
-        return dx
-
-    da, db, dc = sq_dist(ka), sq_dist(kb), sq_dist(kc)  # squared distances to the corners
+    tmp = np.empty(xr.shape, F32)
+    da, db, dc = (sq_dist(xr, yr, vxr, vyr, kk, np.empty(xr.shape, F32), tmp)
+                  for kk in (ka, kb, kc))  # squared distances to the corners
     a_first = (da <= db) & (da <= dc)
     b_first = ~a_first & (db <= dc)
     k1 = np.where(a_first, ka, np.where(b_first, kb, kc))
@@ -284,28 +279,15 @@ def _nodules(xw: np.ndarray, yw: np.ndarray, seed: int, S: float
     wt = (((tab[:, 2] - 0.5) * 1.1 * S) ** 2 * np.sign(tab[:, 2] - 0.5)).astype(F32)
     rx, ry = (xw - ilo * S).astype(F32), (yw - jlo * S).astype(F32)
     base = ((cj - jlo) * ni + (ci - ilo)).astype(np.intp)
-    offs = np.array([dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)], dtype=np.intp)
+    offs = offsets(ni).astype(np.intp)
     k = np.empty_like(base)
     tmp = np.empty(base.shape, F32)
     pw = np.empty((9, *base.shape), F32)  # power distance to each of the 3×3 sites
     for m, off in enumerate(offs):
         np.add(base, off, out=k)
-        t = pw[m]
-        np.subtract(rx, sx.take(k), out=t)
-        t *= t
-        np.subtract(ry, sy.take(k), out=tmp)
-        tmp *= tmp
-        t += tmp
-        t -= wt.take(k)
-    # the nearest site (the first of equals, as argmin), by a running minimum over the
-    # nine contiguous rows (a reduction across them would stride through memory)
-    p1 = pw[0].copy()
-    best = np.zeros(base.shape, dtype=np.intp)
-    closer = np.empty(base.shape, dtype=bool)
-    for m in range(1, 9):
-        np.less(pw[m], p1, out=closer)
-        np.copyto(best, m, where=closer)
-        np.minimum(p1, pw[m], out=p1)
+        sq_dist(rx, ry, sx, sy, k, pw[m], tmp)
+        pw[m] -= wt.take(k)
+    best, p1 = first_min(pw)  # the nearest site (the first of equals)
     kb = base + offs.take(best)
     # distance to each neighbour's power bisector (a straight line), rounded at the corners:
     # b = (pw − p1) / 2|s − s_best| summed as exp(−b / k); the factor −1 / (2|Δs| k) comes

@@ -35,6 +35,7 @@ from micro.core.microscope.generators.histology import (
 from micro.core.microscope.lattice import uniforms
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
+from micro.core.microscope.seeds import first_min, offsets, sq_dist
 
 BRONCHIOLE_SPACING_UM = 2600.0
 VESSEL_SPACING_UM = 650.0
@@ -71,29 +72,16 @@ def alveoli_at(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
     rx, ry = (wx - ilo * S).astype(F32), (wy - jlo * S).astype(F32)
     base = ((cj - jlo) * ni + (ci - ilo)).astype(np.intp)
     del ci, cj
-    offs = np.array([dj * ni + di for dj in (-1, 0, 1) for di in (-1, 0, 1)], dtype=np.intp)
+    offs = offsets(ni).astype(np.intp)
     k = np.empty_like(base)
     rr = np.empty((9, *base.shape), F32)  # weighted distance d/w to each of the 3×3 sites
     tmp = np.empty(base.shape, F32)
     for m, off in enumerate(offs):
         np.add(base, off, out=k)
-        t = rr[m]
-        np.subtract(rx, sx.take(k), out=t)
-        t *= t
-        np.subtract(ry, sy.take(k), out=tmp)
-        tmp *= tmp
-        t += tmp
+        t = sq_dist(rx, ry, sx, sy, k, rr[m], tmp)
         np.sqrt(t, out=t)
         t /= wt.take(k)
-    # the nearest site (the first of equals, as argmin), by a running minimum over the
-    # nine contiguous rows (a reduction across them would stride through memory)
-    r1 = rr[0].copy()
-    best = np.zeros(base.shape, dtype=np.intp)
-    closer = np.empty(base.shape, dtype=bool)
-    for m in range(1, 9):
-        np.less(rr[m], r1, out=closer)
-        np.copyto(best, m, where=closer)
-        np.minimum(r1, rr[m], out=r1)
+    best, r1 = first_min(rr)  # the nearest site (the first of equals)
     kb = base + offs.take(best)
     w1 = wt.take(kb)
     soft = np.zeros(r1.shape, F32)

@@ -60,23 +60,7 @@ def cell_field(w: Window, seed: int, width: float, aspect: float, angle: float,
     long and brick-like. Returns the distance (real µm) to the nearest wall, the cell index
     (H, W) into `table` (n, slots) and the cell seeds (n, 2) in slide µm."""
     lat = seed_lattice(w, seed, width, aspect, angle, jitter, slots, u_scale=1.0)
-    # the nearest two seeds and their cells, updated in place
-    d1 = np.full(lat.u.shape, np.inf, dtype=np.float32)
-    d2 = np.full(lat.u.shape, np.inf, dtype=np.float32)
-    k1 = np.zeros(lat.u.shape, dtype=np.int32)
-    k2 = np.zeros(lat.u.shape, dtype=np.int32)
-    c1 = np.empty(lat.u.shape, dtype=bool)
-    c2 = np.empty(lat.u.shape, dtype=bool)
-    t = np.empty(lat.u.shape, dtype=np.float32)
-    for k, d in lat.squared_distances():
-        np.less(d, d1, out=c1)
-        np.less(d, d2, out=c2)
-        np.copyto(k2, k, where=c2)  # closer than the second: the new second ...
-        np.copyto(k2, k1, where=c1)  # ... unless closer than the first, which moves down
-        np.maximum(d1, d, out=t)
-        np.minimum(d2, t, out=d2)
-        np.copyto(k1, k, where=c1)
-        np.minimum(d1, d, out=d1)
+    _, _, k1, k2 = lat.nearest_two()
     # distance to the bisector of the two nearest seeds, converted to real µm
     su, sv = lat.seed_u, lat.seed_v
     nu, nv = su.take(k2) - su.take(k1), sv.take(k2) - sv.take(k1)
