@@ -10,9 +10,11 @@ default used in silence — without the catalog importing the renderers. The gen
 a name that is not listed (the two cannot drift apart). A generator with a model in `PARAMS`
 accepts exactly that model's fields; every listed generator has one (a test checks it).
 
-Generators that read their parameters one at a time (`Ctx.p(name, default)`) get the value
-validated by their model; `Ctx.p` refuses a name the model does not list, so a model cannot
-silently miss a key its generator reads. Such a model's defaults repeat the generator's.
+Generators that read their parameters one at a time (`Ctx.p(name)`) get the value
+validated by their model, or the model's default when the population does not set it;
+`Ctx.p` refuses a name the model does not list, so a model cannot silently miss a key its
+generator reads. A default of None means the generator computes one (its description
+says how).
 """
 
 from __future__ import annotations
@@ -306,7 +308,7 @@ class TemCellsParams(GeneratorParams):
 
 
 # --------------------------------------------------------------------------- plants, muscle
-# (drafted from the defaults the generators used; bounds not yet stated)
+# (bounds not yet stated)
 
 @params_for("root-tip")
 class RootTipParams(GeneratorParams):
@@ -394,7 +396,6 @@ class TissueParams(GeneratorParams):
 
 
 # --------------------------------------------------------------------------- cells, microbes
-# (generators that read their parameters with `Ctx.p`: defaults as the generators read them)
 
 def _ordered(value: list[float]) -> list[float]:
     if value[0] > value[1]:

@@ -25,14 +25,14 @@ def bacteria(canvas: Canvas, ctx: Ctx) -> None:
     cords, members (max per group), width_um (rods), bend (radians of curvature per cell),
     beaded (bool: acid-fast bacilli stain in beads), divide_frac (rods caught dividing),
     spore_frac, spore_pos central|subterminal|terminal, presence, body_amount."""
-    shape = str(ctx.p("shape", "rod"))
-    arr = str(ctx.p("arrangement", "single"))
-    m = {"single": 1, "pairs": 2}.get(arr, int(ctx.p("members", 8)))
+    shape = str(ctx.p("shape"))
+    arr = str(ctx.p("arrangement"))
+    m = {"single": 1, "pairs": 2}.get(arr, int(ctx.p("members")))
     slots = 9 + 6 * m
     L_lo, L_hi = ctx.pop.size_um
     margin = L_hi * (m + 1) + 2.0
     x, y, u = ctx.points(ctx.spacing(), margin, slots)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < float(ctx.p("presence"))
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
@@ -46,7 +46,7 @@ def bacteria(canvas: Canvas, ctx: Ctx) -> None:
     mem = u[:, 9:9 + 6 * m].reshape(n, m, 6)
     length = lognormal(mem[..., 0], np.sqrt(L_lo * L_hi), 0.22, L_lo, L_hi)
     if shape == "rod":
-        w0 = float(ctx.p("width_um", 0.8))
+        w0 = float(ctx.p("width_um"))
         width = w0 * (0.92 + 0.16 * mem[..., 1])
     else:
         width = lognormal(mem[..., 0], (L_lo + L_hi) / 2, 0.08, L_lo * 0.9, L_hi * 1.1)
@@ -73,7 +73,7 @@ def bacteria(canvas: Canvas, ctx: Ctx) -> None:
         px = x[:, None] + along * c - (across + curve * along) * s
         py = y[:, None] + along * s + (across + curve * along) * c
     else:
-        bend = float(ctx.p("bend", 0.25)) if arr == "chains" else 0.0
+        bend = float(ctx.p("bend")) if arr == "chains" else 0.0
         dth = (mem[..., 1] - 0.5) * 2 * bend
         dth[:, 0] = 0.0
         th = theta0[:, None] + np.cumsum(dth, axis=1)
@@ -90,7 +90,7 @@ def bacteria(canvas: Canvas, ctx: Ctx) -> None:
     L, W = length[present], width[present]
     mu = mem[present]
     zz = np.broadcast_to(z[:, None], length.shape)[present]
-    amt = float(ctx.p("body_amount", 1.0)) * uptake(mu[:, 5], mu[:, 4], 0.15, 0.05)
+    amt = float(ctx.p("body_amount")) * uptake(mu[:, 5], mu[:, 4], 0.15, 0.05)
     body = ctx.cls("body")
     assert body is not None
     lab = ctx.pop.label
@@ -107,9 +107,9 @@ def _rods(canvas: Canvas, ctx: Ctx, body: str, px: np.ndarray, py: np.ndarray,
           th: np.ndarray, L: np.ndarray, W: np.ndarray, z: np.ndarray, amt: np.ndarray,
           mu: np.ndarray) -> None:
     lab = ctx.pop.label
-    curv = float(ctx.p("curvature", 0.0))  # radians between the two halves of a rod
-    divide = mu[:, 2] < float(ctx.p("divide_frac", 0.12))
-    beaded = bool(ctx.p("beaded", False))
+    curv = float(ctx.p("curvature"))  # radians between the two halves of a rod
+    divide = mu[:, 2] < float(ctx.p("divide_frac"))
+    beaded = bool(ctx.p("beaded"))
     # a dividing rod: two daughters end to end, each with its own rounded ends, pinched
     # where they meet; a curved rod: two halves meeting at a slight angle, overlapping
     # only by their rounding
@@ -143,10 +143,10 @@ def _rods(canvas: Canvas, ctx: Ctx, body: str, px: np.ndarray, py: np.ndarray,
         draw(canvas, body, bx, by, bw, bw, np.repeat(th, nb), z_um=np.repeat(z, nb),
              profile="dome", amount=np.repeat(amt * 0.6, nb), label=lab)
     spore = ctx.cls("spore")
-    frac = float(ctx.p("spore_frac", 0.0))
+    frac = float(ctx.p("spore_frac"))
     if spore and frac > 0:
         has = (mu[:, 1] < frac) & ~divide
-        pos = str(ctx.p("spore_pos", "central"))
+        pos = str(ctx.p("spore_pos"))
         f = {"central": 0.0, "subterminal": 0.55, "terminal": 0.85}.get(pos, 0.0)
         sign = np.where(mu[:, 4] < 0.5, -1.0, 1.0)
         shift = (L / 2 - W * 0.6)[has] * f * sign[has]
@@ -158,7 +158,7 @@ def _rods(canvas: Canvas, ctx: Ctx, body: str, px: np.ndarray, py: np.ndarray,
         # the thin sporangium around it (Schaeffer–Fulton: green ovals inside pink rods)
         _displace(canvas, body, sx, sy, sa, sb, th[has], z[has], amt[has], lab)
         draw(canvas, spore, sx, sy, sa, sb, th[has], z_um=z[has], profile="dome",
-             amount=float(ctx.p("spore_amount", 1.0)), label=lab + "-spore")
+             amount=float(ctx.p("spore_amount")), label=lab + "-spore")
 
 
 def _displace(canvas: Canvas, cls: str, x: np.ndarray, y: np.ndarray, a: np.ndarray,

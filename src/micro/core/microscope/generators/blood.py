@@ -138,9 +138,10 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     ring_frac, double_frac, trophozoite_frac, gametocyte_frac (parts 'parasite',
     'chromatin', 'pigment'), presence, body_amount."""
     lo, hi = ctx.pop.size_um
-    mean = float(ctx.p("mean_um", (lo + hi) / 2))
-    cv = float(ctx.p("cv", 0.07))
-    pack = float(ctx.p("packing", 0.9))
+    mean_um = ctx.p("mean_um")
+    mean = (lo + hi) / 2 if mean_um is None else float(mean_um)
+    cv = float(ctx.p("cv"))
+    pack = float(ctx.p("packing"))
     rounds = 6
     spacing = mean * 0.7
     reach = int(np.ceil(hi * pack / spacing))
@@ -158,7 +159,7 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
     x = (gi + g[..., 0]) * spacing
     y = (gj + g[..., 1]) * spacing
     T = smear_thickness(ctx, x)
-    valid = g[..., 2] < float(ctx.p("presence", 1.0)) * np.clip(T, 0.0, 1.0)
+    valid = g[..., 2] < float(ctx.p("presence")) * np.clip(T, 0.0, 1.0)
     d = lognormal(g[..., 4], mean, cv, lo, hi)
     # denser where the film is thick: cells overlap there instead of just touching
     dmin = d * pack / np.sqrt(np.clip(T, 1.0, None)) ** 1.4
@@ -229,8 +230,8 @@ def red_cells(canvas: Canvas, ctx: Ctx) -> None:
         planes[h, 6, 2] = (dh * dh + gr[hit] ** 2 - wr[jh] ** 2) / (2 * dh) - 0.06
     # the film stains a little darker where it is thicker (±15 %) and cell to cell
     stain = uptake(u[:, 15], u[:, 16], 0.1, 0.03) * np.clip(0.9 + 0.1 * T, 0.85, 1.15)
-    amount = float(ctx.p("body_amount", 1.0)) * stain
-    sickle_frac = float(ctx.p("sickle_frac", 0.0))
+    amount = float(ctx.p("body_amount")) * stain
+    sickle_frac = float(ctx.p("sickle_frac"))
     sick = (u[:, 8] < sickle_frac) & ~flat
     body = ctx.cls("body")
     assert body is not None
@@ -288,7 +289,7 @@ def _red_cells_far(canvas: Canvas, ctx: Ctx, mean: float, cv: float, lo: float,
         d = lognormal(u[:, 3], mean, cv, lo, hi)
         draw_cells(canvas, body, x, y, d / 2, d / 2, np.zeros(x.size),
                    np.zeros((x.size, 1, 2)),
-                   amount=float(ctx.p("body_amount", 1.0)) * amount, profile="biconcave",
+                   amount=float(ctx.p("body_amount")) * amount, profile="biconcave",
                    label=ctx.pop.label)
 
 
@@ -324,12 +325,12 @@ def _plasmodium(canvas: Canvas, ctx: Ctx, parasite: str, chromatin: str, x: np.n
     appliqué form), a few older trophozoites (denser, irregular, with pigment grains) and
     rare crescent gametocytes."""
     lab = ctx.pop.label
-    ring_frac = float(ctx.p("ring_frac", 0.0))
-    troph_frac = float(ctx.p("trophozoite_frac", 0.0))
-    gam_frac = float(ctx.p("gametocyte_frac", 0.0))
+    ring_frac = float(ctx.p("ring_frac"))
+    troph_frac = float(ctx.p("trophozoite_frac"))
+    gam_frac = float(ctx.p("gametocyte_frac"))
     pigment = ctx.cls("pigment")
     ring = host & (u[:, 11] < ring_frac)
-    two = ring & (u[:, 36] < float(ctx.p("double_frac", 0.1)))
+    two = ring & (u[:, 36] < float(ctx.p("double_frac")))
     rx = np.concatenate([x[ring], x[two]])
     ry = np.concatenate([y[ring], y[two]])
     rd = np.concatenate([d[ring], d[two]])
@@ -391,9 +392,7 @@ def anchored(ctx: Ctx, x: np.ndarray, y: np.ndarray, u: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the population's `anchor` structures (fixed stage positions, e.g. the slide
     centre) with their own hashed attributes."""
-    # read directly: shared by generators with a parameter model (which lists `anchor`,
-    # micro.core.genparams.AnchorParams) and without one
-    anchors = ctx.pop.params.get("anchor", [])
+    anchors = ctx.p("anchor")  # every caller's model is a micro.core.genparams.AnchorParams
     if not anchors:
         return x, y, u
     pts = np.asarray(anchors, dtype=np.float64).reshape(-1, 2)
@@ -435,9 +434,10 @@ CHROMATIN = {
 
 
 def _granules(ctx: Ctx) -> int:
-    kind = str(ctx.p("kind", "neutrophil"))
+    kind = str(ctx.p("kind"))
     n_gran = {"neutrophil": 90, "eosinophil": 80, "basophil": 40, "band": 90}.get(kind, 0)
-    return int(ctx.p("granules", n_gran))
+    granules = ctx.p("granules")
+    return n_gran if granules is None else int(granules)
 
 
 def leukocyte_sites(ctx: Ctx, margin_um: float
@@ -478,7 +478,7 @@ def leukocyte(canvas: Canvas, ctx: Ctx) -> None:
     cytoplasm (wider in large lymphocytes). Monocytes: a folded kidney-shaped nucleus with
     lacy chromatin in abundant grey-blue cytoplasm. Cells sit on the film where it is not
     bare glass (see `smear_thickness`)."""
-    kind = str(ctx.p("kind", "neutrophil"))
+    kind = str(ctx.p("kind"))
     n_gran = _granules(ctx)
     x, y, u, r = leukocyte_sites(ctx, ctx.pop.size_um[1])
     if x.size == 0:
@@ -493,23 +493,23 @@ def leukocyte(canvas: Canvas, ctx: Ctx) -> None:
         asp = 1.0 + 0.12 * u[:, 4]
         draw_cells(canvas, body, x, y, r * np.sqrt(asp), r / np.sqrt(asp), th,
                    outline(u[:, 10:20], 0.03 + 0.03 * u[:, 20]), z_um=z, profile="lens",
-                   amount=float(ctx.p("body_amount", 0.8)) * stain,
+                   amount=float(ctx.p("body_amount")) * stain,
                    texture=Texture(0.5, 0.25), tex_u=u[:, 21:24], label=label,
                    centre_label=label + "-centre")
     if nucleus:
         _nucleus(canvas, ctx, kind, nucleus, x, y, r, th, z, u,
-                 float(ctx.p("nucleus_amount", 1.0)) * stain)
+                 float(ctx.p("nucleus_amount")) * stain)
     if granule and n_gran:
         uu = u[:, 40:40 + 3 * n_gran].reshape(n, n_gran, 3)
         rr = np.sqrt(uu[..., 0]) * r[:, None] * 0.86
         phi = 2 * np.pi * uu[..., 1]
-        g_um = float(ctx.p("granule_um", 0.5))
+        g_um = float(ctx.p("granule_um"))
         spread = 0.6 if kind == "basophil" else 0.3  # basophil granules differ in size
         gsz = g_um / 2 * (1.0 - spread / 2 + spread * uu[..., 2])
         draw(canvas, granule, (x[:, None] + rr * np.cos(phi)).ravel(),
              (y[:, None] + rr * np.sin(phi)).ravel(), gsz.ravel(), gsz.ravel(),
              z_um=np.repeat(z, n_gran), profile="dome",
-             amount=(float(ctx.p("granule_amount", 1.0)) * stain[:, None]
+             amount=(float(ctx.p("granule_amount")) * stain[:, None]
                      * np.ones((1, n_gran))).ravel(), label=label + "-granule")
 
 
@@ -597,7 +597,7 @@ def platelets(canvas: Canvas, ctx: Ctx) -> None:
     small clump. Density follows the film (see `smear_thickness`). Parts: body, granule."""
     x, y, u = ctx.points(ctx.spacing(), 12.0, 40)
     T = smear_thickness(ctx, x)
-    keep = u[:, 2] < np.clip(T, 0.0, 1.0) * float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < np.clip(T, 0.0, 1.0) * float(ctx.p("presence"))
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
@@ -623,7 +623,7 @@ def platelets(canvas: Canvas, ctx: Ctx) -> None:
     if body:
         draw_cells(canvas, body, x, y, d / 2 * np.sqrt(asp), d / 2 / np.sqrt(asp), th,
                    outline(u[:, 18:28], 0.12), z_um=z, profile="lens",
-                   amount=float(ctx.p("body_amount", 0.8)) * uptake(u[:, 28], u[:, 29]),
+                   amount=float(ctx.p("body_amount")) * uptake(u[:, 28], u[:, 29]),
                    texture=Texture(0.4, 0.3), tex_u=u[:, 30:33], label=lab,
                    centre_label=lab + "-centre")
     if granule:
@@ -637,7 +637,7 @@ def platelets(canvas: Canvas, ctx: Ctx) -> None:
         gy = (y[:, None] + rr * np.sin(pa))[on]
         gs = (0.12 + 0.08 * gu[..., 2])[on]
         draw(canvas, granule, gx, gy, gs, gs, z_um=np.broadcast_to(z[:, None], on.shape)[on],
-             profile="dome", amount=float(ctx.p("granule_amount", 1.0)), label=lab)
+             profile="dome", amount=float(ctx.p("granule_amount")), label=lab)
 
 
 def carve(canvas: Canvas, layer: int, keep: np.ndarray) -> None:

@@ -186,15 +186,15 @@ def osteon(canvas: Canvas, ctx: Ctx) -> None:
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     lo, hi = ctx.pop.size_um
-    canal = tuple(ctx.p("canal_um", [25.0, 55.0]))
-    ost = Osteons(ctx.seed, float(ctx.p("spacing_um", 270.0)), (lo, hi),
+    canal = tuple(ctx.p("canal_um"))
+    ost = Osteons(ctx.seed, float(ctx.p("spacing_um")), (lo, hi),
                   (float(canal[0]), float(canal[1])))
     px = w.px_um
     o = ost.owner_grid(w, max(3.0 * px, 6.0))
     inside, d, rc = o["inside"], o["d"], o["rc"]
     X, Y = w.grids()
     X, Y = X.astype(F32), Y.astype(F32)
-    lam = float(ctx.p("lamella_um", 6.0))
+    lam = float(ctx.p("lamella_um"))
     dx, dy = X - o["cx"].astype(F32), Y - o["cy"].astype(F32)
     # canal: slightly irregular outline (angle terms only near the canal)
     near_canal = inside & (d < 1.3 * rc + 2 * px)
@@ -248,7 +248,7 @@ def _lacunae(canvas: Canvas, ctx: Ctx, ost: Osteons, cls: str, lam: float, z: fl
              lab: str) -> None:
     """Almond-shaped lacunae between lamellae, long axis round the canal, each with fine
     wavy canaliculi radiating mostly towards and away from the canal."""
-    x, y, u = ctx.points(float(ctx.p("lacuna_spacing_um", 28.0)), 30.0, 8)
+    x, y, u = ctx.points(float(ctx.p("lacuna_spacing_um")), 30.0, 8)
     if x.size == 0:
         return
     o = ost.owner(x, y)
@@ -315,10 +315,10 @@ def hyaline_cartilage(canvas: Canvas, ctx: Ctx) -> None:
     z = float(np.mean(ctx.pop.z_um))
     layer = int(canvas.layer_of(np.array([z]))[0])
     px = w.px_um
-    half = float(ctx.p("plate_um", 1400.0)) / 2
-    peri = float(ctx.p("perichondrium_um", 45.0))
-    bend = float(ctx.p("curvature_per_mm", 0.15)) / 1000.0
-    offset = float(ctx.p("offset_um", 0.0))
+    half = float(ctx.p("plate_um")) / 2
+    peri = float(ctx.p("perichondrium_um"))
+    bend = float(ctx.p("curvature_per_mm")) / 1000.0
+    offset = float(ctx.p("offset_um"))
     X, Y = w.grids()
 
     def depth_of(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
@@ -329,13 +329,13 @@ def hyaline_cartilage(canvas: Canvas, ctx: Ctx) -> None:
     dep = depth_of(X, Y)
     plate = np.clip(dep / px + 0.5, 0.0, 1.0)
     peri_band = np.clip((dep + peri) / px + 0.5, 0.0, 1.0) * (1.0 - plate)
-    sec = thickness(w, ctx.seed ^ 0x5EC, variation=0.12, chatter=float(ctx.p("chatter", 0.08)),
-                    fold_prob=float(ctx.p("fold_prob", 0.1)))
+    sec = thickness(w, ctx.seed ^ 0x5EC, variation=0.12, chatter=float(ctx.p("chatter")),
+                    fold_prob=float(ctx.p("fold_prob")))
     # isogenous groups on a lattice; single flat cells near the surface, groups deeper
-    spacing = float(ctx.p("group_spacing_um", 48.0))
+    spacing = float(ctx.p("group_spacing_um"))
     gx, gy, gu = ctx.points(spacing, 40.0, 12)
     gd = depth_of(gx, gy)
-    keep = (gd > 8.0) & (gu[:, 7] < float(ctx.p("presence", 0.8)))
+    keep = (gd > 8.0) & (gu[:, 7] < float(ctx.p("presence")))
     gx, gy, gu, gd = gx[keep], gy[keep], gu[keep], gd[keep]
     deep = np.clip((gd - 20.0) / 150.0, 0.0, 1.0)
     n_cells = np.where(deep < 0.15, 1, 1 + np.floor(gu[:, 2] * (1.0 + 3.0 * deep)).astype(int))

@@ -37,8 +37,7 @@ def _grain_spacing(rate: float) -> float:
 
 def _cost(ctx: Ctx) -> float:
     """Stamps per lattice candidate: the cell, plus its share of the stain grains."""
-    raw = ctx.pop.params.get("grains_per_100um2", 0.0)
-    rate = float(raw) if isinstance(raw, (int, float)) else 0.0
+    rate = float(ctx.p("grains_per_100um2"))
     if rate <= 0:
         return 1.0
     w = ctx.window
@@ -62,65 +61,65 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
     log-uniform per cell; buds get 0.6 of their mother's), grains_per_100um2 (negative
     stain grains, part 'grain', outside every cell and capsule), body_amount,
     nucleus_amount, membrane_amount, jitter."""
-    n_gran = int(ctx.p("granules", 0))
-    n_org = int(ctx.p("organelles", 0))
+    n_gran = int(ctx.p("granules"))
+    n_org = int(ctx.p("organelles"))
     slots = 48 + 3 * n_gran + 3 * n_org
     dmax = ctx.pop.size_um[1]
-    x, y, u = ctx.points(ctx.spacing(), dmax * 1.6, slots, float(ctx.p("jitter", 1.0)))
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    x, y, u = ctx.points(ctx.spacing(), dmax * 1.6, slots, float(ctx.p("jitter")))
+    keep = u[:, 2] < float(ctx.p("presence"))
     x, y, u = x[keep], y[keep], u[keep]
     if x.size == 0:
         return
     lo, hi = ctx.pop.size_um
-    d = lognormal(u[:, 3], (lo + hi) / 2, float(ctx.p("cv", 0.12)), lo, hi)
-    aspect = 1.0 + (float(ctx.p("aspect", 1.15)) - 1.0) * u[:, 4]
+    d = lognormal(u[:, 3], (lo + hi) / 2, float(ctx.p("cv")), lo, hi)
+    aspect = 1.0 + (float(ctx.p("aspect")) - 1.0) * u[:, 4]
     theta = np.pi * u[:, 5]
     a = d / 2 * np.sqrt(aspect)
     b = d / 2 / np.sqrt(aspect)
     z = ctx.z(u[:, 6])
     label = ctx.pop.label
-    irr = float(ctx.p("irregularity", 0.05))
-    sides = ctx.p("sides", None)
+    irr = float(ctx.p("irregularity"))
+    sides = ctx.p("sides")
     if isinstance(sides, list) and len(sides) == 2:
         ns = np.round(sides[0] + (sides[1] - sides[0]) * u[:, 7]).astype(int)
         coeffs = polygon(u[:, 20:40], ns, 0.035, orders=10)
     else:
         coeffs = outline(u[:, 20:30], irr * (0.6 + 0.8 * u[:, 30]))
-    stain = uptake(u[:, 40], u[:, 41], float(ctx.p("uptake_spread", 0.15)), 0.05)
-    prof = str(ctx.p("profile", "lens"))
-    tex = Texture(float(ctx.p("texture_um", 0.8)), float(ctx.p("texture", 0.15)))
+    stain = uptake(u[:, 40], u[:, 41], float(ctx.p("uptake_spread")), 0.05)
+    prof = str(ctx.p("profile"))
+    tex = Texture(float(ctx.p("texture_um")), float(ctx.p("texture")))
     tex_u = u[:, 42:45]
     body = ctx.cls("body")
     membrane = ctx.cls("membrane")
     # the membrane (or wall) follows the body's outline: both from one evaluation of it
-    wall = ([Also(membrane, "rim", float(ctx.p("membrane_amount", 0.5)) * stain)]
+    wall = ([Also(membrane, "rim", float(ctx.p("membrane_amount")) * stain)]
             if membrane else [])
     if body:
         draw_cells(canvas, body, x, y, a, b, theta, coeffs, z_um=z, profile=prof,
-                   amount=float(ctx.p("body_amount", 1.0)) * stain, texture=tex, tex_u=tex_u,
+                   amount=float(ctx.p("body_amount")) * stain, texture=tex, tex_u=tex_u,
                    label=label, centre_label=label + "-centre", also=wall)
     elif membrane:
         draw_cells(canvas, membrane, x, y, a, b, theta, coeffs, z_um=z, profile="rim",
-                   amount=float(ctx.p("membrane_amount", 0.5)) * stain)
-    folds = int(ctx.p("folds", 0))
+                   amount=float(ctx.p("membrane_amount")) * stain)
+    folds = int(ctx.p("folds"))
     if body and folds:
         _folds(canvas, ctx, body, x, y, a, b, theta, z, u, folds, stain)
-    bud_prob = float(ctx.p("bud_prob", 0.0))
+    bud_prob = float(ctx.p("bud_prob"))
     buds = None
     if body and bud_prob > 0:
         buds = _buds(canvas, ctx, body, membrane, x, y, a, b, theta, z, u, bud_prob, prof,
                      stain)
     capsule = ctx.cls("capsule")
-    cap_um = ctx.p("capsule_um", None)
+    cap_um = ctx.p("capsule_um")
     t_cap = np.zeros(x.size)
     if capsule and isinstance(cap_um, list) and len(cap_um) == 2:
         t_cap = _capsules(canvas, ctx, capsule, x, y, a, b, theta, z, coeffs, u, cap_um,
                           buds)
     nucleus = ctx.cls("nucleus")
     if nucleus:
-        nf = float(ctx.p("nucleus_frac", 0.2)) * (0.85 + 0.3 * u[:, 12])
-        off = float(ctx.p("nucleus_offset", 0.15))
-        na = b * nf * float(ctx.p("nucleus_aspect", 1.1))
+        nf = float(ctx.p("nucleus_frac")) * (0.85 + 0.3 * u[:, 12])
+        off = float(ctx.p("nucleus_offset"))
+        na = b * nf * float(ctx.p("nucleus_aspect"))
         nb = b * nf
         rr = off * (a - na) * u[:, 8]
         phi = 2 * np.pi * u[:, 9]
@@ -128,25 +127,25 @@ def cells(canvas: Canvas, ctx: Ctx) -> None:
         ny = y + rr * np.sin(phi)
         nth = theta + (u[:, 13] - 0.5)
         draw_cells(canvas, nucleus, nx, ny, na, nb, nth, outline(u[:, 31:41], 0.05),
-                   z_um=z, profile="lens", amount=float(ctx.p("nucleus_amount", 1.0)) * stain,
+                   z_um=z, profile="lens", amount=float(ctx.p("nucleus_amount")) * stain,
                    texture=Texture(0.45, 0.45, 0.45, 0.4), tex_u=u[:, 45:48],
                    label=label + "-nucleus")
         nucleolus = ctx.cls("nucleolus")
-        if nucleolus and bool(ctx.p("nucleolus", True)):
+        if nucleolus and bool(ctx.p("nucleolus")):
             draw(canvas, nucleolus, nx + 0.2 * na * np.cos(phi), ny + 0.2 * nb * np.sin(phi),
                  nb * 0.22, nb * 0.2, z_um=z, profile="dome")
     _scatter_inside(canvas, ctx, "granule", x, y, a, b, theta, z, u, 48, n_gran,
-                    float(ctx.p("granule_um", 0.5)), float(ctx.p("granule_amount", 1.0)), 1.0)
-    org_len, org_w = ctx.p("organelle_um", [2.0, 0.5])
+                    float(ctx.p("granule_um")), float(ctx.p("granule_amount")), 1.0)
+    org_len, org_w = ctx.p("organelle_um")
     _scatter_inside(canvas, ctx, "organelle", x, y, a, b, theta, z, u, 48 + 3 * n_gran,
-                    n_org, float(org_w), float(ctx.p("organelle_amount", 1.0)),
-                    float(org_len) / float(org_w), spread=float(ctx.p("organelle_spread", 0.85)))
-    n_bac = int(ctx.p("adherent", 0))
+                    n_org, float(org_w), float(ctx.p("organelle_amount")),
+                    float(org_len) / float(org_w), spread=float(ctx.p("organelle_spread")))
+    n_bac = int(ctx.p("adherent"))
     bac = ctx.cls("bacterium")
     if bac and n_bac:
         _adherent(canvas, ctx, bac, x, y, a, b, theta, z, u, n_bac)
     grain = ctx.cls("grain")
-    rate = float(ctx.p("grains_per_100um2", 0.0))
+    rate = float(ctx.p("grains_per_100um2"))
     if grain and rate > 0:
         # what keeps the film out: each cell with its capsule, and its bud with the bud's
         # (outlines within their harmonics' reach: 3.5 × the irregularity, + 0.2 µm)
@@ -314,16 +313,16 @@ def _buds(canvas: Canvas, ctx: Ctx, body: str, membrane: str | None, x: np.ndarr
     bc = outline(bu[:, :10], 0.04)
     asp = 1.0 + 0.15 * bu[:, 10]
     # the bud's wall on the bud's outline, from the same evaluation of it
-    wall = ([Also(membrane, "rim", float(ctx.p("membrane_amount", 0.5)) * stain[has])]
+    wall = ([Also(membrane, "rim", float(ctx.p("membrane_amount")) * stain[has])]
             if membrane else [])
     draw_cells(canvas, body, bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc,
                z_um=z[has], profile=prof,
-               amount=float(ctx.p("body_amount", 1.0)) * stain[has] * 0.9,
+               amount=float(ctx.p("body_amount")) * stain[has] * 0.9,
                label=ctx.pop.label + "-bud", also=wall)
     geometry = (bx, by, rb * np.sqrt(asp), rb / np.sqrt(asp), pole, bc, z[has],
                 np.nonzero(has)[0])
     if membrane:
-        scars = int(ctx.p("scars", 0))
+        scars = int(ctx.p("scars"))
         if scars:
             su = children(ctx.seed ^ 0x5CA, u[:, 19], scars, 2)
             count = np.floor(u[:, 11] * (scars + 1)).astype(int)

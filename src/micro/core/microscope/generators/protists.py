@@ -18,7 +18,7 @@ def _place(ctx: Ctx, slots: int, margin: float | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = ctx.pop.size_um[1] if margin is None else margin
     x, y, u = ctx.points(ctx.spacing(), m, slots)
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < float(ctx.p("presence"))
     return anchored(ctx, x[keep], y[keep], u[keep])
 
 
@@ -191,7 +191,7 @@ def volvox(canvas: Canvas, ctx: Ctx) -> None:
     """Volvox: a hollow sphere of ~1000 biflagellate cells in a gel matrix, with 4–10 green
     daughter colonies inside. Cells on the near and far side of the sphere lie at different
     depths, so focusing moves the sharp ring through the colony."""
-    ncell, nd = int(ctx.p("cells", 900)), 8
+    ncell, nd = int(ctx.p("cells")), 8
     x, y, u = _place(ctx, 12 + 3 * nd)
     if x.size == 0:
         return
@@ -212,7 +212,7 @@ def volvox(canvas: Canvas, ctx: Ctx) -> None:
         sx = x[:, None] + R[:, None] * rho[None] * np.cos(phi[None] + rot[:, None])
         sy = y[:, None] + R[:, None] * rho[None] * np.sin(phi[None] + rot[:, None])
         sz = z[:, None] + R[:, None] * cz[None]
-        r = float(ctx.p("cell_um", 6.0)) / 2
+        r = float(ctx.p("cell_um")) / 2
         draw(canvas, chl, sx.ravel(), sy.ravel(), r, r, z_um=sz.ravel(), profile="dome",
              amount=0.8, label=lab + "-cell")
         ud = u[:, 12:12 + 3 * nd].reshape(n, nd, 3)
@@ -229,9 +229,9 @@ def diatom(canvas: Canvas, ctx: Ctx) -> None:
     """Diatoms in their glass boxes. Params: shape pennate|centric, stria_um (spacing of the
     striae, the classic resolution test), plastids (golden-brown chloroplasts per cell).
     Parts: frustule (silica), plastid, raphe."""
-    shape = str(ctx.p("shape", "pennate"))
-    pitch = float(ctx.p("stria_um", 0.6))
-    npl = int(ctx.p("plastids", 2))
+    shape = str(ctx.p("shape"))
+    pitch = float(ctx.p("stria_um"))
+    npl = int(ctx.p("plastids"))
     x, y, u = _place(ctx, 12 + 2 * max(npl, 1))
     if x.size == 0:
         return
@@ -241,7 +241,7 @@ def diatom(canvas: Canvas, ctx: Ctx) -> None:
     z = ctx.z(u[:, 6])
     lab = ctx.pop.label
     fr = ctx.cls("frustule")
-    amt = float(ctx.p("frustule_amount", 0.8))
+    amt = float(ctx.p("frustule_amount"))
     if shape == "pennate":
         W = L * (0.2 + 0.08 * u[:, 4])
         a, b = L / 2, W / 2

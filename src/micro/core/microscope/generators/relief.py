@@ -193,8 +193,8 @@ def stub(canvas: Canvas, ctx: Ctx) -> None:
     every window shows the same tab; waves finer than two pixels are left out (they
     average away inside a pixel)."""
     w = canvas.window
-    amp = float(ctx.p("relief_um", 0.8))
-    scale = float(ctx.p("scale_um", 12.0))
+    amp = float(ctx.p("relief_um"))
+    scale = float(ctx.p("scale_um"))
     n = 64
     u = uniforms(ctx.seed, np.arange(n), np.zeros(n, dtype=np.int64), 3)
     lam = scale * (0.004 / 1.0) ** (np.arange(n) / (n - 1))  # scale → 0.4 % of it
@@ -221,7 +221,7 @@ def with_anchor(ctx: Ctx, x: np.ndarray, y: np.ndarray, u: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the teaching object at params.anchor (slide µm), if any, whose attributes are
     hashed like any other's; lattice objects that would overlap it are dropped."""
-    anchor = ctx.p("anchor", None)
+    anchor = ctx.p("anchor")
     if anchor is None:
         return x, y, u
     ax, ay = float(anchor[0]), float(anchor[1])
@@ -246,13 +246,12 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     with two air sacs (sacci) whose walls are alveolate; tricolpate: a prolate grain with
     a fine reticulum (muri around lumina) and three meridional furrows (colpi).
     Part: exine."""
-    mix = np.asarray(ctx.p("mix", [0.5, 0.2, 0.3]), dtype=np.float64)
+    mix = np.asarray(ctx.p("mix"), dtype=np.float64)
     mix = np.cumsum(mix / mix.sum())
     spacing = ctx.spacing()
     x, y, u = with_anchor(ctx, *ctx.points(spacing, 40.0, 14))
     kind = np.searchsorted(mix, u[:, 2], side="right").clip(0, 2)
-    ranges = [ctx.p(f"{k}_um", d) for k, d in zip(POLLEN_KINDS, ([25, 35], [45, 65],
-                                                                 [20, 30]), strict=True)]
+    ranges = [ctx.p(f"{k}_um") for k in POLLEN_KINDS]
     lo = np.array([r[0] for r in ranges])[kind]
     hi = np.array([r[1] for r in ranges])[kind]
     D = lo + (hi - lo) * u[:, 3]
@@ -263,7 +262,7 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     a = np.where(kind == 1, D * 0.27, a)
     c = np.where(kind == 1, D * 0.18, np.minimum(a, b))
     ang = 2 * np.pi * u[:, 5]
-    reach = np.where(kind == 1, D * 0.7, D * 0.5 + float(ctx.p("spine_um", 3.5)))
+    reach = np.where(kind == 1, D * 0.7, D * 0.5 + float(ctx.p("spine_um")))
     w = canvas.window
     obj, pix, dx, dy = ragged_boxes(canvas, x, y, reach)
     if obj.size == 0:
@@ -279,7 +278,7 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
                     0.0, 1.0)
     R = np.minimum(ao, bo)
     on = h > 0
-    spine = float(ctx.p("spine_um", 3.5))
+    spine = float(ctx.p("spine_um"))
     rho = np.hypot(lx / ao, ly / bo)
     # the exine's lattices need the angles in the grain's frame, on echinate grains out to
     # their spines' reach and on tricolpate grains (not on the rest of the boxes)
@@ -289,7 +288,7 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
     theta[need], phi[need] = _spherical(_rotation(u[:, 6:9]), obj[need], nx[need], ny[need],
                                         nz[need])
     # echinate: conical spines on a near-uniform lattice, a finely granular tectum between
-    sp = float(ctx.p("spine_spacing_um", 5.5))
+    sp = float(ctx.p("spine_spacing_um"))
     e = (ko == 0) & on
     if e.any():
         d1, _ = _ring_lattice(theta[e], phi[e], sp / R[e])
@@ -308,7 +307,7 @@ def pollen_surface(canvas: Canvas, ctx: Ctx) -> None:
         h[rim] = co[rim] * tip
         cover[rim] = np.maximum(cover[rim], tip)
     # reticulum (tricolpate, sacci): muri between lumina, the colpi smooth furrows
-    lumen = float(ctx.p("lumen_um", 1.6))
+    lumen = float(ctx.p("lumen_um"))
     t = (ko == 2) & on
     if t.any():
         d1, d2 = _ring_lattice(theta[t], phi[t], lumen / R[t])
@@ -366,13 +365,14 @@ def diatom_surface(canvas: Canvas, ctx: Ctx) -> None:
     lie in radial rows, more rows further out (rows branch as the circumference grows), a
     raised mantle at the rim. Pennate: a lanceolate valve, transverse striae of areolae
     either side of a central raphe slit with a central nodule. Part: frustule."""
-    shape = str(ctx.p("shape", "centric"))
-    stria = float(ctx.p("stria_um", 1.0))
-    pore = float(ctx.p("areola_um", 0.45 * stria))
-    wall = float(ctx.p("wall_um", 0.8))
-    mantle = float(ctx.p("mantle_um", 2.5))
+    shape = str(ctx.p("shape"))
+    stria = float(ctx.p("stria_um"))
+    areola = ctx.p("areola_um")
+    pore = 0.45 * stria if areola is None else float(areola)
+    wall = float(ctx.p("wall_um"))
+    mantle = float(ctx.p("mantle_um"))
     x, y, u = with_anchor(ctx, *ctx.points(ctx.spacing(), 80.0, 8))
-    keep = u[:, 2] < float(ctx.p("presence", 1.0))
+    keep = u[:, 2] < float(ctx.p("presence"))
     x, y, u = x[keep], y[keep], u[keep]
     L = ctx.size(u[:, 3])
     ang = 2 * np.pi * u[:, 4]

@@ -50,8 +50,8 @@ def compound_eye(canvas: Canvas, ctx: Ctx) -> None:
     the head. Parts: head (capsule cuticle), facet (cornea), bristle."""
     ew, eh = ctx.pop.size_um
     a, b = ew / 2, eh / 2
-    pitch = float(ctx.p("facet_um", 22.0))
-    lens_um = float(ctx.p("lens_height_um", 3.0))
+    pitch = float(ctx.p("facet_um"))
+    lens_um = float(ctx.p("lens_height_um"))
     head, facet, bristle = ctx.cls("head"), ctx.cls("facet"), ctx.cls("bristle")
     w = canvas.window
     z = float(np.mean(ctx.pop.z_um))
@@ -194,13 +194,13 @@ def _dna_cost(ctx: Ctx) -> float:
     """Stamps per lattice site, for the work budget: a density field when molecules are
     below a few pixels (its work follows the pixels), else one chain of up to 64 segments
     per molecule present."""
-    L = float(ctx.p("contour_um", 0.91))
-    lp = float(ctx.p("persistence_nm", 50.0)) / 1000.0
+    L = float(ctx.p("contour_um"))
+    lp = float(ctx.p("persistence_nm")) / 1000.0
     px = ctx.window.px_um
-    if _molecule_extent_um(L, bool(ctx.p("circular", True)), lp) < MOLECULE_PX * px:
+    if _molecule_extent_um(L, bool(ctx.p("circular")), lp) < MOLECULE_PX * px:
         return 0.0
     m = int(np.clip(np.ceil(L / max(px, lp / 4)), 16, 64))
-    return m * float(ctx.p("presence", 1.0))
+    return m * float(ctx.p("presence"))
 
 
 @generator("dna", cost=_dna_cost)
@@ -217,10 +217,10 @@ def dna(canvas: Canvas, ctx: Ctx) -> None:
     not the number of molecules."""
     cls = ctx.cls("strand")
     assert cls is not None
-    L = float(ctx.p("contour_um", 0.91))
-    circular = bool(ctx.p("circular", True))
-    lp = float(ctx.p("persistence_nm", 50.0)) / 1000.0
-    presence = float(ctx.p("presence", 1.0))
+    L = float(ctx.p("contour_um"))
+    circular = bool(ctx.p("circular"))
+    lp = float(ctx.p("persistence_nm")) / 1000.0
+    presence = float(ctx.p("presence"))
     z = float(np.mean(ctx.pop.z_um))
     w = canvas.window
     extent = _molecule_extent_um(L, circular, lp)
