@@ -7,6 +7,7 @@ lumen, more nuclei), with peritubular capillaries in the thin interstitium."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,6 @@ from micro.core.microscope.generators.histology import (
     cells_at,
     grid,
     hash01,
-    hash_prefix,
     hypot,
     inside,
     layer_of,
@@ -156,13 +156,155 @@ def anchor(seed: int, density_per_mm2: float, d_min: float, d_max: float
     return float(cp.cx.ravel()[k]), float(cp.cy.ravel()[k])
 
 
+def smooth_max(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """max(a, b) with the corner where they cross rounded over about k (µm): of two
+    signed distances, the intersection of the regions with a fillet."""
+    h = np.clip(0.5 + (0.5 / k) * (b - a), 0.0, 1.0)
+    return a + (b - a) * h + k * h * (1 - h)
+
+
+MACULA_UM = 20.0
+"""Radius of the distal tubule whose macula densa presses against the vascular pole (µm)."""
+
+
+def macula(cp: Corpuscles, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (µm) from each point to the centre of its corpuscle's macula-densa tubule,
+    just outside the capsule at the vascular pole (1e6 where the lattice cell holds no
+    corpuscle), and the point's angle round that tubule measured from the side facing the
+    corpuscle (rad, −π…π)."""
+    pole_t = 6.283 * cp.table[:, 4] + 0.45  # per corpuscle, then per point
+    reach = cp.radius_t + CAPSULE_UM + MACULA_UM + 3.0
+    mx = (cp.seed_x + reach * np.cos(pole_t)).take(cp.near)
+    my = (cp.seed_y + reach * np.sin(pole_t)).take(cp.near)
+    mdx, mdy = (x - mx).astype(F32), (y - my).astype(F32)
+    mdd = np.where(cp.radius > 0, hypot(mdx, mdy), F32(1e6))
+    psi = np.arctan2(mdy, mdx) - (pole_t.take(cp.near) + np.pi)  # 0: facing the corpuscle
+    return mdd, (psi + np.pi) % 6.2832 - np.pi
+
+
+def clearance(cp: Corpuscles, mdd: np.ndarray) -> np.ndarray:
+    """Room (µm) between a point and the nearest renal corpuscle's capsule or macula-densa
+    tubule (negative inside them): tubules keep out of both."""
+    return np.minimum(np.where(cp.radius > 0, cp.d - cp.radius - CAPSULE_UM, F32(1e6)),
+                      mdd - MACULA_UM).astype(F32)
+
+
+Clearance = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Tubules:
+    """The tubule profile each point belongs to, in its own frame."""
+
+    depth: np.ndarray
+    """Distance (µm) in from the profile's basement membrane (negative outside it)."""
+    lumen: np.ndarray
+    """Signed distance (µm) to the lumen (negative inside it)."""
+    height: np.ndarray
+    """Height of the epithelium there, basement to lumen (µm)."""
+    r: np.ndarray
+    """Distance from the profile's centre (µm)."""
+    sector: np.ndarray
+    """Position round the profile in cells (k + fraction: the point's cell is floor)."""
+    ncell: np.ndarray
+    """Cells round the profile."""
+    prox: np.ndarray
+    """Whether the profile is a proximal tubule."""
+    key: np.ndarray
+    """The profile's identity (an integer-valued float, for hashing)."""
+    tint: np.ndarray
+    """The profile's uptake of eosin (about 1)."""
+
+
+def tubules(x: np.ndarray, y: np.ndarray, seed: int, tubule_um: float, proximal: float,
+            clear: np.ndarray, clear_at: Clearance,
+            on_grid: bool = False) -> Tubules:
+    """Tubule profiles cut across, packed round the corpuscles: one per seed of a jittered,
+    gently warped lattice, each a perturbed ellipse of its own size (proximal 50–65 µm,
+    distal 35–45 µm across, times tubule_um / 50; one in five cut obliquely, up to twice
+    as long as wide), flattened where it meets a neighbour on the power-diagram wall
+    between them (a big profile pushes the wall towards a small one), a thin interstitium
+    between. `clear`: room to the corpuscles at the points; `clear_at(x, y)` the same at
+    the seeds (a profile whose centre would lie within half its radius of a capsule is
+    not there)."""
+    S = tubule_um * 1.05
+    wx, wy = warp(x, y, seed ^ 0x70B, 60.0, 7.0)
+    tb = cells_at(wx, wy, seed ^ 0x7B, S, 0.65, 10, on_grid=on_grid)
+    tab = tb.table.astype(F32)
+    sc = tubule_um / 50.0
+    prox_t = tab[:, 2] < proximal
+    R_t = np.where(prox_t, 24.5 + 7.0 * tab[:, 3], 17.0 + 5.0 * tab[:, 3]) * sc
+    # profiles near a corpuscle are pushed out to wrap round it; one whose centre falls
+    # well inside it is not there
+    room, ax_, ay_ = clear_at(tb.seed_x, tb.seed_y)
+    want = 0.75 * R_t + 2.0
+    push = np.clip(want - room, 0.0, None)
+    dead_t = room < -12.0
+    sx = (tb.seed_x + push * ax_).astype(F32)
+    sy = (tb.seed_y + push * ay_).astype(F32)
+    w_t = np.where(dead_t, F32(-1e7), R_t * R_t).astype(F32)
+    # the owner: the nearer of the two nearest seeds in power distance d² − R²
+    d1 = hypot((wx - sx.take(tb.near)).astype(F32), (wy - sy.take(tb.near)).astype(F32))
+    d2 = hypot((wx - sx.take(tb.near2)).astype(F32), (wy - sy.take(tb.near2)).astype(F32))
+    p1 = d1 * d1 - w_t.take(tb.near)
+    p2 = d2 * d2 - w_t.take(tb.near2)
+    swap = p2 < p1
+    own = np.where(swap, tb.near2, tb.near)
+    oth = np.where(swap, tb.near, tb.near2)
+    ox, oy = sx.take(own), sy.take(own)
+    sep = hypot(sx.take(oth) - ox, sy.take(oth) - oy)
+    wall = np.abs(p2 - p1) / (2 * np.maximum(sep, F32(1.0)))  # to the power wall
+    # per profile: shape (an ellipse, its axis, its aspect), lumen and cells
+    th_t = 6.2832 * tab[:, 4]
+    aspect_t = np.where(tab[:, 5] < 0.2, 1.35 + 2.5 * tab[:, 5], 1.0 + 0.15 * tab[:, 5])
+    a_t, b_t = R_t * np.sqrt(aspect_t), R_t / np.sqrt(aspect_t)
+    occl_t = prox_t & (tab[:, 7] < 0.25)  # collapsed lumen
+    lam_t = np.where(prox_t, np.where(occl_t, 0.06, 0.11 + 0.12 * tab[:, 7]),
+                     0.48 + 0.12 * tab[:, 7])
+    n_t = np.where(prox_t, 7.0 + np.floor(3 * tab[:, 9]), 9.0 + np.floor(3 * tab[:, 9]))
+    dx = (wx - ox).astype(F32)
+    dy = (wy - oy).astype(F32)
+    r = hypot(dx, dy)
+    ct, st = np.cos(th_t).take(own), np.sin(th_t).take(own)
+    p = dx * ct + dy * st
+    q = dy * ct - dx * st
+    rr = np.maximum(r, F32(1e-3))
+    cp_, sp_ = p / rr, q / rr  # cos, sin of the angle in the profile's frame
+    c2, s2 = 2 * cp_ * cp_ - 1, 2 * sp_ * cp_
+    c3, s3 = cp_ * (2 * c2 - 1), sp_ * (2 * c2 + 1)
+    c4, s4 = 2 * c2 * c2 - 1, 2 * s2 * c2
+    g = tab[:, 8] * 6.2832
+    cg, sg = np.cos(g).take(own), np.sin(g).take(own)
+    rho = hypot(p / a_t.take(own), q / b_t.take(own))
+    rim = r / np.maximum(rho, F32(1e-3)) * (1 + 0.05 * (c3 * cg - s3 * sg))
+    # the outline flattened on the wall, its corners rounded (a smooth maximum)
+    sd = smooth_max(r - rim, F32(1.2) + 0.8 * tab[:, 6].take(own) - wall, 5.0)
+    sd = np.maximum(sd, 4.0 - clear)
+    sd[dead_t.take(own)] = 9e3
+    depth = -sd
+    prox = prox_t.take(own)
+    lam = lam_t.take(own)
+    star = np.where(prox, 1 + 0.25 * (c4 * sg + s4 * cg) * tab[:, 5].take(own)
+                    + 0.25 * (c3 * cg + s3 * sg) + 0.25 * (c2 * sg - s2 * cg),
+                    1 + 0.06 * (c2 * cg + s2 * sg))
+    lum_r = lam * rim * star
+    lumen = np.maximum(r - lum_r, np.where(prox, F32(7.0), F32(4.5)) - depth)
+    height = np.maximum(rim - lum_r, F32(1.0))
+    n = n_t.take(own)
+    psi = np.arctan2(q, p)
+    sector = n * (psi / 6.2832 + 0.5) + tab[:, 6].take(own) + 0.15 * c3
+    key = np.floor(tab[:, 9] * 1048576.0).take(own)
+    tint = (0.88 + 0.24 * tab[:, 6]).take(own)
+    return Tubules(depth, lumen, height, r, sector, n, prox, key, tint)
+
+
 @generator("kidney")
 def kidney(canvas: Canvas, ctx: Ctx) -> None:
     """Renal cortex (density_per_mm2 and size_um of the corpuscles). Params: tubule_um
-    (tubule diameter), proximal (fraction of tubule profiles that are proximal). Parts:
-    cytoplasm, nucleus, brush_border, basement, rbc. Labels: glomerulus, bowman-space,
-    bowman-capsule, proximal-tubule, distal-tubule, glomerulus-nucleus, tubule-nucleus,
-    mesangium, capillary-lumen, macula-densa."""
+    (mean tubule diameter), proximal (fraction of tubule profiles that are proximal). Parts:
+    cytoplasm, nucleus, brush_border, basement, rbc, membrane. Labels: glomerulus,
+    bowman-space, bowman-capsule, proximal-tubule, distal-tubule, tubule-lumen,
+    glomerulus-nucleus, tubule-nucleus, mesangium, capillary-lumen, macula-densa."""
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
@@ -210,18 +352,9 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
         put(canvas, layer, rbc, spread(limited(red, 0.15, 5.0, px) * hb))
     # macula densa: the distal tubule pressed against the vascular pole, its cells tall and
     # crowded (nuclei packed together on the side facing the corpuscle)
-    pole_t = 6.283 * cp.table[:, 4] + 0.45  # per corpuscle, then per pixel
-    pole = pole_t.take(cp.near)
-    md_r = 20.0
-    reach = cp.radius_t + CAPSULE_UM + md_r + 3.0
-    mx = (cp.seed_x + reach * np.cos(pole_t)).take(cp.near)
-    my = (cp.seed_y + reach * np.sin(pole_t)).take(cp.near)
-    mdx, mdy = (X - mx).astype(F32), (Y - my).astype(F32)
-    mdd = np.where(cp.radius > 0, hypot(mdx, mdy), F32(1e6))
-    md_tube = inside(mdd - md_r, px)
+    mdd, psi = macula(cp, X, Y)
+    md_tube = inside(mdd - MACULA_UM, px)
     md_epi = md_tube * (1 - inside(mdd - 8.0, px))
-    psi = np.arctan2(mdy, mdx) - (pole + np.pi)  # 0: facing the corpuscle
-    psi = (psi + np.pi) % 6.2832 - np.pi
     dense = np.abs(psi) < 1.1
     ncell = np.where(dense, 26.0, 12.0)
     a = (psi / 6.2832 + 0.5) * ncell
@@ -229,72 +362,75 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     md_nuc = inside(hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
     put(canvas, layer, cyto, md_epi * 0.75)
     put(canvas, layer, nuc, limited(md_nuc, 0.2, 3.0, px), "macula-densa")
-    put(canvas, layer, bm, line(mdd - md_r, 1.0, px))
+    put(canvas, layer, bm, line(mdd - MACULA_UM, 1.0, px))
     # --- tubules, everywhere outside the corpuscles
-    WX, WY = warp(X, Y, ctx.seed ^ 0x70B, 60.0, 7.0)
     prm = ctx.params(KidneyParams)
-    tub_um = prm.tubule_um
-    tb = cells_at(WX, WY, ctx.seed ^ 0x7B, tub_um, 0.85, 8, on_grid=True)
-    e = tb.wall.astype(F32)
-    d1 = tb.d1.astype(F32)
-    tab8 = tb.table.astype(F32)
-    u2, u3, u4, u5, u6, u7 = (tab8[:, k].take(tb.near) for k in range(2, 8))
-    prox = u2 < prm.proximal
-    free = (1 - inside(cp.d - cp.radius - CAPSULE_UM - 5.0, px) * (cp.radius > 0)) * (
-        1 - inside(mdd - md_r - 4.0, px))
-    phi = np.arctan2((WY - tb.sy).astype(F32), (WX - tb.sx).astype(F32))
-    lum = np.where(prox, tub_um * (0.06 + 0.07 * u3) * (  # small, slit-like
-        1 + 0.35 * np.cos(2 * phi + 6.3 * u4) + 0.15 * np.cos(3 * phi + 6.3 * u7)),
-        tub_um * (0.2 + 0.1 * u3) * (1 + 0.08 * np.cos(2 * phi + 6.3 * u4)))
-    gap = 1.8 + 1.5 * u5
-    # round the polygon's corners: the profile is at most a (slightly wobbly) circle
-    e = np.minimum(e, tub_um * (0.56 + 0.12 * u7) - d1 + gap)
-    tube = inside(gap - e, px) * free
-    epi = tube * (1 - inside(np.maximum(d1 - lum, gap + 5.0 - e), px))  # cells ≥ 5 µm tall
+    clear = clearance(cp, mdd)
+    tb = tubules(X, Y, ctx.seed, prm.tubule_um, prm.proximal, clear,
+                 _seed_clearance(ctx.seed, dens, dmin, dmax), on_grid=True)
+    prox = tb.prox
+    tube = inside(-tb.depth, px)
+    lum = inside(tb.lumen, px)
+    epi = tube * (1 - lum)
     grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x9A, 1.0)
-    tint = 0.88 + 0.24 * u6
-    put(canvas, layer, cyto, epi * np.where(prox, 1.25, 0.7) * tint * grain)
+    # proximal cells: tall, deeply eosinophilic and granular, most so towards the apex;
+    # distal cells lower and paler
+    apical = np.clip(1.0 - tb.lumen / np.maximum(tb.height, F32(1.0)), 0, 1)
+    put(canvas, layer, cyto, epi * np.where(prox, 1.1 + 0.3 * apical, 0.62) * tb.tint * grain)
     put(canvas, layer, None, epi * prox, "proximal-tubule")
     put(canvas, layer, None, epi * ~prox, "distal-tubule")
-    put(canvas, layer, bm, line(e - gap, 1.0, px) * free)
+    put(canvas, layer, None, tube * lum, "tubule-lumen")
+    put(canvas, layer, bm, line(tb.depth - 0.5, 1.0, px))
     fuzz = 0.6 + 0.8 * texture(w, ctx.seed ^ 0xB8, 0.6)
-    brush = np.where(prox, line(d1 - lum - 1.4, 2.8, px), 0.0) * epi
+    brush = np.where(prox, line(tb.lumen - 0.6, 3.0, px), F32(0.0)) * tube
     put(canvas, layer, ctx.cls("brush_border"), brush * fuzz)
-    # nuclei: one per cell around the profile; proximal cells are wide and few are cut
-    # through their nucleus, distal ones narrow with a nucleus in most
-    ncell = np.where(prox, 6.0, 9.0)
-    a = (phi / 6.2832 + 0.5) * ncell
-    k = np.floor(a)
-    outer_r = d1 + e - gap
-    rn = np.where(prox, 0.55, 0.5) * (outer_r - lum) + lum
-    t_off = (a - k - 0.5) * 6.2832 / ncell * d1
-    r_off = d1 - rn
-    tid = hash01(np.round(tb.sx * 8), np.round(tb.sy * 8))
-    by_cell = hash_prefix(tid * 1e6, k)
-    has = hash01(after=by_cell) < np.where(prox, 0.5, 0.85)
-    nr = 2.6 + 0.6 * hash01(2, after=by_cell)
-    nd = hypot(t_off / 1.05, r_off / 0.95)
-    ncov = np.where(has, inside(nd - nr, px), 0.0) * epi
-    chrom = 0.75 + 0.5 * (texture(w, ctx.seed ^ 0xC1, 0.7) - 0.5) * 2
-    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.065, 2.6, px) * epi, "tubule-nucleus")
-    lateral = inside(np.abs(a - k - 0.5) * 6.2832 / ncell * d1 - 0.5 * ncell / 9.0, px)
-    lateral = np.where(prox, 0.0, 1 - lateral) * epi
-    put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.04, 1.0, px) * epi * 0.6)
+    # nuclei: one per cell round the profile, near its base in proximal cells (wide cells,
+    # so few in each cross-section; some cells are cut beside their nucleus), more central
+    # and crowded in the narrow distal cells
+    k = np.floor(tb.sector)
+    f = tb.sector - k
+    h = hash01(tb.key, np.mod(k, tb.ncell))
+    has = h < np.where(prox, 0.6, 0.8)
+    hu = (h * 7.31) % 1.0
+    hv = (h * 53.7) % 1.0
+    nr = np.where(prox, 3.0, 2.6) + 0.5 * hu
+    dn = np.maximum(tb.height * np.where(prox, 0.28 + 0.14 * hv, 0.4 + 0.2 * hv), nr + 0.8)
+    t_off = (f - 0.5 - 0.16 * (hu - 0.5)) * 6.2832 / tb.ncell * np.maximum(
+        tb.r + tb.depth - dn, 1.0)
+    nd = hypot(t_off, (tb.depth - dn) / 1.1) - nr
+    ncov = np.where(has, inside(nd, px), F32(0.0)) * epi
+    chrom = 0.5 + texture(w, ctx.seed ^ 0xC1, 0.7)
+    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.13, 2 * 2.9, px) * epi, "tubule-nucleus")
+    # lateral cell borders: crisp in distal cells, barely seen in proximal ones
+    side = np.minimum(f, 1 - f) * 6.2832 / tb.ncell * tb.r
+    lateral = line(side, 0.6, px) * epi * np.where(prox, F32(0.15), F32(0.7))
+    put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.03, 1.0, px))
     # --- points: glomerular nuclei, capsule nuclei, peritubular red cells
     if px > 2.5:  # cells below the pixel size: their area means
         put(canvas, layer, nuc, tuft * 0.3, "glomerulus-nucleus")
-        interstitium = np.clip(free - tube, 0, 1)
+        interstitium = np.clip(1 - tube - body - md_tube, 0, 1)
         rbc, hb = red_cells(canvas, ctx)
-        put(canvas, layer, rbc, interstitium * (0.25 * hb))
+        put(canvas, layer, rbc, interstitium * (0.3 * hb))
         put(canvas, layer, nuc, interstitium * 0.06)
     else:
-        _points(canvas, ctx, layer, z, dens, dmin, dmax, tub_um, ox, oy)
+        _points(canvas, ctx, layer, z, dens, dmin, dmax, prm, ox, oy)
     pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
 
 
+def _seed_clearance(seed: int, dens: float, dmin: float, dmax: float) -> Clearance:
+    """`clearance` at any points (the tubule seeds), and the unit vector away from the
+    nearest corpuscle's centre."""
+    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        cp = corpuscles(x, y, seed, dens, dmin, dmax)
+        ux, uy = x - cp.cx, y - cp.cy
+        n = np.maximum(hypot(ux, uy), 1e-3)
+        return clearance(cp, macula(cp, x, y)[0]), ux / n, uy / n
+    return at
+
+
 def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: float,
-            dmax: float, tub_um: float, ox: float, oy: float) -> None:
+            dmax: float, prm: KidneyParams, ox: float, oy: float) -> None:
     """Nuclei of the tuft and the capsule, red cells and endothelium of peritubular
     capillaries: points checked against the architecture (slide frame shifted by ox, oy)."""
     nuc, (rbc, hb) = ctx.cls("nucleus"), red_cells(canvas, ctx)
@@ -319,15 +455,16 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
     ring = (np.abs(cp.d - cp.radius - CAPSULE_UM / 2) < 2.0) & (cp.radius > 0) & (u[:, 2] < 0.3)
     ang = np.arctan2(y + oy - cp.cy, x + ox - cp.cx) + np.pi / 2
     nuclei(canvas, layer, nuc, x[ring], y[ring], 4.0, 1.2, ang[ring], u[ring], 1.0)
-    # peritubular capillaries: red cells and endothelial nuclei in the interstitium
-    x, y, u = ctx.points(9.0, 6.0, 8)
-    cp = corpuscles(x + ox, y + oy, ctx.seed, dens, dmin, dmax)
-    wx, wy = warp(x + ox, y + oy, ctx.seed ^ 0x70B, 60.0, 7.0)
-    tb = cells_at(wx, wy, ctx.seed ^ 0x7B, tub_um, 0.85, 8)
-    gap = 1.8 + 1.5 * tb.u[..., 5]
-    e = np.minimum(tb.wall, tub_um * (0.56 + 0.12 * tb.u[..., 7]) - tb.d1 + gap)
-    inter = (e < gap) & (cp.d > cp.radius + CAPSULE_UM + 6.0)
-    red = inter & (u[:, 2] < 0.22)
+    # peritubular capillaries in the interstitium: red cells in single file, endothelial
+    # and fibroblast nuclei
+    x, y, u = ctx.points(7.0, 6.0, 8)
+    px_, py_ = x + ox, y + oy
+    cp = corpuscles(px_, py_, ctx.seed, dens, dmin, dmax)
+    clear = clearance(cp, macula(cp, px_, py_)[0])
+    tb = tubules(px_, py_, ctx.seed, prm.tubule_um, prm.proximal, clear,
+                 _seed_clearance(ctx.seed, dens, dmin, dmax))
+    inter = (tb.depth < -1.2) & (clear > 6.0)
+    red = inter & (u[:, 2] < 0.3)
     if rbc and red.any():
         draw(canvas, rbc, x[red], y[red], 3.6, 3.0, 6.3 * u[red, 3], z_um=z,
              profile="biconcave", amount=hb)
