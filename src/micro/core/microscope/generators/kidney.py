@@ -167,19 +167,20 @@ MACULA_UM = 20.0
 """Radius of the distal tubule whose macula densa presses against the vascular pole (µm)."""
 
 
-def macula(cp: Corpuscles, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def macula(cp: Corpuscles, x: np.ndarray, y: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distance (µm) from each point to the centre of its corpuscle's macula-densa tubule,
     just outside the capsule at the vascular pole (1e6 where the lattice cell holds no
-    corpuscle), and the point's angle round that tubule measured from the side facing the
-    corpuscle (rad, −π…π)."""
+    corpuscle), and the offset (µm) from that centre turned so that +x faces the
+    corpuscle."""
     pole_t = 6.283 * cp.table[:, 4] + 0.45  # per corpuscle, then per point
     reach = cp.radius_t + CAPSULE_UM + MACULA_UM + 3.0
     mx = (cp.seed_x + reach * np.cos(pole_t)).take(cp.near)
     my = (cp.seed_y + reach * np.sin(pole_t)).take(cp.near)
     mdx, mdy = (x - mx).astype(F32), (y - my).astype(F32)
     mdd = np.where(cp.radius > 0, hypot(mdx, mdy), F32(1e6))
-    psi = np.arctan2(mdy, mdx) - (pole_t.take(cp.near) + np.pi)  # 0: facing the corpuscle
-    return mdd, (psi + np.pi) % 6.2832 - np.pi
+    c, s = (-np.cos(pole_t)).take(cp.near), (-np.sin(pole_t)).take(cp.near)
+    return mdd, mdx * c + mdy * s, mdy * c - mdx * s
 
 
 def clearance(cp: Corpuscles, mdd: np.ndarray) -> np.ndarray:
@@ -227,75 +228,136 @@ def tubules(x: np.ndarray, y: np.ndarray, seed: int, tubule_um: float, proximal:
     between. `clear`: room to the corpuscles at the points; `clear_at(x, y)` the same at
     the seeds (a profile whose centre would lie within half its radius of a capsule is
     not there)."""
-    S = tubule_um * 1.05
+    S = tubule_um * 1.0
     wx, wy = warp(x, y, seed ^ 0x70B, 60.0, 7.0)
     tb = cells_at(wx, wy, seed ^ 0x7B, S, 0.65, 10, on_grid=on_grid)
+    wx, wy = wx.astype(F32), wy.astype(F32)
     tab = tb.table.astype(F32)
     sc = tubule_um / 50.0
     prox_t = tab[:, 2] < proximal
-    R_t = np.where(prox_t, 24.5 + 7.0 * tab[:, 3], 17.0 + 5.0 * tab[:, 3]) * sc
+    R_t = np.where(prox_t, 26.0 + 7.0 * tab[:, 3], 18.5 + 5.0 * tab[:, 3]) * sc
     # profiles near a corpuscle are pushed out to wrap round it; one whose centre falls
     # well inside it is not there
     room, ax_, ay_ = clear_at(tb.seed_x, tb.seed_y)
-    want = 0.75 * R_t + 2.0
-    push = np.clip(want - room, 0.0, None)
+    push = np.clip(0.75 * R_t + 2.0 - room, 0.0, None)
     dead_t = room < -12.0
     sx = (tb.seed_x + push * ax_).astype(F32)
     sy = (tb.seed_y + push * ay_).astype(F32)
     w_t = np.where(dead_t, F32(-1e7), R_t * R_t).astype(F32)
-    # the owner: the nearer of the two nearest seeds in power distance d² − R²
-    d1 = hypot((wx - sx.take(tb.near)).astype(F32), (wy - sy.take(tb.near)).astype(F32))
-    d2 = hypot((wx - sx.take(tb.near2)).astype(F32), (wy - sy.take(tb.near2)).astype(F32))
-    p1 = d1 * d1 - w_t.take(tb.near)
-    p2 = d2 * d2 - w_t.take(tb.near2)
-    swap = p2 < p1
-    own = np.where(swap, tb.near2, tb.near)
-    oth = np.where(swap, tb.near, tb.near2)
-    ox, oy = sx.take(own), sy.take(own)
-    sep = hypot(sx.take(oth) - ox, sy.take(oth) - oy)
-    wall = np.abs(p2 - p1) / (2 * np.maximum(sep, F32(1.0)))  # to the power wall
-    # per profile: shape (an ellipse, its axis, its aspect), lumen and cells
+    # the owner: the nearer of the two nearest seeds in power distance d² − R² (the
+    # distances found again where a seed was pushed)
+    d1, d2 = tb.d1, tb.d2
+    moved = push > 0
+    at = np.flatnonzero(moved.take(tb.near) | moved.take(tb.near2))
+    if at.size:
+        d1, d2 = d1.copy(), d2.copy()
+        fx, fy = wx.reshape(-1)[at], wy.reshape(-1)[at]
+        for d, nn in ((d1, tb.near), (d2, tb.near2)):
+            k = nn.reshape(-1)[at]
+            d.reshape(-1)[at] = hypot(fx - sx.take(k), fy - sy.take(k))
+    # per profile: an ellipse (axis, aspect: one in five cut obliquely), the lumen (a
+    # narrow irregular star in proximal tubules, a third of them collapsed; wide and round
+    # in distal ones) and the cells round it
     th_t = 6.2832 * tab[:, 4]
     aspect_t = np.where(tab[:, 5] < 0.2, 1.35 + 2.5 * tab[:, 5], 1.0 + 0.15 * tab[:, 5])
     a_t, b_t = R_t * np.sqrt(aspect_t), R_t / np.sqrt(aspect_t)
-    occl_t = prox_t & (tab[:, 7] < 0.25)  # collapsed lumen
+    g = tab[:, 8] * 6.2832
+    occl_t = prox_t & (tab[:, 7] < 0.25)
     lam_t = np.where(prox_t, np.where(occl_t, 0.06, 0.11 + 0.12 * tab[:, 7]),
                      0.48 + 0.12 * tab[:, 7])
-    n_t = np.where(prox_t, 7.0 + np.floor(3 * tab[:, 9]), 9.0 + np.floor(3 * tab[:, 9]))
-    dx = (wx - ox).astype(F32)
-    dy = (wy - oy).astype(F32)
+    t = _Table(sx, sy, w_t, np.cos(th_t) / a_t, np.sin(th_t) / a_t, np.cos(th_t) / b_t,
+               np.sin(th_t) / b_t, np.cos(g), np.sin(g), lam_t,
+               lam_t * np.where(prox_t, 0.25, 0.06),
+               lam_t * np.where(prox_t, 0.25 + 0.2 * tab[:, 5], 0.0),
+               np.where(prox_t, 7.0 + np.floor(3 * tab[:, 9]), 9.0 + np.floor(3 * tab[:, 9])),
+               tab[:, 6], prox_t, dead_t, np.floor(tab[:, 9] * 1048576.0))
+    shape = tb.d1.shape
+    out = Tubules(*(np.empty(shape, F32) for _ in range(6)), np.empty(shape, bool),
+                  np.empty(shape, F32), np.empty(shape, F32))
+    flat = [a.reshape(-1) for a in (wx, wy, d1, d2, tb.near, tb.near2,
+                                     np.broadcast_to(clear, shape))]
+    res = [a.reshape(-1) for a in (out.depth, out.lumen, out.height, out.r, out.sector,
+                                    out.ncell, out.prox, out.key, out.tint)]
+    for s0 in range(0, flat[0].size, PROFILE_CHUNK):  # the scratch arrays stay in cache
+        sl = slice(s0, s0 + PROFILE_CHUNK)
+        for o, v in zip(res, _profile(t, *(a[sl] for a in flat)), strict=True):
+            o[sl] = v
+    return out
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Per tubule profile (a row per lattice cell round the points): its seed, its
+    power-diagram weight, its ellipse's axes (cos, sin of the axis over each semi-axis),
+    its outline's and lumen's harmonics, cells round it, and so on."""
+
+    sx: np.ndarray
+    sy: np.ndarray
+    w: np.ndarray
+    ca: np.ndarray
+    sa: np.ndarray
+    cb: np.ndarray
+    sb: np.ndarray
+    cg: np.ndarray
+    sg: np.ndarray
+    lam: np.ndarray
+    k2: np.ndarray
+    k3: np.ndarray
+    n: np.ndarray
+    u6: np.ndarray
+    prox: np.ndarray
+    dead: np.ndarray
+    key: np.ndarray
+
+
+PROFILE_CHUNK = 16_384
+"""Points `_profile` works on at once (its scratch arrays then stay in the cache)."""
+
+
+def _profile(t: _Table, wx: np.ndarray, wy: np.ndarray, d1: np.ndarray, d2: np.ndarray,
+             near: np.ndarray, near2: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`Tubules`' fields at some points (flat), given their two nearest seeds."""
+    p1 = d1 * d1 - t.w.take(near)
+    p2 = d2 * d2 - t.w.take(near2)
+    swap = p2 < p1
+    own = np.where(swap, near2, near)
+    oth = np.where(swap, near, near2)
+    ox, oy = t.sx.take(own), t.sy.take(own)
+    sep = hypot(t.sx.take(oth) - ox, t.sy.take(oth) - oy)
+    p2 -= p1
+    np.abs(p2, out=p2)
+    wall = p2 / (2 * np.maximum(sep, F32(1.0)))  # distance to the power wall
+    dx = wx - ox
+    dy = wy - oy
     r = hypot(dx, dy)
-    ct, st = np.cos(th_t).take(own), np.sin(th_t).take(own)
-    p = dx * ct + dy * st
-    q = dy * ct - dx * st
-    rr = np.maximum(r, F32(1e-3))
-    cp_, sp_ = p / rr, q / rr  # cos, sin of the angle in the profile's frame
-    c2, s2 = 2 * cp_ * cp_ - 1, 2 * sp_ * cp_
-    c3, s3 = cp_ * (2 * c2 - 1), sp_ * (2 * c2 + 1)
-    c4, s4 = 2 * c2 * c2 - 1, 2 * s2 * c2
-    g = tab[:, 8] * 6.2832
-    cg, sg = np.cos(g).take(own), np.sin(g).take(own)
-    rho = hypot(p / a_t.take(own), q / b_t.take(own))
-    rim = r / np.maximum(rho, F32(1e-3)) * (1 + 0.05 * (c3 * cg - s3 * sg))
+    P = dx * t.ca.take(own) + dy * t.sa.take(own)  # in the ellipse's frame, unit radius
+    Q = dy * t.cb.take(own) - dx * t.sb.take(own)
+    rho = np.maximum(hypot(P, Q), F32(1e-4))
+    cs, sn = P / rho, Q / rho  # the angle round the ellipse
+    c2, s2 = 2 * cs * cs - 1, 2 * sn * cs
+    c3, s3 = cs * (2 * c2 - 1), sn * (2 * c2 + 1)
+    cgo, sgo = t.cg.take(own), t.sg.take(own)
+    h3 = c3 * cgo - s3 * sgo  # cos(3ψ + γ)
+    rim = r / rho * (1 + 0.05 * h3)
+    u6 = t.u6.take(own)
     # the outline flattened on the wall, its corners rounded (a smooth maximum)
-    sd = smooth_max(r - rim, F32(1.2) + 0.8 * tab[:, 6].take(own) - wall, 5.0)
-    sd = np.maximum(sd, 4.0 - clear)
-    sd[dead_t.take(own)] = 9e3
+    sd = smooth_max(r - rim, F32(0.8) + 0.6 * u6 - wall, 5.0)
+    np.maximum(sd, 4.0 - clear, out=sd)
+    sd[t.dead.take(own)] = 9e3
     depth = -sd
-    prox = prox_t.take(own)
-    lam = lam_t.take(own)
-    star = np.where(prox, 1 + 0.25 * (c4 * sg + s4 * cg) * tab[:, 5].take(own)
-                    + 0.25 * (c3 * cg + s3 * sg) + 0.25 * (c2 * sg - s2 * cg),
-                    1 + 0.06 * (c2 * cg + s2 * sg))
-    lum_r = lam * rim * star
+    prox = t.prox.take(own)
+    lum_r = rim * (t.lam.take(own) + t.k2.take(own) * (c2 * sgo - s2 * cgo)
+                   + t.k3.take(own) * (c3 * sgo + s3 * cgo))
     lumen = np.maximum(r - lum_r, np.where(prox, F32(7.0), F32(4.5)) - depth)
     height = np.maximum(rim - lum_r, F32(1.0))
-    n = n_t.take(own)
-    psi = np.arctan2(q, p)
-    sector = n * (psi / 6.2832 + 0.5) + tab[:, 6].take(own) + 0.15 * c3
-    key = np.floor(tab[:, 9] * 1048576.0).take(own)
-    tint = (0.88 + 0.24 * tab[:, 6]).take(own)
-    return Tubules(depth, lumen, height, r, sector, n, prox, key, tint)
+    n = t.n.take(own)
+    sector = np.arctan2(Q, P)
+    sector *= F32(1 / 6.2832)
+    sector += F32(0.5)
+    sector *= n
+    sector += u6 + 0.15 * h3
+    key = t.key.take(own)
+    return depth, lumen, height, r, sector, n, prox, key, 0.88 + 0.24 * u6
 
 
 @generator("kidney")
@@ -352,14 +414,19 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
         put(canvas, layer, rbc, spread(limited(red, 0.15, 5.0, px) * hb))
     # macula densa: the distal tubule pressed against the vascular pole, its cells tall and
     # crowded (nuclei packed together on the side facing the corpuscle)
-    mdd, psi = macula(cp, X, Y)
+    mdd, mu, mv = macula(cp, X, Y)
     md_tube = inside(mdd - MACULA_UM, px)
     md_epi = md_tube * (1 - inside(mdd - 8.0, px))
-    dense = np.abs(psi) < 1.1
-    ncell = np.where(dense, 26.0, 12.0)
-    a = (psi / 6.2832 + 0.5) * ncell
-    t_off = (a - np.floor(a) - 0.5) * 6.2832 / ncell * mdd
-    md_nuc = inside(hypot(t_off / 1.6, (mdd - 13.0) / 3.4) - 1, px) * md_epi
+    md_nuc = np.zeros(mdd.shape, F32)
+    at = np.flatnonzero(md_epi > 0)  # the angle round the tubule only where it is
+    if at.size:
+        psi = np.arctan2(mv.reshape(-1)[at], mu.reshape(-1)[at])
+        dd = mdd.reshape(-1)[at]
+        ncell = np.where(np.abs(psi) < 1.1, 26.0, 12.0)
+        a = (psi / 6.2832 + 0.5) * ncell
+        t_off = (a - np.floor(a) - 0.5) * 6.2832 / ncell * dd
+        md_nuc.reshape(-1)[at] = inside(hypot(t_off / 1.6, (dd - 13.0) / 3.4) - 1, px)
+    md_nuc *= md_epi
     put(canvas, layer, cyto, md_epi * 0.75)
     put(canvas, layer, nuc, limited(md_nuc, 0.2, 3.0, px), "macula-densa")
     put(canvas, layer, bm, line(mdd - MACULA_UM, 1.0, px))
@@ -368,54 +435,77 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     clear = clearance(cp, mdd)
     tb = tubules(X, Y, ctx.seed, prm.tubule_um, prm.proximal, clear,
                  _seed_clearance(ctx.seed, dens, dmin, dmax), on_grid=True)
-    prox = tb.prox
-    tube = inside(-tb.depth, px)
-    lum = inside(tb.lumen, px)
-    epi = tube * (1 - lum)
     grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x9A, 1.0)
-    # proximal cells: tall, deeply eosinophilic and granular, most so towards the apex;
-    # distal cells lower and paler
-    apical = np.clip(1.0 - tb.lumen / np.maximum(tb.height, F32(1.0)), 0, 1)
-    put(canvas, layer, cyto, epi * np.where(prox, 1.1 + 0.3 * apical, 0.62) * tb.tint * grain)
-    put(canvas, layer, None, epi * prox, "proximal-tubule")
-    put(canvas, layer, None, epi * ~prox, "distal-tubule")
-    put(canvas, layer, None, tube * lum, "tubule-lumen")
-    put(canvas, layer, bm, line(tb.depth - 0.5, 1.0, px))
     fuzz = 0.6 + 0.8 * texture(w, ctx.seed ^ 0xB8, 0.6)
-    brush = np.where(prox, line(tb.lumen - 0.6, 3.0, px), F32(0.0)) * tube
-    put(canvas, layer, ctx.cls("brush_border"), brush * fuzz)
-    # nuclei: one per cell round the profile, near its base in proximal cells (wide cells,
-    # so few in each cross-section; some cells are cut beside their nucleus), more central
-    # and crowded in the narrow distal cells
-    k = np.floor(tb.sector)
-    f = tb.sector - k
-    h = hash01(tb.key, np.mod(k, tb.ncell))
-    has = h < np.where(prox, 0.6, 0.8)
-    hu = (h * 7.31) % 1.0
-    hv = (h * 53.7) % 1.0
-    nr = np.where(prox, 3.0, 2.6) + 0.5 * hu
-    dn = np.maximum(tb.height * np.where(prox, 0.28 + 0.14 * hv, 0.4 + 0.2 * hv), nr + 0.8)
-    t_off = (f - 0.5 - 0.16 * (hu - 0.5)) * 6.2832 / tb.ncell * np.maximum(
-        tb.r + tb.depth - dn, 1.0)
-    nd = hypot(t_off, (tb.depth - dn) / 1.1) - nr
-    ncov = np.where(has, inside(nd, px), F32(0.0)) * epi
     chrom = 0.5 + texture(w, ctx.seed ^ 0xC1, 0.7)
-    put(canvas, layer, nuc, limited(ncov * chrom * 1.1, 0.13, 2 * 2.9, px) * epi, "tubule-nucleus")
-    # lateral cell borders: crisp in distal cells, barely seen in proximal ones
-    side = np.minimum(f, 1 - f) * 6.2832 / tb.ncell * tb.r
-    lateral = line(side, 0.6, px) * epi * np.where(prox, F32(0.15), F32(0.7))
-    put(canvas, layer, ctx.cls("membrane"), limited(lateral, 0.03, 1.0, px))
+    maps = [np.empty(canvas.npix, F32) for _ in range(9)]
+    fields = [a.reshape(-1) for a in (tb.depth, tb.lumen, tb.height, tb.r, tb.sector,
+                                       tb.ncell, tb.prox, tb.key, tb.tint, grain, fuzz, chrom)]
+    for s0 in range(0, canvas.npix, PROFILE_CHUNK):
+        sl = slice(s0, s0 + PROFILE_CHUNK)
+        for o, v in zip(maps, _paint(px, *(a[sl] for a in fields)), strict=True):
+            o[sl] = v
+    cyto_t, prox_t, dist_t, lumen_t, tube, bm_t, brush, nuc_t, lateral = maps
+    put(canvas, layer, cyto, cyto_t)
+    put(canvas, layer, None, prox_t, "proximal-tubule")
+    put(canvas, layer, None, dist_t, "distal-tubule")
+    put(canvas, layer, None, lumen_t, "tubule-lumen")
+    put(canvas, layer, bm, bm_t)
+    put(canvas, layer, ctx.cls("brush_border"), brush)
+    put(canvas, layer, nuc, nuc_t, "tubule-nucleus")
+    put(canvas, layer, ctx.cls("membrane"), lateral)
     # --- points: glomerular nuclei, capsule nuclei, peritubular red cells
     if px > 2.5:  # cells below the pixel size: their area means
         put(canvas, layer, nuc, tuft * 0.3, "glomerulus-nucleus")
-        interstitium = np.clip(1 - tube - body - md_tube, 0, 1)
+        interstitium = np.clip(1 - tube.reshape(body.shape) - body - md_tube, 0, 1)
         rbc, hb = red_cells(canvas, ctx)
-        put(canvas, layer, rbc, interstitium * (0.3 * hb))
+        put(canvas, layer, rbc, interstitium * (0.2 * hb))
         put(canvas, layer, nuc, interstitium * 0.06)
     else:
         _points(canvas, ctx, layer, z, dens, dmin, dmax, prm, ox, oy)
     pack_red_cells(canvas, ctx, layer)
     section(canvas, layer, ctx.seed ^ 0x5EC7)
+
+
+def _paint(px: float, depth: np.ndarray, lumen: np.ndarray, height: np.ndarray,
+           r: np.ndarray, sector: np.ndarray, ncell: np.ndarray, prox: np.ndarray,
+           key: np.ndarray, tint: np.ndarray, grain: np.ndarray, fuzz: np.ndarray,
+           chrom: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What the tubules put at some pixels (flat fields of `Tubules` and textures):
+    cytoplasm, proximal and distal epithelium, lumen, the whole profile, basement
+    membrane, brush border, nuclei and lateral cell borders."""
+    tube = inside(-depth, px)
+    lum = inside(lumen, px)
+    epi = tube * (1 - lum)
+    # proximal cells: tall, deeply eosinophilic and granular, most so towards the apex;
+    # distal cells lower and paler
+    apical = np.clip(1.0 - lumen / height, 0, 1)
+    cyto = epi * np.where(prox, 1.1 + 0.3 * apical, F32(0.62)) * tint * grain
+    bm = line(depth - 0.5, 1.0, px)
+    brush = np.where(prox, line(lumen - 0.6, 3.0, px), F32(0.0)) * tube * fuzz
+    # nuclei: one per cell round the profile, near its base in proximal cells (wide cells,
+    # so few in each cross-section; some cells are cut beside their nucleus), more central
+    # and crowded in the narrow distal cells
+    k = np.floor(sector)
+    f = sector - k
+    k = np.where(k >= ncell, k - ncell, np.where(k < 0, k + ncell, k))
+    h = hash01(key, k)
+    has = h < np.where(prox, 0.6, 0.8)
+    hu = h * 7.31
+    hu -= np.floor(hu)
+    hv = h * 53.7
+    hv -= np.floor(hv)
+    nr = np.where(prox, 3.0, 2.6) + 0.5 * hu
+    dn = np.maximum(height * np.where(prox, 0.28 + 0.14 * hv, 0.4 + 0.2 * hv), nr + 0.8)
+    t_off = (f - 0.5 - 0.16 * (hu - 0.5)) * 6.2832 / ncell * np.maximum(r + depth - dn, 1.0)
+    nd = hypot(t_off, (depth - dn) / 1.1) - nr
+    ncov = np.where(has, inside(nd, px), 0.0) * chrom * 1.1
+    nuc = limited(ncov, 0.13, 2 * 2.9, px) * epi
+    # lateral cell borders: crisp in distal cells, barely seen in proximal ones
+    side = np.minimum(f, 1 - f) * 6.2832 / ncell * r
+    lateral = limited(line(side, 0.6, px) * epi * np.where(prox, F32(0.15), F32(0.7)),
+                      0.03, 1.0, px)
+    return cyto, epi * prox, epi * ~prox, tube * lum, tube, bm, brush, nuc, lateral
 
 
 def _seed_clearance(seed: int, dens: float, dmin: float, dmax: float) -> Clearance:
@@ -455,18 +545,25 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
     ring = (np.abs(cp.d - cp.radius - CAPSULE_UM / 2) < 2.0) & (cp.radius > 0) & (u[:, 2] < 0.3)
     ang = np.arctan2(y + oy - cp.cy, x + ox - cp.cx) + np.pi / 2
     nuclei(canvas, layer, nuc, x[ring], y[ring], 4.0, 1.2, ang[ring], u[ring], 1.0)
-    # peritubular capillaries in the interstitium: red cells in single file, endothelial
-    # and fibroblast nuclei
-    x, y, u = ctx.points(7.0, 6.0, 8)
+    # peritubular capillaries in the interstitium: red cells in single file (two or three
+    # in a row along the capillary), an endothelial nucleus beside some, and the odd
+    # fibroblast
+    x, y, u = ctx.points(10.0, 6.0, 8)
     px_, py_ = x + ox, y + oy
     cp = corpuscles(px_, py_, ctx.seed, dens, dmin, dmax)
     clear = clearance(cp, macula(cp, px_, py_)[0])
     tb = tubules(px_, py_, ctx.seed, prm.tubule_um, prm.proximal, clear,
                  _seed_clearance(ctx.seed, dens, dmin, dmax))
-    inter = (tb.depth < -1.2) & (clear > 6.0)
-    red = inter & (u[:, 2] < 0.3)
-    if rbc and red.any():
-        draw(canvas, rbc, x[red], y[red], 3.6, 3.0, 6.3 * u[red, 3], z_um=z,
-             profile="biconcave", amount=hb)
-    endo = inter & (u[:, 2] > 0.85)
-    nuclei(canvas, layer, nuc, x[endo], y[endo], 3.6, 1.3, 6.3 * u[endo, 3], u[endo], 1.0)
+    inter = (tb.depth < -2.0) & (clear > 6.0)
+    cap = inter & (u[:, 2] < 0.4)
+    if rbc and cap.any():
+        ang = 6.3 * u[cap, 3]
+        k = np.arange(3)[None, :] - 1.0
+        keep = (k >= 0) | (u[cap, 4] < 0.5)[:, None]
+        cx = (x[cap, None] + 3.4 * k * np.cos(ang)[:, None])[keep]
+        cy = (y[cap, None] + 3.4 * k * np.sin(ang)[:, None])[keep]
+        th = (ang[:, None] + np.pi / 2 + 0.3 * (u[cap, 5, None] - 0.5) + 0 * k)[keep]
+        draw(canvas, rbc, cx, cy, 3.6, 2.2, th, z_um=z, profile="biconcave", amount=hb)
+    endo = inter & (((u[:, 2] < 0.4) & (u[:, 6] < 0.3)) | (u[:, 2] > 0.92))
+    nuclei(canvas, layer, nuc, x[endo] + 3.0 * np.cos(6.3 * u[endo, 7]),
+           y[endo] + 3.0 * np.sin(6.3 * u[endo, 7]), 3.4, 1.2, 6.3 * u[endo, 3], u[endo], 1.0)
