@@ -272,8 +272,9 @@ def tubules(x: np.ndarray, y: np.ndarray, seed: int, tubule_um: float, proximal:
                np.where(prox_t, 7.0 + np.floor(3 * tab[:, 9]), 9.0 + np.floor(3 * tab[:, 9])),
                tab[:, 6], prox_t, dead_t, np.floor(tab[:, 9] * 1048576.0))
     shape = tb.d1.shape
-    out = Tubules(*(np.empty(shape, F32) for _ in range(6)), np.empty(shape, bool),
-                  np.empty(shape, F32), np.empty(shape, F32))
+    f32 = [np.empty(shape, F32) for _ in range(8)]
+    out = Tubules(f32[0], f32[1], f32[2], f32[3], f32[4], f32[5], np.empty(shape, bool),
+                  f32[6], f32[7])
     flat = [a.reshape(-1) for a in (wx, wy, d1, d2, tb.near, tb.near2,
                                      np.broadcast_to(clear, shape))]
     res = [a.reshape(-1) for a in (out.depth, out.lumen, out.height, out.r, out.sector,
@@ -349,9 +350,9 @@ def _profile(t: _Table, wx: np.ndarray, wy: np.ndarray, d1: np.ndarray, d2: np.n
     lum_r = rim * (t.lam.take(own) + t.k2.take(own) * (c2 * sgo - s2 * cgo)
                    + t.k3.take(own) * (c3 * sgo + s3 * cgo))
     lumen = np.maximum(r - lum_r, np.where(prox, F32(7.0), F32(4.5)) - depth)
-    height = np.maximum(rim - lum_r, F32(1.0))
+    height = np.maximum(depth + r - lum_r, F32(1.0))  # along the ray, where flattened too
     n = t.n.take(own)
-    sector = np.arctan2(Q, P)
+    sector = np.arctan2(dy, dx)  # the true angle: arc lengths round it are r dψ
     sector *= F32(1 / 6.2832)
     sector += F32(0.5)
     sector *= n
@@ -436,8 +437,11 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
     tb = tubules(X, Y, ctx.seed, prm.tubule_um, prm.proximal, clear,
                  _seed_clearance(ctx.seed, dens, dmin, dmax), on_grid=True)
     grain = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x9A, 1.0)
-    fuzz = 0.6 + 0.8 * texture(w, ctx.seed ^ 0xB8, 0.6)
-    chrom = 0.5 + texture(w, ctx.seed ^ 0xC1, 0.7)
+    # one fine texture serves the brush border's fuzz and the nuclei's chromatin (they
+    # never share a pixel)
+    fine = texture(w, ctx.seed ^ 0xC1, 0.7)
+    fuzz = 0.6 + 0.8 * fine
+    chrom = 0.5 + fine
     maps = [np.empty(canvas.npix, F32) for _ in range(9)]
     fields = [a.reshape(-1) for a in (tb.depth, tb.lumen, tb.height, tb.r, tb.sector,
                                        tb.ncell, tb.prox, tb.key, tb.tint, grain, fuzz, chrom)]
@@ -495,10 +499,14 @@ def _paint(px: float, depth: np.ndarray, lumen: np.ndarray, height: np.ndarray,
     hu -= np.floor(hu)
     hv = h * 53.7
     hv -= np.floor(hv)
-    nr = np.where(prox, 3.0, 2.6) + 0.5 * hu
-    dn = np.maximum(height * np.where(prox, 0.28 + 0.14 * hv, 0.4 + 0.2 * hv), nr + 0.8)
-    t_off = (f - 0.5 - 0.16 * (hu - 0.5)) * 6.2832 / ncell * np.maximum(r + depth - dn, 1.0)
-    nd = hypot(t_off, (depth - dn) / 1.1) - nr
+    nr = np.where(prox, 3.0, 2.5) + 0.5 * hu
+    dn = np.maximum(height * np.where(prox, 0.28 + 0.14 * hv, 0.4 + 0.2 * hv), 1.2 * nr + 0.8)
+    # a nucleus fits its cell: in a narrow cell it is narrower and taller
+    wcell = 6.2832 / ncell * np.maximum(r + depth - dn, 1.0)
+    across = np.minimum(nr, 0.4 * wcell)
+    along = np.minimum(nr * np.sqrt(nr / across), 1.5 * nr)
+    t_off = (f - 0.5 - 0.12 * (hu - 0.5)) * wcell
+    nd = (hypot(t_off / across, (depth - dn) / along) - 1) * across
     ncov = np.where(has, inside(nd, px), 0.0) * chrom * 1.1
     nuc = limited(ncov, 0.13, 2 * 2.9, px) * epi
     # lateral cell borders: crisp in distal cells, barely seen in proximal ones
@@ -511,7 +519,7 @@ def _paint(px: float, depth: np.ndarray, lumen: np.ndarray, height: np.ndarray,
 def _seed_clearance(seed: int, dens: float, dmin: float, dmax: float) -> Clearance:
     """`clearance` at any points (the tubule seeds), and the unit vector away from the
     nearest corpuscle's centre."""
-    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def at(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cp = corpuscles(x, y, seed, dens, dmin, dmax)
         ux, uy = x - cp.cx, y - cp.cy
         n = np.maximum(hypot(ux, uy), 1e-3)
