@@ -463,7 +463,7 @@ def kidney(canvas: Canvas, ctx: Ctx) -> None:
         put(canvas, layer, nuc, tuft * 0.3, "glomerulus-nucleus")
         interstitium = np.clip(1 - tube.reshape(body.shape) - body - md_tube, 0, 1)
         rbc, hb = red_cells(canvas, ctx)
-        put(canvas, layer, rbc, interstitium * (0.2 * hb))
+        put(canvas, layer, rbc, interstitium * (0.12 * hb))
         put(canvas, layer, nuc, interstitium * 0.06)
     else:
         _points(canvas, ctx, layer, z, dens, dmin, dmax, prm, ox, oy)
@@ -563,7 +563,7 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
     tb = tubules(px_, py_, ctx.seed, prm.tubule_um, prm.proximal, clear,
                  _seed_clearance(ctx.seed, dens, dmin, dmax))
     inter = (tb.depth < -2.0) & (clear > 6.0)
-    cap = inter & (u[:, 2] < 0.4)
+    cap = inter & (u[:, 2] < 0.22)
     if rbc and cap.any():
         ang = 6.3 * u[cap, 3]
         k = np.arange(3)[None, :] - 1.0
@@ -572,6 +572,6 @@ def _points(canvas: Canvas, ctx: Ctx, layer: int, z: float, dens: float, dmin: f
         cy = (y[cap, None] + 3.4 * k * np.sin(ang)[:, None])[keep]
         th = (ang[:, None] + np.pi / 2 + 0.3 * (u[cap, 5, None] - 0.5) + 0 * k)[keep]
         draw(canvas, rbc, cx, cy, 3.6, 2.2, th, z_um=z, profile="biconcave", amount=hb)
-    endo = inter & (((u[:, 2] < 0.4) & (u[:, 6] < 0.3)) | (u[:, 2] > 0.92))
+    endo = inter & (((u[:, 2] < 0.22) & (u[:, 6] < 0.4)) | (u[:, 2] > 0.92))
     nuclei(canvas, layer, nuc, x[endo] + 3.0 * np.cos(6.3 * u[endo, 7]),
            y[endo] + 3.0 * np.sin(6.3 * u[endo, 7]), 3.4, 1.2, 6.3 * u[endo, 3], u[endo], 1.0)
