@@ -1,9 +1,14 @@
 """Kidney cortex: renal corpuscles on a jittered lattice (never overlapping, at the real
 density) — a lobulated tuft of capillary loops inside Bowman's capsule, the clear urinary
 space between, the tuft attached at the vascular pole — and the labyrinth of tubules cut
-across around them: proximal tubules (tall eosinophilic cells, brush border, small
-irregular lumen, few nuclei per profile) and distal tubules (paler, lower cells, wide clean
-lumen, more nuclei), with peritubular capillaries in the thin interstitium."""
+across around them. Architecture first: the tubule profiles are perturbed ellipses of
+their own sizes, some cut obliquely, packed on a power diagram (flattened where they press
+on each other, rounded at the corners) and pushed out round the corpuscles; then each is a
+ring of wedge-shaped epithelial cells round its lumen: proximal tubules (tall eosinophilic
+granular cells with indistinct borders, nuclei near the base, a brush border narrowing the
+lumen to a star or a slit) and distal tubules (smaller, paler, lower cells with crisp
+borders and more nuclei crowded round a wide clean lumen), with peritubular capillaries
+(red cells in single file) and a few fibroblasts in the thin interstitium."""
 
 from __future__ import annotations
 
@@ -221,14 +226,15 @@ def tubules(x: np.ndarray, y: np.ndarray, seed: int, tubule_um: float, proximal:
             clear: np.ndarray, clear_at: Clearance,
             on_grid: bool = False) -> Tubules:
     """Tubule profiles cut across, packed round the corpuscles: one per seed of a jittered,
-    gently warped lattice, each a perturbed ellipse of its own size (proximal 50–65 µm,
-    distal 35–45 µm across, times tubule_um / 50; one in five cut obliquely, up to twice
+    gently warped lattice, each a perturbed ellipse of its own size (proximal 52–66 µm,
+    distal 37–47 µm across, times tubule_um / 50; one in five cut obliquely, up to twice
     as long as wide), flattened where it meets a neighbour on the power-diagram wall
     between them (a big profile pushes the wall towards a small one), a thin interstitium
     between. `clear`: room to the corpuscles at the points; `clear_at(x, y)` the same at
-    the seeds (a profile whose centre would lie within half its radius of a capsule is
-    not there)."""
-    S = tubule_um * 1.0
+    the seeds and the way out from the corpuscle (a profile closer to a capsule than
+    three quarters of its radius is pushed out to that; one whose centre falls more than
+    12 µm inside is not there)."""
+    S = tubule_um  # one profile per tubule_um square; the mean profile fills it
     wx, wy = warp(x, y, seed ^ 0x70B, 60.0, 7.0)
     tb = cells_at(wx, wy, seed ^ 0x7B, S, 0.65, 10, on_grid=on_grid)
     wx, wy = wx.astype(F32), wy.astype(F32)
@@ -256,7 +262,7 @@ def tubules(x: np.ndarray, y: np.ndarray, seed: int, tubule_um: float, proximal:
             k = nn.reshape(-1)[at]
             d.reshape(-1)[at] = hypot(fx - sx.take(k), fy - sy.take(k))
     # per profile: an ellipse (axis, aspect: one in five cut obliquely), the lumen (a
-    # narrow irregular star in proximal tubules, a third of them collapsed; wide and round
+    # narrow irregular star in proximal tubules, a quarter of them collapsed; wide, round
     # in distal ones) and the cells round it
     th_t = 6.2832 * tab[:, 4]
     aspect_t = np.where(tab[:, 5] < 0.2, 1.35 + 2.5 * tab[:, 5], 1.0 + 0.15 * tab[:, 5])
