@@ -157,7 +157,8 @@ class SpinalCordParams(GeneratorParams):
 
 @params_for("kidney")
 class KidneyParams(GeneratorParams):
-    tubule_um: Um = Field(50.0, gt=0, description="Tubule diameter.")
+    tubule_um: Um = Field(50.0, gt=0, description="Mean tubule diameter: the profiles' "
+                          "spacing; proximal profiles span 1.0–1.3×, distal 0.75–0.95× it.")
     proximal: Fraction = Field(0.75, ge=0, le=1, description="Share of proximal tubules.")
 
 
