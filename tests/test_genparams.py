@@ -154,25 +154,18 @@ def test_ctx_p_reads_through_the_model() -> None:
     assert ctx.p("body_amount") == 0.8
     assert ctx.p("granule_um") == 0.5
     assert ctx.p("anchor") == [] and ctx.p("anchor") is not ctx.p("anchor")  # fresh list
-    # a call-site default still replaces the model's (kept until every site is converted)
-    assert ctx.p("granule_um", 0.7) == 0.7 and ctx.p("granules", 90) == 12
     with pytest.raises(KeyError, match="does not list"):
         ctx.p("granule_size_um")
-    with pytest.raises(KeyError, match="does not list"):
-        ctx.p("granule_size_um", 0.5)
 
 
 def test_generators_leave_defaults_to_their_models() -> None:
-    """Every default is written once, in the model: no generator passes one to `Ctx.p`
-    (kidney.py is being rewritten elsewhere and is converted after that merge)."""
+    """Every default is written once, in the model: no generator passes one to `Ctx.p`."""
     import ast
 
     import micro.core.microscope.generators as gens
 
     found = []
     for path in sorted(Path(gens.__file__).parent.glob("*.py")):
-        if path.name == "kidney.py":
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "p" and isinstance(node.func.value, ast.Name)

@@ -12,7 +12,6 @@ from micro.core.microscope.raster import Canvas
 from micro.core.models import Population, Specimen
 
 P = TypeVar("P", bound=genparams.GeneratorParams)
-NO_DEFAULT: Any = object()
 """`Ctx.p` without a call-site default: the parameter model's default applies."""
 
 
@@ -26,28 +25,21 @@ class Ctx:
     seed: int
     canvas: Canvas | None = None
 
-    def p(self, name: str, default: Any = NO_DEFAULT) -> Any:
+    def p(self, name: str) -> Any:
         """One parameter, validated by the generator's model (`micro.core.genparams`): the
         population's value if it sets one, else the model's default, which is written
         there only. A name the model does not list is refused, so the model lists every
-        key its generator reads.
-
-        `default`, when given, replaces the model's default (kept for call sites not yet
-        converted; a generator should not pass it)."""
+        key its generator reads."""
         model = genparams.PARAMS.get(self.pop.generator)
         if model is None:
-            if default is NO_DEFAULT:
-                raise KeyError(f"generator {self.pop.generator!r} reads {name!r} but has "
-                               f"no parameter model in micro.core.genparams")
-            return self.pop.params.get(name, default)
+            raise KeyError(f"generator {self.pop.generator!r} reads {name!r} but has "
+                           f"no parameter model in micro.core.genparams")
         field = model.model_fields.get(name)
         if field is None:
             raise KeyError(f"generator {self.pop.generator!r} reads {name!r}, which its "
                            f"parameter model {model.__name__} does not list")
         if name in self.pop.params:
             return getattr(self.params(model), name)
-        if default is not NO_DEFAULT:
-            return default
         return field.get_default(call_default_factory=True)
 
     def params(self, model: type[P]) -> P:
