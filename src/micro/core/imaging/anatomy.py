@@ -164,7 +164,8 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         if low:
             face = 52.0 * (1 - ellipsoid(x, y, z, (0, 38, -80), (58, 56, 40)))
             jaw = 40.0 * (1 - ellipsoid(x, y, z, (0, 36, -108), (60, 52, 30)))  # lips, chin
-            face = np.maximum(face, jaw)
+            cheeks = 40.0 * (1 - ellipsoid(x, y, z, (0, 14, -92), (62, 44, 36)))  # over the rami
+            face = np.maximum(np.maximum(face, jaw), cheeks)
             neck = 46.0 * (1 - np.sqrt((x / 52.0) ** 2 + ((y + 12.0) / 50.0) ** 2)) \
                 + 0 * z
             neck = np.where(z < -75, neck, -1.0)
@@ -235,10 +236,12 @@ def _skull_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # sides and the back (a flat floor would print one hard horizontal line on a PA film)
     bowl = np.clip(0.004 * x ** 2 + 0.004 * np.clip(-30.0 - y, 0, None) ** 2, 0, 14.0)
     base = -30.0 - (36.0 - bowl) * step ** 1.3
-    # in front, the orbital roofs bulge up either side of the lower cribriform plate
+    # in front, the orbital roofs bulge up either side of the lower cribriform plate and
+    # rise towards the supraorbital margins
     front = 1.0 - step
     base = base + front * (5.0 * np.exp(-((np.abs(x) - 33.0) / 15.0) ** 2)
-                           - 6.0 * np.exp(-(x / 8.0) ** 2))
+                           - 6.0 * np.exp(-(x / 8.0) ** 2)
+                           + 0.12 * np.clip(y - 28.0, 0, None))
     return base - 6.0 * np.exp(-((x / 9.0) ** 2 + ((y - 8.0) / 7.0) ** 2))
 
 
@@ -254,11 +257,14 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
     base = _skull_base(x, y)
     # the vault's walls go on down the sides and the back to the level of the ears; inside
     # and in front of them (the face) is soft tissue
-    wall = ((out == bone) | (out == marrow)) & (y < 60.0 - 0.3 * np.abs(x)) & (z > -78.0)
+    # (lower behind, round the posterior fossa, than at the sides, where the temporal
+    # squama ends above the mandibular rami)
+    wall_foot = -78.0 + 16.0 * np.clip((y + 20.0) / 20.0, 0, 1)
+    wall = ((out == bone) | (out == marrow)) & (y < 60.0 - 0.3 * np.abs(x)) & (z > wall_foot)
     below = (z < base) & (skin > 5.0) & ~wall
     out[below] = ix["muscle"]
     # the vault's tables continue down to the base; under it the shell ends
-    plate = (z < base) & (z > base - 2.5) & (cranial_depth > 5.5)
+    plate = (z < base) & (z > base - 1.8) & (cranial_depth > 5.5)
     out[plate] = bone
     # petrous ridges: dense pyramids running forward and inward from the ears
     for sx in (-1.0, 1.0):
@@ -281,7 +287,7 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
         ms = ellipsoid(x, y, z, (sx * 30, 46, -72), (16, 19, 15))
         ms = ms + 0.25 * np.clip((-72.0 - z) / 15.0, 0, 1) * np.clip(
             (np.abs(x) - 30.0) / 16.0, 0, 1)  # the floor narrows laterally: a triangle
-        out[(ms < 1.12) & (ms >= 1) & (skin > 3.0)] = bone
+        out[(ms < 1.07) & (ms >= 1) & (skin > 3.0)] = bone
         out[ms < 1] = air
     # orbits: four-sided pyramids (rounded squares in section) from the orbital margin
     # back to the apex at the optic canal, walled by thin bone, the margin a thick bony
@@ -377,7 +383,7 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
 
 ORBIT_RIM_Y = 70.0
 """Plane (y, mm) of the medial orbital margin; the lateral margin lies further back."""
-ORBIT_CENTRE = (33.0, -44.0)
+ORBIT_CENTRE = (33.0, -41.0)
 """Centre (|x|, z) of each orbital opening (mm)."""
 ORBIT_HALF = (19.0, 17.0)
 """Half width and height of the orbital opening (adult ≈ 40 × 35 mm)."""
@@ -738,7 +744,7 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         for sx in (-1.0, 1.0):
             ped = ((x - sx * 13.0) / 5.0) ** 2 + (lz / 7.0) ** 2
             out[post & (y > -80.0) & (ped < 1)] = ix["cortical-bone"]
-            out[post & (y > -80.0) & (y < -62.0) & (ped < 0.45)] = ix["cancellous-bone"]
+            out[post & (y > -80.0) & (y < -62.0) & (ped < 0.3)] = ix["cancellous-bone"]
         # transverse processes: tapering, tilted a little upwards, their length varying
         # from level to level
         along_tp = np.clip((np.abs(x) - 12.0) / 26.0, 0, 1)
@@ -746,14 +752,14 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         tp = ((np.abs(lz - 4.0 * along_tp) < 3.5 - 2.0 * along_tp) & (np.abs(x) > 12.0)
               & (np.abs(x) < tip) & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
         out[tp] = ix["cortical-bone"]
-        r_canal = np.sqrt(x ** 2 + (y + 77.0) ** 2) + 0 * z
-        out[(r_canal > 7.5) & (r_canal < 13.0) & (y < -74.0) & (np.abs(lz) < 10)] = \
-            ix["cortical-bone"]  # lamina
+        r_canal = np.sqrt(x ** 2 + (y - CANAL_Y) ** 2) + 0 * z
+        out[(r_canal > CANAL_R - 0.5) & (r_canal < CANAL_R + 5.0) & (y < CANAL_Y + 3.0)
+            & (np.abs(lz) < 10)] = ix["cortical-bone"]  # lamina
         v_sp = np.clip((level - 0.22) / 0.56, 0, 1)  # 0 at the process's tip … 1 at its top
         w_sp = 5.0 * np.sqrt(np.clip(np.sin(np.pi * v_sp), 0, None)) * (0.35 + 0.65 * v_sp) + 1e-3
         out[((x / w_sp) ** 2 + ((y + 97.0) / 10.0) ** 2 < 1)
             & (np.abs(level - 0.5) < 0.28)] = ix["cortical-bone"]  # spinous process
-        out[r_canal < 8.0] = ix["csf"]  # canal
+        out[r_canal < CANAL_R] = ix["csf"]  # canal
         # the spine is not the abdominal cavity: no organ is drawn over it
         cavity &= ~np.isin(out, [ix["cortical-bone"], ix["cancellous-bone"], ix["disc"],
                                  ix["csf"]])
@@ -898,15 +904,22 @@ GENERATORS["abdomen"] = _abdomen
 
 VB_HEIGHT = 27.0
 """Height (mm) of a lumbar vertebral body; the disc below it makes up the 35 mm level."""
+CANAL_Y, CANAL_R = -74.0, 8.0
+"""Centre (y) and radius of the spinal canal (mm), its front wall the back of the body."""
 
 
 def _vertebral_body(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Normalised radius (< 1 inside) of a lumbar vertebral body's axial section: kidney-
     bean shaped, 46 mm wide and 38 mm deep, rounded in front and at the sides, its back
     flattened and dented in the midline where it forms the front wall of the canal."""
-    rho = ellipsoid(x, y, 0.0 * x, (0, -48, 0), (23, 19, 1))
-    back = np.clip((-48.0 - y) / 19.0, 0, 1)  # 0 at the middle … 1 at the back
-    return rho + back ** 2 * (0.18 + 0.3 * np.exp(-(x / 10.0) ** 2))
+    u, v = np.abs(x) / 23.0, (y + 48.0) / 19.0
+    # an ellipse in front, squarer behind (a superellipse), so the back is broad and flat
+    p = np.where(v < 0, 3.0, 2.0)
+    rho = (u ** p + np.abs(v) ** p) ** (1.0 / p)
+    # the dent: the body ends outside a circle round the front of the canal (its
+    # normalised radius rising from 1 to 2 inwards, so a rim at ρ > 0.92 follows it too)
+    dent = np.sqrt(x ** 2 + (y - CANAL_Y) ** 2) / (CANAL_R + 3.0)
+    return np.maximum(rho, 2.0 - dent)
 
 
 RIBS = ((12, 28.0, 235.0, 0.22), (11, 63.0, 190.0, 0.40), (10, 98.0, 150.0, 0.72),
