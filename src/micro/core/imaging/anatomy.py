@@ -334,8 +334,8 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
     out[(nose < 1) & (np.abs(x) > 1.1)] = air
     out[(nose < 1) & (np.abs(x) <= 1.1) & (y < 66.0)] = bone  # vomer, ethmoid plate
     for sx in (-1.0, 1.0):
-        for cz_, wx, hz, off in ((-79.0, 3.2, 4.5, 9.5), (-66.0, 2.6, 3.6, 7.5)):
-            turb = ellipsoid(x, y, z, (sx * off, 50, cz_), (wx, 22, hz))
+        for cz_, wx, h_t, off in ((-79.0, 3.2, 4.5, 9.5), (-66.0, 2.6, 3.6, 7.5)):
+            turb = ellipsoid(x, y, z, (sx * off, 50, cz_), (wx, 22, h_t))
             out[(turb < 1) & (nose < 1)] = marrow
             out[(turb < 1) & (turb > 0.7) & (nose < 1)] = bone
     # the pharynx behind the nose and mouth, and the oral cavity between the arches
