@@ -164,7 +164,7 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         if low:
             face = 52.0 * (1 - ellipsoid(x, y, z, (0, 38, -80), (58, 56, 40)))
             jaw = 40.0 * (1 - ellipsoid(x, y, z, (0, 36, -108), (60, 52, 30)))  # lips, chin
-            cheeks = 40.0 * (1 - ellipsoid(x, y, z, (0, 14, -92), (62, 44, 36)))  # over the rami
+            cheeks = 40.0 * (1 - ellipsoid(x, y, z, (0, -2, -92), (56, 40, 34)))  # over the rami
             face = np.maximum(np.maximum(face, jaw), cheeks)
             neck = 46.0 * (1 - np.sqrt((x / 52.0) ** 2 + ((y + 12.0) / 50.0) ** 2)) \
                 + 0 * z
@@ -268,7 +268,7 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
     out[plate] = bone
     # petrous ridges: dense pyramids running forward and inward from the ears
     for sx in (-1.0, 1.0):
-        pet = ellipsoid(x, y, z, (sx * 34, -6, -55), (30, 6, 6.5), sx * -40)
+        pet = ellipsoid(x, y, z, (sx * 34, -6, -54), (30, 8, 9), sx * -40)
         out[pet < 1] = bone
         mast = ellipsoid(x, y, z, (sx * 52, -24, -62), (11, 12, 13))
         out[(mast < 1) & (skin > 3.0)] = marrow
@@ -897,7 +897,7 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         return out
 
     return Anatomy("abdomen", tissues, 400.0, (-110.0, 90.0), labels, 130.0, (), 256,
-                   projection_step_mm=1.0, projection_dither=4)
+                   projection_step_mm=1.0)
 
 
 GENERATORS["abdomen"] = _abdomen
