@@ -218,14 +218,19 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[inside & (les < 1)] = ix["lesion"]
         if low:
             _skull_base_and_face(out, ix, x, y, z, skin, depth, mastoid_noise)
+        if float(np.min(z)) < FRONTAL_SINUS_TOP:
+            _frontal_sinus(out, ix, x, y, z, skin)
         return out
 
     return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0, (), 256,
                    projection_step_mm=0.75, projection_dither=4)
 
 
-SKULL_BASE_TOP = -6.0
-"""Above this height (mm) the head is cranial vault and brain only."""
+SKULL_BASE_TOP = -16.0
+"""Above this height (mm) the head is cranial vault and brain only (but for the frontal
+sinus, below FRONTAL_SINUS_TOP)."""
+FRONTAL_SINUS_TOP = -5.0
+"""Top (mm) of the frontal sinus' bony envelope."""
 
 
 def _skull_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -245,12 +250,25 @@ def _skull_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return base - 6.0 * np.exp(-((x / 9.0) ** 2 + ((y - 8.0) / 7.0) ** 2))
 
 
+def _frontal_sinus(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: np.ndarray,
+                   z: np.ndarray, skin: np.ndarray) -> None:
+    """The frontal sinus: air in scalloped lobes between the tables of the frontal bone above
+    the nasal bridge, walled by bone, a thin septum between left and right."""
+    fs = np.full(np.broadcast_shapes(x.shape, y.shape, z.shape), 9.0, dtype=np.float32)
+    for cx_, cz_, rx, rz in ((5.5, -22.0, 7.0, 14.0), (14.0, -26.0, 7.5, 9.5),
+                             (21.0, -30.0, 5.5, 5.5)):
+        for sx in (-1.0, 1.0):
+            fs = np.minimum(fs, ellipsoid(x, y, z, (sx * cx_, 76, cz_), (rx, 8.5, rz)))
+    out[(fs < 1.2) & (skin > 5.5)] = ix["cortical-bone"]
+    out[(fs < 1) & (np.abs(x) > 0.8) & (skin > 5.5)] = ix["air"]
+
+
 def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: np.ndarray,
                          z: np.ndarray, skin: np.ndarray, cranial_depth: np.ndarray,
                          mastoid_noise: Waves) -> None:
     """Below the floor of the cranial cavity: the skull base (a bony plate with the petrous
     ridges, the sella turcica on the sphenoid and its sinus), the orbits with the globes,
-    the frontal, maxillary and nasal air spaces, the hard palate, the upper and lower teeth,
+    the maxillary and nasal air spaces, the hard palate, the upper and lower teeth,
     the mandible (body and rami), the mastoid air cells and the upper cervical spine, all in
     soft tissue (muscle) under the skin."""
     bone, marrow, air = ix["cortical-bone"], ix["cancellous-bone"], ix["air"]
@@ -309,15 +327,6 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
         globe = ellipsoid(x, y, z, (sx * ORBIT_CENTRE[0], ORBIT_RIM_Y - 12.0, ORBIT_CENTRE[1]),
                           (12, 12, 12))
         out[(globe < 1) & (skin > 1.0)] = ix["csf"]
-    # frontal sinus: air in scalloped lobes between the tables of the frontal bone above the
-    # nasal bridge, a thin septum between left and right
-    fs = np.full(np.broadcast_shapes(x.shape, y.shape, z.shape), 9.0, dtype=np.float32)
-    for cx_, cz_, rx, rz in ((5.5, -22.0, 7.0, 14.0), (14.0, -26.0, 7.5, 9.5),
-                             (21.0, -30.0, 5.5, 5.5)):
-        for sx in (-1.0, 1.0):
-            fs = np.minimum(fs, ellipsoid(x, y, z, (sx * cx_, 76, cz_), (rx, 8.5, rz)))
-    out[(fs < 1.2) & (skin > 5.5)] = bone
-    out[(fs < 1) & (np.abs(x) > 0.8) & (skin > 5.5)] = air
     # ethmoid air cells between the orbits (thin bony septa), zygomatic bones outside them
     eth = ellipsoid(x, y, z, (0, 48, -46), (10, 22, 13)) < 1
     out[eth] = air
