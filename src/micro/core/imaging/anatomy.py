@@ -379,11 +379,18 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
         condyle = ellipsoid(x, y, z, (sx * TMJ[0], TMJ[1], TMJ[2]), (9.0, 4.5, 4.5))
         out[condyle < 1] = bone
     _teeth(out, ix, x, y, z)
-    # upper cervical spine: the atlas ring and the axis with its dens, in the midline
+    # upper cervical spine: the atlas ring and the axis with its dens, in the midline; below
+    # the axis's long body, vertebral bodies 14 mm tall (cortex and end-plates round marrow)
+    # with 4 mm discs between them
     vb = np.sqrt((x / 9.0) ** 2 + ((y + 12.0) / 8.0) ** 2) + 0 * z
     cord = (z < -70) & (z > -140)
+    h = (-94.0 - z) % 18.0  # mm down from a disc's lower edge (below C2)
+    disc = (z < -94.0) & (h > 14.0)
+    plate = (z < -94.0) & ((h < 1.2) | (h > 12.8))
     out[cord & (vb < 1)] = marrow
+    out[cord & (vb < 1) & plate] = bone
     out[cord & (vb >= 0.8) & (vb < 1)] = bone
+    out[cord & (vb < 1) & disc] = ix["muscle"]  # the discs: soft tissue
     out[(ellipsoid(x, y, z, (0, -12, -72), (5, 5, 8)) < 1)] = bone  # the dens
     canal = np.sqrt((x / 9.0) ** 2 + ((y + 32.0) / 8.0) ** 2) + 0 * z
     ring = (canal >= 1) & (canal < 1.5) & (np.abs(z + 80) < 4)
