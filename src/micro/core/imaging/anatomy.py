@@ -130,6 +130,12 @@ class Anatomy:
     """The seed it was generated from (set by `anatomy`)."""
     projection_step_mm: float = PROJECTION_STEP_MM
     """Sampling step along the frontal projection's rays."""
+    projection_dither: int = 1
+    """Period (pixels) of the ordered dither of the rays' sampling phase (1: none). A layer
+    crossed by a ray is counted in ⌊t/step⌋ or ⌈t/step⌉ samples depending on where the
+    sampling planes fall, which prints a smooth shell (the skull) as contour rings; staggering
+    the sampling phase over a p×p Bayer pattern spreads that error into a fine texture that
+    averages out over a few pixels, at no extra cost."""
 
 
 # --------------------------------------------------------------------------- the head
@@ -158,7 +164,8 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         if low:
             face = 52.0 * (1 - ellipsoid(x, y, z, (0, 38, -80), (58, 56, 40)))
             jaw = 40.0 * (1 - ellipsoid(x, y, z, (0, 36, -108), (60, 52, 30)))  # lips, chin
-            face = np.maximum(face, jaw)
+            cheeks = 40.0 * (1 - ellipsoid(x, y, z, (0, -2, -92), (56, 40, 34)))  # over the rami
+            face = np.maximum(np.maximum(face, jaw), cheeks)
             neck = 46.0 * (1 - np.sqrt((x / 52.0) ** 2 + ((y + 12.0) / 50.0) ** 2)) \
                 + 0 * z
             neck = np.where(z < -75, neck, -1.0)
@@ -211,26 +218,49 @@ def _head(tissues: tuple[str, ...], seed: int) -> Anatomy:
         out[inside & (les < 1)] = ix["lesion"]
         if low:
             _skull_base_and_face(out, ix, x, y, z, skin, depth, mastoid_noise)
+        if float(np.min(z)) < FRONTAL_SINUS_TOP:
+            _frontal_sinus(out, ix, x, y, z, skin)
         return out
 
     return Anatomy("head", tissues, 240.0, (-60.0, 70.0), labels, 100.0, (), 256,
-                   projection_step_mm=0.75)
+                   projection_step_mm=0.75, projection_dither=4)
 
 
-SKULL_BASE_TOP = -22.0
-"""Above this height (mm) the head is cranial vault and brain only."""
+SKULL_BASE_TOP = -16.0
+"""Above this height (mm) the head is cranial vault and brain only (but for the frontal
+sinus, below FRONTAL_SINUS_TOP)."""
+FRONTAL_SINUS_TOP = -5.0
+"""Top (mm) of the frontal sinus' bony envelope."""
 
 
 def _skull_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Height (mm) of the floor of the cranial cavity: the anterior fossa over the orbits,
     the middle fossa lower, the posterior fossa lowest, with a dip at the sella."""
     step = np.clip((28.0 - y) / 46.0, 0, 1)
-    base = -30.0 - 36.0 * step ** 1.3
-    # in front, the orbital roofs bulge up either side of the lower cribriform plate
+    # the middle and posterior fossae are bowls, deepest near the midline and rising to the
+    # sides and the back (a flat floor would print one hard horizontal line on a PA film)
+    bowl = np.clip(0.004 * x ** 2 + 0.004 * np.clip(-30.0 - y, 0, None) ** 2, 0, 14.0)
+    base = -30.0 - (36.0 - bowl) * step ** 1.3
+    # in front, the orbital roofs bulge up either side of the lower cribriform plate and
+    # rise towards the supraorbital margins
     front = 1.0 - step
     base = base + front * (5.0 * np.exp(-((np.abs(x) - 33.0) / 15.0) ** 2)
-                           - 6.0 * np.exp(-(x / 8.0) ** 2))
+                           - 6.0 * np.exp(-(x / 8.0) ** 2)
+                           + 0.12 * np.clip(y - 28.0, 0, None))
     return base - 6.0 * np.exp(-((x / 9.0) ** 2 + ((y - 8.0) / 7.0) ** 2))
+
+
+def _frontal_sinus(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: np.ndarray,
+                   z: np.ndarray, skin: np.ndarray) -> None:
+    """The frontal sinus: air in scalloped lobes between the tables of the frontal bone above
+    the nasal bridge, walled by bone, a thin septum between left and right."""
+    fs = np.full(np.broadcast_shapes(x.shape, y.shape, z.shape), 9.0, dtype=np.float32)
+    for cx_, cz_, rx, rz in ((5.5, -22.0, 7.0, 14.0), (14.0, -26.0, 7.5, 9.5),
+                             (21.0, -30.0, 5.5, 5.5)):
+        for sx in (-1.0, 1.0):
+            fs = np.minimum(fs, ellipsoid(x, y, z, (sx * cx_, 76, cz_), (rx, 8.5, rz)))
+    out[(fs < 1.2) & (skin > 5.5)] = ix["cortical-bone"]
+    out[(fs < 1) & (np.abs(x) > 0.8) & (skin > 5.5)] = ix["air"]
 
 
 def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: np.ndarray,
@@ -238,18 +268,21 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
                          mastoid_noise: Waves) -> None:
     """Below the floor of the cranial cavity: the skull base (a bony plate with the petrous
     ridges, the sella turcica on the sphenoid and its sinus), the orbits with the globes,
-    the frontal, maxillary and nasal air spaces, the hard palate, the upper and lower teeth,
+    the maxillary and nasal air spaces, the hard palate, the upper and lower teeth,
     the mandible (body and rami), the mastoid air cells and the upper cervical spine, all in
     soft tissue (muscle) under the skin."""
     bone, marrow, air = ix["cortical-bone"], ix["cancellous-bone"], ix["air"]
     base = _skull_base(x, y)
     # the vault's walls go on down the sides and the back to the level of the ears; inside
     # and in front of them (the face) is soft tissue
-    wall = ((out == bone) | (out == marrow)) & (y < 60.0 - 0.3 * np.abs(x)) & (z > -78.0)
+    # (lower behind, round the posterior fossa, than at the sides, where the temporal
+    # squama ends above the mandibular rami)
+    wall_foot = -78.0 + 16.0 * np.clip((y + 20.0) / 20.0, 0, 1)
+    wall = ((out == bone) | (out == marrow)) & (y < 60.0 - 0.3 * np.abs(x)) & (z > wall_foot)
     below = (z < base) & (skin > 5.0) & ~wall
     out[below] = ix["muscle"]
     # the vault's tables continue down to the base; under it the shell ends
-    plate = (z < base) & (z > base - 2.5) & (cranial_depth > 5.5)
+    plate = (z < base) & (z > base - 1.8) & (cranial_depth > 5.5)
     out[plate] = bone
     # petrous ridges: dense pyramids running forward and inward from the ears
     for sx in (-1.0, 1.0):
@@ -258,65 +291,124 @@ def _skull_base_and_face(out: np.ndarray, ix: dict[str, int], x: np.ndarray, y: 
         mast = ellipsoid(x, y, z, (sx * 52, -24, -62), (11, 12, 13))
         out[(mast < 1) & (skin > 3.0)] = marrow
         out[(mast < 0.9) & (mastoid_noise(x, y, z) > 0.3) & (skin > 3.0)] = air
-    # sphenoid body with its sinus; the sella turcica and the pituitary on it
+    # sphenoid body with its sinus (thin walls round air); the sella turcica and the
+    # pituitary on it
     sph = ellipsoid(x, y, z, (0, 14, -56), (16, 16, 12))
     out[sph < 1] = bone
-    out[ellipsoid(x, y, z, (0, 16, -57), (11, 11, 8)) < 1] = air
+    out[sph < 0.88] = air
     out[ellipsoid(x, y, z, (0, 8, -40), (6.5, 5.5, 4.5)) < 1] = ix["gray-matter"]
     dorsum = (np.abs(y - 0.5) < 2.0) & (np.abs(x) < 7) & (z > -46) & (z < -34)
     out[dorsum] = bone
-    # orbits: a bony rim round fat, the globe (fluid) in front
+    # maxillary sinuses: air in thin bony walls under the orbits, either side of the nose,
+    # their floors dipping towards the tooth roots
     for sx in (-1.0, 1.0):
-        orb = ellipsoid(x, y, z, (sx * 33, 56, -46), (18, 24, 17))
-        out[(orb < 1.12) & (orb >= 1) & (z < base + 3)] = bone
-        out[orb < 1] = ix["fat"]
-        out[ellipsoid(x, y, z, (sx * 33, 66, -45), (12, 12, 12)) < 1] = ix["csf"]
-    # frontal sinus: air between the tables of the frontal bone, above the orbits
-    fs = ellipsoid(x, y, z, (0, 74, -24), (23, 10, 13))
-    out[(fs < 1) & (skin > 5.5)] = bone
-    out[(ellipsoid(x, y, z, (0, 74, -24), (20.5, 7.5, 10.5)) < 1)
-        & (np.abs(x) > 1.0)] = air  # a thin septum in the middle
+        ms = ellipsoid(x, y, z, (sx * 30, 46, -72), (16, 19, 15))
+        ms = ms + 0.25 * np.clip((-72.0 - z) / 15.0, 0, 1) * np.clip(
+            (np.abs(x) - 30.0) / 16.0, 0, 1)  # the floor narrows laterally: a triangle
+        out[(ms < 1.07) & (ms >= 1) & (skin > 3.0)] = bone
+        out[ms < 1] = air
+    # orbits: four-sided pyramids (rounded squares in section) from the orbital margin
+    # back to the apex at the optic canal, walled by thin bone, the margin a thick bony
+    # ring; inside, fat round the globe
+    for sx in (-1.0, 1.0):
+        ax_ = np.abs(x)
+        y_rim = ORBIT_RIM_Y - 0.3 * np.clip(ax_ - 15.0, 0, 40)  # the lateral rim recessed
+        t = np.clip((y_rim - y) / ORBIT_DEPTH, 0, 1)  # 0 at the margin … 1 at the apex
+        cx = sx * (ORBIT_CENTRE[0] - 19.0 * t)
+        cz = ORBIT_CENTRE[1] - 4.0 * t
+        half_w = ORBIT_HALF[0] * (1 - t) ** 0.7 + 2.0
+        half_h = ORBIT_HALF[1] * (1 - t) ** 0.7 + 2.0
+        q = ((np.abs(x - cx) / half_w) ** 4 + (np.abs(z - cz) / half_h) ** 4) ** 0.25
+        along = (y < y_rim + 1.0) & (y > y_rim - ORBIT_DEPTH)
+        wall = along & (q >= 1) & (q < 1 + 1.6 / half_w)
+        margin = (y < y_rim + 2.0) & (y > y_rim - 14.0) & (q >= 1) & (q < 1.3) & (skin > 2.0)
+        out[wall | margin] = bone
+        out[along & (q < 1)] = ix["fat"]
+        globe = ellipsoid(x, y, z, (sx * ORBIT_CENTRE[0], ORBIT_RIM_Y - 12.0, ORBIT_CENTRE[1]),
+                          (12, 12, 12))
+        out[(globe < 1) & (skin > 1.0)] = ix["csf"]
     # ethmoid air cells between the orbits (thin bony septa), zygomatic bones outside them
     eth = ellipsoid(x, y, z, (0, 48, -46), (10, 22, 13)) < 1
     out[eth] = air
     out[eth & (np.abs(mastoid_noise(x, y, z)) < 0.25)] = bone
     for sx in (-1.0, 1.0):
-        out[ellipsoid(x, y, z, (sx * 50, 48, -62), (7, 14, 9), sx * 20) < 1] = bone
-    # nasal cavity with the septum; maxillary sinuses either side, in bony walls
-    nose = ellipsoid(x, y, z, (0, 54, -70), (11, 30, 22))
-    out[(nose < 1.15) & (nose >= 1)] = bone
-    out[(nose < 1) & (np.abs(x) > 1.2)] = air
+        out[ellipsoid(x, y, z, (sx * 52, 46, -62), (6, 13, 8), sx * 20) < 1] = bone
+    # nasal cavity: pear-shaped (the piriform aperture widest low down), floored by the
+    # palate, with the bony septum in the midline and the inferior and middle turbinates
+    # (scrolls of bone) hanging from each lateral wall
+    widen = np.clip((-52.0 - z) / 28.0, 0, 1)
+    nose = np.sqrt((x / (6.0 + 7.0 * widen)) ** 2 + ((y - 52.0) / 28.0) ** 2
+                   + ((z + 67.0) / 20.0) ** 2)
+    out[(nose < 1.12) & (nose >= 1)] = bone
+    out[(nose < 1) & (np.abs(x) > 1.1)] = air
+    out[(nose < 1) & (np.abs(x) <= 1.1) & (y < 66.0)] = bone  # vomer, ethmoid plate
     for sx in (-1.0, 1.0):
-        ms = ellipsoid(x, y, z, (sx * 29, 50, -72), (15, 18, 16))
-        out[(ms < 1.13) & (ms >= 1)] = bone
-        out[ms < 1] = air
+        for cz_, wx, h_t, off in ((-79.0, 3.2, 4.5, 9.5), (-66.0, 2.6, 3.6, 7.5)):
+            turb = ellipsoid(x, y, z, (sx * off, 50, cz_), (wx, 22, h_t))
+            out[(turb < 1) & (nose < 1)] = marrow
+            out[(turb < 1) & (turb > 0.7) & (nose < 1)] = bone
     # the pharynx behind the nose and mouth, and the oral cavity between the arches
     out[ellipsoid(x, y, z, (0, 22, -92), (10, 8, 30)) < 1] = air
     out[ellipsoid(x, y, z, (0, 45, -93), (22, 20, 3.5)) < 1] = air
     # hard palate behind the upper teeth
     arch_up = UPPER_ARCH[0] - ARCH_CURVE * x ** 2
     out[(np.abs(z + 86) < 2.5) & (y < arch_up - 2.0) & (y > 18) & (np.abs(x) < 34)] = bone
-    # mandible: a horseshoe body (cortex round marrow) under the lower teeth, and two rami
-    # up to the condyles
+    # mandible: a horseshoe body (cortex round marrow) under the lower teeth, rising at
+    # each angle into a ramus: a plate seen edge-on from the front, up to the coronoid
+    # process in front and the condyle (the temporomandibular joint) behind
     arch = LOWER_ARCH[0] - ARCH_CURVE * x ** 2
     d_arch = np.abs(y - arch) * np.cos(np.arctan(2 * ARCH_CURVE * np.abs(x)))
-    body = (d_arch < 6.5) & (z < -106.5) & (z > -136 + 0.15 * np.abs(x)) & (np.abs(x) < 50)
+    low_border = -136 + 0.22 * np.abs(x)
+    body = (d_arch < 6.5) & (z < -106.5) & (z > low_border) & (np.abs(x) < 50)
     out[body] = bone
-    out[body & (d_arch < 4.5) & (z > -133 + 0.15 * np.abs(x))] = marrow
+    out[body & (d_arch < 4.5) & (z > low_border + 3.0)] = marrow
     for sx in (-1.0, 1.0):
-        ramus = ellipsoid(x, y, z, (sx * 50, 8, -80), (4.5, 13, 30), 0)
-        out[(ramus < 1) & (skin > 2.0)] = bone
+        hz = np.clip((z - MANDIBLE_ANGLE_Z) / (TMJ[2] - MANDIBLE_ANGLE_Z), 0, 1)
+        xr = sx * (47.0 + 4.0 * hz)  # the rami diverge a little upwards
+        ym = -4.0 - 4.0 * hz  # the ramus leans back
+        in_plane = np.abs(x - xr) < 3.0
+        proper = (z > MANDIBLE_ANGLE_Z) & (z < -84.0) & (y > ym - 10.0) & (y < ym + 16.0)
+        # above it the sigmoid notch parts the coronoid process (in front, tapering to a
+        # point) from the condylar neck (behind, up to the joint)
+        coronoid = (z >= -84.0) & (y < ym + 16.0) & (y > ym + 6.0 + 0.6 * (z + 84.0))
+        neck = (z >= -84.0) & (z < TMJ[2]) & (y > ym - 10.0) & (y < ym - 2.0)
+        ramus = in_plane & (proper | coronoid | neck) & (skin > 1.0)
+        out[ramus] = bone
+        out[ramus & proper & (np.abs(x - xr) < 1.4) & (z > MANDIBLE_ANGLE_Z + 2.5)
+            & (y > ym - 7.5) & (y < ym + 13.5)] = marrow
+        condyle = ellipsoid(x, y, z, (sx * TMJ[0], TMJ[1], TMJ[2]), (9.0, 4.5, 4.5))
+        out[condyle < 1] = bone
     _teeth(out, ix, x, y, z)
-    # upper cervical spine: the atlas ring and the axis with its dens, in the midline
+    # upper cervical spine: the atlas ring and the axis with its dens, in the midline; below
+    # the axis's long body, vertebral bodies 14 mm tall (cortex and end-plates round marrow)
+    # with 4 mm discs between them
     vb = np.sqrt((x / 9.0) ** 2 + ((y + 12.0) / 8.0) ** 2) + 0 * z
     cord = (z < -70) & (z > -140)
+    h = (-94.0 - z) % 18.0  # mm down from a disc's lower edge (below C2)
+    disc = (z < -94.0) & (h > 14.0)
+    plate = (z < -94.0) & ((h < 1.2) | (h > 12.8))
     out[cord & (vb < 1)] = marrow
+    out[cord & (vb < 1) & plate] = bone
     out[cord & (vb >= 0.8) & (vb < 1)] = bone
+    out[cord & (vb < 1) & disc] = ix["muscle"]  # the discs: soft tissue
     out[(ellipsoid(x, y, z, (0, -12, -72), (5, 5, 8)) < 1)] = bone  # the dens
     canal = np.sqrt((x / 9.0) ** 2 + ((y + 32.0) / 8.0) ** 2) + 0 * z
     ring = (canal >= 1) & (canal < 1.5) & (np.abs(z + 80) < 4)
     out[ring] = bone  # the atlas
 
+
+ORBIT_RIM_Y = 70.0
+"""Plane (y, mm) of the medial orbital margin; the lateral margin lies further back."""
+ORBIT_CENTRE = (33.0, -41.0)
+"""Centre (|x|, z) of each orbital opening (mm)."""
+ORBIT_HALF = (19.0, 17.0)
+"""Half width and height of the orbital opening (adult ≈ 40 × 35 mm)."""
+ORBIT_DEPTH = 44.0
+"""From the margin to the apex at the optic canal (mm)."""
+TMJ = (51.0, -8.0, -60.0)
+"""Centre of each mandibular condyle (|x|, y, z) in its fossa in front of the ear."""
+MANDIBLE_ANGLE_Z = -121.0
+"""Height of the angles of the mandible, where the body turns up into the rami."""
 
 ARCH_CURVE = 0.03
 """Both dental arches are parabolas y = y0 − ARCH_CURVE·x² (mm) in the axial plane."""
@@ -558,18 +650,26 @@ def write_frontal_paths(an: Anatomy, data_dir: Path | None = None) -> Path:
 
 
 def compute_frontal_paths(an: Anatomy) -> np.ndarray:
-    """`frontal_paths` by sampling the label function along y (every projection_step_mm)."""
+    """`frontal_paths` by sampling the label function along y (every projection_step_mm),
+    the sampling phase of each ray set by an ordered (Bayer) dither of the anatomy's period."""
     n = an.projection_px
     c = (np.arange(n) + 0.5 - n / 2) * (an.fov_mm / n)
     step = an.projection_step_mm
     ys = np.arange(-an.ap_extent_mm, an.ap_extent_mm, step) + step / 2
     out = np.zeros((len(an.tissues), n, n), dtype=np.float32)
-    zz = c[::-1][:, None, None]  # rows: superior first
-    for y0 in range(0, ys.size, 16):
-        yy = ys[y0:y0 + 16][None, None, :]
-        lab = an.labels(c[None, :, None], yy, zz)  # (z, x, y)
-        counts = np.stack([(lab == t).sum(axis=2) for t in range(len(an.tissues))])
-        out += counts.astype(np.float32)
+    zc = c[::-1]  # rows: superior first
+    p = an.projection_dither
+    phase = (_bayer(p) + 0.5) / (p * p) - 0.5  # in (−½, ½) of a step
+    for a in range(p):
+        for b in range(p):
+            zz = zc[a::p][:, None, None]
+            xx = c[b::p][None, :, None]
+            ysh = ys + phase[a, b] * step
+            for y0 in range(0, ys.size, 16):
+                yy = ysh[y0:y0 + 16][None, None, :]
+                lab = an.labels(xx, yy, zz)  # (z, x, y)
+                counts = np.stack([(lab == t).sum(axis=2) for t in range(len(an.tissues))])
+                out[:, a::p, b::p] += counts.astype(np.float32)
     out *= step / 10.0
     if an.outline is not None:
         # the body's total path is known exactly: rescale the sampled composition to it, so
@@ -584,6 +684,15 @@ def compute_frontal_paths(an: Anatomy) -> np.ndarray:
         out[an.tissues.index("fat")] += np.where(body > 0, 0.0, total)
     out.setflags(write=False)
     return out
+
+
+def _bayer(p: int) -> np.ndarray:
+    """The p×p Bayer ordered-dither matrix (p a power of two): a permutation of 0…p²−1 in
+    which every 2×2 block spreads its values as far apart as possible."""
+    m = np.zeros((1, 1), dtype=np.int64)
+    while m.shape[0] < p:
+        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
+    return m
 
 
 # --------------------------------------------------------------------------- the abdomen
@@ -634,21 +743,24 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             out[(rho_psoas < 1) & (z < 30.0)] = ix["muscle"]
             psoas_sleeve |= (rho_psoas * r_psoas < r_psoas + 9.0) & (z < 30.0)
         # vertebral bodies 27 mm tall, waisted, with 8 mm discs between them (levels every
-        # 35 mm), each with its own pedicles (cortical rings: the "eyes" of a frontal film),
-        # transverse processes, lamina and spinous process
+        # 35 mm): kidney-bean in section (the back flattened and dented by the canal), a
+        # cortical rim and end-plates round cancellous bone; behind, the neural arch rings
+        # the canal: pedicles (cortical rings round marrow, the "eyes" of a frontal film),
+        # laminae, the spinous process (a teardrop on the film), and transverse processes
         level = ((z + 12.0) / 35.0) % 1.0  # 0…1 through one motion segment
-        in_disc = level > 27.0 / 35.0
-        waist = 1.0 + 0.08 * np.sin(np.pi * np.clip(level * 35.0 / 27.0, 0, 1))
-        vb = ellipsoid(x, y, z * 0, (0, -48, 0), (23, 19, 1)) * waist
+        in_disc = level > VB_HEIGHT / 35.0
+        waist = 1.0 + 0.08 * np.sin(np.pi * np.clip(level * 35.0 / VB_HEIGHT, 0, 1))
+        vb = _vertebral_body(x, y) * waist
         out[vb < 1] = ix["cortical-bone"]
-        out[vb < 0.92] = ix["cancellous-bone"]
+        h_vb = level * 35.0
+        out[(vb < 0.92) & (h_vb > 1.2) & (h_vb < VB_HEIGHT - 1.2)] = ix["cancellous-bone"]
         out[(vb < 1) & in_disc] = ix["disc"]
         lz = (level - 0.38) * 35.0  # mm from the pedicles' centre height
-        post = (y < -60.0) & (y > -88.0)
+        post = (y < -58.0) & (y > -88.0)
         for sx in (-1.0, 1.0):
             ped = ((x - sx * 13.0) / 5.0) ** 2 + (lz / 7.0) ** 2
-            out[post & (y > -74.0) & (ped < 1)] = ix["cortical-bone"]
-            out[post & (y > -74.0) & (ped < 0.45)] = ix["cancellous-bone"]
+            out[post & (y > -80.0) & (ped < 1)] = ix["cortical-bone"]
+            out[post & (y > -80.0) & (y < -62.0) & (ped < 0.3)] = ix["cancellous-bone"]
         # transverse processes: tapering, tilted a little upwards, their length varying
         # from level to level
         along_tp = np.clip((np.abs(x) - 12.0) / 26.0, 0, 1)
@@ -656,12 +768,17 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
         tp = ((np.abs(lz - 4.0 * along_tp) < 3.5 - 2.0 * along_tp) & (np.abs(x) > 12.0)
               & (np.abs(x) < tip) & (np.abs(y + 70 + 0.25 * (np.abs(x) - 12.0)) < 4))
         out[tp] = ix["cortical-bone"]
-        r_canal = np.sqrt(x ** 2 + (y + 77.0) ** 2) + 0 * z
-        out[(r_canal > 7.5) & (r_canal < 13.0) & (y < -77.0) & (np.abs(lz) < 10)] = \
-            ix["cortical-bone"]  # lamina
-        out[(ellipsoid(x, y, z * 0, (0, -97, 0), (4.5, 10, 1)) < 1)
+        r_canal = np.sqrt(x ** 2 + (y - CANAL_Y) ** 2) + 0 * z
+        out[(r_canal > CANAL_R - 0.5) & (r_canal < CANAL_R + 5.0) & (y < CANAL_Y + 3.0)
+            & (np.abs(lz) < 10)] = ix["cortical-bone"]  # lamina
+        v_sp = np.clip((level - 0.22) / 0.56, 0, 1)  # 0 at the process's tip … 1 at its top
+        w_sp = 5.0 * np.sqrt(np.clip(np.sin(np.pi * v_sp), 0, None)) * (0.35 + 0.65 * v_sp) + 1e-3
+        out[((x / w_sp) ** 2 + ((y + 97.0) / 10.0) ** 2 < 1)
             & (np.abs(level - 0.5) < 0.28)] = ix["cortical-bone"]  # spinous process
-        out[r_canal < 8.0] = ix["csf"]  # canal
+        out[r_canal < CANAL_R] = ix["csf"]  # canal
+        # the spine is not the abdominal cavity: no organ is drawn over it
+        cavity &= ~np.isin(out, [ix["cortical-bone"], ix["cancellous-bone"], ix["disc"],
+                                 ix["csf"]])
         # ribs 7–12, each its own curve inside the wall (a cortex round marrow): from its head
         # beside the spine round the side and forward, falling all the way, steepest beside
         # the spine. On a frontal film each posterior rib slopes down and out from the spine,
@@ -739,7 +856,7 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
             hilum = ellipsoid(x, y, z, (sx * 52, -42, zc), (11, 13, 30), sx * 30) < 1
             out[kid & hilum] = ix["fat"]
         # great vessels: aorta left-anterior of the spine, IVC to its right
-        out[ellipsoid(x, y, z * 0, (14, -22, 0), (11, 11, 1)) < 1] = ix["blood"]
+        out[ellipsoid(x, y, z * 0, (14, -17, 0), (11, 11, 1)) < 1] = ix["blood"]
         out[(ellipsoid(x, y, z * 0, (-24, -16, 0), (13, 9, 1)) < 1)] = ix["blood"]
         # retroperitoneal fat: a capsule round each kidney and a sleeve round each psoas keeps
         # the bowel off them (their fat-bordered outlines are what a plain film shows)
@@ -800,6 +917,26 @@ def _abdomen(tissues: tuple[str, ...], seed: int) -> Anatomy:
 
 
 GENERATORS["abdomen"] = _abdomen
+
+VB_HEIGHT = 27.0
+"""Height (mm) of a lumbar vertebral body; the disc below it makes up the 35 mm level."""
+CANAL_Y, CANAL_R = -74.0, 8.0
+"""Centre (y) and radius of the spinal canal (mm), its front wall the back of the body."""
+
+
+def _vertebral_body(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Normalised radius (< 1 inside) of a lumbar vertebral body's axial section: kidney-
+    bean shaped, 46 mm wide and 38 mm deep, rounded in front and at the sides, its back
+    flattened and dented in the midline where it forms the front wall of the canal."""
+    u, v = np.abs(x) / 23.0, (y + 48.0) / 19.0
+    # an ellipse in front, squarer behind (a superellipse), so the back is broad and flat
+    p = np.where(v < 0, 3.0, 2.0)
+    rho = (u ** p + np.abs(v) ** p) ** (1.0 / p)
+    # the dent: the body ends outside a circle round the front of the canal (its
+    # normalised radius rising from 1 to 2 inwards, so a rim at ρ > 0.92 follows it too)
+    dent = np.sqrt(x ** 2 + (y - CANAL_Y) ** 2) / (CANAL_R + 3.0)
+    return np.maximum(rho, 2.0 - dent)
+
 
 RIBS = ((12, 28.0, 235.0, 0.22), (11, 63.0, 190.0, 0.40), (10, 98.0, 150.0, 0.72),
         (9, 133.0, 128.0, 0.76), (8, 168.0, 112.0, 0.78), (7, 203.0, 100.0, 0.80))
