@@ -414,3 +414,31 @@ def test_onion_epidermis_cells_are_200_400_by_50_80_um(catalog: Catalog) -> None
     assert len(major) >= 10, len(major)
     assert 200 <= float(np.median(major)) <= 400, sorted(major)
     assert 50 <= float(np.median(minor)) <= 80, sorted(minor)
+
+
+# --------------------------------------------------------------------------- elodea
+
+def test_elodea_chloroplasts_line_the_walls_around_a_clear_vacuole(catalog: Catalog) -> None:
+    """In a focal plane through an Elodea leaf cell the chloroplasts lie in the thin
+    cytoplasm the central vacuole presses against the walls: their pixels sit, in the
+    median, within 40 % of the cell's half-width of a wall, and the cells' middles (over
+    70 % of the half-width from every wall) are mostly clear vacuole."""
+    s, lab = _labels(catalog, "elodea-leaf", objective=40)
+    wall = lab["leaf-wall"] > 0.5
+    chl = lab["leaf-chloroplast"] > 0.3
+    assert wall.any() and chl.any()
+    dist = ndimage.distance_transform_edt(~wall) * s.px_um
+    comp, n = ndimage.label(~wall)
+    assert n > 10, n
+    half = ndimage.maximum(dist, comp, np.arange(1, n + 1))  # each cell's half-width (µm)
+    half_px = np.zeros(n + 1)
+    half_px[1:] = half
+    h = half_px[comp]
+    cells = (comp > 0) & (h > 6.0)  # whole cells, not slivers cut by the field's edge
+    rel = dist[chl & cells] / h[chl & cells]
+    assert rel.size > 500, rel.size
+    assert float(np.median(rel)) < 0.4, float(np.median(rel))
+    middle = cells & (dist > 0.7 * h)
+    assert float(chl[middle].mean()) < 0.1, float(chl[middle].mean())
+    ring = cells & (dist < 0.4 * h) & ~wall
+    assert float(chl[ring].mean()) > 3 * float(chl[middle].mean())
