@@ -166,7 +166,7 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     shade = np.where(in_cap, table_c[near_c, 3], _hash(ctx.seed, k, j, 3))
     wall = band(edge, 1.0, w.px_um) * root
     lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("wall"), wall)
+    _add(canvas, layer, ctx.cls("wall"), wall, f"{ctx.pop.label}-wall")
     # cap cells are vacuolate and pale; the squash thins towards the sides
     cyt = np.where(in_cap, 0.45, 0.8) + 0.4 * shade
     _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * cyt, lab)
@@ -204,6 +204,12 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     r = np.minimum(cell * 0.3 * (0.85 + 0.3 * _hash(ctx.seed, kk, jj, 6)), 0.42 * cw)
     r = np.where(mer, np.minimum(r, 0.42 * cl), r)
     ax = np.pi / 2 + (u4 - 0.5) * 0.4  # spindle roughly along the root axis
+    # an interphase nucleus sits anywhere in its cell's middle, not at its exact centre
+    idle = ph == 0
+    cx = cx + np.where(idle, (_hash(ctx.seed, kk, jj, 7) - 0.5) * 0.7
+                       * np.maximum(cw / 2 - r, 0.0), 0.0)
+    cy = cy + np.where(idle, (_hash(ctx.seed, kk, jj, 8) - 0.5) * 0.7
+                       * np.maximum(cl / 2 - r, 0.0), 0.0)
     elong = ~mer
     if nuc and elong.any():  # elongation-zone nuclei: ovals along the cell
         draw(canvas, nuc, cx[elong], cy[elong], r[elong] * 1.25, r[elong], np.pi / 2,
@@ -213,7 +219,7 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
         for p, grow in ((0, 1.0), (1, 1.1)):
             s = ph == p
             draw(canvas, nuc, cx[s], cy[s], r[s] * grow, r[s] * grow * 0.92, ax[s], z_um=z,
-                 profile="dome", amount=nmt * (0.8 if p == 0 else 0.35),
+                 profile="dome", amount=nmt * (0.65 if p == 0 else 0.35),
                  label=f"{lab}-interphase" if p == 0 else None)
     if nucl:
         s = ph == 0
@@ -353,7 +359,7 @@ def _chromosomes(canvas: Canvas, ctx: Ctx, chrom: str, ph: np.ndarray, cx: np.nd
         put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 0.3 + off * rr[sel],
             (uu[sel, :, 2] - 0.5) * rr[sel] * 2.0,
             np.broadcast_to(ax[sel][:, None], (sel.sum(), k)), rr[sel] * 0.3 * np.ones((1, k)),
-            0.9, label=f"{lab}-metaphase-chromosomes")
+            1.4, label=f"{lab}-metaphase-chromosomes")
     # anaphase: each daughter chromosome is a V — its centromere leads towards the pole
     # and its two arms trail back towards the equator, ±ψ off the spindle axis
     sel = ph == 3
@@ -365,7 +371,7 @@ def _chromosomes(canvas: Canvas, ctx: Ctx, chrom: str, ph: np.ndarray, cx: np.nd
     for sg in (-1.0, 1.0):
         d_along, d_across = -side * np.cos(psi), sg * np.sin(psi)
         put(sel, lead + arm * d_along, lat + arm * d_across,
-            ax[sel][:, None] + np.arctan2(d_across, d_along), arm, 1.0,
+            ax[sel][:, None] + np.arctan2(d_across, d_along), arm, 1.5,
             label=f"{lab}-anaphase-chromosomes")
     # telophase: two compact, dense daughter groups at the poles and a cell plate between
     sel = ph == 4
@@ -373,7 +379,7 @@ def _chromosomes(canvas: Canvas, ctx: Ctx, chrom: str, ph: np.ndarray, cx: np.nd
         put(sel, sg * rr[sel] * (1.05 + 0.15 * (uu[sel, :5, 0] - 0.5)),
             (uu[sel, :5, 1] - 0.5) * rr[sel] * 1.1,
             np.broadcast_to(ax[sel][:, None] + np.pi / 2, (sel.sum(), 5)) + uu[sel, :5, 2],
-            rr[sel] * 0.3 * np.ones((1, 5)), 1.1)
+            rr[sel] * 0.3 * np.ones((1, 5)), 1.5)
     wall_cls = ctx.cls("wall")
     if wall_cls and sel.any():
         draw(canvas, wall_cls, cx[sel], cy[sel], 0.5, r[sel] * 1.3, ax[sel], z_um=z,
