@@ -414,3 +414,75 @@ def test_onion_epidermis_cells_are_200_400_by_50_80_um(catalog: Catalog) -> None
     assert len(major) >= 10, len(major)
     assert 200 <= float(np.median(major)) <= 400, sorted(major)
     assert 50 <= float(np.median(minor)) <= 80, sorted(minor)
+
+
+# --------------------------------------------------------------------------- elodea
+
+def test_elodea_chloroplasts_line_the_walls_around_a_clear_vacuole(catalog: Catalog) -> None:
+    """In a focal plane through an Elodea leaf cell the chloroplasts lie in the thin
+    cytoplasm the central vacuole presses against the walls: their pixels sit, in the
+    median, within 40 % of the cell's half-width of a wall, and the cells' middles (over
+    70 % of the half-width from every wall) are mostly clear vacuole."""
+    s, lab = _labels(catalog, "elodea-leaf", objective=40)
+    wall = lab["leaf-wall"] > 0.5
+    chl = lab["leaf-chloroplast"] > 0.3
+    assert wall.any() and chl.any()
+    dist = ndimage.distance_transform_edt(~wall) * s.px_um
+    comp, n = ndimage.label(~wall)
+    assert n > 10, n
+    half = ndimage.maximum(dist, comp, np.arange(1, n + 1))  # each cell's half-width (µm)
+    half_px = np.zeros(n + 1)
+    half_px[1:] = half
+    h = half_px[comp]
+    cells = (comp > 0) & (h > 6.0)  # whole cells, not slivers cut by the field's edge
+    rel = dist[chl & cells] / h[chl & cells]
+    assert rel.size > 500, rel.size
+    assert float(np.median(rel)) < 0.4, float(np.median(rel))
+    middle = cells & (dist > 0.7 * h)
+    assert float(chl[middle].mean()) < 0.1, float(chl[middle].mean())
+    ring = cells & (dist < 0.4 * h) & ~wall
+    assert float(chl[ring].mean()) > 3 * float(chl[middle].mean())
+
+
+def test_root_tip_cells_vary_in_size(catalog: Catalog) -> None:
+    """Meristem cells, segmented between their walls in a 40× field, vary in area (cells
+    grow from one division to the next and files differ in width): a coefficient of
+    variation above 0.15 (a grid of identical boxes scores under 0.05)."""
+    s, lab = _labels(catalog, "onion-root-tip", objective=40, x_um=0.0, y_um=-110.0)
+    comp, n = ndimage.label(lab["meristem-wall"] < 0.2)
+    area = ndimage.sum(np.ones(comp.shape), comp, np.arange(1, n + 1)) * s.px_um ** 2
+    edge = np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))
+    whole = np.setdiff1d(np.arange(1, n + 1), edge) - 1
+    a = area[whole]
+    a = a[a > 30.0]  # not wall-corner specks
+    assert a.size > 100, a.size
+    cv = float(a.std() / a.mean())
+    assert cv > 0.15, cv
+    assert 150.0 < float(np.median(a)) < 600.0, float(np.median(a))  # 15–25 µm boxes
+
+
+def test_root_tip_anaphase_is_two_groups_apart_along_the_file(catalog: Catalog) -> None:
+    """Each anaphase figure's chromosomes form two groups separated along the root (the
+    file axis, image y): the band 1 µm either side of the figure's equator is nearly empty
+    and the groups' centroids lie over 5 µm apart along y, further than the figure's
+    spread across the file."""
+    seen = 0
+    for x, y in ((0.0, -110.0), (-235.0, -430.0), (235.0, 210.0)):
+        s, lab = _labels(catalog, "onion-root-tip", objective=40, x_um=x, y_um=y)
+        blob, chrom = lab["meristem-anaphase"], lab["meristem-anaphase-chromosomes"]
+        comp, n = ndimage.label(ndimage.binary_dilation(blob > 0.5 * float(blob.max()),
+                                                        iterations=4))
+        for i in range(1, n + 1):
+            yy, xx = np.nonzero(comp == i)
+            w = chrom[yy, xx].astype(np.float64)
+            if w.sum() == 0 or yy.min() == 0 or yy.max() == comp.shape[0] - 1:
+                continue
+            dy = (yy - (yy * w).sum() / w.sum()) * s.px_um
+            dx = (xx - (xx * w).sum() / w.sum()) * s.px_um
+            up, dn = dy > 0, dy < 0
+            gap = (dy[up] * w[up]).sum() / w[up].sum() - (dy[dn] * w[dn]).sum() / w[dn].sum()
+            spread = np.sqrt((dx ** 2 * w).sum() / w.sum())
+            assert w[np.abs(dy) < 1.0].sum() / w.sum() < 0.05
+            assert gap > 5.0 and gap > 2 * spread, (gap, spread)
+            seen += 1
+    assert seen >= 4, seen

@@ -20,6 +20,12 @@ about 60 %, metaphase 15 %, anaphase 8 %, telophase 17 % of dividing cells (Alli
 e.g. González-Fernández et al., Exp Cell Res 1971; the classic school-lab counts)."""
 
 
+FACE_SHARE = 0.12
+"""Share of lattice sites on a cell's faces (clear of the wall band) that hold a
+chloroplast in the Elodea leaf's focal plane: the cytoplasm there is a thin film over the
+vacuole, so few chloroplasts cross a cell's middle."""
+
+
 def worley_at(x: np.ndarray, y: np.ndarray, seed: int, spacing: float, aspect: float,
               angle: float, jitter: float, slots: int) -> tuple[np.ndarray, np.ndarray,
                                                                  np.ndarray, np.ndarray]:
@@ -160,7 +166,7 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     shade = np.where(in_cap, table_c[near_c, 3], _hash(ctx.seed, k, j, 3))
     wall = band(edge, 1.0, w.px_um) * root
     lab = ctx.pop.label
-    _add(canvas, layer, ctx.cls("wall"), wall)
+    _add(canvas, layer, ctx.cls("wall"), wall, f"{ctx.pop.label}-wall")
     # cap cells are vacuolate and pale; the squash thins towards the sides
     cyt = np.where(in_cap, 0.45, 0.8) + 0.4 * shade
     _add(canvas, layer, ctx.cls("cytoplasm"), (root - wall) * cyt, lab)
@@ -198,6 +204,12 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
     r = np.minimum(cell * 0.3 * (0.85 + 0.3 * _hash(ctx.seed, kk, jj, 6)), 0.42 * cw)
     r = np.where(mer, np.minimum(r, 0.42 * cl), r)
     ax = np.pi / 2 + (u4 - 0.5) * 0.4  # spindle roughly along the root axis
+    # an interphase nucleus sits anywhere in its cell's middle, not at its exact centre
+    idle = ph == 0
+    cx = cx + np.where(idle, (_hash(ctx.seed, kk, jj, 7) - 0.5) * 0.7
+                       * np.maximum(cw / 2 - r, 0.0), 0.0)
+    cy = cy + np.where(idle, (_hash(ctx.seed, kk, jj, 8) - 0.5) * 0.7
+                       * np.maximum(cl / 2 - r, 0.0), 0.0)
     elong = ~mer
     if nuc and elong.any():  # elongation-zone nuclei: ovals along the cell
         draw(canvas, nuc, cx[elong], cy[elong], r[elong] * 1.25, r[elong], np.pi / 2,
@@ -207,7 +219,7 @@ def root_tip(canvas: Canvas, ctx: Ctx) -> None:
         for p, grow in ((0, 1.0), (1, 1.1)):
             s = ph == p
             draw(canvas, nuc, cx[s], cy[s], r[s] * grow, r[s] * grow * 0.92, ax[s], z_um=z,
-                 profile="dome", amount=nmt * (0.8 if p == 0 else 0.35),
+                 profile="dome", amount=nmt * (0.65 if p == 0 else 0.35),
                  label=f"{lab}-interphase" if p == 0 else None)
     if nucl:
         s = ph == 0
@@ -327,33 +339,47 @@ def _chromosomes(canvas: Canvas, ctx: Ctx, chrom: str, ph: np.ndarray, cx: np.nd
     c, s_ = np.cos(ax)[:, None], np.sin(ax)[:, None]
 
     def put(sel: np.ndarray, along: np.ndarray, across: np.ndarray, ang: np.ndarray,
-            length: np.ndarray, amount: float = 1.0) -> None:
+            length: np.ndarray, amount: float = 1.0, label: str | None = None) -> None:
         px = cx[sel][:, None] + along * c[sel] - across * s_[sel]
         py = cy[sel][:, None] + along * s_[sel] + across * c[sel]
         draw(canvas, chrom, px.ravel(), py.ravel(), 0.45, 0.45, ang.ravel(), z_um=z,
-             half_len_um=length.ravel(), profile="dome", amount=amount)
+             half_len_um=length.ravel(), profile="dome", amount=amount, label=label)
 
     rr = r[:, None]
+    lab = ctx.pop.label
     # prophase: long thin threads all through the nucleus
     sel = ph == 1
     a = 2 * np.pi * uu[sel, :, 0]
     put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 1.2, (uu[sel, :, 2] - 0.5) * rr[sel] * 1.2,
         a, rr[sel] * 0.35 * np.ones((1, k)), 0.7)
-    # metaphase: chromosomes lined up across the spindle equator
+    # metaphase: the chromosomes crowd the spindle equator, arms along the spindle, a dense
+    # dark band across the cell (each drawn as its two chromatids)
     sel = ph == 2
-    put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 0.25, (uu[sel, :, 2] - 0.5) * rr[sel] * 2.2,
-        np.broadcast_to(ax[sel][:, None], (sel.sum(), k)), rr[sel] * 0.28 * np.ones((1, k)))
-    # anaphase: two V-shaped groups moving to the poles
+    for off in (-0.12, 0.12):
+        put(sel, (uu[sel, :, 1] - 0.5) * rr[sel] * 0.3 + off * rr[sel],
+            (uu[sel, :, 2] - 0.5) * rr[sel] * 2.0,
+            np.broadcast_to(ax[sel][:, None], (sel.sum(), k)), rr[sel] * 0.3 * np.ones((1, k)),
+            1.4, label=f"{lab}-metaphase-chromosomes")
+    # anaphase: each daughter chromosome is a V — its centromere leads towards the pole
+    # and its two arms trail back towards the equator, ±ψ off the spindle axis
     sel = ph == 3
     side = np.where(np.arange(k)[None, :] < k // 2, -1.0, 1.0)
-    put(sel, side * rr[sel] * (0.55 + 0.3 * uu[sel, :, 1]), (uu[sel, :, 2] - 0.5) *
-        rr[sel] * 1.8, ax[sel][:, None] + side * 0.0, rr[sel] * 0.3 * np.ones((1, k)))
-    # telophase: two compact daughter nuclei near the poles and a cell plate between them
+    lead = side * rr[sel] * (0.75 + 0.25 * uu[sel, :, 1])  # centromeres, along the spindle
+    lat = (uu[sel, :, 2] - 0.5) * rr[sel] * 1.5
+    arm = rr[sel] * 0.22 * np.ones((1, k))
+    psi = 0.45 + 0.25 * uu[sel, :, 0]
+    for sg in (-1.0, 1.0):
+        d_along, d_across = -side * np.cos(psi), sg * np.sin(psi)
+        put(sel, lead + arm * d_along, lat + arm * d_across,
+            ax[sel][:, None] + np.arctan2(d_across, d_along), arm, 1.5,
+            label=f"{lab}-anaphase-chromosomes")
+    # telophase: two compact, dense daughter groups at the poles and a cell plate between
     sel = ph == 4
     for sg in (-1.0, 1.0):
-        put(sel, sg * rr[sel] * 1.1 + 0 * uu[sel, :2, 0], (uu[sel, :2, 1] - 0.5) * rr[sel],
-            np.broadcast_to(ax[sel][:, None] + np.pi / 2, (sel.sum(), 2)),
-            rr[sel] * 0.5 * np.ones((1, 2)), 1.2)
+        put(sel, sg * rr[sel] * (1.05 + 0.15 * (uu[sel, :5, 0] - 0.5)),
+            (uu[sel, :5, 1] - 0.5) * rr[sel] * 1.1,
+            np.broadcast_to(ax[sel][:, None] + np.pi / 2, (sel.sum(), 5)) + uu[sel, :5, 2],
+            rr[sel] * 0.3 * np.ones((1, 5)), 1.5)
     wall_cls = ctx.cls("wall")
     if wall_cls and sel.any():
         draw(canvas, wall_cls, cx[sel], cy[sel], 0.5, r[sel] * 1.3, ax[sel], z_um=z,
@@ -386,28 +412,44 @@ def plant_cells(canvas: Canvas, ctx: Ctx) -> None:
     _add(canvas, layer, ctx.cls("vacuole"), inside)
     chl = ctx.cls("chloroplast")
     if chl:
+        # the chloroplasts lie in one layer in the thin cytoplasm the central vacuole
+        # presses against the walls: in a focal plane through the cell's middle they line
+        # its walls as a chain, centres `lo`–`hi` µm from the wall (a disc beside the
+        # wall's cytoplasm), and only a few cross the top and bottom faces
         size = float(np.mean(ctx.pop.size_um))
+        lo = wall_um / 2 + 0.55 * size
+        hi = lo + 1.3 * size
         if w.px_um > 0.45 * size:
-            # packed at 1.05·size, under 2.5 pixels apart: a lattice that fine can only
-            # alias, so its area-averaged density is drawn instead (the mean of
-            # what the lines below draw: 90 % of lattice sites, an ellipse of size/2 ×
-            # 0.75·size/2 on a (1.05·size)² site, amount 0.8, dome profile mean 1), on the
-            # cell faces clear of the side walls
-            mean = 0.9 * np.pi * (size / 2) * (0.75 * size / 2) / (1.05 * size) ** 2 * 0.8
-            face = np.clip((edge - size * 0.5) / w.px_um + 0.5, 0.0, 1.0)
-            _add(canvas, layer, chl, face * mean, lab + "-chloroplast")
+            # under 2.5 pixels per chloroplast the chain can only alias, so its
+            # area-averaged density is drawn instead (the mean of what the lines below
+            # draw: a disc of area `disc`·amount 0.8 (dome profile mean 1) per
+            # (1.05·size)² lattice site; 90 % of the sites in the band along the walls,
+            # gathered into a strip one chloroplast wide, and FACE_SHARE of the others)
+            site = (1.05 * size) ** 2
+            disc = np.pi * (size / 2) * (0.85 * size / 2) * 0.8
+            mid = lo + 0.075 * size
+            strip = np.clip((size / 2 - np.abs(edge - mid)) / w.px_um + 0.5, 0.0, 1.0)
+            face = np.clip((edge - hi) / w.px_um + 0.5, 0.0, 1.0)
+            mean = disc / site * (0.9 * (hi - lo) / size * strip + FACE_SHARE * face)
+            _add(canvas, layer, chl, np.minimum(mean, 1.0), lab + "-chloroplast")
             chl = None
     if chl:
-        size = float(np.mean(ctx.pop.size_um))
         x, y, u = ctx.points(size * 1.05, size, 6)
         ex = cell_edge_at(x, y, ctx.seed, cell, aspect, angle, jitter)
-        # they line the cytoplasm on the cell's top and bottom faces, so seen from above
-        # they fill each cell (≈ 20,000/mm²: a real Elodea cell face holds 50–100), clear of
-        # the side walls only
-        keep = (ex > size * 0.5) & (u[:, 3] < 0.9)
-        draw(canvas, chl, x[keep], y[keep], size / 2 * (0.9 + 0.2 * u[keep, 4]),
-             size / 2 * 0.75, np.pi * u[keep, 5], z_um=z, profile="dome", amount=0.8,
-             label=lab + "-chloroplast")
+        along = (ex > lo) & (ex < hi) & (u[:, 3] < 0.9)
+        across = (ex >= hi) & (u[:, 3] < FACE_SHARE)
+        keep = along | across
+        # pushed onto the wall's cytoplasm: centres along the wall at `lo`, a little
+        # scatter outwards
+        push = np.where(along, lo + 0.15 * size * u[:, 2] - ex, 0.0)[keep]
+        x, y = x[keep], y[keep]
+        h = 0.25  # µm: the wall distance's gradient points away from the nearest wall
+        gx = (cell_edge_at(x + h, y, ctx.seed, cell, aspect, angle, jitter) - ex[keep]) / h
+        gy = (cell_edge_at(x, y + h, ctx.seed, cell, aspect, angle, jitter) - ex[keep]) / h
+        g = np.maximum(np.hypot(gx, gy), 1e-6)
+        draw(canvas, chl, x + push * gx / g, y + push * gy / g,
+             size / 2 * (0.9 + 0.2 * u[keep, 4]), size / 2 * 0.85, np.pi * u[keep, 5],
+             z_um=z, profile="dome", amount=0.8, label=lab + "-chloroplast")
     nuc = ctx.cls("nucleus")
     if nuc:
         ids = np.flatnonzero(np.bincount(near.ravel(), minlength=len(table)))  # cells seen
