@@ -5,8 +5,12 @@ Work is done in the beam domain (depth × scan lines) in complex baseband (IQ):
   scatterers  complex Gaussian per sample × backscatter amplitude × √(scatterer density):
               fully developed speckle, so the envelope is Rayleigh (mean/std = 1.91)
   specular    echoes ∝ the reflection coefficient R = (Z2 − Z1)/(Z2 + Z1) between samples
-  losses      round trip e^{−2αfz} (α in dB/cm/MHz) and Π(1 − R²) through every interface:
-              shadows behind calcification and bone, enhancement behind fluid
+  losses      round trip e^{−2αfz} (α in dB/cm/MHz, each tissue its own: fluid ≈ 0, so the
+              soft-tissue TGC over-compensates behind it) and Π(1 − R²) through every
+              interface (each interpolated impedance ramp one interface), per ray, then
+              averaged across each line's beam profile at each depth: shadows as wide as
+              the stone (or, for a stone narrower than the beam, as wide as the beam and
+              fainter) behind calcification and bone, enhancement behind fluid
   reverberation  copies of the first strong interface echo at 2× and 3× its depth
   PSF         axial Gaussian, FWHM = spatial pulse length / 2 = λ (two-cycle pulse);
               lateral Gaussian, FWHM = √((λ·max(z/A, 1))² + (0.1·A·(1 − z/z_f))²), A the
@@ -163,6 +167,17 @@ def frame_fractions(add: Additive, g: Geometry) -> np.ndarray:
     return np.stack([_sample(f, add.fov_mm, x0 + j * px, y0 - i * px, order=0) for f in frac])
 
 
+@memoized("imaging.ultrasound.interfaces")
+def _interfaces(add: Additive, g: Geometry, props: tuple[tuple[float, ...], ...]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Reflection coefficient R = (Z2 − Z1)/(Z2 + Z1) between successive samples of each line
+    and the round-trip interface transmission above each sample (depend on the scene only)."""
+    z_imp = _properties(add, g, props)[0]
+    refl = np.zeros_like(z_imp)
+    refl[1:] = (z_imp[1:] - z_imp[:-1]) / np.maximum(z_imp[1:] + z_imp[:-1], 1e-6)
+    return refl, _interface_transmission(z_imp)
+
+
 def _interface_transmission(z_imp: np.ndarray) -> np.ndarray:
     """Round-trip amplitude transmission Π(1 − R²) through the interfaces above each sample.
 
@@ -199,11 +214,11 @@ def _beam_average(loss: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     focus. Edges are padded by reflection (the beam does not wrap round the sector)."""
     nz, nl = loss.shape
     pad = min(int(np.ceil(3 * float(np.max(sigma)))) + 1, nl)
-    ext = np.pad(loss, ((0, 0), (pad, pad)), mode="reflect")
+    ext = np.pad(loss.astype(np.float32), ((0, 0), (pad, pad)), mode="reflect")
     m = nl + 2 * pad
-    f = np.fft.rfftfreq(m)[None, :]
-    s = np.asarray(sigma, dtype=np.float64)[:, None]
-    h = np.exp(-2 * np.pi ** 2 * s ** 2 * f ** 2)
+    f = np.fft.rfftfreq(m).astype(np.float32)[None, :]
+    s = np.asarray(sigma, dtype=np.float32)[:, None]
+    h = np.exp(np.float32(-2 * np.pi ** 2) * s ** 2 * f ** 2)
     out = sfft.irfft(sfft.rfft(ext, axis=1, workers=1) * h, m, axis=1, workers=1)
     return np.maximum(out[:, pad:pad + nl], 0.0).astype(np.float32)
 
@@ -260,9 +275,7 @@ def render_ultrasound(settings: dict[str, Any], phantom: Phantom, variant: str,
     depth = (np.arange(nz) + 0.5) * dz  # mm
 
     # reflections and round-trip losses
-    refl = np.zeros_like(z_imp)
-    refl[1:] = (z_imp[1:] - z_imp[:-1]) / np.maximum(z_imp[1:] + z_imp[:-1], 1e-6)
-    trans = _interface_transmission(z_imp)
+    refl, trans = _interfaces(add, g, props)
     att_db = 2 * f_mhz * np.cumsum(alpha, axis=0) * (dz / 10.0)
     loss = trans * 10 ** (-att_db / 20)
 
