@@ -40,14 +40,33 @@ def fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
 
 def _fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Cells]:
-    wx, wy = warp(x, y, seed ^ 0xFA7, 0.9 * size_um, 0.12 * size_um)
+    wx, wy = _bowed(x, y, seed, size_um)
     c = cells_at(wx, wy, seed, size_um, 0.9, 6)
     wall = c.wall.astype(F32)
     d1 = c.d1.astype(F32)
-    rmax = size_um * (0.78 + 0.1 * c.slot(2).astype(F32))
+    rmax = size_um * (0.86 + 0.12 * c.slot(2).astype(F32))
     mem = np.minimum(wall, rmax - d1)
     ang = np.arctan2((wy - c.sy).astype(F32), (wx - c.sx).astype(F32))
     return mem, wall, ang, d1, c
+
+
+BOW = ((2.2, 0.35), (0.9, 0.12), (0.42, 0.07), (0.14, 0.012))
+"""The warp of the cells' coordinates, as (scale, amplitude) in cell diameters: the
+broad one varies the cells' shapes; the one at about half a cell's width bows each wall
+(a wall is one cell wide, so a field that turns over within it curves it by a few µm, as
+neighbours of unequal pressure push it); the fine one makes the thin walls a little wavy."""
+
+
+def _bowed(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The points displaced by the sum of the `BOW` fields, each worked out at the
+    points themselves (on a window's grid each is separable and cheap)."""
+    wx, wy = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    for k, (scale, amp) in enumerate(BOW):
+        ux, uy = warp(x, y, seed ^ (0xFA7 + 0x101 * k), scale * size_um, amp * size_um)
+        wx = wx + (ux - x)
+        wy = wy + (uy - y)
+    return wx, wy
 
 
 def _cell_hash(c: Cells) -> np.ndarray:
