@@ -69,6 +69,19 @@ def _bowed(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
     return wx, wy
 
 
+LOBULE = 7.0
+"""Spacing of the lobules (in cell diameters) that thin septa of connective tissue divide
+the fat into."""
+
+
+def _septal(c: Cells, seed: int, size_um: float) -> np.ndarray:
+    """Whether each point's wall is part of a septum: its two cells belong to different
+    lobules (a cell's lobule is the one its centre falls in)."""
+    lob = cells_at(c.seed_x, c.seed_y, seed ^ 0x10B, LOBULE * size_um, 0.8, 2,
+                   second=False).near
+    return np.asarray(lob.take(c.near) != lob.take(c.near2))
+
+
 def _cell_hash(c: Cells) -> np.ndarray:
     """Each lattice cell's hash (per cell of the table, gathered by the caller)."""
     return hash01(np.round(c.seed_x * 4), np.round(c.seed_y * 4))
@@ -77,7 +90,7 @@ def _cell_hash(c: Cells) -> np.ndarray:
 @generator("adipose")
 def adipose(canvas: Canvas, ctx: Ctx) -> None:
     """White fat (size_um = adipocyte diameter). Parts: lipid, rim, nucleus, rbc.
-    Labels: fat, fat-rim, fat-nucleus, capillary."""
+    Labels: fat, fat-rim, fat-nucleus, capillary, septum."""
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
@@ -94,11 +107,16 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     half = 0.55 + 0.5 * per_cell(1)  # half the wall: one cell's rim, µm
     rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
-    lipid = np.clip(1 - rim - gap, 0, 1)
+    # between lobules the two rims are a septum of collagen apart (3–8 µm in all)
+    sep = _septal(cells, ctx.seed, size)
+    septum = np.where(sep, line(mem, 2 * (half + 1.5 + 2.5 * per_cell(5)), px), 0.0)
+    septum = np.clip(septum - rim - gap, 0, 1)
+    lipid = np.clip(1 - rim - gap - septum, 0, 1)
     tint = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x71, 2.0)
     put(canvas, layer, ctx.cls("rim"), rim * tint * 1.3, "fat-rim")
     put(canvas, layer, ctx.cls("rim"), gap * 0.35)
     put(canvas, layer, ctx.cls("lipid"), lipid * 0.5, "fat")
+    put(canvas, layer, ctx.cls("septum"), septum * tint, "septum")
     # signet-ring nuclei: a lens pressed against the inside of the rim of about two cells in
     # five (the others are cut away from their nucleus)
     has = per_cell(2) < 0.4
