@@ -395,6 +395,25 @@ def test_adipocyte_walls_bow_and_cells_vary_in_size(catalog: Catalog, seed: int)
     assert 50.0 <= np.median(d) <= 150.0, np.median(d)
 
 
+def test_adipose_lobules_are_divided_by_thin_septa(catalog: Catalog) -> None:
+    """Septa of connective tissue run along the cell walls between lobules: a thin network
+    (a few µm thick) over a small part of the section, carrying flat fibroblast nuclei."""
+    px = 1.0
+    w = Window(0.0, 0.0, px, 1400, 1400)
+    lab = _labels(catalog, "adipose", w)
+    septum = lab["septum"] > 0.5
+    frac = septum.mean()
+    assert 0.01 <= frac <= 0.1, frac
+    half = ndimage.distance_transform_edt(septum) * px
+    assert 1.0 <= np.percentile(half[half > 0], 95) <= 6.0
+    # a network of long septa (bridged across the small spaces where three cells meet),
+    # not a scatter of thick walls: most of it in pieces spanning several cells
+    comp, n = ndimage.label(ndimage.binary_dilation(septum, iterations=4))
+    span = [max(s.stop - s.start for s in sl) * px for sl in ndimage.find_objects(comp)]
+    long = np.isin(comp, 1 + np.flatnonzero(np.array(span) > 300.0)) & septum
+    assert long.sum() >= 0.7 * septum.sum(), (long.sum(), septum.sum(), n)
+
+
 # --------------------------------------------------------------------------- spinal cord
 
 def test_grey_matter_is_one_connected_butterfly(catalog: Catalog) -> None:

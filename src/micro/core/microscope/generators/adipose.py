@@ -143,9 +143,9 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
 
 def _capillaries(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float) -> None:
     """Red cells and endothelial nuclei in the spaces between three cells and, now and
-    then, squeezed along a wall."""
+    then, squeezed along a wall; flat fibroblast nuclei along the septa."""
     x, y, u = ctx.points(7.0, 6.0, 8)
-    mem, wall, _ang, _d1, _cid = fat_cells(x, y, ctx.seed, size)
+    mem, wall, _ang, _d1, c = _fat_cells(x, y, ctx.seed, size)
     corner = (mem < -2.0) & (wall > 0)
     red = corner & (u[:, 2] < 0.3)
     rbc, hb = red_cells(canvas, ctx)
@@ -155,3 +155,10 @@ def _capillaries(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float) ->
     endo = corner & (u[:, 2] > 0.9)
     nuclei(canvas, layer, ctx.cls("nucleus"), x[endo], y[endo], 3.2, 1.5, 6.3 * u[endo, 3],
            u[endo], 1.0)
+    # one fibroblast about every 60 µm of septum, its long axis along the wall (across the
+    # line joining the two cells' centres)
+    fib = _septal(c, ctx.seed, size) & (wall < 2.0) & (u[:, 4] < 0.2)
+    if fib.any():
+        across = np.arctan2(c.seed_y.take(c.near2) - c.sy, c.seed_x.take(c.near2) - c.sx)
+        nuclei(canvas, layer, ctx.cls("nucleus"), x[fib], y[fib], 5.0, 1.2,
+               across[fib] + np.pi / 2 + 0.2 * (u[fib, 5] - 0.5), u[fib], 1.0, "septum")
