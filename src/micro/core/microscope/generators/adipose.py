@@ -9,6 +9,7 @@ import numpy as np
 
 from micro.core.microscope.generators.histology import (
     F32,
+    FINE_UM,
     Cells,
     cells_at,
     grid,
@@ -17,13 +18,14 @@ from micro.core.microscope.generators.histology import (
     layer_of,
     limited,
     line,
+    noise_fields,
     nuclei,
     pack_red_cells,
     put,
     red_cells,
     section,
+    smoothly,
     texture,
-    warp,
 )
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
@@ -41,7 +43,7 @@ def fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
 def _fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Cells]:
     wx, wy = _bowed(x, y, seed, size_um)
-    c = cells_at(wx, wy, seed, size_um, 0.9, 6)
+    c = cells_at(wx, wy, seed, size_um, 0.9, 6, on_grid=True)
     wall = c.wall.astype(F32)
     d1 = c.d1.astype(F32)
     rmax = size_um * (0.86 + 0.12 * c.slot(2).astype(F32))
@@ -59,14 +61,29 @@ neighbours of unequal pressure push it); the fine one makes the thin walls a lit
 
 def _bowed(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
            ) -> tuple[np.ndarray, np.ndarray]:
-    """The points displaced by the sum of the `BOW` fields, each worked out at the
-    points themselves (on a window's grid each is separable and cheap)."""
-    wx, wy = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    """The points displaced by the sum of the `BOW` fields (each as `warp` makes it),
+    worked out at nodes (`smoothly`): even the fine field, 13 µm across, is interpolated
+    to about 0.1 µm, as its amplitude is only a micrometre."""
+    dx, dy = smoothly(x, y, lambda a, b: _shift(a, b, seed, size_um), FINE_UM)
+    return x + dx, y + dy
+
+
+def _shift(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The displacement (µm, float32) by the `BOW` fields."""
+    dx = np.zeros(np.shape(x), dtype=F32)
+    dy = np.zeros(np.shape(y), dtype=F32)
     for k, (scale, amp) in enumerate(BOW):
-        ux, uy = warp(x, y, seed ^ (0xFA7 + 0x101 * k), scale * size_um, amp * size_um)
-        wx = wx + (ux - x)
-        wy = wy + (uy - y)
-    return wx, wy
+        s = seed ^ (0xFA7 + 0x101 * k)
+        nx, ny = noise_fields(x, y, (s, s ^ 0x5A5A), scale * size_um)
+        a = F32(2 * amp * size_um)
+        nx -= F32(0.5)
+        nx *= a
+        dx += nx
+        ny -= F32(0.5)
+        ny *= a
+        dy += ny
+    return dx, dy
 
 
 LOBULE = 7.0
@@ -108,10 +125,13 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
     # between lobules the two rims are a septum of collagen apart (3–8 µm in all)
-    sep = _septal(cells, ctx.seed, size)
-    septum = np.where(sep, line(mem, 2 * (half + 1.5 + 2.5 * per_cell(5)), px), 0.0)
-    septum = np.clip(septum - rim - gap, 0, 1)
-    lipid = np.clip(1 - rim - gap - septum, 0, 1)
+    lipid = np.clip(1 - rim - gap, 0, 1)
+    at = np.flatnonzero(_septal(cells, ctx.seed, size))  # a few % of the pixels
+    wide = half.flat[at] + 1.5 + 2.5 * hash01(ckey, 5).take(near.flat[at])
+    band = np.clip(line(mem.flat[at], 2 * wide, px) - rim.flat[at] - gap.flat[at], 0, 1)
+    septum = np.zeros(lipid.shape, dtype=F32)
+    septum.flat[at] = band
+    lipid.flat[at] = np.clip(lipid.flat[at] - band, 0, 1)
     tint = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x71, 2.0)
     put(canvas, layer, ctx.cls("rim"), rim * tint * 1.3, "fat-rim")
     put(canvas, layer, ctx.cls("rim"), gap * 0.35)
