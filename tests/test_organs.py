@@ -341,6 +341,79 @@ def test_adipocyte_nuclei_sit_on_the_rim(catalog: Catalog) -> None:
     assert not (nuc & (deep > 5.0)).any()
 
 
+def _wall_bows(cell: np.ndarray, px: float, min_um: float) -> np.ndarray:
+    """For each wall between two cells (the pixel edges where their labels meet) at least
+    `min_um` long and clear of the window's border: how far (µm) it strays from the chord
+    between its two ends (the junctions)."""
+    h, w = cell.shape
+    edges: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for a, b, dy, dx in ((cell[:, :-1], cell[:, 1:], 0.0, 0.5),
+                         (cell[:-1, :], cell[1:, :], 0.5, 0.0)):
+        j, i = np.nonzero(a != b)
+        lo = np.minimum(a[j, i], b[j, i]).tolist()
+        hi = np.maximum(a[j, i], b[j, i]).tolist()
+        for key, y, x in zip(zip(lo, hi, strict=True), (j + dy).tolist(), (i + dx).tolist(),
+                             strict=True):
+            edges.setdefault(key, []).append((x, y))
+    bows = []
+    for e in edges.values():
+        p = np.array(e)
+        if len(p) * px < min_um or p.min() < 3 or p[:, 0].max() > w - 3 or p[:, 1].max() > h - 3:
+            continue
+        a = p[np.argmax(((p - p.mean(0)) ** 2).sum(1))]  # one end, then the other
+        b = p[np.argmax(((p - a) ** 2).sum(1))]
+        t = (b - a) / np.hypot(*(b - a))
+        bows.append(np.abs((p[:, 0] - a[0]) * t[1] - (p[:, 1] - a[1]) * t[0]).max() * px)
+    return np.array(bows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_adipocyte_walls_bow_and_cells_vary_in_size(catalog: Catalog, seed: int) -> None:
+    """Fat cells are not Voronoi polygons: neighbours of unequal pressure bow the wall
+    between them, and the cells' areas vary (CV about 0.25–0.3 in real white fat)."""
+    from micro.core.microscope.generators.adipose import fat_cells
+
+    size = float(np.mean([p.size_um for p in catalog.specimens["adipose"].populations
+                          if p.generator == "adipose"]))
+    px, n = 1.0, 800
+    x = (np.arange(n) + 0.5) * px
+    X, Y = np.broadcast_to(x, (n, n)), np.broadcast_to(x[:, None], (n, n))
+    cell = np.unique(fat_cells(X, Y, seed, size)[4], return_inverse=True)[1].reshape(n, n)
+    bows = _wall_bows(cell, px, 30.0)
+    assert len(bows) >= 60, len(bows)
+    # a straight wall strays from its chord by the pixels' staircase alone (< 1 px)
+    assert (bows > 2.0).mean() >= 0.55, np.percentile(bows, [25, 50, 75])
+    assert np.median(bows) < 0.15 * size  # bowed, not crumpled
+    border = np.unique(np.r_[cell[0], cell[-1], cell[:, 0], cell[:, -1]])
+    area = np.bincount(cell.ravel())
+    area = np.delete(area, border)
+    area = area[area > 0] * px * px
+    assert len(area) >= 30, len(area)
+    cv = area.std() / area.mean()
+    assert 0.2 <= cv <= 0.45, cv
+    d = 2 * np.sqrt(area / np.pi)  # equivalent diameters within the textbook 50–150 µm
+    assert 50.0 <= np.median(d) <= 150.0, np.median(d)
+
+
+def test_adipose_lobules_are_divided_by_thin_septa(catalog: Catalog) -> None:
+    """Septa of connective tissue run along the cell walls between lobules: a thin network
+    (a few µm thick) over a small part of the section, carrying flat fibroblast nuclei."""
+    px = 1.0
+    w = Window(0.0, 0.0, px, 1400, 1400)
+    lab = _labels(catalog, "adipose", w)
+    septum = lab["septum"] > 0.5
+    frac = septum.mean()
+    assert 0.01 <= frac <= 0.1, frac
+    half = ndimage.distance_transform_edt(septum) * px
+    assert 1.0 <= np.percentile(half[half > 0], 95) <= 6.0
+    # a network of long septa (bridged across the small spaces where three cells meet),
+    # not a scatter of thick walls: most of it in pieces spanning several cells
+    comp, n = ndimage.label(ndimage.binary_dilation(septum, iterations=4))
+    span = [max(s.stop - s.start for s in sl) * px for sl in ndimage.find_objects(comp)]
+    long = np.isin(comp, 1 + np.flatnonzero(np.array(span) > 300.0)) & septum
+    assert long.sum() >= 0.7 * septum.sum(), (long.sum(), septum.sum(), n)
+
+
 # --------------------------------------------------------------------------- spinal cord
 
 def test_grey_matter_is_one_connected_butterfly(catalog: Catalog) -> None:

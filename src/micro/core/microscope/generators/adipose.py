@@ -9,6 +9,7 @@ import numpy as np
 
 from micro.core.microscope.generators.histology import (
     F32,
+    FINE_UM,
     Cells,
     cells_at,
     grid,
@@ -17,13 +18,14 @@ from micro.core.microscope.generators.histology import (
     layer_of,
     limited,
     line,
+    noise_fields,
     nuclei,
     pack_red_cells,
     put,
     red_cells,
     section,
+    smoothly,
     texture,
-    warp,
 )
 from micro.core.microscope.raster import Canvas, draw
 from micro.core.microscope.registry import Ctx, generator
@@ -40,14 +42,61 @@ def fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
 
 def _fat_cells(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Cells]:
-    wx, wy = warp(x, y, seed ^ 0xFA7, 0.9 * size_um, 0.12 * size_um)
-    c = cells_at(wx, wy, seed, size_um, 0.9, 6)
+    wx, wy = _bowed(x, y, seed, size_um)
+    c = cells_at(wx, wy, seed, size_um, 0.9, 6, on_grid=True)
     wall = c.wall.astype(F32)
     d1 = c.d1.astype(F32)
-    rmax = size_um * (0.78 + 0.1 * c.slot(2).astype(F32))
+    rmax = size_um * (0.86 + 0.12 * c.slot(2).astype(F32))
     mem = np.minimum(wall, rmax - d1)
     ang = np.arctan2((wy - c.sy).astype(F32), (wx - c.sx).astype(F32))
     return mem, wall, ang, d1, c
+
+
+BOW = ((2.2, 0.35), (0.9, 0.12), (0.42, 0.07), (0.14, 0.012))
+"""The warp of the cells' coordinates, as (scale, amplitude) in cell diameters: the
+broad one varies the cells' shapes; the one at about half a cell's width bows each wall
+(a wall is one cell wide, so a field that turns over within it curves it by a few µm, as
+neighbours of unequal pressure push it); the fine one makes the thin walls a little wavy."""
+
+
+def _bowed(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The points displaced by the sum of the `BOW` fields (each as `warp` makes it),
+    worked out at nodes (`smoothly`): even the fine field, 13 µm across, is interpolated
+    to about 0.1 µm, as its amplitude is only a micrometre."""
+    dx, dy = smoothly(x, y, lambda a, b: _shift(a, b, seed, size_um), FINE_UM)
+    return x + dx, y + dy
+
+
+def _shift(x: np.ndarray, y: np.ndarray, seed: int, size_um: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The displacement (µm, float32) by the `BOW` fields."""
+    dx = np.zeros(np.shape(x), dtype=F32)
+    dy = np.zeros(np.shape(y), dtype=F32)
+    for k, (scale, amp) in enumerate(BOW):
+        s = seed ^ (0xFA7 + 0x101 * k)
+        nx, ny = noise_fields(x, y, (s, s ^ 0x5A5A), scale * size_um)
+        a = F32(2 * amp * size_um)
+        nx -= F32(0.5)
+        nx *= a
+        dx += nx
+        ny -= F32(0.5)
+        ny *= a
+        dy += ny
+    return dx, dy
+
+
+LOBULE = 7.0
+"""Spacing of the lobules (in cell diameters) that thin septa of connective tissue divide
+the fat into."""
+
+
+def _septal(c: Cells, seed: int, size_um: float) -> np.ndarray:
+    """Whether each point's wall is part of a septum: its two cells belong to different
+    lobules (a cell's lobule is the one its centre falls in)."""
+    lob = cells_at(c.seed_x, c.seed_y, seed ^ 0x10B, LOBULE * size_um, 0.8, 2,
+                   second=False).near
+    return np.asarray(lob.take(c.near) != lob.take(c.near2))
 
 
 def _cell_hash(c: Cells) -> np.ndarray:
@@ -58,7 +107,7 @@ def _cell_hash(c: Cells) -> np.ndarray:
 @generator("adipose")
 def adipose(canvas: Canvas, ctx: Ctx) -> None:
     """White fat (size_um = adipocyte diameter). Parts: lipid, rim, nucleus, rbc.
-    Labels: fat, fat-rim, fat-nucleus, capillary."""
+    Labels: fat, fat-rim, fat-nucleus, capillary, septum."""
     w = canvas.window
     layer, z = layer_of(canvas, ctx)
     px = w.px_um
@@ -75,11 +124,19 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
     half = 0.55 + 0.5 * per_cell(1)  # half the wall: one cell's rim, µm
     rim = np.where(mem < 0, 1.0, line(mem, 2 * half, px)) * (mem > -0.5)
     gap = np.clip(inside(mem + 0.5, px) * (wall > 0), 0, 1)  # where three cells meet
+    # between lobules the two rims are a septum of collagen apart (3–8 µm in all)
     lipid = np.clip(1 - rim - gap, 0, 1)
+    at = np.flatnonzero(_septal(cells, ctx.seed, size))  # a few % of the pixels
+    wide = half.flat[at] + 1.5 + 2.5 * hash01(ckey, 5).take(near.flat[at])
+    band = np.clip(line(mem.flat[at], 2 * wide, px) - rim.flat[at] - gap.flat[at], 0, 1)
+    septum = np.zeros(lipid.shape, dtype=F32)
+    septum.flat[at] = band
+    lipid.flat[at] = np.clip(lipid.flat[at] - band, 0, 1)
     tint = 0.8 + 0.4 * texture(w, ctx.seed ^ 0x71, 2.0)
     put(canvas, layer, ctx.cls("rim"), rim * tint * 1.3, "fat-rim")
     put(canvas, layer, ctx.cls("rim"), gap * 0.35)
     put(canvas, layer, ctx.cls("lipid"), lipid * 0.5, "fat")
+    put(canvas, layer, ctx.cls("septum"), septum * tint, "septum")
     # signet-ring nuclei: a lens pressed against the inside of the rim of about two cells in
     # five (the others are cut away from their nucleus)
     has = per_cell(2) < 0.4
@@ -106,9 +163,9 @@ def adipose(canvas: Canvas, ctx: Ctx) -> None:
 
 def _capillaries(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float) -> None:
     """Red cells and endothelial nuclei in the spaces between three cells and, now and
-    then, squeezed along a wall."""
+    then, squeezed along a wall; flat fibroblast nuclei along the septa."""
     x, y, u = ctx.points(7.0, 6.0, 8)
-    mem, wall, _ang, _d1, _cid = fat_cells(x, y, ctx.seed, size)
+    mem, wall, _ang, _d1, c = _fat_cells(x, y, ctx.seed, size)
     corner = (mem < -2.0) & (wall > 0)
     red = corner & (u[:, 2] < 0.3)
     rbc, hb = red_cells(canvas, ctx)
@@ -118,3 +175,10 @@ def _capillaries(canvas: Canvas, ctx: Ctx, layer: int, z: float, size: float) ->
     endo = corner & (u[:, 2] > 0.9)
     nuclei(canvas, layer, ctx.cls("nucleus"), x[endo], y[endo], 3.2, 1.5, 6.3 * u[endo, 3],
            u[endo], 1.0)
+    # one fibroblast about every 60 µm of septum, its long axis along the wall (across the
+    # line joining the two cells' centres)
+    fib = _septal(c, ctx.seed, size) & (wall < 2.0) & (u[:, 4] < 0.2)
+    if fib.any():
+        across = np.arctan2(c.seed_y.take(c.near2) - c.sy, c.seed_x.take(c.near2) - c.sx)
+        nuclei(canvas, layer, ctx.cls("nucleus"), x[fib], y[fib], 5.0, 1.2,
+               across[fib] + np.pi / 2 + 0.2 * (u[fib, 5] - 0.5), u[fib], 1.0, "septum")
