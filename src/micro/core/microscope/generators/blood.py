@@ -336,7 +336,8 @@ def _plasmodium(canvas: Canvas, ctx: Ctx, parasite: str, chromatin: str, x: np.n
     troph_frac = float(ctx.p("trophozoite_frac"))
     gam_frac = float(ctx.p("gametocyte_frac"))
     pigment = ctx.cls("pigment")
-    ring = host & (u[:, 11] < ring_frac)
+    placed = _placed(ctx, x, y, d)
+    ring = host & ~placed & (u[:, 11] < ring_frac)
     two = ring & (u[:, 36] < float(ctx.p("double_frac")))
     rx = np.concatenate([x[ring], x[two]])
     ry = np.concatenate([y[ring], y[two]])
@@ -344,7 +345,7 @@ def _plasmodium(canvas: Canvas, ctx: Ctx, parasite: str, chromatin: str, x: np.n
     rz = np.concatenate([z[ring], z[two]])
     ru = np.concatenate([u[ring], np.roll(u[two], 7, axis=1)])
     if rx.size:
-        r = rd * (0.11 + 0.06 * ru[:, 12])  # radius to the middle of the band
+        r = rd * (0.09 + 0.05 * ru[:, 12])  # radius to the middle of the band
         edge = ru[:, 37] < 0.15  # appliqué: flattened against the red-cell margin
         off = rd * np.where(edge, 0.4, 0.25 * ru[:, 13])
         ang = 2 * np.pi * ru[:, 9]
@@ -383,9 +384,9 @@ def _plasmodium(canvas: Canvas, ctx: Ctx, parasite: str, chromatin: str, x: np.n
             return np.broadcast_to(v[:, None], keep.shape)[keep]
 
         draw(canvas, chromatin, dx[keep], dy[keep], each(dot), each(dot * 0.85),
-             each(rot + tdot), z_um=each(rz), profile="dome", amount=1.0,
+             each(rot + tdot), z_um=each(rz), profile="dome", amount=1.6,
              label=lab + "-chromatin")
-    tro = host & ~ring & (u[:, 11] < ring_frac + troph_frac)
+    tro = host & ~placed & ~ring & (u[:, 11] < ring_frac + troph_frac)
     if tro.any():
         r = d[tro] * (0.22 + 0.08 * u[tro, 12])
         coeffs = outline(u[tro][:, 25:35], 0.22)
@@ -403,7 +404,7 @@ def _plasmodium(canvas: Canvas, ctx: Ctx, parasite: str, chromatin: str, x: np.n
             draw(canvas, pigment, (x[tro][:, None] + pr * np.cos(pa)).ravel(),
                  (y[tro][:, None] + pr * np.sin(pa)).ravel(), 0.18, 0.18,
                  z_um=np.repeat(z[tro], k), profile="dome", amount=1.0)
-    g = host & ~ring & ~tro & ((u[:, 11] > 1.0 - gam_frac) | _placed(ctx, x, y, d))
+    g = host & (placed | (~ring & ~tro & (u[:, 11] > 1.0 - gam_frac)))
     if g.any():
         _gametocytes(canvas, ctx, parasite, chromatin, pigment, x[g], y[g], d[g], th[g],
                      z[g], u[g])
@@ -444,7 +445,7 @@ def _gametocytes(canvas: Canvas, ctx: Ctx, parasite: str, chromatin: str,
     seg = (length / n)[:, None] * np.ones((1, n))
     draw(canvas, parasite, px.ravel(), py.ravel(), w.ravel(), w.ravel(), tang.ravel(),
          z_um=np.repeat(z, n), half_len_um=(seg / 2).ravel() * 0.9, profile="dome",
-         amount=0.75, label=ctx.pop.label + "-gametocyte")
+         amount=0.5, label=ctx.pop.label + "-gametocyte")
     mid = n // 2
     draw(canvas, chromatin, px[:, mid], py[:, mid], d * 0.11, d * 0.08, tang[:, mid],
          z_um=z, profile="dome", amount=0.8, label=ctx.pop.label + "-chromatin")
@@ -586,16 +587,53 @@ def leukocyte(canvas: Canvas, ctx: Ctx) -> None:
                  float(ctx.p("nucleus_amount")) * stain)
     if granule and n_gran:
         uu = u[:, 40:40 + 3 * n_gran].reshape(n, n_gran, 3)
-        rr = np.sqrt(uu[..., 0]) * r[:, None] * 0.86
-        phi = 2 * np.pi * uu[..., 1]
         g_um = float(ctx.p("granule_um"))
         spread = 0.6 if kind == "basophil" else 0.3  # basophil granules differ in size
         gsz = g_um / 2 * (1.0 - spread / 2 + spread * uu[..., 2])
-        draw(canvas, granule, (x[:, None] + rr * np.cos(phi)).ravel(),
-             (y[:, None] + rr * np.sin(phi)).ravel(), gsz.ravel(), gsz.ravel(),
-             z_um=np.repeat(z, n_gran), profile="dome",
-             amount=(float(ctx.p("granule_amount")) * stain[:, None]
-                     * np.ones((1, n_gran))).ravel(), label=label + "-granule")
+        if kind == "eosinophil":
+            gx, gy, on = _packed(x, y, r, th, uu, g_um, u)
+        else:
+            rr = np.sqrt(uu[..., 0]) * r[:, None] * 0.86
+            phi = 2 * np.pi * uu[..., 1]
+            gx, gy = x[:, None] + rr * np.cos(phi), y[:, None] + rr * np.sin(phi)
+            on = np.ones(gx.shape, dtype=bool)
+        amt = float(ctx.p("granule_amount")) * stain[:, None] * np.ones((1, n_gran))
+        draw(canvas, granule, gx[on], gy[on], gsz[on], gsz[on],
+             z_um=np.broadcast_to(z[:, None], on.shape)[on], profile="dome",
+             amount=amt[on], label=label + "-granule")
+
+
+EOS_LOBE_RAD, EOS_LOBE_ANGLE = 0.42, 1.15
+"""An eosinophil's two nuclear lobes lie this far from the cell centre (× its radius), at
+this angle (rad) either side of the cell's axis."""
+
+
+def _packed(x: np.ndarray, y: np.ndarray, r: np.ndarray, th: np.ndarray, uu: np.ndarray,
+            g_um: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eosinophil granules packed side by side: the nearest points of a hexagonal lattice
+    (spacing one granule diameter, each jittered by up to ±0.18 of it), turned with the
+    cell, up to the membrane; over the two nuclear lobes (at EOS_LOBE_RAD,
+    EOS_LOBE_ANGLE, as `_nucleus` puts them) three in four are left out, so the lobes show through. Returns granule centres
+    (n, m) and which are drawn."""
+    n, m = uu.shape[:2]
+    sp = 0.85 * g_um
+    k = int(np.ceil(np.sqrt(m))) + 2
+    i, j = np.meshgrid(np.arange(-k, k + 1), np.arange(-k, k + 1))
+    hx, hy = sp * (i + 0.5 * j).ravel(), sp * np.sqrt(3) / 2 * j.ravel()
+    near = np.argsort(np.hypot(hx, hy), kind="stable")[:m]
+    hx, hy = hx[near][None, :], hy[near][None, :]
+    hx = hx + (uu[..., 0] - 0.5) * 0.36 * sp
+    hy = hy + (uu[..., 1] - 0.5) * 0.36 * sp
+    c, s = np.cos(th)[:, None], np.sin(th)[:, None]
+    gx, gy = x[:, None] + hx * c - hy * s, y[:, None] + hx * s + hy * c
+    on = np.hypot(hx, hy) < r[:, None] - 0.6 * g_um
+    for lobe, side in ((0, -1.0), (1, 1.0)):
+        t = (th + side * EOS_LOBE_ANGLE + (u[:, 24 + lobe] - 0.5) * 0.16)[:, None]
+        lx = x[:, None] + EOS_LOBE_RAD * r[:, None] * np.cos(t)
+        ly = y[:, None] + EOS_LOBE_RAD * r[:, None] * np.sin(t)
+        over = np.hypot(gx - lx, gy - ly) < 0.3 * r[:, None]
+        on &= ~(over & ((uu[..., 2] * 7.0) % 1.0 < 0.75))
+    return gx, gy, on
 
 
 def _nucleus(canvas: Canvas, ctx: Ctx, kind: str, cls: str, x: np.ndarray, y: np.ndarray,
@@ -621,11 +659,11 @@ def _nucleus(canvas: Canvas, ctx: Ctx, kind: str, cls: str, x: np.ndarray, y: np
         rad = r[:, None] * (0.3 + 0.06 * L + 0.05 * (u[:, 25:25 + m] - 0.5))
         la = r[:, None] * (0.44 - 0.025 * L) * (0.9 + 0.2 * u[:, 32:32 + m])
         lb = la * (0.6 + 0.12 * u[:, 26:26 + m])
-        if kind == "eosinophil":  # two larger lobes, spectacle-like
-            step = np.full((n, 1), 2.0)
-            rad = r[:, None] * 0.36 * np.ones((1, m))
-            la = la * 1.1
-            lb = la * 0.85
+        if kind == "eosinophil":  # two separate lobes joined by a strand ('spectacles')
+            step = np.full((n, 1), 2 * EOS_LOBE_ANGLE)
+            rad = r[:, None] * EOS_LOBE_RAD * np.ones((1, m))
+            la = la * 1.05
+            lb = la * 0.72
         if kind == "band":  # a curved sausage: many small overlapping lobes
             step = np.full((n, 1), 0.5)
             rad = r[:, None] * 0.45 * np.ones((1, m))
