@@ -133,3 +133,24 @@ def test_eosinophil_nucleus_has_two_lobes(eosinophil) -> None:
     areas = np.sort(np.bincount(comp.ravel())[1:])[::-1]
     assert n >= 2, n
     assert areas[1] > areas[:2].sum() / 6, areas[:4].tolist()
+
+
+def test_a_crescent_gametocyte_is_in_the_first_field(malaria) -> None:
+    """The teaching gametocyte (`gametocyte_at`) lies in the default 100× field: a crescent
+    longer than a red cell (8–12 µm, CDC DPDx; the label's extent 7.5–13 µm) and bluer
+    (B − R) than the red cells around it."""
+    labels, img, px = malaria
+    gam = _high(labels["rbc-gametocyte"], 0.2)
+    comp, n = ndimage.label(gam)
+    assert n >= 1
+    big = comp == 1 + int(np.argmax(np.bincount(comp.ravel())[1:]))
+    ys, xs = np.nonzero(big)
+    pts = np.column_stack([xs, ys]).astype(float)
+    pts -= pts.mean(axis=0)
+    length = float(np.ptp(pts @ np.linalg.svd(pts, full_matrices=False)[2][0])) * px
+    assert 7.5 <= length <= 13.0, length
+    core = _high(labels["rbc-gametocyte"], 0.6) & (labels["rbc-chromatin"] == 0)
+    host = _high(labels["rbc"], 0.5) & ~ndimage.binary_dilation(
+        (labels["rbc-ring"] > 0) | (labels["rbc-chromatin"] > 0) | gam, iterations=8)
+    c_g, c_h = np.median(img[core], axis=0), np.median(img[host], axis=0)
+    assert c_g[2] - c_g[0] > c_h[2] - c_h[0] + 60, (c_g.tolist(), c_h.tolist())

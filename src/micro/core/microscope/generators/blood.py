@@ -559,9 +559,9 @@ def leukocyte(canvas: Canvas, ctx: Ctx) -> None:
     Every cell has its own outline, size, stain uptake and chromatin: clumped
     heterochromatin along the envelope. Neutrophils: 3–5 irregular lobes on a curved path,
     joined by thin chromatin strands (label '<label>-strand'), fine granules. Eosinophils:
-    two lobes under coarse orange granules. Basophils: dark granules of uneven size over the
-    nucleus. Lymphocytes: a round, coarsely clumped nucleus slightly indented, a thin rim of
-    cytoplasm (wider in large lymphocytes). Monocytes: a folded kidney-shaped nucleus with
+    two separate lobes among packed orange-red granules (see `_packed`). Basophils: dark
+    granules of uneven size over the nucleus. Lymphocytes: a round, coarsely clumped nucleus
+    slightly indented, a thin rim of cytoplasm (wider in large lymphocytes). Monocytes: a folded kidney-shaped nucleus with
     lacy chromatin in abundant grey-blue cytoplasm. Cells sit on the film where it is not
     bare glass (see `smear_thickness`)."""
     kind = str(ctx.p("kind"))
@@ -611,10 +611,10 @@ this angle (rad) either side of the cell's axis."""
 def _packed(x: np.ndarray, y: np.ndarray, r: np.ndarray, th: np.ndarray, uu: np.ndarray,
             g_um: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eosinophil granules packed side by side: the nearest points of a hexagonal lattice
-    (spacing one granule diameter, each jittered by up to ±0.18 of it), turned with the
-    cell, up to the membrane; over the two nuclear lobes (at EOS_LOBE_RAD,
-    EOS_LOBE_ANGLE, as `_nucleus` puts them) three in four are left out, so the lobes show through. Returns granule centres
-    (n, m) and which are drawn."""
+    (spacing 0.85 of a granule diameter, so neighbours just overlap; each jittered by up to
+    ±0.18 of it), turned with the cell, up to the membrane; over the two nuclear lobes (at
+    EOS_LOBE_RAD, EOS_LOBE_ANGLE, as `_nucleus` puts them) three in four are left out, so
+    the lobes show through. Returns granule centres (n, m) and which are drawn."""
     n, m = uu.shape[:2]
     sp = 0.85 * g_um
     k = int(np.ceil(np.sqrt(m))) + 2
