@@ -526,6 +526,16 @@ class RedCellParams(GeneratorParams):
     double_frac: Share = Field(0.1, description="Share of infected cells with two rings.")
     trophozoite_frac: Share = 0.0
     gametocyte_frac: Share = 0.0
+    gametocyte_at: list[float] | None = Field(
+        None, description="Stage positions [x, y, ...] (µm) whose red cell holds a crescent "
+        "gametocyte: a teaching example near the start of a film where they are rare.")
+
+    @field_validator("gametocyte_at")
+    @classmethod
+    def _pairs(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and len(value) % 2:
+            raise ValueError("gametocyte_at holds x, y pairs: an even number of values")
+        return value
 
     @field_validator("smear_x_um")
     @classmethod
