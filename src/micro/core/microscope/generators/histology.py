@@ -487,13 +487,19 @@ def stamp_grid(w: Window, x: np.ndarray, y: np.ndarray, reach_um: float,
     the flat pixel index (n, S, S) and whether it lies in the window. The stamp reaches
     `radius_px` pixels either side of the point's pixel (default: one more than reach_um)."""
     R = int(np.ceil(reach_um / w.px_um)) + 1 if radius_px is None else radius_px
-    off = np.arange(-R, R + 1)
     cx, cy = w.to_px(x, y)
     fx, fy = np.floor(cx), np.floor(cy)
-    u = ((off[None, None, :] + (fx + 0.5 - cx)[:, None, None]) * w.px_um).astype(F32)
-    v = ((off[None, :, None] + (fy + 0.5 - cy)[:, None, None]) * w.px_um).astype(F32)
-    gx = fx.astype(np.int64)[:, None, None] + off[None, None, :]
-    gy = fy.astype(np.int64)[:, None, None] + off[None, :, None]
+    offx = offy = np.arange(-R, R + 1)
+    if np.size(x) == 1 and 2 * R + 1 > max(w.width, w.height):
+        # a stamp wider than the window (a nucleus at very high magnification): only the
+        # window's pixels, so the work is the window's, not the stamp's
+        ix, iy = int(fx[0]), int(fy[0])
+        offx = np.arange(max(-R, -ix), min(R, w.width - 1 - ix) + 1)
+        offy = np.arange(max(-R, -iy), min(R, w.height - 1 - iy) + 1)
+    u = ((offx[None, None, :] + (fx + 0.5 - cx)[:, None, None]) * w.px_um).astype(F32)
+    v = ((offy[None, :, None] + (fy + 0.5 - cy)[:, None, None]) * w.px_um).astype(F32)
+    gx = fx.astype(np.int64)[:, None, None] + offx[None, None, :]
+    gy = fy.astype(np.int64)[:, None, None] + offy[None, :, None]
     ok = (gx >= 0) & (gx < w.width) & (gy >= 0) & (gy < w.height)
     return u, v, gy * w.width + gx, ok
 
