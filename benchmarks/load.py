@@ -66,6 +66,9 @@ class LoadResult:
     connection_errors: int
     wrong: list[str]
     """Answers that were not the expected status, location, bytes or cache state."""
+    retried: int = 0
+    """GETs sent again after the server closed a kept-alive connection before answering
+    (RFC 9112 §9.3.1: a client may retry an idempotent request then, as browsers do)."""
 
     @property
     def server_errors(self) -> int:
@@ -117,11 +120,11 @@ async def run_load(base_url: str, probes: list[Probe], concurrency: int,
     statuses: dict[int, int] = {}
     by_kind: dict[str, int] = {}
     wrong: list[str] = []
-    errors = 0
+    errors = retried = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
+        nonlocal errors, retried
         while True:
             try:
                 probe = queue.get_nowait()
@@ -129,8 +132,16 @@ async def run_load(base_url: str, probes: list[Probe], concurrency: int,
                 return
             t0 = time.perf_counter()
             try:
-                r = await client.request(probe.method, probe.url, headers=probe.headers,
-                                         content=probe.body)
+                try:
+                    r = await client.request(probe.method, probe.url, headers=probe.headers,
+                                             content=probe.body)
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    # a kept-alive connection closed as the request went out: once, for GET
+                    if probe.method != "GET":
+                        raise
+                    retried += 1
+                    r = await client.request(probe.method, probe.url, headers=probe.headers,
+                                             content=probe.body)
             except httpx.TransportError as exc:
                 errors += 1
                 wrong.append(f"{probe.kind}: {type(exc).__name__}")
@@ -147,7 +158,7 @@ async def run_load(base_url: str, probes: list[Probe], concurrency: int,
                                  follow_redirects=False) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return LoadResult(len(probes), concurrency, time.perf_counter() - t0, latencies, statuses,
-                      by_kind, errors, wrong)
+                      by_kind, errors, wrong, retried)
 
 
 def mixed_plan(hits: dict[str, str], misses: list[str], total: int,
